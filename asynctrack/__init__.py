@@ -1,0 +1,103 @@
+"""asynctrack: MLflow-compatible experiment tracking with an asynchronous, high-throughput logging pipeline.
+
+``import asynctrack as mlflow`` and use MLflow's tracking API::
+
+    import asynctrack as mlflow
+
+    with mlflow.start_run():
+        mlflow.log_param("lr", 0.01)
+        for step in range(1000):
+            mlflow.log_metric("loss", 1 / (step + 1), step=step, synchronous=False)
+    # end_run waits for the run's data; nothing accepted is lost.
+"""
+
+from __future__ import annotations
+
+from asynctrack import config, entities, environment, exceptions, validation
+from asynctrack.client import MlflowClient
+from asynctrack.entities import (
+    Experiment,
+    ExperimentTag,
+    LifecycleStage,
+    Metric,
+    Param,
+    Run,
+    RunData,
+    RunInfo,
+    RunInputs,
+    RunStatus,
+    RunTag,
+    ViewType,
+)
+from asynctrack.exceptions import MlflowException
+from asynctrack.fluent import (
+    ActiveRun,
+    active_run,
+    create_experiment,
+    delete_tag,
+    end_run,
+    flush_async_logging,
+    get_experiment,
+    get_experiment_by_name,
+    get_run,
+    get_tracking_uri,
+    last_active_run,
+    log_metric,
+    log_metric_array,
+    log_metrics,
+    log_param,
+    log_params,
+    set_experiment,
+    set_tag,
+    set_tags,
+    set_tracking_uri,
+    start_run,
+)
+from asynctrack.pipeline import RunOperations
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ActiveRun",
+    "Experiment",
+    "ExperimentTag",
+    "LifecycleStage",
+    "Metric",
+    "MlflowClient",
+    "MlflowException",
+    "Param",
+    "Run",
+    "RunData",
+    "RunInfo",
+    "RunInputs",
+    "RunOperations",
+    "RunStatus",
+    "RunTag",
+    "ViewType",
+    "__version__",
+    "active_run",
+    "config",
+    "create_experiment",
+    "delete_tag",
+    "end_run",
+    "entities",
+    "environment",
+    "exceptions",
+    "flush_async_logging",
+    "get_experiment",
+    "get_experiment_by_name",
+    "get_run",
+    "get_tracking_uri",
+    "last_active_run",
+    "log_metric",
+    "log_metric_array",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "set_experiment",
+    "set_tag",
+    "set_tags",
+    "set_tracking_uri",
+    "start_run",
+    "validation",
+]

@@ -1,0 +1,210 @@
+"""``MlflowClient``: the explicit, run-id based API, a thin sync facade over the async core.
+
+Logging calls go through the pipeline (validated here, written by the worker); reads and run/experiment
+management call the store's coroutines on the background loop. A read first waits for the calling
+thread's own queued writes, so a caller always reads back what it logged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from asynctrack import _logging_calls as calls
+from asynctrack._context import current_user
+from asynctrack._tracking_uri import get_tracking_uri
+from asynctrack.entities import Experiment, Metric, Param, Run, RunStatus, RunTag
+from asynctrack.pipeline._operations import RunOperations
+from asynctrack.pipeline._pipeline import Pipeline
+from asynctrack.pipeline._registry import get_pipeline
+from asynctrack.store import MetricSeries
+from asynctrack.validation import check_experiment_name, check_metric, check_tag
+
+__all__ = ["MlflowClient"]
+
+
+class MlflowClient:
+    """Client for a tracking store: ``MlflowClient(tracking_uri=None)``.
+
+    >>> client = MlflowClient()                                   # doctest: +SKIP
+    >>> run = client.create_run("0")                              # doctest: +SKIP
+    >>> client.log_metric(run.info.run_id, "loss", 0.25, step=1)  # doctest: +SKIP
+    """
+
+    def __init__(self, tracking_uri: str | None = None, registry_uri: str | None = None) -> None:
+        self._tracking_uri = tracking_uri if tracking_uri is not None else get_tracking_uri()
+        self._registry_uri = registry_uri
+        self._pipe: Pipeline | None = None
+
+    @property
+    def tracking_uri(self) -> str:
+        return self._tracking_uri
+
+    def _pipeline(self) -> Pipeline:
+        p = self._pipe
+        if p is None:
+            p = self._pipe = get_pipeline(self._tracking_uri)
+        return p
+
+    def _read(self, fn: Any, *args: Any) -> Any:
+        p = self._pipeline()
+        p.sync_own_writes()
+        return p.call(fn, *args)
+
+    # -- experiments
+    def create_experiment(
+        self,
+        name: str,
+        artifact_location: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Create an experiment; return its id. RESOURCE_ALREADY_EXISTS if the name is taken."""
+        check_experiment_name(name)
+        pairs = [(str(k), str(v)) for k, v in (tags or {}).items()]
+        p = self._pipeline()
+        return p.call(p.store.create_experiment, name, artifact_location, pairs)
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        return self._read(self._pipeline().store.get_experiment, str(experiment_id))  # type: ignore[no-any-return]
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        return self._read(self._pipeline().store.get_experiment_by_name, name)  # type: ignore[no-any-return]
+
+    # -- runs
+    def create_run(
+        self,
+        experiment_id: str,
+        start_time: int | None = None,
+        tags: Mapping[str, Any] | None = None,
+        run_name: str | None = None,
+    ) -> Run:
+        """Create a RUNNING run in ``experiment_id``; a name is generated when none is given."""
+        tag_list = [RunTag(*check_tag(k, v)) for k, v in (tags or {}).items()]
+        user = next((t.value for t in tag_list if t.key == "mlflow.user"), None) or current_user()
+        p = self._pipeline()
+        return p.call(  # type: ignore[no-any-return]
+            p.store.create_run,
+            str(experiment_id),
+            user,
+            calls.now_ms() if start_time is None else int(start_time),
+            tag_list,
+            run_name,
+        )
+
+    def get_run(self, run_id: str) -> Run:
+        """The run with its latest metrics, params and tags (RESOURCE_DOES_NOT_EXIST if unknown)."""
+        calls.valid_run_id(run_id)
+        return self._read(self._pipeline().store.get_run, run_id)  # type: ignore[no-any-return]
+
+    def update_run(self, run_id: str, status: str | None = None, name: str | None = None) -> None:
+        if status is not None:
+            RunStatus.from_string(status)
+        calls.valid_run_id(run_id)
+        ops = self._pipeline().queue.put(calls.update_run_op(run_id, status, None, name))
+        calls.finish(ops, True)
+
+    def set_terminated(
+        self, run_id: str, status: str | None = None, end_time: int | None = None
+    ) -> None:
+        """Mark a run ended (default FINISHED), ordered after everything already queued for it."""
+        status = status or "FINISHED"
+        RunStatus.from_string(status)
+        calls.valid_run_id(run_id)
+        end = calls.now_ms() if end_time is None else int(end_time)
+        ops = self._pipeline().queue.put(calls.update_run_op(run_id, status, end, None))
+        calls.finish(ops, True)
+
+    # -- logging (through the pipeline)
+    def log_metric(
+        self,
+        run_id: str,
+        key: str,
+        value: float,
+        timestamp: int | None = None,
+        step: int | None = None,
+        synchronous: bool | None = None,
+        dataset_name: str | None = None,
+        dataset_digest: str | None = None,
+        model_id: str | None = None,
+    ) -> RunOperations | None:
+        """Log one metric point. ``synchronous=False`` returns a RunOperations at once."""
+        calls.valid_run_id(run_id)
+        v, ts, st = check_metric(
+            key, value, calls.now_ms() if timestamp is None else timestamp, 0 if step is None else step
+        )
+        ops = self._pipeline().queue.put_metric(run_id, key, v, ts, st)
+        return calls.finish(ops, synchronous)
+
+    def log_param(
+        self, run_id: str, key: str, value: Any, synchronous: bool | None = None
+    ) -> Any:
+        """Log a param (stringified). Returns ``value`` when synchronous, as MLflow does."""
+        calls.valid_run_id(run_id)
+        ops = self._pipeline().queue.put(calls.param_op(run_id, key, value))
+        result = calls.finish(ops, synchronous)
+        return value if result is None else result
+
+    def set_tag(
+        self, run_id: str, key: str, value: Any, synchronous: bool | None = None
+    ) -> RunOperations | None:
+        calls.valid_run_id(run_id)
+        ops = self._pipeline().queue.put(calls.tag_op(run_id, key, value))
+        return calls.finish(ops, synchronous)
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        """Delete a run tag (RESOURCE_DOES_NOT_EXIST if it is not set). Ordered after earlier logging."""
+        calls.valid_run_id(run_id)
+        ops = self._pipeline().queue.put(calls.delete_tag_op(run_id, key))
+        calls.finish(ops, True)
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric] = (),
+        params: Sequence[Param] = (),
+        tags: Sequence[RunTag] = (),
+        synchronous: bool | None = None,
+    ) -> RunOperations | None:
+        """Log many items; any size (the pipeline splits into the store's batch limits)."""
+        calls.valid_run_id(run_id)
+        ops = calls.log_batch(self._pipeline().queue, run_id, metrics, params, tags)
+        return calls.finish(ops, synchronous)
+
+    def log_metric_array(
+        self,
+        run_id: str,
+        key: str,
+        values: npt.ArrayLike,
+        steps: npt.ArrayLike | None = None,
+        timestamps: npt.ArrayLike | None = None,
+        synchronous: bool | None = None,
+    ) -> RunOperations | None:
+        """Log many points of one metric from arrays (beyond MLflow; mlflow#5269).
+
+        ``steps`` default to ``0..n-1`` and ``timestamps`` to now. The points travel the pipeline as a
+        few large operations instead of one per point.
+        """
+        calls.valid_run_id(run_id)
+        ops = calls.log_metric_array(self._pipeline().queue, run_id, key, values, steps, timestamps)
+        return calls.finish(ops, synchronous)
+
+    # -- metric history
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        """Every point of metric ``key``, in step order."""
+        calls.valid_run_id(run_id)
+        return self._read(self._pipeline().store.get_metric_history, run_id, key)  # type: ignore[no-any-return]
+
+    def get_metric_history_arrays(
+        self, run_id: str, key: str
+    ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        """``(steps, values, timestamps)`` numpy arrays of one metric, in step order: fast bulk read."""
+        calls.valid_run_id(run_id)
+        s: MetricSeries = self._read(self._pipeline().store.get_metric_series, run_id, key)
+        return s.steps, s.values, s.timestamps
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until every operation queued so far for this client's store is written."""
+        self._pipeline().flush(timeout)

@@ -1,0 +1,26 @@
+"""MLflow's tracking entities as msgspec Structs (cheap to build, encode and compare)."""
+
+from __future__ import annotations
+
+from asynctrack.entities._enums import LifecycleStage, RunStatus, ViewType
+from asynctrack.entities._experiment import Experiment
+from asynctrack.entities._run import Run, RunData, RunInfo, RunInputs
+from asynctrack.entities._values import ExperimentTag, Metric, Param, RunTag
+
+__all__ = [
+    "Experiment",
+    "ExperimentTag",
+    "LifecycleStage",
+    "Metric",
+    "Param",
+    "Run",
+    "RunData",
+    "RunInfo",
+    "RunInputs",
+    "RunStatus",
+    "RunTag",
+    "ViewType",
+]
+
+for _name in __all__:
+    globals()[_name].__module__ = __name__

@@ -1,0 +1,91 @@
+"""Run entities: RunInfo, RunData, RunInputs, Run."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import msgspec
+
+from asynctrack.entities._values import Metric, Param, RunTag
+
+__all__ = ["Run", "RunData", "RunInfo", "RunInputs"]
+
+
+class RunInfo(msgspec.Struct):
+    """A run's metadata. ``run_id`` and ``run_uuid`` name the same id."""
+
+    run_id: str
+    experiment_id: str
+    user_id: str
+    status: str
+    start_time: int | None
+    end_time: int | None
+    lifecycle_stage: str
+    artifact_uri: str | None = None
+    run_name: str | None = None
+
+    @property
+    def run_uuid(self) -> str:
+        return self.run_id
+
+    def to_dictionary(self) -> dict[str, Any]:
+        return {
+            "run_uuid": self.run_id,
+            "run_id": self.run_id,
+            "experiment_id": self.experiment_id,
+            "user_id": self.user_id,
+            "status": self.status,
+            "start_time": self.start_time,
+            "end_time": self.end_time,
+            "lifecycle_stage": self.lifecycle_stage,
+            "artifact_uri": self.artifact_uri,
+            "run_name": self.run_name,
+        }
+
+
+class RunData(msgspec.Struct):
+    """A run's latest metric values, params and tags, each a ``{key: value}`` dict as in MLflow.
+
+    Like MLflow's, the constructor also takes lists of ``Metric``/``Param``/``RunTag`` entities.
+    """
+
+    metrics: dict[str, float] = msgspec.field(default_factory=dict)
+    params: dict[str, str] = msgspec.field(default_factory=dict)
+    tags: dict[str, str] = msgspec.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Accept MLflow's entity lists: RunData(metrics=[Metric(...)], params=[Param(...)], ...).
+        if not isinstance(self.metrics, dict):
+            self.metrics = {m.key: m.value for m in cast(list[Metric], self.metrics)}
+        if not isinstance(self.params, dict):
+            self.params = {p.key: p.value for p in cast(list[Param], self.params)}
+        if not isinstance(self.tags, dict):
+            self.tags = {t.key: t.value for t in cast(list[RunTag], self.tags)}
+
+    def to_dictionary(self) -> dict[str, Any]:
+        return {"metrics": dict(self.metrics), "params": dict(self.params), "tags": dict(self.tags)}
+
+
+class RunInputs(msgspec.Struct):
+    """Datasets and models a run consumed (dataset logging arrives with a later issue)."""
+
+    dataset_inputs: list[Any] = msgspec.field(default_factory=list)
+    model_inputs: list[Any] = msgspec.field(default_factory=list)
+
+    def to_dictionary(self) -> dict[str, Any]:
+        return {"dataset_inputs": list(self.dataset_inputs), "model_inputs": list(self.model_inputs)}
+
+
+class Run(msgspec.Struct):
+    """A run: ``run.info`` (RunInfo), ``run.data`` (RunData), ``run.inputs`` (RunInputs)."""
+
+    info: RunInfo
+    data: RunData = msgspec.field(default_factory=RunData)
+    inputs: RunInputs = msgspec.field(default_factory=RunInputs)
+
+    def to_dictionary(self) -> dict[str, Any]:
+        return {
+            "info": self.info.to_dictionary(),
+            "data": self.data.to_dictionary(),
+            "inputs": self.inputs.to_dictionary(),
+        }

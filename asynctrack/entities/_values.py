@@ -1,0 +1,65 @@
+"""Key/value entities: Metric, Param, RunTag, ExperimentTag."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+__all__ = ["ExperimentTag", "Metric", "Param", "RunTag"]
+
+
+class Metric(msgspec.Struct, frozen=True):
+    """One point of a metric's history: ``Metric(key, value, timestamp, step)``.
+
+    ``timestamp`` is milliseconds since the epoch, ``step`` an integer (0 when not given).
+    """
+
+    key: str
+    value: float
+    timestamp: int
+    step: int = 0
+    model_id: str | None = None
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
+    run_id: str | None = None
+
+    def to_dictionary(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "value": self.value,
+            "timestamp": self.timestamp,
+            "step": self.step,
+            "model_id": self.model_id,
+            "dataset_name": self.dataset_name,
+            "dataset_digest": self.dataset_digest,
+            "run_id": self.run_id,
+        }
+
+    @classmethod
+    def from_dictionary(cls, d: dict[str, Any]) -> Metric:
+        return cls(**{k: v for k, v in d.items() if k in cls.__struct_fields__})
+
+
+class _KeyValue(msgspec.Struct, frozen=True):
+    key: str
+    value: str
+
+    def to_dictionary(self) -> dict[str, Any]:
+        return {"key": self.key, "value": self.value}
+
+    @classmethod
+    def from_dictionary(cls, d: dict[str, Any]) -> Any:
+        return cls(d["key"], d["value"])
+
+
+class Param(_KeyValue, frozen=True):
+    """A run parameter: ``Param(key, value)``; the value is always a string."""
+
+
+class RunTag(_KeyValue, frozen=True):
+    """A run tag: ``RunTag(key, value)``."""
+
+
+class ExperimentTag(_KeyValue, frozen=True):
+    """An experiment tag: ``ExperimentTag(key, value)``."""

@@ -1,0 +1,449 @@
+"""The module-level API (``mlflow.start_run``, ``mlflow.log_metric``, ...) and the active-run stack.
+
+As in MLflow, the stack of active runs is per thread, logging without an active run starts one, and
+``with start_run():`` ends the run as FINISHED, or FAILED when the block raised.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import numpy.typing as npt
+
+from asynctrack import _logging_calls as calls
+from asynctrack._context import context_tags
+from asynctrack._tracking_uri import get_tracking_uri, set_tracking_uri
+from asynctrack.client import MlflowClient
+from asynctrack.config import is_async_logging_enabled
+from asynctrack.entities import Experiment, LifecycleStage, Run, RunStatus
+from asynctrack.environment import MLFLOW_EXPERIMENT_ID, MLFLOW_EXPERIMENT_NAME, MLFLOW_RUN_ID
+from asynctrack.exceptions import BAD_REQUEST, INVALID_PARAMETER_VALUE, MlflowException
+from asynctrack.pipeline._operations import RunOperations
+from asynctrack.pipeline._queue import OpQueue
+from asynctrack.pipeline._registry import add_exit_callback, flush_all, get_pipeline
+from asynctrack.validation import check_metric
+
+__all__ = [
+    "ActiveRun",
+    "active_run",
+    "create_experiment",
+    "delete_tag",
+    "end_run",
+    "flush_async_logging",
+    "get_experiment",
+    "get_experiment_by_name",
+    "get_run",
+    "get_tracking_uri",
+    "last_active_run",
+    "log_metric",
+    "log_metric_array",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "set_experiment",
+    "set_tag",
+    "set_tags",
+    "set_tracking_uri",
+    "start_run",
+]
+
+_PARENT_TAG = "mlflow.parentRunId"
+_NOTE_TAG = "mlflow.note.content"
+
+
+class ActiveRun(Run):
+    """The run ``start_run`` returns; as a context manager it ends the run on exit."""
+
+    def __enter__(self) -> ActiveRun:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        status = RunStatus.to_string(RunStatus.FINISHED if exc_type is None else RunStatus.FAILED)
+        if any(r.info.run_id == self.info.run_id for r in _state.stack):
+            # End this run and any nested ones still open above it.
+            while _state.stack:
+                top = _state.stack[-1].info.run_id
+                end_run(status)
+                if top == self.info.run_id:
+                    break
+        return exc_type is None
+
+
+class _ThreadState(threading.local):
+    def __init__(self) -> None:
+        self.stack: list[ActiveRun] = []
+        self.clients: list[MlflowClient] = []
+        self.top_id: str | None = None  # cached top of the stack, for the hot path
+        self.top_queue: OpQueue | None = None
+
+
+_state = _ThreadState()
+_active_experiment_id: str | None = None
+_last_active_run_id: str | None = None
+_last_active_client: MlflowClient | None = None
+
+
+def _set_top() -> None:
+    st = _state
+    if st.stack:
+        st.top_id = st.stack[-1].info.run_id
+        st.top_queue = st.clients[-1]._pipeline().queue
+    else:
+        st.top_id = None
+        st.top_queue = None
+
+
+# -- tracking URI and experiments
+
+def create_experiment(
+    name: str, artifact_location: str | None = None, tags: Mapping[str, Any] | None = None
+) -> str:
+    return MlflowClient().create_experiment(name, artifact_location, tags)
+
+
+def get_experiment(experiment_id: str) -> Experiment:
+    return MlflowClient().get_experiment(experiment_id)
+
+
+def get_experiment_by_name(name: str) -> Experiment | None:
+    return MlflowClient().get_experiment_by_name(name)
+
+
+def set_experiment(
+    experiment_name: str | None = None, experiment_id: str | None = None
+) -> Experiment:
+    """Make an experiment active for new runs: by name (created when missing) or by id."""
+    global _active_experiment_id
+    if (experiment_name is None) == (experiment_id is None):
+        raise MlflowException(
+            "Must specify exactly one of: `experiment_id` or `experiment_name`.",
+            error_code=INVALID_PARAMETER_VALUE,
+        )
+    client = MlflowClient()
+    if experiment_id is not None:
+        experiment = client.get_experiment(str(experiment_id))
+    else:
+        assert experiment_name is not None
+        found = client.get_experiment_by_name(experiment_name)
+        if found is None:
+            try:
+                client.create_experiment(experiment_name)
+            except MlflowException as exc:  # another process created it meanwhile
+                if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
+            found = client.get_experiment_by_name(experiment_name)
+        assert found is not None
+        experiment = found
+    if experiment.lifecycle_stage != LifecycleStage.ACTIVE:
+        raise MlflowException(
+            f"Cannot set a deleted experiment {experiment.name!r} as the active experiment. You can "
+            "restore the experiment, or permanently delete the experiment to create a new one.",
+            error_code=INVALID_PARAMETER_VALUE,
+        )
+    _active_experiment_id = experiment.experiment_id
+    return experiment
+
+
+def _experiment_id_for_new_run(client: MlflowClient) -> str:
+    if _active_experiment_id is not None:
+        return _active_experiment_id
+    name = MLFLOW_EXPERIMENT_NAME.get()
+    env_id = MLFLOW_EXPERIMENT_ID.get()
+    if name:
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            client.create_experiment(name)
+            experiment = client.get_experiment_by_name(name)
+        assert experiment is not None
+        if env_id and env_id != experiment.experiment_id:
+            raise MlflowException(
+                f"The provided MLFLOW_EXPERIMENT_ID environment variable value `{env_id}` does not "
+                f"match the experiment id `{experiment.experiment_id}` for experiment name `{name}`",
+                error_code=INVALID_PARAMETER_VALUE,
+            )
+        return experiment.experiment_id
+    if env_id:
+        try:
+            client.get_experiment(env_id)
+        except MlflowException:
+            raise MlflowException(
+                f"The provided MLFLOW_EXPERIMENT_ID environment variable value `{env_id}` does not "
+                "exist in the tracking server. Provide a valid experiment_id.",
+                error_code=INVALID_PARAMETER_VALUE,
+            ) from None
+        return env_id
+    return "0"
+
+
+# -- runs
+
+def start_run(
+    run_id: str | None = None,
+    experiment_id: str | None = None,
+    run_name: str | None = None,
+    nested: bool = False,
+    parent_run_id: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    description: str | None = None,
+    log_system_metrics: bool | None = None,
+) -> ActiveRun:
+    """Start a new run, or resume ``run_id`` (or ``MLFLOW_RUN_ID``), and make it the active run.
+
+    ``nested=True`` starts a child of the active run. Use it as a context manager to end it::
+
+        with mlflow.start_run(run_name="baseline") as run:
+            mlflow.log_param("lr", 0.01)
+    """
+    global _last_active_run_id, _last_active_client
+    stack = _state.stack
+    if stack and not nested:
+        raise MlflowException(
+            f"Run with UUID {stack[0].info.run_id} is already active. To start a new run, first end "
+            "the current run with mlflow.end_run(). To start a nested run, call start_run with "
+            "nested=True",
+            error_code=BAD_REQUEST,
+        )
+    if experiment_id is not None and not isinstance(experiment_id, (str, int)):
+        raise MlflowException(
+            f"Invalid experiment id: {experiment_id!r} of type {type(experiment_id)}. Must be one of "
+            "str, int, or None.",
+            error_code=INVALID_PARAMETER_VALUE,
+        )
+    client = MlflowClient()
+    user_tags = {str(k): v for k, v in (tags or {}).items()}
+    if description is not None:
+        if _NOTE_TAG in user_tags:
+            raise MlflowException(
+                f"Description is already set via the tag {_NOTE_TAG} in tags. Remove the key "
+                f"{_NOTE_TAG} from the tags or omit the description.",
+                error_code=INVALID_PARAMETER_VALUE,
+            )
+        user_tags[_NOTE_TAG] = description
+
+    existing = run_id or MLFLOW_RUN_ID.get()
+    if existing:
+        os.environ.pop("MLFLOW_RUN_ID", None)
+        run = _resume(client, existing, experiment_id, run_name, user_tags)
+    else:
+        if parent_run_id is not None:
+            top = stack[-1].info.run_id if stack else None
+            if top is not None and top != parent_run_id:
+                raise MlflowException(
+                    f"Current run with UUID {top} does not match the specified parent_run_id "
+                    f"{parent_run_id}. To start a new nested run under the parent run with UUID "
+                    f"{top}, first end the current run with mlflow.end_run().",
+                    error_code=INVALID_PARAMETER_VALUE,
+                )
+            parent = parent_run_id
+        else:
+            parent = stack[-1].info.run_id if (stack and nested) else None
+        all_tags: dict[str, Any] = context_tags()
+        all_tags.update(user_tags)
+        if parent is not None:
+            all_tags[_PARENT_TAG] = parent
+        exp_id = str(experiment_id) if experiment_id is not None else _experiment_id_for_new_run(client)
+        run = client.create_run(exp_id, tags=all_tags, run_name=run_name)
+    active = ActiveRun(run.info, run.data, run.inputs)
+    stack.append(active)
+    _state.clients.append(client)
+    _set_top()
+    add_exit_callback(_end_runs_at_exit)
+    _last_active_run_id, _last_active_client = active.info.run_id, client
+    return active
+
+
+def _resume(
+    client: MlflowClient,
+    run_id: str,
+    experiment_id: str | int | None,
+    run_name: str | None,
+    tags: Mapping[str, Any],
+) -> Run:
+    calls.valid_run_id(run_id)
+    run = client.get_run(run_id)
+    if run.info.lifecycle_stage == LifecycleStage.DELETED:
+        raise MlflowException(
+            f"Cannot start run with ID {run_id} because it is in the deleted state.",
+            error_code=INVALID_PARAMETER_VALUE,
+        )
+    wanted = str(experiment_id) if experiment_id is not None else _active_experiment_id
+    if wanted is not None and wanted != run.info.experiment_id:
+        raise MlflowException(
+            f"Cannot start run with ID {run_id} because active experiment ID does not match "
+            "environment run ID. Make sure --experiment-name or --experiment-id matches experiment "
+            "set with set_experiment(), or just use command-line arguments",
+            error_code=INVALID_PARAMETER_VALUE,
+        )
+    p = client._pipeline()
+    makers = [calls.update_run_op(run_id, "RUNNING", None, run_name)]
+    makers += [calls.tag_op(run_id, k, v) for k, v in tags.items()]
+    calls.finish(p.queue.put_many(makers), True)
+    return client.get_run(run_id)
+
+
+def end_run(status: str = "FINISHED") -> None:
+    """End the active run (if any) with ``status``, after everything logged to it is written."""
+    global _last_active_run_id
+    RunStatus.from_string(status)
+    stack = _state.stack
+    if not stack:
+        return
+    run = stack.pop()
+    client = _state.clients.pop()
+    _set_top()
+    os.environ.pop("MLFLOW_RUN_ID", None)
+    _last_active_run_id = run.info.run_id
+    client.set_terminated(run.info.run_id, status)
+
+
+def _end_runs_at_exit() -> None:
+    # Called by the pipeline's exit hook on the main thread, before the final (bounded) flush: the
+    # status change is queued behind the run's data and written with it, or reported with it.
+    stack, clients = _state.stack, _state.clients
+    while stack:
+        run = stack.pop()
+        client = clients.pop()
+        try:
+            client._pipeline().queue.put(
+                calls.update_run_op(run.info.run_id, "FINISHED", calls.now_ms(), None)
+            )
+        except MlflowException:
+            pass
+    _set_top()
+
+
+def active_run() -> ActiveRun | None:
+    """The active run of this thread, or None."""
+    return _state.stack[-1] if _state.stack else None
+
+
+def last_active_run() -> Run | None:
+    """The active run, else the most recently ended one (re-read from the store), else None."""
+    top = active_run()
+    if top is not None:
+        return top
+    if _last_active_run_id is None:
+        return None
+    client = _last_active_client or MlflowClient()
+    return client.get_run(_last_active_run_id)
+
+
+def get_run(run_id: str) -> Run:
+    return MlflowClient().get_run(run_id)
+
+
+def _start_implicit_run() -> None:
+    start_run()
+
+
+def _current(run_id: str | None) -> tuple[str, OpQueue]:
+    if run_id is None:
+        st = _state
+        rid = st.top_id
+        if rid is None:
+            _start_implicit_run()
+            rid = st.top_id
+        assert rid is not None and st.top_queue is not None
+        return rid, st.top_queue
+    return calls.valid_run_id(run_id), get_pipeline().queue
+
+
+# -- logging
+
+def log_metric(
+    key: str,
+    value: float,
+    step: int | None = None,
+    synchronous: bool | None = None,
+    timestamp: int | None = None,
+    run_id: str | None = None,
+    model_id: str | None = None,
+    dataset: Any = None,
+) -> RunOperations | None:
+    """Log one metric point to the active run (or ``run_id``).
+
+    ``synchronous=False`` returns a :class:`RunOperations` at once; ``True`` waits until the point is
+    durable; ``None`` follows ``MLFLOW_ENABLE_ASYNC_LOGGING``.
+    """
+    st = _state
+    if run_id is None and st.top_id is not None:
+        rid, queue = st.top_id, st.top_queue
+    else:
+        rid, queue = _current(run_id)
+    v, ts, stp = check_metric(key, value, timestamp or calls.now_ms(), step or 0)
+    ops = queue.put_metric(rid, key, v, ts, stp)  # type: ignore[union-attr]
+    if synchronous is None:
+        synchronous = not is_async_logging_enabled()
+    if synchronous:
+        ops.wait()
+        return None
+    return ops
+
+
+def log_metrics(
+    metrics: Mapping[str, float],
+    step: int | None = None,
+    synchronous: bool | None = None,
+    run_id: str | None = None,
+    timestamp: int | None = None,
+    model_id: str | None = None,
+    dataset: Any = None,
+) -> RunOperations | None:
+    """Log several metrics at one step (one timestamp for all)."""
+    rid, queue = _current(run_id)
+    ts = timestamp or calls.now_ms()
+    makers = [calls.metric_op(rid, k, v, ts, step or 0) for k, v in metrics.items()]
+    return calls.finish(queue.put_many(makers), synchronous)
+
+
+def log_metric_array(
+    key: str,
+    values: npt.ArrayLike,
+    steps: npt.ArrayLike | None = None,
+    timestamps: npt.ArrayLike | None = None,
+    run_id: str | None = None,
+    synchronous: bool | None = None,
+) -> RunOperations | None:
+    """Log many points of one metric from numpy arrays or sequences (steps default to 0..n-1)."""
+    rid, queue = _current(run_id)
+    return calls.finish(calls.log_metric_array(queue, rid, key, values, steps, timestamps), synchronous)
+
+
+def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
+    """Log a param; returns ``value`` when synchronous (as MLflow does), else a RunOperations."""
+    rid, queue = _current(None)
+    result = calls.finish(queue.put(calls.param_op(rid, key, value)), synchronous)
+    return value if result is None else result
+
+
+def log_params(
+    params: Mapping[str, Any], synchronous: bool | None = None, run_id: str | None = None
+) -> RunOperations | None:
+    rid, queue = _current(run_id)
+    makers = [calls.param_op(rid, k, v) for k, v in params.items()]
+    return calls.finish(queue.put_many(makers), synchronous)
+
+
+def set_tag(key: str, value: Any, synchronous: bool | None = None) -> RunOperations | None:
+    rid, queue = _current(None)
+    return calls.finish(queue.put(calls.tag_op(rid, key, value)), synchronous)
+
+
+def set_tags(tags: Mapping[str, Any], synchronous: bool | None = None) -> RunOperations | None:
+    rid, queue = _current(None)
+    makers = [calls.tag_op(rid, k, v) for k, v in tags.items()]
+    return calls.finish(queue.put_many(makers), synchronous)
+
+
+def delete_tag(key: str) -> None:
+    """Delete a tag of the active run (RESOURCE_DOES_NOT_EXIST when it is not set)."""
+    rid, queue = _current(None)
+    calls.finish(queue.put(calls.delete_tag_op(rid, key)), True)
+
+
+def flush_async_logging(timeout: float | None = None) -> None:
+    """Wait until every operation accepted so far, on every store, is written or has failed."""
+    flush_all(timeout)

@@ -1,0 +1,9 @@
+"""The asynchronous logging pipeline: encode, bounded queue, batching worker, store."""
+
+from __future__ import annotations
+
+from asynctrack.pipeline._operations import RunOperations
+from asynctrack.pipeline._queue import QueueStatistics
+from asynctrack.pipeline._registry import flush_all, get_pipeline, shutdown_all
+
+__all__ = ["QueueStatistics", "RunOperations", "flush_all", "get_pipeline", "shutdown_all"]

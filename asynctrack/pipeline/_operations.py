@@ -1,0 +1,159 @@
+"""``RunOperations``: what an asynchronous logging call returns, and the producer state behind it.
+
+A producer is one thread's view of one pipeline: it numbers the thread's operations 1, 2, 3, ... and the
+worker advances its ``done`` watermark as chunks are written. A ``RunOperations`` is just
+``(producer, first, last)`` ranges, so creating one costs a small object, not a lock or a future.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator, Iterable
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from asynctrack.exceptions import MlflowException
+
+if TYPE_CHECKING:
+    from asynctrack.pipeline._queue import OpQueue
+
+__all__ = ["Producer", "RunOperations"]
+
+# Failures kept per producer for RunOperations.wait(); older ones are forgotten (they were logged).
+_MAX_FAILURES_KEPT = 10_000
+
+
+class Producer:
+    """One thread's sequence of operations on one pipeline."""
+
+    __slots__ = ("__weakref__", "done", "failures", "id", "issued", "queue")
+
+    def __init__(self, queue: OpQueue, producer_id: int) -> None:
+        self.queue = queue
+        self.id = producer_id
+        self.issued = 0  # last sequence number handed out; written by the owning thread only
+        self.done = 0  # every op with seq <= done is durable or failed; written by the worker only
+        self.failures: dict[int, MlflowException] = {}
+
+    def fail(self, seq: int, exc: MlflowException) -> None:
+        failures = self.failures
+        if len(failures) >= _MAX_FAILURES_KEPT:
+            del failures[next(iter(failures))]
+        failures[seq] = exc
+
+
+_Part = tuple[Producer, int, int]
+
+
+class RunOperations:
+    """Pending logging operations; ``wait()`` blocks until they are durable or raises their failure.
+
+    Values combine: ``ops_a + ops_b``, ``sum(list_of_ops)`` or ``RunOperations.combine(list_of_ops)``, so an
+    epoch's calls can be awaited once. A combination covers exactly the calls it was built from; one
+    thread's consecutive calls collapse into a single range, so combining an epoch stays small.
+
+    >>> ops = mlflow.log_metric("loss", 0.1, synchronous=False)   # doctest: +SKIP
+    >>> ops.wait()                                                 # doctest: +SKIP
+    """
+
+    __slots__ = ("_first", "_last", "_producer", "_rest")
+
+    def __init__(
+        self, producer: Producer, first: int, last: int, rest: tuple[_Part, ...] = ()
+    ) -> None:
+        self._producer = producer
+        self._first = first
+        self._last = last
+        self._rest = rest
+
+    def _parts(self) -> Iterable[_Part]:
+        yield (self._producer, self._first, self._last)
+        yield from self._rest
+
+    # -- waiting
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until every covered operation is durable; raise the first failure, or TimeoutError.
+
+        The raised :class:`MlflowException` keeps the store's ``error_code``; ``exc.failures`` lists every
+        failure among the covered operations.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for producer, _first, last in self._parts():
+            producer.queue.wait_done(producer, last, deadline)
+        failures = self._failures()
+        if failures:
+            first = failures[0]
+            first.failures = failures
+            raise first
+
+    def done(self) -> bool:
+        """True when every covered operation is durable or failed."""
+        return all(p.done >= last for p, _f, last in self._parts())
+
+    def exception(self, timeout: float | None = None) -> MlflowException | None:
+        """Wait like :meth:`wait`, then return the first failure (``failures`` attached) or None."""
+        try:
+            self.wait(timeout)
+        except MlflowException as exc:
+            return exc
+        return None
+
+    def _failures(self) -> list[MlflowException]:
+        found: list[MlflowException] = []
+        for producer, first, last in self._parts():
+            if producer.failures:
+                found.extend(
+                    exc for seq, exc in sorted(producer.failures.items()) if first <= seq <= last
+                )
+        return found
+
+    def __await__(self) -> Generator[Any, None, None]:
+        """``await ops`` in asyncio or trio code waits in a worker thread, never blocking the loop."""
+        if self.done():
+            self.wait()
+            return
+        yield from anyio.to_thread.run_sync(self.wait, abandon_on_cancel=True).__await__()
+
+    # -- combining
+    def __add__(self, other: object) -> RunOperations:
+        if other is None or (type(other) is int and other == 0):  # 0: lets sum(list_of_ops) work
+            return self
+        if not isinstance(other, RunOperations):
+            return NotImplemented
+        return RunOperations._merge((self, other))
+
+    __radd__ = __add__
+
+    @classmethod
+    def combine(cls, operations: Iterable[RunOperations | None]) -> RunOperations | None:
+        """One RunOperations covering all of ``operations`` (None entries are skipped; empty gives None)."""
+        present = [ops for ops in operations if ops is not None]
+        return cls._merge(present) if present else None
+
+    @classmethod
+    def _merge(cls, operations: Iterable[RunOperations]) -> RunOperations:
+        # Ranges of one producer that touch (seq 5..6 and 7..9) become one range; others stay apart,
+        # so a combination covers exactly the calls it was built from.
+        by_producer: dict[int, list[_Part]] = {}
+        for ops in operations:
+            for part in ops._parts():
+                by_producer.setdefault(id(part[0]), []).append(part)
+        parts: list[_Part] = []
+        for spans in by_producer.values():
+            spans.sort(key=lambda s: s[1])
+            producer, first, last = spans[0]
+            for _p, f, la in spans[1:]:
+                if f <= last + 1:
+                    last = max(last, la)
+                else:
+                    parts.append((producer, first, last))
+                    first, last = f, la
+            parts.append((producer, first, last))
+        head = parts[0]
+        return cls(head[0], head[1], head[2], tuple(parts[1:]))
+
+    def __repr__(self) -> str:
+        n = sum(last - first + 1 for _p, first, last in self._parts())
+        state = "done" if self.done() else "pending"
+        return f"<RunOperations {n} operation(s) {state}>"

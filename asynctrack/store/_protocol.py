@@ -1,0 +1,132 @@
+"""The async store protocol every backend implements (embedded SQLite now; REST and PostgreSQL later).
+
+The pipeline's one write primitive is :meth:`AbstractStore.log_batch`, which takes metric *series*
+(columnar numpy arrays per key) so a backend can write thousands of points without a Python object each.
+Errors leave a store as :class:`~asynctrack.exceptions.MlflowException` (permanent: the operation is wrong)
+or :class:`StoreUnavailable` (transient: retry later).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+
+import msgspec
+import numpy as np
+import numpy.typing as npt
+
+from asynctrack.entities import Experiment, Metric, Param, Run, RunInfo, RunTag
+from asynctrack.exceptions import TEMPORARILY_UNAVAILABLE, MlflowException
+
+__all__ = ["AbstractStore", "BatchLimits", "MetricSeries", "StoreUnavailable"]
+
+
+class StoreUnavailable(MlflowException):
+    """A transient store failure (locked database, refused connection, HTTP 429/5xx): retry later."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, error_code=TEMPORARILY_UNAVAILABLE)
+
+
+class BatchLimits(msgspec.Struct, frozen=True):
+    """How much one ``log_batch`` may carry. Defaults are MLflow's REST limits.
+
+    ``max_metrics`` counts metric points; a single ``log_metric_array`` operation larger than it is sent on
+    its own, and a store that cannot take it whole splits it.
+    """
+
+    max_metrics: int = 1000
+    max_params: int = 100
+    max_tags: int = 100
+    max_entities: int = 1000
+
+
+class MetricSeries(msgspec.Struct, frozen=True):
+    """Points of one metric key, columnar: float64 values, int64 timestamps (ms) and steps."""
+
+    key: str
+    values: npt.NDArray[np.float64]
+    timestamps: npt.NDArray[np.int64]
+    steps: npt.NDArray[np.int64]
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def to_metrics(self, run_id: str | None = None) -> list[Metric]:
+        key = self.key
+        return [
+            Metric(key, v, t, s, run_id=run_id)
+            for v, t, s in zip(self.values.tolist(), self.timestamps.tolist(), self.steps.tolist())
+        ]
+
+    @classmethod
+    def from_metrics(cls, key: str, metrics: Sequence[Metric]) -> MetricSeries:
+        return cls(
+            key,
+            np.fromiter((m.value for m in metrics), np.float64, len(metrics)),
+            np.fromiter((m.timestamp for m in metrics), np.int64, len(metrics)),
+            np.fromiter((m.step for m in metrics), np.int64, len(metrics)),
+        )
+
+
+class AbstractStore(abc.ABC):
+    """Coroutines over one tracking backend. One instance serves one tracking URI in one process."""
+
+    limits: BatchLimits = BatchLimits()
+
+    # -- experiments
+    @abc.abstractmethod
+    async def create_experiment(
+        self, name: str, artifact_location: str | None = None, tags: Sequence[tuple[str, str]] = ()
+    ) -> str: ...
+
+    @abc.abstractmethod
+    async def get_experiment(self, experiment_id: str) -> Experiment: ...
+
+    @abc.abstractmethod
+    async def get_experiment_by_name(self, name: str) -> Experiment | None: ...
+
+    # -- runs
+    @abc.abstractmethod
+    async def create_run(
+        self,
+        experiment_id: str,
+        user_id: str,
+        start_time: int,
+        tags: Sequence[RunTag],
+        run_name: str | None,
+    ) -> Run: ...
+
+    @abc.abstractmethod
+    async def get_run(self, run_id: str) -> Run: ...
+
+    @abc.abstractmethod
+    async def update_run_info(
+        self, run_id: str, status: str | None, end_time: int | None, run_name: str | None
+    ) -> RunInfo: ...
+
+    # -- the pipeline's write primitive
+    @abc.abstractmethod
+    async def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[MetricSeries],
+        params: Sequence[Param],
+        tags: Sequence[RunTag],
+    ) -> None:
+        """Write all of it in one transaction, or nothing: a bad item fails the whole call."""
+
+    @abc.abstractmethod
+    async def delete_tag(self, run_id: str, key: str) -> None: ...
+
+    # -- metric history
+    @abc.abstractmethod
+    async def get_metric_series(self, run_id: str, key: str) -> MetricSeries:
+        """Every point of one metric, in step order (ties keep logging order)."""
+
+    async def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        return (await self.get_metric_series(run_id, key)).to_metrics(run_id)
+
+    @abc.abstractmethod
+    async def aclose(self) -> None:
+        """Release connections and threads; the store is unusable afterwards."""

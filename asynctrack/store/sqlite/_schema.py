@@ -1,0 +1,89 @@
+"""The embedded store's SQLite schema, designed for the pipeline's write pattern.
+
+- Metric history is stored in *columnar chunks*: one row per (run, key) per written batch, holding the
+  batch's steps, values and timestamps as little-endian int64/float64 blobs. A 1,000-point batch is one
+  row, so writes cost per batch, not per point, and history reads are one index range scan plus
+  ``numpy.frombuffer``. NaN and +-inf are kept bit-exactly.
+- ``latest_metrics`` keeps MLflow's "latest value" per (run, key) (largest step, then timestamp, then
+  value) for ``get_run`` and search, maintained by an upsert per batch.
+- Runs have an integer ``run_key`` so chunk and param rows stay small; the public id is ``run_id``.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+
+DDL = """
+CREATE TABLE IF NOT EXISTS asynctrack_meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS experiments (
+    experiment_id     INTEGER PRIMARY KEY,
+    name              TEXT NOT NULL UNIQUE,
+    artifact_location TEXT NOT NULL,
+    lifecycle_stage   TEXT NOT NULL DEFAULT 'active',
+    creation_time     INTEGER,
+    last_update_time  INTEGER
+);
+
+CREATE TABLE IF NOT EXISTS experiment_tags (
+    experiment_id INTEGER NOT NULL,
+    key           TEXT NOT NULL,
+    value         TEXT,
+    PRIMARY KEY (experiment_id, key)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS runs (
+    run_key         INTEGER PRIMARY KEY,
+    run_id          TEXT NOT NULL UNIQUE,
+    experiment_id   INTEGER NOT NULL,
+    name            TEXT,
+    user_id         TEXT,
+    status          TEXT NOT NULL,
+    start_time      INTEGER,
+    end_time        INTEGER,
+    lifecycle_stage TEXT NOT NULL DEFAULT 'active',
+    artifact_uri    TEXT,
+    deleted_time    INTEGER
+);
+CREATE INDEX IF NOT EXISTS runs_by_experiment ON runs (experiment_id, start_time);
+
+CREATE TABLE IF NOT EXISTS params (
+    run_key INTEGER NOT NULL,
+    key     TEXT NOT NULL,
+    value   TEXT NOT NULL,
+    PRIMARY KEY (run_key, key)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS tags (
+    run_key INTEGER NOT NULL,
+    key     TEXT NOT NULL,
+    value   TEXT,
+    PRIMARY KEY (run_key, key)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS latest_metrics (
+    run_key   INTEGER NOT NULL,
+    key       TEXT NOT NULL,
+    value     REAL NOT NULL,
+    is_nan    INTEGER NOT NULL,
+    timestamp INTEGER NOT NULL,
+    step      INTEGER NOT NULL,
+    PRIMARY KEY (run_key, key)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS metric_chunks (
+    chunk_id   INTEGER PRIMARY KEY,
+    run_key    INTEGER NOT NULL,
+    key        TEXT NOT NULL,
+    n          INTEGER NOT NULL,
+    min_step   INTEGER NOT NULL,
+    max_step   INTEGER NOT NULL,
+    steps      BLOB NOT NULL,
+    vals       BLOB NOT NULL,
+    timestamps BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS metric_chunks_by_key ON metric_chunks (run_key, key, chunk_id);
+"""

@@ -1,0 +1,170 @@
+"""The embedded SQLite store: the default backend, no server needed."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+import uuid
+from collections.abc import Sequence
+
+from asynctrack._names import generate_run_name
+from asynctrack.entities import Experiment, Param, Run, RunInfo, RunTag
+from asynctrack.environment import ASYNCTRACK_SQLITE_BUSY_TIMEOUT
+from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
+from asynctrack.store._protocol import AbstractStore, BatchLimits, MetricSeries
+from asynctrack.store._retry import retry_transient
+from asynctrack.store.sqlite import _reads, _writes
+from asynctrack.store.sqlite._connection import Connection, transaction
+from asynctrack.store.sqlite._schema import DDL, SCHEMA_VERSION
+
+__all__ = ["SqliteStore"]
+
+DEFAULT_EXPERIMENT_ID = "0"
+DEFAULT_EXPERIMENT_NAME = "Default"
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class SqliteStore(AbstractStore):
+    """A store in one SQLite file (WAL mode), safe for several processes at once.
+
+    Each process holds a writer and a reader connection. A locked database (another process writing) is a
+    transient error: writes back off and retry, so "database is locked" never reaches the user.
+    """
+
+    # Batches are ours to size: metric series of any length go in one row per key, so only params and
+    # tags keep MLflow's limits (and the pipeline may coalesce up to 10,000 points per batch).
+    limits = BatchLimits(max_metrics=10_000, max_params=100, max_tags=100, max_entities=10_200)
+
+    def __init__(self, path: str, artifact_root: str, writer: Connection, reader: Connection) -> None:
+        self.path = path
+        self.artifact_root = artifact_root
+        self._writer = writer
+        self._reader = reader
+
+    @classmethod
+    async def open(cls, path: str, artifact_root: str | None = None) -> SqliteStore:
+        """Open (creating if needed) the database at ``path``; artifacts default to ``./mlruns``."""
+        path = os.path.abspath(path)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        root = os.path.abspath(artifact_root or "mlruns")
+        busy = ASYNCTRACK_SQLITE_BUSY_TIMEOUT.get()
+
+        async def connect() -> Connection:
+            return await Connection.open(path, busy)
+
+        writer = await retry_transient(connect, what=f"opening {path}")
+        try:
+            await retry_transient(
+                lambda: writer.run(_create_schema, root, _now_ms()), what=f"creating schema in {path}"
+            )
+            reader = await retry_transient(connect, what=f"opening {path}")
+        except BaseException:
+            await writer.close()
+            raise
+        return cls(path, root, writer, reader)
+
+    async def _write(self, what: str, fn: object, *args: object) -> object:
+        return await retry_transient(lambda: self._writer.write(fn, *args), what=what)  # type: ignore[arg-type]
+
+    async def _read(self, fn: object, *args: object) -> object:
+        return await retry_transient(lambda: self._reader.run(fn, *args), what="reading")  # type: ignore[arg-type]
+
+    # -- experiments
+    async def create_experiment(
+        self, name: str, artifact_location: str | None = None, tags: Sequence[tuple[str, str]] = ()
+    ) -> str:
+        return str(
+            await self._write(
+                "create_experiment", _writes.insert_experiment, name, self.artifact_root,
+                artifact_location, list(tags), _now_ms(),
+            )
+        )
+
+    async def get_experiment(self, experiment_id: str) -> Experiment:
+        return await self._read(_reads.experiment_by_id, str(experiment_id))  # type: ignore[return-value]
+
+    async def get_experiment_by_name(self, name: str) -> Experiment | None:
+        return await self._read(_reads.experiment_by_name, name)  # type: ignore[return-value]
+
+    # -- runs
+    async def create_run(
+        self,
+        experiment_id: str,
+        user_id: str,
+        start_time: int,
+        tags: Sequence[RunTag],
+        run_name: str | None,
+    ) -> Run:
+        tag_name = next((t.value for t in tags if t.key == _writes.RUN_NAME_TAG), None)
+        if run_name and tag_name and run_name != tag_name:
+            raise MlflowException(
+                "Both 'run_name' argument and 'mlflow.runName' tag are specified, but with different "
+                f"values (run_name='{run_name}', mlflow.runName='{tag_name}').",
+                error_code=INVALID_PARAMETER_VALUE,
+            )
+        name = run_name or tag_name or generate_run_name()
+        run_id = uuid.uuid4().hex
+        await self._write(
+            "create_run", _writes.insert_run, run_id, str(experiment_id), user_id, start_time, name,
+            list(tags),
+        )
+        return await self.get_run(run_id)
+
+    async def get_run(self, run_id: str) -> Run:
+        return await self._read(_reads.run_by_id, run_id)  # type: ignore[return-value]
+
+    async def update_run_info(
+        self, run_id: str, status: str | None, end_time: int | None, run_name: str | None
+    ) -> RunInfo:
+        await self._write("update_run", _writes.update_run, run_id, status, end_time, run_name)
+        return (await self.get_run(run_id)).info
+
+    # -- writes from the pipeline
+    async def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[MetricSeries],
+        params: Sequence[Param],
+        tags: Sequence[RunTag],
+    ) -> None:
+        # No retry here: the pipeline's worker owns retries (and their deadline at exit).
+        await self._writer.write(_writes.write_batch, run_id, metrics, params, tags)
+
+    async def delete_tag(self, run_id: str, key: str) -> None:
+        await self._writer.write(_writes.delete_tag, run_id, key)
+
+    async def get_metric_series(self, run_id: str, key: str) -> MetricSeries:
+        return await self._read(_reads.metric_series, run_id, key)  # type: ignore[return-value]
+
+    async def aclose(self) -> None:
+        try:
+            await self._writer.close()
+        finally:
+            await self._reader.close()
+
+
+def _create_schema(conn: sqlite3.Connection, artifact_root: str, now: int) -> None:
+    conn.executescript(DDL)
+    transaction(conn, _seed, artifact_root, now)
+
+
+def _seed(conn: sqlite3.Connection, artifact_root: str, now: int) -> None:
+    conn.execute(
+        "INSERT OR IGNORE INTO asynctrack_meta (key, value) VALUES ('schema_version', ?)",
+        (str(SCHEMA_VERSION),),
+    )
+    version = conn.execute("SELECT value FROM asynctrack_meta WHERE key = 'schema_version'").fetchone()[0]
+    if int(version) > SCHEMA_VERSION:
+        raise MlflowException(
+            f"The database was written by a newer asynctrack (schema {version}; this one knows "
+            f"{SCHEMA_VERSION}): upgrade asynctrack to use it."
+        )
+    conn.execute(
+        "INSERT OR IGNORE INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, "
+        "creation_time, last_update_time) VALUES (0, ?, ?, 'active', ?, ?)",
+        (DEFAULT_EXPERIMENT_NAME, f"{artifact_root}/0", now, now),
+    )

@@ -1,0 +1,255 @@
+"""Write transactions of the embedded store. Each function runs in the connection thread, inside
+:func:`~asynctrack.store.sqlite._connection.transaction`, and raises MlflowException to roll back."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+import numpy as np
+
+from asynctrack.entities import LifecycleStage, Param, RunTag
+from asynctrack.exceptions import (
+    INVALID_PARAMETER_VALUE,
+    RESOURCE_ALREADY_EXISTS,
+    RESOURCE_DOES_NOT_EXIST,
+    MlflowException,
+)
+from asynctrack.store._protocol import MetricSeries
+
+__all__ = [
+    "RUN_NAME_TAG",
+    "active_run_key",
+    "delete_tag",
+    "insert_experiment",
+    "insert_run",
+    "update_run",
+    "write_batch",
+]
+
+RUN_NAME_TAG = "mlflow.runName"
+
+_UPSERT_TAG = (
+    "INSERT INTO tags (run_key, key, value) VALUES (?, ?, ?) "
+    "ON CONFLICT (run_key, key) DO UPDATE SET value = excluded.value"
+)
+_INSERT_CHUNK = (
+    "INSERT INTO metric_chunks (run_key, key, n, min_step, max_step, steps, vals, timestamps) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# MLflow's "latest" metric: largest step, then largest timestamp, then largest value (NaN counts as 0).
+_UPSERT_LATEST = (
+    "INSERT INTO latest_metrics (run_key, key, value, is_nan, timestamp, step) VALUES (?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (run_key, key) DO UPDATE SET value = excluded.value, is_nan = excluded.is_nan, "
+    "timestamp = excluded.timestamp, step = excluded.step "
+    "WHERE (excluded.step, excluded.timestamp, excluded.value) > "
+    "(latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)"
+)
+
+
+def run_not_found(run_id: str) -> MlflowException:
+    return MlflowException(f"Run with id={run_id} not found", error_code=RESOURCE_DOES_NOT_EXIST)
+
+
+def active_run_key(conn: sqlite3.Connection, run_id: str) -> int:
+    """The run's integer key; the run must exist and not be deleted (MLflow's rule for logging)."""
+    row = conn.execute(
+        "SELECT run_key, lifecycle_stage FROM runs WHERE run_id = ?", (run_id,)
+    ).fetchone()
+    if row is None:
+        raise run_not_found(run_id)
+    if row[1] != LifecycleStage.ACTIVE:
+        raise MlflowException(
+            f"The run {run_id} must be in the 'active' state. Current state is {row[1]}.",
+            error_code=INVALID_PARAMETER_VALUE,
+        )
+    return int(row[0])
+
+
+def _latest_point(series: MetricSeries) -> tuple[float, int, int, int]:
+    """The point MLflow would show as the series' latest: (value, is_nan, timestamp, step)."""
+    values = series.values
+    nan = np.isnan(values)
+    comparable = np.where(nan, 0.0, values)
+    if len(values) == 1:
+        i = 0
+    else:
+        i = int(np.lexsort((comparable, series.timestamps, series.steps))[-1])
+    return float(comparable[i]), int(nan[i]), int(series.timestamps[i]), int(series.steps[i])
+
+
+def write_batch(
+    conn: sqlite3.Connection,
+    run_id: str,
+    metrics: Sequence[MetricSeries],
+    params: Sequence[Param],
+    tags: Sequence[RunTag],
+) -> None:
+    run_key = active_run_key(conn, run_id)
+    if params:
+        _write_params(conn, run_id, run_key, params)
+    if tags:
+        conn.executemany(_UPSERT_TAG, [(run_key, t.key, t.value) for t in tags])
+        for t in tags:
+            if t.key == RUN_NAME_TAG:
+                conn.execute("UPDATE runs SET name = ? WHERE run_key = ?", (t.value, run_key))
+    if metrics:
+        chunks = []
+        latest = []
+        for s in metrics:
+            steps = np.ascontiguousarray(s.steps, dtype="<i8")
+            chunks.append((
+                run_key, s.key, len(steps), int(steps.min()), int(steps.max()),
+                steps.tobytes(),
+                np.ascontiguousarray(s.values, dtype="<f8").tobytes(),
+                np.ascontiguousarray(s.timestamps, dtype="<i8").tobytes(),
+            ))
+            latest.append((run_key, s.key, *_latest_point(s)))
+        conn.executemany(_INSERT_CHUNK, chunks)
+        conn.executemany(_UPSERT_LATEST, latest)
+
+
+def _write_params(
+    conn: sqlite3.Connection, run_id: str, run_key: int, params: Sequence[Param]
+) -> None:
+    seen: dict[str, str] = {}
+    for p in params:
+        if seen.setdefault(p.key, p.value) != p.value:
+            raise MlflowException(
+                f"Duplicate parameter keys have been submitted: [{p.key!r}]. Please ensure the request "
+                "contains only one param value per param key.",
+                error_code=INVALID_PARAMETER_VALUE,
+            )
+    marks = ",".join("?" * len(seen))
+    existing = dict(
+        conn.execute(
+            f"SELECT key, value FROM params WHERE run_key = ? AND key IN ({marks})",
+            (run_key, *seen),
+        ).fetchall()
+    )
+    changed = [
+        {"key": k, "old_value": existing[k], "new_value": v}
+        for k, v in seen.items()
+        if k in existing and existing[k] != v
+    ]
+    if len(changed) == 1 and len(seen) == 1:
+        c = changed[0]
+        raise MlflowException(
+            f"Changing param values is not allowed. Param with key='{c['key']}' was already logged "
+            f"with value='{c['old_value']}' for run ID='{run_id}'. Attempted logging new value "
+            f"'{c['new_value']}'.",
+            error_code=INVALID_PARAMETER_VALUE,
+        )
+    if changed:
+        raise MlflowException(
+            f"Changing param values is not allowed. Params were already logged='{changed}' "
+            f"for run ID='{run_id}'.",
+            error_code=INVALID_PARAMETER_VALUE,
+        )
+    new = [(run_key, k, v) for k, v in seen.items() if k not in existing]
+    if new:
+        conn.executemany("INSERT INTO params (run_key, key, value) VALUES (?, ?, ?)", new)
+
+
+def delete_tag(conn: sqlite3.Connection, run_id: str, key: str) -> None:
+    run_key = active_run_key(conn, run_id)
+    cur = conn.execute("DELETE FROM tags WHERE run_key = ? AND key = ?", (run_key, key))
+    if cur.rowcount == 0:
+        raise MlflowException(
+            f"No tag with name: {key} in run with id {run_id}", error_code=RESOURCE_DOES_NOT_EXIST
+        )
+
+
+def insert_experiment(
+    conn: sqlite3.Connection,
+    name: str,
+    artifact_root: str,
+    artifact_location: str | None,
+    tags: Sequence[tuple[str, str]],
+    now: int,
+) -> str:
+    try:
+        cur = conn.execute(
+            "INSERT INTO experiments (name, artifact_location, lifecycle_stage, creation_time, "
+            "last_update_time) VALUES (?, '', 'active', ?, ?)",
+            (name, now, now),
+        )
+    except sqlite3.IntegrityError:
+        raise MlflowException(
+            f"Experiment(name={name}) already exists.", error_code=RESOURCE_ALREADY_EXISTS
+        ) from None
+    experiment_id = int(cur.lastrowid or 0)
+    location = artifact_location or f"{artifact_root.rstrip('/')}/{experiment_id}"
+    conn.execute(
+        "UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?", (location, experiment_id)
+    )
+    if tags:
+        conn.executemany(
+            "INSERT INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?) "
+            "ON CONFLICT DO UPDATE SET value = excluded.value",
+            [(experiment_id, k, v) for k, v in tags],
+        )
+    return str(experiment_id)
+
+
+def insert_run(
+    conn: sqlite3.Connection,
+    run_id: str,
+    experiment_id: str,
+    user_id: str,
+    start_time: int,
+    run_name: str,
+    tags: Sequence[RunTag],
+) -> str:
+    """Insert a RUNNING run; returns its artifact URI. The experiment must exist and be active."""
+    row = conn.execute(
+        "SELECT artifact_location, lifecycle_stage FROM experiments WHERE experiment_id = ?",
+        (_experiment_key(experiment_id),),
+    ).fetchone()
+    if row is None:
+        raise MlflowException(
+            f"No Experiment with id={experiment_id} exists", error_code=RESOURCE_DOES_NOT_EXIST
+        )
+    if row[1] != LifecycleStage.ACTIVE:
+        raise MlflowException(
+            f"Could not create run under non-active experiment with ID {experiment_id}.",
+            error_code=INVALID_PARAMETER_VALUE,
+        )
+    artifact_uri = f"{str(row[0]).rstrip('/')}/{run_id}/artifacts"
+    cur = conn.execute(
+        "INSERT INTO runs (run_id, experiment_id, name, user_id, status, start_time, lifecycle_stage, "
+        "artifact_uri) VALUES (?, ?, ?, ?, 'RUNNING', ?, 'active', ?)",
+        (run_id, int(experiment_id), run_name, user_id, start_time, artifact_uri),
+    )
+    run_key = cur.lastrowid
+    all_tags = {t.key: t.value for t in tags}
+    all_tags[RUN_NAME_TAG] = run_name
+    conn.executemany(_UPSERT_TAG, [(run_key, k, v) for k, v in all_tags.items()])
+    return artifact_uri
+
+
+def update_run(
+    conn: sqlite3.Connection,
+    run_id: str,
+    status: str | None,
+    end_time: int | None,
+    run_name: str | None,
+) -> None:
+    run_key = active_run_key(conn, run_id)
+    if status is not None:
+        conn.execute("UPDATE runs SET status = ? WHERE run_key = ?", (status, run_key))
+    if end_time is not None:
+        conn.execute("UPDATE runs SET end_time = ? WHERE run_key = ?", (end_time, run_key))
+    if run_name is not None:
+        conn.execute("UPDATE runs SET name = ? WHERE run_key = ?", (run_name, run_key))
+        conn.execute(_UPSERT_TAG, (run_key, RUN_NAME_TAG, run_name))
+
+
+def _experiment_key(experiment_id: str) -> int:
+    try:
+        return int(experiment_id)
+    except (TypeError, ValueError):
+        raise MlflowException(
+            f"Invalid experiment ID '{experiment_id}'. Experiment ID must be a valid integer.",
+            error_code=INVALID_PARAMETER_VALUE,
+        ) from None

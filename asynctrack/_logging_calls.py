@@ -6,8 +6,9 @@ everything that needs the store is reported through the returned RunOperations.
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,16 @@ from asynctrack.config import is_async_logging_enabled
 from asynctrack.entities import Metric, Param, RunTag
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.pipeline._operations import RunOperations
-from asynctrack.pipeline._ops import DeleteTagOp, MetricArrayOp, MetricOp, ParamOp, TagOp, UpdateRunOp
+from asynctrack.pipeline._ops import (
+    METRIC_TAG,
+    DeleteTagOp,
+    MetricArrayOp,
+    ParamOp,
+    TagOp,
+    UpdateRunOp,
+    encode,
+    pack_metric,
+)
 from asynctrack.pipeline._queue import OpQueue
 from asynctrack.validation import (
     check_metric,
@@ -36,6 +46,8 @@ __all__ = [
     "valid_run_id",
 ]
 
+Maker = Callable[[int, int], bytes]
+
 ARRAY_CHUNK_POINTS = 16_384  # points per queued array operation (about 384 KiB encoded)
 
 _known_run_ids: set[str] = set()
@@ -48,7 +60,7 @@ def now_ms() -> int:
 def valid_run_id(run_id: object) -> str:
     """Check a run id's form once per id (the store checks that it exists)."""
     if run_id in _known_run_ids:
-        return run_id  # type: ignore[return-value]
+        return run_id
     check_run_id(run_id)
     if len(_known_run_ids) > 100_000:
         _known_run_ids.clear()
@@ -67,30 +79,32 @@ def finish(ops: RunOperations | None, synchronous: bool | None) -> RunOperations
     return ops
 
 
-def metric_op(run_id: str, key: str, value: object, timestamp: object, step: object) -> Any:
+# Each *_op function checks its input and returns a maker: ``make(producer_id, seq) -> encoded frame``.
+
+
+def metric_op(queue: OpQueue, run_id: str, key: str, value: object, timestamp: object, step: object) -> Maker:
     v, ts, st = check_metric(key, value, timestamp, step)
-    return lambda pid, seq: MetricOp(pid, seq, run_id, key, v, ts, st)
+    r, k = queue.intern(run_id), queue.intern(key)
+    return lambda pid, seq: pack_metric(METRIC_TAG, pid, seq, r, k, v, ts, st)
 
 
-def param_op(run_id: str, key: object, value: object) -> Any:
+def param_op(run_id: str, key: object, value: object) -> Maker:
     k, v = check_param(key, value)
-    return lambda pid, seq: ParamOp(pid, seq, run_id, k, v)
+    return lambda pid, seq: encode(ParamOp(pid, seq, run_id, k, v))
 
 
-def tag_op(run_id: str, key: object, value: object) -> Any:
+def tag_op(run_id: str, key: object, value: object) -> Maker:
     k, v = check_tag(key, value)
-    return lambda pid, seq: TagOp(pid, seq, run_id, k, v)
+    return lambda pid, seq: encode(TagOp(pid, seq, run_id, k, v))
 
 
-def delete_tag_op(run_id: str, key: object) -> Any:
+def delete_tag_op(run_id: str, key: object) -> Maker:
     k = check_tag_key(key)
-    return lambda pid, seq: DeleteTagOp(pid, seq, run_id, k)
+    return lambda pid, seq: encode(DeleteTagOp(pid, seq, run_id, k))
 
 
-def update_run_op(
-    run_id: str, status: str | None, end_time: int | None, run_name: str | None
-) -> Any:
-    return lambda pid, seq: UpdateRunOp(pid, seq, run_id, status, end_time, run_name)
+def update_run_op(run_id: str, status: str | None, end_time: int | None, run_name: str | None) -> Maker:
+    return lambda pid, seq: encode(UpdateRunOp(pid, seq, run_id, status, end_time, run_name))
 
 
 def log_batch(
@@ -101,7 +115,7 @@ def log_batch(
     tags: Iterable[RunTag] = (),
 ) -> RunOperations | None:
     """Validate every item first (nothing is queued if one is bad), then queue them in order."""
-    makers = [metric_op(run_id, m.key, m.value, m.timestamp, m.step) for m in metrics]
+    makers = [metric_op(queue, run_id, m.key, m.value, m.timestamp, m.step) for m in metrics]
     makers += [param_op(run_id, p.key, p.value) for p in params]
     makers += [tag_op(run_id, t.key, t.value) for t in tags]
     return queue.put_many(makers)
@@ -158,6 +172,12 @@ def _as_column(name: str, key: str, data: object, dtype: Any, n: int | None) -> 
     return out
 
 
+def _array_frame(
+    run_id: str, key: str, values: bytes, timestamps: bytes, steps: bytes, pid: int, seq: int
+) -> bytes:
+    return encode(MetricArrayOp(pid, seq, run_id, key, values, timestamps, steps))
+
+
 def log_metric_array(
     queue: OpQueue,
     run_id: str,
@@ -176,11 +196,12 @@ def log_metric_array(
         if timestamps is None
         else _as_column("timestamps", key, timestamps, np.int64, n)
     )
-    makers = []
+    makers: list[Maker] = []
     for lo in range(0, n, ARRAY_CHUNK_POINTS):
         hi = min(n, lo + ARRAY_CHUNK_POINTS)
-        v, t, s = vals[lo:hi].tobytes(), ts[lo:hi].tobytes(), st[lo:hi].tobytes()
         makers.append(
-            lambda pid, seq, v=v, t=t, s=s: MetricArrayOp(pid, seq, run_id, key, v, t, s)
+            functools.partial(
+                _array_frame, run_id, key, vals[lo:hi].tobytes(), ts[lo:hi].tobytes(), st[lo:hi].tobytes()
+            )
         )
     return queue.put_many(makers)

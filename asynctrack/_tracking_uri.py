@@ -84,7 +84,7 @@ def resolve(uri: str | None) -> StoreLocation:
                 "sqlite:////absolute/path.db",
                 error_code=INVALID_PARAMETER_VALUE,
             )
-        path = uri[len("sqlite:///"):]
+        path = uri[len("sqlite:///") :]
         if path in ("", ":memory:"):
             raise MlflowException(
                 f"Invalid SQLite tracking URI {uri!r}: the embedded store needs a file path",

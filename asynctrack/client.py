@@ -21,7 +21,7 @@ from asynctrack.pipeline._operations import RunOperations
 from asynctrack.pipeline._pipeline import Pipeline
 from asynctrack.pipeline._registry import get_pipeline
 from asynctrack.store import MetricSeries
-from asynctrack.validation import check_experiment_name, check_metric, check_tag
+from asynctrack.validation import check_experiment_name, check_tag
 
 __all__ = ["MlflowClient"]
 
@@ -85,7 +85,7 @@ class MlflowClient:
         tag_list = [RunTag(*check_tag(k, v)) for k, v in (tags or {}).items()]
         user = next((t.value for t in tag_list if t.key == "mlflow.user"), None) or current_user()
         p = self._pipeline()
-        return p.call(  # type: ignore[no-any-return]
+        return p.call(
             p.store.create_run,
             str(experiment_id),
             user,
@@ -106,9 +106,7 @@ class MlflowClient:
         ops = self._pipeline().queue.put(calls.update_run_op(run_id, status, None, name))
         calls.finish(ops, True)
 
-    def set_terminated(
-        self, run_id: str, status: str | None = None, end_time: int | None = None
-    ) -> None:
+    def set_terminated(self, run_id: str, status: str | None = None, end_time: int | None = None) -> None:
         """Mark a run ended (default FINISHED), ordered after everything already queued for it."""
         status = status or "FINISHED"
         RunStatus.from_string(status)
@@ -132,15 +130,11 @@ class MlflowClient:
     ) -> RunOperations | None:
         """Log one metric point. ``synchronous=False`` returns a RunOperations at once."""
         calls.valid_run_id(run_id)
-        v, ts, st = check_metric(
-            key, value, calls.now_ms() if timestamp is None else timestamp, 0 if step is None else step
-        )
-        ops = self._pipeline().queue.put_metric(run_id, key, v, ts, st)
+        ts = calls.now_ms() if timestamp is None else timestamp
+        ops = self._pipeline().queue.put_metric(run_id, key, value, ts, 0 if step is None else step)
         return calls.finish(ops, synchronous)
 
-    def log_param(
-        self, run_id: str, key: str, value: Any, synchronous: bool | None = None
-    ) -> Any:
+    def log_param(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> Any:
         """Log a param (stringified). Returns ``value`` when synchronous, as MLflow does."""
         calls.valid_run_id(run_id)
         ops = self._pipeline().queue.put(calls.param_op(run_id, key, value))

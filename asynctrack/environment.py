@@ -106,15 +106,21 @@ def _queue_full_policy(name: str, raw: str) -> str:
 
 
 MLFLOW_TRACKING_URI = EnvironmentVariable[str | None](
-    "MLFLOW_TRACKING_URI", _str, None,
+    "MLFLOW_TRACKING_URI",
+    _str,
+    None,
     "Where runs are stored; unset means the embedded SQLite store under ./mlruns.",
 )
 MLFLOW_ENABLE_ASYNC_LOGGING = EnvironmentVariable[bool](
-    "MLFLOW_ENABLE_ASYNC_LOGGING", parse_bool, False,
+    "MLFLOW_ENABLE_ASYNC_LOGGING",
+    parse_bool,
+    False,
     "Default for synchronous=None: true makes logging calls return RunOperations without waiting.",
 )
 MLFLOW_TRUNCATE_LONG_VALUES = EnvironmentVariable[bool](
-    "MLFLOW_TRUNCATE_LONG_VALUES", parse_bool, True,
+    "MLFLOW_TRUNCATE_LONG_VALUES",
+    parse_bool,
+    True,
     "Param and tag values over MLflow's limits are truncated with a warning (true) or rejected (false).",
 )
 MLFLOW_EXPERIMENT_NAME = EnvironmentVariable[str | None](
@@ -127,22 +133,32 @@ MLFLOW_RUN_ID = EnvironmentVariable[str | None](
     "MLFLOW_RUN_ID", _str, None, "Run resumed by start_run() when no run id is passed."
 )
 ASYNCTRACK_QUEUE_SIZE = EnvironmentVariable[int](
-    "ASYNCTRACK_QUEUE_SIZE", _positive_int, 50_000,
+    "ASYNCTRACK_QUEUE_SIZE",
+    _positive_int,
+    50_000,
     "Capacity of each pipeline's queue, in operations; a full queue applies ASYNCTRACK_QUEUE_FULL.",
 )
 ASYNCTRACK_QUEUE_FULL = EnvironmentVariable[str](
-    "ASYNCTRACK_QUEUE_FULL", _queue_full_policy, "block",
+    "ASYNCTRACK_QUEUE_FULL",
+    _queue_full_policy,
+    "block",
     "'block' (default): a caller facing a full queue waits for room; 'raise': it gets RESOURCE_EXHAUSTED.",
 )
 ASYNCTRACK_LINGER_MS = EnvironmentVariable[float](
-    "ASYNCTRACK_LINGER_MS", _non_negative_float, 2.0,
+    "ASYNCTRACK_LINGER_MS",
+    _non_negative_float,
+    2.0,
     "How long the worker waits for a batch to fill once woken, in milliseconds.",
 )
 ASYNCTRACK_EXIT_TIMEOUT = EnvironmentVariable[float](
-    "ASYNCTRACK_EXIT_TIMEOUT", _non_negative_float, 10.0,
+    "ASYNCTRACK_EXIT_TIMEOUT",
+    _non_negative_float,
+    10.0,
     "Seconds the at-exit flush may take before it gives up and reports what was not written.",
 )
 ASYNCTRACK_SQLITE_BUSY_TIMEOUT = EnvironmentVariable[float](
-    "ASYNCTRACK_SQLITE_BUSY_TIMEOUT", _non_negative_float, 0.1,
+    "ASYNCTRACK_SQLITE_BUSY_TIMEOUT",
+    _non_negative_float,
+    0.1,
     "Seconds one SQLite statement waits on another process's lock before the store backs off and retries.",
 )

@@ -69,9 +69,7 @@ class MlflowException(Exception):
     'RESOURCE_DOES_NOT_EXIST'
     """
 
-    def __init__(
-        self, message: object, error_code: str = INTERNAL_ERROR, **kwargs: Any
-    ) -> None:
+    def __init__(self, message: object, error_code: str = INTERNAL_ERROR, **kwargs: Any) -> None:
         self.error_code = error_code if isinstance(error_code, str) else INTERNAL_ERROR
         self.message = str(message)
         self.json_kwargs = kwargs

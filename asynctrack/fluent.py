@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping
+from time import time_ns as _time_ns
 from typing import Any
 
 import numpy.typing as npt
@@ -24,7 +25,6 @@ from asynctrack.exceptions import BAD_REQUEST, INVALID_PARAMETER_VALUE, MlflowEx
 from asynctrack.pipeline._operations import RunOperations
 from asynctrack.pipeline._queue import OpQueue
 from asynctrack.pipeline._registry import add_exit_callback, flush_all, get_pipeline
-from asynctrack.validation import check_metric
 
 __all__ = [
     "ActiveRun",
@@ -98,6 +98,7 @@ def _set_top() -> None:
 
 # -- tracking URI and experiments
 
+
 def create_experiment(
     name: str, artifact_location: str | None = None, tags: Mapping[str, Any] | None = None
 ) -> str:
@@ -112,9 +113,7 @@ def get_experiment_by_name(name: str) -> Experiment | None:
     return MlflowClient().get_experiment_by_name(name)
 
 
-def set_experiment(
-    experiment_name: str | None = None, experiment_id: str | None = None
-) -> Experiment:
+def set_experiment(experiment_name: str | None = None, experiment_id: str | None = None) -> Experiment:
     """Make an experiment active for new runs: by name (created when missing) or by id."""
     global _active_experiment_id
     if (experiment_name is None) == (experiment_id is None):
@@ -180,6 +179,7 @@ def _experiment_id_for_new_run(client: MlflowClient) -> str:
 
 # -- runs
 
+
 def start_run(
     run_id: str | None = None,
     experiment_id: str | None = None,
@@ -237,7 +237,7 @@ def start_run(
                     f"{top}, first end the current run with mlflow.end_run().",
                     error_code=INVALID_PARAMETER_VALUE,
                 )
-            parent = parent_run_id
+            parent: str | None = parent_run_id
         else:
             parent = stack[-1].info.run_id if (stack and nested) else None
         all_tags: dict[str, Any] = context_tags()
@@ -353,6 +353,7 @@ def _current(run_id: str | None) -> tuple[str, OpQueue]:
 
 # -- logging
 
+
 def log_metric(
     key: str,
     value: float,
@@ -369,12 +370,12 @@ def log_metric(
     durable; ``None`` follows ``MLFLOW_ENABLE_ASYNC_LOGGING``.
     """
     st = _state
-    if run_id is None and st.top_id is not None:
-        rid, queue = st.top_id, st.top_queue
+    queue = st.top_queue
+    if run_id is None and queue is not None:
+        rid: str = st.top_id  # type: ignore[assignment]  # set together with top_queue
     else:
         rid, queue = _current(run_id)
-    v, ts, stp = check_metric(key, value, timestamp or calls.now_ms(), step or 0)
-    ops = queue.put_metric(rid, key, v, ts, stp)  # type: ignore[union-attr]
+    ops = queue.put_metric(rid, key, value, timestamp or _time_ns() // 1_000_000, step or 0)
     if synchronous is None:
         synchronous = not is_async_logging_enabled()
     if synchronous:
@@ -395,7 +396,7 @@ def log_metrics(
     """Log several metrics at one step (one timestamp for all)."""
     rid, queue = _current(run_id)
     ts = timestamp or calls.now_ms()
-    makers = [calls.metric_op(rid, k, v, ts, step or 0) for k, v in metrics.items()]
+    makers = [calls.metric_op(queue, rid, k, v, ts, step or 0) for k, v in metrics.items()]
     return calls.finish(queue.put_many(makers), synchronous)
 
 

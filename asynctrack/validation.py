@@ -7,12 +7,10 @@ cache keys already seen valid and try the common types first.
 
 from __future__ import annotations
 
+import logging
 import numbers
 import posixpath
 import re
-from typing import Any
-
-import logging
 
 import msgspec
 
@@ -90,7 +88,7 @@ def _check_key(kind: str, label: str, key: object, path: str) -> str:
     if not _VALID_KEY.match(key):
         raise _invalid_value(path, key, _BAD_CHARACTERS)
     norm = posixpath.normpath(key)
-    if norm != key or norm == "." or norm.startswith("..") or norm.startswith("/"):
+    if norm != key or norm == "." or norm.startswith(("..", "/")):
         raise _invalid_value(
             path,
             key,
@@ -105,7 +103,7 @@ def _check_key(kind: str, label: str, key: object, path: str) -> str:
 def check_metric_key(key: object) -> str:
     """A metric key: MLflow's name characters, no path tricks, at most 250 characters."""
     if key in _valid_metric_keys:
-        return key  # type: ignore[return-value]
+        return key
     _check_key("metric", "Metric name", key, "key")
     if len(_valid_metric_keys) >= _KEY_CACHE_LIMIT:
         _valid_metric_keys.clear()
@@ -115,7 +113,7 @@ def check_metric_key(key: object) -> str:
 
 def _check_other_key(kind: str, label: str, key: object) -> str:
     if key in _valid_other_keys:
-        return key  # type: ignore[return-value]
+        return key
     _check_key(kind, label, key, "key")
     if len(_valid_other_keys) >= _KEY_CACHE_LIMIT:
         _valid_other_keys.clear()
@@ -158,7 +156,7 @@ def _integer(path: str, value: object, key: str, rule: str) -> int:
     elif isinstance(value, numbers.Integral):
         result = int(value)
     elif isinstance(value, numbers.Real) and float(value).is_integer():
-        result = int(value)
+        result = int(float(value))
     else:
         raise _invalid_value(path, value, f"metric '{key}'. {rule}")
     if not _INT64_MIN <= result <= _INT64_MAX:
@@ -186,7 +184,7 @@ def check_metric(key: object, value: object, timestamp: object, step: object) ->
     v = value if type(value) is float else metric_value(k, value, timestamp)
     ts = timestamp if type(timestamp) is int and timestamp >= 0 else metric_timestamp(k, timestamp)
     st = step if type(step) is int and _INT64_MIN <= step <= _INT64_MAX else metric_step(k, step)
-    return v, ts, st  # type: ignore[return-value]
+    return v, ts, st
 
 
 def _stringify(value: object) -> str:
@@ -201,7 +199,10 @@ def _limit_value(label: str, value: str, limit: int) -> str:
         raise _invalid(f"'{label}' exceeds the maximum length of {limit} characters")
     _log.warning(
         "%s '%s...' (%d characters) is truncated to %d characters to meet the length limit.",
-        label, value[:100], len(value), limit,
+        label,
+        value[:100],
+        len(value),
+        limit,
     )
     return value[:limit]
 

@@ -18,9 +18,7 @@ class RunStatus:
     FAILED: ClassVar[int] = 4
     KILLED: ClassVar[int] = 5
 
-    _NAMES: ClassVar[dict[int, str]] = {
-        1: "RUNNING", 2: "SCHEDULED", 3: "FINISHED", 4: "FAILED", 5: "KILLED"
-    }
+    _NAMES: ClassVar[dict[int, str]] = {1: "RUNNING", 2: "SCHEDULED", 3: "FINISHED", 4: "FAILED", 5: "KILLED"}
     _VALUES: ClassVar[dict[str, int]] = {v: k for k, v in _NAMES.items()}
     _TERMINATED: ClassVar[frozenset[int]] = frozenset({3, 4, 5})
 

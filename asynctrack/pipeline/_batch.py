@@ -2,113 +2,129 @@
 
 Operations of one run keep their order: a run's batches are applied in the order they were opened, and a
 batch never reorders what it holds in a way that changes the outcome (tags: last write wins; a param
-re-logged with another value, or a tag deletion, closes the batch so the later operation sees the earlier
-one applied).
+re-logged with another value, a tag deletion or a run update closes the batch, so the later operation
+sees the earlier one applied). Scalar metric points arrive as numpy columns (:class:`MetricPoints`) and
+are grouped per run and key with numpy, never one Python object per point.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from asynctrack.entities import Param, RunTag
-from asynctrack.pipeline._ops import (
-    BarrierOp,
-    DeleteTagOp,
-    MetricArrayOp,
-    MetricOp,
-    Op,
-    ParamOp,
-    TagOp,
-    UpdateRunOp,
-)
+from asynctrack.pipeline._ops import Item, MetricArrayOp, MetricPoints, ParamOp, TagOp
 from asynctrack.store import BatchLimits, MetricSeries
 
-__all__ = ["Batch", "coalesce", "rebuild"]
+__all__ = ["Batch", "coalesce", "rebuild", "split_by"]
+
+
+def split_by(column: np.ndarray[Any, Any]) -> list[tuple[int, np.ndarray[Any, Any]]]:
+    """``[(value, row_indexes), ...]`` for each distinct value of ``column``, rows in original order."""
+    if len(column) == 0:
+        return []
+    first = column[0]
+    if bool((column == first).all()):
+        return [(int(first), np.arange(len(column)))]
+    order = np.argsort(column, kind="stable")
+    ordered = column[order]
+    cuts = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
+    return [(int(ordered[g[0]]), order[g]) for g in np.split(np.arange(len(order)), cuts)]
 
 
 class Batch:
-    """Operations of one run written together; or one tag deletion, run update or barrier alone."""
+    """Items of one run written together; or one tag deletion, run update or barrier alone."""
 
-    __slots__ = ("_arrays", "_points", "closed", "n_points", "ops", "params", "run_id", "tags")
+    __slots__ = ("closed", "items", "n_points", "params", "run_id", "tags")
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
-        self.ops: list[Op] = []
+        self.items: list[Item] = []
         self.n_points = 0
         self.params: dict[str, str] = {}
         self.tags: dict[str, str] = {}
-        self._points: dict[str, tuple[list[float], list[int], list[int]]] = {}
-        self._arrays: dict[str, list[MetricArrayOp]] = {}
-        self.closed = False  # holds a deletion or barrier: nothing may join it
+        self.closed = False  # holds a deletion, run update or barrier: nothing may join it
 
-    @property
-    def is_write(self) -> bool:
-        return not self.closed
+    def room(self, limits: BatchLimits) -> int:
+        """How many more metric points fit."""
+        if self.closed:
+            return 0
+        entities = self.n_points + len(self.params) + len(self.tags)
+        return max(0, min(limits.max_metrics - self.n_points, limits.max_entities - entities))
 
-    def accepts(self, op: Op, limits: BatchLimits) -> bool:
+    def accepts(self, op: Item, limits: BatchLimits) -> bool:
+        # Dispatch on the exact type: isinstance() against Struct classes that do not match is slow.
         if self.closed:
             return False
-        if isinstance(op, (DeleteTagOp, BarrierOp, UpdateRunOp)):
-            return not self.ops
+        t = type(op)
         n_entities = self.n_points + len(self.params) + len(self.tags)
-        if isinstance(op, MetricOp):
-            return self.n_points < limits.max_metrics and n_entities < limits.max_entities
-        if isinstance(op, MetricArrayOp):
-            if not self.ops:
+        if t is MetricArrayOp:
+            if not self.items:
                 return True  # an array larger than the limit travels alone
-            n = len(op.values) // 8
+            n = len(op.values) // 8  # type: ignore[union-attr]
             return self.n_points + n <= limits.max_metrics and n_entities + n <= limits.max_entities
-        if isinstance(op, ParamOp):
-            old = self.params.get(op.key)
+        if t is ParamOp:
+            old = self.params.get(op.key)  # type: ignore[union-attr]
             if old is not None:
-                return old == op.value
+                return old == op.value  # type: ignore[union-attr]
             return len(self.params) < limits.max_params and n_entities < limits.max_entities
-        if isinstance(op, TagOp):
-            if op.key in self.tags:
+        if t is TagOp:
+            if op.key in self.tags:  # type: ignore[union-attr]
                 return True
             return len(self.tags) < limits.max_tags and n_entities < limits.max_entities
-        return False
+        return not self.items  # deletion, run update, barrier: alone
 
-    def add(self, op: Op) -> None:
-        self.ops.append(op)
-        if isinstance(op, MetricOp):
-            pts = self._points.get(op.key)
-            if pts is None:
-                pts = self._points[op.key] = ([], [], [])
-            pts[0].append(op.value)
-            pts[1].append(op.timestamp)
-            pts[2].append(op.step)
-            self.n_points += 1
-        elif isinstance(op, MetricArrayOp):
-            self._arrays.setdefault(op.key, []).append(op)
-            self.n_points += len(op.values) // 8
-        elif isinstance(op, ParamOp):
-            self.params[op.key] = op.value
-        elif isinstance(op, TagOp):
-            self.tags[op.key] = op.value
+    def add(self, item: Item) -> None:
+        self.items.append(item)
+        t = type(item)
+        if t is MetricPoints:
+            self.n_points += len(item.rows)  # type: ignore[union-attr]
+        elif t is MetricArrayOp:
+            self.n_points += len(item.values) // 8  # type: ignore[union-attr]
+        elif t is ParamOp:
+            self.params[item.key] = item.value  # type: ignore[union-attr]
+        elif t is TagOp:
+            self.tags[item.key] = item.value  # type: ignore[union-attr]
         else:
             self.closed = True
 
-    def metric_series(self) -> list[MetricSeries]:
-        series = []
-        for key, (values, stamps, steps) in self._points.items():
-            series.append(
-                MetricSeries(
-                    key,
-                    np.array(values, np.float64),
-                    np.array(stamps, np.int64),
-                    np.array(steps, np.int64),
+    def metric_series(self, names: Sequence[str]) -> list[MetricSeries]:
+        """The batch's points as one MetricSeries per key, each in logging order."""
+        parts: dict[str, list[tuple[Any, Any, Any]]] = {}
+        for item in self.items:
+            t = type(item)
+            if t is MetricPoints:
+                rows = item.rows  # type: ignore[union-attr]
+                for key_index, idx in split_by(rows["key"]):
+                    sub = rows[idx] if len(idx) != len(rows) else rows
+                    parts.setdefault(names[key_index], []).append(
+                        (sub["value"], sub["timestamp"], sub["step"])
+                    )
+            elif t is MetricArrayOp:
+                a: MetricArrayOp = item  # type: ignore[assignment]
+                parts.setdefault(a.key, []).append(
+                    (
+                        np.frombuffer(a.values, "<f8"),
+                        np.frombuffer(a.timestamps, "<i8"),
+                        np.frombuffer(a.steps, "<i8"),
+                    )
                 )
-            )
-        for key, arrays in self._arrays.items():
+        series = []
+        for key, cols in parts.items():
+            if len(cols) == 1:
+                v, ts, st = cols[0]
+            else:
+                v = np.concatenate([c[0] for c in cols])
+                ts = np.concatenate([c[1] for c in cols])
+                st = np.concatenate([c[2] for c in cols])
             series.append(
                 MetricSeries(
                     key,
-                    np.frombuffer(b"".join(a.values for a in arrays), "<f8"),
-                    np.frombuffer(b"".join(a.timestamps for a in arrays), "<i8"),
-                    np.frombuffer(b"".join(a.steps for a in arrays), "<i8"),
+                    np.asarray(v, np.float64),
+                    np.asarray(ts, np.int64),
+                    np.asarray(st, np.int64),
                 )
             )
         return series
@@ -120,23 +136,44 @@ class Batch:
         return [RunTag(k, v) for k, v in self.tags.items()]
 
 
-def rebuild(run_id: str, ops: Sequence[Op]) -> Batch:
-    """A batch of exactly ``ops`` (used when a failed batch is split)."""
+def rebuild(run_id: str, items: Sequence[Item]) -> Batch:
+    """A batch of exactly ``items`` (used when a failed batch is split)."""
     batch = Batch(run_id)
-    for op in ops:
-        batch.add(op)
+    for item in items:
+        batch.add(item)
     return batch
 
 
-def coalesce(ops: Sequence[Op], limits: BatchLimits) -> list[Batch]:
-    """Group a drained chunk into batches: per run, in order, within ``limits``."""
+def coalesce(items: Sequence[Item], names: Sequence[str], limits: BatchLimits) -> list[Batch]:
+    """Group a decoded chunk into batches: per run, in order, within ``limits``."""
     open_batch: dict[str, Batch] = {}
     batches: list[Batch] = []
-    for op in ops:
-        b = open_batch.get(op.run_id)
-        if b is None or not b.accepts(op, limits):
-            b = Batch(op.run_id)
-            open_batch[op.run_id] = b
-            batches.append(b)
-        b.add(op)
+
+    def batch_for(run_id: str) -> Batch:
+        b = Batch(run_id)
+        open_batch[run_id] = b
+        batches.append(b)
+        return b
+
+    for item in items:
+        if type(item) is MetricPoints:
+            rows = item.rows
+            for run_index, idx in split_by(rows["run"]):
+                run_id = names[run_index]
+                sub = rows[idx] if len(idx) != len(rows) else rows
+                while len(sub):
+                    b = open_batch.get(run_id)
+                    room = b.room(limits) if b is not None else 0
+                    if room == 0:
+                        b = batch_for(run_id)
+                        room = b.room(limits)
+                    assert b is not None
+                    b.add(MetricPoints(sub[:room]))
+                    sub = sub[room:]
+            continue
+        run_id = item.run_id  # type: ignore[union-attr]
+        b = open_batch.get(run_id)
+        if b is None or not b.accepts(item, limits):
+            b = batch_for(run_id)
+        b.add(item)
     return batches

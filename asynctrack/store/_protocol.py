@@ -9,7 +9,7 @@ or :class:`StoreUnavailable` (transient: retry later).
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import msgspec
 import numpy as np
@@ -56,7 +56,9 @@ class MetricSeries(msgspec.Struct, frozen=True):
         key = self.key
         return [
             Metric(key, v, t, s, run_id=run_id)
-            for v, t, s in zip(self.values.tolist(), self.timestamps.tolist(), self.steps.tolist())
+            for v, t, s in zip(
+                self.values.tolist(), self.timestamps.tolist(), self.steps.tolist(), strict=True
+            )
         ]
 
     @classmethod
@@ -113,8 +115,14 @@ class AbstractStore(abc.ABC):
         metrics: Sequence[MetricSeries],
         params: Sequence[Param],
         tags: Sequence[RunTag],
+        on_durable: Callable[[], None] | None = None,
     ) -> None:
-        """Write all of it in one transaction, or nothing: a bad item fails the whole call."""
+        """Write all of it in one transaction, or nothing: a bad item fails the whole call.
+
+        ``on_durable``, if given, is called once the data is durable and before the coroutine returns,
+        possibly from a store thread: the pipeline uses it to wake a waiting caller one thread hop
+        sooner. It must be cheap, thread-safe and must not raise.
+        """
 
     @abc.abstractmethod
     async def delete_tag(self, run_id: str, key: str) -> None: ...

@@ -31,9 +31,7 @@ class Backoff:
         return random.uniform(delay / 2, delay)
 
 
-async def retry_transient(
-    fn: Callable[[], Awaitable[T]], *, what: str, deadline: float | None = None
-) -> T:
+async def retry_transient(fn: Callable[[], Awaitable[T]], *, what: str, deadline: float | None = None) -> T:
     """Call ``fn`` until it does not raise :class:`StoreUnavailable`.
 
     Retries forever unless ``deadline`` (an ``anyio.current_time()`` value) passes, in which case the last

@@ -51,11 +51,16 @@ def map_error(exc: sqlite3.Error, path: str) -> MlflowException:
     return MlflowException(f"SQLite error on {path}: {text}", error_code=INTERNAL_ERROR)
 
 
-def transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> T:
+def transaction(
+    conn: sqlite3.Connection,
+    fn: Callable[..., T],
+    *args: Any,
+    on_commit: Callable[[], None] | None = None,
+) -> T:
     """Run ``fn(conn, *args)`` inside ``BEGIN IMMEDIATE`` ... ``COMMIT``; roll back on any error.
 
     IMMEDIATE takes the write lock up front, so a busy database is reported at BEGIN (and retried by the
-    caller) instead of failing half-way through.
+    caller) instead of failing half-way through. ``on_commit`` runs right after COMMIT, in this thread.
     """
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -65,6 +70,8 @@ def transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> T
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+    if on_commit is not None:
+        on_commit()
     return result
 
 
@@ -89,10 +96,11 @@ class Connection:
             raise
         return conn
 
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """``fn(sqlite3_connection, *args)`` in the connection thread; driver errors mapped."""
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn(sqlite3_connection, *args, **kwargs)`` in the connection thread; driver errors mapped."""
         try:
-            return await self._db._execute(fn, self._db._conn, *args)  # type: ignore[no-any-return]
+            result: T = await self._db._execute(fn, self._db._conn, *args, **kwargs)  # type: ignore[no-untyped-call]
+            return result
         except sqlite3.Error as exc:
             raise map_error(exc, self.path) from exc
 

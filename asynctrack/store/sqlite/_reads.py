@@ -49,9 +49,7 @@ def experiment_by_id(conn: sqlite3.Connection, experiment_id: str) -> Experiment
 
 
 def experiment_by_name(conn: sqlite3.Connection, name: str) -> Experiment | None:
-    row = conn.execute(
-        f"SELECT {_EXPERIMENT_COLUMNS} FROM experiments WHERE name = ?", (name,)
-    ).fetchone()
+    row = conn.execute(f"SELECT {_EXPERIMENT_COLUMNS} FROM experiments WHERE name = ?", (name,)).fetchone()
     return None if row is None else _experiment(conn, row)
 
 
@@ -92,8 +90,7 @@ def metric_series(conn: sqlite3.Connection, run_id: str, key: str) -> MetricSeri
     if row is None:
         raise run_not_found(run_id)
     chunks = conn.execute(
-        "SELECT steps, vals, timestamps FROM metric_chunks WHERE run_key = ? AND key = ? "
-        "ORDER BY chunk_id",
+        "SELECT steps, vals, timestamps FROM metric_chunks WHERE run_key = ? AND key = ? ORDER BY chunk_id",
         (row[0], key),
     ).fetchall()
     if not chunks:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+
+import anyio
 
 from asynctrack._names import generate_run_name
 from asynctrack.entities import Experiment, Param, Run, RunInfo, RunTag
@@ -46,11 +49,10 @@ class SqliteStore(AbstractStore):
         self._reader = reader
 
     @classmethod
-    async def open(cls, path: str, artifact_root: str | None = None) -> SqliteStore:
-        """Open (creating if needed) the database at ``path``; artifacts default to ``./mlruns``."""
-        path = os.path.abspath(path)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        root = os.path.abspath(artifact_root or "mlruns")
+    async def open(cls, path: str, artifact_root: str) -> SqliteStore:
+        """Open (creating if needed) the database at absolute ``path``, artifacts under ``artifact_root``."""
+        await anyio.to_thread.run_sync(functools.partial(os.makedirs, os.path.dirname(path), exist_ok=True))
+        root = artifact_root
         busy = ASYNCTRACK_SQLITE_BUSY_TIMEOUT.get()
 
         async def connect() -> Connection:
@@ -79,8 +81,13 @@ class SqliteStore(AbstractStore):
     ) -> str:
         return str(
             await self._write(
-                "create_experiment", _writes.insert_experiment, name, self.artifact_root,
-                artifact_location, list(tags), _now_ms(),
+                "create_experiment",
+                _writes.insert_experiment,
+                name,
+                self.artifact_root,
+                artifact_location,
+                list(tags),
+                _now_ms(),
             )
         )
 
@@ -109,7 +116,13 @@ class SqliteStore(AbstractStore):
         name = run_name or tag_name or generate_run_name()
         run_id = uuid.uuid4().hex
         await self._write(
-            "create_run", _writes.insert_run, run_id, str(experiment_id), user_id, start_time, name,
+            "create_run",
+            _writes.insert_run,
+            run_id,
+            str(experiment_id),
+            user_id,
+            start_time,
+            name,
             list(tags),
         )
         return await self.get_run(run_id)
@@ -130,9 +143,12 @@ class SqliteStore(AbstractStore):
         metrics: Sequence[MetricSeries],
         params: Sequence[Param],
         tags: Sequence[RunTag],
+        on_durable: Callable[[], None] | None = None,
     ) -> None:
-        # No retry here: the pipeline's worker owns retries (and their deadline at exit).
-        await self._writer.write(_writes.write_batch, run_id, metrics, params, tags)
+        # No retry here: the pipeline's worker owns retries.
+        await self._writer.run(
+            transaction, _writes.write_batch, run_id, metrics, params, tags, on_commit=on_durable
+        )
 
     async def delete_tag(self, run_id: str, key: str) -> None:
         await self._writer.write(_writes.delete_tag, run_id, key)

@@ -53,9 +53,7 @@ def run_not_found(run_id: str) -> MlflowException:
 
 def active_run_key(conn: sqlite3.Connection, run_id: str) -> int:
     """The run's integer key; the run must exist and not be deleted (MLflow's rule for logging)."""
-    row = conn.execute(
-        "SELECT run_key, lifecycle_stage FROM runs WHERE run_id = ?", (run_id,)
-    ).fetchone()
+    row = conn.execute("SELECT run_key, lifecycle_stage FROM runs WHERE run_id = ?", (run_id,)).fetchone()
     if row is None:
         raise run_not_found(run_id)
     if row[1] != LifecycleStage.ACTIVE:
@@ -98,20 +96,24 @@ def write_batch(
         latest = []
         for s in metrics:
             steps = np.ascontiguousarray(s.steps, dtype="<i8")
-            chunks.append((
-                run_key, s.key, len(steps), int(steps.min()), int(steps.max()),
-                steps.tobytes(),
-                np.ascontiguousarray(s.values, dtype="<f8").tobytes(),
-                np.ascontiguousarray(s.timestamps, dtype="<i8").tobytes(),
-            ))
+            chunks.append(
+                (
+                    run_key,
+                    s.key,
+                    len(steps),
+                    int(steps.min()),
+                    int(steps.max()),
+                    steps.tobytes(),
+                    np.ascontiguousarray(s.values, dtype="<f8").tobytes(),
+                    np.ascontiguousarray(s.timestamps, dtype="<i8").tobytes(),
+                )
+            )
             latest.append((run_key, s.key, *_latest_point(s)))
         conn.executemany(_INSERT_CHUNK, chunks)
         conn.executemany(_UPSERT_LATEST, latest)
 
 
-def _write_params(
-    conn: sqlite3.Connection, run_id: str, run_key: int, params: Sequence[Param]
-) -> None:
+def _write_params(conn: sqlite3.Connection, run_id: str, run_key: int, params: Sequence[Param]) -> None:
     seen: dict[str, str] = {}
     for p in params:
         if seen.setdefault(p.key, p.value) != p.value:

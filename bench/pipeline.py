@@ -1,0 +1,485 @@
+"""Benchmark asynctrack's logging pipeline against MLflow 3.17.2, both on the embedded SQLite store.
+
+Set up a venv holding both libraries (from the repository root)::
+
+    python -m venv /opt/bench-venv
+    /opt/bench-venv/bin/pip install mlflow==3.17.2 -e /work/main    # generic: pip install mlflow==3.17.2 -e .
+
+Run it::
+
+    /opt/bench-venv/bin/python bench/pipeline.py --quick             # smoke run, about 2 minutes
+    /opt/bench-venv/bin/python bench/pipeline.py                     # full run, about 10 minutes on 2 cores
+    /opt/bench-venv/bin/python bench/pipeline.py --only 1,3 --repeats 5 --json /tmp/bench.json
+
+Every measurement runs in a fresh subprocess (``--worker SCENARIO --lib asynctrack|mlflow``) with its own
+temporary directory and SQLite file, and prints one JSON line that the parent collects. The parent runs the
+jobs of a scenario interleaved (asynctrack, MLflow, asynctrack, ...) ``--repeats`` times and prints the
+median of each number. The ratio column is oriented so that > 1 means asynctrack is better: it is
+asynctrack/MLflow for higher-is-better numbers and MLflow/asynctrack for lower-is-better ones (each row
+says which). MLflow's counts are much smaller than asynctrack's, because MLflow is about 1000x slower. If
+MLflow cannot be imported, only asynctrack is measured. BLAS is limited to ``--blas-threads`` threads (1 by
+default) in every worker, so the numpy work of scenario 5 leaves the second core to the logging threads.
+
+Scenarios:
+  1. caller cost of ``log_metric(..., synchronous=False)`` in bursts that fit the queue (flush between
+     bursts, only the calls are timed);
+  2. sustained end-to-end rate, first call until ``flush_async_logging()`` returns (scalars and arrays);
+  3. ``synchronous=True`` calls per second;
+  4. peak RSS above the baseline (taken after imports and ``start_run``) while logging as fast as possible;
+  5. slowdown of a ~1 ms/step numpy training loop logging 4 metrics per step, waited at each epoch end.
+After each scenario the metrics are read back, and ``lost`` = points sent - points read back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import faulthandler
+import gc
+import importlib
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+SCRIPT = os.path.abspath(__file__)
+RESULT_TAG = "BENCH-RESULT "
+MIB = 1024 * 1024
+Result = dict[str, Any]
+
+
+# ---------------------------------------------------------------------------------------------- worker side
+@dataclass
+class Lib:
+    """One library's module-level API inside a worker, with the run being logged to."""
+
+    name: str
+    mod: ModuleType
+    run_id: str = ""
+
+    def count(self, key: str) -> int:
+        """Number of points of ``key`` read back from the store."""
+        client = self.mod.MlflowClient()
+        if self.name == "asynctrack":  # bulk read: building 10M Metric objects would dominate the run
+            return len(client.get_metric_history_arrays(self.run_id, key)[0])
+        return len(client.get_metric_history(self.run_id, key))
+
+
+def s1_caller_cost(lib: Lib, a: argparse.Namespace) -> Result:
+    """Time only the ``log_metric`` calls, in bursts of ``--burst``, flushing (untimed) between bursts."""
+    m, n, elapsed, sent = lib.mod, a.n, 0.0, 0
+    while sent < n:
+        k = min(a.burst, n - sent)
+        t0 = time.perf_counter()
+        for i in range(sent, sent + k):
+            m.log_metric("m", float(i), step=i, synchronous=False)
+        elapsed += time.perf_counter() - t0
+        m.flush_async_logging()
+        sent += k
+    return {"us_per_call": elapsed / n * 1e6, "calls_per_s": n / elapsed, "lost": n - lib.count("m")}
+
+
+def s2_end_to_end(lib: Lib, a: argparse.Namespace) -> Result:
+    """Points/s from the first call until ``flush_async_logging()`` returns (``--mode scalar|array``)."""
+    m, n = lib.mod, a.n
+    if a.mode == "array":
+        import numpy as np
+
+        values = np.random.default_rng(0).random(a.chunk)
+        t0 = time.perf_counter()
+        for start in range(0, n, a.chunk):
+            k = min(a.chunk, n - start)
+            m.log_metric_array("m", values[:k], steps=np.arange(start, start + k))
+    else:
+        t0 = time.perf_counter()
+        for i in range(n):
+            m.log_metric("m", float(i), step=i, synchronous=False)
+    calls = time.perf_counter() - t0
+    m.flush_async_logging()
+    total = time.perf_counter() - t0
+    return {"per_s": n / total, "seconds": total, "calls_s": calls, "lost": n - lib.count("m")}
+
+
+def s3_synchronous(lib: Lib, a: argparse.Namespace) -> Result:
+    """``log_metric(..., synchronous=True)`` calls per second."""
+    t0 = time.perf_counter()
+    for i in range(a.n):
+        lib.mod.log_metric("m", float(i), step=i, synchronous=True)
+    dt = time.perf_counter() - t0
+    return {"calls_per_s": a.n / dt, "us_per_call": dt / a.n * 1e6, "lost": a.n - lib.count("m")}
+
+
+def _rss() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def s4_peak_rss(lib: Lib, a: argparse.Namespace) -> Result:
+    """Peak RSS growth (sampled every 10 ms) while logging ``--n`` points as fast as possible and flushing."""
+    gc.collect()
+    baseline, peak, stop = _rss(), [0], threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            peak[0] = max(peak[0], _rss())
+            stop.wait(0.01)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    m, t0 = lib.mod, time.perf_counter()
+    for i in range(a.n):
+        m.log_metric("m", float(i), step=i, synchronous=False)
+    m.flush_async_logging()
+    dt = time.perf_counter() - t0
+    stop.set()
+    sampler.join()
+    ru_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kB on Linux
+    return {
+        "peak_mb": (max(peak[0], _rss()) - baseline) / MIB,
+        "ru_maxrss_mb": (ru_peak - baseline) / MIB,
+        "baseline_mb": baseline / MIB,
+        "per_s": a.n / dt,
+        "lost": a.n - lib.count("m"),
+    }
+
+
+def _train(lib: Lib | None, size: int, epochs: int, steps: int, offset: int) -> float:
+    """One training run: ``epochs x steps`` matmuls; with ``lib``, 4 metrics per step, waited per epoch."""
+    import numpy as np
+
+    x = np.random.default_rng(1).random((size, size))
+    t0 = time.perf_counter()
+    for epoch in range(epochs):
+        pending: list[Any] = []
+        for s in range(steps):
+            y = x @ x
+            loss = float(y[0, 0])
+            if lib is not None:
+                step, log = offset + epoch * steps + s, lib.mod.log_metric
+                pending.append(log("loss", loss, step=step, synchronous=False))
+                pending.append(log("acc", loss * 0.5, step=step, synchronous=False))
+                pending.append(log("lr", 0.001, step=step, synchronous=False))
+                pending.append(log("grad_norm", loss * 2.0, step=step, synchronous=False))
+        if lib is not None and lib.name == "asynctrack":
+            lib.mod.RunOperations.combine(pending).wait()
+        elif lib is not None:
+            for ops in pending:
+                ops.wait()
+    return time.perf_counter() - t0
+
+
+def s5_training(lib: Lib, a: argparse.Namespace) -> Result:
+    """Slowdown of the training loop with logging on vs off, in ``--pairs`` interleaved pairs."""
+    _train(None, a.size, 1, a.steps, 0)  # warm-up
+    off: list[float] = []
+    on: list[float] = []
+    per_run = a.epochs * a.steps
+    for p in range(a.pairs):
+        for logging_on in ((False, True) if p % 2 == 0 else (True, False)):
+            if logging_on:
+                on.append(_train(lib, a.size, a.epochs, a.steps, p * per_run))
+            else:
+                off.append(_train(None, a.size, a.epochs, a.steps, 0))
+    slowdowns = [(t_on / t_off - 1.0) * 100.0 for t_on, t_off in zip(on, off, strict=True)]
+    return {
+        "slowdown_pct": statistics.median(slowdowns),
+        "step_ms_off": statistics.median(off) / per_run * 1e3,
+        "step_ms_on": statistics.median(on) / per_run * 1e3,
+        "lost": 4 * a.pairs * per_run - sum(lib.count(k) for k in ("loss", "acc", "lr", "grad_norm")),
+    }
+
+
+def calibrate(target_s: float = 1e-3) -> Result:
+    """Size of a square float64 matmul taking about ``target_s`` (median of 50) in this process."""
+    import numpy as np
+
+    size = 64
+    for _ in range(6):
+        x = np.random.default_rng(1).random((size, size))
+        times = []
+        for _ in range(50):
+            t0 = time.perf_counter()
+            float((x @ x)[0, 0])
+            times.append(time.perf_counter() - t0)
+        t = statistics.median(times)
+        size = max(8, round(size * (target_s / t) ** (1 / 3) / 8) * 8)
+    return {"size": size, "ms": t * 1e3}
+
+
+SCENARIOS: dict[int, Callable[[Lib, argparse.Namespace], Result]] = {
+    1: s1_caller_cost, 2: s2_end_to_end, 3: s3_synchronous, 4: s4_peak_rss, 5: s5_training,
+}
+
+
+def worker(a: argparse.Namespace) -> Result:
+    """Measure one scenario for one library in this (fresh) process, in its own temp dir and database."""
+    faulthandler.dump_traceback_later(a.timeout, exit=True)  # a hang prints every thread's stack
+    if a.worker == 0:
+        return calibrate()
+    tmp = tempfile.mkdtemp(prefix=f"bench-{a.lib}-")
+    os.chdir(tmp)  # MLflow puts its default artifact root (./mlruns) in the working directory
+    try:
+        lib = Lib(a.lib, importlib.import_module(a.lib))
+        lib.mod.set_tracking_uri(f"sqlite:///{tmp}/bench.db")
+        lib.run_id = lib.mod.start_run().info.run_id
+        result = SCENARIOS[a.worker](lib, a)
+        lib.mod.end_run()
+        return result
+    finally:
+        os.chdir("/")
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------- parent side
+@dataclass(frozen=True)
+class Job:
+    """One kind of worker process; it is run ``--repeats`` times."""
+
+    id: str
+    scenario: int
+    lib: str
+    args: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of a scenario's table: ``key`` of the ``at`` job next to ``key`` of the ``ml`` job."""
+
+    title: str
+    key: str
+    at: str
+    ml: str | None = None
+    better: str = ""  # "higher" or "lower": how the ratio is oriented; "" for no ratio
+    target: tuple[str, float] | None = None  # (">=" or "<=", value) for asynctrack
+
+
+@dataclass
+class Scenario:
+    """What to run for one scenario and how to print it."""
+
+    title: str
+    jobs: list[Job]
+    rows: list[Row]
+    notes: list[str] = field(default_factory=list)
+
+
+BUFFERED = (("MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS", "1"),)
+
+
+def plan(n: int, quick: bool, size: int) -> Scenario:
+    """Jobs and table rows of scenario ``n``; ``quick`` shrinks every count."""
+
+    def q(full: int, small: int) -> str:
+        return str(small if quick else full)
+
+    if n == 1:
+        at_n, ml_n = q(200_000, 40_000), q(2_000, 200)
+        return Scenario(
+            f"caller cost of log_metric(synchronous=False): asynctrack {int(at_n):,} calls, "
+            f"MLflow {int(ml_n):,} calls, bursts of 20,000, flush between bursts (untimed)",
+            [Job("at", 1, "asynctrack", ("--n", at_n, "--burst", "20000")),
+             Job("ml", 1, "mlflow", ("--n", ml_n, "--burst", "20000"))],
+            [Row("µs/call", "us_per_call", "at", "ml", "lower", ("<=", 1.0)),
+             Row("calls/s", "calls_per_s", "at", "ml", "higher"),
+             Row("lost points", "lost", "at", "ml")],
+        )
+    if n == 2:
+        at_n, arr_n = q(1_000_000, 100_000), q(10_000_000, 1_000_000)
+        ml_n, mlb_n = q(2_000, 200), q(5_000, 500)
+        return Scenario(
+            "sustained end-to-end rate, first call until flush_async_logging() returns",
+            [Job("at", 2, "asynctrack", ("--n", at_n)),
+             Job("ml", 2, "mlflow", ("--n", ml_n)),
+             Job("mlb", 2, "mlflow", ("--n", mlb_n), BUFFERED),
+             Job("arr", 2, "asynctrack", ("--n", arr_n, "--mode", "array", "--chunk", "100000"))],
+            [Row(f"scalar metrics/s vs MLflow default (at {int(at_n):,}, ml {int(ml_n):,})",
+                 "per_s", "at", "ml", "higher", (">=", 500_000)),
+             Row(f"scalar metrics/s vs MLflow buffering 1 s (ml {int(mlb_n):,})",
+                 "per_s", "at", "mlb", "higher"),
+             Row(f"array points/s, asynctrack only ({int(arr_n):,} in arrays of 100,000)",
+                 "per_s", "arr", None, "", (">=", 10_000_000)),
+             Row("lost scalars (MLflow default)", "lost", "at", "ml"),
+             Row("lost scalars (MLflow buffering 1 s)", "lost", "at", "mlb"),
+             Row("lost array points", "lost", "arr")],
+        )
+    if n == 3:
+        at_n, ml_n = q(3_000, 300), q(300, 50)
+        return Scenario(
+            f"log_metric(synchronous=True): asynctrack {int(at_n):,} calls, MLflow {int(ml_n):,} calls",
+            [Job("at", 3, "asynctrack", ("--n", at_n)), Job("ml", 3, "mlflow", ("--n", ml_n))],
+            [Row("calls/s", "calls_per_s", "at", "ml", "higher", (">=", 10_000)),
+             Row("lost points", "lost", "at", "ml")],
+        )
+    if n == 4:
+        at_n, ml_n = q(10_000_000, 500_000), q(20_000, 1_000)
+        return Scenario(
+            f"peak RSS above baseline while logging synchronous=False as fast as possible, then flushing: "
+            f"asynctrack {int(at_n):,} metrics; MLflow {int(ml_n):,} metrics with buffering 1 s",
+            [Job("at", 4, "asynctrack", ("--n", at_n)), Job("ml", 4, "mlflow", ("--n", ml_n), BUFFERED)],
+            [Row("peak RSS growth MB (VmRSS, 10 ms)", "peak_mb", "at", "ml", "", ("<=", 250)),
+             Row("ru_maxrss - baseline MB", "ru_maxrss_mb", "at", "ml"),
+             Row("metrics/s while measured", "per_s", "at", "ml"),
+             Row("lost points", "lost", "at", "ml")],
+            ["the counts differ, so no ratio: compare MB per million points with care"],
+        )
+    steps = q(400, 100)
+    ml_steps = q(50, 20)
+    pairs = q(3, 2)
+
+    def train(st: str) -> tuple[str, ...]:
+        return ("--size", str(size), "--epochs", "5", "--steps", st, "--pairs", pairs)
+
+    return Scenario(
+        f"training loop slowdown (logging on vs off, same process, {pairs} interleaved pairs): "
+        f"{size}x{size} matmul per step, 4 metrics/step, waited per epoch; "
+        f"asynctrack 5 x {steps} steps, MLflow 5 x {ml_steps} steps",
+        [Job("at", 5, "asynctrack", train(steps)), Job("ml", 5, "mlflow", train(ml_steps))],
+        [Row("slowdown %", "slowdown_pct", "at", "ml", "lower", ("<=", 1.0)),
+         Row("ms/step, logging off", "step_ms_off", "at", "ml"),
+         Row("ms/step, logging on", "step_ms_on", "at", "ml"),
+         Row("lost points", "lost", "at", "ml")],
+    )
+
+
+def run_job(job: Job, a: argparse.Namespace) -> Result:
+    """Run one worker process and return its JSON result, or ``{"error": ...}``."""
+    cmd = [sys.executable, SCRIPT, "--worker", str(job.scenario), "--lib", job.lib,
+           "--timeout", str(a.timeout), *job.args]
+    threads = str(a.blas_threads)
+    env = {**os.environ, "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
+           "MKL_NUM_THREADS": threads, "MLFLOW_DISABLE_TELEMETRY": "true", **dict(job.env)}
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=a.timeout + 30)
+    except subprocess.TimeoutExpired as exc:
+        err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr or ""
+        return {"error": f"timed out after {a.timeout + 30} s\n{err[-4000:]}"}
+    for line in proc.stdout.splitlines():
+        if line.startswith(RESULT_TAG):
+            return dict(json.loads(line[len(RESULT_TAG):]))
+    tail = "\n".join(proc.stderr.splitlines()[-40:])
+    return {"error": f"exit code {proc.returncode}, no result\n{tail}"}
+
+
+def fmt(v: float | None) -> str:
+    """A number in a short human form."""
+    if v is None:
+        return "-"
+    if abs(v) >= 1e6:
+        return f"{v / 1e6:.2f}M"
+    if abs(v) >= 1e4:
+        return f"{v / 1e3:.1f}k"
+    return f"{v:.3g}" if abs(v) < 100 else f"{v:.0f}"
+
+
+def median_of(runs: list[Result], key: str) -> float | None:
+    values = [r[key] for r in runs if key in r]
+    return statistics.median(values) if values else None
+
+
+def report(n: int, sc: Scenario, results: dict[str, list[Result]]) -> list[str]:
+    """The table of one scenario, as lines."""
+    head = f"   {'number (median of runs)':<58}{'asynctrack':>12}{'MLflow':>12}"
+    lines = [f"\n== Scenario {n}: {sc.title}", f"{head}   ratio (>1: asynctrack better)"]
+    for row in sc.rows:
+        at = median_of(results.get(row.at, []), row.key)
+        ml = median_of(results.get(row.ml, []), row.key) if row.ml else None
+        ratio = ""
+        if row.better and at and ml and at > 0 and ml > 0:
+            ratio = (f"{at / ml:,.1f}x (asynctrack/MLflow)" if row.better == "higher"
+                     else f"{ml / at:,.1f}x (MLflow/asynctrack)")
+        elif row.better and row.ml and at is not None and ml is not None:
+            ratio = "n/a (a value <= 0)"
+        if row.target and at is not None:
+            op, goal = row.target
+            ok = at >= goal if op == ">=" else at <= goal
+            ratio += f"   target {op} {fmt(goal)}: {'PASS' if ok else 'FAIL'}"
+        ml_txt = fmt(ml) if row.ml else "n/a"
+        lines.append(f"   {row.title:<58}{fmt(at):>12}{ml_txt:>12}   {ratio}")
+    for job_id, runs in results.items():
+        lines += [f"   ! {job_id} run failed: {r['error']}" for r in runs if "error" in r]
+    lines += [f"   note: {note}" for note in sc.notes]
+    return lines
+
+
+def mlflow_version() -> str | None:
+    proc = subprocess.run([sys.executable, "-c", "import mlflow; print(mlflow.__version__)"],
+                          capture_output=True, text=True)
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def parent(a: argparse.Namespace) -> None:
+    """Plan, run every job ``--repeats`` times interleaved, print the tables, write ``--json``."""
+    version = mlflow_version()
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, repeats={a.repeats}, "
+          f"quick={a.quick}, BLAS threads={a.blas_threads}, MLflow "
+          f"{version or 'NOT importable: MLflow side skipped'}", flush=True)
+    if version and version != "3.17.2":
+        print(f"warning: MLflow {version} is installed, the reference is 3.17.2")
+    selected = [int(s) for s in a.only.split(",")] if a.only else sorted(SCENARIOS)
+    size = 0
+    if 5 in selected:
+        cal = run_job(Job("cal", 0, "asynctrack"), a)
+        if "error" in cal:
+            raise SystemExit(f"calibration failed: {cal['error']}")
+        size = int(cal["size"])
+        print(f"calibrated matmul: {size}x{size} takes {cal['ms']:.2f} ms", flush=True)
+    everything: dict[str, Any] = {"mlflow_version": version, "argv": sys.argv[1:], "scenarios": {}}
+    for n in selected:
+        sc = plan(n, a.quick, size)
+        jobs = [j for j in sc.jobs if version or j.lib != "mlflow"]
+        results: dict[str, list[Result]] = {j.id: [] for j in jobs}
+        for rep in range(a.repeats):
+            for job in jobs:
+                t0 = time.perf_counter()
+                res = run_job(job, a)
+                results[job.id].append(res)
+                status = "ERROR" if "error" in res else json.dumps(res)
+                print(f"[scenario {n} {job.id} {rep + 1}/{a.repeats}] {time.perf_counter() - t0:.1f} s "
+                      f"{status}", file=sys.stderr, flush=True)
+        print("\n".join(report(n, sc, results)), flush=True)
+        everything["scenarios"][str(n)] = {"title": sc.title, "runs": results,
+                                           "jobs": [j.__dict__ for j in jobs]}
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(everything, f, indent=2)
+        print(f"\nwrote {a.json}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    ap.add_argument("--only", default="", help="comma-separated scenario numbers, e.g. 1,3")
+    ap.add_argument("--repeats", type=int, default=3, help="worker runs per job (median is reported)")
+    ap.add_argument("--json", default="", help="write all raw results to this file")
+    ap.add_argument("--timeout", type=int, default=600, help="seconds before a worker is stopped")
+    ap.add_argument("--blas-threads", type=int, default=1, help="BLAS threads in the workers")
+    worker_args = ap.add_argument_group("worker (internal)")
+    worker_args.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    worker_args.add_argument("--lib", choices=("asynctrack", "mlflow"), help=argparse.SUPPRESS)
+    for name, default in (("n", 0), ("burst", 20_000), ("chunk", 100_000), ("size", 0), ("epochs", 5),
+                          ("steps", 0), ("pairs", 3)):
+        worker_args.add_argument(f"--{name}", type=int, default=default, help=argparse.SUPPRESS)
+    worker_args.add_argument("--mode", choices=("scalar", "array"), default="scalar", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.worker is None:
+        parent(a)
+        return
+    result = worker(a)
+    print(RESULT_TAG + json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()

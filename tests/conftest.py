@@ -1,0 +1,39 @@
+"""Shared fixtures: a fresh SQLite tracking store per test, and a clean fluent state around it."""
+
+from __future__ import annotations
+
+import pytest
+
+import asynctrack
+from asynctrack import fluent
+
+# Variables that change where or how the fluent API logs; none may leak in from the developer's shell.
+_ENV_VARS = (
+    "MLFLOW_ENABLE_ASYNC_LOGGING",
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_RUN_ID",
+    "MLFLOW_EXPERIMENT_NAME",
+    "MLFLOW_EXPERIMENT_ID",
+    "MLFLOW_TRUNCATE_LONG_VALUES",
+)
+
+
+@pytest.fixture
+def tmp_tracking(tmp_path, monkeypatch):
+    """Log to ``sqlite:///<tmp_path>/t.db`` from inside ``tmp_path``; yields the tracking URI."""
+    monkeypatch.chdir(tmp_path)
+    for name in _ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+    # The fluent module remembers the active experiment and the last run across calls (as MLflow does);
+    # an id from another test's database must not leak into this one.
+    monkeypatch.setattr(fluent, "_active_experiment_id", None)
+    monkeypatch.setattr(fluent, "_last_active_run_id", None)
+    monkeypatch.setattr(fluent, "_last_active_client", None)
+    uri = f"sqlite:///{tmp_path}/t.db"
+    asynctrack.set_tracking_uri(uri)
+    try:
+        yield uri
+    finally:
+        while asynctrack.active_run() is not None:
+            asynctrack.end_run()
+        asynctrack.set_tracking_uri(None)

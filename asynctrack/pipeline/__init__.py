@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from asynctrack.pipeline._operations import RunOperations
 from asynctrack.pipeline._queue import QueueStatistics
-from asynctrack.pipeline._registry import flush_all, get_pipeline, shutdown_all
+from asynctrack.pipeline._registry import close_pipelines, flush_all, get_pipeline, shutdown_all
 
-__all__ = ["QueueStatistics", "RunOperations", "flush_all", "get_pipeline", "shutdown_all"]
+__all__ = [
+    "QueueStatistics",
+    "RunOperations",
+    "close_pipelines",
+    "flush_all",
+    "get_pipeline",
+    "shutdown_all",
+]

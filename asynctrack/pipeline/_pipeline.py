@@ -47,6 +47,7 @@ class Pipeline:
         self._task = loop.submit(self.worker.run)
         self._task.add_done_callback(self._worker_ended)
 
+
     @classmethod
     def open(cls, location: StoreLocation, loop: BackgroundLoop) -> Pipeline:
         return cls(location, loop.call(open_store, location), loop)
@@ -77,31 +78,35 @@ class Pipeline:
             self.queue.wait_done(p, p.issued, None)
 
     # -- shutdown
-    def shutdown(self, deadline: float) -> str | None:
-        """Flush until ``deadline`` (a ``time.monotonic`` value), then stop; return a report of what
-        could not be written, or None when everything was."""
+    def shutdown(self, deadline: float, reason: str = "the interpreter is exiting") -> str | None:
+        """Flush until ``deadline`` (a ``time.monotonic`` value), then stop the worker and close the
+        store; return a report of what could not be written, or None when everything was."""
         try:
             self.barrier().wait(max(0.0, deadline - time.monotonic()))
         except TimeoutError:
             pass
-        except Exception as exc:  # a closed queue, a failed barrier: report below
+        except Exception as exc:  # a closed queue, a failed barrier: reported below
             _log.debug("asynctrack: flush at shutdown failed: %r", exc)
-        self.queue.close("the interpreter is exiting")
-        report = self._unwritten_report()
-        self._task.cancel()
+        self.queue.close(reason)
         try:
-            self.loop.call(self._aclose_store)
+            self.loop.call(self._stop)
         except Exception as exc:
-            _log.debug("asynctrack: closing the store failed: %r", exc)
-        return report
+            _log.debug("asynctrack: stopping the pipeline failed: %r", exc)
+        # After the store is closed, so a write that was in flight is counted as what it became.
+        return self._unwritten_report()
 
-    async def _aclose_store(self) -> None:
+    async def _stop(self) -> None:
+        # A write in flight finishes (SQLite calls are bounded by the busy timeout); then the store's
+        # connections and threads are closed, within a bound.
+        with anyio.move_on_after(5.0):
+            await self.worker.stop()
         with anyio.move_on_after(2.0):
             await self.store.aclose()
 
     def _unwritten_report(self) -> str | None:
-        items = decode_chunk(list(self.queue.dq))
+        queued_items = decode_chunk(list(self.queue.dq))
         inflight = self.worker.inflight
+        items = queued_items + (self.worker.chunk if inflight else [])
         kinds: Counter[str] = Counter()
         runs: set[str] = set()
         names = self.queue.names
@@ -125,13 +130,13 @@ class Pipeline:
                 kinds["run updates"] += 1
             else:
                 kinds["tag deletions"] += 1
-        queued = count_operations(items)
+        queued = count_operations(queued_items)
         if not queued and not inflight:
             return None
-        detail = ", ".join(f"{n} {what}" for what, n in kinds.items()) or "nothing queued"
+        detail = ", ".join(f"{n} {what}" for what, n in kinds.items())
         return (
             f"asynctrack: {queued + inflight} logging operations were NOT written to "
-            f"{self.location.uri} before exit ({inflight} in flight, {queued} queued: {detail}; "
-            f"runs: {', '.join(sorted(runs)) or '-'}). The store did not take them within "
-            f"ASYNCTRACK_EXIT_TIMEOUT; {self.worker.written} operations were written by this process."
+            f"{self.location.uri} ({queued} queued, {inflight} in flight; among them: {detail}; "
+            f"runs: {', '.join(sorted(runs)) or '-'}). The store did not take them in time "
+            f"(ASYNCTRACK_EXIT_TIMEOUT); {self.worker.written} operations were written by this process."
         )

@@ -23,7 +23,7 @@ from asynctrack.environment import ASYNCTRACK_EXIT_TIMEOUT
 from asynctrack.pipeline._loop import BackgroundLoop
 from asynctrack.pipeline._pipeline import Pipeline
 
-__all__ = ["add_exit_callback", "flush_all", "get_pipeline", "shutdown_all"]
+__all__ = ["add_exit_callback", "close_pipelines", "flush_all", "get_pipeline", "shutdown_all"]
 
 _log = logging.getLogger("asynctrack")
 
@@ -67,20 +67,33 @@ def flush_all(timeout: float | None = None) -> None:
         o.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
 
 
+def close_pipelines(
+    timeout: float | None = None, reason: str = "close_pipelines() was called"
+) -> list[str]:
+    """Flush every pipeline (bounded by ``timeout``, default ``ASYNCTRACK_EXIT_TIMEOUT``), then stop
+    them and close their stores; return reports of what could not be written. Later logging starts
+    fresh pipelines."""
+    budget = ASYNCTRACK_EXIT_TIMEOUT.get() if timeout is None else timeout
+    deadline = time.monotonic() + budget
+    with _lock:
+        closing = list(_pipelines.values())
+        _pipelines.clear()
+        _by_uri.clear()
+    reports = []
+    for p in closing:
+        report = p.shutdown(deadline, reason)
+        if report:
+            reports.append(report)
+    return reports
+
+
 def shutdown_all(timeout: float | None = None) -> list[str]:
-    """Flush (bounded by ``timeout``, default ``ASYNCTRACK_EXIT_TIMEOUT``), stop every pipeline and the
-    loop; return the reports of what could not be written."""
+    """At exit: :func:`close_pipelines`, then stop the background loop."""
     global _shut_down
     if _shut_down:
         return []
     _shut_down = True
-    budget = ASYNCTRACK_EXIT_TIMEOUT.get() if timeout is None else timeout
-    deadline = time.monotonic() + budget
-    reports = []
-    for p in pipelines():
-        report = p.shutdown(deadline)
-        if report:
-            reports.append(report)
+    reports = close_pipelines(timeout, "the interpreter is exiting")
     _loop.stop(2.0)
     return reports
 

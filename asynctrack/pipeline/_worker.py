@@ -66,6 +66,9 @@ class Worker:
         self._target = batch_target
         # asyncio's Event, reused: the worker is asyncio-bound (aiosqlite) and this is its hottest path.
         self._event = asyncio.Event()
+        self._scope: anyio.CancelScope | None = None  # made on the loop, in run()
+        self._finished: anyio.Event | None = None
+        self.chunk: list[Item] = []  # the chunk being written, for the exit report
         self.inflight = 0  # caller operations taken from the queue and not yet written or failed
         self.written = 0  # caller operations written, for the exit report
         self.failed = 0
@@ -75,18 +78,30 @@ class Worker:
         self._event.set()
 
     async def run(self) -> None:
+        """Drain the queue until :meth:`stop`; this task is owned by its Pipeline."""
         q = self._queue
+        self._scope = scope = anyio.CancelScope()
+        self._finished = finished = anyio.Event()
         q.attach(asyncio.get_running_loop(), self._on_wake)
         try:
-            while True:
-                await self._wait_for_work()
-                frames = self._take()
-                if frames:
-                    await self._process(frames)
+            with scope:
+                while True:
+                    await self._wait_for_work()
+                    frames = self._take()
+                    if frames:
+                        await self._process(frames)
         finally:
             q.stopped = True
             with q.cond:
                 q.cond.notify_all()
+            finished.set()
+
+    async def stop(self) -> None:
+        """Cancel the drain loop (between store calls) and wait until it has exited."""
+        if self._scope is None or self._finished is None:
+            return  # never started
+        self._scope.cancel()
+        await self._finished.wait()
 
     async def _wait_for_work(self) -> None:
         q = self._queue
@@ -126,6 +141,7 @@ class Worker:
         except Exception:  # a bug, never user input: frames are produced by our own encoders
             _log.exception("asynctrack: could not decode %d queued operations", len(frames))
             return
+        self.chunk = items
         self.inflight = count_operations(items)
         batches = coalesce(items, self._queue.names, self._store.limits)
         completed = False

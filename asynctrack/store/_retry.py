@@ -43,12 +43,12 @@ async def retry_transient(fn: Callable[[], Awaitable[T]], *, what: str, deadline
             result = await fn()
         except StoreUnavailable as exc:
             if backoff.attempt == 0:
-                _log.warning("%s: store unavailable (%s); retrying with back-off", what, exc.message)
+                _log.warning("asynctrack: %s: store unavailable (%s); retrying with back-off", what, exc.message)
             delay = backoff.next_delay()
             if deadline is not None and anyio.current_time() + delay > deadline:
                 raise
             await anyio.sleep(delay)
             continue
         if backoff.attempt > 0:
-            _log.warning("%s: store available again after %d retries", what, backoff.attempt)
+            _log.warning("asynctrack: %s: store available again after %d retries", what, backoff.attempt)
         return result

@@ -1,0 +1,158 @@
+"""RunOperations: waiting, failures, combining, and awaiting from asyncio and trio."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import gc
+import threading
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+
+import asynctrack as mlflow
+from asynctrack import MlflowException, RunOperations
+
+
+def _count(kind: type) -> int:
+    return sum(1 for o in gc.get_objects() if type(o) is kind)
+
+
+def test_wait_returns_once_durable(db: Path) -> None:
+    """wait() returns when the operation is written; done() then reports True."""
+    with mlflow.start_run() as run:
+        ops = mlflow.log_metric("loss", 0.5, step=3, synchronous=False)
+        assert isinstance(ops, RunOperations)
+        ops.wait()
+        assert ops.done()
+        assert ops.exception() is None
+        history = mlflow.MlflowClient().get_metric_history(run.info.run_id, "loss")
+    assert [(m.value, m.step) for m in history] == [(0.5, 3)]
+
+
+def test_failure_keeps_error_code_and_lists_all_failures(db: Path) -> None:
+    """A failed operation raises the store's error with its code; .failures lists every failure."""
+    with mlflow.start_run():
+        mlflow.log_param("p", "1")
+        bad1 = mlflow.log_param("p", "2", synchronous=False)
+        bad2 = mlflow.log_param("p", "3", synchronous=False)
+        both = bad1 + bad2
+        with pytest.raises(MlflowException) as info:
+            both.wait()
+        assert info.value.error_code == "INVALID_PARAMETER_VALUE"
+        assert "Changing param values is not allowed" in info.value.message
+        assert len(info.value.failures) == 2
+        assert both.done()
+        exc = bad2.exception()
+        assert exc is not None and "'3'" in exc.message
+
+
+def test_combination_covers_exactly_its_operations(db: Path) -> None:
+    """Combining the good operations around a failed one does not report the failure."""
+    with mlflow.start_run():
+        mlflow.log_param("p", "1")
+        good1 = mlflow.log_metric("m", 1.0, synchronous=False)
+        bad = mlflow.log_param("p", "other", synchronous=False)
+        good2 = mlflow.log_metric("m", 2.0, synchronous=False)
+        RunOperations.combine([good1, good2]).wait()  # type: ignore[union-attr]
+        with pytest.raises(MlflowException):
+            RunOperations.combine([good1, bad, good2]).wait()  # type: ignore[union-attr]
+        with pytest.raises(MlflowException):
+            (good1 + bad).wait()
+
+
+def test_sum_and_none_combine(db: Path) -> None:
+    """sum() and None entries combine; combining nothing gives None."""
+    assert RunOperations.combine([]) is None
+    assert RunOperations.combine([None]) is None
+    with mlflow.start_run() as run:
+        ops = [mlflow.log_metric("m", float(i), step=i, synchronous=False) for i in range(100)]
+        total = sum(ops[1:], ops[0])  # type: ignore[arg-type]
+        total = total + None
+        total.wait()
+        assert "100 operation(s)" in repr(total)
+    assert len(mlflow.MlflowClient().get_metric_history(run.info.run_id, "m")) == 100
+
+
+def test_wait_timeout_while_store_is_locked(db: Path, locker: type) -> None:
+    """wait(timeout) raises TimeoutError while the store cannot write, then succeeds once it can."""
+    with mlflow.start_run() as run:
+        mlflow.log_metric("warm", 1.0)
+        with locker(db):
+            ops = mlflow.log_metric("m", 1.0, synchronous=False)
+            with pytest.raises(TimeoutError):
+                ops.wait(timeout=0.3)
+            assert not ops.done()
+        ops.wait(timeout=10)
+    assert mlflow.get_run(run.info.run_id).data.metrics["m"] == 1.0
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_await_from_async_code(db: Path, locker: type, backend: str) -> None:
+    """``await ops`` works from asyncio and trio, and other tasks keep running while it waits."""
+    with mlflow.start_run() as run:
+        mlflow.log_metric("warm", 1.0)
+        lock = locker(db).__enter__()
+        ops = mlflow.log_metric("m", 2.0, synchronous=False)
+        threading.Timer(0.3, lock.__exit__).start()
+
+        async def main() -> int:
+            ticks = 0
+
+            async def ticker() -> None:
+                nonlocal ticks
+                while True:
+                    ticks += 1
+                    await anyio.sleep(0.001)
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(ticker)
+                await ops
+                tg.cancel_scope.cancel()
+            return ticks
+
+        ticks = anyio.run(main, backend=backend)
+        assert ops.done()
+        assert ticks >= 20  # the loop ran other tasks during the ~0.3 s wait
+    assert mlflow.get_run(run.info.run_id).data.metrics["m"] == 2.0
+
+
+def test_await_raises_the_failure(db: Path) -> None:
+    """Awaiting a failed operation raises its MlflowException."""
+    with mlflow.start_run():
+        mlflow.log_param("p", "1")
+        bad = mlflow.log_param("p", "2", synchronous=False)
+
+        async def main() -> None:
+            await bad
+
+        with pytest.raises(MlflowException, match="Changing param values"):
+            anyio.run(main)
+
+
+def test_hot_path_allocates_no_lock_or_future(db: Path) -> None:
+    """Logging 20,000 points asynchronously creates no Future and no lock per call."""
+    with mlflow.start_run():
+        mlflow.log_metric("warm", 1.0)
+        lock_type = type(threading.Lock())
+        gc.collect()
+        futures_before = _count(concurrent.futures.Future)
+        locks_before = _count(lock_type)
+        kept = [mlflow.log_metric("m", 0.5, step=i, synchronous=False) for i in range(20_000)]
+        futures_after = _count(concurrent.futures.Future)
+        locks_after = _count(lock_type)
+        RunOperations.combine(kept).wait()  # type: ignore[union-attr]
+    assert futures_after - futures_before < 10
+    assert locks_after - locks_before < 10
+
+
+def test_synchronous_true_returns_none_and_is_durable(db: Path) -> None:
+    """synchronous=True returns None (log_param: the value) only after the data is in the store."""
+    with mlflow.start_run() as run:
+        assert mlflow.log_metric("m", 1.5, synchronous=True) is None
+        assert mlflow.log_param("p", 7, synchronous=True) == 7
+        start = time.monotonic()
+        data = mlflow.get_run(run.info.run_id).data
+    assert data.metrics["m"] == 1.5 and data.params["p"] == "7"
+    assert time.monotonic() - start < 5

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 from asynctrack import config, entities, environment, exceptions, validation
+from asynctrack.aio import AsyncClient
 from asynctrack.client import MlflowClient
 from asynctrack.entities import (
     Experiment,
@@ -59,6 +60,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ActiveRun",
+    "AsyncClient",
     "Experiment",
     "ExperimentTag",
     "LifecycleStage",

@@ -47,7 +47,6 @@ class Pipeline:
         self._task = loop.submit(self.worker.run)
         self._task.add_done_callback(self._worker_ended)
 
-
     @classmethod
     def open(cls, location: StoreLocation, loop: BackgroundLoop) -> Pipeline:
         return cls(location, loop.call(open_store, location), loop)

@@ -67,9 +67,7 @@ def flush_all(timeout: float | None = None) -> None:
         o.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
 
 
-def close_pipelines(
-    timeout: float | None = None, reason: str = "close_pipelines() was called"
-) -> list[str]:
+def close_pipelines(timeout: float | None = None, reason: str = "close_pipelines() was called") -> list[str]:
     """Flush every pipeline (bounded by ``timeout``, default ``ASYNCTRACK_EXIT_TIMEOUT``), then stop
     them and close their stores; return reports of what could not be written. Later logging starts
     fresh pipelines."""

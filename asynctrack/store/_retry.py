@@ -43,11 +43,10 @@ async def retry_transient(fn: Callable[[], Awaitable[T]], *, what: str, deadline
             result = await fn()
         except StoreUnavailable as exc:
             if backoff.attempt == 0:
-                _log.warning("asynctrack: %s: store unavailable (%s); retrying with back-off", what, exc.message)
-            delay = backoff.next_delay()
-            if deadline is not None and anyio.current_time() + delay > deadline:
-                raise
-            await anyio.sleep(delay)
+                _log.warning(
+                    "asynctrack: %s: store unavailable (%s); retrying with back-off", what, exc.message
+                )
+            await anyio.sleep(backoff.next_delay())
             continue
         if backoff.attempt > 0:
             _log.warning("asynctrack: %s: store available again after %d retries", what, backoff.attempt)

@@ -9,6 +9,7 @@ import numpy as np
 from asynctrack.entities import Experiment, Run, RunData, RunInfo
 from asynctrack.exceptions import RESOURCE_DOES_NOT_EXIST, MlflowException
 from asynctrack.store._protocol import MetricSeries
+from asynctrack.store.sqlite._columns import decode_ints
 from asynctrack.store.sqlite._writes import _experiment_key, run_not_found
 
 __all__ = ["experiment_by_id", "experiment_by_name", "metric_series", "run_by_id"]
@@ -90,16 +91,17 @@ def metric_series(conn: sqlite3.Connection, run_id: str, key: str) -> MetricSeri
     if row is None:
         raise run_not_found(run_id)
     chunks = conn.execute(
-        "SELECT steps, vals, timestamps FROM metric_chunks WHERE run_key = ? AND key = ? ORDER BY chunk_id",
+        "SELECT n, steps, vals, timestamps FROM metric_chunks WHERE run_key = ? AND key = ? "
+        "ORDER BY chunk_id",
         (row[0], key),
     ).fetchall()
     if not chunks:
         empty_i = np.empty(0, np.int64)
         return MetricSeries(key, np.empty(0, np.float64), empty_i, empty_i.copy())
     # concatenate copies, so the arrays handed out are writable and own their memory.
-    steps = np.concatenate([np.frombuffer(c[0], "<i8") for c in chunks]).astype(np.int64, copy=False)
-    values = np.concatenate([np.frombuffer(c[1], "<f8") for c in chunks]).astype(np.float64, copy=False)
-    stamps = np.concatenate([np.frombuffer(c[2], "<i8") for c in chunks]).astype(np.int64, copy=False)
+    steps = np.concatenate([decode_ints(c[1], c[0]) for c in chunks])
+    values = np.concatenate([np.frombuffer(c[2], "<f8") for c in chunks]).astype(np.float64, copy=False)
+    stamps = np.concatenate([decode_ints(c[3], c[0]) for c in chunks])
     if len(steps) > 1 and bool(np.any(steps[1:] < steps[:-1])):
         order = np.argsort(steps, kind="stable")
         steps, values, stamps = steps[order], values[order], stamps[order]

@@ -16,6 +16,7 @@ from asynctrack.exceptions import (
     MlflowException,
 )
 from asynctrack.store._protocol import MetricSeries
+from asynctrack.store.sqlite._columns import encode_ints
 
 __all__ = [
     "RUN_NAME_TAG",
@@ -65,15 +66,25 @@ def active_run_key(conn: sqlite3.Connection, run_id: str) -> int:
 
 
 def _latest_point(series: MetricSeries) -> tuple[float, int, int, int]:
-    """The point MLflow would show as the series' latest: (value, is_nan, timestamp, step)."""
-    values = series.values
-    nan = np.isnan(values)
-    comparable = np.where(nan, 0.0, values)
-    if len(values) == 1:
-        i = 0
-    else:
-        i = int(np.lexsort((comparable, series.timestamps, series.steps))[-1])
-    return float(comparable[i]), int(nan[i]), int(series.timestamps[i]), int(series.steps[i])
+    """The point MLflow would show as the series' latest: (value, is_nan, timestamp, step).
+
+    Largest step, then largest timestamp, then largest value (NaN compares as 0). Linear time: only
+    the points tied on the largest step are looked at further.
+    """
+    steps, stamps, values = series.steps, series.timestamps, series.values
+    i = int(np.argmax(steps))
+    tied = np.flatnonzero(steps == steps[i])
+    if len(tied) > 1:
+        tied_stamps = stamps[tied]
+        tied = tied[tied_stamps == tied_stamps.max()]
+        if len(tied) > 1:
+            comparable = np.where(np.isnan(values[tied]), 0.0, values[tied])
+            tied = tied[comparable == comparable.max()]
+        i = int(tied[-1])
+    value = float(values[i])
+    if value != value:  # NaN
+        return 0.0, 1, int(stamps[i]), int(steps[i])
+    return value, 0, int(stamps[i]), int(steps[i])
 
 
 def write_batch(
@@ -95,7 +106,7 @@ def write_batch(
         chunks = []
         latest = []
         for s in metrics:
-            steps = np.ascontiguousarray(s.steps, dtype="<i8")
+            steps = s.steps
             chunks.append(
                 (
                     run_key,
@@ -103,9 +114,9 @@ def write_batch(
                     len(steps),
                     int(steps.min()),
                     int(steps.max()),
-                    steps.tobytes(),
+                    encode_ints(steps),
                     np.ascontiguousarray(s.values, dtype="<f8").tobytes(),
-                    np.ascontiguousarray(s.timestamps, dtype="<i8").tobytes(),
+                    encode_ints(s.timestamps),
                 )
             )
             latest.append((run_key, s.key, *_latest_point(s)))

@@ -12,22 +12,19 @@ Run it::
     /opt/bench-venv/bin/python bench/pipeline.py --only 1,3 --repeats 5 --json /tmp/bench.json
 
 Every measurement runs in a fresh subprocess (``--worker SCENARIO --lib asynctrack|mlflow``) with its own
-temporary directory and SQLite file, and prints one JSON line that the parent collects. The parent runs the
-jobs of a scenario interleaved (asynctrack, MLflow, asynctrack, ...) ``--repeats`` times and prints the
-median of each number. The ratio column is oriented so that > 1 means asynctrack is better: it is
-asynctrack/MLflow for higher-is-better numbers and MLflow/asynctrack for lower-is-better ones (each row
-says which). MLflow's counts are much smaller than asynctrack's, because MLflow is about 1000x slower. If
-MLflow cannot be imported, only asynctrack is measured. BLAS is limited to ``--blas-threads`` threads (1 by
-default) in every worker, so the numpy work of scenario 5 leaves the second core to the logging threads.
+temporary directory and SQLite file and prints one JSON line, which the parent collects. The parent runs a
+scenario's jobs interleaved (asynctrack, MLflow, asynctrack, ...) ``--repeats`` times and prints medians.
+The ratio column is oriented so that > 1 means asynctrack is better: asynctrack/MLflow for higher-is-better
+numbers, MLflow/asynctrack for lower-is-better ones (each row says which). MLflow gets much smaller counts
+(it is ~1000x slower); if it cannot be imported, only asynctrack is measured. Workers use
+``--blas-threads`` BLAS threads (default 1), so scenario 5's numpy work leaves a core to the logging threads.
 
-Scenarios:
-  1. caller cost of ``log_metric(..., synchronous=False)`` in bursts that fit the queue (flush between
-     bursts, only the calls are timed);
-  2. sustained end-to-end rate, first call until ``flush_async_logging()`` returns (scalars and arrays);
-  3. ``synchronous=True`` calls per second;
-  4. peak RSS above the baseline (taken after imports and ``start_run``) while logging as fast as possible;
-  5. slowdown of a ~1 ms/step numpy training loop logging 4 metrics per step, waited at each epoch end.
-After each scenario the metrics are read back, and ``lost`` = points sent - points read back.
+Scenarios: 1. caller cost of ``log_metric(synchronous=False)`` in bursts that fit the queue (only the calls
+are timed; untimed flush between bursts); 2. end-to-end rate from the first call until
+``flush_async_logging()`` returns (scalars; asynctrack also arrays); 3. ``synchronous=True`` calls/s;
+4. peak RSS above the baseline taken after imports and ``start_run``; 5. slowdown of a ~1 ms/step numpy
+training loop logging 4 metrics per step, waited at each epoch's end. Afterwards the points are read back:
+``lost`` = sent - read back.
 """
 
 from __future__ import annotations
@@ -39,7 +36,6 @@ import importlib
 import json
 import os
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -47,7 +43,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -146,13 +142,8 @@ def s4_peak_rss(lib: Lib, a: argparse.Namespace) -> Result:
     stop.set()
     sampler.join()
     ru_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kB on Linux
-    return {
-        "peak_mb": (max(peak[0], _rss()) - baseline) / MIB,
-        "ru_maxrss_mb": (ru_peak - baseline) / MIB,
-        "baseline_mb": baseline / MIB,
-        "per_s": a.n / dt,
-        "lost": a.n - lib.count("m"),
-    }
+    return {"peak_mb": (max(peak[0], _rss()) - baseline) / MIB, "ru_maxrss_mb": (ru_peak - baseline) / MIB,
+            "baseline_mb": baseline / MIB, "per_s": a.n / dt, "lost": a.n - lib.count("m")}
 
 
 def _train(lib: Lib | None, size: int, epochs: int, steps: int, offset: int) -> float:
@@ -168,10 +159,8 @@ def _train(lib: Lib | None, size: int, epochs: int, steps: int, offset: int) -> 
             loss = float(y[0, 0])
             if lib is not None:
                 step, log = offset + epoch * steps + s, lib.mod.log_metric
-                pending.append(log("loss", loss, step=step, synchronous=False))
-                pending.append(log("acc", loss * 0.5, step=step, synchronous=False))
-                pending.append(log("lr", 0.001, step=step, synchronous=False))
-                pending.append(log("grad_norm", loss * 2.0, step=step, synchronous=False))
+                for key, value in (("loss", loss), ("acc", loss / 2), ("lr", 1e-3), ("grad_norm", loss * 2)):
+                    pending.append(log(key, value, step=step, synchronous=False))
         if lib is not None and lib.name == "asynctrack":
             lib.mod.RunOperations.combine(pending).wait()
         elif lib is not None:
@@ -224,22 +213,17 @@ SCENARIOS: dict[int, Callable[[Lib, argparse.Namespace], Result]] = {
 
 
 def worker(a: argparse.Namespace) -> Result:
-    """Measure one scenario for one library in this (fresh) process, in its own temp dir and database."""
+    """Measure one scenario for one library in this fresh process, whose working directory is a new temp
+    dir (the parent deletes it after the process exits; MLflow puts its artifact root ./mlruns there)."""
     faulthandler.dump_traceback_later(a.timeout, exit=True)  # a hang prints every thread's stack
     if a.worker == 0:
         return calibrate()
-    tmp = tempfile.mkdtemp(prefix=f"bench-{a.lib}-")
-    os.chdir(tmp)  # MLflow puts its default artifact root (./mlruns) in the working directory
-    try:
-        lib = Lib(a.lib, importlib.import_module(a.lib))
-        lib.mod.set_tracking_uri(f"sqlite:///{tmp}/bench.db")
-        lib.run_id = lib.mod.start_run().info.run_id
-        result = SCENARIOS[a.worker](lib, a)
-        lib.mod.end_run()
-        return result
-    finally:
-        os.chdir("/")
-        shutil.rmtree(tmp, ignore_errors=True)
+    lib = Lib(a.lib, importlib.import_module(a.lib))
+    lib.mod.set_tracking_uri(f"sqlite:///{os.getcwd()}/bench.db")
+    lib.run_id = lib.mod.start_run().info.run_id
+    result = SCENARIOS[a.worker](lib, a)
+    lib.mod.end_run()
+    return result
 
 
 # ---------------------------------------------------------------------------------------------- parent side
@@ -273,7 +257,6 @@ class Scenario:
     title: str
     jobs: list[Job]
     rows: list[Row]
-    notes: list[str] = field(default_factory=list)
 
 
 BUFFERED = (("MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS", "1"),)
@@ -285,41 +268,39 @@ def plan(n: int, quick: bool, size: int) -> Scenario:
     def q(full: int, small: int) -> str:
         return str(small if quick else full)
 
+    at, ml = "asynctrack", "mlflow"
     if n == 1:
         at_n, ml_n = q(200_000, 40_000), q(2_000, 200)
         return Scenario(
-            f"caller cost of log_metric(synchronous=False): asynctrack {int(at_n):,} calls, "
-            f"MLflow {int(ml_n):,} calls, bursts of 20,000, flush between bursts (untimed)",
-            [Job("at", 1, "asynctrack", ("--n", at_n, "--burst", "20000")),
-             Job("ml", 1, "mlflow", ("--n", ml_n, "--burst", "20000"))],
+            f"caller cost of log_metric(synchronous=False), only the calls timed: asynctrack {int(at_n):,} "
+            f"calls, MLflow {int(ml_n):,}, in bursts of <= 20,000 with an (untimed) flush after each",
+            [Job("at", 1, at, ("--n", at_n, "--burst", "20000")),
+             Job("ml", 1, ml, ("--n", ml_n, "--burst", "20000"))],
             [Row("µs/call", "us_per_call", "at", "ml", "lower", ("<=", 1.0)),
              Row("calls/s", "calls_per_s", "at", "ml", "higher"),
              Row("lost points", "lost", "at", "ml")],
         )
     if n == 2:
-        at_n, arr_n = q(1_000_000, 100_000), q(10_000_000, 1_000_000)
-        ml_n, mlb_n = q(2_000, 200), q(5_000, 500)
+        at_n, arr_n, ml_n, mlb_n = q(1_000_000, 100_000), q(10**7, 10**6), q(2_000, 200), q(5_000, 500)
         return Scenario(
-            "sustained end-to-end rate, first call until flush_async_logging() returns",
-            [Job("at", 2, "asynctrack", ("--n", at_n)),
-             Job("ml", 2, "mlflow", ("--n", ml_n)),
-             Job("mlb", 2, "mlflow", ("--n", mlb_n), BUFFERED),
-             Job("arr", 2, "asynctrack", ("--n", arr_n, "--mode", "array", "--chunk", "100000"))],
-            [Row(f"scalar metrics/s vs MLflow default (at {int(at_n):,}, ml {int(ml_n):,})",
-                 "per_s", "at", "ml", "higher", (">=", 500_000)),
-             Row(f"scalar metrics/s vs MLflow buffering 1 s (ml {int(mlb_n):,})",
-                 "per_s", "at", "mlb", "higher"),
-             Row(f"array points/s, asynctrack only ({int(arr_n):,} in arrays of 100,000)",
-                 "per_s", "arr", None, "", (">=", 10_000_000)),
-             Row("lost scalars (MLflow default)", "lost", "at", "ml"),
-             Row("lost scalars (MLflow buffering 1 s)", "lost", "at", "mlb"),
+            f"end-to-end rate, first call until flush_async_logging() returned: asynctrack {int(at_n):,} "
+            f"scalars and {int(arr_n):,} array points (arrays of 100,000); MLflow {int(ml_n):,} scalars "
+            f"(default settings) and {int(mlb_n):,} (MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS=1)",
+            [Job("at", 2, at, ("--n", at_n)), Job("ml", 2, ml, ("--n", ml_n)),
+             Job("mlb", 2, ml, ("--n", mlb_n), BUFFERED),
+             Job("arr", 2, at, ("--n", arr_n, "--mode", "array", "--chunk", "100000"))],
+            [Row("scalars/s, vs MLflow default", "per_s", "at", "ml", "higher", (">=", 500_000)),
+             Row("scalars/s, vs MLflow buffering 1 s", "per_s", "at", "mlb", "higher"),
+             Row("array points/s (asynctrack only)", "per_s", "arr", None, "", (">=", 10_000_000)),
+             Row("lost scalars, vs MLflow default", "lost", "at", "ml"),
+             Row("lost scalars, vs MLflow buffering 1 s", "lost", "at", "mlb"),
              Row("lost array points", "lost", "arr")],
         )
     if n == 3:
         at_n, ml_n = q(3_000, 300), q(300, 50)
         return Scenario(
             f"log_metric(synchronous=True): asynctrack {int(at_n):,} calls, MLflow {int(ml_n):,} calls",
-            [Job("at", 3, "asynctrack", ("--n", at_n)), Job("ml", 3, "mlflow", ("--n", ml_n))],
+            [Job("at", 3, at, ("--n", at_n)), Job("ml", 3, ml, ("--n", ml_n))],
             [Row("calls/s", "calls_per_s", "at", "ml", "higher", (">=", 10_000)),
              Row("lost points", "lost", "at", "ml")],
         )
@@ -327,26 +308,25 @@ def plan(n: int, quick: bool, size: int) -> Scenario:
         at_n, ml_n = q(10_000_000, 500_000), q(20_000, 1_000)
         return Scenario(
             f"peak RSS above baseline while logging synchronous=False as fast as possible, then flushing: "
-            f"asynctrack {int(at_n):,} metrics; MLflow {int(ml_n):,} metrics with buffering 1 s",
-            [Job("at", 4, "asynctrack", ("--n", at_n)), Job("ml", 4, "mlflow", ("--n", ml_n), BUFFERED)],
-            [Row("peak RSS growth MB (VmRSS, 10 ms)", "peak_mb", "at", "ml", "", ("<=", 250)),
+            f"asynctrack {int(at_n):,} metrics; MLflow only {int(ml_n):,} metrics, with buffering 1 s "
+            "(the counts differ, so no ratio)",
+            [Job("at", 4, at, ("--n", at_n)), Job("ml", 4, ml, ("--n", ml_n), BUFFERED)],
+            [Row("peak RSS growth MB (VmRSS sampled every 10 ms)", "peak_mb", "at", "ml", "", ("<=", 250)),
              Row("ru_maxrss - baseline MB", "ru_maxrss_mb", "at", "ml"),
+             Row("RSS baseline MB (after imports and start_run)", "baseline_mb", "at", "ml"),
              Row("metrics/s while measured", "per_s", "at", "ml"),
              Row("lost points", "lost", "at", "ml")],
-            ["the counts differ, so no ratio: compare MB per million points with care"],
         )
-    steps = q(400, 100)
-    ml_steps = q(50, 20)
-    pairs = q(3, 2)
+    steps, ml_steps, pairs = q(400, 100), q(50, 20), q(3, 2)
 
     def train(st: str) -> tuple[str, ...]:
         return ("--size", str(size), "--epochs", "5", "--steps", st, "--pairs", pairs)
 
     return Scenario(
-        f"training loop slowdown (logging on vs off, same process, {pairs} interleaved pairs): "
-        f"{size}x{size} matmul per step, 4 metrics/step, waited per epoch; "
+        f"training loop slowdown, logging on vs off in one process ({pairs} interleaved pairs, median): "
+        f"{size}x{size} matmul per step, 4 metrics/step, waited at each epoch's end; "
         f"asynctrack 5 x {steps} steps, MLflow 5 x {ml_steps} steps",
-        [Job("at", 5, "asynctrack", train(steps)), Job("ml", 5, "mlflow", train(ml_steps))],
+        [Job("at", 5, at, train(steps)), Job("ml", 5, ml, train(ml_steps))],
         [Row("slowdown %", "slowdown_pct", "at", "ml", "lower", ("<=", 1.0)),
          Row("ms/step, logging off", "step_ms_off", "at", "ml"),
          Row("ms/step, logging on", "step_ms_on", "at", "ml"),
@@ -361,15 +341,17 @@ def run_job(job: Job, a: argparse.Namespace) -> Result:
     threads = str(a.blas_threads)
     env = {**os.environ, "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
            "MKL_NUM_THREADS": threads, "MLFLOW_DISABLE_TELEMETRY": "true", **dict(job.env)}
+    limit = a.timeout + 30  # the worker dumps its threads' stacks and exits at a.timeout
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=a.timeout + 30)
+        with tempfile.TemporaryDirectory(prefix=f"bench-{job.lib}-") as tmp:
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp, timeout=limit)
     except subprocess.TimeoutExpired as exc:
         err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr or ""
-        return {"error": f"timed out after {a.timeout + 30} s\n{err[-4000:]}"}
+        return {"error": f"killed after {limit} s\n{err[-4000:]}"}
     for line in proc.stdout.splitlines():
         if line.startswith(RESULT_TAG):
             return dict(json.loads(line[len(RESULT_TAG):]))
-    tail = "\n".join(proc.stderr.splitlines()[-40:])
+    tail = "\n".join(proc.stderr.splitlines()[-80:])
     return {"error": f"exit code {proc.returncode}, no result\n{tail}"}
 
 
@@ -377,10 +359,8 @@ def fmt(v: float | None) -> str:
     """A number in a short human form."""
     if v is None:
         return "-"
-    if abs(v) >= 1e6:
-        return f"{v / 1e6:.2f}M"
     if abs(v) >= 1e4:
-        return f"{v / 1e3:.1f}k"
+        return f"{v / 1e6:.2f}M" if abs(v) >= 1e6 else f"{v / 1e3:.1f}k"
     return f"{v:.3g}" if abs(v) < 100 else f"{v:.0f}"
 
 
@@ -391,7 +371,7 @@ def median_of(runs: list[Result], key: str) -> float | None:
 
 def report(n: int, sc: Scenario, results: dict[str, list[Result]]) -> list[str]:
     """The table of one scenario, as lines."""
-    head = f"   {'number (median of runs)':<58}{'asynctrack':>12}{'MLflow':>12}"
+    head = f"   {'median of runs':<50}{'asynctrack':>12}{'MLflow':>12}"
     lines = [f"\n== Scenario {n}: {sc.title}", f"{head}   ratio (>1: asynctrack better)"]
     for row in sc.rows:
         at = median_of(results.get(row.at, []), row.key)
@@ -406,11 +386,10 @@ def report(n: int, sc: Scenario, results: dict[str, list[Result]]) -> list[str]:
             op, goal = row.target
             ok = at >= goal if op == ">=" else at <= goal
             ratio += f"   target {op} {fmt(goal)}: {'PASS' if ok else 'FAIL'}"
-        ml_txt = fmt(ml) if row.ml else "n/a"
-        lines.append(f"   {row.title:<58}{fmt(at):>12}{ml_txt:>12}   {ratio}")
+        ml_txt = "n/a" if not row.ml else fmt(ml) if row.ml in results else "skipped"
+        lines.append(f"   {row.title:<50}{fmt(at):>12}{ml_txt:>12}   {ratio}")
     for job_id, runs in results.items():
         lines += [f"   ! {job_id} run failed: {r['error']}" for r in runs if "error" in r]
-    lines += [f"   note: {note}" for note in sc.notes]
     return lines
 
 
@@ -476,9 +455,8 @@ def main() -> None:
     a = ap.parse_args()
     if a.worker is None:
         parent(a)
-        return
-    result = worker(a)
-    print(RESULT_TAG + json.dumps(result), flush=True)
+    else:
+        print(RESULT_TAG + json.dumps(worker(a)), flush=True)
 
 
 if __name__ == "__main__":

@@ -299,9 +299,7 @@ def test_run_status_is_terminated(status, terminated):
 # -- ViewType / LifecycleStage
 
 
-@pytest.mark.parametrize(
-    ("text", "value"), [("active_only", 1), ("deleted_only", 2), ("all", 3)]
-)
+@pytest.mark.parametrize(("text", "value"), [("active_only", 1), ("deleted_only", 2), ("all", 3)])
 def test_view_type_round_trip(text, value):
     """ViewType maps MLflow's strings to 1/2/3 and back."""
     assert ViewType.from_string(text) == value
@@ -329,7 +327,11 @@ def test_view_type_to_string_rejects_unknown():
 
 @pytest.mark.parametrize(
     ("view", "stages"),
-    [(ViewType.ACTIVE_ONLY, ["active"]), (ViewType.DELETED_ONLY, ["deleted"]), (ViewType.ALL, ["active", "deleted"])],
+    [
+        (ViewType.ACTIVE_ONLY, ["active"]),
+        (ViewType.DELETED_ONLY, ["deleted"]),
+        (ViewType.ALL, ["active", "deleted"]),
+    ],
 )
 def test_lifecycle_view_type_to_stages(view, stages):
     """view_type_to_stages lists the lifecycle stages a view type covers."""
@@ -384,9 +386,16 @@ def test_mlflow_exception_stringifies_message():
 
 def test_mlflow_exception_error_code_strings():
     """The module's error codes are their own names, and error_code keeps the string given."""
-    for name in ("INTERNAL_ERROR", "INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST",
-                 "RESOURCE_ALREADY_EXISTS", "TEMPORARILY_UNAVAILABLE", "BAD_REQUEST",
-                 "INVALID_STATE", "RESOURCE_EXHAUSTED"):
+    for name in (
+        "INTERNAL_ERROR",
+        "INVALID_PARAMETER_VALUE",
+        "RESOURCE_DOES_NOT_EXIST",
+        "RESOURCE_ALREADY_EXISTS",
+        "TEMPORARILY_UNAVAILABLE",
+        "BAD_REQUEST",
+        "INVALID_STATE",
+        "RESOURCE_EXHAUSTED",
+    ):
         assert getattr(exceptions, name) == name
         assert MlflowException("m", error_code=name).error_code == name
 
@@ -454,10 +463,19 @@ def test_http_status_of_invalid_state_is_500():
 def test_http_status_of_other_mlflow_codes():
     """Every code in MLflow's ERROR_CODE_TO_HTTP_STATUS maps to the same HTTP status."""
     mlflow_table = {
-        "ABORTED": 409, "ALREADY_EXISTS": 409, "CANCELLED": 499, "CUSTOMER_UNAUTHORIZED": 401,
-        "DATA_LOSS": 500, "DEADLINE_EXCEEDED": 504, "ENDPOINT_NOT_FOUND": 404, "NOT_FOUND": 404,
-        "NOT_IMPLEMENTED": 501, "PERMISSION_DENIED": 403, "REQUEST_LIMIT_EXCEEDED": 429,
-        "RESOURCE_CONFLICT": 409, "UNAUTHENTICATED": 401,
+        "ABORTED": 409,
+        "ALREADY_EXISTS": 409,
+        "CANCELLED": 499,
+        "CUSTOMER_UNAUTHORIZED": 401,
+        "DATA_LOSS": 500,
+        "DEADLINE_EXCEEDED": 504,
+        "ENDPOINT_NOT_FOUND": 404,
+        "NOT_FOUND": 404,
+        "NOT_IMPLEMENTED": 501,
+        "PERMISSION_DENIED": 403,
+        "REQUEST_LIMIT_EXCEEDED": 429,
+        "RESOURCE_CONFLICT": 409,
+        "UNAUTHENTICATED": 401,
     }
     assert {code: get_http_status_code(code) for code in mlflow_table} == mlflow_table
 

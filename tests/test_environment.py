@@ -30,8 +30,16 @@ def test_async_logging_defaults_to_false():
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("true", True), ("TRUE", True), ("True", True), ("1", True),
-     ("false", False), ("FALSE", False), ("fAlSe", False), ("0", False)],
+    [
+        ("true", True),
+        ("TRUE", True),
+        ("True", True),
+        ("1", True),
+        ("false", False),
+        ("FALSE", False),
+        ("fAlSe", False),
+        ("0", False),
+    ],
 )
 def test_async_logging_parses_mlflow_booleans(raw, expected, monkeypatch):
     """true/false/1/0 in any case parse to the matching bool."""
@@ -64,7 +72,7 @@ def test_async_logging_rejects_empty_string(monkeypatch):
 
 @pytest.mark.xfail(
     reason="BUG (message): the value is shown as a repr (\"but got 'yes'\"); MLflow shows it bare "
-    "(\"but got yes\")",
+    '("but got yes")',
     strict=True,
 )
 def test_async_logging_error_message_matches_mlflow(monkeypatch):
@@ -157,8 +165,13 @@ def test_truncate_long_values_defaults_true(monkeypatch):
 
 def test_asynctrack_defaults(monkeypatch):
     """Unset ASYNCTRACK_* variables give their documented defaults."""
-    for name in ("ASYNCTRACK_QUEUE_SIZE", "ASYNCTRACK_QUEUE_FULL", "ASYNCTRACK_LINGER_MS",
-                 "ASYNCTRACK_EXIT_TIMEOUT", "ASYNCTRACK_SQLITE_BUSY_TIMEOUT"):
+    for name in (
+        "ASYNCTRACK_QUEUE_SIZE",
+        "ASYNCTRACK_QUEUE_FULL",
+        "ASYNCTRACK_LINGER_MS",
+        "ASYNCTRACK_EXIT_TIMEOUT",
+        "ASYNCTRACK_SQLITE_BUSY_TIMEOUT",
+    ):
         monkeypatch.delenv(name, raising=False)
     assert env.ASYNCTRACK_QUEUE_SIZE.get() == 50_000
     assert env.ASYNCTRACK_QUEUE_FULL.get() == "block"

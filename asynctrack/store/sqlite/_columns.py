@@ -46,5 +46,6 @@ def decode_ints(blob: bytes, n: int) -> np.ndarray[Any, np.dtype[np.int64]]:
         return np.full(n, _ONE.unpack_from(blob, 1)[0], dtype=np.int64)
     if form == b"A":
         start, stride = _TWO.unpack_from(blob, 1)
-        return start + stride * np.arange(n, dtype=np.int64)
+        progression: np.ndarray[Any, np.dtype[np.int64]] = start + stride * np.arange(n, dtype=np.int64)
+        return progression
     raise ValueError(f"unknown integer column encoding {form!r}")

@@ -35,13 +35,13 @@ _FALSE = ("false", "0")
 
 def parse_bool(name: str, raw: str) -> bool:
     """Parse MLflow's boolean form: true/false/1/0, case-insensitive; anything else is an error."""
-    low = raw.strip().lower()
+    low = raw.lower()
     if low in _TRUE:
         return True
     if low in _FALSE:
         return False
     raise ValueError(
-        f"{name} value must be one of ['true', 'false', '1', '0'] (case-insensitive), but got {raw!r}"
+        f"{name} value must be one of ['true', 'false', '1', '0'] (case-insensitive), but got {raw}"
     )
 
 
@@ -66,7 +66,7 @@ class EnvironmentVariable(Generic[T]):
         cache = self._cache
         if cache is not None and cache[0] == raw:
             return cache[1]
-        value = self.default if raw is None or raw == "" else self._parse(self.name, raw)
+        value = self.default if raw is None else self._parse(self.name, raw)
         self._cache = (raw, value)
         return value
 

@@ -41,16 +41,29 @@ RESOURCE_DOES_NOT_EXIST = "RESOURCE_DOES_NOT_EXIST"
 RESOURCE_ALREADY_EXISTS = "RESOURCE_ALREADY_EXISTS"
 RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
 
-# The HTTP status MLflow's server answers with for each error code.
+# The HTTP status MLflow's server answers with for each error code (others: 500).
 _HTTP_STATUS = {
     INTERNAL_ERROR: 500,
+    "INVALID_STATE": 500,
+    "DATA_LOSS": 500,
+    "NOT_IMPLEMENTED": 501,
     TEMPORARILY_UNAVAILABLE: 503,
-    BAD_REQUEST: 400,
-    INVALID_PARAMETER_VALUE: 400,
-    INVALID_STATE: 400,
-    RESOURCE_DOES_NOT_EXIST: 404,
-    RESOURCE_ALREADY_EXISTS: 400,
+    "DEADLINE_EXCEEDED": 504,
+    "REQUEST_LIMIT_EXCEEDED": 429,
     RESOURCE_EXHAUSTED: 429,
+    "CANCELLED": 499,
+    "ABORTED": 409,
+    "RESOURCE_CONFLICT": 409,
+    "ALREADY_EXISTS": 409,
+    "NOT_FOUND": 404,
+    "ENDPOINT_NOT_FOUND": 404,
+    RESOURCE_DOES_NOT_EXIST: 404,
+    "PERMISSION_DENIED": 403,
+    "CUSTOMER_UNAUTHORIZED": 401,
+    "UNAUTHENTICATED": 401,
+    BAD_REQUEST: 400,
+    RESOURCE_ALREADY_EXISTS: 400,
+    INVALID_PARAMETER_VALUE: 400,
 }
 
 
@@ -89,8 +102,17 @@ class MlflowException(Exception):
         return cls(message, error_code=INVALID_PARAMETER_VALUE, **kwargs)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (type(self), self.message, self.error_code))
+        return (_rebuild, (type(self), self.message, self.error_code, self.json_kwargs))
 
 
-def _rebuild(cls: type[MlflowException], message: str, error_code: str) -> MlflowException:
-    return cls(message, error_code=error_code)
+def _rebuild(
+    cls: type[MlflowException], message: str, error_code: str, json_kwargs: dict[str, Any]
+) -> MlflowException:
+    # Bypasses subclasses' own __init__ signatures (StoreUnavailable takes only a message).
+    exc = cls.__new__(cls)
+    Exception.__init__(exc, message)
+    exc.error_code = error_code
+    exc.message = message
+    exc.json_kwargs = dict(json_kwargs)
+    exc.failures = [exc]
+    return exc

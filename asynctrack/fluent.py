@@ -126,16 +126,7 @@ def set_experiment(experiment_name: str | None = None, experiment_id: str | None
         experiment = client.get_experiment(str(experiment_id))
     else:
         assert experiment_name is not None
-        found = client.get_experiment_by_name(experiment_name)
-        if found is None:
-            try:
-                client.create_experiment(experiment_name)
-            except MlflowException as exc:  # another process created it meanwhile
-                if exc.error_code != "RESOURCE_ALREADY_EXISTS":
-                    raise
-            found = client.get_experiment_by_name(experiment_name)
-        assert found is not None
-        experiment = found
+        experiment = _get_or_create_experiment(client, experiment_name)
     if experiment.lifecycle_stage != LifecycleStage.ACTIVE:
         raise MlflowException(
             f"Cannot set a deleted experiment {experiment.name!r} as the active experiment. You can "
@@ -146,16 +137,26 @@ def set_experiment(experiment_name: str | None = None, experiment_id: str | None
     return experiment
 
 
+def _get_or_create_experiment(client: MlflowClient, name: str) -> Experiment:
+    found = client.get_experiment_by_name(name)
+    if found is None:
+        try:
+            client.create_experiment(name)
+        except MlflowException as exc:  # another process created it meanwhile
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        found = client.get_experiment_by_name(name)
+    assert found is not None
+    return found
+
+
 def _experiment_id_for_new_run(client: MlflowClient) -> str:
     if _active_experiment_id is not None:
         return _active_experiment_id
     name = MLFLOW_EXPERIMENT_NAME.get()
     env_id = MLFLOW_EXPERIMENT_ID.get()
     if name:
-        experiment = client.get_experiment_by_name(name)
-        if experiment is None:
-            client.create_experiment(name)
-            experiment = client.get_experiment_by_name(name)
+        experiment = _get_or_create_experiment(client, name)
         assert experiment is not None
         if env_id and env_id != experiment.experiment_id:
             raise MlflowException(

@@ -7,12 +7,11 @@ cache keys already seen valid and try the common types first.
 
 from __future__ import annotations
 
+import json
 import logging
 import numbers
 import posixpath
 import re
-
-import msgspec
 
 from asynctrack.environment import MLFLOW_TRUNCATE_LONG_VALUES
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
@@ -66,10 +65,10 @@ def _invalid(message: str) -> MlflowException:
 
 
 def _show(value: object) -> str:
-    """A value as it appears in messages: JSON where possible, repr otherwise."""
+    """A value as MLflow shows it in messages: compact JSON with sorted keys, repr if not JSON."""
     try:
-        return msgspec.json.encode(value).decode()
-    except (TypeError, msgspec.EncodeError):
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):
         return repr(value)
 
 
@@ -79,6 +78,11 @@ def _invalid_value(path: str, value: object, rule: str) -> MlflowException:
 
 def _check_key(kind: str, label: str, key: object, path: str) -> str:
     if key is None:
+        # MLflow's three wordings for a missing key.
+        if kind == "param":
+            raise _invalid_value(path, "", "A key name must be provided.")
+        if kind == "tag":
+            raise _invalid(f"Missing value for required parameter '{path}'.")
         raise _invalid_value(path, key, f"{label} cannot be None. A key name must be provided.")
     if not isinstance(key, str):
         raise _invalid(
@@ -102,9 +106,9 @@ def _check_key(kind: str, label: str, key: object, path: str) -> str:
 
 def check_metric_key(key: object) -> str:
     """A metric key: MLflow's name characters, no path tricks, at most 250 characters."""
-    if key in _valid_metric_keys:
+    if type(key) is str and key in _valid_metric_keys:
         return key
-    _check_key("metric", "Metric name", key, "key")
+    _check_key("metric", "Metric name", key, "name")
     if len(_valid_metric_keys) >= _KEY_CACHE_LIMIT:
         _valid_metric_keys.clear()
     _valid_metric_keys.add(key)  # type: ignore[arg-type]
@@ -112,7 +116,7 @@ def check_metric_key(key: object) -> str:
 
 
 def _check_other_key(kind: str, label: str, key: object) -> str:
-    if key in _valid_other_keys:
+    if type(key) is str and key in _valid_other_keys:
         return key
     _check_key(kind, label, key, "key")
     if len(_valid_other_keys) >= _KEY_CACHE_LIMIT:
@@ -142,6 +146,12 @@ def metric_value(key: str, value: object, timestamp: object = None) -> float:
             return float(value)  # type: ignore[arg-type]
         except (TypeError, ValueError, OverflowError):
             pass
+        item = getattr(value, "item", None)  # one-element numpy arrays and tensors, as MLflow's client
+        if item is not None and getattr(value, "size", 1) == 1:
+            try:
+                return float(item())
+            except (TypeError, ValueError, OverflowError):
+                pass
     raise _invalid_value(
         "value",
         value,
@@ -182,7 +192,11 @@ def check_metric(key: object, value: object, timestamp: object, step: object) ->
     """Check one metric point; return ``(value, timestamp, step)`` normalised to float, int, int."""
     k = check_metric_key(key)
     v = value if type(value) is float else metric_value(k, value, timestamp)
-    ts = timestamp if type(timestamp) is int and timestamp >= 0 else metric_timestamp(k, timestamp)
+    ts = (
+        timestamp
+        if type(timestamp) is int and 0 <= timestamp <= _INT64_MAX
+        else metric_timestamp(k, timestamp)
+    )
     st = step if type(step) is int and _INT64_MIN <= step <= _INT64_MAX else metric_step(k, step)
     return v, ts, st
 

@@ -105,11 +105,6 @@ def test_metrics_compare_by_all_fields():
     assert Metric("a", 1.0, 1, 0) != Metric("a", 1.0, 1, 1)
 
 
-@pytest.mark.xfail(
-    reason="BUG: Metric accepts dataset_name without dataset_digest; MLflow raises "
-    "INVALID_PARAMETER_VALUE 'Both dataset_name and dataset_digest must be provided if one is provided'",
-    strict=True,
-)
 def test_metric_requires_dataset_name_and_digest_together():
     """Metric with only one of dataset_name/dataset_digest is rejected, as in MLflow."""
     with pytest.raises(MlflowException) as ei:
@@ -127,11 +122,6 @@ def test_key_value_entities_dictionary_round_trip(cls):
     assert cls.from_dictionary({"key": "k", "value": "v"}) == e
 
 
-@pytest.mark.xfail(
-    reason="BUG: entities are not iterable; MLflow's _MlflowObject yields (property, value) pairs so "
-    "dict(param) / dict(run.info) work (a common MLflow idiom)",
-    strict=True,
-)
 def test_entities_convert_with_dict_like_mlflow():
     """dict(entity) gives the property mapping, as with MLflow entities."""
     assert dict(Param("k", "v")) == {"key": "k", "value": "v"}
@@ -210,12 +200,6 @@ def test_entities_round_trip_through_msgspec(entity):
     assert msgspec.json.decode(msgspec.json.encode(entity), type=type(entity)) == entity
 
 
-@pytest.mark.xfail(
-    reason="BUG: typed msgspec decoding of Run/RunInputs raises NameError \"name 'Any' is not defined\": "
-    "entities/__init__.py rewrites each class's __module__ to asynctrack.entities, where msgspec then "
-    "resolves RunInputs' postponed annotation list[Any] and finds no Any",
-    strict=True,
-)
 def test_run_round_trips_through_msgspec():
     """A Run (with RunInputs) encodes to JSON and decodes back, typed, to an equal Run."""
     run = Run(info=_info(), data=RunData(metrics={"a": 1.5}, params={"p": "1"}, tags={"t": "x"}))
@@ -273,11 +257,6 @@ def test_run_status_to_string_rejects_unknown():
     assert "run status 9." in ei.value.message
 
 
-@pytest.mark.xfail(
-    reason="BUG (message): RunStatus.to_string says 'Valid run status: [...]'; MLflow says "
-    "'Valid run statuses: [1, 2, 3, 4, 5]'",
-    strict=True,
-)
 def test_run_status_to_string_error_matches_mlflow():
     """RunStatus.to_string's error text is MLflow's."""
     with pytest.raises(MlflowException) as ei:
@@ -355,11 +334,6 @@ def test_lifecycle_matches_view_type_rejects_bad_stage():
     assert ei.value.error_code == "INVALID_PARAMETER_VALUE"
 
 
-@pytest.mark.xfail(
-    reason="BUG: LifecycleStage.matches_view_type(99, 'active') returns False; MLflow raises "
-    "MlflowException \"Invalid view type '99'\"",
-    strict=True,
-)
 def test_lifecycle_matches_view_type_rejects_bad_view_type():
     """matches_view_type rejects an unknown view type, naming it."""
     with pytest.raises(MlflowException) as ei:
@@ -446,20 +420,11 @@ def test_http_status_codes(code, status):
     assert MlflowException("m", error_code=code).get_http_status_code() == status
 
 
-@pytest.mark.xfail(
-    reason="BUG: get_http_status_code('INVALID_STATE') is 400; MLflow maps INVALID_STATE to 500",
-    strict=True,
-)
 def test_http_status_of_invalid_state_is_500():
     """INVALID_STATE maps to HTTP 500, as in MLflow's ERROR_CODE_TO_HTTP_STATUS."""
     assert get_http_status_code("INVALID_STATE") == 500
 
 
-@pytest.mark.xfail(
-    reason="BUG: get_http_status_code knows only 8 codes; MLflow's other codes (NOT_FOUND 404, "
-    "PERMISSION_DENIED 403, ALREADY_EXISTS 409, ...) all come back 500",
-    strict=True,
-)
 def test_http_status_of_other_mlflow_codes():
     """Every code in MLflow's ERROR_CODE_TO_HTTP_STATUS maps to the same HTTP status."""
     mlflow_table = {
@@ -489,22 +454,12 @@ def test_mlflow_exception_pickle_round_trip():
     assert back.error_code == "RESOURCE_DOES_NOT_EXIST"
 
 
-@pytest.mark.xfail(
-    reason="BUG: MlflowException.__reduce__ drops json_kwargs, so a pickled error (e.g. crossing a "
-    "process boundary) loses its extra REST fields; MLflow's pickling keeps them",
-    strict=True,
-)
 def test_mlflow_exception_pickle_keeps_kwargs():
     """Pickling keeps the extra JSON fields of an MlflowException."""
     e = MlflowException("bad", error_code="INVALID_PARAMETER_VALUE", foo=1)
     assert pickle.loads(pickle.dumps(e)).json_kwargs == {"foo": 1}
 
 
-@pytest.mark.xfail(
-    reason="BUG: unpickling StoreUnavailable raises TypeError: MlflowException.__reduce__ rebuilds "
-    "with cls(message, error_code=...) but StoreUnavailable.__init__ takes only message",
-    strict=True,
-)
 def test_store_unavailable_pickle_round_trip():
     """StoreUnavailable (a transient MlflowException) survives pickling with its code."""
     back = pickle.loads(pickle.dumps(StoreUnavailable("database is busy")))

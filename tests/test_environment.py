@@ -58,11 +58,6 @@ def test_async_logging_rejects_other_values(raw, monkeypatch):
     assert raw in str(ei.value)
 
 
-@pytest.mark.xfail(
-    reason="BUG: MLFLOW_ENABLE_ASYNC_LOGGING='' silently means the default (EnvironmentVariable.get "
-    "treats '' as unset); MLflow raises ValueError for the empty string",
-    strict=True,
-)
 def test_async_logging_rejects_empty_string(monkeypatch):
     """An empty MLFLOW_ENABLE_ASYNC_LOGGING raises ValueError naming the variable, as in MLflow."""
     monkeypatch.setenv("MLFLOW_ENABLE_ASYNC_LOGGING", "")
@@ -70,11 +65,6 @@ def test_async_logging_rejects_empty_string(monkeypatch):
         env.MLFLOW_ENABLE_ASYNC_LOGGING.get()
 
 
-@pytest.mark.xfail(
-    reason="BUG (message): the value is shown as a repr (\"but got 'yes'\"); MLflow shows it bare "
-    '("but got yes")',
-    strict=True,
-)
 def test_async_logging_error_message_matches_mlflow(monkeypatch):
     """The parse error text is MLflow's, with the raw value unquoted."""
     monkeypatch.setenv("MLFLOW_ENABLE_ASYNC_LOGGING", "yes")

@@ -109,11 +109,6 @@ def test_path_like_keys_rejected_metric(key, norm):
     assert e.message.endswith(f"{PATH_RULE}'{norm}'")
 
 
-@pytest.mark.xfail(
-    reason="BUG (message): metric-key errors say parameter 'key'; MLflow's _validate_metric_name "
-    "says parameter 'name' (e.g. Invalid value \"a*b\" for parameter 'name' supplied: ...)",
-    strict=True,
-)
 def test_metric_key_errors_name_parameter_name():
     """Metric-key errors name MLflow's parameter 'name' (None, bad characters, path rule)."""
     assert _invalid(v.check_metric_key, None).message == (
@@ -142,12 +137,6 @@ def test_none_param_tag_key_rejected(kind):
     assert "'key'" in e.message
 
 
-@pytest.mark.xfail(
-    reason='BUG (message): None param key gives "Invalid value null ... Param key cannot be None..." '
-    'and None tag key "... key cannot be None ..."; MLflow says \'Invalid value "" for parameter '
-    "'key' supplied: A key name must be provided.' and \"Missing value for required parameter 'key'.\"",
-    strict=True,
-)
 def test_none_param_tag_key_messages_match_mlflow():
     """None param/tag keys get MLflow's exact messages."""
     assert _invalid(_key_of, "param", None).message == (
@@ -163,11 +152,6 @@ def test_non_string_key_rejected(kind):
     assert "123" in e.message
 
 
-@pytest.mark.xfail(
-    reason="BUG: an unhashable key (list) raises TypeError 'unhashable type' from the valid-key cache "
-    "lookup in check_metric_key/_check_other_key instead of MlflowException INVALID_PARAMETER_VALUE",
-    strict=True,
-)
 @pytest.mark.parametrize("kind", KINDS)
 def test_unhashable_key_rejected(kind):
     """An unhashable key (a list) is rejected with MlflowException, not a raw TypeError."""
@@ -185,11 +169,6 @@ def test_key_length_limit(kind, label):
     assert e.message == f"'{label}' exceeds the maximum length of 250 characters"
 
 
-@pytest.mark.xfail(
-    reason="BUG (message): values in messages are rendered with msgspec, not json.dumps as MLflow: "
-    'non-ASCII is not \\u-escaped ("ü\\t" instead of "\\u00fc\\t")',
-    strict=True,
-)
 def test_non_ascii_key_rendered_like_json_dumps():
     """A bad non-ASCII key appears JSON-escaped as in MLflow ("\\u00fc\\t")."""
     e = _invalid(_key_of, "param", "ü\t")
@@ -228,12 +207,6 @@ def test_metric_values_accepted_as_float(value, expected):
     assert (ts, step) == (5, 0)
 
 
-@pytest.mark.xfail(
-    reason="BUG: a one-element numpy array (np.array([2.5])) is rejected; MLflow's client converts "
-    "ndarrays with .item() and metric_value's docstring promises one-element arrays are taken "
-    "(numpy 2.x float() no longer accepts ndim>0 arrays)",
-    strict=True,
-)
 def test_one_element_array_metric_value_accepted():
     """A one-element numpy array is accepted as its single value, as MLflow's client does."""
     assert v.check_metric("k", np.array([2.5]), 5, 0)[0] == 2.5
@@ -304,11 +277,6 @@ def test_steps_rejected(step, shown):
     assert e.message.startswith(f"Invalid value {shown} for parameter 'step' supplied: metric 'k'")
 
 
-@pytest.mark.xfail(
-    reason="BUG (message): a NaN/inf step or timestamp is shown as 'null' (msgspec encodes non-finite "
-    "floats as null), so the message does not name the bad value; MLflow's json.dumps shows NaN/Infinity",
-    strict=True,
-)
 @pytest.mark.parametrize(
     ("field", "bad", "shown"),
     [("step", float("nan"), "NaN"), ("step", float("inf"), "Infinity"), ("timestamp", float("nan"), "NaN")],
@@ -348,12 +316,6 @@ def test_timestamps_rejected(ts, shown):
     assert e.message.startswith(f"Invalid value {shown} for parameter 'timestamp' supplied: metric 'k'")
 
 
-@pytest.mark.xfail(
-    reason="BUG: check_metric's fast path accepts any nonnegative int timestamp, skipping the int64 "
-    "range check; 2**63 then fails in the worker as INTERNAL_ERROR OverflowError, and > 2**64-1 raises "
-    "a raw OverflowError from msgspec at the call site",
-    strict=True,
-)
 @pytest.mark.parametrize("ts", [2**63, 2**64 + 5], ids=["2**63", "2**64+5"])
 def test_timestamp_beyond_int64_rejected(ts):
     """A timestamp beyond int64 is rejected with INVALID_PARAMETER_VALUE naming it."""

@@ -21,6 +21,3 @@ __all__ = [
     "RunTag",
     "ViewType",
 ]
-
-for _name in __all__:
-    globals()[_name].__module__ = __name__

@@ -40,7 +40,7 @@ class RunStatus:
         except (KeyError, TypeError):
             raise MlflowException(
                 f"Could not get string corresponding to run status {status}. "
-                f"Valid run status: {list(RunStatus._NAMES)}",
+                f"Valid run statuses: {list(RunStatus._NAMES)}",
                 error_code=INVALID_PARAMETER_VALUE,
             ) from None
 
@@ -113,4 +113,6 @@ class LifecycleStage:
             raise MlflowException(
                 f"Invalid lifecycle stage '{lifecycle_stage}'", error_code=INVALID_PARAMETER_VALUE
             )
+        if view_type not in (ViewType.ACTIVE_ONLY, ViewType.DELETED_ONLY, ViewType.ALL):
+            raise MlflowException(f"Invalid view type '{view_type}'", error_code=INVALID_PARAMETER_VALUE)
         return lifecycle_stage in cls.view_type_to_stages(view_type)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import msgspec
@@ -19,6 +20,10 @@ class Experiment(msgspec.Struct):
     tags: dict[str, str] = msgspec.field(default_factory=dict)
     creation_time: int | None = None
     last_update_time: int | None = None
+
+    def __iter__(self) -> Iterator[tuple[str, Any]]:
+        """``dict(experiment)``, as in MLflow: properties in sorted order."""
+        return iter(sorted(self.to_dictionary().items()))
 
     def to_dictionary(self) -> dict[str, Any]:
         return {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, cast
 
 import msgspec
@@ -28,9 +29,12 @@ class RunInfo(msgspec.Struct):
     def run_uuid(self) -> str:
         return self.run_id
 
+    def __iter__(self) -> Iterator[tuple[str, Any]]:
+        """``dict(run.info)``, as in MLflow: properties in sorted order."""
+        return iter(sorted(self.to_dictionary().items()))
+
     def to_dictionary(self) -> dict[str, Any]:
         return {
-            "run_uuid": self.run_id,
             "run_id": self.run_id,
             "experiment_id": self.experiment_id,
             "user_id": self.user_id,
@@ -61,6 +65,9 @@ class RunData(msgspec.Struct):
             self.params = {p.key: p.value for p in cast(list[Param], self.params)}
         if not isinstance(self.tags, dict):
             self.tags = {t.key: t.value for t in cast(list[RunTag], self.tags)}
+
+    def __iter__(self) -> Iterator[tuple[str, Any]]:
+        return iter(sorted(self.to_dictionary().items()))
 
     def to_dictionary(self) -> dict[str, Any]:
         return {"metrics": dict(self.metrics), "params": dict(self.params), "tags": dict(self.tags)}

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import msgspec
+
+from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 
 __all__ = ["ExperimentTag", "Metric", "Param", "RunTag"]
 
@@ -23,6 +26,16 @@ class Metric(msgspec.Struct, frozen=True):
     dataset_name: str | None = None
     dataset_digest: str | None = None
     run_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.dataset_name is None) != (self.dataset_digest is None):
+            raise MlflowException(
+                "Both dataset_name and dataset_digest must be provided if one is provided",
+                error_code=INVALID_PARAMETER_VALUE,
+            )
+
+    def __iter__(self) -> Iterator[tuple[str, Any]]:
+        return iter(sorted(self.to_dictionary().items()))
 
     def to_dictionary(self) -> dict[str, Any]:
         return {
@@ -44,6 +57,9 @@ class Metric(msgspec.Struct, frozen=True):
 class _KeyValue(msgspec.Struct, frozen=True):
     key: str
     value: str
+
+    def __iter__(self) -> Iterator[tuple[str, Any]]:
+        return iter((("key", self.key), ("value", self.value)))
 
     def to_dictionary(self) -> dict[str, Any]:
         return {"key": self.key, "value": self.value}

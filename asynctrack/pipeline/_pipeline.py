@@ -35,21 +35,37 @@ T = TypeVar("T")
 _log = logging.getLogger("asynctrack")
 
 
+def _new_queue() -> OpQueue:
+    return OpQueue(ASYNCTRACK_QUEUE_SIZE.get(), ASYNCTRACK_QUEUE_FULL.get())
+
+
 class Pipeline:
     """Everything asynctrack runs for one tracking URI in this process."""
 
-    def __init__(self, location: StoreLocation, store: AbstractStore, loop: BackgroundLoop) -> None:
+    def __init__(
+        self,
+        location: StoreLocation,
+        store: AbstractStore,
+        loop: BackgroundLoop,
+        queue: OpQueue | None = None,
+        linger: float | None = None,
+    ) -> None:
         self.location = location
         self.store = store
         self.loop = loop
-        self.queue = OpQueue(ASYNCTRACK_QUEUE_SIZE.get(), ASYNCTRACK_QUEUE_FULL.get())
-        self.worker = Worker(self.queue, store, linger=ASYNCTRACK_LINGER_MS.get() / 1000.0)
+        self.queue = queue if queue is not None else _new_queue()
+        if linger is None:
+            linger = ASYNCTRACK_LINGER_MS.get() / 1000.0
+        self.worker = Worker(self.queue, store, linger=linger)
         self._task = loop.submit(self.worker.run)
         self._task.add_done_callback(self._worker_ended)
 
     @classmethod
     def open(cls, location: StoreLocation, loop: BackgroundLoop) -> Pipeline:
-        return cls(location, loop.call(open_store, location), loop)
+        # Settings first: a bad value is reported before any connection is opened.
+        queue = _new_queue()
+        linger = ASYNCTRACK_LINGER_MS.get() / 1000.0
+        return cls(location, loop.call(open_store, location), loop, queue, linger)
 
     def _worker_ended(self, fut: Any) -> None:
         if not fut.cancelled() and fut.exception() is not None:

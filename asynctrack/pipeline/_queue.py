@@ -129,13 +129,16 @@ class OpQueue:
         unusual takes :func:`asynctrack.validation.check_metric`, which raises MLflow's errors.
         """
         ids = self._name_ids
-        k = ids.get(key)
+        try:
+            k = ids.get(key)
+        except TypeError:  # an unhashable key: check_metric names it
+            k = None
         if (
             k is None
             or type(value) is not float
             or type(timestamp) is not int
             or type(step) is not int
-            or timestamp < 0
+            or not 0 <= timestamp <= _INT64_MAX
             or not _INT64_MIN <= step <= _INT64_MAX
         ):
             value, timestamp, step = check_metric(key, value, timestamp, step)

@@ -31,23 +31,37 @@ class Backoff:
         return random.uniform(delay / 2, delay)
 
 
-async def retry_transient(fn: Callable[[], Awaitable[T]], *, what: str, deadline: float | None = None) -> T:
+# A lock held by another process for a moment is normal with several writers; say so only when it lasts.
+_WARN_AFTER = 5.0
+
+
+async def retry_transient(fn: Callable[[], Awaitable[T]], *, what: str) -> T:
     """Call ``fn`` until it does not raise :class:`StoreUnavailable`.
 
-    Retries forever unless ``deadline`` (an ``anyio.current_time()`` value) passes, in which case the last
-    error is raised. The first failure of a streak is logged once, and so is the recovery.
+    Retries until cancelled (the pipeline's owner cancels at shutdown, between attempts). A streak of
+    failures is logged at DEBUG, then once at WARNING if it lasts 5 seconds, and its end likewise.
     """
     backoff = Backoff()
+    started = 0.0
+    warned = False
     while True:
         try:
             result = await fn()
         except StoreUnavailable as exc:
+            now = anyio.current_time()
             if backoff.attempt == 0:
+                started = now
+                _log.debug("asynctrack: %s: store unavailable (%s); retrying", what, exc.message)
+            elif not warned and now - started >= _WARN_AFTER:
+                warned = True
                 _log.warning(
-                    "asynctrack: %s: store unavailable (%s); retrying with back-off", what, exc.message
+                    "asynctrack: %s: store unavailable for %.0f s (%s); still retrying with back-off",
+                    what,
+                    now - started,
+                    exc.message,
                 )
             await anyio.sleep(backoff.next_delay())
             continue
-        if backoff.attempt > 0:
+        if warned:
             _log.warning("asynctrack: %s: store available again after %d retries", what, backoff.attempt)
         return result

@@ -7,7 +7,9 @@ hop: a whole transaction costs one thread round trip instead of one per statemen
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -19,6 +21,34 @@ from asynctrack.store._protocol import StoreUnavailable
 __all__ = ["Connection", "transaction"]
 
 T = TypeVar("T")
+
+# SQLite keeps per-process lock bookkeeping for each open file. If a process forks while one of its
+# connections is inside a transaction, the child inherits bookkeeping that says "locked" with no thread
+# left to unlock it, and the child's own connections to that file then see SQLITE_BUSY forever (seen
+# here: a forked child retrying for good). So every statement we run holds this lock, and fork() waits
+# for it: the child always starts with no SQLite call in progress.
+_fork_guard = threading.Lock()
+
+
+def _guarded(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    with _fork_guard:
+        return fn(*args, **kwargs)
+
+
+def _reset_fork_guard() -> None:
+    global _fork_guard
+    _fork_guard = threading.Lock()
+
+
+def _release_fork_guard() -> None:
+    _fork_guard.release()
+
+
+os.register_at_fork(
+    before=lambda: _fork_guard.acquire(),
+    after_in_parent=_release_fork_guard,
+    after_in_child=_reset_fork_guard,
+)
 
 _SQLITE_BUSY = 5
 _SQLITE_LOCKED = 6
@@ -99,7 +129,7 @@ class Connection:
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``fn(sqlite3_connection, *args, **kwargs)`` in the connection thread; driver errors mapped."""
         try:
-            result: T = await self._db._execute(fn, self._db._conn, *args, **kwargs)  # type: ignore[no-untyped-call]
+            result: T = await self._db._execute(_guarded, fn, self._db._conn, *args, **kwargs)  # type: ignore[no-untyped-call]
             return result
         except sqlite3.Error as exc:
             raise map_error(exc, self.path) from exc

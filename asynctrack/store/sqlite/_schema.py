@@ -11,7 +11,8 @@
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+# 2: step and timestamp blobs carry a one-byte form prefix (store/sqlite/_columns.py).
+SCHEMA_VERSION = 2
 
 DDL = """
 CREATE TABLE IF NOT EXISTS asynctrack_meta (

@@ -174,10 +174,17 @@ def _seed(conn: sqlite3.Connection, artifact_root: str, now: int) -> None:
         (str(SCHEMA_VERSION),),
     )
     version = conn.execute("SELECT value FROM asynctrack_meta WHERE key = 'schema_version'").fetchone()[0]
-    if int(version) > SCHEMA_VERSION:
+    if int(version) != SCHEMA_VERSION:
+        newer = int(version) > SCHEMA_VERSION
         raise MlflowException(
-            f"The database was written by a newer asynctrack (schema {version}; this one knows "
-            f"{SCHEMA_VERSION}): upgrade asynctrack to use it."
+            f"The database {conn.execute('PRAGMA database_list').fetchone()[2]} has asynctrack schema "
+            f"version {version}; this asynctrack reads version {SCHEMA_VERSION}. "
+            + (
+                "Upgrade asynctrack to use it."
+                if newer
+                else "It was written by a pre-release development version; no migration exists, so log to a "
+                "new database."
+            )
         )
     conn.execute(
         "INSERT OR IGNORE INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, "

@@ -106,6 +106,8 @@ def write_batch(
         chunks = []
         latest = []
         for s in metrics:
+            if len(s) == 0:
+                continue
             steps = s.steps
             chunks.append(
                 (
@@ -120,8 +122,9 @@ def write_batch(
                 )
             )
             latest.append((run_key, s.key, *_latest_point(s)))
-        conn.executemany(_INSERT_CHUNK, chunks)
-        conn.executemany(_UPSERT_LATEST, latest)
+        if chunks:
+            conn.executemany(_INSERT_CHUNK, chunks)
+            conn.executemany(_UPSERT_LATEST, latest)
 
 
 def _write_params(conn: sqlite3.Connection, run_id: str, run_key: int, params: Sequence[Param]) -> None:

@@ -6,6 +6,7 @@ import pytest
 
 import asynctrack
 from asynctrack import fluent
+from asynctrack.pipeline import close_pipelines
 
 # Variables that change where or how the fluent API logs; none may leak in from the developer's shell.
 _ENV_VARS = (
@@ -37,3 +38,6 @@ def tmp_tracking(tmp_path, monkeypatch):
         while asynctrack.active_run() is not None:
             asynctrack.end_run()
         asynctrack.set_tracking_uri(None)
+        # Every pipeline the test started is flushed and closed (threads and connections released);
+        # anything it could not write would be a bug.
+        assert close_pipelines(timeout=10) == []

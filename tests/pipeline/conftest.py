@@ -9,24 +9,11 @@ from pathlib import Path
 
 import pytest
 
-import asynctrack as mlflow
-from asynctrack.pipeline import close_pipelines
-
 
 @pytest.fixture
-def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A tracking URI on a new SQLite file; every pipeline is flushed and closed after the test."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("MLFLOW_ENABLE_ASYNC_LOGGING", raising=False)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    path = tmp_path / "track.db"
-    mlflow.set_tracking_uri(f"sqlite:///{path}")
-    yield path
-    while mlflow.active_run() is not None:
-        mlflow.end_run()
-    mlflow.set_tracking_uri(None)
-    reports = close_pipelines(timeout=10)
-    assert reports == [], reports
+def db(tmp_tracking: str) -> Path:
+    """The SQLite file behind ``tmp_tracking`` (a new store per test, closed afterwards)."""
+    return Path(tmp_tracking.removeprefix("sqlite:///"))
 
 
 class Locker:

@@ -147,8 +147,9 @@ ASYNCTRACK_QUEUE_FULL = EnvironmentVariable[str](
 ASYNCTRACK_LINGER_MS = EnvironmentVariable[float](
     "ASYNCTRACK_LINGER_MS",
     _non_negative_float,
-    2.0,
-    "How long the worker waits for a batch to fill once woken, in milliseconds.",
+    50.0,
+    "How long the worker lets a batch grow once woken, in milliseconds (cut short when the queue is "
+    "half full or a caller waits).",
 )
 ASYNCTRACK_EXIT_TIMEOUT = EnvironmentVariable[float](
     "ASYNCTRACK_EXIT_TIMEOUT",

@@ -165,7 +165,7 @@ def test_asynctrack_defaults(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     assert env.ASYNCTRACK_QUEUE_SIZE.get() == 50_000
     assert env.ASYNCTRACK_QUEUE_FULL.get() == "block"
-    assert env.ASYNCTRACK_LINGER_MS.get() == 2.0
+    assert env.ASYNCTRACK_LINGER_MS.get() == 50.0
     assert env.ASYNCTRACK_EXIT_TIMEOUT.get() == 10.0
     assert env.ASYNCTRACK_SQLITE_BUSY_TIMEOUT.get() == 0.1
 

@@ -5,9 +5,12 @@ side cheap and correct:
 
 - **No lock per call.** Appending to a ``collections.deque`` is atomic; sequence numbers are per thread
   (a :class:`Producer`), so no shared counter is contended.
-- **Wake only a sleeping worker.** The worker raises ``idle`` before it sleeps and re-checks the deque;
-  a caller checks ``idle`` after appending. Whichever happens second sees the other, so no operation is
-  left behind, and a busy worker costs callers nothing.
+- **Wake the worker only when it is worth it.** ``wake_limit`` says how many queued operations should
+  wake the worker: 0 while it is idle (any operation wakes it), ``high_water`` (half the capacity) while
+  it lingers to let a batch grow, and never while it is busy. The worker sets the limit before it
+  sleeps and re-checks the deque; a caller compares the queue length with the limit after appending.
+  Whichever happens second sees the other, so no operation is left behind, and a busy or lingering
+  worker costs callers one comparison.
 - **Back-pressure.** When ``capacity`` operations are queued, a caller blocks until the worker has taken
   a chunk (policy ``"block"``, the default) or gets ``RESOURCE_EXHAUSTED`` at once (policy ``"raise"``).
   Memory therefore stays bounded however fast the caller logs.
@@ -29,7 +32,9 @@ from asynctrack.pipeline import _ops
 from asynctrack.pipeline._operations import Producer, RunOperations
 from asynctrack.validation import check_metric
 
-__all__ = ["BIG_FRAME", "MAX_BIG_FRAMES", "OpQueue", "QueueStatistics"]
+__all__ = ["BIG_FRAME", "MAX_BIG_FRAMES", "NEVER", "OpQueue", "QueueStatistics"]
+
+NEVER = 1 << 62  # a wake_limit no queue length reaches
 
 BIG_FRAME = 64 * 1024
 MAX_BIG_FRAMES = 64
@@ -60,8 +65,8 @@ class OpQueue:
         self.full_policy = full_policy
         self.dq: deque[bytes] = deque()
         self.cond = threading.Condition()
-        self.idle = False  # the worker sleeps until woken
-        self.lingering = False  # the worker waits briefly for a batch to fill
+        self.high_water = max(1, capacity // 2)
+        self.wake_limit = NEVER  # see the module docstring; written by the worker and by wake()
         self.waiters = 0  # callers in wait_done()
         self.blocked = 0  # callers waiting for room
         self.closed_reason: str | None = None
@@ -84,9 +89,14 @@ class OpQueue:
         self._loop = loop
         self._on_wake = on_wake
 
+    @property
+    def sleeping(self) -> bool:
+        """The worker is idle or lingering (a waiting caller should wake it)."""
+        return self.wake_limit != NEVER
+
     def wake(self) -> None:
         """Ask the worker to look at the queue now (cuts its sleep or linger short)."""
-        self.idle = False
+        self.wake_limit = NEVER
         loop, on_wake = self._loop, self._on_wake
         if loop is not None and on_wake is not None:
             try:
@@ -152,11 +162,12 @@ class OpQueue:
         seq = p.issued + 1
         frame = _pack_metric(_METRIC_TAG, p.id, seq, r, k, value, timestamp, step)
         dq = self.dq
-        if len(dq) >= self._capacity:
+        n = len(dq)
+        if n >= self._capacity:
             self._make_room()
         dq.append(frame)
         p.issued = seq
-        if self.idle:
+        if n >= self.wake_limit:
             self.wake()
         return RunOperations(p, seq, seq)
 
@@ -165,11 +176,12 @@ class OpQueue:
         p = self.producer()
         seq = p.issued + 1
         frame = make(p.id, seq)
-        if len(self.dq) >= self._capacity:
+        n = len(self.dq)
+        if n >= self._capacity:
             self._make_room()
         self.dq.append(frame)
         p.issued = seq
-        if self.idle:
+        if n >= self.wake_limit:
             self.wake()
         return RunOperations(p, seq, seq)
 
@@ -188,7 +200,7 @@ class OpQueue:
                 self._admit_big_frame()
             self.dq.append(frame)
             p.issued = seq
-        if self.idle:
+        if len(self.dq) > self.wake_limit:
             self.wake()
         return RunOperations(p, first, p.issued)
 
@@ -201,7 +213,7 @@ class OpQueue:
                     self._make_room()  # raises
                 self.blocked += 1
                 try:
-                    if self.idle or self.lingering:
+                    if self.sleeping:
                         self.wake()
                     self.cond.wait(0.5)
                 finally:
@@ -224,7 +236,7 @@ class OpQueue:
         with self.cond:
             self.blocked += 1
             try:
-                if self.idle or self.lingering:
+                if self.sleeping:
                     self.wake()
                 while len(self.dq) >= self._capacity:
                     if self.closed_reason is not None:
@@ -242,7 +254,7 @@ class OpQueue:
         with self.cond:
             self.waiters += 1
             try:
-                if self.idle or self.lingering:
+                if self.sleeping:
                     self.wake()
                 while p.done < seq:
                     if self.stopped:

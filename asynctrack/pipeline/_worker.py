@@ -26,7 +26,7 @@ from asynctrack.pipeline._ops import (
     UpdateRunOp,
     decode_chunk,
 )
-from asynctrack.pipeline._queue import BIG_FRAME, OpQueue
+from asynctrack.pipeline._queue import BIG_FRAME, NEVER, OpQueue
 from asynctrack.store import AbstractStore
 from asynctrack.store._retry import retry_transient
 
@@ -108,19 +108,22 @@ class Worker:
         event = self._event
         if not q.dq:
             event.clear()
-            q.idle = True
-            if not q.dq:  # re-check after raising the flag: see OpQueue's docstring
+            q.wake_limit = 0
+            if not q.dq:  # re-check after setting the limit: see OpQueue's docstring
                 await event.wait()
-            q.idle = False
-        if self._linger > 0 and len(q.dq) < self._target and not q.waiters and not q.blocked:
+            q.wake_limit = NEVER
+        if self._linger > 0 and len(q.dq) < self._target:
+            # Let the batch grow (fewer, larger writes; the training loop keeps the GIL) until the
+            # linger time passes, the queue reaches its high-water mark, or a caller waits.
             event.clear()
-            q.lingering = True
-            try:
-                async with asyncio.timeout(self._linger):
-                    await event.wait()
-            except TimeoutError:
-                pass
-            q.lingering = False
+            q.wake_limit = q.high_water
+            if len(q.dq) < q.high_water and not q.waiters and not q.blocked:
+                try:
+                    async with asyncio.timeout(self._linger):
+                        await event.wait()
+                except TimeoutError:
+                    pass
+            q.wake_limit = NEVER
 
     def _take(self) -> list[bytes]:
         q = self._queue

@@ -17,6 +17,7 @@ from asynctrack import _logging_calls as calls
 from asynctrack._context import current_user
 from asynctrack._tracking_uri import get_tracking_uri
 from asynctrack.entities import Experiment, Metric, Param, Run, RunStatus, RunTag
+from asynctrack.pipeline import _registry
 from asynctrack.pipeline._operations import RunOperations
 from asynctrack.pipeline._pipeline import Pipeline
 from asynctrack.pipeline._registry import get_pipeline
@@ -38,6 +39,7 @@ class MlflowClient:
         self._tracking_uri = tracking_uri if tracking_uri is not None else get_tracking_uri()
         self._registry_uri = registry_uri
         self._pipe: Pipeline | None = None
+        self._generation = -1
 
     @property
     def tracking_uri(self) -> str:
@@ -45,8 +47,9 @@ class MlflowClient:
 
     def _pipeline(self) -> Pipeline:
         p = self._pipe
-        if p is None:
+        if p is None or self._generation != _registry.generation:  # first use, or after fork()
             p = self._pipe = get_pipeline(self._tracking_uri)
+            self._generation = _registry.generation
         return p
 
     def _read(self, fn: Any, *args: Any) -> Any:

@@ -22,7 +22,7 @@ from asynctrack.config import is_async_logging_enabled
 from asynctrack.entities import Experiment, LifecycleStage, Run, RunStatus
 from asynctrack.environment import MLFLOW_EXPERIMENT_ID, MLFLOW_EXPERIMENT_NAME, MLFLOW_RUN_ID
 from asynctrack.exceptions import BAD_REQUEST, INVALID_PARAMETER_VALUE, MlflowException
-from asynctrack.pipeline._operations import RunOperations
+from asynctrack.pipeline._operations import Producer, RunOperations
 from asynctrack.pipeline._queue import OpQueue
 from asynctrack.pipeline._registry import add_exit_callback, flush_all, get_pipeline
 
@@ -76,8 +76,12 @@ class _ThreadState(threading.local):
     def __init__(self) -> None:
         self.stack: list[ActiveRun] = []
         self.clients: list[MlflowClient] = []
-        self.top_id: str | None = None  # cached top of the stack, for the hot path
+        # The top of the stack, cached for log_metric: run id, its queue, this thread's producer on that
+        # queue and the run id's intern index.
+        self.top_id: str | None = None
         self.top_queue: OpQueue | None = None
+        self.top_producer: Producer | None = None
+        self.top_run_index = 0
 
 
 _state = _ThreadState()
@@ -89,11 +93,19 @@ _last_active_client: MlflowClient | None = None
 def _set_top() -> None:
     st = _state
     if st.stack:
-        st.top_id = st.stack[-1].info.run_id
-        st.top_queue = st.clients[-1]._pipeline().queue
+        st.top_id = run_id = st.stack[-1].info.run_id
+        st.top_queue = queue = st.clients[-1]._pipeline().queue
+        st.top_producer = queue.producer()
+        st.top_run_index = queue.intern(run_id)
     else:
         st.top_id = None
         st.top_queue = None
+        st.top_producer = None
+
+
+# A forked child keeps the forking thread's active runs, but not the parent's pipelines: look them up
+# again (the registry's own fork hook, registered earlier, has already cleared them).
+os.register_at_fork(after_in_child=_set_top)
 
 
 # -- tracking URI and experiments
@@ -373,10 +385,17 @@ def log_metric(
     st = _state
     queue = st.top_queue
     if run_id is None and queue is not None:
-        rid: str = st.top_id  # type: ignore[assignment]  # set together with top_queue
+        ops = queue.put_metric_at(
+            st.top_producer,  # type: ignore[arg-type]  # set together with top_queue
+            st.top_run_index,
+            key,
+            value,
+            timestamp or _time_ns() // 1_000_000,
+            step or 0,
+        )
     else:
         rid, queue = _current(run_id)
-    ops = queue.put_metric(rid, key, value, timestamp or _time_ns() // 1_000_000, step or 0)
+        ops = queue.put_metric(rid, key, value, timestamp or _time_ns() // 1_000_000, step or 0)
     if synchronous is None:
         synchronous = not is_async_logging_enabled()
     if synchronous:

@@ -142,22 +142,34 @@ class RunOperations(msgspec.Struct, gc=False, eq=False):
     @classmethod
     def _merge(cls, operations: Iterable[RunOperations]) -> RunOperations:
         # Ranges of one producer that touch (seq 5..6 and 7..9) become one range; others stay apart,
-        # so a combination covers exactly the calls it was built from.
-        by_producer: dict[int, list[_Part]] = {}
+        # so a combination covers exactly the calls it was built from. The common case, one thread's
+        # consecutive calls in order, extends a single range in one pass.
+        spans: dict[int, list[list[Any]]] = {}
+        in_order = True
         for ops in operations:
-            for part in ops._parts():
-                by_producer.setdefault(id(part[0]), []).append(part)
-        parts: list[_Part] = []
-        for spans in by_producer.values():
-            spans.sort(key=lambda s: s[1])
-            producer, first, last = spans[0]
-            for _p, f, la in spans[1:]:
-                if f <= last + 1:
-                    last = max(last, la)
+            for p, first, last in ((ops._producer, ops._first, ops._last), *ops._rest):
+                mine = spans.get(id(p))
+                if mine is None:
+                    spans[id(p)] = [[p, first, last]]
+                    continue
+                tail = mine[-1]
+                if tail[1] <= first <= tail[2] + 1:
+                    if last > tail[2]:
+                        tail[2] = last
                 else:
-                    parts.append((producer, first, last))
-                    first, last = f, la
-            parts.append((producer, first, last))
+                    in_order = in_order and first > tail[2]
+                    mine.append([p, first, last])
+        parts: list[_Part] = []
+        for mine in spans.values():
+            if not in_order:
+                mine.sort(key=lambda s: s[1])
+            merged: list[list[Any]] = []
+            for span in mine:
+                if merged and span[1] <= merged[-1][2] + 1:
+                    merged[-1][2] = max(merged[-1][2], span[2])
+                else:
+                    merged.append(span)
+            parts.extend((m[0], m[1], m[2]) for m in merged)
         head = parts[0]
         return cls(head[0], head[1], head[2], tuple(parts[1:]))
 

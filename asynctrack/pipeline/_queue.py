@@ -132,10 +132,23 @@ class OpQueue:
     def put_metric(
         self, run_id: str, key: str, value: object, timestamp: object, step: object
     ) -> RunOperations:
-        """Check and enqueue one metric point; return its RunOperations.
+        """Check and enqueue one metric point for ``run_id``; return its RunOperations."""
+        r = self._name_ids.get(run_id)
+        if r is None:
+            r = self.intern(run_id)
+        p: Producer | None = getattr(self._local, "p", None)
+        if p is None:
+            p = self.producer()
+        return self.put_metric_at(p, r, key, value, timestamp, step)
+
+    def put_metric_at(
+        self, p: Producer, r: int, key: str, value: object, timestamp: object, step: object
+    ) -> RunOperations:
+        """Check and enqueue one metric point, for a caller that already holds its producer ``p`` and
+        the run's intern index ``r`` (the fluent API caches both per thread).
 
         The intern table doubles as the cache of valid keys (a name is interned only once checked), so
-        the common call costs two dict lookups and a few type checks before packing its frame. Anything
+        the common call costs a dict lookup and a few type checks before packing its frame. Anything
         unusual takes :func:`asynctrack.validation.check_metric`, which raises MLflow's errors.
         """
         ids = self._name_ids
@@ -153,12 +166,6 @@ class OpQueue:
         ):
             value, timestamp, step = check_metric(key, value, timestamp, step)
             k = self.intern(key)
-        r = ids.get(run_id)
-        if r is None:
-            r = self.intern(run_id)
-        p: Producer | None = getattr(self._local, "p", None)
-        if p is None:
-            p = self.producer()
         seq = p.issued + 1
         frame = _pack_metric(_METRIC_TAG, p.id, seq, r, k, value, timestamp, step)
         dq = self.dq
@@ -223,7 +230,8 @@ class OpQueue:
     def _make_room(self) -> None:
         if self.closed_reason is not None:
             raise MlflowException(
-                f"The logging pipeline is closed ({self.closed_reason}); the operation was not accepted.",
+                f"The logging pipeline is closed ({self.closed_reason}); the operation was not accepted. "
+                "Runs and clients from before the close belong to it: start a new run or client.",
                 error_code=RESOURCE_EXHAUSTED,
             )
         if self.full_policy == "raise":

@@ -33,6 +33,9 @@ _by_uri: dict[str, Pipeline] = {}
 _lock = threading.Lock()
 _exit_hook_registered = False
 _shut_down = False
+# Bumped whenever every pipeline is replaced (fork, close_pipelines): holders of a cached pipeline
+# (MlflowClient, the fluent API's active run) compare it and look theirs up again.
+generation = 0
 
 
 def get_pipeline(uri: str | None = None) -> Pipeline:
@@ -73,10 +76,12 @@ def close_pipelines(timeout: float | None = None, reason: str = "close_pipelines
     fresh pipelines."""
     budget = ASYNCTRACK_EXIT_TIMEOUT.get() if timeout is None else timeout
     deadline = time.monotonic() + budget
+    global generation
     with _lock:
         closing = list(_pipelines.values())
         _pipelines.clear()
         _by_uri.clear()
+        generation += 1
     reports = []
     for p in closing:
         report = p.shutdown(deadline, reason)
@@ -137,7 +142,8 @@ def _register_exit_hook() -> None:
 def _after_fork_in_child() -> None:
     # The child has the parent's queues but none of its threads. The parent writes what it queued; the
     # child starts from nothing, so nothing is written twice and nothing waits on a thread that is gone.
-    global _loop, _pipelines, _by_uri, _lock, _shut_down
+    global _loop, _pipelines, _by_uri, _lock, _shut_down, generation
+    generation += 1
     _loop = BackgroundLoop()
     _pipelines = {}
     _by_uri = {}

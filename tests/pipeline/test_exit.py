@@ -139,3 +139,35 @@ def test_fork_child_neither_hangs_nor_writes_twice(tmp_path: Path) -> None:
     client = MlflowClient(f"sqlite:///{db}")
     assert len(client.get_metric_history(parent_run, "m")) == 50_000
     assert len(client.get_metric_history(lines["child"], "c")) == 1000
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_fork_child_keeps_logging_to_the_active_run(tmp_path: Path) -> None:
+    """A forked child that logs through the fluent API to the inherited active run is written too
+    (its pipeline is looked up again in the child, not the parent's dead one)."""
+    db = tmp_path / "t.db"
+    child = run_child(
+        f"""
+        import os
+        import asynctrack as mlflow
+        mlflow.set_tracking_uri("sqlite:///{db}")
+        run = mlflow.start_run()
+        mlflow.log_metric("parent", 1.0, synchronous=False)
+        pid = os.fork()
+        if pid == 0:
+            for i in range(500):
+                mlflow.log_metric("child", float(i), step=i, synchronous=False)
+            mlflow.flush_async_logging(timeout=30)
+            os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        mlflow.end_run()
+        print(run.info.run_id, os.waitstatus_to_exitcode(status))
+        """,
+        tmp_path,
+    )
+    assert child.returncode == 0, child.stderr
+    rid, code = child.stdout.split()
+    assert code == "0"
+    client = MlflowClient(f"sqlite:///{db}")
+    assert len(client.get_metric_history(rid, "child")) == 500
+    assert client.get_run(rid).data.metrics["parent"] == 1.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import gc
+import random
 import threading
 import time
 from pathlib import Path
@@ -156,3 +157,15 @@ def test_synchronous_true_returns_none_and_is_durable(db: Path) -> None:
         data = mlflow.get_run(run.info.run_id).data
     assert data.metrics["m"] == 1.5 and data.params["p"] == "7"
     assert time.monotonic() - start < 5
+
+
+def test_combine_in_any_order_covers_exactly_its_calls(db: Path) -> None:
+    """Combining shuffled operations covers all of them; every other one covers half."""
+    with mlflow.start_run():
+        ops = [mlflow.log_metric("m", float(i), step=i, synchronous=False) for i in range(1600)]
+        shuffled = ops[:]
+        random.Random(0).shuffle(shuffled)
+        assert "1600 operation(s)" in repr(RunOperations.combine(shuffled))
+        assert "800 operation(s)" in repr(RunOperations.combine(ops[::2]))
+        assert "800 operation(s)" in repr(RunOperations.combine(shuffled[::2]))
+        RunOperations.combine(shuffled).wait()  # type: ignore[union-attr]

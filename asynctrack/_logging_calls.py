@@ -39,10 +39,10 @@ from asynctrack.validation import (
 
 __all__ = [
     "ARRAY_CHUNK_POINTS",
-    "finish",
-    "log_batch",
+    "batch_makers",
     "log_metric_array",
     "now_ms",
+    "submit",
     "valid_run_id",
 ]
 
@@ -68,15 +68,24 @@ def valid_run_id(run_id: object) -> str:
     return run_id  # type: ignore[return-value]
 
 
-def finish(ops: RunOperations | None, synchronous: bool | None) -> RunOperations | None:
-    """Apply the ``synchronous`` rule: wait (and return None) or hand the RunOperations back."""
+def submit(
+    queue: OpQueue, synchronous: bool | None, put: Callable[[], RunOperations | None]
+) -> RunOperations | None:
+    """Enqueue with ``put()`` and apply the ``synchronous`` rule: wait (and return None) or hand the
+    RunOperations back.
+
+    A synchronous caller registers as a waiter *before* it enqueues, so the worker it wakes never
+    lingers for a batch to fill: one thread hop less per synchronous call.
+    """
     if synchronous is None:
         synchronous = not is_async_logging_enabled()
-    if synchronous:
+    if not synchronous:
+        return put()
+    with queue.waiting():
+        ops = put()
         if ops is not None:
             ops.wait()
-        return None
-    return ops
+    return None
 
 
 # Each *_op function checks its input and returns a maker: ``make(producer_id, seq) -> encoded frame``.
@@ -107,18 +116,18 @@ def update_run_op(run_id: str, status: str | None, end_time: int | None, run_nam
     return lambda pid, seq: encode(UpdateRunOp(pid, seq, run_id, status, end_time, run_name))
 
 
-def log_batch(
+def batch_makers(
     queue: OpQueue,
     run_id: str,
     metrics: Iterable[Metric] = (),
     params: Iterable[Param] = (),
     tags: Iterable[RunTag] = (),
-) -> RunOperations | None:
-    """Validate every item first (nothing is queued if one is bad), then queue them in order."""
+) -> list[Maker]:
+    """Check every item of a batch first (nothing is queued if one is bad); their makers, in order."""
     makers = [metric_op(queue, run_id, m.key, m.value, m.timestamp, m.step) for m in metrics]
     makers += [param_op(run_id, p.key, p.value) for p in params]
     makers += [tag_op(run_id, t.key, t.value) for t in tags]
-    return queue.put_many(makers)
+    return makers
 
 
 def _as_column(name: str, key: str, data: object, dtype: Any, n: int | None) -> np.ndarray[Any, Any]:

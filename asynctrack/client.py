@@ -106,8 +106,8 @@ class MlflowClient:
         if status is not None:
             RunStatus.from_string(status)
         calls.valid_run_id(run_id)
-        ops = self._pipeline().queue.put(calls.update_run_op(run_id, status, None, name))
-        calls.finish(ops, True)
+        queue = self._pipeline().queue
+        calls.submit(queue, True, lambda: queue.put(calls.update_run_op(run_id, status, None, name)))
 
     def set_terminated(self, run_id: str, status: str | None = None, end_time: int | None = None) -> None:
         """Mark a run ended (default FINISHED), ordered after everything already queued for it."""
@@ -115,8 +115,8 @@ class MlflowClient:
         RunStatus.from_string(status)
         calls.valid_run_id(run_id)
         end = calls.now_ms() if end_time is None else int(end_time)
-        ops = self._pipeline().queue.put(calls.update_run_op(run_id, status, end, None))
-        calls.finish(ops, True)
+        queue = self._pipeline().queue
+        calls.submit(queue, True, lambda: queue.put(calls.update_run_op(run_id, status, end, None)))
 
     # -- logging (through the pipeline)
     def log_metric(
@@ -134,28 +134,29 @@ class MlflowClient:
         """Log one metric point. ``synchronous=False`` returns a RunOperations at once."""
         calls.valid_run_id(run_id)
         ts = calls.now_ms() if timestamp is None else timestamp
-        ops = self._pipeline().queue.put_metric(run_id, key, value, ts, 0 if step is None else step)
-        return calls.finish(ops, synchronous)
+        queue = self._pipeline().queue
+        st = 0 if step is None else step
+        return calls.submit(queue, synchronous, lambda: queue.put_metric(run_id, key, value, ts, st))
 
     def log_param(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> Any:
         """Log a param (stringified). Returns ``value`` when synchronous, as MLflow does."""
         calls.valid_run_id(run_id)
-        ops = self._pipeline().queue.put(calls.param_op(run_id, key, value))
-        result = calls.finish(ops, synchronous)
+        queue, maker = self._pipeline().queue, calls.param_op(run_id, key, value)
+        result = calls.submit(queue, synchronous, lambda: queue.put(maker))
         return value if result is None else result
 
     def set_tag(
         self, run_id: str, key: str, value: Any, synchronous: bool | None = None
     ) -> RunOperations | None:
         calls.valid_run_id(run_id)
-        ops = self._pipeline().queue.put(calls.tag_op(run_id, key, value))
-        return calls.finish(ops, synchronous)
+        queue, maker = self._pipeline().queue, calls.tag_op(run_id, key, value)
+        return calls.submit(queue, synchronous, lambda: queue.put(maker))
 
     def delete_tag(self, run_id: str, key: str) -> None:
         """Delete a run tag (RESOURCE_DOES_NOT_EXIST if it is not set). Ordered after earlier logging."""
         calls.valid_run_id(run_id)
-        ops = self._pipeline().queue.put(calls.delete_tag_op(run_id, key))
-        calls.finish(ops, True)
+        queue, maker = self._pipeline().queue, calls.delete_tag_op(run_id, key)
+        calls.submit(queue, True, lambda: queue.put(maker))
 
     def log_batch(
         self,
@@ -167,8 +168,9 @@ class MlflowClient:
     ) -> RunOperations | None:
         """Log many items; any size (the pipeline splits into the store's batch limits)."""
         calls.valid_run_id(run_id)
-        ops = calls.log_batch(self._pipeline().queue, run_id, metrics, params, tags)
-        return calls.finish(ops, synchronous)
+        queue = self._pipeline().queue
+        makers = calls.batch_makers(queue, run_id, metrics, params, tags)
+        return calls.submit(queue, synchronous, lambda: queue.put_many(makers))
 
     def log_metric_array(
         self,
@@ -185,8 +187,10 @@ class MlflowClient:
         few large operations instead of one per point.
         """
         calls.valid_run_id(run_id)
-        ops = calls.log_metric_array(self._pipeline().queue, run_id, key, values, steps, timestamps)
-        return calls.finish(ops, synchronous)
+        queue = self._pipeline().queue
+        return calls.submit(
+            queue, synchronous, lambda: calls.log_metric_array(queue, run_id, key, values, steps, timestamps)
+        )
 
     # -- metric history
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:

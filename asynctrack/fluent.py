@@ -293,7 +293,7 @@ def _resume(
     p = client._pipeline()
     makers = [calls.update_run_op(run_id, "RUNNING", None, run_name)]
     makers += [calls.tag_op(run_id, k, v) for k, v in tags.items()]
-    calls.finish(p.queue.put_many(makers), True)
+    calls.submit(p.queue, True, lambda: p.queue.put_many(makers))
     return client.get_run(run_id)
 
 
@@ -384,24 +384,14 @@ def log_metric(
     """
     st = _state
     queue = st.top_queue
-    if run_id is None and queue is not None:
-        ops = queue.put_metric_at(
-            st.top_producer,  # type: ignore[arg-type]  # set together with top_queue
-            st.top_run_index,
-            key,
-            value,
-            timestamp or _time_ns() // 1_000_000,
-            step or 0,
-        )
-    else:
-        rid, queue = _current(run_id)
-        ops = queue.put_metric(rid, key, value, timestamp or _time_ns() // 1_000_000, step or 0)
+    ts = timestamp or _time_ns() // 1_000_000
     if synchronous is None:
         synchronous = not is_async_logging_enabled()
-    if synchronous:
-        ops.wait()
-        return None
-    return ops
+    if run_id is None and queue is not None and not synchronous:
+        # The hot path: the active run's queue, this thread's producer and the run's index, cached.
+        return queue.put_metric_at(st.top_producer, st.top_run_index, key, value, ts, step or 0)  # type: ignore[arg-type]
+    rid, queue = _current(run_id)
+    return calls.submit(queue, synchronous, lambda: queue.put_metric(rid, key, value, ts, step or 0))
 
 
 def log_metrics(
@@ -417,7 +407,7 @@ def log_metrics(
     rid, queue = _current(run_id)
     ts = timestamp or calls.now_ms()
     makers = [calls.metric_op(queue, rid, k, v, ts, step or 0) for k, v in metrics.items()]
-    return calls.finish(queue.put_many(makers), synchronous)
+    return calls.submit(queue, synchronous, lambda: queue.put_many(makers))
 
 
 def log_metric_array(
@@ -430,13 +420,16 @@ def log_metric_array(
 ) -> RunOperations | None:
     """Log many points of one metric from numpy arrays or sequences (steps default to 0..n-1)."""
     rid, queue = _current(run_id)
-    return calls.finish(calls.log_metric_array(queue, rid, key, values, steps, timestamps), synchronous)
+    return calls.submit(
+        queue, synchronous, lambda: calls.log_metric_array(queue, rid, key, values, steps, timestamps)
+    )
 
 
 def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
     """Log a param; returns ``value`` when synchronous (as MLflow does), else a RunOperations."""
     rid, queue = _current(None)
-    result = calls.finish(queue.put(calls.param_op(rid, key, value)), synchronous)
+    maker = calls.param_op(rid, key, value)
+    result = calls.submit(queue, synchronous, lambda: queue.put(maker))
     return value if result is None else result
 
 
@@ -445,24 +438,26 @@ def log_params(
 ) -> RunOperations | None:
     rid, queue = _current(run_id)
     makers = [calls.param_op(rid, k, v) for k, v in params.items()]
-    return calls.finish(queue.put_many(makers), synchronous)
+    return calls.submit(queue, synchronous, lambda: queue.put_many(makers))
 
 
 def set_tag(key: str, value: Any, synchronous: bool | None = None) -> RunOperations | None:
     rid, queue = _current(None)
-    return calls.finish(queue.put(calls.tag_op(rid, key, value)), synchronous)
+    maker = calls.tag_op(rid, key, value)
+    return calls.submit(queue, synchronous, lambda: queue.put(maker))
 
 
 def set_tags(tags: Mapping[str, Any], synchronous: bool | None = None) -> RunOperations | None:
     rid, queue = _current(None)
     makers = [calls.tag_op(rid, k, v) for k, v in tags.items()]
-    return calls.finish(queue.put_many(makers), synchronous)
+    return calls.submit(queue, synchronous, lambda: queue.put_many(makers))
 
 
 def delete_tag(key: str) -> None:
     """Delete a tag of the active run (RESOURCE_DOES_NOT_EXIST when it is not set)."""
     rid, queue = _current(None)
-    calls.finish(queue.put(calls.delete_tag_op(rid, key)), True)
+    maker = calls.delete_tag_op(rid, key)
+    calls.submit(queue, True, lambda: queue.put(maker))
 
 
 def flush_async_logging(timeout: float | None = None) -> None:

@@ -19,12 +19,13 @@ side cheap and correct:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 from asynctrack.exceptions import RESOURCE_EXHAUSTED, MlflowException
@@ -281,6 +282,18 @@ class OpQueue:
                         )
                     self.cond.wait(remaining)
             finally:
+                self.waiters -= 1
+
+    @contextlib.contextmanager
+    def waiting(self) -> Iterator[None]:
+        """Count the calling thread as a waiter for the block (a synchronous call, before it enqueues),
+        so the worker it wakes does not linger."""
+        with self.cond:
+            self.waiters += 1
+        try:
+            yield
+        finally:
+            with self.cond:
                 self.waiters -= 1
 
     def notify(self) -> None:

@@ -135,6 +135,31 @@ class AbstractStore(abc.ABC):
     async def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         return (await self.get_metric_series(run_id, key)).to_metrics(run_id)
 
+    # -- search (the filter grammar lives in asynctrack/store/search/)
+    @abc.abstractmethod
+    async def search_runs(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str,
+        run_view_type: int,
+        max_results: int,
+        order_by: Sequence[str],
+        page_token: str | None,
+    ) -> tuple[list[Run], str | None]:
+        """One page of runs matching MLflow's run filter grammar, in ``order_by`` order (default:
+        start_time DESC, then run_id), and the token of the next page (None on the last)."""
+
+    @abc.abstractmethod
+    async def search_experiments(
+        self,
+        view_type: int,
+        max_results: int,
+        filter_string: str,
+        order_by: Sequence[str],
+        page_token: str | None,
+    ) -> tuple[list[Experiment], str | None]:
+        """One page of experiments matching MLflow's experiment filter grammar, and the next token."""
+
     @abc.abstractmethod
     async def aclose(self) -> None:
         """Release connections and threads; the store is unusable afterwards."""

@@ -17,7 +17,7 @@ from asynctrack.environment import ASYNCTRACK_SQLITE_BUSY_TIMEOUT
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.store._protocol import AbstractStore, BatchLimits, MetricSeries
 from asynctrack.store._retry import retry_transient
-from asynctrack.store.sqlite import _reads, _writes
+from asynctrack.store.sqlite import _reads, _search, _writes
 from asynctrack.store.sqlite._connection import Connection, transaction
 from asynctrack.store.sqlite._schema import DDL, SCHEMA_VERSION
 
@@ -155,6 +155,38 @@ class SqliteStore(AbstractStore):
 
     async def get_metric_series(self, run_id: str, key: str) -> MetricSeries:
         return await self._read(_reads.metric_series, run_id, key)  # type: ignore[return-value]
+
+    # -- search: implemented in _search.py
+    async def search_runs(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str,
+        run_view_type: int,
+        max_results: int,
+        order_by: Sequence[str],
+        page_token: str | None,
+    ) -> tuple[list[Run], str | None]:
+        return await self._read(  # type: ignore[return-value]
+            _search.search_runs,
+            list(experiment_ids),
+            filter_string,
+            run_view_type,
+            max_results,
+            list(order_by),
+            page_token,
+        )
+
+    async def search_experiments(
+        self,
+        view_type: int,
+        max_results: int,
+        filter_string: str,
+        order_by: Sequence[str],
+        page_token: str | None,
+    ) -> tuple[list[Experiment], str | None]:
+        return await self._read(  # type: ignore[return-value]
+            _search.search_experiments, view_type, max_results, filter_string, list(order_by), page_token
+        )
 
     async def aclose(self) -> None:
         try:

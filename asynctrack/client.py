@@ -16,13 +16,18 @@ import numpy.typing as npt
 from asynctrack import _logging_calls as calls
 from asynctrack._context import current_user
 from asynctrack._tracking_uri import get_tracking_uri
-from asynctrack.entities import Experiment, Metric, Param, Run, RunStatus, RunTag
+from asynctrack.entities import Experiment, Metric, Param, Run, RunStatus, RunTag, ViewType
+from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.pipeline import _registry
 from asynctrack.pipeline._operations import RunOperations
 from asynctrack.pipeline._pipeline import Pipeline
 from asynctrack.pipeline._registry import get_pipeline
-from asynctrack.store import MetricSeries
-from asynctrack.validation import check_experiment_name, check_tag
+from asynctrack.store import MetricSeries, PagedList
+from asynctrack.store._sampling import sample_steps
+from asynctrack.validation import check_experiment_name, check_experiment_tag, check_tag
+
+PARENT_RUN_TAG = "mlflow.parentRunId"
+SEARCH_MAX_RESULTS_DEFAULT = 1000
 
 __all__ = ["MlflowClient"]
 
@@ -76,6 +81,50 @@ class MlflowClient:
     def get_experiment_by_name(self, name: str) -> Experiment | None:
         return self._read(self._pipeline().store.get_experiment_by_name, name)  # type: ignore[no-any-return]
 
+    def delete_experiment(self, experiment_id: str) -> None:
+        """Mark an experiment and its runs deleted (restorable)."""
+        p = self._pipeline()
+        p.call(p.store.delete_experiment, str(experiment_id))
+
+    def restore_experiment(self, experiment_id: str) -> None:
+        """Restore a deleted experiment and its runs."""
+        p = self._pipeline()
+        p.call(p.store.restore_experiment, str(experiment_id))
+
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        check_experiment_name(new_name)
+        p = self._pipeline()
+        p.call(p.store.rename_experiment, str(experiment_id), new_name)
+
+    def set_experiment_tag(self, experiment_id: str, key: str, value: Any) -> None:
+        k, v = check_experiment_tag(key, value)
+        p = self._pipeline()
+        p.call(p.store.set_experiment_tag, str(experiment_id), k, v)
+
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        p = self._pipeline()
+        p.call(p.store.delete_experiment_tag, str(experiment_id), key)
+
+    def search_experiments(
+        self,
+        view_type: int = ViewType.ACTIVE_ONLY,
+        max_results: int = SEARCH_MAX_RESULTS_DEFAULT,
+        filter_string: str | None = None,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[Experiment]:
+        """One page of experiments matching MLflow's experiment filter grammar; ``.token`` pages on."""
+        p = self._pipeline()
+        items, token = p.call(
+            p.store.search_experiments,
+            view_type,
+            max_results,
+            filter_string or "",
+            list(order_by or ()),
+            page_token,
+        )
+        return PagedList(items, token)
+
     # -- runs
     def create_run(
         self,
@@ -101,6 +150,48 @@ class MlflowClient:
         """The run with its latest metrics, params and tags (RESOURCE_DOES_NOT_EXIST if unknown)."""
         calls.valid_run_id(run_id)
         return self._read(self._pipeline().store.get_run, run_id)  # type: ignore[no-any-return]
+
+    def get_parent_run(self, run_id: str) -> Run | None:
+        """The run named by ``run_id``'s ``mlflow.parentRunId`` tag, or None for a top-level run."""
+        parent = self.get_run(run_id).data.tags.get(PARENT_RUN_TAG)
+        return None if parent is None else self.get_run(parent)
+
+    def delete_run(self, run_id: str) -> None:
+        """Soft-delete a run, after this thread's queued operations on it are written."""
+        calls.valid_run_id(run_id)
+        p = self._pipeline()
+        p.sync_own_writes()
+        p.call(p.store.delete_run, run_id)
+
+    def restore_run(self, run_id: str) -> None:
+        calls.valid_run_id(run_id)
+        p = self._pipeline()
+        p.call(p.store.restore_run, run_id)
+
+    def search_runs(
+        self,
+        experiment_ids: str | Sequence[str],
+        filter_string: str = "",
+        run_view_type: int = ViewType.ACTIVE_ONLY,
+        max_results: int = SEARCH_MAX_RESULTS_DEFAULT,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[Run]:
+        """One page of runs matching MLflow's filter grammar; ``.token`` fetches the next page.
+
+        The caller's own queued operations are written first, so a search sees what it logged.
+        """
+        ids = [experiment_ids] if isinstance(experiment_ids, str) else [str(e) for e in experiment_ids]
+        items, token = self._read(
+            self._pipeline().store.search_runs,
+            ids,
+            filter_string or "",
+            run_view_type,
+            max_results,
+            list(order_by or ()),
+            page_token,
+        )
+        return PagedList(items, token)
 
     def update_run(self, run_id: str, status: str | None = None, name: str | None = None) -> None:
         if status is not None:
@@ -193,6 +284,32 @@ class MlflowClient:
         )
 
     # -- metric history
+    def get_metric_history_bulk_interval(
+        self,
+        run_ids: Sequence[str],
+        metric_key: str,
+        max_results: int = 320,
+        start_step: int | None = None,
+        end_step: int | None = None,
+    ) -> list[Metric]:
+        """For charts: per run, at most ``max_results`` points of ``metric_key`` spread evenly over the
+        steps in ``[start_step, end_step]`` (first and last always kept), each with its ``run_id``."""
+        if max_results <= 0:
+            raise MlflowException(
+                f"max_results must be positive, got {max_results}", error_code=INVALID_PARAMETER_VALUE
+            )
+        out: list[Metric] = []
+        for run_id in run_ids:
+            steps, values, stamps = self.get_metric_history_arrays(run_id, metric_key)
+            keep = sample_steps(steps, max_results, start_step, end_step)
+            out.extend(
+                Metric(metric_key, v, t, s, run_id=run_id)
+                for v, t, s in zip(
+                    values[keep].tolist(), stamps[keep].tolist(), steps[keep].tolist(), strict=True
+                )
+            )
+        return out
+
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Every point of metric ``key``, in step order."""
         calls.valid_run_id(run_id)

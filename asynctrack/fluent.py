@@ -30,11 +30,15 @@ __all__ = [
     "ActiveRun",
     "active_run",
     "create_experiment",
+    "delete_experiment",
+    "delete_experiment_tag",
+    "delete_run",
     "delete_tag",
     "end_run",
     "flush_async_logging",
     "get_experiment",
     "get_experiment_by_name",
+    "get_parent_run",
     "get_run",
     "get_tracking_uri",
     "last_active_run",
@@ -43,7 +47,11 @@ __all__ = [
     "log_metrics",
     "log_param",
     "log_params",
+    "restore_experiment",
+    "restore_run",
     "set_experiment",
+    "set_experiment_tag",
+    "set_experiment_tags",
     "set_tag",
     "set_tags",
     "set_tracking_uri",
@@ -160,6 +168,33 @@ def _get_or_create_experiment(client: MlflowClient, name: str) -> Experiment:
         found = client.get_experiment_by_name(name)
     assert found is not None
     return found
+
+
+def delete_experiment(experiment_id: str) -> None:
+    """Mark an experiment and its runs deleted (``restore_experiment`` brings them back)."""
+    MlflowClient().delete_experiment(experiment_id)
+
+
+def restore_experiment(experiment_id: str) -> None:
+    MlflowClient().restore_experiment(experiment_id)
+
+
+def set_experiment_tag(key: str, value: Any) -> None:
+    """Tag the active experiment (the one ``set_experiment`` chose, else the default one)."""
+    MlflowClient().set_experiment_tag(_active_experiment_for_search(), key, value)
+
+
+def set_experiment_tags(tags: Mapping[str, Any]) -> None:
+    for key, value in tags.items():
+        set_experiment_tag(key, value)
+
+
+def delete_experiment_tag(key: str) -> None:
+    MlflowClient().delete_experiment_tag(_active_experiment_for_search(), key)
+
+
+def _active_experiment_for_search() -> str:
+    return _experiment_id_for_new_run(MlflowClient())
 
 
 def _experiment_id_for_new_run(client: MlflowClient) -> str:
@@ -346,6 +381,19 @@ def last_active_run() -> Run | None:
 
 def get_run(run_id: str) -> Run:
     return MlflowClient().get_run(run_id)
+
+
+def get_parent_run(run_id: str) -> Run | None:
+    """The parent of a nested run, or None."""
+    return MlflowClient().get_parent_run(run_id)
+
+
+def delete_run(run_id: str) -> None:
+    MlflowClient().delete_run(run_id)
+
+
+def restore_run(run_id: str) -> None:
+    MlflowClient().restore_run(run_id)
 
 
 def _start_implicit_run() -> None:

@@ -28,6 +28,7 @@ __all__ = [
     "MAX_TAG_VAL_LENGTH",
     "check_batch_limits",
     "check_experiment_name",
+    "check_experiment_tag",
     "check_metric",
     "check_metric_key",
     "check_param",
@@ -251,6 +252,16 @@ def check_experiment_name(name: object) -> str:
     if len(name) > MAX_EXPERIMENT_NAME_LENGTH:
         raise _invalid(f"'name' exceeds the maximum length of {MAX_EXPERIMENT_NAME_LENGTH} characters")
     return name
+
+
+MAX_EXPERIMENT_TAG_KEY_LENGTH = 250
+MAX_EXPERIMENT_TAG_VAL_LENGTH = 20000
+
+
+def check_experiment_tag(key: object, value: object) -> tuple[str, str]:
+    """An experiment tag: key rules, value stringified, at most 20,000 characters (MLflow's limits)."""
+    k = _check_other_key("tag", "key", key)
+    return k, _limit_value("value", _stringify(value), MAX_EXPERIMENT_TAG_VAL_LENGTH)
 
 
 def check_batch_limits(n_metrics: int, n_params: int, n_tags: int) -> None:

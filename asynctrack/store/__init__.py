@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from asynctrack.store._paged import PagedList
 from asynctrack.store._protocol import AbstractStore, BatchLimits, MetricSeries, StoreUnavailable
 
-__all__ = ["AbstractStore", "BatchLimits", "MetricSeries", "StoreUnavailable"]
+__all__ = ["AbstractStore", "BatchLimits", "MetricSeries", "PagedList", "StoreUnavailable"]

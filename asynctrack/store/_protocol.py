@@ -88,6 +88,23 @@ class AbstractStore(abc.ABC):
     @abc.abstractmethod
     async def get_experiment_by_name(self, name: str) -> Experiment | None: ...
 
+    @abc.abstractmethod
+    async def delete_experiment(self, experiment_id: str) -> None:
+        """Mark the experiment and all its runs deleted (RESOURCE_DOES_NOT_EXIST unless active)."""
+
+    @abc.abstractmethod
+    async def restore_experiment(self, experiment_id: str) -> None:
+        """Bring a deleted experiment and its runs back."""
+
+    @abc.abstractmethod
+    async def rename_experiment(self, experiment_id: str, new_name: str) -> None: ...
+
+    @abc.abstractmethod
+    async def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None: ...
+
+    @abc.abstractmethod
+    async def delete_experiment_tag(self, experiment_id: str, key: str) -> None: ...
+
     # -- runs
     @abc.abstractmethod
     async def create_run(
@@ -106,6 +123,13 @@ class AbstractStore(abc.ABC):
     async def update_run_info(
         self, run_id: str, status: str | None, end_time: int | None, run_name: str | None
     ) -> RunInfo: ...
+
+    @abc.abstractmethod
+    async def delete_run(self, run_id: str) -> None:
+        """Soft-delete a run (lifecycle 'deleted'); its data stays until garbage collection."""
+
+    @abc.abstractmethod
+    async def restore_run(self, run_id: str) -> None: ...
 
     # -- the pipeline's write primitive
     @abc.abstractmethod

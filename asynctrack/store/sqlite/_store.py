@@ -97,6 +97,27 @@ class SqliteStore(AbstractStore):
     async def get_experiment_by_name(self, name: str) -> Experiment | None:
         return await self._read(_reads.experiment_by_name, name)  # type: ignore[return-value]
 
+    async def delete_experiment(self, experiment_id: str) -> None:
+        await self._write(
+            "delete_experiment", _writes.set_experiment_lifecycle, str(experiment_id), "deleted", _now_ms()
+        )
+
+    async def restore_experiment(self, experiment_id: str) -> None:
+        await self._write(
+            "restore_experiment", _writes.set_experiment_lifecycle, str(experiment_id), "active", _now_ms()
+        )
+
+    async def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        await self._write(
+            "rename_experiment", _writes.rename_experiment, str(experiment_id), new_name, _now_ms()
+        )
+
+    async def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
+        await self._write("set_experiment_tag", _writes.set_experiment_tag, str(experiment_id), key, value)
+
+    async def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        await self._write("delete_experiment_tag", _writes.delete_experiment_tag, str(experiment_id), key)
+
     # -- runs
     async def create_run(
         self,
@@ -135,6 +156,12 @@ class SqliteStore(AbstractStore):
     ) -> RunInfo:
         await self._write("update_run", _writes.update_run, run_id, status, end_time, run_name)
         return (await self.get_run(run_id)).info
+
+    async def delete_run(self, run_id: str) -> None:
+        await self._write("delete_run", _writes.set_run_lifecycle, run_id, "deleted", _now_ms())
+
+    async def restore_run(self, run_id: str) -> None:
+        await self._write("restore_run", _writes.set_run_lifecycle, run_id, "active", _now_ms())
 
     # -- writes from the pipeline
     async def log_batch(

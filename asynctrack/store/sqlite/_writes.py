@@ -21,7 +21,12 @@ from asynctrack.store.sqlite._columns import encode_ints
 __all__ = [
     "RUN_NAME_TAG",
     "active_run_key",
+    "delete_experiment_tag",
     "delete_tag",
+    "rename_experiment",
+    "set_experiment_lifecycle",
+    "set_experiment_tag",
+    "set_run_lifecycle",
     "insert_experiment",
     "insert_run",
     "update_run",
@@ -269,3 +274,89 @@ def _experiment_key(experiment_id: str) -> int:
             f"Invalid experiment ID '{experiment_id}'. Experiment ID must be a valid integer.",
             error_code=INVALID_PARAMETER_VALUE,
         ) from None
+
+
+# -- lifecycle and experiment metadata (MLflow's semantics: deleting an experiment deletes its runs,
+# restoring it restores them)
+
+
+def _experiment_row(
+    conn: sqlite3.Connection, experiment_id: str, stages: tuple[str, ...]
+) -> tuple[object, ...]:
+    row = conn.execute(
+        "SELECT experiment_id, lifecycle_stage FROM experiments WHERE experiment_id = ?",
+        (_experiment_key(experiment_id),),
+    ).fetchone()
+    if row is None or row[1] not in stages:
+        raise MlflowException(
+            f"No Experiment with id={experiment_id} exists", error_code=RESOURCE_DOES_NOT_EXIST
+        )
+    return tuple(row)
+
+
+def set_experiment_lifecycle(conn: sqlite3.Connection, experiment_id: str, stage: str, now: int) -> None:
+    """Delete (stage 'deleted') or restore ('active') an experiment together with its runs."""
+    wanted = LifecycleStage.ACTIVE if stage == LifecycleStage.DELETED else LifecycleStage.DELETED
+    key = _experiment_row(conn, experiment_id, (wanted,))[0]
+    conn.execute(
+        "UPDATE experiments SET lifecycle_stage = ?, last_update_time = ? WHERE experiment_id = ?",
+        (stage, now, key),
+    )
+    conn.execute(
+        "UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE experiment_id = ?",
+        (stage, now if stage == LifecycleStage.DELETED else None, key),
+    )
+
+
+def rename_experiment(conn: sqlite3.Connection, experiment_id: str, new_name: str, now: int) -> None:
+    key, stage = _experiment_row(conn, experiment_id, (LifecycleStage.ACTIVE, LifecycleStage.DELETED))
+    if stage != LifecycleStage.ACTIVE:
+        raise MlflowException("Cannot rename a non-active experiment.", error_code="INVALID_STATE")
+    try:
+        conn.execute(
+            "UPDATE experiments SET name = ?, last_update_time = ? WHERE experiment_id = ?",
+            (new_name, now, key),
+        )
+    except sqlite3.IntegrityError:
+        raise MlflowException(
+            f"Experiment(name={new_name}) already exists.", error_code=RESOURCE_ALREADY_EXISTS
+        ) from None
+
+
+def _active_experiment_key(conn: sqlite3.Connection, experiment_id: str) -> object:
+    key, stage = _experiment_row(conn, experiment_id, (LifecycleStage.ACTIVE, LifecycleStage.DELETED))
+    if stage != LifecycleStage.ACTIVE:
+        raise MlflowException(
+            f"The experiment {experiment_id} must be in the 'active' state. Current state is {stage}.",
+            error_code=INVALID_PARAMETER_VALUE,
+        )
+    return key
+
+
+def set_experiment_tag(conn: sqlite3.Connection, experiment_id: str, key: str, value: str) -> None:
+    exp_key = _active_experiment_key(conn, experiment_id)
+    conn.execute(
+        "INSERT INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?) "
+        "ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value",
+        (exp_key, key, value),
+    )
+
+
+def delete_experiment_tag(conn: sqlite3.Connection, experiment_id: str, key: str) -> None:
+    exp_key = _active_experiment_key(conn, experiment_id)
+    cur = conn.execute("DELETE FROM experiment_tags WHERE experiment_id = ? AND key = ?", (exp_key, key))
+    if cur.rowcount == 0:
+        raise MlflowException(
+            f"No tag with name: {key} in experiment with id {experiment_id}",
+            error_code=RESOURCE_DOES_NOT_EXIST,
+        )
+
+
+def set_run_lifecycle(conn: sqlite3.Connection, run_id: str, stage: str, now: int) -> None:
+    """Delete (soft: lifecycle 'deleted', deleted_time set) or restore a run."""
+    cur = conn.execute(
+        "UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE run_id = ?",
+        (stage, now if stage == LifecycleStage.DELETED else None, run_id),
+    )
+    if cur.rowcount == 0:
+        raise run_not_found(run_id)

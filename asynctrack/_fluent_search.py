@@ -1,0 +1,123 @@
+"""Fluent ``search_runs`` and ``search_experiments``: every page gathered, runs as a pandas DataFrame
+shaped like MLflow's (or as a list of Run)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from asynctrack.client import MlflowClient
+from asynctrack.entities import Experiment, Run, ViewType
+from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
+from asynctrack.fluent import _active_experiment_for_search
+from asynctrack.store import PagedList
+
+__all__ = ["runs_to_dataframe", "search_experiments", "search_runs"]
+
+T = TypeVar("T")
+
+SEARCH_MAX_RESULTS_PANDAS = 100_000
+_PAGE = 1000
+
+
+def _all_pages(fetch: Callable[[int, str | None], PagedList[T]], max_results: int | None) -> list[T]:
+    out: list[T] = []
+    token: str | None = None
+    while max_results is None or len(out) < max_results:
+        want = _PAGE if max_results is None else min(_PAGE, max_results - len(out))
+        page = fetch(want, token)
+        out.extend(page)
+        token = page.token
+        if not token:
+            break
+    return out
+
+
+def search_experiments(
+    view_type: int = ViewType.ACTIVE_ONLY,
+    max_results: int | None = None,
+    filter_string: str | None = None,
+    order_by: Sequence[str] | None = None,
+) -> list[Experiment]:
+    """Every experiment matching the filter (or at most ``max_results``)."""
+    client = MlflowClient()
+    return _all_pages(
+        lambda n, token: client.search_experiments(view_type, n, filter_string, order_by, token), max_results
+    )
+
+
+def search_runs(
+    experiment_ids: Sequence[str] | None = None,
+    filter_string: str = "",
+    run_view_type: int = ViewType.ACTIVE_ONLY,
+    max_results: int = SEARCH_MAX_RESULTS_PANDAS,
+    order_by: Sequence[str] | None = None,
+    output_format: str = "pandas",
+    search_all_experiments: bool = False,
+    experiment_names: Sequence[str] | None = None,
+) -> Any:
+    """Runs matching MLflow's filter grammar, as a pandas DataFrame (``output_format="pandas"``,
+    needs the ``pandas`` extra) or a list of :class:`Run` (``"list"``).
+
+    With neither ids nor names, searches the active experiment (or every active experiment with
+    ``search_all_experiments=True``).
+    """
+    if output_format not in ("pandas", "list"):
+        raise ValueError(
+            f"Unsupported output format: {output_format}. Supported string values are 'pandas' or 'list'"
+        )
+    client = MlflowClient()
+    if experiment_ids and experiment_names:
+        raise MlflowException(
+            "Only experiment_ids or experiment_names can be used, but not both",
+            error_code=INVALID_PARAMETER_VALUE,
+        )
+    if experiment_names:
+        ids = [e.experiment_id for n in experiment_names if (e := client.get_experiment_by_name(n))]
+    elif experiment_ids:
+        ids = [str(e) for e in experiment_ids]
+    elif search_all_experiments:
+        ids = [e.experiment_id for e in search_experiments(ViewType.ACTIVE_ONLY)]
+    else:
+        ids = [_active_experiment_for_search()]
+    runs: list[Run] = []
+    if ids:
+        runs = _all_pages(
+            lambda n, token: client.search_runs(ids, filter_string, run_view_type, n, order_by, token),
+            max_results,
+        )
+    return runs if output_format == "list" else runs_to_dataframe(runs)
+
+
+def runs_to_dataframe(runs: Sequence[Run]) -> Any:
+    """MLflow's search_runs DataFrame: run_id, experiment_id, status, artifact_uri, start_time and
+    end_time (UTC timestamps), then ``metrics.*`` (NaN when missing), ``params.*`` and ``tags.*``
+    (None when missing)."""
+    try:  # an optional dependency, imported when used
+        import numpy as np
+        import pandas as pd
+    except ImportError:
+        raise MlflowException(
+            "search_runs(output_format='pandas') needs pandas: pip install 'asynctrack[pandas]', or pass "
+            "output_format='list'",
+            error_code=INVALID_PARAMETER_VALUE,
+        ) from None
+    data: dict[str, list[Any]] = {
+        "run_id": [r.info.run_id for r in runs],
+        "experiment_id": [r.info.experiment_id for r in runs],
+        "status": [r.info.status for r in runs],
+        "artifact_uri": [r.info.artifact_uri for r in runs],
+        "start_time": [pd.to_datetime(r.info.start_time, unit="ms", utc=True) for r in runs],
+        "end_time": [pd.to_datetime(r.info.end_time, unit="ms", utc=True) for r in runs],
+    }
+    for prefix, attr, missing in (
+        ("metrics.", "metrics", np.nan),
+        ("params.", "params", None),
+        ("tags.", "tags", None),
+    ):
+        keys: dict[str, None] = {}
+        for r in runs:
+            keys.update(dict.fromkeys(getattr(r.data, attr)))
+        for key in keys:
+            data[prefix + key] = [getattr(r.data, attr).get(key, missing) for r in runs]
+    return pd.DataFrame(data)

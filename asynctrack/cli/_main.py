@@ -1,10 +1,14 @@
-"""``asynctrack`` entry point: argument parsing and dispatch to subcommands."""
+"""``asynctrack`` entry point: argument parsing, dispatch, and turning errors into exit codes."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
+
+from asynctrack.cli._output import fail
+from asynctrack.cli._tracking import add_tracking_commands, run_tracking_command
+from asynctrack.exceptions import MlflowException
 
 __all__ = ["main"]
 
@@ -13,22 +17,30 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="asynctrack", description="MLflow-compatible experiment tracking with asynchronous logging."
     )
+    parser.add_argument(
+        "--tracking-uri", default=None, help="store to use (default: MLFLOW_TRACKING_URI, else ./mlruns)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="run a demo training loop that logs to the embedded store")
     demo.add_argument("--epochs", type=int, default=5, help="epochs to train (default 5)")
     demo.add_argument("--steps", type=int, default=4000, help="steps per epoch (default 4000)")
-    demo.add_argument("--tracking-uri", default=None, help="where to log (default: ./mlruns)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_tracking_commands(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "demo":
-        from asynctrack.cli._demo import run_demo  # noqa: PLC0415 - load a subcommand only when used
+    try:
+        if args.command == "demo":
+            from asynctrack.cli._demo import run_demo  # the demo pulls in numpy work only when run
 
-        return run_demo(args.epochs, args.steps, args.tracking_uri, progress=not args.no_progress)
-    return 2
+            return run_demo(args.epochs, args.steps, args.tracking_uri, progress=not args.no_progress)
+        return run_tracking_command(args)
+    except MlflowException as exc:
+        return fail(f"{exc.message} ({exc.error_code})")
+    except (ValueError, OSError) as exc:
+        return fail(str(exc))
 
 
 if __name__ == "__main__":

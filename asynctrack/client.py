@@ -323,6 +323,18 @@ class MlflowClient:
         s: MetricSeries = self._read(self._pipeline().store.get_metric_series, run_id, key)
         return s.steps, s.values, s.timestamps
 
+    def get_metric_histories_arrays(
+        self, run_id: str, keys: Sequence[str]
+    ) -> dict[str, tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]]:
+        """``{key: (steps, values, timestamps)}`` for several metrics of one run, in one store call."""
+        calls.valid_run_id(run_id)
+        store = self._pipeline().store
+
+        async def read_all() -> list[MetricSeries]:
+            return [await store.get_metric_series(run_id, k) for k in keys]
+
+        return {s.key: (s.steps, s.values, s.timestamps) for s in self._read(read_all)}
+
     def flush(self, timeout: float | None = None) -> None:
         """Wait until every operation queued so far for this client's store is written."""
         self._pipeline().flush(timeout)

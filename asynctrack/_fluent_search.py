@@ -3,34 +3,18 @@ shaped like MLflow's (or as a list of Run)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 from asynctrack.client import MlflowClient
 from asynctrack.entities import Experiment, Run, ViewType
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.fluent import _active_experiment_for_search
-from asynctrack.store import PagedList
+from asynctrack.store._paged import collect_pages
 
 __all__ = ["runs_to_dataframe", "search_experiments", "search_runs"]
 
-T = TypeVar("T")
-
 SEARCH_MAX_RESULTS_PANDAS = 100_000
-_PAGE = 1000
-
-
-def _all_pages(fetch: Callable[[int, str | None], PagedList[T]], max_results: int | None) -> list[T]:
-    out: list[T] = []
-    token: str | None = None
-    while max_results is None or len(out) < max_results:
-        want = _PAGE if max_results is None else min(_PAGE, max_results - len(out))
-        page = fetch(want, token)
-        out.extend(page)
-        token = page.token
-        if not token:
-            break
-    return out
 
 
 def search_experiments(
@@ -41,7 +25,7 @@ def search_experiments(
 ) -> list[Experiment]:
     """Every experiment matching the filter (or at most ``max_results``)."""
     client = MlflowClient()
-    return _all_pages(
+    return collect_pages(
         lambda n, token: client.search_experiments(view_type, n, filter_string, order_by, token), max_results
     )
 
@@ -82,7 +66,7 @@ def search_runs(
         ids = [_active_experiment_for_search()]
     runs: list[Run] = []
     if ids:
-        runs = _all_pages(
+        runs = collect_pages(
             lambda n, token: client.search_runs(ids, filter_string, run_view_type, n, order_by, token),
             max_results,
         )

@@ -8,6 +8,7 @@ from typing import Any
 from asynctrack.cli._output import print_json, print_table, when
 from asynctrack.client import MlflowClient
 from asynctrack.entities import Experiment, Run, ViewType
+from asynctrack.store._paged import collect_pages
 
 __all__ = ["add_tracking_commands", "run_tracking_command"]
 
@@ -85,16 +86,10 @@ def run_tracking_command(args: argparse.Namespace) -> int:
 
 def _experiments(client: MlflowClient, args: argparse.Namespace) -> int:
     if args.action == "list":
-        found: list[Experiment] = []
-        token = None
-        while len(found) < args.max_results:
-            page = client.search_experiments(
-                args.view, min(1000, args.max_results - len(found)), args.filter, None, token
-            )
-            found.extend(page)
-            token = page.token
-            if not token:
-                break
+        found = collect_pages(
+            lambda n, token: client.search_experiments(args.view, n, args.filter, None, token),
+            args.max_results,
+        )
         if args.json:
             print_json([_experiment_json(e) for e in found])
         else:
@@ -127,22 +122,16 @@ def _experiments(client: MlflowClient, args: argparse.Namespace) -> int:
 def _runs(client: MlflowClient, args: argparse.Namespace) -> int:
     if args.action == "list":
         ids = args.experiment_id or ["0"]
-        found: list[Run] = []
-        token = None
-        while len(found) < args.max_results:
-            page = client.search_runs(
-                ids, args.filter, args.view, min(1000, args.max_results - len(found)), args.order_by, token
-            )
-            found.extend(page)
-            token = page.token
-            if not token:
-                break
+        found_runs = collect_pages(
+            lambda n, token: client.search_runs(ids, args.filter, args.view, n, args.order_by, token),
+            args.max_results,
+        )
         if args.json:
-            print_json([_run_json(r) for r in found])
+            print_json([_run_json(r) for r in found_runs])
         else:
-            keys = sorted({k for r in found for k in r.data.metrics})[:6]
+            keys = sorted({k for r in found_runs for k in r.data.metrics})[:6]
             print_table(
-                f"{len(found)} run(s) in experiment(s) {', '.join(ids)}",
+                f"{len(found_runs)} run(s) in experiment(s) {', '.join(ids)}",
                 ["run id", "name", "status", "started", *keys],
                 [
                     [
@@ -152,7 +141,7 @@ def _runs(client: MlflowClient, args: argparse.Namespace) -> int:
                         when(r.info.start_time),
                         *(_fmt(r.data.metrics.get(k)) for k in keys),
                     ]
-                    for r in found
+                    for r in found_runs
                 ],
             )
     elif args.action == "describe":

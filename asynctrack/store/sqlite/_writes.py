@@ -172,6 +172,10 @@ def _write_params(conn: sqlite3.Connection, run_id: str, run_key: int, params: S
         conn.executemany("INSERT INTO params (run_key, key, value) VALUES (?, ?, ?)", new)
 
 
+def _name_taken(name: str) -> MlflowException:
+    return MlflowException(f"Experiment(name={name}) already exists.", error_code=RESOURCE_ALREADY_EXISTS)
+
+
 def delete_tag(conn: sqlite3.Connection, run_id: str, key: str) -> None:
     run_key = active_run_key(conn, run_id)
     cur = conn.execute("DELETE FROM tags WHERE run_key = ? AND key = ?", (run_key, key))
@@ -196,9 +200,7 @@ def insert_experiment(
             (name, now, now),
         )
     except sqlite3.IntegrityError:
-        raise MlflowException(
-            f"Experiment(name={name}) already exists.", error_code=RESOURCE_ALREADY_EXISTS
-        ) from None
+        raise _name_taken(name) from None
     experiment_id = int(cur.lastrowid or 0)
     location = artifact_location or f"{artifact_root.rstrip('/')}/{experiment_id}"
     conn.execute(
@@ -318,9 +320,7 @@ def rename_experiment(conn: sqlite3.Connection, experiment_id: str, new_name: st
             (new_name, now, key),
         )
     except sqlite3.IntegrityError:
-        raise MlflowException(
-            f"Experiment(name={new_name}) already exists.", error_code=RESOURCE_ALREADY_EXISTS
-        ) from None
+        raise _name_taken(new_name) from None
 
 
 def _active_experiment_key(conn: sqlite3.Connection, experiment_id: str) -> object:

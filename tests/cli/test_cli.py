@@ -79,3 +79,19 @@ def test_run_describe_delete_restore(tmp_path: Path) -> None:
     assert client.get_run(rid).info.lifecycle_stage == "deleted"
     assert cli(tmp_path, "runs", "restore", rid).returncode == 0
     assert client.get_run(rid).info.lifecycle_stage == "active"
+
+
+def test_runs_list_filters_orders_and_prints_json(tmp_path: Path) -> None:
+    """runs list applies --filter, --order-by and --max-results; the table and JSON agree."""
+    client = MlflowClient(f"sqlite:///{tmp_path}/c.db")
+    for i in range(5):
+        rid = client.create_run("0", run_name=f"r{i}").info.run_id
+        client.log_metric(rid, "acc", i / 10)
+    args = ("runs", "list", "--filter", "metrics.acc > 0.15", "--order-by", "metrics.acc DESC")
+    data = json.loads(cli(tmp_path, *args, "--max-results", "2", "--json").stdout)
+    assert [r["info"]["run_name"] for r in data] == ["r4", "r3"]
+    table = cli(tmp_path, *args)
+    assert table.returncode == 0, table.stderr
+    assert "3 run(s)" in table.stdout and "r2" in table.stdout and "r1" not in table.stdout
+    bad = cli(tmp_path, "runs", "list", "--filter", "metrics.acc >>> 1")
+    assert bad.returncode == 1 and "INVALID_PARAMETER_VALUE" in bad.stderr

@@ -1,0 +1,99 @@
+"""Helpers for search tests: runs written through the store's own API, and paging to the end."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from asynctrack.entities import Param, Run, RunTag, ViewType
+from asynctrack.store import MetricSeries
+from asynctrack.store.sqlite import SqliteStore
+from asynctrack.store.sqlite._search import SEARCH_DDL
+
+MetricValue = float | Sequence[float]
+
+
+def apply_search_indexes(path: str) -> None:
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.executescript(SEARCH_DDL)
+
+
+def raw_sql(path: str, sql: str, *args: object) -> None:
+    """One statement from a plain sqlite3 connection (as another tool, or delete_run, would)."""
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.execute(sql, args)
+        conn.commit()
+
+
+def delete_runs(path: str, run_ids: Sequence[str]) -> None:
+    """Mark runs deleted; the store has no delete_run yet."""
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.executemany(
+            "UPDATE runs SET lifecycle_stage = 'deleted' WHERE run_id = ?", [(r,) for r in run_ids]
+        )
+        conn.commit()
+
+
+def series(key: str, values: MetricValue) -> MetricSeries:
+    """A metric's points: one value, or a history whose last value (largest step) is the latest."""
+    vals = [values] if isinstance(values, int | float) else list(values)
+    n = len(vals)
+    return MetricSeries(
+        key,
+        np.asarray(vals, np.float64),
+        np.full(n, 1000, np.int64),
+        np.arange(n, dtype=np.int64),
+    )
+
+
+async def make_run(
+    store: SqliteStore,
+    experiment_id: str,
+    *,
+    name: str,
+    start_time: int,
+    user: str = "user",
+    metrics: Mapping[str, MetricValue] | None = None,
+    params: Mapping[str, str] | None = None,
+    tags: Mapping[str, str] | None = None,
+    status: str | None = None,
+    end_time: int | None = None,
+) -> str:
+    """Create a run and log its data through the store API; returns the run id."""
+    run = await store.create_run(experiment_id, user, start_time, [], name)
+    run_id = run.info.run_id
+    await store.log_batch(
+        run_id,
+        [series(k, v) for k, v in (metrics or {}).items()],
+        [Param(k, v) for k, v in (params or {}).items()],
+        [RunTag(k, v) for k, v in (tags or {}).items()],
+    )
+    if status is not None or end_time is not None:
+        await store.update_run_info(run_id, status, end_time, None)
+    return run_id
+
+
+async def search_all(
+    store: SqliteStore,
+    experiment_ids: Sequence[str],
+    filter_string: str = "",
+    order_by: Sequence[str] = (),
+    view: int = ViewType.ACTIVE_ONLY,
+    page_size: int = 1000,
+) -> list[Run]:
+    """Every page of a run search, concatenated; fails fast if paging stops making progress."""
+    out: list[Run] = []
+    token: str | None = None
+    seen: set[str] = set()
+    while True:
+        runs, token = await store.search_runs(experiment_ids, filter_string, view, page_size, order_by, token)
+        out.extend(runs)
+        if token is None:
+            return out
+        assert runs, "a page token was returned after an empty page"
+        assert token not in seen, "paging returned the same token twice"
+        seen.add(token)
+        assert len(seen) <= 10_000, "paging does not end"

@@ -223,7 +223,7 @@ class SqliteStore(AbstractStore):
 
 
 def _create_schema(conn: sqlite3.Connection, artifact_root: str, now: int) -> None:
-    conn.executescript(DDL)
+    conn.executescript(DDL + _search.SEARCH_DDL)
     transaction(conn, _seed, artifact_root, now)
 
 

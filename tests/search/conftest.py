@@ -1,7 +1,8 @@
 """Fixtures for search tests: a fresh SqliteStore per test.
 
-``store`` is parametrized with and without the search indexes (``SEARCH_DDL``): the indexes change query
-plans (the segmented, index-ordered reads), never results, and both paths must give MLflow's answers.
+``store`` is parametrized with the search indexes (``SEARCH_DDL``, created with the schema) and without
+them (dropped, as in a database from before them): the indexes change query plans (the segmented,
+index-ordered reads), never results, and both must give MLflow's answers.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
-from search_helpers import apply_search_indexes
+from search_helpers import drop_search_indexes
 
 from asynctrack.store.sqlite import SqliteStore
 
@@ -21,7 +22,7 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture(params=[True, False], ids=["indexed", "schema-only"])
+@pytest.fixture(params=[True, False], ids=["indexed", "no-search-indexes"])
 def with_search_indexes(request: pytest.FixtureRequest) -> bool:
     return bool(request.param)
 
@@ -29,8 +30,8 @@ def with_search_indexes(request: pytest.FixtureRequest) -> bool:
 @pytest.fixture
 async def store(tmp_path: Path, with_search_indexes: bool) -> AsyncIterator[SqliteStore]:
     s = await SqliteStore.open(str(tmp_path / "search.db"), str(tmp_path / "artifacts"))
-    if with_search_indexes:
-        apply_search_indexes(s.path)
+    if not with_search_indexes:
+        drop_search_indexes(s.path)
     try:
         yield s
     finally:
@@ -42,7 +43,6 @@ def portal_store(tmp_path: Path) -> Iterator[tuple[BlockingPortal, SqliteStore]]
     """A store living in an event loop on another thread, for synchronous (Hypothesis) tests."""
     with start_blocking_portal("asyncio") as portal:
         s = portal.call(SqliteStore.open, str(tmp_path / "prop.db"), str(tmp_path / "artifacts"))
-        apply_search_indexes(s.path)
         try:
             yield portal, s
         finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import sqlite3
 from collections.abc import Mapping, Sequence
 
@@ -16,9 +17,13 @@ from asynctrack.store.sqlite._search import SEARCH_DDL
 MetricValue = float | Sequence[float]
 
 
-def apply_search_indexes(path: str) -> None:
+def drop_search_indexes(path: str) -> None:
+    """Remove the indexes ``SEARCH_DDL`` creates (as in a database from before them): plans change, answers
+    must not."""
     with contextlib.closing(sqlite3.connect(path)) as conn:
-        conn.executescript(SEARCH_DDL)
+        for name in re.findall(r"CREATE INDEX IF NOT EXISTS (\w+)", SEARCH_DDL):
+            conn.execute(f"DROP INDEX IF EXISTS {name}")
+        conn.commit()
 
 
 def raw_sql(path: str, sql: str, *args: object) -> None:

@@ -4,6 +4,9 @@ database error. Messages are MLflow's where MLflow has one for the case."""
 from __future__ import annotations
 
 import pytest
+from anyio.from_thread import BlockingPortal
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from asynctrack.entities import ViewType
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
@@ -206,3 +209,100 @@ def test_grammar_leniency_matches_mlflow() -> None:
     for f in accepted:
         assert parse_run_filter(f), f
     assert parse_run_filter("") == () == parse_run_filter(None) == parse_run_filter("   ")
+
+
+async def test_sqlite_limits_are_not_database_errors(store: SqliteStore) -> None:
+    """Valid but extreme searches: a 1,500-clause filter runs (SQLite caps expression depth at 1,000, so
+    clauses are ANDed as a balanced tree); more metric/param/tag sort keys than SQLite can join is a
+    parameter error, not an INTERNAL_ERROR from the database."""
+    await store.create_run("0", "u", 1, [], "a")
+    long_filter = " AND ".join(f"params.p{i} IS NULL" for i in range(1500))
+    runs, _ = await store.search_runs(["0"], long_filter, ViewType.ALL, 10, [], None)
+    assert len(runs) == 1
+    experiments, _ = await store.search_experiments(
+        ViewType.ALL, 10, " AND ".join(f"tags.t{i} IS NULL" for i in range(1500)), [], None
+    )
+    assert [e.name for e in experiments] == ["Default"]
+    runs, _ = await store.search_runs(["0"], "", ViewType.ALL, 10, [f"metrics.m{i}" for i in range(60)], None)
+    assert len(runs) == 1
+    with pytest.raises(MlflowException, match="at most 60 are supported") as ei:
+        await store.search_runs(["0"], "", ViewType.ALL, 10, [f"params.p{i}" for i in range(61)], None)
+    assert ei.value.error_code == INVALID_PARAMETER_VALUE
+
+
+FRAGMENTS = [
+    "metrics",
+    "params",
+    "tags",
+    "attributes",
+    "datasets",
+    "run_id",
+    "status",
+    "created",
+    "`run name`",
+    ".",
+    ".x",
+    ".`a b`",
+    '."k"',
+    ".'k'",
+    " ",
+    "=",
+    "!=",
+    "<",
+    ">=",
+    "==",
+    "!",
+    "LIKE",
+    "ilike",
+    "IN",
+    "NOT",
+    "IS",
+    "NULL",
+    "AND",
+    "OR",
+    "(",
+    ")",
+    ",",
+    "'v'",
+    '"v"',
+    "'",
+    '"',
+    "`",
+    "1",
+    "-1.5e3",
+    ".5",
+    "1AND",
+    "\\",
+    ";",
+    "%",
+    "_",
+    "é",
+    "\n",
+    "\ud800",
+]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    pieces=st.lists(st.sampled_from(FRAGMENTS), max_size=12),
+    order=st.lists(st.sampled_from(FRAGMENTS), max_size=4),
+)
+def test_fuzzed_input_is_a_result_or_a_parameter_error(
+    portal_store: tuple[BlockingPortal, SqliteStore], pieces: list[str], order: list[str]
+) -> None:
+    """Token soup never escapes as anything but INVALID_PARAMETER_VALUE: not an IndexError from the
+    parser, not a database error from the query."""
+    portal, store = portal_store
+    text, clause = "".join(pieces), "".join(order)
+    for call in (
+        lambda: portal.call(
+            store.search_runs, ["0"], text, ViewType.ALL, 5, [clause] if clause else [], None
+        ),
+        lambda: portal.call(
+            store.search_experiments, ViewType.ALL, 5, text, [clause] if clause else [], None
+        ),
+    ):
+        try:
+            call()
+        except MlflowException as exc:
+            assert exc.error_code == INVALID_PARAMETER_VALUE, exc.message

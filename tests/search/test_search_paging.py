@@ -130,6 +130,44 @@ async def test_missing_param_and_tag_sort_last_in_both_directions(store: SqliteS
             assert [r.info.run_id for r in desc] == [ids[0], ids[2], ids[3], ids[1]]
 
 
+async def test_null_attributes_sort_last_in_both_directions(store: SqliteStore) -> None:
+    """MLflow's SQL store sorts a NULL attribute (end_time of an unfinished run) after every value, both
+    ascending and descending (it orders by ``value IS NULL`` first)."""
+    exp = await store.create_experiment("e")
+    ends = [30, None, 10, None, 20]
+    ids = [await make_run(store, exp, name="n", start_time=i, end_time=e) for i, e in enumerate(ends)]
+    for page_size in (1, 2, 100):
+        asc = await search_all(store, [exp], order_by=["attributes.end_time"], page_size=page_size)
+        assert [r.info.run_id for r in asc] == [ids[i] for i in (2, 4, 0, 3, 1)]
+        desc = await search_all(store, [exp], order_by=["end_time DESC"], page_size=page_size)
+        assert [r.info.run_id for r in desc] == [ids[i] for i in (0, 4, 2, 3, 1)]
+
+
+async def test_is_null_and_is_not_null(store: SqliteStore) -> None:
+    exp = await store.create_experiment("e")
+    with_p = await make_run(store, exp, name="a", start_time=2, params={"p": "1"}, tags={"t": ""})
+    without = await make_run(store, exp, name="b", start_time=1)
+    for entity in ("params.p", "param.`p`", "tags.t", 'tag."t"'):
+        assert [r.info.run_id for r in await search_all(store, [exp], f"{entity} IS NULL")] == [without]
+        assert [r.info.run_id for r in await search_all(store, [exp], f"{entity} is not null")] == [with_p]
+    assert len(await search_all(store, [exp], "params.zz IS NULL AND tags.zz IS NULL")) == 2
+    assert await search_all(store, [exp], "params.zz IS NOT NULL") == []
+
+
+async def test_run_name_filters_use_the_run_name_tag(store: SqliteStore) -> None:
+    """As in MLflow, ``attributes.run_name`` clauses test the ``mlflow.runName`` tag; ordering by run_name
+    uses the run's name column, which keeps the name if the tag is deleted."""
+    exp = await store.create_experiment("e")
+    a = await make_run(store, exp, name="alpha", start_time=1)
+    b = await make_run(store, exp, name="beta", start_time=2)
+    assert [r.info.run_id for r in await search_all(store, [exp], "run_name = 'alpha'")] == [a]
+    await store.delete_tag(a, "mlflow.runName")
+    assert await search_all(store, [exp], "run_name = 'alpha'") == []
+    assert [r.info.run_id for r in await search_all(store, [exp], "attributes.run_name LIKE '%'")] == [b]
+    ordered = await search_all(store, [exp], order_by=["run_name DESC"])
+    assert [(r.info.run_id, r.info.run_name) for r in ordered] == [(b, "beta"), (a, "alpha")]
+
+
 async def test_search_results_equal_get_run(store: SqliteStore) -> None:
     exp = await store.create_experiment("e")
     ids = await _population(store, exp, 6)

@@ -10,7 +10,7 @@ its own tables and never re-validates.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["Comparison", "Entity", "Op", "SortKey", "Value"]
 
@@ -53,14 +53,15 @@ class Comparison:
 
     ``key`` is canonical: for attributes it is the entity's field name (``start_time``, ``run_name``,
     ``experiment_id``...), for metrics, params and tags the user's key with quotes removed.
-    ``position`` is the clause's 0-based offset in the filter string, for error messages.
+    ``position`` is the clause's 0-based offset in the filter string, for messages; it is not part of the
+    clause's identity (equality, repr), so re-spaced filters are the same search.
     """
 
     entity: Entity
     key: str
     op: Op
     value: Value
-    position: int = 0
+    position: int = field(default=0, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 
-__all__ = ["Kind", "Token", "invalid", "tokenize"]
+__all__ = ["Kind", "Token", "invalid", "tokenize", "unexpected"]
 
 
 class Kind(enum.Enum):

@@ -72,6 +72,7 @@ CREATE INDEX IF NOT EXISTS tags_by_value ON tags (key, value);
 """
 
 _RUN_NAME_TAG = "mlflow.runName"
+_MAX_JOINED_KEYS = 60
 _INT64 = (-(2**63), 2**63 - 1)
 
 # attribute -> (column, nullable)
@@ -104,6 +105,16 @@ _EXPERIMENT_SELECT = (
 
 def _invalid(message: str) -> MlflowException:
     return MlflowException(message, error_code=INVALID_PARAMETER_VALUE)
+
+
+def _conjunction(terms: Sequence[str]) -> str:
+    """``terms`` ANDed as a balanced tree. SQLite caps expression depth at 1,000 and a flat chain of N ANDs
+    is N deep, so a long (valid) filter would otherwise fail in the database; its WHERE analysis splits
+    nested ANDs just the same, so index use is unaffected."""
+    if len(terms) == 1:
+        return terms[0]
+    middle = len(terms) // 2
+    return f"({_conjunction(terms[:middle])} AND {_conjunction(terms[middle:])})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,7 +299,7 @@ class _RunSearch:
     key (metrics: 0 has a number, 1 is NaN, 2 has no such metric; params/tags: 0 has a value, 1 has none),
     queried in rank order until the page is full. The value segment reads the key's ``(key, is_nan,
     value)`` index in sort order and stops after one page, instead of joining and sorting every run: for
-    "filter on a metric, order by a metric, 100 results" over 10,000 runs that is well under a millisecond
+    "filter on a metric, order by a metric, 100 results" over 10,000 runs the query takes about 2 ms
     instead of about 20. Every row still carries the full component tuple (rank, value, rest...), so page
     tokens are the same whichever way a page was read.
     """
@@ -312,6 +323,11 @@ class _RunSearch:
             self.segments: tuple[int | None, ...] = (None,)
         else:
             self.segments = (0, 1, 2) if self._lead.entity is Entity.METRIC else (0, 1)
+        joined = sum(k.entity in _KEY_VALUE_TABLES for k in keys)
+        if joined > _MAX_JOINED_KEYS:  # one join each; SQLite allows 64 tables in a join
+            raise _invalid(
+                f"order_by has {joined} metric, param and tag keys; at most {_MAX_JOINED_KEYS} are supported"
+            )
         lead_width = 0 if self._lead is None else 2
         self.arity = lead_width + sum(2 if k.entity is Entity.METRIC else 1 for k in self._rest)
 
@@ -381,7 +397,7 @@ class _RunSearch:
             f"SELECT {_RUN_SELECT}, {', '.join([*lead_select, *(c.expr for c in rest)])} FROM {source} "
             + " ".join(q.joins)
             + " WHERE "
-            + " AND ".join(q.where)
+            + _conjunction(q.where)
             + " ORDER BY "
             + ", ".join(c.order_sql() for c in order)
             + ("" if limit is None else f" LIMIT {q.bind(limit)}")
@@ -518,7 +534,7 @@ def search_experiments(
         q.keyset(components, after)
     sql = (
         f"SELECT {_EXPERIMENT_SELECT}, {', '.join(c.expr for c in components)} FROM experiments AS e WHERE "
-        + " AND ".join(q.where)
+        + _conjunction(q.where)
         + " ORDER BY "
         + ", ".join(c.order_sql() for c in components)
         + f" LIMIT {q.bind(max_results + 1)}"

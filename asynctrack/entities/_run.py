@@ -47,10 +47,13 @@ class RunInfo(msgspec.Struct):
         }
 
 
-class RunData(msgspec.Struct):
+class RunData(msgspec.Struct, dict=True):
     """A run's latest metric values, params and tags, each a ``{key: value}`` dict as in MLflow.
 
     Like MLflow's, the constructor also takes lists of ``Metric``/``Param``/``RunTag`` entities.
+    :meth:`metric_objects` gives the latest metrics as ``Metric`` entities with their timestamp and step
+    (MLflow's ``_metric_objs``), which the REST API sends; stores attach them without building a
+    ``Metric`` per value until someone asks.
     """
 
     metrics: dict[str, float] = msgspec.field(default_factory=dict)
@@ -60,7 +63,9 @@ class RunData(msgspec.Struct):
     def __post_init__(self) -> None:
         # Accept MLflow's entity lists: RunData(metrics=[Metric(...)], params=[Param(...)], ...).
         if not isinstance(self.metrics, dict):
-            self.metrics = {m.key: m.value for m in cast(list[Metric], self.metrics)}
+            objs = cast(list[Metric], self.metrics)
+            self.metrics = {m.key: m.value for m in objs}
+            self.__dict__["_metric_objs"] = list(objs)
         if not isinstance(self.params, dict):
             self.params = {p.key: p.value for p in cast(list[Param], self.params)}
         if not isinstance(self.tags, dict):
@@ -68,6 +73,22 @@ class RunData(msgspec.Struct):
 
     def __iter__(self) -> Iterator[tuple[str, Any]]:
         return iter(sorted(self.to_dictionary().items()))
+
+    def attach_latest(self, rows: list[tuple[str, float, int, int]]) -> RunData:
+        """Record the latest metrics' ``(key, value, timestamp, step)`` rows, for :meth:`metric_objects`."""
+        self.__dict__["_latest"] = rows
+        return self
+
+    def metric_objects(self) -> list[Metric]:
+        """The latest value of each metric as a ``Metric`` (timestamp and step 0 when not known)."""
+        extra = self.__dict__
+        objs: list[Metric] | None = extra.get("_metric_objs")
+        if objs is not None:
+            return list(objs)
+        rows: list[tuple[str, float, int, int]] | None = extra.get("_latest")
+        if rows is not None:
+            return [Metric(k, v, ts, step) for k, v, ts, step in rows]
+        return [Metric(k, v, 0, 0) for k, v in self.metrics.items()]
 
     def to_dictionary(self) -> dict[str, Any]:
         return {"metrics": dict(self.metrics), "params": dict(self.params), "tags": dict(self.tags)}

@@ -158,12 +158,36 @@ class Worker:
                 completed = True
                 self._complete(items)
 
-        last = len(batches) - 1
-        for i, batch in enumerate(batches):
-            await self._apply(batch, complete if i == last else None)
+        width = self._store.concurrent_writes
+        if width > 1 and len({b.run_id for b in batches}) > 1:
+            await self._apply_concurrently(batches, width)
+        else:
+            last = len(batches) - 1
+            for i, batch in enumerate(batches):
+                await self._apply(batch, complete if i == last else None)
         # Reached only when every batch was written or failed; a cancelled chunk stays in flight and is
         # reported as not written.
         complete()
+
+    async def _apply_concurrently(self, batches: Sequence[Batch], width: int) -> None:
+        """Write different runs' batches concurrently (at most ``width`` at a time), each run's in order.
+
+        For stores where a write is a network round trip (REST): one slow run no longer holds up the
+        others, and the round trips overlap.
+        """
+        by_run: dict[str, list[Batch]] = {}
+        for batch in batches:
+            by_run.setdefault(batch.run_id, []).append(batch)
+        limiter = anyio.CapacityLimiter(width)
+
+        async def one_run(run_batches: list[Batch]) -> None:
+            async with limiter:
+                for batch in run_batches:
+                    await self._apply(batch)
+
+        async with anyio.create_task_group() as tg:
+            for run_batches in by_run.values():
+                tg.start_soon(one_run, run_batches)
 
     async def _apply(self, batch: Batch, then: Callable[[], None] | None = None) -> None:
         """Write ``batch`` (retrying transient errors); on a permanent error, split it."""

@@ -84,6 +84,9 @@ class AbstractStore(abc.ABC):
     """Coroutines over one tracking backend. One instance serves one tracking URI in one process."""
 
     limits: BatchLimits = BatchLimits()
+    #: How many runs' batches the pipeline may write at once (1: one after another). A store whose writes
+    #: are network round trips raises it; one run's batches are always written in order.
+    concurrent_writes: int = 1
 
     # -- experiments
     @abc.abstractmethod

@@ -74,15 +74,16 @@ def run_by_id(conn: sqlite3.Connection, run_id: str) -> Run:
         artifact_uri=row[7],
         run_name=row[8],
     )
-    metrics = {
-        key: (float("nan") if is_nan else value)
-        for key, value, is_nan in conn.execute(
-            "SELECT key, value, is_nan FROM latest_metrics WHERE run_key = ?", (run_key,)
+    latest = [
+        (key, float("nan") if is_nan else value, timestamp, step)
+        for key, value, is_nan, timestamp, step in conn.execute(
+            "SELECT key, value, is_nan, timestamp, step FROM latest_metrics WHERE run_key = ?", (run_key,)
         )
-    }
+    ]
+    metrics = {row[0]: row[1] for row in latest}
     params = dict(conn.execute("SELECT key, value FROM params WHERE run_key = ?", (run_key,)).fetchall())
     tags = dict(conn.execute("SELECT key, value FROM tags WHERE run_key = ?", (run_key,)).fetchall())
-    return Run(info=info, data=RunData(metrics=metrics, params=params, tags=tags))
+    return Run(info=info, data=RunData(metrics=metrics, params=params, tags=tags).attach_latest(latest))
 
 
 def metric_series(conn: sqlite3.Connection, run_id: str, key: str) -> MetricSeries:

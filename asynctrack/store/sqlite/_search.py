@@ -413,12 +413,19 @@ def _runs_data(conn: sqlite3.Connection, run_keys: list[int]) -> dict[int, RunDa
     with 15 digits, and values must come back bit for bit.
     """
     data = {k: RunData() for k in run_keys}
+    latest: dict[int, list[tuple[str, float, int, int]]] = {k: [] for k in run_keys}
     keys = json.dumps(run_keys)
     page = "run_key IN (SELECT value FROM json_each(?))"
-    for run_key, key, value, is_nan in conn.execute(
-        f"SELECT run_key, key, value, is_nan FROM latest_metrics WHERE {page}", (keys,)
+    nan = float("nan")
+    for run_key, key, value, is_nan, timestamp, step in conn.execute(
+        f"SELECT run_key, key, value, is_nan, timestamp, step FROM latest_metrics WHERE {page}", (keys,)
     ):
-        data[run_key].metrics[key] = float("nan") if is_nan else value
+        if is_nan:
+            value = nan
+        data[run_key].metrics[key] = value
+        latest[run_key].append((key, value, timestamp, step))
+    for run_key, rows in latest.items():
+        data[run_key].attach_latest(rows)
     for table in ("params", "tags"):
         for run_key, pairs in conn.execute(
             f"SELECT run_key, json_group_object(key, value) FROM {table} WHERE {page} GROUP BY run_key",

@@ -1,0 +1,169 @@
+"""Real tracking servers on loopback for tests: ``asynctrack server`` and the official ``mlflow server``.
+
+MLflow runs from its own venv (``mlflow==3.17.2``, the version we are measured against), made once per
+machine under ``~/.cache/asynctrack-tests`` (or ``ASYNCTRACK_TEST_MLFLOW_VENV``) with a file lock, so
+parallel test processes share one install and asynctrack's own venv never gets mlflow's dependencies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import venv
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+MLFLOW_VERSION = "3.17.2"
+_READY_TIMEOUT = 120.0
+
+
+def free_port() -> int:
+    with contextlib.closing(socket.socket()) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def mlflow_python() -> Path:
+    """The interpreter of a venv with ``mlflow==3.17.2``, created on first use."""
+    root = Path(
+        os.environ.get("ASYNCTRACK_TEST_MLFLOW_VENV")
+        or Path.home() / ".cache" / "asynctrack-tests" / f"mlflow-{MLFLOW_VERSION}"
+    )
+    python = root / "bin" / "python"
+    marker = root / ".installed"
+    if marker.exists():
+        return python
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with open(root.parent / f".{root.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not marker.exists():
+            venv.create(root, with_pip=True, clear=True)
+            done = subprocess.run(
+                [str(python), "-m", "pip", "install", "--quiet", f"mlflow=={MLFLOW_VERSION}"],
+                capture_output=True,
+                text=True,
+            )
+            if done.returncode:
+                raise RuntimeError(f"installing mlflow=={MLFLOW_VERSION} failed:\n{done.stderr[-4000:]}")
+            marker.write_text(MLFLOW_VERSION)
+    return python
+
+
+class ServerProcess:
+    """A server subprocess on ``127.0.0.1:port``, ready once ``GET /health`` answers 200."""
+
+    def __init__(self, argv: Sequence[str], port: int, log: Path, env: dict[str, str] | None = None) -> None:
+        self.argv = list(argv)
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = log
+        self.env = {**os.environ, **(env or {})}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ServerProcess:
+        with open(self.log, "ab") as out:
+            # A new session, so stop() can signal the server's worker processes too.
+            self.proc = subprocess.Popen(
+                self.argv, stdout=out, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
+            )
+        deadline = time.monotonic() + _READY_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"server exited with {self.proc.returncode}:\n{self.log.read_text()[-4000:]}"
+                )
+            try:
+                with urllib.request.urlopen(self.url + "/health", timeout=2) as resp:
+                    if resp.status == 200:
+                        return self
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"server not ready after {_READY_TIMEOUT} s:\n{self.log.read_text()[-4000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL the server and all its workers (a crash, not a shutdown)."""
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
+def asynctrack_server(
+    tmp: Path,
+    *,
+    backend_store_uri: str | None = None,
+    workers: int = 1,
+    port: int | None = None,
+    extra: Sequence[str] = (),
+) -> ServerProcess:
+    """An ``asynctrack server`` (not started) on a free loopback port, on a SQLite file under ``tmp``."""
+    port = port or free_port()
+    uri = backend_store_uri or f"sqlite:///{tmp / 'server.db'}"
+    argv = [
+        sys.executable,
+        "-m",
+        "asynctrack",
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--backend-store-uri",
+        uri,
+        "--workers",
+        str(workers),
+        *extra,
+    ]
+    return ServerProcess(argv, port, tmp / f"asynctrack-server-{port}.log")
+
+
+def mlflow_server(tmp: Path, *, workers: int = 1, port: int | None = None) -> ServerProcess:
+    """An official ``mlflow server`` (not started) on a SQLite file under ``tmp``."""
+    port = port or free_port()
+    python = mlflow_python()
+    argv = [
+        str(python),
+        "-m",
+        "mlflow",
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--backend-store-uri",
+        f"sqlite:///{tmp / 'mlflow.db'}",
+        "--default-artifact-root",
+        str(tmp / "mlflow-artifacts"),
+        "--workers",
+        str(workers),
+    ]
+    return ServerProcess(argv, port, tmp / f"mlflow-server-{port}.log")
+
+
+@contextlib.contextmanager
+def running(server: ServerProcess) -> Iterator[ServerProcess]:
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

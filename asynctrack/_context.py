@@ -1,4 +1,4 @@
-"""The system tags MLflow sets on a new run: user, source name and type, git commit."""
+"""The system tags MLflow sets on a new run: user, source name and type, git commit, branch and remote."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import getpass
 import os
 import sys
 
-__all__ = ["context_tags", "current_user", "git_commit"]
+__all__ = ["context_tags", "current_user", "git_commit", "git_info"]
 
 
 def current_user() -> str:
@@ -21,37 +21,78 @@ def _source_name() -> str:
     return os.path.abspath(main) if main and main != "-c" else main
 
 
-def git_commit(path: str) -> str | None:
-    """The commit checked out in the git repository holding ``path``, read from ``.git`` (no subprocess)."""
+def _git_dir(path: str) -> str | None:
     d = os.path.abspath(path if os.path.isdir(path) else os.path.dirname(path) or ".")
     while True:
         git = os.path.join(d, ".git")
         if os.path.isdir(git):
-            return _read_head(git)
+            return git
         parent = os.path.dirname(d)
         if parent == d:
             return None
         d = parent
 
 
-def _read_head(git: str) -> str | None:
+def git_commit(path: str) -> str | None:
+    """The commit checked out in the git repository holding ``path``, read from ``.git`` (no subprocess)."""
+    git = _git_dir(path)
+    return None if git is None else _read_head(git)[0]
+
+
+def git_info(path: str) -> dict[str, str]:
+    """MLflow's git tags for the repository holding ``path``: commit, branch (unless the head is detached)
+    and the first remote's URL, each only when known. Read from ``.git``: no git executable, no GitPython."""
+    git = _git_dir(path)
+    if git is None:
+        return {}
+    commit, branch = _read_head(git)
+    if commit is None:
+        return {}
+    tags = {"mlflow.source.git.commit": commit}
+    if branch is not None:
+        tags["mlflow.source.git.branch"] = branch
+    url = _first_remote_url(git)
+    if url is not None:
+        tags["mlflow.source.git.repoURL"] = url
+    return tags
+
+
+def _read_head(git: str) -> tuple[str | None, str | None]:
+    """(commit, branch name or None when detached)."""
     try:
         with open(os.path.join(git, "HEAD")) as f:
             head = f.read().strip()
         if not head.startswith("ref: "):
-            return head or None
+            return head or None, None
         ref = head[5:]
+        branch = ref.removeprefix("refs/heads/")
         ref_file = os.path.join(git, ref)
         if os.path.exists(ref_file):
             with open(ref_file) as f:
-                return f.read().strip() or None
+                return f.read().strip() or None, branch
         packed = os.path.join(git, "packed-refs")
         if os.path.exists(packed):
             with open(packed) as f:
                 for line in f:
                     parts = line.split()
                     if len(parts) == 2 and parts[1] == ref:
-                        return parts[0]
+                        return parts[0], branch
+    except OSError:
+        pass
+    return None, None
+
+
+def _first_remote_url(git: str) -> str | None:
+    """The ``url`` of the first ``[remote ...]`` section of ``.git/config`` (GitPython's order)."""
+    try:
+        with open(os.path.join(git, "config")) as f:
+            in_remote = False
+            for raw in f:
+                line = raw.strip()
+                if line.startswith("["):
+                    in_remote = line.startswith("[remote ")
+                elif in_remote and line.replace(" ", "").startswith("url="):
+                    return line.split("=", 1)[1].strip()
     except OSError:
         return None
     return None
@@ -65,7 +106,5 @@ def context_tags() -> dict[str, str]:
         "mlflow.source.name": source,
         "mlflow.source.type": "LOCAL",
     }
-    commit = git_commit(source or os.getcwd())
-    if commit:
-        tags["mlflow.source.git.commit"] = commit
+    tags.update(git_info(source or os.getcwd()))
     return tags

@@ -67,6 +67,46 @@ _HTTP_STATUS = {
 }
 
 
+# MLflow 3.x classifies every error further for its dashboards (mlflow/error_classification.py, client-side
+# mappings): an ``error_class`` derived from the error code, and a 5-character ``sqlstate`` derived from that.
+# Codes missing here get neither, and their JSON leaves both fields out, as MLflow's does.
+_CLIENT_ERROR_CLASS = {
+    BAD_REQUEST: INVALID_PARAMETER_VALUE,
+    "CUSTOMER_UNAUTHORIZED": "PERMISSION_DENIED",
+    "ENDPOINT_NOT_FOUND": "RESOURCE_NOT_FOUND",
+    "FEATURE_DISABLED": "FEATURE_DISABLED",
+    INTERNAL_ERROR: "CLIENT_INTERNAL_ERROR",
+    INVALID_PARAMETER_VALUE: INVALID_PARAMETER_VALUE,
+    INVALID_STATE: "CLIENT_INTERNAL_ERROR",
+    "NOT_FOUND": "RESOURCE_NOT_FOUND",
+    "PERMISSION_DENIED": "PERMISSION_DENIED",
+    RESOURCE_ALREADY_EXISTS: RESOURCE_ALREADY_EXISTS,
+    RESOURCE_DOES_NOT_EXIST: "RESOURCE_NOT_FOUND",
+    TEMPORARILY_UNAVAILABLE: "CLIENT_INTERNAL_ERROR",
+}
+_CLIENT_SQLSTATE = {
+    BAD_REQUEST: "KAM00",
+    "CUSTOMER_UNAUTHORIZED": "KAM00",
+    "ENDPOINT_NOT_FOUND": "KAM00",
+    "FEATURE_DISABLED": "KAM00",
+    INTERNAL_ERROR: "XXM00",
+    INVALID_PARAMETER_VALUE: "KAM00",
+    INVALID_STATE: "XXM00",
+    "NOT_FOUND": "KAM00",
+    "PERMISSION_DENIED": "KAM00",
+    RESOURCE_ALREADY_EXISTS: "KAM00",
+    RESOURCE_DOES_NOT_EXIST: "KAM00",
+    TEMPORARILY_UNAVAILABLE: "XXM00",
+}
+# Error classes finer than their error code, with their own sqlstate.
+_ERROR_CLASS_SQLSTATE = {
+    "ATTRIBUTE_NOT_FOUND": "KAM04",
+    "MODEL_SERIALIZATION_FAILED": "KAM03",
+    "PREDICTION_FUNCTION_FAILED": "KAM02",
+    "SCHEMA_ENFORCEMENT_FAILED": "KAM01",
+}
+
+
 def get_http_status_code(error_code: str) -> int:
     """The HTTP status an MLflow server uses for ``error_code`` (500 when unknown)."""
     return _HTTP_STATUS.get(error_code, 500)
@@ -82,16 +122,39 @@ class MlflowException(Exception):
     'RESOURCE_DOES_NOT_EXIST'
     """
 
-    def __init__(self, message: object, error_code: str = INTERNAL_ERROR, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        message: object,
+        error_code: str = INTERNAL_ERROR,
+        sqlstate: str | None = None,
+        error_class: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         self.error_code = error_code if isinstance(error_code, str) else INTERNAL_ERROR
         self.message = str(message)
+        # MLflow 3.x's derivation: error_class from the code unless given; sqlstate from the class's own
+        # mapping, else from the code, unless given.
+        self.error_class: str | None = (
+            error_class if error_class is not None else _CLIENT_ERROR_CLASS.get(self.error_code)
+        )
+        if sqlstate is None:
+            sqlstate = _ERROR_CLASS_SQLSTATE.get(self.error_class or "") or _CLIENT_SQLSTATE.get(
+                self.error_code
+            )
+        self.sqlstate: str | None = sqlstate
         self.json_kwargs = kwargs
         self.failures: list[MlflowException] = [self]
         super().__init__(self.message)
 
     def serialize_as_json(self) -> str:
-        """MLflow's REST error body: ``{"error_code": ..., "message": ...}``."""
-        body = {"error_code": self.error_code, "message": self.message, **self.json_kwargs}
+        """MLflow's REST error body: ``{"error_code": ..., "message": ..., "sqlstate": ...,
+        "error_class": ...}`` (the last two left out when unknown, as MLflow does)."""
+        body: dict[str, Any] = {"error_code": self.error_code, "message": self.message}
+        if self.sqlstate is not None:
+            body["sqlstate"] = self.sqlstate
+        if self.error_class is not None:
+            body["error_class"] = self.error_class
+        body.update(self.json_kwargs)
         return msgspec.json.encode(body).decode()
 
     def get_http_status_code(self) -> int:
@@ -102,17 +165,27 @@ class MlflowException(Exception):
         return cls(message, error_code=INVALID_PARAMETER_VALUE, **kwargs)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (type(self), self.message, self.error_code, self.json_kwargs))
+        return (
+            _rebuild,
+            (type(self), self.message, self.error_code, self.json_kwargs, self.sqlstate, self.error_class),
+        )
 
 
 def _rebuild(
-    cls: type[MlflowException], message: str, error_code: str, json_kwargs: dict[str, Any]
+    cls: type[MlflowException],
+    message: str,
+    error_code: str,
+    json_kwargs: dict[str, Any],
+    sqlstate: str | None = None,
+    error_class: str | None = None,
 ) -> MlflowException:
     # Bypasses subclasses' own __init__ signatures (StoreUnavailable takes only a message).
     exc = cls.__new__(cls)
     Exception.__init__(exc, message)
     exc.error_code = error_code
     exc.message = message
+    exc.sqlstate = sqlstate
+    exc.error_class = error_class
     exc.json_kwargs = dict(json_kwargs)
     exc.failures = [exc]
     return exc

@@ -390,11 +390,6 @@ def test_serialize_as_json_includes_code_message_and_kwargs():
     assert body["foo"] == 1
 
 
-@pytest.mark.xfail(
-    reason="BUG: MlflowException has no sqlstate/error_class; MLflow 3.x adds them (e.g. KAM00 / "
-    "INVALID_PARAMETER_VALUE) as attributes and in serialize_as_json",
-    strict=True,
-)
 def test_serialize_as_json_has_sqlstate_and_error_class():
     """serialize_as_json carries MLflow 3.x's sqlstate and error_class."""
     body = json.loads(MlflowException("bad", error_code="INVALID_PARAMETER_VALUE").serialize_as_json())

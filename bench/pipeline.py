@@ -47,6 +47,9 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import fmt, median_of, mlflow_version  # noqa: E402
+
 SCRIPT = os.path.abspath(__file__)
 RESULT_TAG = "BENCH-RESULT "
 MIB = 1024 * 1024
@@ -396,20 +399,6 @@ def run_job(job: Job, a: argparse.Namespace) -> Result:
     return {"error": f"exit code {proc.returncode}, no result\n{tail}"}
 
 
-def fmt(v: float | None) -> str:
-    """A number in a short human form."""
-    if v is None:
-        return "-"
-    if abs(v) >= 1e4:
-        return f"{v / 1e6:.2f}M" if abs(v) >= 1e6 else f"{v / 1e3:.1f}k"
-    return f"{v:.3g}" if abs(v) < 100 else f"{v:.0f}"
-
-
-def median_of(runs: list[Result], key: str) -> float | None:
-    values = [r[key] for r in runs if key in r]
-    return statistics.median(values) if values else None
-
-
 def report(n: int, sc: Scenario, results: dict[str, list[Result]]) -> list[str]:
     """The table of one scenario, as lines."""
     head = f"   {'median of runs':<50}{'asynctrack':>12}{'MLflow':>12}"
@@ -435,13 +424,6 @@ def report(n: int, sc: Scenario, results: dict[str, list[Result]]) -> list[str]:
     for job_id, runs in results.items():
         lines += [f"   ! {job_id} run failed: {r['error']}" for r in runs if "error" in r]
     return lines
-
-
-def mlflow_version() -> str | None:
-    proc = subprocess.run(
-        [sys.executable, "-c", "import mlflow; print(mlflow.__version__)"], capture_output=True, text=True
-    )
-    return proc.stdout.strip() if proc.returncode == 0 else None
 
 
 def parent(a: argparse.Namespace) -> None:

@@ -43,7 +43,6 @@ import json
 import os
 import random
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -51,6 +50,9 @@ import threading
 import time
 import traceback
 from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import fmt, median_of, mlflow_version  # noqa: E402
 
 SCRIPT = os.path.abspath(__file__)
 RESULT_TAG = "BENCH-RESULT "
@@ -251,21 +253,12 @@ def run_job(lib: str, args: list[str], cwd: str, timeout: int, label: str) -> Re
     return {"error": f"exit code {proc.returncode}, no result\n" + "\n".join(tail)}
 
 
-def fmt(v: float | None) -> str:
-    return "-" if v is None else f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
-
-
-def med(runs: list[Result], key: str) -> float | None:
-    values = [r[key] for r in runs if key in r]
-    return statistics.median(values) if values else None
-
-
 def report(a: argparse.Namespace, setups: dict[str, Result], q: dict[str, list[Result]]) -> list[str]:
     """The tables and answer checks, as lines."""
     at_pts, ml_pts = (setups.get(lib, {}).get("points") for lib in LIBS)
 
     def row(title: str, key: str, runs: dict[str, list[Result]], scale: float = 1.0, goal: Any = None) -> str:
-        at, ml = med(runs.get("asynctrack", []), key), med(runs.get("mlflow", []), key)
+        at, ml = median_of(runs.get("asynctrack", []), key), median_of(runs.get("mlflow", []), key)
         r = ml / at * scale if at and ml else None
         text = f"{r:,.1f}x{' per point' if scale != 1 else ''}" if r else ""
         if goal and at is not None:  # goal: (asynctrack limit, minimum ratio or 0, unit)
@@ -336,13 +329,6 @@ def report(a: argparse.Namespace, setups: dict[str, Result], q: dict[str, list[R
             shown.add(last)
     lines.append(f"   answers match: {'yes' if match else 'no'}  ((a), (b): same run names in both stores)")
     return lines
-
-
-def mlflow_version() -> str | None:
-    proc = subprocess.run(
-        [sys.executable, "-c", "import mlflow; print(mlflow.__version__)"], capture_output=True, text=True
-    )
-    return proc.stdout.strip() if proc.returncode == 0 else None
 
 
 def parent(a: argparse.Namespace) -> None:

@@ -1,0 +1,140 @@
+"""Plumbing shared by the benchmark scripts: formatting, medians, MLflow's version, servers on loopback."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+__all__ = [
+    "median_of",
+    "Server",
+    "fmt",
+    "free_port",
+    "median",
+    "mlflow_version",
+    "percentile",
+    "serving",
+    "tracking_server",
+]
+
+
+def fmt(v: float | None) -> str:
+    """A number in a short human form: 3 significant digits, k and M for large ones, "-" for none."""
+    if v is None:
+        return "-"
+    if abs(v) >= 1e4:
+        return f"{v / 1e6:.2f}M" if abs(v) >= 1e6 else f"{v / 1e3:.1f}k"
+    return f"{v:.3g}" if abs(v) < 100 else f"{v:.0f}"
+
+
+def median(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def median_of(runs: Sequence[dict[str, Any]], key: str) -> float | None:
+    """The median of ``key`` over the runs that have it (failed runs do not)."""
+    return median([r[key] for r in runs if key in r])
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The ``q``-quantile (0..1) by the nearest-rank method."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, int(round(q * len(ordered) + 0.5)) - 1))
+    return ordered[rank]
+
+
+def mlflow_version(python: str = sys.executable) -> str | None:
+    """The MLflow version importable by ``python``, or None."""
+    proc = subprocess.run(
+        [python, "-c", "import mlflow; print(mlflow.__version__)"], capture_output=True, text=True
+    )
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def free_port() -> int:
+    with contextlib.closing(socket.socket()) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """A tracking server subprocess on loopback, ready once ``GET /health`` answers 200."""
+
+    def __init__(self, argv: Sequence[str], port: int, log_path: str) -> None:
+        self.argv = list(argv)
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 120.0) -> None:
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                self.argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited ({self.proc.returncode}); see {self.log_path}")
+            with contextlib.suppress(urllib.error.URLError, OSError):
+                with urllib.request.urlopen(self.url + "/health", timeout=2) as resp:
+                    if resp.status == 200:
+                        return
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"server not ready after {timeout} s; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+@contextlib.contextmanager
+def serving(server: Server) -> Iterator[Server]:
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def tracking_server(kind: str, workdir: str, workers: int, python: str = sys.executable) -> Server:
+    """``asynctrack server`` or ``mlflow server`` on a fresh SQLite file in ``workdir``."""
+    port = free_port()
+    db = os.path.join(workdir, f"{kind}.db")
+    common: list[Any] = ["--host", "127.0.0.1", "--port", str(port), "--backend-store-uri", f"sqlite:///{db}"]
+    if kind == "asynctrack":
+        argv = [python, "-m", "asynctrack", "server", *common, "--workers", str(workers)]
+    else:
+        argv = [
+            python,
+            "-m",
+            "mlflow",
+            "server",
+            *common,
+            "--default-artifact-root",
+            os.path.join(workdir, "artifacts"),
+            "--workers",
+            str(workers),
+        ]
+    return Server(argv, port, os.path.join(workdir, f"{kind}-server.log"))

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from asynctrack.cli._output import fail
+from asynctrack.cli._server import add_server_command, run_server_command
 from asynctrack.cli._tracking import add_tracking_commands, run_tracking_command
 from asynctrack.exceptions import MlflowException
 
@@ -26,6 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--steps", type=int, default=4000, help="steps per epoch (default 4000)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_tracking_commands(sub)
+    add_server_command(sub)
     return parser
 
 
@@ -36,6 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from asynctrack.cli._demo import run_demo  # the demo pulls in numpy work only when run
 
             return run_demo(args.epochs, args.steps, args.tracking_uri, progress=not args.no_progress)
+        if args.command == "server":
+            return run_server_command(args)
         return run_tracking_command(args)
     except MlflowException as exc:
         return fail(f"{exc.message} ({exc.error_code})")

@@ -1,0 +1,63 @@
+"""The ASGI app: Starlette routing, the store opened in the lifespan, MLflow's errors for everything.
+
+uvicorn imports :func:`create_app` in each worker process (``factory=True``); the settings come from
+``ASYNCTRACK_SERVER_CONFIG`` (see ``_config.py``). Each worker opens its own store connection and its own
+group-commit writer when it starts and closes them when it stops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import anyio
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from asynctrack._tracking_uri import resolve
+from asynctrack.server._config import ServerConfig
+from asynctrack.server._errors import endpoint_not_found, internal_error, method_not_allowed
+from asynctrack.server._routes import routes
+from asynctrack.server._state import ServerState
+from asynctrack.server._writer import GroupCommitWriter
+from asynctrack.store._open import open_store
+
+__all__ = ["create_app"]
+
+
+def create_app(config: ServerConfig | None = None) -> Starlette:
+    """The tracking server app for ``config`` (default: the one in ``ASYNCTRACK_SERVER_CONFIG``)."""
+    cfg = config if config is not None else ServerConfig.from_env()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        store = await open_store(resolve(cfg.backend_store_uri))
+        try:
+            writer = GroupCommitWriter(store, cfg.write_timeout)
+            async with anyio.create_task_group() as tasks:
+                await tasks.start(writer.run)
+                app.state.server = ServerState(cfg, store, writer)
+                try:
+                    yield
+                finally:
+                    tasks.cancel_scope.cancel()
+        finally:
+            await store.aclose()
+
+    return Starlette(
+        routes=routes(),
+        lifespan=lifespan,
+        exception_handlers={
+            HTTPException: _http_error,
+            Exception: internal_error,
+        },
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        return method_not_allowed(request, (exc.headers or {}).get("Allow", ""))
+    return endpoint_not_found(request)

@@ -1,0 +1,70 @@
+"""The tracking server's settings, and how they reach uvicorn's worker processes.
+
+``asynctrack server`` parses its flags into one :class:`ServerConfig`. uvicorn starts each worker as a new
+process that imports the app factory by name, so the settings travel in one environment variable
+(``ASYNCTRACK_SERVER_CONFIG``, the config as JSON) set by the supervisor before it spawns workers.
+"""
+
+from __future__ import annotations
+
+import os
+
+import msgspec
+
+from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
+
+__all__ = ["CONFIG_ENV_VAR", "DEFAULT_MAX_BODY_BYTES", "ServerConfig"]
+
+CONFIG_ENV_VAR = "ASYNCTRACK_SERVER_CONFIG"
+
+#: 16 MiB. The largest legitimate MLflow request is a log-batch of 100 params (6,000 characters each),
+#: 100 tags (8,000) and 800 metrics with 250-character keys: about 1.7 MB of JSON. log-inputs may carry
+#: dataset schemas and profiles, hence the headroom.
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+
+
+class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Everything one server process needs.
+
+    ``backend_store_uri`` is a tracking URI as the client takes it (``None``: the client's default
+    resolution, ``./mlruns``); ``max_body_bytes`` caps a request body (larger ones get 413);
+    ``write_timeout`` bounds how long a write waits for a locked or unavailable store before the request
+    fails with ``TEMPORARILY_UNAVAILABLE`` (503), which MLflow clients retry.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 5000
+    backend_store_uri: str | None = None
+    workers: int = 1
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    write_timeout: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise _invalid(f"--workers must be at least 1, got {self.workers}")
+        if self.max_body_bytes < 1:
+            raise _invalid(f"the body size limit must be positive, got {self.max_body_bytes}")
+        if not 0 <= self.port <= 65535:
+            raise _invalid(f"--port must be between 0 and 65535, got {self.port}")
+        if not self.write_timeout > 0:
+            raise _invalid(f"the write timeout must be positive, got {self.write_timeout}")
+
+    def to_env(self) -> str:
+        return msgspec.json.encode(self).decode()
+
+    @classmethod
+    def from_env(cls) -> ServerConfig:
+        """The config the supervisor left in ``ASYNCTRACK_SERVER_CONFIG``, or the defaults."""
+        raw = os.environ.get(CONFIG_ENV_VAR)
+        if not raw:
+            return cls()
+        try:
+            return msgspec.json.decode(raw, type=cls)
+        except msgspec.ValidationError as exc:
+            raise _invalid(f"{CONFIG_ENV_VAR} is not a valid server configuration: {exc}") from None
+        except msgspec.DecodeError as exc:
+            raise _invalid(f"{CONFIG_ENV_VAR} is not JSON: {exc}") from None
+
+
+def _invalid(message: str) -> MlflowException:
+    return MlflowException(message, error_code=INVALID_PARAMETER_VALUE)

@@ -1,0 +1,109 @@
+"""Run data endpoints: log-metric, log-parameter, set-tag, delete-tag, log-batch, log-inputs.
+
+Metric, param and tag writes are checked here, whole, then go through the process's group-commit writer
+(``_writer.py``); each answers only once its data is durable in the backend store.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from asynctrack._rest._messages import DeleteTag, Empty, LogBatch, LogInputs, LogMetric, LogParam, SetTag
+from asynctrack._rest._wire import float_from_wire, int_from_wire
+from asynctrack.entities import LifecycleStage, Param, RunTag
+from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
+from asynctrack.server._batch import ParsedBatch, parse_log_batch
+from asynctrack.server._request import invalid, required
+from asynctrack.server._state import ServerState
+from asynctrack.store import MetricSeries
+from asynctrack.validation import check_metric, check_param, check_run_id, check_tag, check_tag_key
+
+__all__ = ["delete_tag", "log_batch", "log_inputs", "log_metric", "log_param", "set_tag"]
+
+# MLflow's limits on dataset inputs (mlflow/utils/validation.py).
+_DATASET_FIELD_LIMITS = (
+    ("name", 500),
+    ("digest", 36),
+    ("source", 65535),
+    ("schema", 1048575),
+    ("profile", 16777215),
+)
+_MAX_INPUT_TAG_KEY = 255
+_MAX_INPUT_TAG_VALUE = 500
+
+
+async def log_metric(state: ServerState, msg: LogMetric) -> Empty:
+    run_id = check_run_id(required(msg.run_id or msg.run_uuid, "run_id"))
+    key = required(msg.key, "key")
+    value = float_from_wire(required(msg.value, "value"), "value")
+    timestamp = int_from_wire(required(msg.timestamp, "timestamp"), "timestamp")
+    step = 0 if msg.step in (None, "") else int_from_wire(msg.step, "step")
+    v, ts, st = check_metric(key, value, timestamp, step)
+    series = MetricSeries(key, np.array([v], np.float64), np.array([ts], np.int64), np.array([st], np.int64))
+    await state.writer.write(ParsedBatch(run_id, [series], [], []))
+    return Empty()
+
+
+async def log_param(state: ServerState, msg: LogParam) -> Empty:
+    run_id = check_run_id(required(msg.run_id or msg.run_uuid, "run_id"))
+    key, value = check_param(required(msg.key, "key"), msg.value or "")
+    await state.writer.write(ParsedBatch(run_id, [], [Param(key, value)], []))
+    return Empty()
+
+
+async def set_tag(state: ServerState, msg: SetTag) -> Empty:
+    run_id = check_run_id(required(msg.run_id or msg.run_uuid, "run_id"))
+    key, value = check_tag(required(msg.key, "key"), msg.value or "")
+    await state.writer.write(ParsedBatch(run_id, [], [], [RunTag(key, value)]))
+    return Empty()
+
+
+async def delete_tag(state: ServerState, msg: DeleteTag) -> Empty:
+    run_id = check_run_id(required(msg.run_id, "run_id"))
+    key = check_tag_key(required(msg.key, "key"))
+    await state.call(lambda: state.store.delete_tag(run_id, key), "delete_tag")
+    return Empty()
+
+
+async def log_batch(state: ServerState, msg: LogBatch) -> Empty:
+    await state.writer.write(parse_log_batch(msg.run_id, msg.metrics, msg.params, msg.tags))
+    return Empty()
+
+
+async def log_inputs(state: ServerState, msg: LogInputs) -> Empty:
+    """Check a log-inputs request as MLflow does, and answer as MLflow does.
+
+    What is kept: nothing yet. The store protocol has no dataset or model inputs (``RunInputs`` stays
+    empty), so after checking the request (field lengths and input tags with MLflow's limits) and that the
+    run exists and is active, the server answers ``{}`` as MLflow does, without recording the inputs.
+    Storing them needs a ``log_inputs`` store method (see the REST server's notes).
+    """
+    run_id = check_run_id(required(msg.run_id, "run_id"))
+    for i, item in enumerate(msg.datasets or ()):
+        dataset = item.dataset
+        if dataset is not None:
+            for field, limit in _DATASET_FIELD_LIMITS:
+                text = getattr(dataset, field)
+                if text is not None and len(text) > limit:
+                    raise invalid(
+                        f"'datasets[{i}].dataset.{field}' exceeds the maximum length of {limit} characters"
+                    )
+        for j, tag in enumerate(item.tags or ()):
+            path = f"datasets[{i}].tags[{j}]"
+            if tag.key is None:
+                raise invalid(f"InputTag key cannot be None ({path}.key)")
+            if tag.value is None:
+                raise invalid(f"InputTag value cannot be None ({path}.value)")
+            if len(tag.key) > _MAX_INPUT_TAG_KEY:
+                raise invalid(f"'{path}.key' exceeds the maximum length of {_MAX_INPUT_TAG_KEY} characters")
+            if len(tag.value) > _MAX_INPUT_TAG_VALUE:
+                raise invalid(
+                    f"'{path}.value' exceeds the maximum length of {_MAX_INPUT_TAG_VALUE} characters"
+                )
+    run = await state.call(lambda: state.store.get_run(run_id), "log_inputs")
+    if run.info.lifecycle_stage != LifecycleStage.ACTIVE:
+        raise MlflowException(
+            f"The run {run_id} must be in the 'active' state. Current state is {run.info.lifecycle_stage}.",
+            error_code=INVALID_PARAMETER_VALUE,
+        )
+    return Empty()

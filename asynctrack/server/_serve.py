@@ -1,0 +1,58 @@
+"""Running the server: check the store once, then hand the app factory to uvicorn (uvloop, httptools).
+
+uvicorn is the reference ASGI server: httptools parses HTTP in C, uvloop runs the event loop, and with
+``workers > 1`` it supervises several processes that share the listening socket. SQLite takes writers from
+several processes (WAL, ``BEGIN IMMEDIATE``, retried busy locks), so the workers share one database.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import anyio
+import uvicorn
+
+from asynctrack._tracking_uri import resolve
+from asynctrack.server._config import CONFIG_ENV_VAR, ServerConfig
+from asynctrack.store._open import open_store
+
+__all__ = ["serve"]
+
+_log = logging.getLogger("asynctrack.server")
+
+
+async def _prepare_store(uri: str | None) -> str:
+    """Open the store once before the workers start: creates the schema, and fails here, in the
+    command, on an unusable location instead of in every worker."""
+    location = resolve(uri)
+    store = await open_store(location)
+    await store.aclose()
+    return location.uri
+
+
+def serve(config: ServerConfig) -> None:
+    """Serve until interrupted (SIGINT/SIGTERM); returns after a graceful shutdown."""
+    where = anyio.run(_prepare_store, config.backend_store_uri)
+    os.environ[CONFIG_ENV_VAR] = config.to_env()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    _log.info(
+        "asynctrack server on http://%s:%d, %d worker(s), backend store %s",
+        config.host,
+        config.port,
+        config.workers,
+        where,
+    )
+    uvicorn.run(
+        "asynctrack.server._app:create_app",
+        factory=True,
+        host=config.host,
+        port=config.port,
+        workers=config.workers,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_level="info",
+        timeout_graceful_shutdown=10,
+    )

@@ -1,0 +1,159 @@
+"""Group commit: concurrent log-batch requests written together, each answered after its data is durable.
+
+Every metric, param and tag write of the server (log-batch, log-metric, log-parameter, set-tag) is handed
+to one :class:`GroupCommitWriter` per worker process. Its task takes everything queued while the previous
+transaction ran, merges the requests of each run (in arrival order, within the store's ``BatchLimits``) and
+writes each merged batch with one ``store.log_batch`` call: one SQLite transaction instead of one per
+request. A request's coroutine returns only after the transaction holding its data committed.
+
+Each request was checked whole before it was queued (``_batch.py``). If a merged write still fails for a
+reason only the store knows (a param re-logged with another value, a deleted run), the requests of that
+group are written again one by one, so each fails or succeeds on its own data only; a transaction is all
+or nothing, so a failed request leaves nothing behind.
+
+A locked or unavailable store is retried with back-off for at most ``write_timeout`` seconds; then the
+requests fail with ``TEMPORARILY_UNAVAILABLE`` (503), which MLflow clients retry. (A transaction already
+handed to SQLite when the time runs out may still commit: a retrying client then logs its metrics twice.)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import anyio
+import anyio.abc
+
+from asynctrack.exceptions import TEMPORARILY_UNAVAILABLE, MlflowException
+from asynctrack.server._batch import ParsedBatch
+from asynctrack.store import AbstractStore, BatchLimits
+from asynctrack.store._retry import retry_transient
+
+__all__ = ["GroupCommitWriter"]
+
+_log = logging.getLogger("asynctrack.server")
+
+
+class _Pending:
+    __slots__ = ("batch", "done", "error")
+
+    def __init__(self, batch: ParsedBatch) -> None:
+        self.batch = batch
+        self.done = anyio.Event()
+        self.error: BaseException | None = None
+
+
+class GroupCommitWriter:
+    """The write path of one server process; ``run`` is its task, started in the app's lifespan."""
+
+    def __init__(self, store: AbstractStore, write_timeout: float) -> None:
+        self._store = store
+        self._limits: BatchLimits = store.limits
+        self._timeout = write_timeout
+        self._queue: list[_Pending] = []
+        self._wake = anyio.Event()
+        #: How many store transactions wrote how many requests (for tests and the benchmark report).
+        self.transactions = 0
+        self.requests = 0
+
+    async def write(self, batch: ParsedBatch) -> None:
+        """Return once ``batch`` is durable in the store, or raise the store's error for it."""
+        pending = _Pending(batch)
+        self._queue.append(pending)
+        self._wake.set()
+        await pending.done.wait()
+        if pending.error is not None:
+            raise pending.error
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        while True:
+            await self._wake.wait()
+            self._wake = anyio.Event()
+            queued, self._queue = self._queue, []
+            try:
+                await self._write_all(queued)
+            except Exception as exc:  # a bug: fail the requests, keep the writer alive for the next ones
+                _log.exception("group commit failed")
+                for p in queued:
+                    if not p.done.is_set():
+                        p.error = exc
+                        p.done.set()
+
+    async def _write_all(self, queued: list[_Pending]) -> None:
+        by_run: dict[str, list[_Pending]] = {}
+        for p in queued:
+            by_run.setdefault(p.batch.run_id, []).append(p)
+        for group in by_run.values():
+            for chunk in self._chunks(group):
+                await self._write_group(chunk)
+
+    def _chunks(self, group: list[_Pending]) -> list[list[_Pending]]:
+        """Consecutive requests of one run, cut so that no merged batch passes the store's limits."""
+        limits = self._limits
+        chunks: list[list[_Pending]] = []
+        current: list[_Pending] = []
+        n_metrics = n_params = n_tags = 0
+        for p in group:
+            m = sum(len(s) for s in p.batch.metrics)
+            a, t = len(p.batch.params), len(p.batch.tags)
+            if current and (
+                n_metrics + m > limits.max_metrics
+                or n_params + a > limits.max_params
+                or n_tags + t > limits.max_tags
+                or n_metrics + m + n_params + a + n_tags + t > limits.max_entities
+            ):
+                chunks.append(current)
+                current, n_metrics, n_params, n_tags = [], 0, 0, 0
+            current.append(p)
+            n_metrics, n_params, n_tags = n_metrics + m, n_params + a, n_tags + t
+        if current:
+            chunks.append(current)
+        return chunks
+
+    async def _write_group(self, group: Sequence[_Pending]) -> None:
+        try:
+            await self._log_batch(group)
+        except MlflowException as exc:
+            if len(group) == 1 or exc.error_code == TEMPORARILY_UNAVAILABLE:
+                _finish(group, exc)
+                return
+            for p in group:  # the merged write failed: find whose data it was
+                try:
+                    await self._log_batch((p,))
+                except MlflowException as own:
+                    _finish((p,), own)
+                else:
+                    _finish((p,), None)
+        else:
+            _finish(group, None)
+
+    async def _log_batch(self, group: Sequence[_Pending]) -> None:
+        first = group[0].batch
+        if len(group) == 1:
+            metrics, params, tags = first.metrics, first.params, first.tags
+        else:
+            metrics = [s for p in group for s in p.batch.metrics]
+            params = [a for p in group for a in p.batch.params]
+            tags = [t for p in group for t in p.batch.tags]
+        store = self._store
+
+        async def attempt() -> None:
+            await store.log_batch(first.run_id, metrics, params, tags)
+
+        with anyio.move_on_after(self._timeout) as scope:
+            await retry_transient(attempt, what=f"log_batch for run {first.run_id}")
+        if scope.cancelled_caught:
+            raise MlflowException(
+                f"The backend store stayed unavailable (locked or unreachable) for {self._timeout:g} s; "
+                "the request's data is not confirmed as written. Retry later.",
+                error_code=TEMPORARILY_UNAVAILABLE,
+            )
+        self.transactions += 1
+        self.requests += len(group)
+
+
+def _finish(group: Sequence[_Pending], error: MlflowException | None) -> None:
+    for p in group:
+        p.error = error
+        p.done.set()

@@ -17,12 +17,25 @@ __all__ = [
     "ASYNCTRACK_QUEUE_FULL",
     "ASYNCTRACK_QUEUE_SIZE",
     "ASYNCTRACK_SQLITE_BUSY_TIMEOUT",
+    "CURL_CA_BUNDLE",
     "MLFLOW_ENABLE_ASYNC_LOGGING",
     "MLFLOW_EXPERIMENT_ID",
     "MLFLOW_EXPERIMENT_NAME",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER",
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT",
+    "MLFLOW_HTTP_RESPECT_RETRY_AFTER_HEADER",
     "MLFLOW_RUN_ID",
+    "MLFLOW_TRACKING_CLIENT_CERT_PATH",
+    "MLFLOW_TRACKING_INSECURE_TLS",
+    "MLFLOW_TRACKING_PASSWORD",
+    "MLFLOW_TRACKING_SERVER_CERT_PATH",
+    "MLFLOW_TRACKING_TOKEN",
     "MLFLOW_TRACKING_URI",
+    "MLFLOW_TRACKING_USERNAME",
     "MLFLOW_TRUNCATE_LONG_VALUES",
+    "REQUESTS_CA_BUNDLE",
     "EnvironmentVariable",
     "parse_bool",
 ]
@@ -98,6 +111,26 @@ def _non_negative_float(name: str, raw: str) -> float:
     return value
 
 
+def _non_negative_int(name: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a non-negative integer, but got {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, but got {raw!r}")
+    return value
+
+
+def _positive_float(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a positive number, but got {raw!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"{name} must be a positive number, but got {raw!r}")
+    return value
+
+
 def _queue_full_policy(name: str, raw: str) -> str:
     low = raw.strip().lower()
     if low not in ("block", "raise"):
@@ -162,4 +195,86 @@ ASYNCTRACK_SQLITE_BUSY_TIMEOUT = EnvironmentVariable[float](
     _non_negative_float,
     0.1,
     "Seconds one SQLite statement waits on another process's lock before the store backs off and retries.",
+)
+
+# -- the REST store (http:// and https:// tracking URIs): MLflow's names, defaults and meaning. MLflow
+# parses the timeout and the back-off factor as integers; a fractional value is accepted here too.
+MLFLOW_HTTP_REQUEST_TIMEOUT = EnvironmentVariable[float](
+    "MLFLOW_HTTP_REQUEST_TIMEOUT",
+    _positive_float,
+    120.0,
+    "Seconds to wait for a tracking server to accept a connection, and then for each read of its answer.",
+)
+MLFLOW_HTTP_REQUEST_MAX_RETRIES = EnvironmentVariable[int](
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+    _non_negative_int,
+    7,
+    "Retries of a request that failed transiently (connection error, timeout, HTTP 408, 429, 500, 502, "
+    "503, 504) before it is reported as TEMPORARILY_UNAVAILABLE; at most 10, as in MLflow.",
+)
+MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR = EnvironmentVariable[float](
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR",
+    _non_negative_float,
+    2.0,
+    "Exponential back-off between retries: the first retry is immediate, the n-th waits "
+    "factor * 2**(n-1) seconds plus jitter, capped at 120 s (urllib3's formula, as MLflow); at most 120.",
+)
+MLFLOW_HTTP_REQUEST_BACKOFF_JITTER = EnvironmentVariable[float](
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER",
+    _non_negative_float,
+    1.0,
+    "Upper bound of the random seconds added to each back-off delay, so clients do not retry in step.",
+)
+MLFLOW_HTTP_RESPECT_RETRY_AFTER_HEADER = EnvironmentVariable[bool](
+    "MLFLOW_HTTP_RESPECT_RETRY_AFTER_HEADER",
+    parse_bool,
+    True,
+    "Wait as long as a 429 or 503 answer's Retry-After header asks (capped at 120 s) instead of the "
+    "back-off.",
+)
+MLFLOW_TRACKING_USERNAME = EnvironmentVariable[str | None](
+    "MLFLOW_TRACKING_USERNAME",
+    _str,
+    None,
+    "With MLFLOW_TRACKING_PASSWORD: HTTP basic authentication with the tracking server (takes precedence "
+    "over MLFLOW_TRACKING_TOKEN, as in MLflow).",
+)
+MLFLOW_TRACKING_PASSWORD = EnvironmentVariable[str | None](
+    "MLFLOW_TRACKING_PASSWORD", _str, None, "The password for HTTP basic authentication."
+)
+MLFLOW_TRACKING_TOKEN = EnvironmentVariable[str | None](
+    "MLFLOW_TRACKING_TOKEN",
+    _str,
+    None,
+    "Bearer token sent as 'Authorization: Bearer <token>' when no username and password are set.",
+)
+MLFLOW_TRACKING_INSECURE_TLS = EnvironmentVariable[bool](
+    "MLFLOW_TRACKING_INSECURE_TLS",
+    parse_bool,
+    False,
+    "Do not verify the tracking server's TLS certificate (insecure; excludes "
+    "MLFLOW_TRACKING_SERVER_CERT_PATH).",
+)
+MLFLOW_TRACKING_SERVER_CERT_PATH = EnvironmentVariable[str | None](
+    "MLFLOW_TRACKING_SERVER_CERT_PATH",
+    _str,
+    None,
+    "CA bundle (PEM file, or a directory of hashed certificates) that the tracking server's certificate "
+    "must chain to, instead of the default trust store.",
+)
+MLFLOW_TRACKING_CLIENT_CERT_PATH = EnvironmentVariable[str | None](
+    "MLFLOW_TRACKING_CLIENT_CERT_PATH",
+    _str,
+    None,
+    "PEM file holding this client's certificate and private key, for servers that require mutual TLS.",
+)
+REQUESTS_CA_BUNDLE = EnvironmentVariable[str | None](
+    "REQUESTS_CA_BUNDLE",
+    _str,
+    None,
+    "The CA bundle MLflow's HTTP library (requests) trusts by default; honoured the same way when "
+    "MLFLOW_TRACKING_SERVER_CERT_PATH is not set.",
+)
+CURL_CA_BUNDLE = EnvironmentVariable[str | None](
+    "CURL_CA_BUNDLE", _str, None, "Like REQUESTS_CA_BUNDLE (which wins when both are set), as in requests."
 )

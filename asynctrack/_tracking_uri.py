@@ -2,7 +2,9 @@
 embedded SQLite store under ``./mlruns``.
 
 Accepted forms: ``sqlite:///relative.db`` and ``sqlite:////absolute.db``; a directory path or ``file://``
-URI (the embedded store's database ``asynctrack.db`` lives inside it, artifacts beside it).
+URI (the embedded store's database ``asynctrack.db`` lives inside it, artifacts beside it); and
+``http://host:port`` or ``https://host[:port][/base/path]``, a remote MLflow-compatible tracking server
+reached through MLflow's REST API (the server owns the database and the artifact root).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 
 __all__ = [
     "DEFAULT_DB_NAME",
+    "REMOTE_SCHEMES",
     "StoreLocation",
     "current_uri",
     "get_tracking_uri",
@@ -32,13 +35,26 @@ _DEFAULT_DIR = "mlruns"
 _tracking_uri: str | None = None
 
 
+REMOTE_SCHEMES = frozenset({"http", "https"})
+
+
 class StoreLocation(msgspec.Struct, frozen=True):
-    """A resolved tracking URI: which backend, and where (absolute paths)."""
+    """A resolved tracking URI: which backend (``scheme``: "sqlite", "http" or "https"), and where.
+
+    ``uri`` is canonical, so that two spellings of one store share one pipeline: ``sqlite:///`` with an
+    absolute path, or the server's base URL without a trailing slash. ``db_path`` and ``artifact_root``
+    are the embedded store's absolute paths, empty for a remote store.
+    """
 
     scheme: str
     uri: str
     db_path: str
     artifact_root: str
+
+    @property
+    def is_remote(self) -> bool:
+        """A tracking server reached over HTTP, not a local database."""
+        return self.scheme in REMOTE_SCHEMES
 
 
 def set_tracking_uri(uri: str | pathlib.Path | None) -> None:
@@ -98,9 +114,42 @@ def resolve(uri: str | None) -> StoreLocation:
         directory = os.path.abspath(os.path.expanduser(directory))
         db = os.path.join(directory, DEFAULT_DB_NAME)
         return StoreLocation("sqlite", f"sqlite:///{db}", db, directory)
+    if scheme in REMOTE_SCHEMES:
+        return _remote(parsed, scheme)
     raise MlflowException(
         f"Tracking URI {uri!r} uses the scheme {scheme!r}, which this version of asynctrack does not "
-        "support yet: use a directory, file:// or sqlite:/// URI (the REST and PostgreSQL stores are "
-        "planned).",
+        "support yet: use a directory, file://, sqlite:///, http:// or https:// URI (the PostgreSQL store "
+        "is planned).",
         error_code=INVALID_PARAMETER_VALUE,
     )
+
+
+def _remote(parsed: urllib.parse.ParseResult, scheme: str) -> StoreLocation:
+    """A tracking server's base URL; requests go to ``<base>/api/2.0/mlflow/...``."""
+    problem = None
+    if not parsed.hostname:
+        problem = "no host"
+    elif parsed.query or parsed.fragment or parsed.params:
+        problem = "a query or fragment (the URI is the server's base URL)"
+    else:
+        try:
+            parsed.port  # noqa: B018  (raises ValueError on a malformed port)
+        except ValueError:
+            problem = "an invalid port"
+    if problem is not None:
+        raise MlflowException(
+            f"Invalid tracking URI {_redacted(parsed)!r}: it has {problem}; expected "
+            f"{scheme}://host[:port][/base/path]",
+            error_code=INVALID_PARAMETER_VALUE,
+        )
+    # The scheme and host are case-insensitive (user info is not); the path is kept, less a trailing slash.
+    netloc = parsed.netloc if "@" in parsed.netloc else parsed.netloc.lower()
+    canonical = urllib.parse.urlunparse((scheme, netloc, parsed.path, "", "", "")).rstrip("/")
+    return StoreLocation(scheme, canonical, "", "")
+
+
+def _redacted(parsed: urllib.parse.ParseResult) -> str:
+    if parsed.password is None:
+        return parsed.geturl()
+    netloc = parsed.netloc.replace(f":{parsed.password}@", ":***@", 1)
+    return parsed._replace(netloc=netloc).geturl()

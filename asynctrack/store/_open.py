@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 from asynctrack._tracking_uri import StoreLocation
+from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.store._protocol import AbstractStore
+from asynctrack.store.rest import RestStore
 from asynctrack.store.sqlite import SqliteStore
 
 __all__ = ["open_store"]
 
 
 async def open_store(location: StoreLocation) -> AbstractStore:
-    """A connected store for ``location`` (only the embedded SQLite store exists so far)."""
-    return await SqliteStore.open(location.db_path, location.artifact_root)
+    """A ready store for ``location``: the embedded SQLite store, or the REST store for a tracking server
+    (whose HTTP settings are read from MLflow's environment variables now)."""
+    if location.is_remote:
+        return await RestStore.open(location.uri)
+    if location.scheme == "sqlite":
+        return await SqliteStore.open(location.db_path, location.artifact_root)
+    raise MlflowException(
+        f"No store for tracking URI {location.uri!r} (scheme {location.scheme!r})",
+        error_code=INVALID_PARAMETER_VALUE,
+    )

@@ -106,18 +106,19 @@ def metric_series(metrics: Sequence[MetricJ]) -> list[MetricSeries]:
     if n == 0:
         return []
     keys = [m.key for m in metrics]
-    values = [m.value for m in metrics]
-    stamps = [m.timestamp for m in metrics]
-    steps = [m.step for m in metrics]
-    if None in keys or "" in keys or None in values or "" in values or None in stamps or "" in stamps:
-        _raise_missing(metrics)
     unique = dict.fromkeys(keys)
+    if None in unique or "" in unique:
+        _raise_missing(metrics)
+    columns = _fast_columns(
+        [m.value for m in metrics], [m.timestamp for m in metrics], [m.step for m in metrics]
+    )
+    if columns is None:
+        _raise_missing(metrics)
     for key in unique:
         try:
             check_metric_key(key)
         except MlflowException as exc:
             raise _at_metric(exc, keys.index(key)) from None
-    columns = _fast_columns(values, stamps, steps)
     if columns is None:
         columns = _checked_columns(metrics)
     v, ts, st = columns
@@ -144,31 +145,33 @@ def _raise_missing(metrics: Sequence[MetricJ]) -> None:
 
 
 _Columns = tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.int64]]
+_FLOAT = {float}
+_INT = {int}
+_NONE = {type(None)}
 
 
 def _fast_columns(
     values: Sequence[object], stamps: Sequence[object], steps: Sequence[object]
 ) -> _Columns | None:
-    """The three columns when every value is a float and every timestamp and step an int in range."""
-    if set(map(type, values)) != {float} or set(map(type, stamps)) != {int}:
+    """The three columns when every value is a float and every timestamp and step an int in range
+    (None when anything needs the per-point path: strings, absent fields, out-of-range numbers)."""
+    n = len(values)
+    if set(map(type, values)) != _FLOAT or set(map(type, stamps)) != _INT:
         return None
     step_types = set(map(type, steps))
-    if step_types == {type(None)}:
-        st = np.zeros(len(steps), np.int64)
-    elif step_types == {int}:
-        try:
-            st = np.array(steps, np.int64)
-        except OverflowError:
-            return None
-    else:
-        return None
     try:
-        ts = np.array(stamps, np.int64)
+        if step_types == _INT:
+            st = np.fromiter(steps, np.int64, n)
+        elif step_types == _NONE:
+            st = np.zeros(n, np.int64)
+        else:
+            return None
+        ts = np.fromiter(stamps, np.int64, n)
     except OverflowError:
         return None
-    if len(ts) and int(ts.min()) < 0:
+    if int(ts.min()) < 0:
         return None
-    return np.array(values, np.float64), ts, st
+    return np.fromiter(values, np.float64, n), ts, st
 
 
 def _checked_columns(metrics: Sequence[MetricJ]) -> _Columns:

@@ -134,13 +134,20 @@ def decode_body(body: bytes, msg_type: type[T], *, nested: bool = False) -> T:
     try:
         return _decoder(msg_type).decode(body)
     except msgspec.ValidationError as exc:
-        value = _any_json.decode(body)
+        try:
+            value = _any_json.decode(body)
+        except msgspec.DecodeError as bad:  # malformed past the first wrongly typed field
+            raise _malformed(bad) from None
         if isinstance(value, str) and not nested:
             # Older MLflow clients post their JSON double-encoded as a string; MLflow decodes it again.
             return decode_body(value.encode(), msg_type, nested=True)
         raise _explain(exc, value) from None
     except msgspec.DecodeError as exc:
-        raise invalid(f"Malformed JSON in the request body: {exc}. The body must be a JSON object.") from None
+        raise _malformed(exc) from None
+
+
+def _malformed(exc: msgspec.DecodeError) -> MlflowException:
+    return invalid(f"Malformed JSON in the request body: {exc}. The body must be a JSON object.")
 
 
 def _from_query(request: Request, msg_type: type[T]) -> T:

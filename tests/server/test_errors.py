@@ -48,6 +48,7 @@ def test_unknown_endpoint_and_wrong_method(client: httpx.Client) -> None:
     [
         (b"{not json", "Malformed JSON in the request body"),
         (b'{"run_id": "x", "metrics": [', "Malformed JSON in the request body"),
+        (b'{"run_id": 5, "value": NaN}', "Malformed JSON in the request body"),  # found by the fuzz test
         (b"[1, 2]", "expected a JSON object, got an array"),
         (b"42", "expected a JSON object, got a number"),
     ],

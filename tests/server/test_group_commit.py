@@ -1,0 +1,107 @@
+"""The group-commit writer, in process on a real SQLite store: concurrent requests share transactions,
+each request still fails alone, and a request's data is durable when its write returns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+import numpy as np
+import pytest
+
+from asynctrack.entities import Param, RunTag
+from asynctrack.exceptions import MlflowException
+from asynctrack.server._batch import ParsedBatch
+from asynctrack.server._writer import GroupCommitWriter
+from asynctrack.store import MetricSeries
+from asynctrack.store.sqlite import SqliteStore
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def _series(key: str, start: int, n: int) -> MetricSeries:
+    steps = np.arange(start, start + n, dtype=np.int64)
+    return MetricSeries(key, steps.astype(np.float64), steps + 1, steps)
+
+
+async def _with_writer(tmp_path: Path, body) -> None:  # type: ignore[no-untyped-def]
+    store = await SqliteStore.open(str(tmp_path / "gc.db"), str(tmp_path / "artifacts"))
+    try:
+        writer = GroupCommitWriter(store, write_timeout=30)
+        async with anyio.create_task_group() as tasks:
+            await tasks.start(writer.run)
+            await body(store, writer)
+            tasks.cancel_scope.cancel()
+    finally:
+        await store.aclose()
+
+
+@pytest.mark.anyio
+async def test_concurrent_requests_share_transactions(tmp_path: Path) -> None:
+    """40 concurrent requests to 2 runs are written in far fewer transactions, and all of them land."""
+
+    async def body(store: SqliteStore, writer: GroupCommitWriter) -> None:
+        runs = [(await store.create_run("0", "u", 1, [], None)).info.run_id for _ in range(2)]
+        async with anyio.create_task_group() as tasks:
+            for i in range(40):
+                batch = ParsedBatch(runs[i % 2], [_series("m", i * 10, 10)], [Param(f"p{i}", "v")], [])
+                tasks.start_soon(writer.write, batch)
+        assert writer.requests == 40
+        assert writer.transactions < 20
+        for run_id in runs:
+            series = await store.get_metric_series(run_id, "m")
+            assert len(series) == 200
+            assert len((await store.get_run(run_id)).data.params) == 20
+
+    await _with_writer(tmp_path, body)
+
+
+@pytest.mark.anyio
+async def test_a_bad_request_fails_alone_in_a_group(tmp_path: Path) -> None:
+    """A param re-logged with another value fails only its own request; the other requests merged with it
+    are written, and nothing of the failed request is (its metric and tag are absent)."""
+
+    async def body(store: SqliteStore, writer: GroupCommitWriter) -> None:
+        run_id = (await store.create_run("0", "u", 1, [], None)).info.run_id
+        await store.log_batch(run_id, [], [Param("p", "1")], [])
+        outcomes: dict[int, BaseException | None] = {}
+
+        async def send(i: int, batch: ParsedBatch) -> None:
+            try:
+                await writer.write(batch)
+                outcomes[i] = None
+            except MlflowException as exc:
+                outcomes[i] = exc
+
+        async with anyio.create_task_group() as tasks:
+            for i in range(10):
+                params = [Param("p", "2")] if i == 5 else [Param(f"q{i}", "v")]
+                tags = [RunTag(f"t{i}", "x")]
+                tasks.start_soon(send, i, ParsedBatch(run_id, [_series(f"m{i}", 0, 3)], params, tags))
+        failed = {i for i, exc in outcomes.items() if exc is not None}
+        assert failed == {5}
+        assert "Changing param values is not allowed" in str(outcomes[5])
+        run = await store.get_run(run_id)
+        assert set(run.data.metrics) == {f"m{i}" for i in range(10) if i != 5}
+        assert "t5" not in run.data.tags and run.data.params["p"] == "1"
+
+    await _with_writer(tmp_path, body)
+
+
+@pytest.mark.anyio
+async def test_merged_batches_stay_within_the_store_limits(tmp_path: Path) -> None:
+    """Requests are merged only up to the store's BatchLimits (here 100 params per transaction)."""
+
+    async def body(store: SqliteStore, writer: GroupCommitWriter) -> None:
+        run_id = (await store.create_run("0", "u", 1, [], None)).info.run_id
+        async with anyio.create_task_group() as tasks:
+            for i in range(6):
+                params = [Param(f"r{i}-{j}", "v") for j in range(60)]
+                tasks.start_soon(writer.write, ParsedBatch(run_id, [], params, []))
+        assert writer.transactions == 6  # 60 + 60 params would pass the limit of 100
+        assert len((await store.get_run(run_id)).data.params) == 360
+
+    await _with_writer(tmp_path, body)

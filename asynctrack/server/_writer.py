@@ -2,9 +2,10 @@
 
 Every metric, param and tag write of the server (log-batch, log-metric, log-parameter, set-tag) is handed
 to one :class:`GroupCommitWriter` per worker process. Its task takes everything queued while the previous
-transaction ran, merges the requests of each run (in arrival order, within the store's ``BatchLimits``) and
-writes each merged batch with one ``store.log_batch`` call: one SQLite transaction instead of one per
-request. A request's coroutine returns only after the transaction holding its data committed.
+transaction ran, merges the requests of each run (in arrival order, within the store's ``BatchLimits``;
+the points of one key become one series) and writes each merged batch with one ``store.log_batch`` call:
+one SQLite transaction instead of one per request. A request's coroutine returns only after the
+transaction holding its data committed.
 
 Each request was checked whole before it was queued (``_batch.py``). If a merged write still fails for a
 reason only the store knows (a param re-logged with another value, a deleted run), the requests of that
@@ -19,14 +20,15 @@ handed to SQLite when the time runs out may still commit: a retrying client then
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import anyio
 import anyio.abc
+import numpy as np
 
 from asynctrack.exceptions import TEMPORARILY_UNAVAILABLE, MlflowException
 from asynctrack.server._batch import ParsedBatch
-from asynctrack.store import AbstractStore, BatchLimits
+from asynctrack.store import AbstractStore, BatchLimits, MetricSeries
 from asynctrack.store._retry import retry_transient
 
 __all__ = ["GroupCommitWriter"]
@@ -133,7 +135,7 @@ class GroupCommitWriter:
         if len(group) == 1:
             metrics, params, tags = first.metrics, first.params, first.tags
         else:
-            metrics = [s for p in group for s in p.batch.metrics]
+            metrics = _merge_series(s for p in group for s in p.batch.metrics)
             params = [a for p in group for a in p.batch.params]
             tags = [t for p in group for t in p.batch.tags]
         store = self._store
@@ -151,6 +153,25 @@ class GroupCommitWriter:
             )
         self.transactions += 1
         self.requests += len(group)
+
+
+def _merge_series(series: Iterable[MetricSeries]) -> list[MetricSeries]:
+    """One series per key, points in arrival order: the store writes one chunk row per series, so eight
+    requests of the same five keys cost five rows instead of forty."""
+    by_key: dict[str, list[MetricSeries]] = {}
+    for s in series:
+        by_key.setdefault(s.key, []).append(s)
+    return [
+        parts[0]
+        if len(parts) == 1
+        else MetricSeries(
+            key,
+            np.concatenate([p.values for p in parts]),
+            np.concatenate([p.timestamps for p in parts]),
+            np.concatenate([p.steps for p in parts]),
+        )
+        for key, parts in by_key.items()
+    ]
 
 
 def _finish(group: Sequence[_Pending], error: MlflowException | None) -> None:

@@ -51,9 +51,12 @@ async def test_concurrent_requests_share_transactions(tmp_path: Path) -> None:
                 tasks.start_soon(writer.write, batch)
         assert writer.requests == 40
         assert writer.transactions < 20
-        for run_id in runs:
+        for r, run_id in enumerate(runs):
             series = await store.get_metric_series(run_id, "m")
-            assert len(series) == 200
+            expected = [s for i in range(r, 40, 2) for s in range(i * 10, i * 10 + 10)]
+            assert series.steps.tolist() == expected  # merged per key, every point, in step order
+            assert series.values.tolist() == [float(s) for s in expected]
+            assert series.timestamps.tolist() == [s + 1 for s in expected]
             assert len((await store.get_run(run_id)).data.params) == 20
 
     await _with_writer(tmp_path, body)

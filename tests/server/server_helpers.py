@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import uuid
 from pathlib import Path
 from typing import Any
@@ -14,12 +13,8 @@ API = "/api/2.0/mlflow"
 
 
 def make_server(tmp: Path, **kwargs: Any) -> ServerProcess:
-    """``asynctrack_server(...)``, runnable whether or not ``python -m asynctrack`` exists yet."""
-    server = asynctrack_server(tmp, **kwargs)
-    if importlib.util.find_spec("asynctrack.__main__") is None:
-        i = server.argv.index("asynctrack")
-        server.argv[i] = "asynctrack.cli"
-    return server
+    """An ``asynctrack server`` (not started) for ``tmp``; see ``servers.asynctrack_server``."""
+    return asynctrack_server(tmp, **kwargs)
 
 
 def call(client: httpx.Client, method: str, endpoint: str, body: Any = None, **params: Any) -> Any:

@@ -23,7 +23,15 @@ from asynctrack.environment import ASYNCTRACK_EXIT_TIMEOUT
 from asynctrack.pipeline._loop import BackgroundLoop
 from asynctrack.pipeline._pipeline import Pipeline
 
-__all__ = ["add_exit_callback", "close_pipelines", "flush_all", "get_pipeline", "shutdown_all"]
+__all__ = [
+    "add_closer",
+    "add_exit_callback",
+    "background_loop",
+    "close_pipelines",
+    "flush_all",
+    "get_pipeline",
+    "shutdown_all",
+]
 
 _log = logging.getLogger("asynctrack")
 
@@ -87,6 +95,9 @@ def close_pipelines(timeout: float | None = None, reason: str = "close_pipelines
         report = p.shutdown(deadline, reason)
         if report:
             reports.append(report)
+    # Other work on the background loop (the artifact upload queue) stops here too, within the same deadline.
+    for closer in list(_closers):
+        reports.extend(closer(deadline, reason))
     return reports
 
 
@@ -102,6 +113,21 @@ def shutdown_all(timeout: float | None = None) -> list[str]:
 
 
 _exit_callbacks: list[Callable[[], None]] = []
+_closers: list[Callable[[float, str], list[str]]] = []
+
+
+def background_loop() -> BackgroundLoop:
+    """The event loop the pipelines (and the artifact queue) run on."""
+    return _loop
+
+
+def add_closer(fn: Callable[[float, str], list[str]]) -> None:
+    """Have ``fn(deadline, reason)`` flush and stop its own work on the background loop whenever
+    :func:`close_pipelines` runs (at exit too), after the pipelines, before the loop stops; it returns
+    reports of what it could not finish. Registers the exit hook."""
+    if fn not in _closers:
+        _closers.append(fn)
+    _register_exit_hook()
 
 
 def add_exit_callback(fn: Callable[[], None]) -> None:

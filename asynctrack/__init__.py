@@ -13,7 +13,19 @@
 
 from __future__ import annotations
 
-from asynctrack import config, entities, environment, exceptions, validation
+from asynctrack import artifacts, config, entities, environment, exceptions, validation
+from asynctrack._fluent_artifacts import (
+    flush_artifact_async_logging,
+    get_artifact_uri,
+    log_artifact,
+    log_artifacts,
+    log_dict,
+    log_figure,
+    log_image,
+    log_stream,
+    log_table,
+    log_text,
+)
 from asynctrack._fluent_search import search_experiments, search_runs
 from asynctrack._tracking_uri import is_tracking_uri_set
 from asynctrack.aio import AsyncClient
@@ -88,6 +100,7 @@ __all__ = [
     "ViewType",
     "__version__",
     "active_run",
+    "artifacts",
     "config",
     "create_experiment",
     "delete_experiment",
@@ -98,7 +111,9 @@ __all__ = [
     "entities",
     "environment",
     "exceptions",
+    "flush_artifact_async_logging",
     "flush_async_logging",
+    "get_artifact_uri",
     "get_experiment",
     "get_experiment_by_name",
     "get_parent_run",
@@ -106,11 +121,19 @@ __all__ = [
     "get_tracking_uri",
     "is_tracking_uri_set",
     "last_active_run",
+    "log_artifact",
+    "log_artifacts",
+    "log_dict",
+    "log_figure",
+    "log_image",
     "log_metric",
     "log_metric_array",
     "log_metrics",
     "log_param",
     "log_params",
+    "log_stream",
+    "log_table",
+    "log_text",
     "restore_experiment",
     "restore_run",
     "search_experiments",

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import anyio
 import numpy.typing as npt
 
+from asynctrack._client_artifacts import AsyncClientArtifacts
 from asynctrack.client import MlflowClient
 from asynctrack.config import is_async_logging_enabled
 from asynctrack.entities import Experiment, Metric, Param, Run, RunTag
@@ -30,7 +31,7 @@ __all__ = ["AsyncClient"]
 T = TypeVar("T")
 
 
-class AsyncClient:
+class AsyncClient(AsyncClientArtifacts):  # artifact methods: asynctrack/_client_artifacts.py
     """Coroutine twin of :class:`~asynctrack.MlflowClient` (same arguments, same errors)."""
 
     def __init__(self, tracking_uri: str | None = None) -> None:

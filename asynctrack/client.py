@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from asynctrack import _logging_calls as calls
+from asynctrack._client_artifacts import MlflowClientArtifacts
 from asynctrack._context import current_user
 from asynctrack._tracking_uri import get_tracking_uri
 from asynctrack.entities import Experiment, Metric, Param, Run, RunStatus, RunTag, ViewType
@@ -32,7 +33,7 @@ SEARCH_MAX_RESULTS_DEFAULT = 1000
 __all__ = ["MlflowClient"]
 
 
-class MlflowClient:
+class MlflowClient(MlflowClientArtifacts):  # artifact methods: asynctrack/_client_artifacts.py
     """Client for a tracking store: ``MlflowClient(tracking_uri=None)``.
 
     >>> client = MlflowClient()                                   # doctest: +SKIP

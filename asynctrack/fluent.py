@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping
+from time import monotonic as _monotonic
 from time import time_ns as _time_ns
 from typing import Any
 
@@ -17,6 +18,7 @@ import numpy.typing as npt
 from asynctrack import _logging_calls as calls
 from asynctrack._context import context_tags
 from asynctrack._tracking_uri import get_tracking_uri, set_tracking_uri
+from asynctrack.artifacts._queue import flush_artifacts
 from asynctrack.client import MlflowClient
 from asynctrack.config import is_async_logging_enabled
 from asynctrack.entities import Experiment, LifecycleStage, Run, RunStatus
@@ -509,5 +511,9 @@ def delete_tag(key: str) -> None:
 
 
 def flush_async_logging(timeout: float | None = None) -> None:
-    """Wait until every operation accepted so far, on every store, is written or has failed."""
+    """Wait until every operation accepted so far, on every store, is written or has failed (artifact
+    uploads included)."""
+    started = _monotonic()
     flush_all(timeout)
+    # Artifact uploads travel their own queue (asynctrack/artifacts/_queue.py): join it too, in the same time.
+    flush_artifacts(None if timeout is None else max(0.0, timeout - (_monotonic() - started)))

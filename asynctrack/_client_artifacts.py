@@ -1,0 +1,365 @@
+"""``MlflowClient``'s and ``AsyncClient``'s artifact methods, as base classes (mixins) of both clients.
+
+Every upload goes through the artifact queue (asynctrack/artifacts/_queue.py). The logging calls take a
+keyword-only ``synchronous`` beyond MLflow's signatures: ``None`` (the default) and ``True`` wait until the
+artifact is written, as MLflow does; ``False`` returns a :class:`~asynctrack.RunOperations` at once. Only
+``log_image`` is asynchronous in MLflow itself, and only its ``key=`` form: there ``None`` follows
+``MLFLOW_ENABLE_ASYNC_LOGGING`` as in MLflow. With ``synchronous=False`` a *file* (``log_artifact``,
+``log_artifacts``) is read when its upload runs, so leave it in place until the operations are done;
+in-memory objects (text, dicts, figures, images) are captured at the call.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+import anyio
+
+from asynctrack import _logging_calls as calls
+from asynctrack.artifacts import _api, _fs, _media, _sync
+from asynctrack.artifacts._optional import require
+from asynctrack.artifacts._paths import check_file_name, check_path, parent_and_name, posix_join
+from asynctrack.artifacts._queue import human_size
+from asynctrack.artifacts._repository import ArtifactRepository, FileInfo
+from asynctrack.config import is_async_logging_enabled
+from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
+from asynctrack.pipeline._operations import RunOperations
+
+if TYPE_CHECKING:
+    from asynctrack.client import MlflowClient
+
+__all__ = ["AsyncClientArtifacts", "MlflowClientArtifacts"]
+
+T = TypeVar("T")
+
+LOGGED_IMAGES_TAG = "mlflow.loggedImages"
+LOGGED_ARTIFACTS_TAG = "mlflow.loggedArtifacts"
+
+
+def _waits(synchronous: bool | None) -> bool:
+    return True if synchronous is None else bool(synchronous)
+
+
+def _artifact_file(artifact_file: str) -> str:
+    rel = check_path(artifact_file, "artifact file")
+    check_file_name(parent_and_name(rel)[1], "artifact file", shown=artifact_file)
+    return rel
+
+
+class MlflowClientArtifacts:
+    """The artifact half of :class:`~asynctrack.MlflowClient`."""
+
+    _tracking_uri: str
+
+    def _as_client(self) -> MlflowClient:
+        return cast("MlflowClient", self)
+
+    def _repo(self, run_id: str) -> ArtifactRepository:
+        return _sync.repository_for_run(self._tracking_uri, calls.valid_run_id(run_id))
+
+    def _upload_bytes(self, run_id: str, rel: str, data: bytes, synchronous: bool) -> RunOperations | None:
+        repo = self._repo(run_id)
+        return _sync.upload(
+            repo,
+            functools.partial(repo.write_artifact, data, rel),
+            run_id=run_id,
+            dest=rel,
+            what=f"'{rel}' ({human_size(len(data))}) for run {run_id}",
+            synchronous=synchronous,
+            nbytes=len(data),
+        )
+
+    # -- files
+    def log_artifact(
+        self,
+        run_id: str,
+        local_path: str | os.PathLike[str],
+        artifact_path: str | None = None,
+        *,
+        synchronous: bool | None = None,
+    ) -> RunOperations | None:
+        """Log a local file (or a directory, as ``<artifact_path>/<its name>/...``) to the run.
+
+        >>> client.log_artifact(run_id, "model.pkl", "models")   # doctest: +SKIP
+        """
+        rel_dir = check_path(artifact_path)
+        local = os.path.abspath(os.fspath(local_path))  # an async upload runs later, maybe after a chdir
+        repo = self._repo(run_id)
+        if os.path.isdir(local):
+            name = check_file_name(os.path.basename(os.path.normpath(local)), "directory name")
+            return self._log_dir(repo, run_id, local, posix_join(rel_dir, name), synchronous)
+        if not os.path.exists(local):
+            raise MlflowException(
+                f"Cannot log artifact: the local file {os.fspath(local_path)!r} does not exist.",
+                error_code=INVALID_PARAMETER_VALUE,
+            )
+        dest = posix_join(rel_dir, check_file_name(os.path.basename(local), "artifact file name"))
+        return _sync.upload(
+            repo,
+            functools.partial(repo.log_artifact, local, rel_dir),
+            run_id=run_id,
+            dest=dest,
+            what=f"'{dest}' ({human_size(os.stat(local).st_size)} from {local}) for run {run_id}",
+            synchronous=_waits(synchronous),
+        )
+
+    def log_artifacts(
+        self,
+        run_id: str,
+        local_dir: str | os.PathLike[str],
+        artifact_path: str | None = None,
+        *,
+        synchronous: bool | None = None,
+    ) -> RunOperations | None:
+        """Log the contents of a local directory (recursively) under ``artifact_path``."""
+        rel_dir = check_path(artifact_path)
+        local = os.path.abspath(os.fspath(local_dir))
+        if not os.path.isdir(local):
+            raise MlflowException(
+                f"Cannot log artifacts: {os.fspath(local_dir)!r} is not a directory.",
+                error_code=INVALID_PARAMETER_VALUE,
+            )
+        return self._log_dir(self._repo(run_id), run_id, local, rel_dir, synchronous)
+
+    def _log_dir(
+        self, repo: ArtifactRepository, run_id: str, local: str, rel_dir: str, synchronous: bool | None
+    ) -> RunOperations | None:
+        return _sync.upload(
+            repo,
+            functools.partial(repo.log_artifacts, local, rel_dir),
+            run_id=run_id,
+            dest=rel_dir,
+            what=f"'{rel_dir or '.'}/' (the directory {local}) for run {run_id}",
+            synchronous=_waits(synchronous),
+        )
+
+    def log_stream(self, run_id: str, stream: io.BufferedIOBase | io.RawIOBase, artifact_file: str) -> None:
+        """Log the bytes read from a binary stream (in chunks) as ``artifact_file``."""
+        rel = _artifact_file(artifact_file)
+        parent, name = parent_and_name(rel)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, name)
+            with open(path, "wb") as f:
+                shutil.copyfileobj(stream, f, _fs.CHUNK)
+            self.log_artifact(run_id, path, parent or None)
+
+    # -- in-memory objects
+    def log_text(
+        self, run_id: str, text: str, artifact_file: str, *, synchronous: bool | None = None
+    ) -> RunOperations | None:
+        """Log a string as a UTF-8 text file::
+
+        client.log_text(run_id, "loss went down", "notes/summary.txt")
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        rel = _artifact_file(artifact_file)
+        return self._upload_bytes(run_id, rel, text.encode("utf-8"), _waits(synchronous))
+
+    def log_dict(
+        self, run_id: str, dictionary: Any, artifact_file: str, *, synchronous: bool | None = None
+    ) -> RunOperations | None:
+        """Log a dict as JSON, or YAML when ``artifact_file`` ends with ``.yml``/``.yaml`` (needs PyYAML)."""
+        rel = _artifact_file(artifact_file)
+        return self._upload_bytes(run_id, rel, _media.dict_bytes(dictionary, rel), _waits(synchronous))
+
+    def log_figure(
+        self,
+        run_id: str,
+        figure: Any,
+        artifact_file: str,
+        *,
+        save_kwargs: dict[str, Any] | None = None,
+        synchronous: bool | None = None,
+    ) -> RunOperations | None:
+        """Log a matplotlib or plotly figure, in the format ``artifact_file``'s extension names (rendered
+        during the call; plotly images need kaleido)."""
+        rel = _artifact_file(artifact_file)
+        data = _media.render_figure(figure, rel, save_kwargs)
+        return self._upload_bytes(run_id, rel, data, _waits(synchronous))
+
+    def log_image(
+        self,
+        run_id: str,
+        image: Any,
+        artifact_file: str | None = None,
+        key: str | None = None,
+        step: int | None = None,
+        timestamp: int | None = None,
+        synchronous: bool | None = None,
+    ) -> RunOperations | None:
+        """Log a numpy array or PIL image: as ``artifact_file``, or as one step of the image series ``key``
+        (MLflow 3's layout: ``images/<key>+step+<step>+timestamp+<ms>+<uuid>.png`` and a 256 px WebP
+        preview, and the run tag ``mlflow.loggedImages``)."""
+        if synchronous is None:
+            synchronous = not is_async_logging_enabled()
+        if artifact_file is not None and any(a is not None for a in (key, step, timestamp)):
+            raise TypeError(
+                "The `artifact_file` parameter cannot be used in conjunction with `key`, `step`, or "
+                "`timestamp` parameters. Please ensure that `artifact_file` is specified alone, without any "
+                "of these conflicting parameters."
+            )
+        if artifact_file is None and key is None:
+            raise TypeError(
+                "Invalid arguments: Please specify exactly one of `artifact_file` or `key`. Use `key` to log "
+                "dynamic image charts or `artifact_file` for saving static images. "
+            )
+        pil = _media.to_pil_image(image, copy=not synchronous)
+        if artifact_file is not None:
+            rel = _artifact_file(artifact_file)
+            self._upload_bytes(run_id, rel, _media.encode_image(pil, rel), True)
+            return None
+        assert key is not None
+        _media.check_image_key(key)
+        png, webp = _media.image_key_paths(key, step or 0, timestamp or calls.now_ms())
+        compressed = _media.compress_image(pil)
+        if synchronous:
+            self._upload_bytes(run_id, png, _media.encode_image(pil, png), True)
+            self._upload_bytes(run_id, webp, _media.encode_image(compressed, webp), True)
+            self._as_client().set_tag(run_id, LOGGED_IMAGES_TAG, True, synchronous=True)
+            return None
+        ops = [self._upload_image_later(run_id, img, rel) for img, rel in ((pil, png), (compressed, webp))]
+        ops.append(self._as_client().set_tag(run_id, LOGGED_IMAGES_TAG, True, synchronous=False))
+        return RunOperations.combine(ops)
+
+    def _upload_image_later(self, run_id: str, image: Any, rel: str) -> RunOperations | None:
+        repo = self._repo(run_id)
+
+        async def encode_and_write() -> None:
+            data = await _fs.in_thread(_media.encode_image, image, rel)
+            await repo.write_artifact(data, rel)
+
+        nbytes = _media.image_nbytes(image)
+        return _sync.upload(
+            repo,
+            encode_and_write,
+            run_id=run_id,
+            dest=rel,
+            what=f"'{rel}' (image, {human_size(nbytes)} raw) for run {run_id}",
+            synchronous=False,
+            nbytes=nbytes,
+        )
+
+    def log_table(self, run_id: str, data: Any, artifact_file: str) -> None:
+        """Log a pandas DataFrame or a dict as a table, appending to the table already at ``artifact_file``:
+        JSON ``{"columns": [...], "data": [[...], ...]}`` (or Parquet), tagged in ``mlflow.loggedArtifacts``.
+        Columns of images are logged as images under ``table_images/``, as MLflow does."""
+        _media.check_table_file(artifact_file)
+        frame = _media.table_frame(data)
+        rel = _artifact_file(artifact_file)
+        pd = require("pandas", "log_table")
+        if len(frame.select_dtypes(include=["object"]).columns) > 0:
+            table_name = os.path.splitext(artifact_file)[0]
+            for column in frame.columns:
+                is_image = frame[column].map(_media.is_image_object)
+                if any(is_image) and not all(is_image):
+                    raise ValueError(
+                        f"Column `{column}` contains a mix of images and non-images. Please ensure that all "
+                        "elements in the column are of the same type."
+                    )
+                if len(is_image) and all(is_image):
+                    frame = frame.copy()  # MLflow rewrites the caller's DataFrame; we leave it alone
+                    frame[column] = frame[column].map(
+                        functools.partial(self._log_table_image, run_id, table_name)
+                    )
+        parent, _ = parent_and_name(rel)
+        if rel in [f.path for f in self.list_artifacts(run_id, parent or None)]:
+            with tempfile.TemporaryDirectory() as tmp:
+                existing = _media.read_table(self.download_artifacts(run_id, rel, tmp))
+            frame = pd.concat([existing, frame], ignore_index=True)
+        self._upload_bytes(run_id, rel, _media.table_bytes(frame, rel), True)
+        client = self._as_client()
+        logged = json.loads(client.get_run(run_id).data.tags.get(LOGGED_ARTIFACTS_TAG, "[]"))
+        entry = {"path": artifact_file, "type": "table"}
+        if entry not in logged:
+            logged.append(entry)
+            client.set_tag(run_id, LOGGED_ARTIFACTS_TAG, json.dumps(logged), synchronous=True)
+
+    def _log_table_image(self, run_id: str, table_name: str, image: Any) -> dict[str, str]:
+        stem = posix_join("table_images", table_name, str(uuid.uuid4()))
+        png, webp = f"{stem}.png", f"{stem}.webp"
+        self._upload_bytes(run_id, _artifact_file(png), _media.encode_image(image, png), True)
+        compressed = _media.compress_image(image)
+        self._upload_bytes(run_id, _artifact_file(webp), _media.encode_image(compressed, webp), True)
+        return {"type": "image", "filepath": png, "compressed_filepath": webp}
+
+    # -- reading
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
+        """The run's artifacts directly under ``path`` (the root by default), sorted by path."""
+        calls.valid_run_id(run_id)
+        return _api.list_artifacts(run_id=run_id, artifact_path=path, tracking_uri=self._tracking_uri)
+
+    def download_artifacts(self, run_id: str, path: str, dst_path: str | None = None) -> str:
+        """Copy a run's artifact file or directory into ``dst_path`` (created if missing; a new temporary
+        directory by default) and return its local path."""
+        calls.valid_run_id(run_id)
+        return _api.download_artifacts(
+            run_id=run_id, artifact_path=path, dst_path=dst_path, tracking_uri=self._tracking_uri
+        )
+
+
+class AsyncClientArtifacts:
+    """The artifact half of :class:`~asynctrack.AsyncClient`: the same methods as coroutines. Each runs
+    in a worker thread, so the caller's event loop (asyncio or trio) is never blocked."""
+
+    if TYPE_CHECKING:
+        _client: MlflowClient
+
+    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+
+    async def log_artifact(
+        self,
+        run_id: str,
+        local_path: str,
+        artifact_path: str | None = None,
+        *,
+        synchronous: bool | None = None,
+    ) -> RunOperations | None:
+        return await self._call(
+            self._client.log_artifact, run_id, local_path, artifact_path, synchronous=synchronous
+        )
+
+    async def log_artifacts(
+        self,
+        run_id: str,
+        local_dir: str,
+        artifact_path: str | None = None,
+        *,
+        synchronous: bool | None = None,
+    ) -> RunOperations | None:
+        return await self._call(
+            self._client.log_artifacts, run_id, local_dir, artifact_path, synchronous=synchronous
+        )
+
+    async def log_text(
+        self, run_id: str, text: str, artifact_file: str, *, synchronous: bool | None = None
+    ) -> RunOperations | None:
+        return await self._call(self._client.log_text, run_id, text, artifact_file, synchronous=synchronous)
+
+    async def log_dict(
+        self, run_id: str, dictionary: Any, artifact_file: str, *, synchronous: bool | None = None
+    ) -> RunOperations | None:
+        return await self._call(
+            self._client.log_dict, run_id, dictionary, artifact_file, synchronous=synchronous
+        )
+
+    async def log_image(self, run_id: str, image: Any, **kwargs: Any) -> RunOperations | None:
+        return await self._call(self._client.log_image, run_id, image, **kwargs)
+
+    async def log_table(self, run_id: str, data: Any, artifact_file: str) -> None:
+        await self._call(self._client.log_table, run_id, data, artifact_file)
+
+    async def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
+        return await self._call(self._client.list_artifacts, run_id, path)
+
+    async def download_artifacts(self, run_id: str, path: str, dst_path: str | None = None) -> str:
+        return await self._call(self._client.download_artifacts, run_id, path, dst_path)

@@ -4,6 +4,7 @@ server``: the fluent API, MlflowClient, AsyncClient and the CLI end to end, over
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import subprocess
@@ -170,3 +171,14 @@ def test_cli_against_a_tracking_server(rest_tracking, unique, tmp_path):
     assert described["info"]["run_name"] == "via-cli" and described["data"]["params"] == {"k": "v"}
     cli("runs", "delete", rid)
     assert client.get_run(rid).info.lifecycle_stage == "deleted"
+
+
+def test_pipeline_requests_do_not_flood_info_logs(rest_tracking, unique, caplog):
+    """httpx logs every request at INFO; those made by asynctrack's background loop are dropped, so an
+    application logging at INFO does not get a line per log-batch."""
+    caplog.set_level(logging.INFO)
+    mlflow.set_experiment(f"quiet-{unique}")
+    with mlflow.start_run():
+        for i in range(50):
+            mlflow.log_metric("m", float(i), step=i)
+    assert not [r for r in caplog.records if r.name == "httpx"]

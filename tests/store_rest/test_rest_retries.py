@@ -240,8 +240,9 @@ async def test_no_auth_header_without_credentials():
     assert "authorization" not in app.requests[0].headers
 
 
-async def test_connections_are_kept_alive():
-    """Twenty sequential calls reuse one pooled connection."""
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+async def test_connections_are_kept_alive(anyio_backend):
+    """Twenty sequential calls reuse one pooled connection (on asyncio and trio: the store is anyio code)."""
     app = Scripted(default=Reply(200, RUN_JSON))
     with serve(app) as url:
         store = await RestStore.open(url)

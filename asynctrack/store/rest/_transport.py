@@ -47,6 +47,20 @@ T = TypeVar("T")
 QueryParams = Mapping[str, str | int | Sequence[str]]
 
 
+class _QuietPipelineRequests(logging.Filter):
+    """Drops httpx's per-request INFO line ("HTTP Request: POST ... 200 OK") for requests made on
+    asynctrack's background loop: logging at INFO would otherwise print one line per log-batch, hundreds
+    a second. Other threads' httpx traffic (the user's own clients) is left alone."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno == logging.INFO and record.threadName == "asynctrack-loop")
+
+
+_httpx_log = logging.getLogger("httpx")
+if not any(isinstance(f, _QuietPipelineRequests) for f in _httpx_log.filters):
+    _httpx_log.addFilter(_QuietPipelineRequests())
+
+
 def _user_agent() -> str:
     try:
         version = importlib.metadata.version("asynctrack")

@@ -1,0 +1,31 @@
+"""Logs N metric points with ``synchronous=False`` at a steady pace, then flushes and exits.
+
+Usage: ``python outage_logger.py URI N``. Prints ``run <id>`` once the run exists, ``logged`` when every
+call has returned and ``flushed`` when ``flush_async_logging()`` has. The test kills and restarts the
+server while this runs.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import asynctrack as mlflow
+
+
+def main(uri: str, n: int) -> None:
+    mlflow.set_tracking_uri(uri)
+    run = mlflow.start_run(run_name="outage")
+    print("run", run.info.run_id, flush=True)
+    for i in range(n):
+        mlflow.log_metric("x", float(i), step=i, synchronous=False)
+        if i % 200 == 199:
+            time.sleep(0.02)  # about 10,000 points/s: the run spans the outage
+    print("logged", flush=True)
+    mlflow.flush_async_logging()
+    print("flushed", flush=True)
+    mlflow.end_run()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]))

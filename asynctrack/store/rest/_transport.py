@@ -7,6 +7,7 @@ used when the server picks it (many concurrent requests then share one connectio
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import logging
 from collections.abc import Mapping, Sequence
@@ -61,6 +62,7 @@ if not any(isinstance(f, _QuietPipelineRequests) for f in _httpx_log.filters):
     _httpx_log.addFilter(_QuietPipelineRequests())
 
 
+@functools.cache
 def _user_agent() -> str:
     try:
         version = importlib.metadata.version("asynctrack")

@@ -304,9 +304,9 @@ class ArtifactQueue:
         runs = sorted({j.run_id for j in left if j.run_id})
         return (
             f"asynctrack: {len(left)} artifact uploads were NOT written ({len(left) - inflight} queued, "
-            f"{inflight} in flight; runs: {', '.join(runs) or '-'}): {names}. They did not finish in time "
-            f"(ASYNCTRACK_EXIT_TIMEOUT) before {reason}; {self.written} artifact uploads were written by "
-            "this process."
+            f"{inflight} in flight; runs: {', '.join(runs) or '-'}): {names}. They did not finish within "
+            f"ASYNCTRACK_EXIT_TIMEOUT ({reason}); {self.written} artifact uploads were written by this "
+            "process."
         )
 
 

@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from asynctrack.store._paged import PagedList
-from asynctrack.store._protocol import AbstractStore, BatchLimits, MetricSeries, StoreUnavailable
+from asynctrack.store._protocol import AbstractStore, BatchLimits, BatchWrite, MetricSeries, StoreUnavailable
 
-__all__ = ["AbstractStore", "BatchLimits", "MetricSeries", "PagedList", "StoreUnavailable"]
+__all__ = ["AbstractStore", "BatchLimits", "BatchWrite", "MetricSeries", "PagedList", "StoreUnavailable"]

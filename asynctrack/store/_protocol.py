@@ -19,7 +19,7 @@ import numpy.typing as npt
 from asynctrack.entities import Experiment, Metric, Param, Run, RunInfo, RunTag
 from asynctrack.exceptions import TEMPORARILY_UNAVAILABLE, MlflowException
 
-__all__ = ["AbstractStore", "BatchLimits", "MetricSeries", "StoreUnavailable"]
+__all__ = ["AbstractStore", "BatchLimits", "BatchWrite", "MetricSeries", "StoreUnavailable"]
 
 
 class StoreUnavailable(MlflowException):
@@ -78,6 +78,20 @@ class MetricSeries(msgspec.Struct, frozen=True):
             np.fromiter((m.timestamp for m in metrics), np.int64, len(metrics)),
             np.fromiter((m.step for m in metrics), np.int64, len(metrics)),
         )
+
+
+class BatchWrite(msgspec.Struct, frozen=True):
+    """One run's metrics, params and tags for :meth:`AbstractStore.log_batches`.
+
+    ``key`` makes the write idempotent: a store that has applied a write with this key before does not
+    apply it again, and reports success (a journal replay, a client retrying after a lost response).
+    """
+
+    run_id: str
+    metrics: Sequence[MetricSeries] = ()
+    params: Sequence[Param] = ()
+    tags: Sequence[RunTag] = ()
+    key: str | None = None
 
 
 class AbstractStore(abc.ABC):
@@ -159,6 +173,30 @@ class AbstractStore(abc.ABC):
         possibly from a store thread: the pipeline uses it to wake a waiting caller one thread hop
         sooner. It must be cheap, thread-safe and must not raise.
         """
+
+    async def log_batches(
+        self, writes: Sequence[BatchWrite], on_durable: Callable[[], None] | None = None
+    ) -> list[MlflowException | None]:
+        """Apply several writes, each succeeding or failing on its own: the outcome list holds ``None``
+        or the write's (permanent) error, in order. A transient failure raises :class:`StoreUnavailable`
+        for the call; retrying it is safe only for writes with a ``key``.
+
+        This default writes one ``log_batch`` each and ignores keys; stores that can do better (one
+        transaction, idempotency keys) override it.
+        """
+        outcomes: list[MlflowException | None] = []
+        for w in writes:
+            try:
+                await self.log_batch(w.run_id, w.metrics, w.params, w.tags)
+            except StoreUnavailable:
+                raise
+            except MlflowException as exc:
+                outcomes.append(exc)
+            else:
+                outcomes.append(None)
+        if on_durable is not None:
+            on_durable()
+        return outcomes
 
     @abc.abstractmethod
     async def delete_tag(self, run_id: str, key: str) -> None: ...

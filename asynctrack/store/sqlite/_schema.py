@@ -7,12 +7,16 @@
 - ``latest_metrics`` keeps MLflow's "latest value" per (run, key) (largest step, then timestamp, then
   value) for ``get_run`` and search, maintained by an upsert per batch.
 - Runs have an integer ``run_key`` so chunk and param rows stay small; the public id is ``run_id``.
+- ``applied_batches`` remembers the idempotency keys of writes (``BatchWrite.key``) for
+  ``APPLIED_KEY_DAYS`` days, so a replayed or retried write is applied once.
 """
 
 from __future__ import annotations
 
 # 2: step and timestamp blobs carry a one-byte form prefix (store/sqlite/_columns.py).
-SCHEMA_VERSION = 2
+# 3: applied_batches (created in place in version-2 databases: an added table, nothing rewritten).
+SCHEMA_VERSION = 3
+APPLIED_KEY_DAYS = 30
 
 DDL = """
 CREATE TABLE IF NOT EXISTS asynctrack_meta (
@@ -87,4 +91,9 @@ CREATE TABLE IF NOT EXISTS metric_chunks (
     timestamps BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS metric_chunks_by_key ON metric_chunks (run_key, key, chunk_id);
+
+CREATE TABLE IF NOT EXISTS applied_batches (
+    key        TEXT PRIMARY KEY,
+    applied_ms INTEGER NOT NULL
+) WITHOUT ROWID;
 """

@@ -15,11 +15,11 @@ from asynctrack._names import generate_run_name
 from asynctrack.entities import Experiment, Param, Run, RunInfo, RunTag
 from asynctrack.environment import ASYNCTRACK_SQLITE_BUSY_TIMEOUT
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
-from asynctrack.store._protocol import AbstractStore, BatchLimits, MetricSeries
+from asynctrack.store._protocol import AbstractStore, BatchLimits, BatchWrite, MetricSeries
 from asynctrack.store._retry import retry_transient
 from asynctrack.store.sqlite import _reads, _search, _writes
 from asynctrack.store.sqlite._connection import Connection, transaction
-from asynctrack.store.sqlite._schema import DDL, SCHEMA_VERSION
+from asynctrack.store.sqlite._schema import APPLIED_KEY_DAYS, DDL, SCHEMA_VERSION
 
 __all__ = ["SqliteStore"]
 
@@ -177,6 +177,18 @@ class SqliteStore(AbstractStore):
             transaction, _writes.write_batch, run_id, metrics, params, tags, on_commit=on_durable
         )
 
+    async def log_batches(
+        self, writes: Sequence[BatchWrite], on_durable: Callable[[], None] | None = None
+    ) -> list[MlflowException | None]:
+        """All writes in one transaction, each in its own savepoint: a write that fails is rolled back
+        alone; a write whose ``key`` was applied before is skipped. One commit, one fsync for all."""
+        if not writes:
+            return []
+        outcomes: list[MlflowException | None] = await self._writer.run(
+            transaction, _writes.write_batches, list(writes), _now_ms(), on_commit=on_durable
+        )
+        return outcomes
+
     async def delete_tag(self, run_id: str, key: str) -> None:
         await self._writer.write(_writes.delete_tag, run_id, key)
 
@@ -233,6 +245,11 @@ def _seed(conn: sqlite3.Connection, artifact_root: str, now: int) -> None:
         (str(SCHEMA_VERSION),),
     )
     version = conn.execute("SELECT value FROM asynctrack_meta WHERE key = 'schema_version'").fetchone()[0]
+    if int(version) == 2:  # the DDL above has just added version 3's table
+        conn.execute(
+            "UPDATE asynctrack_meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
+        )
+        version = SCHEMA_VERSION
     if int(version) != SCHEMA_VERSION:
         newer = int(version) > SCHEMA_VERSION
         raise MlflowException(
@@ -245,6 +262,7 @@ def _seed(conn: sqlite3.Connection, artifact_root: str, now: int) -> None:
                 "new database."
             )
         )
+    conn.execute("DELETE FROM applied_batches WHERE applied_ms < ?", (now - APPLIED_KEY_DAYS * 86_400_000,))
     conn.execute(
         "INSERT OR IGNORE INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, "
         "creation_time, last_update_time) VALUES (0, ?, ?, 'active', ?, ?)",

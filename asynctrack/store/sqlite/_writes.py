@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sqlite3
+import struct
 from collections.abc import Sequence
 
 import numpy as np
@@ -15,8 +16,11 @@ from asynctrack.exceptions import (
     RESOURCE_DOES_NOT_EXIST,
     MlflowException,
 )
-from asynctrack.store._protocol import MetricSeries
+from asynctrack.store._protocol import BatchWrite, MetricSeries
 from asynctrack.store.sqlite._columns import encode_ints
+
+_ONE = struct.Struct("<q")
+_TWO = struct.Struct("<qq")
 
 __all__ = [
     "RUN_NAME_TAG",
@@ -31,6 +35,7 @@ __all__ = [
     "insert_run",
     "update_run",
     "write_batch",
+    "write_batches",
 ]
 
 RUN_NAME_TAG = "mlflow.runName"
@@ -68,6 +73,36 @@ def active_run_key(conn: sqlite3.Connection, run_id: str) -> int:
             error_code=INVALID_PARAMETER_VALUE,
         )
     return int(row[0])
+
+
+_SMALL = 16  # series up to this long are handled with plain Python: numpy's per-call cost dominates there
+
+
+def _latest_small(values: list[float], stamps: list[int], steps: list[int]) -> tuple[float, int, int, int]:
+    # MLflow's order, NaN counted as 0; on a full tie the last logged point wins.
+    best = 0
+    for i in range(1, len(steps)):
+        vi, vb = values[i], values[best]
+        if (steps[i], stamps[i], 0.0 if vi != vi else vi) >= (
+            steps[best],
+            stamps[best],
+            0.0 if vb != vb else vb,
+        ):
+            best = i
+    value = values[best]
+    if value != value:
+        return 0.0, 1, stamps[best], steps[best]
+    return value, 0, stamps[best], steps[best]
+
+
+def _encode_small(ints: list[int]) -> bytes:
+    first = ints[0]
+    if len(ints) == 1:
+        return b"C" + _ONE.pack(first)
+    stride = ints[1] - first
+    if -(2**63) <= stride < 2**63 and all(ints[i] - ints[i - 1] == stride for i in range(2, len(ints))):
+        return (b"C" + _ONE.pack(first)) if stride == 0 else (b"A" + _TWO.pack(first, stride))
+    return b"R" + struct.pack(f"<{len(ints)}q", *ints)
 
 
 def _latest_point(series: MetricSeries) -> tuple[float, int, int, int]:
@@ -111,7 +146,24 @@ def write_batch(
         chunks = []
         latest = []
         for s in metrics:
-            if len(s) == 0:
+            n = len(s)
+            if n == 0:
+                continue
+            if n <= _SMALL:
+                st, ts, vals = s.steps.tolist(), s.timestamps.tolist(), s.values.tolist()
+                chunks.append(
+                    (
+                        run_key,
+                        s.key,
+                        n,
+                        min(st),
+                        max(st),
+                        _encode_small(st),
+                        struct.pack(f"<{n}d", *vals),
+                        _encode_small(ts),
+                    )
+                )
+                latest.append((run_key, s.key, *_latest_small(vals, ts, st)))
                 continue
             steps = s.steps
             chunks.append(
@@ -130,6 +182,34 @@ def write_batch(
         if chunks:
             conn.executemany(_INSERT_CHUNK, chunks)
             conn.executemany(_UPSERT_LATEST, latest)
+
+
+def write_batches(
+    conn: sqlite3.Connection, writes: Sequence[BatchWrite], now_ms: int
+) -> list[MlflowException | None]:
+    """Each write in its own savepoint of the caller's transaction: a failing write is rolled back alone.
+    A write whose idempotency key is in ``applied_batches`` is skipped (reported as success)."""
+    outcomes: list[MlflowException | None] = []
+    for w in writes:
+        conn.execute("SAVEPOINT w")
+        try:
+            if w.key is not None:
+                cur = conn.execute(
+                    "INSERT OR IGNORE INTO applied_batches (key, applied_ms) VALUES (?, ?)", (w.key, now_ms)
+                )
+                if cur.rowcount == 0:  # applied before
+                    conn.execute("RELEASE w")
+                    outcomes.append(None)
+                    continue
+            write_batch(conn, w.run_id, w.metrics, w.params, w.tags)
+        except MlflowException as exc:
+            conn.execute("ROLLBACK TO w")
+            conn.execute("RELEASE w")
+            outcomes.append(exc)
+        else:
+            conn.execute("RELEASE w")
+            outcomes.append(None)
+    return outcomes
 
 
 def _write_params(conn: sqlite3.Connection, run_id: str, run_key: int, params: Sequence[Param]) -> None:

@@ -1,0 +1,135 @@
+"""``SqliteStore.log_batches``: many writes in one transaction, each failing alone; idempotency keys; and
+the small-series write path agreeing with the numpy path."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from asynctrack.entities import Param, RunTag
+from asynctrack.exceptions import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST
+from asynctrack.store import BatchWrite, MetricSeries
+from asynctrack.store.sqlite import SqliteStore
+from asynctrack.store.sqlite._columns import decode_ints, encode_ints
+from asynctrack.store.sqlite._writes import _encode_small, _latest_point, _latest_small
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def _series(key: str, steps: list[int], value: float = 1.0) -> MetricSeries:
+    s = np.asarray(steps, np.int64)
+    return MetricSeries(key, s.astype(np.float64) * value, s + 1000, s)
+
+
+async def test_one_bad_write_fails_alone(tmp_path: Path) -> None:
+    store = await SqliteStore.open(str(tmp_path / "s.db"), str(tmp_path / "a"))
+    try:
+        a = (await store.create_run("0", "u", 1, [], "a")).info.run_id
+        b = (await store.create_run("0", "u", 1, [], "b")).info.run_id
+        await store.log_batch(a, [], [Param("p", "1")], [])
+        durable: list[int] = []
+        outcomes = await store.log_batches(
+            [
+                BatchWrite(a, [_series("m", [0, 1, 2])], [Param("q", "x")], [RunTag("t", "1")]),
+                BatchWrite(a, [_series("m", [3])], [Param("p", "2")]),  # re-logs p with another value
+                BatchWrite("nope", [_series("m", [0])]),
+                BatchWrite(b, [_series("m", list(range(40)))], [], [RunTag("t", "b")]),
+            ],
+            on_durable=lambda: durable.append(1),
+        )
+        assert outcomes[0] is None and outcomes[3] is None
+        assert outcomes[1] is not None and outcomes[1].error_code == INVALID_PARAMETER_VALUE
+        assert outcomes[2] is not None and outcomes[2].error_code == RESOURCE_DOES_NOT_EXIST
+        assert durable == [1]
+        run_a = await store.get_run(a)
+        assert run_a.data.params == {"p": "1", "q": "x"}  # the failed write left nothing behind
+        assert [m.step for m in await store.get_metric_history(a, "m")] == [0, 1, 2]
+        assert run_a.data.tags["t"] == "1"
+        assert len(await store.get_metric_history(b, "m")) == 40
+    finally:
+        await store.aclose()
+
+
+async def test_keys_make_writes_idempotent(tmp_path: Path) -> None:
+    path = str(tmp_path / "s.db")
+    store = await SqliteStore.open(path, str(tmp_path / "a"))
+    try:
+        run = (await store.create_run("0", "u", 1, [], "a")).info.run_id
+        w = BatchWrite(run, [_series("m", [0, 1])], [Param("p", "1")], [], key="journal-1:7")
+        assert await store.log_batches([w]) == [None]
+        assert await store.log_batches([w, w]) == [None, None]  # replayed: applied once
+        assert len(await store.get_metric_history(run, "m")) == 2
+        # a failed write does not consume its key: once fixed, it applies
+        bad = BatchWrite(run, [_series("m", [5])], [Param("p", "2")], key="journal-1:8")
+        (outcome,) = await store.log_batches([bad])
+        assert outcome is not None
+        good = BatchWrite(run, [_series("m", [5])], [], key="journal-1:8")
+        assert await store.log_batches([good]) == [None]
+        assert [m.step for m in await store.get_metric_history(run, "m")] == [0, 1, 5]
+    finally:
+        await store.aclose()
+    with sqlite3.connect(path) as conn:
+        assert {r[0] for r in conn.execute("SELECT key FROM applied_batches")} == {
+            "journal-1:7",
+            "journal-1:8",
+        }
+
+
+async def test_version_2_database_gains_the_keys_table(tmp_path: Path) -> None:
+    path = str(tmp_path / "old.db")
+    store = await SqliteStore.open(path, str(tmp_path / "a"))
+    await store.aclose()
+    with sqlite3.connect(path) as conn:  # make it look like a database from before the table existed
+        conn.execute("DROP TABLE applied_batches")
+        conn.execute("UPDATE asynctrack_meta SET value = '2' WHERE key = 'schema_version'")
+    store = await SqliteStore.open(path, str(tmp_path / "a"))
+    try:
+        run = (await store.create_run("0", "u", 1, [], "a")).info.run_id
+        assert await store.log_batches([BatchWrite(run, [_series("m", [0])], key="k")]) == [None]
+    finally:
+        await store.aclose()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT value FROM asynctrack_meta WHERE key = 'schema_version'").fetchone() == (
+            "3",
+        )
+
+
+ints = st.integers(-(2**63), 2**63 - 1)
+floats = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([0.0, -0.0, 1.0]))
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    steps=st.lists(st.integers(-5, 5) | ints, min_size=1, max_size=16),
+    data=st.data(),
+)
+def test_small_path_matches_numpy_path(steps: list[int], data: st.DataObject) -> None:
+    n = len(steps)
+    stamps = data.draw(st.lists(st.integers(0, 3) | ints, min_size=n, max_size=n))
+    values = data.draw(st.lists(floats, min_size=n, max_size=n))
+    arr = MetricSeries(
+        "k", np.asarray(values, np.float64), np.asarray(stamps, np.int64), np.asarray(steps, np.int64)
+    )
+    for column, arr_column in ((steps, arr.steps), (stamps, arr.timestamps)):
+        assert decode_ints(_encode_small(column), n).tolist() == column
+        if all(abs(x) < 2**61 for x in column):  # no int64 wrap-around: both paths choose the same form
+            assert _encode_small(column) == encode_ints(arr_column)
+    small = _latest_small(values, stamps, steps)
+    big = _latest_point(arr)
+    assert small[1:] == big[1:]
+    assert small[0] == big[0] or (math.isnan(small[0]) and math.isnan(big[0]))
+    assert (
+        np.asarray(values, "<f8").tobytes() == np.frombuffer(struct.pack(f"<{n}d", *values), "<f8").tobytes()
+    )

@@ -45,6 +45,7 @@ class ParsedBatch(msgspec.Struct, frozen=True):
     metrics: list[MetricSeries]
     params: list[Param]
     tags: list[RunTag]
+    key: str | None = None  # the request's Idempotency-Key
 
 
 def at_path(exc: MlflowException, field: str, path: str) -> MlflowException:

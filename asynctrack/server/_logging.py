@@ -6,6 +6,7 @@ Metric, param and tag writes are checked here, whole, then go through the proces
 
 from __future__ import annotations
 
+import msgspec
 import numpy as np
 
 from asynctrack._rest._messages import DeleteTag, Empty, LogBatch, LogInputs, LogMetric, LogParam, SetTag
@@ -13,7 +14,7 @@ from asynctrack._rest._wire import float_from_wire, int_from_wire
 from asynctrack.entities import LifecycleStage, Param, RunTag
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.server._batch import ParsedBatch, parse_log_batch
-from asynctrack.server._request import invalid, required
+from asynctrack.server._request import IDEMPOTENCY_KEY, invalid, required
 from asynctrack.server._state import ServerState
 from asynctrack.store import MetricSeries
 from asynctrack.validation import check_metric, check_param, check_run_id, check_tag, check_tag_key
@@ -66,7 +67,13 @@ async def delete_tag(state: ServerState, msg: DeleteTag) -> Empty:
 
 
 async def log_batch(state: ServerState, msg: LogBatch) -> Empty:
-    await state.writer.write(parse_log_batch(msg.run_id, msg.metrics, msg.params, msg.tags))
+    batch = parse_log_batch(msg.run_id, msg.metrics, msg.params, msg.tags)
+    key = IDEMPOTENCY_KEY.get()
+    if key is not None:
+        if not key or len(key) > 200:
+            raise invalid(f"Idempotency-Key must be 1 to 200 characters, got {len(key)}")
+        batch = msgspec.structs.replace(batch, key=key)
+    await state.writer.write(batch)
     return Empty()
 
 

@@ -13,6 +13,7 @@ the limit is refused before anything is read.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import re
 import typing
@@ -24,7 +25,12 @@ from starlette.requests import ClientDisconnect, Request
 from asynctrack.exceptions import BAD_REQUEST, INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.server._errors import BodyTooLarge
 
-__all__ = ["API_DOCS_HINT", "invalid", "missing", "read_body", "read_message", "required"]
+__all__ = ["API_DOCS_HINT", "IDEMPOTENCY_KEY", "invalid", "missing", "read_body", "read_message", "required"]
+
+#: The ``Idempotency-Key`` header of the request being handled (asynctrack's REST store and journal send
+#: one per log-batch, so a retried or replayed request is applied once); None when absent.
+IDEMPOTENCY_KEY: contextvars.ContextVar[str | None] = contextvars.ContextVar("idempotency_key", default=None)
+
 
 T = TypeVar("T", bound=msgspec.Struct)
 

@@ -21,7 +21,7 @@ from asynctrack._rest import _messages as m
 from asynctrack.exceptions import MlflowException
 from asynctrack.server import _experiments, _history, _logging, _runs
 from asynctrack.server._errors import JSON_TYPE, error_response, internal_error
-from asynctrack.server._request import read_message
+from asynctrack.server._request import IDEMPOTENCY_KEY, read_message
 from asynctrack.server._state import ServerState
 
 __all__ = ["ENDPOINTS", "PREFIXES", "endpoint", "routes"]
@@ -71,6 +71,7 @@ _encoder = msgspec.json.Encoder()
 def endpoint(msg_type: type[msgspec.Struct], handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     async def call(request: Request) -> Response:
         state: ServerState = request.app.state.server
+        token = IDEMPOTENCY_KEY.set(request.headers.get("idempotency-key"))
         try:
             msg = await read_message(request, msg_type, state.config.max_body_bytes)
             result = await handler(state, msg)
@@ -78,6 +79,8 @@ def endpoint(msg_type: type[msgspec.Struct], handler: Handler) -> Callable[[Requ
             return error_response(exc)
         except Exception as exc:
             return internal_error(request, exc)
+        finally:
+            IDEMPOTENCY_KEY.reset(token)
         return Response(_encoder.encode(result), media_type=JSON_TYPE)
 
     call.__name__ = handler.__name__

@@ -3,9 +3,11 @@
 Every metric, param and tag write of the server (log-batch, log-metric, log-parameter, set-tag) is handed
 to one :class:`GroupCommitWriter` per worker process. Its task takes everything queued while the previous
 transaction ran, merges the requests of each run (in arrival order, within the store's ``BatchLimits``;
-the points of one key become one series) and writes each merged batch with one ``store.log_batch`` call:
-one SQLite transaction instead of one per request. A request's coroutine returns only after the
-transaction holding its data committed.
+the points of one key become one series) and writes all runs' merged batches with one
+``store.log_batches`` call: one SQLite transaction (a savepoint per batch) instead of one per request.
+A request's coroutine returns only after the transaction holding its data committed. A request carrying
+an ``Idempotency-Key`` header is written alone under that key, so a retried or replayed request applies
+once.
 
 Each request was checked whole before it was queued (``_batch.py``). If a merged write still fails for a
 reason only the store knows (a param re-logged with another value, a deleted run), the requests of that
@@ -28,7 +30,7 @@ import numpy as np
 
 from asynctrack.exceptions import TEMPORARILY_UNAVAILABLE, MlflowException
 from asynctrack.server._batch import ParsedBatch
-from asynctrack.store import AbstractStore, BatchLimits, MetricSeries
+from asynctrack.store import AbstractStore, BatchLimits, BatchWrite, MetricSeries
 from asynctrack.store._retry import retry_transient
 
 __all__ = ["GroupCommitWriter"]
@@ -54,8 +56,10 @@ class GroupCommitWriter:
         self._timeout = write_timeout
         self._queue: list[_Pending] = []
         self._wake = anyio.Event()
-        #: How many store transactions wrote how many requests (for tests and the benchmark report).
+        #: How many store transactions wrote how many batches made of how many requests (for tests and the
+        #: benchmark report).
         self.transactions = 0
+        self.writes = 0
         self.requests = 0
 
     async def write(self, batch: ParsedBatch) -> None:
@@ -83,12 +87,29 @@ class GroupCommitWriter:
                         p.done.set()
 
     async def _write_all(self, queued: list[_Pending]) -> None:
+        """Everything queued in one ``log_batches`` call (one transaction, a savepoint per write): the
+        keyless requests of each run merged (within the store's limits), requests with an idempotency key
+        alone (their key must cover exactly their data). A merged write that fails is written again
+        request by request, so each fails or succeeds on its own data only."""
         by_run: dict[str, list[_Pending]] = {}
+        groups: list[list[_Pending]] = []
         for p in queued:
-            by_run.setdefault(p.batch.run_id, []).append(p)
+            if p.batch.key is not None:
+                groups.append([p])
+            else:
+                by_run.setdefault(p.batch.run_id, []).append(p)
         for group in by_run.values():
-            for chunk in self._chunks(group):
-                await self._write_group(chunk)
+            groups.extend(self._chunks(group))
+        outcomes = await self._log_batches(groups)
+        again: list[list[_Pending]] = []
+        for group, outcome in zip(groups, outcomes, strict=True):
+            if outcome is None or len(group) == 1 or outcome.error_code == TEMPORARILY_UNAVAILABLE:
+                _finish(group, outcome)
+            else:
+                again.extend([p] for p in group)
+        if again:
+            for group, outcome in zip(again, await self._log_batches(again), strict=True):
+                _finish(group, outcome)
 
     def _chunks(self, group: list[_Pending]) -> list[list[_Pending]]:
         """Consecutive requests of one run, cut so that no merged batch passes the store's limits."""
@@ -113,46 +134,39 @@ class GroupCommitWriter:
             chunks.append(current)
         return chunks
 
-    async def _write_group(self, group: Sequence[_Pending]) -> None:
-        try:
-            await self._log_batch(group)
-        except MlflowException as exc:
-            if len(group) == 1 or exc.error_code == TEMPORARILY_UNAVAILABLE:
-                _finish(group, exc)
-                return
-            for p in group:  # the merged write failed: find whose data it was
-                try:
-                    await self._log_batch((p,))
-                except MlflowException as own:
-                    _finish((p,), own)
-                else:
-                    _finish((p,), None)
-        else:
-            _finish(group, None)
-
-    async def _log_batch(self, group: Sequence[_Pending]) -> None:
-        first = group[0].batch
-        if len(group) == 1:
-            metrics, params, tags = first.metrics, first.params, first.tags
-        else:
-            metrics = _merge_series(s for p in group for s in p.batch.metrics)
-            params = [a for p in group for a in p.batch.params]
-            tags = [t for p in group for t in p.batch.tags]
+    async def _log_batches(self, groups: Sequence[Sequence[_Pending]]) -> list[MlflowException | None]:
+        writes = [_merged(group) for group in groups]
         store = self._store
+        outcomes: list[MlflowException | None] = []
 
         async def attempt() -> None:
-            await store.log_batch(first.run_id, metrics, params, tags)
+            outcomes[:] = await store.log_batches(writes)
 
         with anyio.move_on_after(self._timeout) as scope:
-            await retry_transient(attempt, what=f"log_batch for run {first.run_id}")
+            await retry_transient(attempt, what=f"writing {len(writes)} batches")
         if scope.cancelled_caught:
-            raise MlflowException(
+            unavailable = MlflowException(
                 f"The backend store stayed unavailable (locked or unreachable) for {self._timeout:g} s; "
                 "the request's data is not confirmed as written. Retry later.",
                 error_code=TEMPORARILY_UNAVAILABLE,
             )
+            return [unavailable] * len(writes)
         self.transactions += 1
-        self.requests += len(group)
+        self.writes += len(writes)
+        self.requests += sum(len(g) for g in groups)
+        return outcomes
+
+
+def _merged(group: Sequence[_Pending]) -> BatchWrite:
+    first = group[0].batch
+    if len(group) == 1:
+        return BatchWrite(first.run_id, first.metrics, first.params, first.tags, first.key)
+    return BatchWrite(
+        first.run_id,
+        _merge_series(s for p in group for s in p.batch.metrics),
+        [a for p in group for a in p.batch.params],
+        [t for p in group for t in p.batch.tags],
+    )
 
 
 def _merge_series(series: Iterable[MetricSeries]) -> list[MetricSeries]:

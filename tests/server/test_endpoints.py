@@ -348,3 +348,20 @@ def test_ajax_prefix_serves_the_same_api(client: httpx.Client) -> None:
     status, body = fails(client, "GET", "/runs/get", run_id="nope")
     assert (status, body["error_code"]) == (404, "RESOURCE_DOES_NOT_EXIST")
     assert client.get(API + "/runs/get", params={"run_id": rid}).json() == response.json()
+
+
+def test_log_batch_with_an_idempotency_key_applies_once(client: httpx.Client) -> None:
+    """asynctrack's REST store and journal send ``Idempotency-Key``; a resent request (lost response,
+    journal replay) is acknowledged without logging its points again."""
+    run_id = new_run(client)
+    body = {
+        "run_id": run_id,
+        "metrics": [{"key": "k", "value": 1.0, "timestamp": 5, "step": i} for i in range(3)],
+    }
+    for _ in range(3):
+        r = client.post(API + "/runs/log-batch", json=body, headers={"Idempotency-Key": f"test:{run_id}"})
+        assert r.status_code == 200, r.text
+    history = call(client, "GET", "/metrics/get-history", run_id=run_id, metric_key="k")["metrics"]
+    assert [m["step"] for m in history] == [0, 1, 2]
+    r = client.post(API + "/runs/log-batch", json=body, headers={"Idempotency-Key": "x" * 201})
+    assert r.status_code == 400 and "Idempotency-Key" in r.json()["message"]

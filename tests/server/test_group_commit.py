@@ -104,7 +104,41 @@ async def test_merged_batches_stay_within_the_store_limits(tmp_path: Path) -> No
             for i in range(6):
                 params = [Param(f"r{i}-{j}", "v") for j in range(60)]
                 tasks.start_soon(writer.write, ParsedBatch(run_id, [], params, []))
-        assert writer.transactions == 6  # 60 + 60 params would pass the limit of 100
+        assert writer.writes == 6  # 60 + 60 params would pass the limit of 100: no two are merged
         assert len((await store.get_run(run_id)).data.params) == 360
+
+    await _with_writer(tmp_path, body)
+
+
+@pytest.mark.anyio
+async def test_requests_for_different_runs_share_one_transaction(tmp_path: Path) -> None:
+    """8 runs, one request each, queued together: one log_batches call, 8 writes, every run complete."""
+
+    async def body(store: SqliteStore, writer: GroupCommitWriter) -> None:
+        runs = [(await store.create_run("0", "u", 1, [], None)).info.run_id for _ in range(8)]
+        async with anyio.create_task_group() as tasks:
+            for run_id in runs:
+                tasks.start_soon(writer.write, ParsedBatch(run_id, [_series("m", 0, 10)], [], []))
+        assert writer.requests == 8 and writer.writes == 8
+        assert writer.transactions <= 2  # the first request may be written before the others arrive
+        for run_id in runs:
+            assert (await store.get_metric_series(run_id, "m")).steps.tolist() == list(range(10))
+
+    await _with_writer(tmp_path, body)
+
+
+@pytest.mark.anyio
+async def test_keyed_requests_are_written_once(tmp_path: Path) -> None:
+    """A request with an idempotency key is written alone under it; the same key again is a no-op success."""
+
+    async def body(store: SqliteStore, writer: GroupCommitWriter) -> None:
+        run_id = (await store.create_run("0", "u", 1, [], None)).info.run_id
+        keyed = ParsedBatch(run_id, [_series("m", 0, 5)], [Param("p", "1")], [], key="client-1:1")
+        async with anyio.create_task_group() as tasks:
+            for _ in range(3):
+                tasks.start_soon(writer.write, keyed)
+            tasks.start_soon(writer.write, ParsedBatch(run_id, [_series("m", 5, 5)], [], []))
+        await writer.write(keyed)
+        assert (await store.get_metric_series(run_id, "m")).steps.tolist() == list(range(10))
 
     await _with_writer(tmp_path, body)

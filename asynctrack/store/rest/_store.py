@@ -3,6 +3,7 @@ tracking URIs (``mlflow server``, hosted MLflow, ``asynctrack server``)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
@@ -42,7 +43,7 @@ from asynctrack._rest._wire import (
 )
 from asynctrack.entities import Experiment, Param, Run, RunInfo, RunTag
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST, MlflowException
-from asynctrack.store._protocol import AbstractStore, BatchLimits, MetricSeries
+from asynctrack.store._protocol import AbstractStore, BatchLimits, BatchWrite, MetricSeries, StoreUnavailable
 from asynctrack.store._retry import retry_transient
 from asynctrack.store.rest._codec import encode_log_batch, points_to_columns, split_batch
 from asynctrack.store.rest._config import HttpConfig
@@ -113,9 +114,15 @@ class RestStore(AbstractStore):
         """
         return cls(Transport.open(uri, config or HttpConfig.from_env()), history_page_size=history_page_size)
 
-    async def _post(self, endpoint: str, body: msgspec.Struct | bytes, decoder: msgspec.json.Decoder[T]) -> T:
+    async def _post(
+        self,
+        endpoint: str,
+        body: msgspec.Struct | bytes,
+        decoder: msgspec.json.Decoder[T],
+        key: str | None = None,
+    ) -> T:
         raw = body if isinstance(body, bytes) else _encode(body)
-        return await self._t.call("POST", API_PREFIX + endpoint, decoder, body=raw)
+        return await self._t.call("POST", API_PREFIX + endpoint, decoder, body=raw, idempotency_key=key)
 
     async def _get(self, endpoint: str, params: QueryParams, decoder: msgspec.json.Decoder[T]) -> T:
         return await self._t.call("GET", API_PREFIX + endpoint, decoder, params=params)
@@ -227,26 +234,56 @@ class RestStore(AbstractStore):
         error part-way leaves the earlier parts written.
 
         Idempotency: a request is retried after a timeout or a dropped connection even though the server
-        may already have applied it. Params (same value) and tags are unaffected; metric points may then
-        be stored twice by servers that keep exact duplicates (MLflow's SQL store drops an exact
-        duplicate of a point, key, value, timestamp and step alike). MLflow's own client behaves the
-        same way; request ids that make a retry safe are left to a later change.
+        may already have applied it. Each request carries a fresh ``Idempotency-Key`` (the same for its
+        retries), so asynctrack's server applies it once. Other servers: params (same value) and tags are
+        unaffected; metric points may be stored twice by servers that keep exact duplicates (MLflow's SQL
+        store drops an exact duplicate of a point, key, value, timestamp and step alike).
         """
-        endpoint = "/runs/log-batch"
-        first = True
-        for part_metrics, part_params, part_tags in split_batch(metrics, params, tags, self.limits):
-            body = encode_log_batch(run_id, part_metrics, part_params, part_tags)
-            if first:
-                await self._post(endpoint, body, _EMPTY)
-                first = False
-            else:
-
-                async def rest(body: bytes = body) -> None:
-                    await self._post(endpoint, body, _EMPTY)
-
-                await retry_transient(rest, what=f"logging the rest of a metric array to run {run_id}")
+        await self._log_batch(run_id, metrics, params, tags, uuid.uuid4().hex)
         if on_durable is not None:
             on_durable()
+
+    async def log_batches(
+        self, writes: Sequence[BatchWrite], on_durable: Callable[[], None] | None = None
+    ) -> list[MlflowException | None]:
+        """One log-batch request per write, each with the write's key (or a fresh one) as its
+        ``Idempotency-Key``; a journal replay resending a write is then applied once by asynctrack's
+        server."""
+        outcomes: list[MlflowException | None] = []
+        for w in writes:
+            try:
+                await self._log_batch(w.run_id, w.metrics, w.params, w.tags, w.key or uuid.uuid4().hex)
+            except StoreUnavailable:
+                raise
+            except MlflowException as exc:
+                outcomes.append(exc)
+            else:
+                outcomes.append(None)
+        if on_durable is not None:
+            on_durable()
+        return outcomes
+
+    async def _log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[MetricSeries],
+        params: Sequence[Param],
+        tags: Sequence[RunTag],
+        key: str,
+    ) -> None:
+        endpoint = "/runs/log-batch"
+        parts = split_batch(metrics, params, tags, self.limits)
+        for i, (part_metrics, part_params, part_tags) in enumerate(parts):
+            body = encode_log_batch(run_id, part_metrics, part_params, part_tags)
+            part_key = key if i == 0 else f"{key}/{i}"
+            if i == 0:
+                await self._post(endpoint, body, _EMPTY, part_key)
+            else:
+
+                async def rest(body: bytes = body, part_key: str = part_key) -> None:
+                    await self._post(endpoint, body, _EMPTY, part_key)
+
+                await retry_transient(rest, what=f"logging the rest of a metric array to run {run_id}")
 
     async def delete_tag(self, run_id: str, key: str) -> None:
         await self._post("/runs/delete-tag", DeleteTag(run_id, key), _EMPTY)

@@ -118,6 +118,7 @@ class Transport:
         *,
         body: bytes | None = None,
         params: QueryParams | None = None,
+        idempotency_key: str | None = None,
     ) -> T:
         """Send one request, retrying transient failures; return the decoded answer.
 
@@ -127,10 +128,13 @@ class Transport:
         Every request, POSTs included, is retried, as MLflow does. A request whose answer was lost after
         the server applied it (a timeout, a dropped connection) is therefore applied twice: harmless for
         everything but metric points, which a server may then store twice (MLflow's SQL store ignores an
-        exact duplicate point; other servers may not).
+        exact duplicate point; other servers may not). ``idempotency_key`` is sent as the
+        ``Idempotency-Key`` header with every attempt: asynctrack's server applies a request once per key.
         """
         config = self.config
         headers = {"Content-Type": "application/json"} if body is not None else None
+        if idempotency_key is not None:
+            headers = {**(headers or {}), "Idempotency-Key": idempotency_key}
         retries = 0
         started = 0.0
         warned = False

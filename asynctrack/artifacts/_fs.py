@@ -12,14 +12,16 @@ with ``sendfile`` (zero-copy, in chunks) where the platform has it, else in 1 Mi
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import functools
 import os
 import queue
 import secrets
 import shutil
+import stat
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 import aiofiles
@@ -28,12 +30,13 @@ import anyio
 
 from asynctrack.artifacts._paths import TEMP_PREFIX
 
-__all__ = ["copy_file", "in_thread", "io_executor", "write_bytes"]
+__all__ = ["copy_file", "for_each", "in_thread", "io_executor", "write_bytes"]
 
 T = TypeVar("T")
 
 CHUNK = 1024 * 1024  # bytes per read/write when sendfile is not available
 SENDFILE_CHUNK = 64 * 1024 * 1024  # bytes per sendfile call (each one thread hop)
+SMALL_FILE = 4 * 1024 * 1024  # regular files up to this size are copied in the hop that opens them
 _IO_THREADS = 8
 
 
@@ -102,6 +105,20 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+async def for_each(items: Iterable[T], fn: Callable[[T], Awaitable[None]], concurrency: int) -> None:
+    """``await fn(item)`` for every item, ``concurrency`` at a time (a few workers sharing one iterator,
+    not a task per item: per-task overhead is most of the cost of many small files)."""
+    it = iter(items)
+
+    async def worker() -> None:
+        for item in it:
+            await fn(item)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(concurrency):
+            tg.start_soon(worker)
+
+
 async def in_thread(fn: Callable[..., T], *args: Any) -> T:
     """``fn(*args)`` on an artifact I/O thread."""
     result: T = await aiofiles.os.wrap(fn)(*args, executor=io_executor())
@@ -111,31 +128,150 @@ async def in_thread(fn: Callable[..., T], *args: Any) -> T:
 # -- publication
 
 
-_UMASK: int | None = None
-
-
-def _umask() -> int:
-    # os.umask can only be read by setting it; do it once, under a lock, like MLflow.
-    global _UMASK
-    if _UMASK is None:
-        with _executor_lock:
-            if _UMASK is None:
-                current = os.umask(0)
-                os.umask(current)
-                _UMASK = current
-    return _UMASK
-
-
 def _temp_name(directory: str) -> str:
     return os.path.join(directory, TEMP_PREFIX + secrets.token_hex(8))
 
 
-def _finish(tmp: str, dest: str, copy_stat_from: str | None) -> None:
+class _Pair:
+    """The two open descriptors of one copy and its temporary file; closing is idempotent. ``done``: the
+    copy was finished (and published) in the same thread hop as the opening."""
+
+    __slots__ = ("done", "dst", "size", "src", "tmp")
+
+    def __init__(self, src: int, dst: int, tmp: str, size: int | None) -> None:
+        self.src, self.dst, self.tmp, self.size = src, dst, tmp, size
+        self.done = False
+
+    def close(self) -> None:
+        for name in ("src", "dst"):
+            fd = getattr(self, name)
+            if fd >= 0:
+                setattr(self, name, -1)
+                os.close(fd)
+
+    def discard(self) -> None:
+        self.close()
+        try:
+            os.remove(self.tmp)
+        except FileNotFoundError:
+            pass
+
+
+def _open_pair(src: str, dest: str, check: Callable[[], None] | None, copy_stat_from: str | None) -> _Pair:
+    # One thread hop: check, open the source (this may block: a pipe, a slow mount), create the temporary
+    # file exclusively (mode 0o666 less the umask, like open()), and learn the size of a regular source.
+    # A small regular file is copied and published in the same hop: most of a many-small-files upload's
+    # cost is thread hops, and its copy is too short to need cancelling midway.
+    if check is not None:
+        check()
+    fin = os.open(src, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    try:
+        st = os.fstat(fin)
+        tmp = _temp_name(os.path.dirname(dest))
+        fout = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    except BaseException:
+        os.close(fin)
+        raise
+    pair = _Pair(fin, fout, tmp, st.st_size if stat.S_ISREG(st.st_mode) else None)
+    if pair.size is not None and pair.size <= SMALL_FILE:
+        try:
+            _copy_small(pair)
+            _publish(pair, dest, copy_stat_from)
+        except BaseException:
+            pair.discard()
+            raise
+        pair.done = True
+    return pair
+
+
+def _copy_small(pair: _Pair) -> None:
+    assert pair.size is not None
+    offset = 0
+    try:
+        while offset < pair.size and (sent := os.sendfile(pair.dst, pair.src, offset, pair.size - offset)):
+            offset += sent
+    except (AttributeError, OSError):
+        if offset:
+            raise
+        while chunk := os.read(pair.src, CHUNK):
+            os.write(pair.dst, chunk)
+
+
+def _publish(pair: _Pair, dest: str, copy_stat_from: str | None) -> None:
+    pair.close()
     if copy_stat_from is not None:
-        shutil.copystat(copy_stat_from, tmp)
-    else:
-        os.chmod(tmp, 0o666 & ~_umask())
-    os.replace(tmp, dest)
+        shutil.copystat(copy_stat_from, pair.tmp)
+    os.replace(pair.tmp, dest)
+
+
+async def _opened(src: str, dest: str, check: Callable[[], None] | None, copy_stat_from: str | None) -> _Pair:
+    """``_open_pair`` on an artifact I/O thread. If the caller is cancelled meanwhile (at exit, an open
+    blocked on a pipe), whatever the thread opens later is closed and removed when it finishes."""
+    future = io_executor().submit(_open_pair, src, dest, check, copy_stat_from)
+    try:
+        return await asyncio.wrap_future(future)
+    except BaseException:
+        future.add_done_callback(lambda f: None if f.cancelled() or f.exception() else f.result().discard())
+        raise
+
+
+async def _sendfile_all(pair: _Pair) -> int | None:
+    """Copy with sendfile (zero-copy) and return the size; None (nothing copied) where the pair does not
+    support it. A regular source is copied up to the size it had when opened, in one call per 64 MiB."""
+    sendfile = getattr(aiofiles.os, "sendfile", None)
+    if sendfile is None:
+        return None
+    offset = 0
+    while pair.size is None or offset < pair.size:
+        try:
+            sent: int = await sendfile(pair.dst, pair.src, offset, SENDFILE_CHUNK, executor=io_executor())
+        except OSError:
+            if offset == 0:
+                return None  # e.g. a pipe as the source: fall back to reads and writes
+            raise
+        if sent == 0:
+            break
+        offset += sent
+    return offset
+
+
+async def _copy_chunks(pair: _Pair) -> int:
+    size = 0
+    async with (
+        aiofiles.open(pair.src, "rb", closefd=False, executor=io_executor()) as fin,
+        aiofiles.open(pair.dst, "wb", closefd=False, executor=io_executor()) as fout,
+    ):
+        while chunk := await fin.read(CHUNK):
+            size += await fout.write(chunk)
+    return size
+
+
+async def copy_file(
+    src: str, dest: str, *, preserve_stat: bool = True, check: Callable[[], None] | None = None
+) -> int:
+    """Stream ``src`` into ``dest`` (its directory must exist) through a temporary file renamed into place;
+    return the size copied. With ``preserve_stat``, mode and times are copied too (as ``shutil.copy2``);
+    ``check()``, if given, runs first on the I/O thread (and may raise). A regular file up to 4 MiB takes
+    one thread hop; a larger one streams through aiofiles' ``sendfile`` in 64 MiB chunks (or 1 MiB reads
+    and writes where sendfile does not apply, a pipe for instance), cancellable between chunks."""
+    copy_stat_from = src if preserve_stat else None
+    pair = await _opened(src, dest, check, copy_stat_from)
+    if pair.done:
+        assert pair.size is not None
+        return pair.size
+    published = False
+    try:
+        size = await _sendfile_all(pair)
+        if size is None:
+            size = await _copy_chunks(pair)
+        with anyio.CancelScope(shield=True):  # a rename half done must finish, not be abandoned
+            await in_thread(_publish, pair, dest, copy_stat_from)
+        published = True
+        return size
+    finally:
+        if not published:
+            with anyio.CancelScope(shield=True):
+                await in_thread(pair.discard)
 
 
 def _discard(tmp: str) -> None:
@@ -143,56 +279,6 @@ def _discard(tmp: str) -> None:
         os.remove(tmp)
     except FileNotFoundError:
         pass
-
-
-async def _publish(tmp: str, dest: str, copy_stat_from: str | None) -> None:
-    await in_thread(_finish, tmp, dest, copy_stat_from)
-
-
-async def _discard_shielded(tmp: str) -> None:
-    with anyio.CancelScope(shield=True):
-        await in_thread(_discard, tmp)
-
-
-async def _sendfile_all(out_fd: int, in_fd: int) -> int | None:
-    """Copy ``in_fd`` to ``out_fd`` with sendfile and return the size; None (nothing copied) if the pair
-    does not support it."""
-    sendfile = getattr(aiofiles.os, "sendfile", None)
-    if sendfile is None:
-        return None
-    offset = 0
-    while True:
-        try:
-            sent: int = await sendfile(out_fd, in_fd, offset, SENDFILE_CHUNK, executor=io_executor())
-        except OSError:
-            if offset == 0:
-                return None  # e.g. a pipe as the source: fall back to reads and writes
-            raise
-        if sent == 0:
-            return offset
-        offset += sent
-
-
-async def copy_file(src: str, dest: str, *, preserve_stat: bool = True) -> int:
-    """Stream ``src`` into ``dest`` (its directory must exist) through a temporary file renamed into place;
-    return the size copied. With ``preserve_stat``, mode and times are copied too (as ``shutil.copy2``)."""
-    directory = os.path.dirname(dest)
-    tmp = _temp_name(directory)
-    published = False
-    try:
-        async with aiofiles.open(src, "rb", executor=io_executor()) as fin:
-            async with aiofiles.open(tmp, "xb", executor=io_executor()) as fout:
-                size = await _sendfile_all(fout.fileno(), fin.fileno())
-                if size is None:
-                    size = 0
-                    while chunk := await fin.read(CHUNK):
-                        size += await fout.write(chunk)
-        await _publish(tmp, dest, src if preserve_stat else None)
-        published = True
-        return size
-    finally:
-        if not published:
-            await _discard_shielded(tmp)
 
 
 async def write_bytes(chunks: bytes | AsyncIterator[bytes], dest: str) -> int:
@@ -210,9 +296,11 @@ async def write_bytes(chunks: bytes | AsyncIterator[bytes], dest: str) -> int:
             else:
                 async for chunk in chunks:
                     size += await fout.write(chunk)
-        await _publish(tmp, dest, None)
+        with anyio.CancelScope(shield=True):
+            await in_thread(os.replace, tmp, dest)
         published = True
         return size
     finally:
         if not published:
-            await _discard_shielded(tmp)
+            with anyio.CancelScope(shield=True):
+                await in_thread(_discard, tmp)

@@ -11,8 +11,6 @@ import os
 import shutil
 from collections.abc import AsyncIterator
 
-import anyio
-
 from asynctrack.artifacts import _fs
 from asynctrack.artifacts._paths import (
     TEMP_PREFIX,
@@ -39,42 +37,37 @@ class LocalArtifactRepository(ArtifactRepository):
 
     # -- writing
     async def _dest_dir(self, rel_dir: str) -> str:
-        target = join_inside(self.root, rel_dir)
-        await _fs.in_thread(_make_dirs_inside, self.root, target, rel_dir)
-        return target
+        return await _fs.in_thread(_checked_dir, self.root, rel_dir)
 
     async def log_artifact(self, local_file: str, artifact_path: str | None = None) -> None:
         rel_dir = check_path(artifact_path)
         name = check_file_name(os.path.basename(os.fspath(local_file)), "artifact file name")
         directory = await self._dest_dir(rel_dir)
-        dest = join_inside(self.root, posix_join(rel_dir, name))
+        dest = os.path.join(directory, name)
         if await _fs.in_thread(_same_file, local_file, dest):
             return  # logging the artifact onto itself (MLflow does nothing too)
-        await _fs.copy_file(local_file, os.path.join(directory, name), preserve_stat=True)
+        # The directory is checked; a link at the destination name itself is replaced, never followed.
+        await _fs.copy_file(local_file, dest, preserve_stat=True)
 
     async def log_artifacts(self, local_dir: str, artifact_path: str | None = None) -> None:
         rel_dir = check_path(artifact_path)
         dirs, files = await _fs.in_thread(_plan_tree, os.fspath(local_dir))
-        await self._dest_dir(rel_dir)
-        for rel in dirs:
-            await self._dest_dir(posix_join(rel_dir, rel))
-        limiter = anyio.CapacityLimiter(self.concurrency)
+        await _fs.in_thread(
+            _make_all_dirs_inside, self.root, [posix_join(rel_dir, rel) for rel in ["", *dirs]]
+        )
 
-        async def copy(src: str, rel: str) -> None:
-            async with limiter:
-                dest = join_inside(self.root, posix_join(rel_dir, rel))
-                await _fs.copy_file(src, dest, preserve_stat=True)
+        async def copy(item: tuple[str, str]) -> None:
+            src, rel = item
+            dest = os.path.join(self.root, *posix_join(rel_dir, rel).split("/"))
+            await _fs.copy_file(src, dest, preserve_stat=True)
 
-        async with anyio.create_task_group() as tg:
-            for src, rel in files:
-                tg.start_soon(copy, src, rel)
+        await _fs.for_each(files, copy, self.concurrency)
 
     async def write_artifact(self, data: bytes | AsyncIterator[bytes], artifact_file: str) -> None:
         rel = check_path(artifact_file, "artifact file")
         parent, name = parent_and_name(rel)
         check_file_name(name, "artifact file", shown=artifact_file)
         directory = await self._dest_dir(parent)
-        join_inside(self.root, rel, "artifact file")
         await _fs.write_bytes(data, os.path.join(directory, name))
 
     async def delete_artifacts(self, artifact_path: str | None = None) -> None:
@@ -82,7 +75,7 @@ class LocalArtifactRepository(ArtifactRepository):
         await _fs.in_thread(_delete, self.root, rel)
 
     # -- reading
-    def get_local_path(self, artifact_path: str) -> str:
+    def get_local_path(self, artifact_path: str) -> str:  # blocking: call it on an I/O thread
         rel = check_path(artifact_path)
         target = join_inside(self.root, rel)
         if not os.path.exists(target):
@@ -94,14 +87,18 @@ class LocalArtifactRepository(ArtifactRepository):
         return await _fs.in_thread(_list, self.root, rel)
 
     async def _is_directory(self, path: str) -> bool:
-        return await _fs.in_thread(os.path.isdir, join_inside(self.root, check_path(path)))
+        return await _fs.in_thread(_is_dir_inside, self.root, check_path(path))
 
     async def _download_file(self, remote_path: str, local_path: str) -> None:
         rel = check_path(remote_path)
-        source = join_inside(self.root, rel)
-        if not await _fs.in_thread(os.path.isfile, source):
-            raise MlflowException(f"No such artifact: '{rel}'", error_code=RESOURCE_DOES_NOT_EXIST)
-        await _fs.copy_file(source, local_path, preserve_stat=True)
+        source = os.path.join(self.root, *rel.split("/"))
+
+        def check() -> None:  # on the I/O thread, with the open
+            join_inside(self.root, rel)
+            if not os.path.isfile(source):
+                raise MlflowException(f"No such artifact: '{rel}'", error_code=RESOURCE_DOES_NOT_EXIST)
+
+        await _fs.copy_file(source, local_path, preserve_stat=True, check=check)
 
     async def download_artifacts(
         self, artifact_path: str | None, dst_path: str | None = None, *, strip_parent: bool = False
@@ -115,6 +112,17 @@ class LocalArtifactRepository(ArtifactRepository):
 # -- blocking helpers, run on artifact I/O threads
 
 
+def _checked_dir(root: str, rel_dir: str) -> str:
+    target = join_inside(root, rel_dir)
+    _make_dirs_inside(root, target, rel_dir)
+    return target
+
+
+def _make_all_dirs_inside(root: str, rels: list[str]) -> None:
+    for rel in rels:
+        _checked_dir(root, rel)
+
+
 def _make_dirs_inside(root: str, target: str, rel: str) -> None:
     os.makedirs(target, exist_ok=True)
     if not inside(root, target):  # a symlink appeared on the way meanwhile
@@ -123,6 +131,10 @@ def _make_dirs_inside(root: str, target: str, rel: str) -> None:
             "artifact root.",
             error_code=INVALID_PARAMETER_VALUE,
         )
+
+
+def _is_dir_inside(root: str, rel: str) -> bool:
+    return os.path.isdir(join_inside(root, rel))
 
 
 def _same_file(a: str, b: str) -> bool:

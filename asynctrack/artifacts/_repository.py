@@ -15,7 +15,6 @@ import os
 import tempfile
 from collections.abc import AsyncIterator, Callable
 
-import anyio
 import msgspec
 
 from asynctrack.artifacts import _fs
@@ -53,7 +52,7 @@ class ArtifactRepository(abc.ABC):
     """Coroutines over one artifact root. Subclasses implement the abstract methods."""
 
     #: How many files one call moves at once (a directory upload or download).
-    concurrency: int = 4
+    concurrency: int = 8
 
     def __init__(self, artifact_uri: str, tracking_uri: str | None = None) -> None:
         self.artifact_uri = artifact_uri
@@ -130,6 +129,7 @@ class ArtifactRepository(abc.ABC):
         else:
             is_dir = await self._is_directory(rel)
         files: list[str] = []
+        dirs: set[str] = set()
         if is_dir:
             async for entry in self._walk(rel):
                 # A listing is data from the repository (a server's, possibly hostile): its paths obey the
@@ -141,31 +141,27 @@ class ArtifactRepository(abc.ABC):
                         error_code=INVALID_PARAMETER_VALUE,
                     )
                 if entry.is_dir:
-                    local_dir = join_inside(dst, path[cut:], "listed artifact path", _DST)
-                    await _fs.in_thread(_make_dirs, local_dir)
+                    dirs.add(path[cut:])
                 else:
                     files.append(path)
         else:
             files.append(rel)
+        dirs.update(parent_and_name(path[cut:])[0] for path in files)
+        # Every local directory is created and checked (no link on the way may lead outside dst) in one
+        # thread hop; a link at a file's own name is then replaced by the download, never followed.
+        await _fs.in_thread(_make_dirs_under, dst, sorted(dirs))
         failures: dict[str, Exception] = {}
-        limiter = anyio.CapacityLimiter(self.concurrency)
 
         async def fetch(path: str) -> None:
-            async with limiter:
-                try:
-                    local = path[cut:]
-                    local_dir = join_inside(dst, parent_and_name(local)[0], "artifact path", _DST)
-                    await _fs.in_thread(_make_dirs, local_dir)
-                    await self._download_file(path, join_inside(dst, local, "artifact path", _DST))
-                except Exception as exc:
-                    failures[path] = exc
+            try:
+                await self._download_file(path, os.path.join(dst, *path[cut:].split("/")))
+            except Exception as exc:
+                failures[path] = exc
 
-        async with anyio.create_task_group() as tg:
-            for path in files:
-                tg.start_soon(fetch, path)
+        await _fs.for_each(files, fetch, self.concurrency)
         if failures:
             raise _download_failed(self.artifact_uri, failures)
-        return join_inside(dst, rel[cut:], "artifact path", _DST) if rel else dst
+        return os.path.join(dst, *rel[cut:].split("/")) if rel else dst
 
 
 def _destination_dir(dst_path: str | None) -> str:
@@ -185,8 +181,11 @@ def _destination_dir(dst_path: str | None) -> str:
     return dst
 
 
-def _make_dirs(path: str) -> None:
-    os.makedirs(path, exist_ok=True)
+def _make_dirs_under(dst: str, rels: list[str]) -> None:
+    for rel in rels:
+        target = join_inside(dst, rel, "artifact path", _DST)
+        os.makedirs(target, exist_ok=True)
+        join_inside(dst, rel, "artifact path", _DST)  # a link may have appeared meanwhile
 
 
 def _download_failed(uri: str, failures: dict[str, Exception]) -> MlflowException:

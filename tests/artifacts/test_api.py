@@ -248,3 +248,19 @@ def test_unknown_run(client: MlflowClient) -> None:
     with pytest.raises(MlflowException) as info:
         client.log_text("0" * 32, "x", "x.txt")
     assert info.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_large_file_streams_and_round_trips(client: MlflowClient, run_id: str, tmp_path: Path) -> None:
+    """A file above the one-hop size streams in chunks; bytes, mode and modification time survive the
+    round trip, and no temporary file is left."""
+    src = tmp_path / "big.bin"
+    data = os.urandom(1024 * 1024) * 9
+    src.write_bytes(data)
+    os.chmod(src, 0o600)
+    os.utime(src, (1_500_000_000, 1_500_000_000))
+    client.log_artifact(run_id, src, "blobs")
+    local = Path(client.download_artifacts(run_id, "blobs/big.bin", str(tmp_path / "dl")))
+    assert local == tmp_path / "dl" / "big.bin" and local.read_bytes() == data
+    assert oct(local.stat().st_mode & 0o777) == "0o600" and local.stat().st_mtime == 1_500_000_000
+    root = Path(client.get_run(run_id).info.artifact_uri or "")
+    assert os.listdir(root / "blobs") == ["big.bin"]

@@ -255,8 +255,8 @@ def test_symlink_inside_the_root_is_followed(client: MlflowClient, run_id: str, 
 def test_download_never_writes_through_links_in_the_destination(
     client: MlflowClient, run_id: str, outside_dir: Path, tmp_path: Path
 ) -> None:
-    """A destination whose subdirectory or file is a link leading elsewhere: the download refuses both
-    (as MLflow checks the resolved destination) and the link's target is untouched."""
+    """A destination whose subdirectory is a link leading elsewhere is refused; a link at a downloaded
+    file's own name is replaced, never written through."""
     client.log_text(run_id, "new", "d/secret.txt")
     client.log_text(run_id, "new", "f.txt")
     dst = tmp_path / "dst"
@@ -268,9 +268,9 @@ def test_download_never_writes_through_links_in_the_destination(
     dst2 = tmp_path / "dst2"
     dst2.mkdir()
     (dst2 / "f.txt").symlink_to(outside_dir / "secret.txt")
-    with pytest.raises(MlflowException, match="outside"):
-        client.download_artifacts(run_id, "f.txt", str(dst2))
+    client.download_artifacts(run_id, "f.txt", str(dst2))
     assert (outside_dir / "secret.txt").read_text() == "SECRET"
+    assert not (dst2 / "f.txt").is_symlink() and (dst2 / "f.txt").read_text() == "new"
 
 
 # -- the rules themselves

@@ -1,0 +1,219 @@
+"""Benchmark artifact logging and downloading on the local file system against a plain copy on the same disk.
+
+Local half of the artifact benchmark (the server half, through ``asynctrack server`` vs ``mlflow server``,
+comes with the server's artifact proxy). From the repository root, in any venv with asynctrack installed::
+
+    python bench/artifacts.py              # 1 GiB as one file and as 1,000 files, median of 5 runs
+    python bench/artifacts.py --quick      # 64 MiB, 100 files, 3 runs: a smoke run
+    python bench/artifacts.py --size-mb 256 --repeats 3 --dir /data/tmp --json /tmp/artifacts.json
+
+What is timed, each repetition into fresh directories, the plain copy and asynctrack interleaved (their
+order alternating), after an ``os.sync()`` so one measurement does not pay for the previous one's dirty
+pages:
+
+- one file of ``--size-mb``: ``shutil.copyfile`` vs ``MlflowClient().log_artifact(run_id, path)``
+  (upload), and ``shutil.copyfile`` back vs ``client.download_artifacts(run_id, name, dst)`` (download);
+- ``--files`` files of ``size / files`` each: ``shutil.copytree`` vs ``client.log_artifacts`` and
+  ``shutil.copytree`` vs ``client.download_artifacts`` of the directory.
+
+asynctrack's calls are synchronous (they return when the files are in place); the asynchronous form's caller
+time (``synchronous=False``: the call returns, the copy goes on) is printed too. Ratios are asynctrack time
+/ plain copy time (the target: within 2x). Every copy is checked (sizes; the first repetition also compares
+SHA-256 digests). The working directory must be on the disk to measure (default: the system temporary
+directory); the script needs about 4x the size free there and scales the size down, saying so, otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import fmt  # noqa: E402
+
+MiB = 1024 * 1024
+
+
+def make_sources(root: str, size: int, files: int) -> tuple[str, str]:
+    """One file of ``size`` bytes, and ``files`` files (in 10 subdirectories) adding up to the same."""
+    big = os.path.join(root, "src", "weights.bin")
+    many = os.path.join(root, "src", "shards")
+    os.makedirs(many)
+    block = os.urandom(MiB)
+    with open(big, "wb") as f:
+        for _ in range(size // MiB):
+            f.write(block)
+        f.write(block[: size % MiB])
+    each = size // files
+    for i in range(files):
+        sub = os.path.join(many, f"part-{i % 10}")
+        os.makedirs(sub, exist_ok=True)
+        with open(os.path.join(sub, f"shard-{i:05d}.bin"), "wb") as f:
+            f.write((block * (each // MiB + 1))[i % 997 : i % 997 + each])
+    return big, many
+
+
+def tree_digest(path: str, full: bool) -> tuple[int, str]:
+    """Total size of the files under ``path`` (or of the file), and their SHA-256 digest when ``full``."""
+    h = hashlib.sha256()
+    total = 0
+    paths = (
+        [path]
+        if os.path.isfile(path)
+        else sorted(os.path.join(d, n) for d, _, names in os.walk(path) for n in names)
+    )
+    for p in paths:
+        total += os.path.getsize(p)
+        h.update(os.path.relpath(p, path).encode())
+        if full:
+            with open(p, "rb") as f:
+                while chunk := f.read(8 * MiB):
+                    h.update(chunk)
+    return total, h.hexdigest()
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    os.sync()
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+Record = Callable[[str, float], None]
+Digest = tuple[int, str]
+
+
+def check(got: Digest, want: Digest, full: bool) -> None:
+    assert got == want if full else got[0] == want[0], f"copy differs: {got} != {want}"
+
+
+def plain(out: str, big: str, many: str, size: int, many_digest: Digest, full: bool, record: Record) -> None:
+    p = os.path.join(out, "plain")
+    os.makedirs(p)
+    record("one file: upload, plain", timed(lambda: shutil.copyfile(big, f"{p}/up.bin")))
+    record("one file: download, plain", timed(lambda: shutil.copyfile(f"{p}/up.bin", f"{p}/down.bin")))
+    assert os.path.getsize(f"{p}/down.bin") == size
+    record("many files: upload, plain", timed(lambda: shutil.copytree(many, f"{p}/up")))
+    record("many files: download, plain", timed(lambda: shutil.copytree(f"{p}/up", f"{p}/down")))
+    check(tree_digest(f"{p}/down", full), many_digest, full)
+
+
+def ours(
+    client: Any,
+    out: str,
+    big: str,
+    many: str,
+    size: int,
+    big_digest: Digest,
+    many_digest: Digest,
+    full: bool,
+    record: Record,
+) -> None:
+    run_id = client.create_run("0").info.run_id
+    d = os.path.join(out, "dl")
+    record("one file: upload, asynctrack", timed(lambda: client.log_artifact(run_id, big)))
+    record(
+        "one file: download, asynctrack", timed(lambda: client.download_artifacts(run_id, "weights.bin", d))
+    )
+    check(tree_digest(os.path.join(d, "weights.bin"), full), big_digest, full)
+    record("many files: upload, asynctrack", timed(lambda: client.log_artifacts(run_id, many, "shards")))
+    record("many files: download, asynctrack", timed(lambda: client.download_artifacts(run_id, "shards", d)))
+    check(tree_digest(os.path.join(d, "shards"), full), many_digest, full)
+    # The asynchronous form: how long the caller waits, and how long until the file is written.
+    run_async = client.create_run("0").info.run_id
+    os.sync()
+    started = time.perf_counter()
+    ops = client.log_artifact(run_async, big, synchronous=False)
+    record("one file: async call returns, asynctrack", time.perf_counter() - started)
+    ops.wait()
+    record("one file: async upload until done, asynctrack", time.perf_counter() - started)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size-mb", type=int, default=1024, help="total bytes per scenario, in MiB (1024)")
+    ap.add_argument("--files", type=int, default=1000, help="files in the many-files scenario (1000)")
+    ap.add_argument("--repeats", type=int, default=5, help="repetitions; medians are reported (5)")
+    ap.add_argument("--quick", action="store_true", help="64 MiB, 100 files, 3 repetitions")
+    ap.add_argument("--dir", default=tempfile.gettempdir(), help="where to work: the disk to measure")
+    ap.add_argument("--json", default="", help="write every measurement to this file")
+    a = ap.parse_args()
+    if a.quick:
+        a.size_mb, a.files, a.repeats = 64, 100, 3
+
+    free = shutil.disk_usage(a.dir).free
+    wanted = a.size_mb * MiB
+    if free < 4 * wanted + 512 * MiB:
+        scaled = max(16 * MiB, (free - 512 * MiB) // 4) // MiB * MiB
+        print(f"only {free / 2**30:.1f} GiB free in {a.dir}: scaling {a.size_mb} MiB down to {scaled // MiB}")
+        wanted = scaled
+    size = wanted
+
+    import asynctrack
+    from asynctrack import MlflowClient
+
+    work = tempfile.mkdtemp(prefix="asynctrack-bench-artifacts-", dir=a.dir)
+    try:
+        each = size / a.files / MiB
+        print(f"working in {work}; one file of {size / MiB:.0f} MiB and {a.files} files of {each:.2f} MiB")
+        big, many = make_sources(work, size, a.files)
+        asynctrack.set_tracking_uri(f"sqlite:///{work}/t.db")
+        os.chdir(work)
+        client = MlflowClient()
+        big_digest = tree_digest(big, True)
+        many_digest = tree_digest(many, True)
+        rows: dict[str, list[float]] = {}
+
+        def record(name: str, seconds: float) -> None:
+            rows.setdefault(name, []).append(seconds)
+
+        for rep in range(a.repeats):
+            out = os.path.join(work, f"rep{rep}")
+            os.makedirs(out)
+            full = rep == 0
+            for who in ("plain", "ours") if rep % 2 == 0 else ("ours", "plain"):
+                if who == "plain":
+                    plain(out, big, many, size, many_digest, full, record)
+                else:
+                    ours(client, out, big, many, size, big_digest, many_digest, full, record)
+            shutil.rmtree(out)
+            shutil.rmtree(os.path.join(work, "mlruns"), ignore_errors=True)
+            print(f"repetition {rep + 1}/{a.repeats} done", flush=True)
+
+        med = {k: statistics.median(v) for k, v in rows.items()}
+        print()
+        print(f"medians of {a.repeats} runs; {size / MiB:.0f} MiB per scenario; {a.files} files")
+        print(f"{'measure':<44} {'plain copy':>11} {'asynctrack':>11} {'ratio':>7} {'asynctrack MiB/s':>17}")
+        for scenario in ("one file", "many files"):
+            for direction in ("upload", "download"):
+                p = med[f"{scenario}: {direction}, plain"]
+                o = med[f"{scenario}: {direction}, asynctrack"]
+                rate = fmt(size / MiB / o)
+                print(f"{scenario + ': ' + direction:<44} {p:>10.3f}s {o:>10.3f}s {o / p:>6.2f}x {rate:>17}")
+        print(
+            f"{'one file: synchronous=False, call returns':<44} {'':>11} "
+            f"{med['one file: async call returns, asynctrack'] * 1000:>9.2f}ms"
+        )
+        print(
+            f"{'one file: synchronous=False, until written':<44} {'':>11} "
+            f"{med['one file: async upload until done, asynctrack']:>10.3f}s"
+        )
+        if a.json:
+            with open(a.json, "w") as f:
+                json.dump({"size": size, "files": a.files, "runs": rows, "medians": med}, f, indent=1)
+    finally:
+        os.chdir(a.dir)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

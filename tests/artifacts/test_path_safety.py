@@ -29,7 +29,7 @@ from typing import Any
 import hypothesis.strategies as st
 import numpy as np
 import pytest
-from conftest import Outside
+from artifact_helpers import Outside
 from hypothesis import HealthCheck, given, settings
 
 import asynctrack as mlflow

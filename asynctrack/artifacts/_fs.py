@@ -1,13 +1,15 @@
 """File-system primitives for artifact repositories, as coroutines: streamed copies, atomic publication.
 
-Every blocking call runs through aiofiles on this module's own pool of *daemon* threads, never on the
-event loop and never on asyncio's default executor: Python joins ``concurrent.futures`` threads at exit
-without a timeout, so a copy stuck on a dead network mount or a pipe with no writer would hang the
-interpreter's exit. Ours cannot; the exit report names what was not written instead.
+Every blocking call runs on this module's own pool of *daemon* threads (aiofiles' functions with that
+executor), never on the event loop and never on asyncio's default executor: Python joins
+``concurrent.futures`` threads at exit without a timeout, so a copy stuck on a dead network mount or a pipe
+with no writer would hang the interpreter's exit. Ours cannot; the exit report names what was not written
+instead, and ``shutdown_io`` (called when the upload queue closes) ends the idle threads.
 
 A file is written to a hidden temporary name in its destination directory (``.artifact.uploading.*``,
 MLflow's prefix) and renamed into place, so readers never see a partial artifact. Contents are streamed
-with ``sendfile`` (zero-copy, in chunks) where the platform has it, else in 1 MiB reads and writes.
+with ``sendfile`` (zero-copy, in chunks) where the platform has it, else in 1 MiB reads and writes; a
+regular file up to 4 MiB is copied in the one thread hop that opens it.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import anyio
 
 from asynctrack.artifacts._paths import TEMP_PREFIX
 
-__all__ = ["copy_file", "for_each", "in_thread", "io_executor", "write_bytes"]
+__all__ = ["copy_file", "for_each", "in_thread", "io_executor", "shutdown_io", "write_bytes"]
 
 T = TypeVar("T")
 
@@ -41,34 +43,54 @@ _IO_THREADS = 8
 
 
 class _DaemonExecutor(concurrent.futures.Executor):
-    """A small thread pool whose threads are daemons and are never joined at exit."""
+    """A small thread pool whose threads are daemons: ``shutdown`` ends the idle ones; one stuck in a
+    system call cannot hold the interpreter's exit."""
 
     def __init__(self, max_workers: int, name: str) -> None:
         self._max = max_workers
         self._name = name
-        self._work: queue.SimpleQueue[tuple[concurrent.futures.Future[Any], Callable[[], Any]]] = (
+        self._work: queue.SimpleQueue[tuple[concurrent.futures.Future[Any], Callable[[], Any]] | None] = (
             queue.SimpleQueue()
         )
         self._lock = threading.Lock()
-        self._threads = 0
+        self._threads: list[threading.Thread] = []
         self._idle = 0
+        self._closed = False
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[T]:
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self._work.put((future, functools.partial(fn, *args, **kwargs)))
         with self._lock:
+            if self._closed:
+                raise RuntimeError("artifact I/O has been shut down")
+            self._work.put((future, functools.partial(fn, *args, **kwargs)))
             if self._idle > 0:
                 self._idle -= 1  # that thread will take this item
                 return future
-            if self._threads >= self._max:
+            if len(self._threads) >= self._max:
                 return future
-            self._threads += 1
-        threading.Thread(target=self._run, name=f"{self._name}-{self._threads}", daemon=True).start()
+            name = f"{self._name}-{len(self._threads)}"
+            thread = threading.Thread(target=self._run, name=name, daemon=True)
+            self._threads.append(thread)
+        thread.start()
         return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False, timeout: float = 1.0) -> None:
+        """Refuse new work; each thread ends after the work queued before (``wait``: up to ``timeout``)."""
+        with self._lock:
+            self._closed = True
+            threads = list(self._threads)
+        for _ in threads:
+            self._work.put(None)
+        if wait:
+            for thread in threads:
+                thread.join(timeout)
 
     def _run(self) -> None:
         while True:
-            future, call = self._work.get()
+            item = self._work.get()
+            if item is None:
+                return
+            future, call = item
             if future.set_running_or_notify_cancel():
                 try:
                     result = call()
@@ -94,6 +116,17 @@ def io_executor() -> _DaemonExecutor:
                 _executor = _DaemonExecutor(_IO_THREADS, "asynctrack-artifact-io")
             ex = _executor
     return ex
+
+
+def shutdown_io(timeout: float = 1.0) -> None:
+    """End the artifact I/O threads (idle ones at once; busy ones after their current work, waiting at most
+    ``timeout``; a thread stuck in a system call is a daemon and is left behind). Later I/O starts a new
+    pool."""
+    global _executor
+    with _executor_lock:
+        ex, _executor = _executor, None
+    if ex is not None:
+        ex.shutdown(wait=True, timeout=timeout)
 
 
 def _after_fork_in_child() -> None:

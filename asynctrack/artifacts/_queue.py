@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, cast
 
 import anyio
 
+from asynctrack.artifacts import _fs
 from asynctrack.environment import EnvironmentVariable
 from asynctrack.exceptions import (
     INTERNAL_ERROR,
@@ -354,9 +355,8 @@ def _close(deadline: float, reason: str) -> list[str]:
     global _queue
     with _lock:
         q, _queue = _queue, None
-    if q is None:
-        return []
-    report = q.shutdown(deadline, reason)
+    report = q.shutdown(deadline, reason) if q is not None else None
+    _fs.shutdown_io(timeout=max(0.1, min(1.0, deadline - time.monotonic())))  # no idle I/O thread left
     return [report] if report else []
 
 

@@ -315,3 +315,17 @@ def test_async_client_and_awaiting_uploads(backend: str, tmp_tracking: str, tmp_
         assert await client.log_artifact(rid, local, "copy") is None
 
     anyio.run(main, backend=backend)
+
+
+def test_closing_leaves_no_artifact_thread(client: MlflowClient, run_id: str) -> None:
+    """close_pipelines() (as at exit) writes what was queued and ends the artifact I/O threads; logging
+    afterwards starts afresh."""
+    from asynctrack.pipeline import close_pipelines
+
+    ops = [client.log_text(run_id, str(i), f"t{i}.txt", synchronous=False) for i in range(20)]
+    assert any(t.name.startswith("asynctrack-artifact-io") for t in threading.enumerate())
+    assert close_pipelines(timeout=30) == []
+    assert all(o is not None and o.done() for o in ops)
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("asynctrack-artifact-io")]
+    client.log_text(run_id, "again", "again.txt")
+    assert len(client.list_artifacts(run_id)) == 21

@@ -32,11 +32,18 @@ def run_child(
 
 
 def test_exit_writes_pending_uploads(tmp_path: Path) -> None:
-    """A process that queues 200 uploads and 1,000 metrics asynchronously and just exits loses none."""
+    """A process that queues 200 uploads and 1,000 metrics asynchronously and just exits loses none, and
+    ends its artifact I/O threads on the way out."""
     db = tmp_path / "t.db"
     child = run_child(
         f"""
+        import atexit, sys, threading
         import asynctrack as mlflow
+        # atexit callbacks run after asynctrack's exit hook (threading._register_atexit)
+        def left():
+            names = [t.name for t in threading.enumerate() if t.name.startswith("asynctrack-artifact")]
+            print("left:", names, file=sys.stderr)
+        atexit.register(left)
         mlflow.set_tracking_uri("sqlite:///{db}")
         run = mlflow.start_run()
         print(run.info.run_id)
@@ -49,6 +56,7 @@ def test_exit_writes_pending_uploads(tmp_path: Path) -> None:
     )
     assert child.returncode == 0, child.stderr
     assert "NOT written" not in child.stderr
+    assert "left: []" in child.stderr
     run_id = child.stdout.strip()
     client = MlflowClient(f"sqlite:///{db}")
     assert len(client.list_artifacts(run_id, "texts")) == 200

@@ -13,6 +13,11 @@ from typing import Generic, TypeVar
 
 __all__ = [
     "ASYNCTRACK_EXIT_TIMEOUT",
+    "ASYNCTRACK_JOURNAL",
+    "ASYNCTRACK_JOURNAL_DIR",
+    "ASYNCTRACK_JOURNAL_FSYNC",
+    "ASYNCTRACK_JOURNAL_FSYNC_MS",
+    "ASYNCTRACK_OFFLINE",
     "ASYNCTRACK_LINGER_MS",
     "ASYNCTRACK_QUEUE_FULL",
     "ASYNCTRACK_QUEUE_SIZE",
@@ -195,6 +200,59 @@ ASYNCTRACK_SQLITE_BUSY_TIMEOUT = EnvironmentVariable[float](
     _non_negative_float,
     0.1,
     "Seconds one SQLite statement waits on another process's lock before the store backs off and retries.",
+)
+
+
+def _journal_mode(name: str, raw: str) -> str:
+    value = raw.strip().lower()
+    if value in ("auto", "on", "off"):
+        return value
+    try:
+        return "on" if parse_bool(name, raw) else "off"
+    except ValueError:
+        raise ValueError(f"{name} must be 'auto', 'on', 'off' or a boolean, but got {raw!r}") from None
+
+
+def _fsync_policy(name: str, raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in ("batch", "interval", "never"):
+        raise ValueError(f"{name} must be 'batch', 'interval' or 'never', but got {raw!r}")
+    return value
+
+
+ASYNCTRACK_JOURNAL = EnvironmentVariable[str](
+    "ASYNCTRACK_JOURNAL",
+    _journal_mode,
+    "auto",
+    "Write-ahead journal of logged operations: 'auto' (default) journals when the store is remote (REST), "
+    "where a crash, a kill or an outage at exit would otherwise lose what is queued; 'off' never; 'on' "
+    "is the same as 'auto' (the embedded SQLite store is its own journal).",
+)
+ASYNCTRACK_JOURNAL_DIR = EnvironmentVariable[str | None](
+    "ASYNCTRACK_JOURNAL_DIR",
+    _str,
+    None,
+    "Where journals live (one subdirectory per target); default ./mlruns/.journal, resolved at first use.",
+)
+ASYNCTRACK_JOURNAL_FSYNC = EnvironmentVariable[str](
+    "ASYNCTRACK_JOURNAL_FSYNC",
+    _fsync_policy,
+    "interval",
+    "When the journal is synced to disk: 'batch' (before each write is shipped: survives power loss), "
+    "'interval' (default: at most every ASYNCTRACK_JOURNAL_FSYNC_MS; a process crash loses nothing, a "
+    "power loss at most that interval), 'never' (the OS decides).",
+)
+ASYNCTRACK_JOURNAL_FSYNC_MS = EnvironmentVariable[float](
+    "ASYNCTRACK_JOURNAL_FSYNC_MS",
+    _positive_float,
+    200.0,
+    "The 'interval' fsync policy's period, in milliseconds.",
+)
+ASYNCTRACK_OFFLINE = EnvironmentVariable[bool](
+    "ASYNCTRACK_OFFLINE",
+    parse_bool,
+    False,
+    "Log to the journal only, without contacting the tracking server; upload later with `asynctrack sync`.",
 )
 
 # -- the REST store (http:// and https:// tracking URIs): MLflow's names, defaults and meaning. MLflow

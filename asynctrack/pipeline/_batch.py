@@ -37,7 +37,7 @@ def split_by(column: np.ndarray[Any, Any]) -> list[tuple[int, np.ndarray[Any, An
 class Batch:
     """Items of one run written together; or one tag deletion, run update or barrier alone."""
 
-    __slots__ = ("closed", "items", "n_points", "params", "run_id", "tags")
+    __slots__ = ("_series", "closed", "items", "key", "n_points", "params", "run_id", "seq", "tags")
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
@@ -46,6 +46,10 @@ class Batch:
         self.params: dict[str, str] = {}
         self.tags: dict[str, str] = {}
         self.closed = False  # holds a deletion, run update or barrier: nothing may join it
+        # Set when the batch is journaled: its number in the journal and its idempotency key.
+        self.seq: int | None = None
+        self.key: str | None = None
+        self._series: list[MetricSeries] | None = None
 
     def room(self, limits: BatchLimits) -> int:
         """How many more metric points fit."""
@@ -91,7 +95,12 @@ class Batch:
             self.closed = True
 
     def metric_series(self, names: Sequence[str]) -> list[MetricSeries]:
-        """The batch's points as one MetricSeries per key, each in logging order."""
+        """The batch's points as one MetricSeries per key, each in logging order (built once)."""
+        if self._series is None:
+            self._series = self._build_series(names)
+        return self._series
+
+    def _build_series(self, names: Sequence[str]) -> list[MetricSeries]:
         parts: dict[str, list[tuple[Any, Any, Any]]] = {}
         for item in self.items:
             t = type(item)

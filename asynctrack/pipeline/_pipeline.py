@@ -6,12 +6,20 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
 from asynctrack._tracking_uri import StoreLocation
-from asynctrack.environment import ASYNCTRACK_LINGER_MS, ASYNCTRACK_QUEUE_FULL, ASYNCTRACK_QUEUE_SIZE
+from asynctrack.environment import (
+    ASYNCTRACK_JOURNAL,
+    ASYNCTRACK_JOURNAL_FSYNC,
+    ASYNCTRACK_JOURNAL_FSYNC_MS,
+    ASYNCTRACK_LINGER_MS,
+    ASYNCTRACK_QUEUE_FULL,
+    ASYNCTRACK_QUEUE_SIZE,
+)
+from asynctrack.pipeline._batch import coalesce
 from asynctrack.pipeline._loop import BackgroundLoop
 from asynctrack.pipeline._operations import RunOperations
 from asynctrack.pipeline._ops import (
@@ -28,8 +36,27 @@ from asynctrack.pipeline._queue import OpQueue
 from asynctrack.pipeline._worker import Worker, count_operations
 from asynctrack.store import AbstractStore
 from asynctrack.store._open import open_store
+from asynctrack.store.rest._errors import redact
+
+if TYPE_CHECKING:
+    from asynctrack.journal import Journal
 
 __all__ = ["Pipeline"]
+
+
+def _journal_for(location: StoreLocation) -> Journal | None:
+    """The journal of a remote store's pipeline (None: local store, or ASYNCTRACK_JOURNAL=off)."""
+    if not location.is_remote or ASYNCTRACK_JOURNAL.get() == "off":
+        return None
+    from asynctrack.journal import Journal, target_directory
+
+    return Journal(
+        target_directory(location.uri),
+        location.uri,
+        ASYNCTRACK_JOURNAL_FSYNC.get(),
+        ASYNCTRACK_JOURNAL_FSYNC_MS.get(),
+    )
+
 
 T = TypeVar("T")
 _log = logging.getLogger("asynctrack")
@@ -49,14 +76,18 @@ class Pipeline:
         loop: BackgroundLoop,
         queue: OpQueue | None = None,
         linger: float | None = None,
+        journal: Journal | None = None,
     ) -> None:
         self.location = location
         self.store = store
         self.loop = loop
         self.queue = queue if queue is not None else _new_queue()
+        self.journal = journal
         if linger is None:
             linger = ASYNCTRACK_LINGER_MS.get() / 1000.0
-        self.worker = Worker(self.queue, store, linger=linger)
+        self.worker = Worker(self.queue, store, linger=linger, journal=journal)
+        self.spooled = 0  # operations still queued at shutdown, journaled instead of shipped
+        self.journal_kept = False
         self._task = loop.submit(self.worker.run)
         self._task.add_done_callback(self._worker_ended)
 
@@ -65,7 +96,8 @@ class Pipeline:
         # Settings first: a bad value is reported before any connection is opened.
         queue = _new_queue()
         linger = ASYNCTRACK_LINGER_MS.get() / 1000.0
-        return cls(location, loop.call(open_store, location), loop, queue, linger)
+        journal = _journal_for(location)
+        return cls(location, loop.call(open_store, location), loop, queue, linger, journal)
 
     def _worker_ended(self, fut: Any) -> None:
         if not fut.cancelled() and fut.exception() is not None:
@@ -115,8 +147,20 @@ class Pipeline:
         # connections and threads are closed, within a bound.
         with anyio.move_on_after(5.0):
             await self.worker.stop()
+        if self.journal is not None:
+            # What the target did not take in time stays in the journal, for the next process.
+            with anyio.move_on_after(5.0):
+                await self._spool_queue(self.journal)
+                self.journal_kept = await self.journal.close()
         with anyio.move_on_after(2.0):
             await self.store.aclose()
+
+    async def _spool_queue(self, journal: Journal) -> None:
+        items = decode_chunk(list(self.queue.dq))
+        if items:
+            await journal.append(coalesce(items, self.queue.names, self.store.limits), self.queue.names)
+            if journal.broken is None:
+                self.spooled = count_operations(items)
 
     def _unwritten_report(self) -> str | None:
         queued_items = decode_chunk(list(self.queue.dq))
@@ -149,9 +193,23 @@ class Pipeline:
         if not queued and not inflight:
             return None
         detail = ", ".join(f"{n} {what}" for what, n in kinds.items())
+        where = redact(self.location.uri)
+        summary = (
+            f"({queued} queued, {inflight} in flight; among them: {detail}; runs: "
+            f"{', '.join(sorted(runs)) or '-'}). The store did not take them in time "
+            "(ASYNCTRACK_EXIT_TIMEOUT); "
+            f"{self.worker.written} operations were written by this process."
+        )
+        journal = self.journal
+        if journal is not None and self.journal_kept and self.spooled == queued:
+            return (
+                f"asynctrack: {queued + inflight} logging operations were not yet written to {where} "
+                f"{summary} "
+                f"They are kept in the journal {journal.path} ({journal.pending_operations()} operations not "
+                f"acknowledged by the target) and will be sent by the next process that logs to {where}, or "
+                "now with `asynctrack sync`."
+            )
+        lost = f" The journal could not be written ({journal.broken})." if journal and journal.broken else ""
         return (
-            f"asynctrack: {queued + inflight} logging operations were NOT written to "
-            f"{self.location.uri} ({queued} queued, {inflight} in flight; among them: {detail}; "
-            f"runs: {', '.join(sorted(runs)) or '-'}). The store did not take them in time "
-            f"(ASYNCTRACK_EXIT_TIMEOUT); {self.worker.written} operations were written by this process."
+            f"asynctrack: {queued + inflight} logging operations were NOT written to {where} {summary}{lost}"
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import anyio
 import numpy as np
@@ -27,8 +28,11 @@ from asynctrack.pipeline._ops import (
     decode_chunk,
 )
 from asynctrack.pipeline._queue import BIG_FRAME, NEVER, OpQueue
-from asynctrack.store import AbstractStore
+from asynctrack.store import AbstractStore, BatchWrite
 from asynctrack.store._retry import retry_transient
+
+if TYPE_CHECKING:
+    from asynctrack.journal import Journal
 
 __all__ = ["Worker", "count_operations"]
 
@@ -58,9 +62,11 @@ class Worker:
         linger: float,
         chunk_size: int = 8192,
         batch_target: int = 1000,
+        journal: Journal | None = None,
     ) -> None:
         self._queue = queue
         self._store = store
+        self.journal = journal
         self._linger = linger
         self._chunk_size = chunk_size
         self._target = batch_target
@@ -85,6 +91,9 @@ class Worker:
         q.attach(asyncio.get_running_loop(), self._on_wake)
         try:
             with scope:
+                if self.journal is not None:
+                    # What earlier processes could not ship to this target goes first.
+                    await self.journal.replay_others(self._store)
                 while True:
                     await self._wait_for_work()
                     frames = self._take()
@@ -107,6 +116,8 @@ class Worker:
         q = self._queue
         event = self._event
         if not q.dq:
+            if self.journal is not None:
+                await self.journal.flush_acknowledgements()  # idle: record what the target has
             event.clear()
             q.wake_limit = 0
             if not q.dq:  # re-check after setting the limit: see OpQueue's docstring
@@ -147,6 +158,10 @@ class Worker:
         self.chunk = items
         self.inflight = count_operations(items)
         batches = coalesce(items, self._queue.names, self._store.limits)
+        journal = self.journal
+        if journal is not None:
+            # The whole chunk is in the journal before any of it is shipped.
+            await journal.append(batches, self._queue.names)
         completed = False
 
         def complete() -> None:
@@ -165,6 +180,8 @@ class Worker:
             last = len(batches) - 1
             for i, batch in enumerate(batches):
                 await self._apply(batch, complete if i == last else None)
+                if batch.seq is not None and journal is not None:
+                    journal.applied(batch.seq)
         # Reached only when every batch was written or failed; a cancelled chunk stays in flight and is
         # reported as not written.
         complete()
@@ -180,10 +197,14 @@ class Worker:
             by_run.setdefault(batch.run_id, []).append(batch)
         limiter = anyio.CapacityLimiter(width)
 
+        journal = self.journal
+
         async def one_run(run_batches: list[Batch]) -> None:
             async with limiter:
                 for batch in run_batches:
                     await self._apply(batch)
+                    if batch.seq is not None and journal is not None:
+                        journal.applied(batch.seq)
 
         async with anyio.create_task_group() as tg:
             for run_batches in by_run.values():
@@ -225,13 +246,27 @@ class Worker:
                     await self._store.update_run_info(batch.run_id, u.status, u.end_time, u.run_name)
             durable()
             return
-        await self._store.log_batch(
+        if batch.key is None:
+            await self._store.log_batch(
+                batch.run_id,
+                batch.metric_series(self._queue.names),
+                batch.param_list(),
+                batch.tag_list(),
+                durable,
+            )
+            return
+        # Journaled: sent with its idempotency key, so a retry or a later replay applies it once.
+        write = BatchWrite(
             batch.run_id,
             batch.metric_series(self._queue.names),
             batch.param_list(),
             batch.tag_list(),
-            durable,
+            batch.key,
         )
+        (outcome,) = await self._store.log_batches([write])
+        if outcome is not None:
+            raise outcome
+        durable()
 
     async def _split(self, batch: Batch, exc: MlflowException) -> None:
         items = batch.items
@@ -240,8 +275,11 @@ class Worker:
             return
         # Halve until the failing items are alone; the good ones around them are written.
         mid = len(items) // 2
-        for half in (items[:mid], items[mid:]):
-            await self._apply(rebuild(batch.run_id, half))
+        for i, half in enumerate((items[:mid], items[mid:])):
+            part = rebuild(batch.run_id, half)
+            if batch.key is not None:
+                part.key = f"{batch.key}/{i}"
+            await self._apply(part)
 
     def _fail(self, item: Item, run_id: str, exc: MlflowException) -> None:
         producers = self._queue.producers

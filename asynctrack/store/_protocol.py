@@ -179,7 +179,9 @@ class AbstractStore(abc.ABC):
     ) -> list[MlflowException | None]:
         """Apply several writes, each succeeding or failing on its own: the outcome list holds ``None``
         or the write's (permanent) error, in order. A transient failure raises :class:`StoreUnavailable`
-        for the call; retrying it is safe only for writes with a ``key``.
+        for the call; retrying it is safe only for writes with a ``key``. ``on_durable`` runs once the
+        call's successful writes are durable, even if others failed: check the outcomes before treating a
+        particular write as written.
 
         This default writes one ``log_batch`` each and ignores keys; stores that can do better (one
         transaction, idempotency keys) override it.

@@ -1,0 +1,47 @@
+"""A training process for the journal tests: ``python journal_logger.py URI N MODE [RUN_ID]``.
+
+Prints ``run <id>`` once its run exists (MODE ``wait`` then waits for a line on stdin), then logs metric
+``x`` at steps 0..N-1 (value = step) with ``synchronous=False``. In MODE ``flush``, every 20,000 calls it
+waits for those operations and prints ``confirmed <step>``; it ends with ``flushed`` after
+``flush_async_logging()`` (MODE ``flush``) or exits without flushing (MODE ``wait``: the exit hook does what
+it can).
+MODE ``steady`` logs at about 5,000 points/s and prints the longest single call in ms at the end.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import asynctrack as mlflow
+
+
+def main(uri: str, n: int, mode: str, run_id: str | None = None) -> None:
+    mlflow.set_tracking_uri(uri)
+    run = mlflow.start_run(run_id=run_id, run_name=None if run_id else "journal")
+    print("run", run.info.run_id, flush=True)
+    if mode == "wait":
+        sys.stdin.readline()
+    ops = []
+    slowest = 0.0
+    for i in range(n):
+        t = time.perf_counter()
+        ops.append(mlflow.log_metric("x", float(i), step=i, synchronous=False))
+        slowest = max(slowest, time.perf_counter() - t)
+        if mode == "flush" and i % 20_000 == 19_999:
+            for o in ops:
+                o.wait()
+            ops.clear()
+            print("confirmed", i, flush=True)
+        if mode == "steady" and i % 50 == 49:
+            time.sleep(0.01)
+    print("logged", flush=True)
+    if mode in ("flush", "steady"):
+        mlflow.flush_async_logging()
+        print("flushed", flush=True)
+    if mode == "steady":
+        print(f"slowest_call_ms {slowest * 1e3:.3f}", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] if len(sys.argv) > 4 else None)

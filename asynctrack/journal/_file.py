@@ -30,12 +30,14 @@ from asynctrack.journal._format import (
     KIND_DONE,
     KIND_EXPERIMENT,
     KIND_HEADER,
+    KIND_MAPPING,
     KIND_RUN,
     MAGIC,
     BatchRecord,
     DoneRecord,
     ExperimentRecord,
     Header,
+    MappingRecord,
     RunRecord,
     TornTail,
     encode_frame,
@@ -50,6 +52,13 @@ _dec_batch = msgspec.msgpack.Decoder(BatchRecord)
 _dec_done = msgspec.msgpack.Decoder(DoneRecord)
 _dec_run = msgspec.msgpack.Decoder(RunRecord)
 _dec_experiment = msgspec.msgpack.Decoder(ExperimentRecord)
+_dec_mapping = msgspec.msgpack.Decoder(MappingRecord)
+_KINDS = {
+    BatchRecord: KIND_BATCH,
+    RunRecord: KIND_RUN,
+    ExperimentRecord: KIND_EXPERIMENT,
+    MappingRecord: KIND_MAPPING,
+}
 
 
 class JournalFullError(MlflowException):
@@ -101,7 +110,9 @@ class JournalWriter:
         self.seq += 1
         return self.seq
 
-    async def append(self, records: Sequence[BatchRecord | RunRecord | ExperimentRecord]) -> None:
+    async def append(
+        self, records: Sequence[BatchRecord | RunRecord | ExperimentRecord | MappingRecord]
+    ) -> None:
         """Write ``records`` (and any pending acknowledgements) and sync as the policy says; when this
         returns, the records are in the journal."""
         parts = [self._done_frame()]
@@ -188,6 +199,7 @@ class JournalState(msgspec.Struct):
     experiments: list[ExperimentRecord]
     torn: TornTail | None
     intact_bytes: int
+    mapping: dict[str, str] = {}  # local id -> the target's id (offline journals being synced)
 
     def pending_operations(self) -> int:
         return sum(r.operation_count() for r in self.pending)
@@ -206,6 +218,7 @@ def read_journal(path: str) -> JournalState:
     rejected: list[tuple[int, str, str]] = []
     runs: list[RunRecord] = []
     experiments: list[ExperimentRecord] = []
+    mapping: dict[str, str] = {}
     torn: TornTail | None = None
     end = len(MAGIC)
     for frame in iter_frames(data, len(MAGIC)):
@@ -228,10 +241,13 @@ def read_journal(path: str) -> JournalState:
                 runs.append(_dec_run.decode(payload))
             elif kind == KIND_EXPERIMENT:
                 experiments.append(_dec_experiment.decode(payload))
+            elif kind == KIND_MAPPING:
+                m = _dec_mapping.decode(payload)
+                mapping[m.local_id] = m.target_id
         except msgspec.DecodeError as exc:  # checksum fine, content not ours: stop trusting the file
             torn = TornTail(offset, f"undecodable record: {exc}", len(data) - offset)
             break
         end = offset + (len(payload) + 9)
     pending = [r for seq, r in sorted(batches.items()) if seq not in done]
     applied = len(done) - len(rejected)
-    return JournalState(path, header, pending, applied, rejected, runs, experiments, torn, end)
+    return JournalState(path, header, pending, applied, rejected, runs, experiments, torn, end, mapping)

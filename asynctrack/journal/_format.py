@@ -16,7 +16,7 @@ Records (payloads, msgspec Structs in msgpack):
   deletion or a run update: one per store write, numbered ``seq`` 1, 2, ... within the journal.
 - :class:`DoneRecord` the writes the target has acknowledged (or rejected for good), by ``seq``.
 - :class:`RunRecord` / :class:`ExperimentRecord` (offline mode): runs and experiments created locally,
-  to be created at the target by ``asynctrack sync``.
+  to be created at the target by ``asynctrack sync``; :class:`MappingRecord` their ids there.
 """
 
 from __future__ import annotations
@@ -34,12 +34,14 @@ __all__ = [
     "KIND_DONE",
     "KIND_EXPERIMENT",
     "KIND_HEADER",
+    "KIND_MAPPING",
     "KIND_RUN",
     "MAGIC",
     "BatchRecord",
     "DoneRecord",
     "ExperimentRecord",
     "Header",
+    "MappingRecord",
     "RunRecord",
     "SeriesRecord",
     "TornTail",
@@ -56,6 +58,7 @@ KIND_BATCH: Final = 2
 KIND_DONE: Final = 3
 KIND_RUN: Final = 4
 KIND_EXPERIMENT: Final = 5
+KIND_MAPPING: Final = 6
 
 
 class Header(msgspec.Struct, frozen=True):
@@ -118,6 +121,14 @@ class RunRecord(msgspec.Struct, frozen=True, omit_defaults=True):
     start_time: int
     run_name: str | None = None
     tags: list[tuple[str, str]] = []
+
+
+class MappingRecord(msgspec.Struct, frozen=True):
+    """Sync: the target's id for a locally created experiment or run (written before the run's data is
+    sent, so an interrupted sync started again never creates it twice)."""
+
+    local_id: str
+    target_id: str
 
 
 def encode_frame(kind: int, payload: bytes) -> bytes:

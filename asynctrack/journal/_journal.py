@@ -24,7 +24,7 @@ from asynctrack.entities import Param, RunTag
 from asynctrack.environment import ASYNCTRACK_JOURNAL_DIR
 from asynctrack.exceptions import MlflowException
 from asynctrack.journal._file import JournalFullError, JournalWriter
-from asynctrack.journal._format import BatchRecord, Header, SeriesRecord
+from asynctrack.journal._format import BatchRecord, ExperimentRecord, Header, RunRecord, SeriesRecord
 from asynctrack.pipeline._batch import Batch
 from asynctrack.pipeline._ops import BarrierOp, DeleteTagOp, UpdateRunOp
 from asynctrack.store import AbstractStore, MetricSeries
@@ -107,6 +107,8 @@ class Journal:
         self._writer = JournalWriter(
             self.path, Header(self.journal_id, target, os.getpid(), now, offline), fsync, fsync_ms
         )
+        self.offline = offline
+        self.records = 0  # runs and experiments recorded (offline)
         self._opened = False
         self._seq = 0
         self.unacked: dict[int, int] = {}  # seq -> operations, for the exit report
@@ -166,6 +168,8 @@ class Journal:
         """Replay the journals other processes left for this target (live processes' are locked)."""
         from asynctrack.journal._replay import replay_pending
 
+        if self.offline:
+            return  # no target to replay to
         try:
             await replay_pending(self.directory, store, self.target)
         except MlflowException as exc:
@@ -177,8 +181,19 @@ class Journal:
                 self.directory,
             )
 
+    async def record(self, rec: RunRecord | ExperimentRecord) -> None:
+        """Offline: journal a locally created run or experiment now (before any of its data)."""
+        if not self._opened:
+            await self._writer.open()
+            self._opened = True
+        await self._writer.append([rec])
+        self.records += 1
+
     def applied(self, seq: int) -> None:
-        """The target has write ``seq`` (or rejected it for good: then the pipeline reported the error)."""
+        """The target has write ``seq`` (or rejected it for good: then the pipeline reported the error).
+        Offline, nothing reaches a target: writes stay pending for ``asynctrack sync``."""
+        if self.offline:
+            return
         if self.unacked.pop(seq, None) is not None:
             self._writer.applied(seq)
 
@@ -194,7 +209,7 @@ class Journal:
             await self._writer.close()
         except (JournalFullError, OSError) as exc:
             self.broken = self.broken or str(exc)
-        if not self.unacked and self.broken is None:
+        if not self.unacked and not self.records and self.broken is None:
             os.unlink(self.path)
             return False
-        return bool(self.unacked)
+        return bool(self.unacked or self.records)

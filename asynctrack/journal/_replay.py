@@ -25,8 +25,10 @@ from asynctrack.exceptions import MlflowException
 from asynctrack.journal._file import JournalState, read_journal, try_lock
 from asynctrack.journal._format import (
     KIND_DONE,
+    KIND_MAPPING,
     BatchRecord,
     DoneRecord,
+    MappingRecord,
     SeriesRecord,
     TornTail,
     encode_frame,
@@ -51,6 +53,7 @@ class ReplayReport:
     torn_copy: str | None = None
     skipped: str | None = None  # why the journal was not replayed (locked, other target, ...)
     deleted: bool = False
+    created_runs: list[str] = field(default_factory=list)  # offline journals: runs created at the target
 
     def summary(self) -> str:
         if self.skipped:
@@ -199,6 +202,38 @@ def _append_done(fd: int, seq: int) -> None:
     os.write(fd, encode_frame(KIND_DONE, _enc.encode(DoneRecord(applied=[seq]))))
 
 
+def _append_mapping(fd: int, local_id: str, target_id: str) -> None:
+    os.lseek(fd, 0, os.SEEK_END)
+    os.write(fd, encode_frame(KIND_MAPPING, _enc.encode(MappingRecord(local_id, target_id))))
+    os.fsync(fd)  # before any data is sent under the new id: a second sync must not create it again
+
+
+async def _create_offline_entities(
+    store: AbstractStore, state: JournalState, fd: int, report: ReplayReport
+) -> dict[str, str]:
+    """Find or create the journal's experiments (by name) and create its runs at the target; return the
+    local id -> target id mapping (ids mapped by an earlier, interrupted sync are reused)."""
+    mapping = dict(state.mapping)
+    for exp in state.experiments:
+        if exp.local_id in mapping:
+            continue
+        found = await store.get_experiment_by_name(exp.name)
+        target_id = found.experiment_id if found is not None else await store.create_experiment(exp.name)
+        await anyio.to_thread.run_sync(_append_mapping, fd, exp.local_id, target_id)
+        mapping[exp.local_id] = target_id
+    for run in state.runs:
+        if run.local_id in mapping:
+            continue
+        experiment_id = mapping.get(run.experiment_id, run.experiment_id)
+        # Tag values naming a local run (mlflow.parentRunId) get the target's id; parents come first.
+        tags = [RunTag(k, mapping.get(v, v)) for k, v in run.tags]
+        created = await store.create_run(experiment_id, run.user_id, run.start_time, tags, run.run_name)
+        await anyio.to_thread.run_sync(_append_mapping, fd, run.local_id, created.info.run_id)
+        mapping[run.local_id] = created.info.run_id
+        report.created_runs.append(created.info.run_id)
+    return mapping
+
+
 def _finish(fd: int, path: str, delete: bool) -> None:
     try:
         os.fsync(fd)
@@ -228,6 +263,9 @@ async def replay_journal(
     jid = state.header.journal_id
     finished = False
     try:
+        if state.header.offline:
+            mapping = await _create_offline_entities(store, state, fd, report)
+            map_run = lambda run_id: mapping.get(run_id, run_id)  # noqa: E731
         for rec in state.pending:
             await _ship(store, rec, f"{jid}:{rec.seq}", report, map_run, persistent)
             await anyio.to_thread.run_sync(_append_done, fd, rec.seq)

@@ -16,6 +16,7 @@ from asynctrack.environment import (
     ASYNCTRACK_JOURNAL_FSYNC,
     ASYNCTRACK_JOURNAL_FSYNC_MS,
     ASYNCTRACK_LINGER_MS,
+    ASYNCTRACK_OFFLINE,
     ASYNCTRACK_QUEUE_FULL,
     ASYNCTRACK_QUEUE_SIZE,
 )
@@ -44,9 +45,10 @@ if TYPE_CHECKING:
 __all__ = ["Pipeline"]
 
 
-def _journal_for(location: StoreLocation) -> Journal | None:
-    """The journal of a remote store's pipeline (None: local store, or ASYNCTRACK_JOURNAL=off)."""
-    if not location.is_remote or ASYNCTRACK_JOURNAL.get() == "off":
+def _journal_for(location: StoreLocation, offline: bool = False) -> Journal | None:
+    """The journal of a remote store's pipeline (None: local store, or ASYNCTRACK_JOURNAL=off; offline
+    mode always journals: the journal is all it has)."""
+    if not location.is_remote or (ASYNCTRACK_JOURNAL.get() == "off" and not offline):
         return None
     from asynctrack.journal import Journal, target_directory
 
@@ -55,6 +57,7 @@ def _journal_for(location: StoreLocation) -> Journal | None:
         location.uri,
         ASYNCTRACK_JOURNAL_FSYNC.get(),
         ASYNCTRACK_JOURNAL_FSYNC_MS.get(),
+        offline,
     )
 
 
@@ -96,6 +99,12 @@ class Pipeline:
         # Settings first: a bad value is reported before any connection is opened.
         queue = _new_queue()
         linger = ASYNCTRACK_LINGER_MS.get() / 1000.0
+        if location.is_remote and ASYNCTRACK_OFFLINE.get():
+            from asynctrack.journal._offline import OfflineStore
+
+            journal = _journal_for(location, offline=True)
+            assert journal is not None
+            return cls(location, OfflineStore(journal), loop, queue, linger, journal)
         journal = _journal_for(location)
         return cls(location, loop.call(open_store, location), loop, queue, linger, journal)
 
@@ -190,6 +199,15 @@ class Pipeline:
             else:
                 kinds["tag deletions"] += 1
         queued = count_operations(queued_items)
+        journal = self.journal
+        if journal is not None and journal.offline:
+            if not self.journal_kept:
+                return None
+            return (
+                f"asynctrack: offline (ASYNCTRACK_OFFLINE=1): {journal.pending_operations()} logging "
+                f"operations and {journal.records} runs/experiments are in the journal {journal.path}; "
+                f"upload to {redact(self.location.uri)} with `asynctrack sync`."
+            )
         if not queued and not inflight:
             return None
         detail = ", ".join(f"{n} {what}" for what, n in kinds.items())
@@ -200,7 +218,6 @@ class Pipeline:
             "(ASYNCTRACK_EXIT_TIMEOUT); "
             f"{self.worker.written} operations were written by this process."
         )
-        journal = self.journal
         if journal is not None and self.journal_kept and self.spooled == queued:
             return (
                 f"asynctrack: {queued + inflight} logging operations were not yet written to {where} "

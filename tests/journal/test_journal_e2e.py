@@ -204,3 +204,52 @@ def test_a_damaged_tail_replays_the_intact_prefix(server: ServerProcess, journal
     assert max(steps.values()) == 1 and set(steps) == set(range(len(steps)))
     assert len(steps) >= intact - 1  # the intact writes (one of them may be the status update)
     assert Path(f"{path}.torn-{damaged['damaged_tail']['offset']}").exists()  # type: ignore[index]
+
+
+def test_offline_then_sync_creates_everything_at_the_server(
+    tmp_path: Path, journal_env: dict[str, str]
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"  # nothing listens there while the training runs
+    env = {**journal_env, "ASYNCTRACK_OFFLINE": "1"}
+    done = subprocess.run(
+        [sys.executable, str(HERE / "offline_logger.py"), url],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "asynctrack sync" in done.stderr  # the exit message says where the data is and what to do
+    local = dict(line.split() for line in done.stdout.splitlines())
+    assert local["parent"].startswith("offline-")
+    (entry,) = _status(journal_env)
+    assert entry["pending_operations"] == 2 + 1 + 5000 + 1 + 2  # params, tag, points, child point, 2 end_runs
+
+    server = asynctrack_server(tmp_path, port=port)
+    server.start()
+    try:
+        synced = _cli(journal_env, "sync")
+        assert synced.returncode == 0, synced.stdout + synced.stderr
+        client = MlflowClient(url)
+        experiment = client.get_experiment_by_name("offline-exp")
+        assert experiment is not None
+        runs = {r.info.run_name: r for r in client.search_runs([experiment.experiment_id])}
+        assert set(runs) == {"parent", "child"}
+        parent, child = runs["parent"], runs["child"]
+        assert parent.data.params == {"lr": "0.1", "layers": "3"}
+        assert parent.data.tags["stage"] == "offline"
+        assert parent.info.status == child.info.status == "FINISHED"
+        assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id  # local id mapped
+        assert _steps_of(client, parent.info.run_id, "loss") == list(range(5000))
+        assert child.data.metrics == {"acc": 0.5}
+        assert _status(journal_env) == []
+        again = _cli(journal_env, "sync")  # nothing left: no run is created twice
+        assert again.returncode == 0 and "no journals" in again.stdout
+        assert len(client.search_runs([experiment.experiment_id])) == 2
+    finally:
+        server.stop()
+
+
+def _steps_of(client: MlflowClient, run_id: str, key: str) -> list[int]:
+    return [m.step for m in client.get_metric_history(run_id, key)]

@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import os
 import random
+import resource
 import signal
 import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -253,3 +254,54 @@ def test_offline_then_sync_creates_everything_at_the_server(
 
 def _steps_of(client: MlflowClient, run_id: str, key: str) -> list[int]:
     return [m.step for m in client.get_metric_history(run_id, key)]
+
+
+@pytest.fixture(params=["tmpfs", "file-size-limit"])
+def small_disk(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[Path, Callable[[], None] | None]]:
+    """A directory where writes fail past 256 KiB: a 256 KiB tmpfs (needs the right to mount: root here;
+    skipped elsewhere), or a file-size limit (RLIMIT_FSIZE) set in the child, which fails writes past
+    256 KiB with EFBIG the way a full disk fails them with ENOSPC."""
+    d = tmp_path / "small"
+    d.mkdir()
+    if request.param == "tmpfs":
+        mounted = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(d)], capture_output=True
+        )
+        if mounted.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+        try:
+            yield d, None
+        finally:
+            subprocess.run(["umount", str(d)], check=False)
+        return
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
+        resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, 256 * 1024))
+
+    yield d, limit
+
+
+def test_a_full_journal_disk_is_reported_and_nothing_is_dropped(
+    server: ServerProcess, journal_env: dict[str, str], small_disk: tuple[Path, Callable[[], None] | None]
+) -> None:
+    directory, preexec = small_disk
+    n = 100_000  # ~2.4 MB of journal: ten times the disk
+    env = {**journal_env, "ASYNCTRACK_JOURNAL_DIR": str(directory)}
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "journal_logger.py"), server.url, str(n), "flush"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=preexec,  # noqa: PLW1509 (only sets a limit and a signal disposition)
+    )
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert "flushed" in out
+    assert "cannot be written" in err and str(directory) in err, err  # said once, clearly
+    assert err.count("cannot be written") == 1
+    run_id = out.split()[1]
+    assert _steps(server.url, run_id) == Counter(range(n))  # shipped all the same

@@ -13,16 +13,15 @@ leaves it to the OS.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import fcntl
 import os
 import time
 from collections.abc import Sequence
 
-import aiofiles
 import aiofiles.os
 import msgspec
-from aiofiles.threadpool.binary import AsyncBufferedIOBase
 
 from asynctrack.exceptions import MlflowException
 from asynctrack.journal._format import (
@@ -79,52 +78,63 @@ def try_lock(fd: int) -> bool:
     return True
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _open_locked(path: str) -> int:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    if not try_lock(fd):  # a fresh file: nobody else can hold it
+        os.close(fd)
+        raise RuntimeError(f"journal {path} is locked by another process")
+    return fd
+
+
+# aiofiles' executor wrappers: each disk call is one hop to a worker thread, the event loop never blocks.
+_awrite = aiofiles.os.wrap(_write_all)
+_afsync = aiofiles.os.wrap(os.fsync)
+_aopen = aiofiles.os.wrap(_open_locked)
+_aclose = aiofiles.os.wrap(os.close)
+
+
 class JournalWriter:
-    """Appends records to one journal file; one writer per file, used from one event loop."""
+    """Appends records to one journal file; one writer per file, used from one asyncio event loop.
+
+    Each append is one ``write(2)`` in a worker thread. Under the ``interval`` policy the fsync runs in the
+    background (the next append does not wait for it; a failed one is reported by the next call), so the
+    disk's sync latency is not on the shipping path; ``batch`` waits for it before returning.
+    """
 
     def __init__(self, path: str, header: Header, fsync: str = "interval", fsync_ms: float = 100.0) -> None:
         self.path = path
         self.header = header
         self.fsync = fsync
         self._fsync_s = fsync_ms / 1000.0
-        self._file: AsyncBufferedIOBase | None = None
+        self._fd: int | None = None
         self._last_sync = 0.0
         self._dirty = False
+        self._background: asyncio.Future[None] | None = None
         self._pending_applied: list[int] = []
         self._pending_rejected: list[tuple[int, str, str]] = []
-        self.seq = 0
         self.size = 0
 
     async def open(self) -> JournalWriter:
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        f = await aiofiles.open(self.path, "ab")
-        if not try_lock(f.fileno()):  # a fresh file: nobody else can hold it
-            await f.close()
-            raise RuntimeError(f"journal {self.path} is locked by another process")
-        self._file = f
+        self._fd = await _aopen(self.path)
         await self._write(MAGIC + encode_frame(KIND_HEADER, _enc.encode(self.header)))
         await self._sync(force=True)
         return self
-
-    def next_seq(self) -> int:
-        self.seq += 1
-        return self.seq
 
     async def append(
         self, records: Sequence[BatchRecord | RunRecord | ExperimentRecord | MappingRecord]
     ) -> None:
         """Write ``records`` (and any pending acknowledgements) and sync as the policy says; when this
-        returns, the records are in the journal."""
+        returns, the records are in the journal (in the OS page cache at least)."""
         parts = [self._done_frame()]
         for r in records:
-            kind = (
-                KIND_BATCH
-                if type(r) is BatchRecord
-                else KIND_RUN
-                if type(r) is RunRecord
-                else KIND_EXPERIMENT
-            )
-            parts.append(encode_frame(kind, _enc.encode(r)))
+            parts.append(encode_frame(_KINDS[type(r)], _enc.encode(r)))
         await self._write(b"".join(parts))
         await self._sync(force=self.fsync == "batch")
 
@@ -142,14 +152,14 @@ class JournalWriter:
             await self._sync()
 
     async def close(self) -> None:
-        if self._file is None:
+        if self._fd is None:
             return
         try:
             await self.flush_done()
             await self._sync(force=self.fsync != "never")
         finally:
-            f, self._file = self._file, None
-            await f.close()
+            fd, self._fd = self._fd, None
+            await _aclose(fd)
 
     def _done_frame(self) -> bytes:
         if not self._pending_applied and not self._pending_rejected:
@@ -161,10 +171,9 @@ class JournalWriter:
     async def _write(self, data: bytes) -> None:
         if not data:
             return
-        assert self._file is not None, "journal is closed"
+        assert self._fd is not None, "journal is closed"
         try:
-            await self._file.write(data)
-            await self._file.flush()
+            await _awrite(self._fd, data)
         except OSError as exc:
             raise JournalFullError(
                 f"could not write {len(data)} bytes to the journal {self.path}: {exc.strerror or exc} "
@@ -173,16 +182,33 @@ class JournalWriter:
         self.size += len(data)
         self._dirty = True
 
+    def _check_background(self) -> None:
+        bg = self._background
+        if bg is not None and bg.done():
+            self._background = None
+            exc = bg.exception()
+            if exc is not None:
+                raise JournalFullError(f"could not sync the journal {self.path}: {exc}") from exc
+
     async def _sync(self, force: bool = False) -> None:
-        if not self._dirty or self.fsync == "never" or self._file is None:
+        self._check_background()
+        if not self._dirty or self.fsync == "never" or self._fd is None:
             return
         now = time.monotonic()
-        if not force and now - self._last_sync < self._fsync_s:
+        if force:
+            if self._background is not None:
+                await asyncio.wait([self._background])
+                self._check_background()
+            try:
+                await _afsync(self._fd)
+            except OSError as exc:
+                raise JournalFullError(
+                    f"could not sync the journal {self.path}: {exc.strerror or exc}"
+                ) from exc
+        elif now - self._last_sync < self._fsync_s or self._background is not None:
             return
-        try:
-            await aiofiles.os.wrap(os.fsync)(self._file.fileno())
-        except OSError as exc:
-            raise JournalFullError(f"could not sync the journal {self.path}: {exc.strerror or exc}") from exc
+        else:
+            self._background = asyncio.ensure_future(_afsync(self._fd))
         self._last_sync = now
         self._dirty = False
 

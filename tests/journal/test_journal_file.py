@@ -36,7 +36,7 @@ async def _write(path: Path, n_batches: int, fsync: str = "batch") -> list[Batch
     records = []
     for i in range(n_batches):
         rec = batch_record(
-            w.next_seq(),
+            i + 1,
             f"run{i % 3}",
             [_series("loss", 100, 100 * i), _series("acc", 3, i)],
             [Param(f"p{i}", "v")],

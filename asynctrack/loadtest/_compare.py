@@ -26,7 +26,7 @@ def _lost(r: TargetResult) -> float | None:
 # (name, figure, higher is better)
 _FIGURES: tuple[tuple[str, _Figure, bool], ...] = (
     ("durable metrics/s", lambda r: r.durable_per_s, True),
-    ("metrics/s at the call site", lambda r: r.sent_per_s, True),
+    ("metrics/s sent (waits included)", lambda r: r.sent_per_s, True),
     ("call latency p50 (ms)", _latency("caller", "p50_ms"), False),
     ("call latency p99 (ms)", _latency("caller", "p99_ms"), False),
     ("enqueue→durable p50 (ms)", _latency("durability", "p50_ms"), False),

@@ -75,7 +75,15 @@ class Timeline(msgspec.Struct, kw_only=True):
 
 
 class TargetResult(msgspec.Struct, kw_only=True):
-    """Everything measured against one target."""
+    """Everything measured against one target.
+
+    Times are seconds from the start signal: ``logging_seconds`` until the last run's logging loop ended,
+    ``durable_seconds`` until its final wait for durability returned. ``sent_per_s`` is the loops' rate
+    (metric points sent / ``logging_seconds``, waits for durability included); ``durable_per_s`` is the
+    verified points / ``durable_seconds`` (the workers' own count when verification did not complete).
+    ``latency`` summarises ``histograms``: "caller" (every logging call), "durability" (enqueue to durable,
+    the last call of each step), "wait" (each wait every E steps), and one per kind of read.
+    """
 
     target: str
     experiment_id: str

@@ -74,7 +74,7 @@ def summary_rows(r: TargetResult) -> list[Row]:
         Row(
             "metrics sent",
             f"{count(r.metrics_sent)} in {_seconds(r.logging_seconds)} "
-            f"({rate(r.sent_per_s)}/s at the call site; {count(r.calls)} calls)",
+            f"({rate(r.sent_per_s)}/s, waits included; {count(r.calls)} calls)",
         )
     )
     v = r.verification

@@ -237,8 +237,9 @@ class Worker:
         t = type(first)
         if t is DeleteTagOp or t is UpdateRunOp:
             # Rare operations without a commit callback: shielded, so a shutdown cannot leave us
-            # unsure whether they landed (SQLite calls are bounded by the busy timeout).
-            with anyio.CancelScope(shield=True):
+            # unsure whether they landed (SQLite calls are bounded by the busy timeout). Not when
+            # journaled: the journal has them, and a remote store's retries could outlast the exit.
+            with anyio.CancelScope(shield=self.journal is None):
                 if t is DeleteTagOp:
                     await self._store.delete_tag(batch.run_id, first.key)  # type: ignore[union-attr]
                 else:

@@ -23,30 +23,32 @@ def _lost(r: TargetResult) -> float | None:
     return None if r.verification is None else float(r.verification.lost)
 
 
-# (name, figure, higher is better)
-_FIGURES: tuple[tuple[str, _Figure, bool], ...] = (
-    ("durable metrics/s", lambda r: r.durable_per_s, True),
-    ("metrics/s sent (waits included)", lambda r: r.sent_per_s, True),
-    ("call latency p50 (ms)", _latency("caller", "p50_ms"), False),
-    ("call latency p99 (ms)", _latency("caller", "p99_ms"), False),
-    ("enqueue→durable p50 (ms)", _latency("durability", "p50_ms"), False),
-    ("enqueue→durable p99 (ms)", _latency("durability", "p99_ms"), False),
-    ("search_runs p50 (ms)", _latency("search_runs", "p50_ms"), False),
-    ("search_runs p99 (ms)", _latency("search_runs", "p99_ms"), False),
-    ("get_metric_history p50 (ms)", _latency("get_metric_history", "p50_ms"), False),
-    ("get_metric_history p99 (ms)", _latency("get_metric_history", "p99_ms"), False),
-    ("lost", _lost, False),
-    ("errors", lambda r: float(sum(r.errors.values())), False),
+# (name, unit, figure, higher is better)
+_FIGURES: tuple[tuple[str, str, _Figure, bool], ...] = (
+    ("durable metrics/s", "1/s", lambda r: r.durable_per_s, True),
+    ("metrics/s sent (waits included)", "1/s", lambda r: r.sent_per_s, True),
+    ("call latency p50", "ms", _latency("caller", "p50_ms"), False),
+    ("call latency p99", "ms", _latency("caller", "p99_ms"), False),
+    ("enqueue→durable p50", "ms", _latency("durability", "p50_ms"), False),
+    ("enqueue→durable p99", "ms", _latency("durability", "p99_ms"), False),
+    ("wait every E steps p50", "ms", _latency("wait", "p50_ms"), False),
+    ("wait every E steps p99", "ms", _latency("wait", "p99_ms"), False),
+    ("search_runs p50", "ms", _latency("search_runs", "p50_ms"), False),
+    ("search_runs p99", "ms", _latency("search_runs", "p99_ms"), False),
+    ("get_metric_history p50", "ms", _latency("get_metric_history", "p50_ms"), False),
+    ("get_metric_history p99", "ms", _latency("get_metric_history", "p99_ms"), False),
+    ("lost", "count", _lost, False),
+    ("errors", "count", lambda r: float(sum(r.errors.values())), False),
 )
 
 
 def compare(a: TargetResult, b: TargetResult) -> list[Comparison]:
     """Each figure either target has; ``ratio`` = a / b when both are non-zero numbers."""
     out = []
-    for name, figure, higher in _FIGURES:
+    for name, unit, figure, higher in _FIGURES:
         x, y = figure(a), figure(b)
         if x is None and y is None:
             continue
         ratio = x / y if x is not None and y else None
-        out.append(Comparison(name, x, y, ratio, higher))
+        out.append(Comparison(name, unit, x, y, ratio, higher))
     return out

@@ -28,7 +28,7 @@ _STYLES = {
     "durability": "--",
     "wait": ":",
     "search_runs": "-.",
-    "get_metric_history": (0, (1, 3)),
+    "get_metric_history": (0, (3, 1, 1, 1, 1, 1)),
 }
 _LABELS = {
     "caller": "call",
@@ -55,38 +55,48 @@ def _rates(
 
 
 def _figure() -> Figure:
-    return Figure(figsize=(8, 3.6), dpi=100, layout="constrained")
+    return Figure(figsize=(9, 3.6), dpi=100, layout="constrained")
+
+
+def _legend(fig: Figure, results: Sequence[TargetResult]) -> None:
+    # Outside the axes, on the right: curves of two targets and five kinds would hide each other's ends.
+    # Two targets are "A" and "B" in the labels, named once in the title.
+    fig.legend(loc="outside right upper", fontsize="small")
+    if len(results) > 1:
+        fig.suptitle(f"A: {results[0].target}    B: {results[1].target}", fontsize="small")
+
+
+def _prefix(i: int, results: Sequence[TargetResult]) -> str:
+    return "" if len(results) == 1 else "AB"[i] + ": "
 
 
 def _throughput(results: Sequence[TargetResult], path: Path) -> None:
     fig = _figure()
     ax = fig.add_subplot()
-    many = len(results) > 1
-    for r, color in zip(results, _COLORS, strict=False):
+    for i, (r, color) in enumerate(zip(results, _COLORS, strict=False)):
         tl = r.timeline
         t, durable = _rates(tl.t, tl.durable)
         _, sent = _rates(tl.t, tl.sent)
-        prefix = f"{r.target}: " if many else ""
+        prefix = _prefix(i, results)
         ax.plot(t, durable, color=color, label=f"{prefix}durable")
         ax.plot(t, sent, color=color, linestyle="--", alpha=0.7, label=f"{prefix}sent")
     ax.set_xlabel("seconds since start")
     ax.set_ylabel("metric points / s")
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
+    _legend(fig, results)
     fig.savefig(path)
 
 
 def _latency_cdf(results: Sequence[TargetResult], path: Path) -> None:
     fig = _figure()
     ax = fig.add_subplot()
-    many = len(results) > 1
-    for r, color in zip(results, _COLORS, strict=False):
+    for i, (r, color) in enumerate(zip(results, _COLORS, strict=False)):
+        prefix = _prefix(i, results)
         for kind, hist in r.histograms.items():
             x, y = hist.cdf()
             if not len(x):
                 continue
-            prefix = f"{r.target}: " if many else ""
             ax.step(
                 x,
                 y,
@@ -100,20 +110,20 @@ def _latency_cdf(results: Sequence[TargetResult], path: Path) -> None:
     ax.set_ylabel("fraction of calls ≤ x")
     ax.set_ylim(0, 1.01)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize="small")
+    _legend(fig, results)
     fig.savefig(path)
 
 
 def _queue_depth(results: Sequence[TargetResult], path: Path) -> None:
     fig = _figure()
     ax = fig.add_subplot()
-    for r, color in zip(results, _COLORS, strict=False):
-        ax.plot(r.timeline.t, r.timeline.queued, color=color, label=r.target)
+    for i, (r, color) in enumerate(zip(results, _COLORS, strict=False)):
+        ax.plot(r.timeline.t, r.timeline.queued, color=color, label=_prefix(i, results) + r.target)
     ax.set_xlabel("seconds since start")
     ax.set_ylabel("queued operations (all workers)")
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
+    _legend(fig, results)
     fig.savefig(path)
 
 

@@ -61,7 +61,7 @@ def _comparison_table(results: Sequence[TargetResult], comparison: Sequence[Comp
     )
     rows = [head]
     for c in comparison:
-        fmt = ms if c.name.endswith("(ms)") else rate
+        fmt = ms if c.unit == "ms" else rate
         rows.append(
             f"<tr><td>{html.escape(c.name)}</td><td class=num>{html.escape(fmt(c.a))}</td>"
             f"<td class=num>{html.escape(fmt(c.b))}</td><td class=num>{html.escape(ratio(c.ratio))}</td></tr>"

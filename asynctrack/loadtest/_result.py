@@ -123,9 +123,11 @@ class TargetResult(msgspec.Struct, kw_only=True):
 
 
 class Comparison(msgspec.Struct, frozen=True):
-    """``name``: the figure compared; ``ratio`` is A / B (the first target over the second)."""
+    """``name``: the figure compared, in ``unit`` ("1/s", "ms" or "count"); ``ratio`` is A / B (the first
+    target over the second)."""
 
     name: str
+    unit: str
     a: float | None
     b: float | None
     ratio: float | None

@@ -147,8 +147,7 @@ def _comparison_table(results: Sequence[TargetResult], rows: Sequence[Comparison
     table.add_column("B", justify="right")
     table.add_column("A / B", justify="right")
     for c in rows:
-        is_ms = c.name.endswith("(ms)")
-        fmt = ms if is_ms else rate
+        fmt = ms if c.unit == "ms" else rate
         table.add_row(c.name, fmt(c.a), fmt(c.b), ratio(c.ratio))
     return table
 

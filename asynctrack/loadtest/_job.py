@@ -212,7 +212,10 @@ class _Writer:
                 return
             now = time.monotonic()
             counts = (sum(r.sent for r in self.runs), sum(r.durable for r in self.runs))
-            if counts != last_counts:
+            q = self.queue.statistics()
+            # Stalled means work is pending and nothing moves; runs idle between paced steps are not.
+            pending = q.queued or q.blocked_callers or q.waiting_callers
+            if counts != last_counts or not pending:
                 last_counts, last_progress = counts, now
             elif now - last_progress > w.wait_timeout:
                 self.stalled = True

@@ -158,7 +158,9 @@ def render_figure(figure: Any, artifact_file: str, save_kwargs: dict[str, Any] |
     the CDN) or static image (needs kaleido)."""
     kwargs = dict(save_kwargs or {})
     ext = os.path.splitext(artifact_file)[1]
-    if "matplotlib" in sys.modules and isinstance(figure, sys.modules["matplotlib"].figure.Figure):
+    # Only when the library is already loaded (the figure came from it), as MLflow checks; its submodule
+    # may not be, so it is imported by name.
+    if "matplotlib" in sys.modules and isinstance(figure, require("matplotlib.figure", "log_figure").Figure):
         if ext and "format" not in kwargs:
             kwargs["format"] = ext[1:]
         buf = io.BytesIO()

@@ -264,3 +264,18 @@ def test_large_file_streams_and_round_trips(client: MlflowClient, run_id: str, t
     assert oct(local.stat().st_mode & 0o777) == "0o600" and local.stat().st_mtime == 1_500_000_000
     root = Path(client.get_run(run_id).info.artifact_uri or "")
     assert os.listdir(root / "blobs") == ["big.bin"]
+
+
+def test_figure_detection_with_matplotlib_half_loaded() -> None:
+    """matplotlib imported without its figure module (another library did ``import matplotlib``): a plotly
+    figure is still recognised (found by the full suite, where test order decides what is loaded)."""
+    pytest.importorskip("plotly.graph_objects")
+    pytest.importorskip("matplotlib")
+    code = (
+        "import sys, matplotlib, plotly.graph_objects as go\n"
+        "assert 'matplotlib.figure' not in sys.modules\n"
+        "from asynctrack.artifacts._media import render_figure\n"
+        "print(len(render_figure(go.Figure(), 'p.html', None)) > 0)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "True", out.stderr

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+
 import pytest
 
 import asynctrack
@@ -17,6 +20,22 @@ _ENV_VARS = (
     "MLFLOW_EXPERIMENT_ID",
     "MLFLOW_TRUNCATE_LONG_VALUES",
 )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_journal_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Journals of remote stores go to a directory of this session (subprocesses inherit it), never to
+    ./mlruns/.journal of the checkout, so no test replays another's leftovers. Tests of the journal set
+    their own."""
+    old = os.environ.get("ASYNCTRACK_JOURNAL_DIR")
+    os.environ["ASYNCTRACK_JOURNAL_DIR"] = str(tmp_path_factory.mktemp("journals"))
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("ASYNCTRACK_JOURNAL_DIR", None)
+        else:
+            os.environ["ASYNCTRACK_JOURNAL_DIR"] = old
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ close once every write in it was acknowledged.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -18,6 +19,7 @@ import time
 import uuid
 from collections.abc import Sequence
 
+import anyio.to_thread
 import numpy as np
 
 from asynctrack.entities import Param, RunTag
@@ -200,6 +202,11 @@ class Journal:
     def pending_operations(self) -> int:
         return sum(self.unacked.values())
 
+    def _remove(self) -> None:
+        os.unlink(self.path)
+        with contextlib.suppress(OSError):  # the target's directory, if no other journal is in it
+            os.rmdir(self.directory)
+
     async def close(self) -> bool:
         """Record the last acknowledgements and close; delete the file if nothing in it is pending.
         Returns whether the journal keeps pending writes."""
@@ -210,6 +217,6 @@ class Journal:
         except (JournalFullError, OSError) as exc:
             self.broken = self.broken or str(exc)
         if not self.unacked and not self.records and self.broken is None:
-            os.unlink(self.path)
+            await anyio.to_thread.run_sync(self._remove)
             return False
         return bool(self.unacked or self.records)

@@ -96,11 +96,15 @@ class LiveProgress:
             self._live.stop()
             self._live = None
 
-    def show(self, view: LiveView, force: bool = False) -> None:
+    def show(self, view: LiveView, force: bool = False, plain: bool = True) -> None:
+        """Redraw the panel; without a terminal, print a line if due (or ``force``), unless ``plain`` is
+        False (a passing phase not worth a line in a log)."""
         if not self._enabled:
             return
         if self._live is not None:
             self._live.update(view.table())
+            return
+        if not plain:
             return
         now = time.monotonic()
         if force or view.phase != self._last_phase or now - self._last_plain >= _PLAIN_EVERY:

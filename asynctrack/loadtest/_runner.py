@@ -203,7 +203,7 @@ def run_loadtest(
     """
     shown = display_name(target)
     view = LiveView(shown, phase="checking the target")
-    progress.show(view, force=True)
+    progress.show(view, plain=False)  # in a log, an unusable target is then just its one-line error
     experiment_id, experiment_name = prepare_target(target, workload.experiment)
     loadtest_id = secrets.token_hex(4)
     started_at = datetime.datetime.now().astimezone().isoformat(timespec="seconds")

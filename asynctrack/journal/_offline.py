@@ -26,7 +26,7 @@ from asynctrack.exceptions import (
 )
 from asynctrack.journal._format import ExperimentRecord, RunRecord
 from asynctrack.journal._journal import Journal
-from asynctrack.store import AbstractStore, BatchWrite, MetricSeries
+from asynctrack.store import AbstractStore, MetricSeries
 
 __all__ = ["OFFLINE_PREFIX", "OfflineStore"]
 
@@ -156,21 +156,6 @@ class OfflineStore(AbstractStore):
         await self.get_run(run_id)
         if on_durable is not None:
             on_durable()
-
-    async def log_batches(
-        self, writes: Sequence[BatchWrite], on_durable: Callable[[], None] | None = None
-    ) -> list[MlflowException | None]:
-        outcomes: list[MlflowException | None] = []
-        for w in writes:
-            try:
-                await self.get_run(w.run_id)
-            except MlflowException as exc:
-                outcomes.append(exc)
-            else:
-                outcomes.append(None)
-        if on_durable is not None:
-            on_durable()
-        return outcomes
 
     async def delete_tag(self, run_id: str, key: str) -> None:
         await self.get_run(run_id)

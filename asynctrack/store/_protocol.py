@@ -183,13 +183,13 @@ class AbstractStore(abc.ABC):
         call's successful writes are durable, even if others failed: check the outcomes before treating a
         particular write as written.
 
-        This default writes one ``log_batch`` each and ignores keys; stores that can do better (one
-        transaction, idempotency keys) override it.
+        This default makes one :meth:`_write_one` call per write (``log_batch``, keys ignored); stores
+        that can send a key override that, stores that can do better (one transaction) override this.
         """
         outcomes: list[MlflowException | None] = []
         for w in writes:
             try:
-                await self.log_batch(w.run_id, w.metrics, w.params, w.tags)
+                await self._write_one(w)
             except StoreUnavailable:
                 raise
             except MlflowException as exc:
@@ -199,6 +199,10 @@ class AbstractStore(abc.ABC):
         if on_durable is not None:
             on_durable()
         return outcomes
+
+    async def _write_one(self, write: BatchWrite) -> None:
+        """One write of the default :meth:`log_batches`."""
+        await self.log_batch(write.run_id, write.metrics, write.params, write.tags)
 
     @abc.abstractmethod
     async def delete_tag(self, run_id: str, key: str) -> None: ...

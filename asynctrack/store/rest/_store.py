@@ -43,7 +43,7 @@ from asynctrack._rest._wire import (
 )
 from asynctrack.entities import Experiment, Param, Run, RunInfo, RunTag
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST, MlflowException
-from asynctrack.store._protocol import AbstractStore, BatchLimits, BatchWrite, MetricSeries, StoreUnavailable
+from asynctrack.store._protocol import AbstractStore, BatchLimits, BatchWrite, MetricSeries
 from asynctrack.store._retry import retry_transient
 from asynctrack.store.rest._codec import encode_log_batch, points_to_columns, split_batch
 from asynctrack.store.rest._config import HttpConfig
@@ -243,25 +243,12 @@ class RestStore(AbstractStore):
         if on_durable is not None:
             on_durable()
 
-    async def log_batches(
-        self, writes: Sequence[BatchWrite], on_durable: Callable[[], None] | None = None
-    ) -> list[MlflowException | None]:
-        """One log-batch request per write, each with the write's key (or a fresh one) as its
-        ``Idempotency-Key``; a journal replay resending a write is then applied once by asynctrack's
-        server."""
-        outcomes: list[MlflowException | None] = []
-        for w in writes:
-            try:
-                await self._log_batch(w.run_id, w.metrics, w.params, w.tags, w.key or uuid.uuid4().hex)
-            except StoreUnavailable:
-                raise
-            except MlflowException as exc:
-                outcomes.append(exc)
-            else:
-                outcomes.append(None)
-        if on_durable is not None:
-            on_durable()
-        return outcomes
+    async def _write_one(self, write: BatchWrite) -> None:
+        """One write of ``log_batches``: one request with the write's key (or a fresh one) as its
+        ``Idempotency-Key``, so a journal replay resending it is applied once by asynctrack's server."""
+        await self._log_batch(
+            write.run_id, write.metrics, write.params, write.tags, write.key or uuid.uuid4().hex
+        )
 
     async def _log_batch(
         self,

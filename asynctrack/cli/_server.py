@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
+from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.server import DEFAULT_MAX_BODY_BYTES, ServerConfig, serve
+from asynctrack.server._artifacts import DEFAULT_ARTIFACTS_DESTINATION
 
 __all__ = ["add_server_command", "run_server_command"]
 
@@ -50,9 +53,43 @@ def add_server_command(sub: Any) -> None:
         default=DEFAULT_MAX_BODY_BYTES,
         help=f"largest request body in bytes; larger ones get 413 (default {DEFAULT_MAX_BODY_BYTES})",
     )
+    srv.add_argument(
+        "--serve-artifacts",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="serve MLflow's proxied artifact API (mlflow-artifacts:/ URIs) from --artifacts-destination; "
+        "new experiments then keep their artifacts there (default: off)",
+    )
+    srv.add_argument(
+        "--artifacts-destination",
+        default=DEFAULT_ARTIFACTS_DESTINATION,
+        metavar="URI",
+        help=f"directory or file: URI the artifact API stores into (default {DEFAULT_ARTIFACTS_DESTINATION})",
+    )
+    srv.add_argument(
+        "--artifacts-only",
+        action="store_true",
+        help="serve the artifact API only (the tracking API answers 503; no backend store is opened)",
+    )
+    srv.add_argument(
+        "--default-artifact-root",
+        default=None,
+        metavar="URI",
+        help="artifact location of new experiments (default: mlflow-artifacts:/ with --serve-artifacts, "
+        "else the directory of the backend store)",
+    )
 
 
 def run_server_command(args: argparse.Namespace) -> int:
+    if args.artifacts_only and args.backend_store_uri:
+        raise MlflowException(
+            "--artifacts-only serves no tracking API, so it takes no --backend-store-uri "
+            f"(got {args.backend_store_uri!r})",
+            error_code=INVALID_PARAMETER_VALUE,
+        )
+    destination = args.artifacts_destination
+    if "://" not in destination and not destination.startswith("file:"):
+        destination = os.path.abspath(destination)  # the same directory whatever the workers' directory
     serve(
         ServerConfig(
             host=args.host,
@@ -60,6 +97,10 @@ def run_server_command(args: argparse.Namespace) -> int:
             backend_store_uri=args.backend_store_uri or args.tracking_uri,
             workers=args.workers,
             max_body_bytes=args.max_body_size,
+            serve_artifacts=args.serve_artifacts,
+            artifacts_destination=destination,
+            artifacts_only=args.artifacts_only,
+            default_artifact_root=args.default_artifact_root,
         )
     )
     return 0

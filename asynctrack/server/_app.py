@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from asynctrack._tracking_uri import resolve
+from asynctrack.server._artifacts import artifact_routes, disabled_routes, store_location
 from asynctrack.server._config import ServerConfig
 from asynctrack.server._errors import endpoint_not_found, internal_error, method_not_allowed
 from asynctrack.server._routes import routes
@@ -33,7 +33,10 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        store = await open_store(resolve(cfg.backend_store_uri))
+        if cfg.artifacts_only:  # no tracking store at all
+            yield
+            return
+        store = await open_store(store_location(cfg))
         try:
             writer = GroupCommitWriter(store, cfg.write_timeout)
             async with anyio.create_task_group() as tasks:
@@ -46,8 +49,9 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
         finally:
             await store.aclose()
 
+    tracking = disabled_routes(routes()) if cfg.artifacts_only else routes()
     return Starlette(
-        routes=routes(),
+        routes=tracking + artifact_routes(cfg),
         lifespan=lifespan,
         exception_handlers={
             HTTPException: _http_error,

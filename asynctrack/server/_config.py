@@ -30,6 +30,11 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     resolution, ``./mlruns``); ``max_body_bytes`` caps a request body (larger ones get 413);
     ``write_timeout`` bounds how long a write waits for a locked or unavailable store before the request
     fails with ``TEMPORARILY_UNAVAILABLE`` (503), which MLflow clients retry.
+
+    Artifacts (``_artifacts.py``): ``serve_artifacts`` serves MLflow's proxied artifact API from
+    ``artifacts_destination`` (a directory or ``file:`` URI); ``artifacts_only`` serves that API alone;
+    ``default_artifact_root`` is where new experiments keep their artifacts (default: ``mlflow-artifacts:/``
+    when serving artifacts, else the store's own root).
     """
 
     host: str = "127.0.0.1"
@@ -38,6 +43,10 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     workers: int = 1
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     write_timeout: float = 60.0
+    serve_artifacts: bool = False
+    artifacts_destination: str = "./mlartifacts"
+    artifacts_only: bool = False
+    default_artifact_root: str | None = None
 
     def __post_init__(self) -> None:
         if self.workers < 1:

@@ -13,7 +13,7 @@ import os
 import anyio
 import uvicorn
 
-from asynctrack._tracking_uri import resolve
+from asynctrack.server._artifacts import destination_root, serves_artifacts, store_location
 from asynctrack.server._config import CONFIG_ENV_VAR, ServerConfig
 from asynctrack.store._open import open_store
 
@@ -22,10 +22,12 @@ __all__ = ["serve"]
 _log = logging.getLogger("asynctrack.server")
 
 
-async def _prepare_store(uri: str | None) -> str:
+async def _prepare_store(config: ServerConfig) -> str:
     """Open the store once before the workers start: creates the schema, and fails here, in the
     command, on an unusable location instead of in every worker."""
-    location = resolve(uri)
+    if config.artifacts_only:
+        return "none (--artifacts-only)"
+    location = store_location(config)
     store = await open_store(location)
     await store.aclose()
     return location.uri
@@ -33,15 +35,17 @@ async def _prepare_store(uri: str | None) -> str:
 
 def serve(config: ServerConfig) -> None:
     """Serve until interrupted (SIGINT/SIGTERM); returns after a graceful shutdown."""
-    where = anyio.run(_prepare_store, config.backend_store_uri)
+    artifacts = destination_root(config) if serves_artifacts(config) else "not served"
+    where = anyio.run(_prepare_store, config)
     os.environ[CONFIG_ENV_VAR] = config.to_env()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     _log.info(
-        "asynctrack server on http://%s:%d, %d worker(s), backend store %s",
+        "asynctrack server on http://%s:%d, %d worker(s), backend store %s, artifacts %s",
         config.host,
         config.port,
         config.workers,
         where,
+        artifacts,
     )
     uvicorn.run(
         "asynctrack.server._app:create_app",

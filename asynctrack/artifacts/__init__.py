@@ -14,6 +14,7 @@ enforces (``_paths``) and the upload queue (``_queue``). See docs/artifacts.md.
 
 from __future__ import annotations
 
+from asynctrack.artifacts import _http  # noqa: F401  (registers mlflow-artifacts:, http: and https:)
 from asynctrack.artifacts._api import download_artifacts, list_artifacts, load_dict, load_image, load_text
 from asynctrack.artifacts._local import LocalArtifactRepository
 from asynctrack.artifacts._optional import MissingDependency

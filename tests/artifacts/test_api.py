@@ -180,8 +180,8 @@ def test_file_uris_and_relative_roots(tmp_path: Path, monkeypatch: pytest.Monkey
 def test_repositories_plug_in_by_scheme(tmp_path: Path) -> None:
     """An unknown scheme names the registered ones; a registered repository serves its URIs, and the
     generic download works through its list and _download_file."""
-    with pytest.raises(MlflowException, match=r"registered schemes are: \['', 'file'"):
-        get_artifact_repository("mlflow-artifacts:/0/abc/artifacts")
+    with pytest.raises(MlflowException, match=r"registered schemes are: \['', 'file', 'mlflow-artifacts'"):
+        get_artifact_repository("s3://bucket/0/abc/artifacts")
 
     class MemoryRepository(ArtifactRepository):
         files = {"a.txt": b"A", "d/a.txt": b"A", "d/e/b.txt": b"B"}

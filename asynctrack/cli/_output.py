@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 __all__ = ["fail", "print_json", "print_table", "when"]
@@ -31,11 +32,12 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
     for c in columns:
         table.add_column(c, overflow="fold")
     for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
+        table.add_row(*("" if v is None else escape(str(v)) for v in row))
     Console().print(table)
 
 
 def fail(message: str, code: int = 1) -> int:
     """Print ``error: message`` to stderr; return the exit code to use."""
-    Console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    # The message is text, not rich markup: "pip install asynctrack[report]" must keep its brackets.
+    Console(stderr=True).print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     return code

@@ -95,3 +95,16 @@ def test_runs_list_filters_orders_and_prints_json(tmp_path: Path) -> None:
     assert "3 run(s)" in table.stdout and "r2" in table.stdout and "r1" not in table.stdout
     bad = cli(tmp_path, "runs", "list", "--filter", "metrics.acc >>> 1")
     assert bad.returncode == 1 and "INVALID_PARAMETER_VALUE" in bad.stderr
+
+
+def test_error_messages_keep_square_brackets(tmp_path):
+    """A one-line error is printed as text: rich markup in a message (``[report]``) is not interpreted."""
+    import contextlib
+    import io
+
+    from asynctrack.cli._output import fail
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert fail("install asynctrack[report] for plots", 1) == 1
+    assert "asynctrack[report]" in err.getvalue()

@@ -16,7 +16,12 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from asynctrack.server._artifacts import artifact_routes, disabled_routes, store_location
+from asynctrack.server._artifacts import (
+    artifact_routes,
+    disabled_routes,
+    logged_model_routes,
+    store_location,
+)
 from asynctrack.server._config import ServerConfig
 from asynctrack.server._errors import endpoint_not_found, internal_error, method_not_allowed
 from asynctrack.server._routes import routes
@@ -49,7 +54,9 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
         finally:
             await store.aclose()
 
-    tracking = disabled_routes(routes()) if cfg.artifacts_only else routes()
+    tracking = routes() + logged_model_routes(cfg)
+    if cfg.artifacts_only:
+        tracking = disabled_routes(tracking)
     return Starlette(
         routes=tracking + artifact_routes(cfg),
         lifespan=lifespan,

@@ -137,10 +137,20 @@ def asynctrack_server(
     return ServerProcess(argv, port, tmp / f"asynctrack-server-{port}.log")
 
 
-def mlflow_server(tmp: Path, *, workers: int = 1, port: int | None = None) -> ServerProcess:
-    """An official ``mlflow server`` (not started) on a SQLite file under ``tmp``."""
+def mlflow_server(
+    tmp: Path, *, workers: int = 1, port: int | None = None, extra: Sequence[str] = ()
+) -> ServerProcess:
+    """An official ``mlflow server`` (not started) on a SQLite file under ``tmp``; ``extra`` options are
+    appended (with ``--default-artifact-root`` among them, ours under ``tmp`` is left out: runs then get
+    ``mlflow-artifacts:`` URIs with, for example, ``["--default-artifact-root", "mlflow-artifacts:/",
+    "--artifacts-destination", str(tmp / "dest")]``)."""
     port = port or free_port()
     python = mlflow_python()
+    root = (
+        []
+        if "--default-artifact-root" in extra
+        else ["--default-artifact-root", str(tmp / "mlflow-artifacts")]
+    )
     argv = [
         str(python),
         "-m",
@@ -152,10 +162,10 @@ def mlflow_server(tmp: Path, *, workers: int = 1, port: int | None = None) -> Se
         str(port),
         "--backend-store-uri",
         f"sqlite:///{tmp / 'mlflow.db'}",
-        "--default-artifact-root",
-        str(tmp / "mlflow-artifacts"),
+        *root,
         "--workers",
         str(workers),
+        *extra,
     ]
     return ServerProcess(argv, port, tmp / f"mlflow-server-{port}.log")
 

@@ -19,9 +19,11 @@ destination.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import mimetypes
 import os
+import secrets
 import threading
 import time
 import urllib.parse
@@ -36,7 +38,14 @@ from asynctrack._tracking_uri import get_tracking_uri
 from asynctrack.artifacts import _fs
 from asynctrack.artifacts._http_client import Body, HttpSession, origin_of, session_for
 from asynctrack.artifacts._local import _plan_tree
-from asynctrack.artifacts._paths import check_file_name, check_path, has_control, parent_and_name, posix_join
+from asynctrack.artifacts._paths import (
+    TEMP_PREFIX,
+    check_file_name,
+    check_path,
+    has_control,
+    parent_and_name,
+    posix_join,
+)
 from asynctrack.artifacts._repository import ArtifactRepository, FileInfo, register_artifact_repository
 from asynctrack.environment import EnvironmentVariable, parse_bool
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
@@ -89,6 +98,9 @@ _SERVER_INFO = "/api/3.0/mlflow/server-info"
 _UNSUPPORTED = "Multipart upload is not supported for the current artifact repository"
 _UPLOAD_CHUNK = 1024 * 1024
 _DOWNLOAD_CHUNK = 1024 * 1024
+#: Files and bodies up to this size move in one piece: read or written in a single thread hop (most of the
+#: cost of many small files is hops), larger ones stream in chunks.
+_SMALL = 4 * 1024 * 1024
 _CAPABILITY_TTL = 60.0  # as MLflow's client caches server-info
 
 
@@ -204,8 +216,26 @@ def _file_body(path: str, offset: int, length: int) -> Body:
     return (lambda: _file_chunks(path, offset, length), length)
 
 
-def _size(path: str) -> int:
-    return os.stat(path).st_size
+def _read_small(path: str) -> tuple[int, bytes | None]:
+    """The file's size, and its contents when it is small (one thread hop for both)."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        return size, (f.read() if size <= _SMALL else None)
+
+
+def _write_whole(data: bytes, dest: str) -> None:
+    """``data`` as ``dest``, written under a temporary name then renamed into place (a link at ``dest`` is
+    replaced, never followed)."""
+    tmp = os.path.join(os.path.dirname(dest), TEMP_PREFIX + secrets.token_hex(8))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        with open(fd, "wb", closefd=True) as f:
+            f.write(data)
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise
 
 
 _capabilities: dict[str, tuple[float, bool]] = {}
@@ -270,7 +300,10 @@ class HttpArtifactRepository(ArtifactRepository):
             await self._put(rel, (lambda: data, None), retry=False)
 
     async def _upload_file(self, local: str, rel_dir: str, name: str) -> None:
-        size = await _fs.in_thread(_size, local)
+        size, data = await _fs.in_thread(_read_small, local)
+        if data is not None and len(data) == size:
+            await self._put(posix_join(rel_dir, name), data)
+            return
         if size >= MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE.get() and await self._multipart_enabled():
             try:
                 await self._multipart_upload(local, size, rel_dir)
@@ -394,7 +427,11 @@ class HttpArtifactRepository(ArtifactRepository):
         rel = check_path(remote_path)
 
         async def save(response: httpx.Response) -> None:
-            await _fs.write_bytes(response.aiter_bytes(_DOWNLOAD_CHUNK), local_path)
+            length = response.headers.get("content-length", "")
+            if length.isdigit() and int(length) <= _SMALL:
+                await _fs.in_thread(_write_whole, await response.aread(), local_path)
+            else:
+                await _fs.write_bytes(response.aiter_bytes(_DOWNLOAD_CHUNK), local_path)
 
         await self._session().request("GET", self._url(rel), save)
 

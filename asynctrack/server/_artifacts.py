@@ -27,9 +27,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from asynctrack._rest._messages import AJAX_PREFIX, API_PREFIX
 from asynctrack._tracking_uri import StoreLocation, resolve
@@ -39,10 +41,10 @@ from asynctrack.artifacts._paths import check_file_name, check_path, parent_and_
 from asynctrack.artifacts._uri import local_path, scheme_of
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.server import _artifacts_multipart as mpu
-from asynctrack.server._artifacts_io import body_chunks, mapped_errors
+from asynctrack.server._artifacts_io import SMALL_FILE, body_chunks, mapped_errors, write_small
 from asynctrack.server._config import ServerConfig
 from asynctrack.server._errors import JSON_TYPE, error_response, internal_error
-from asynctrack.server._request import read_message
+from asynctrack.server._request import read_body, read_message
 
 __all__ = [
     "DEFAULT_ARTIFACTS_DESTINATION",
@@ -64,7 +66,27 @@ _SERVICE_PREFIXES = tuple(prefix.removesuffix("/mlflow") for prefix in (API_PREF
 
 
 class _Download(FileResponse):
-    chunk_size = 1024 * 1024  # Starlette's 64 KiB would cost a thread hop per 64 KiB
+    """A file as an attachment, streamed 1 MiB per thread hop (Starlette's 64 KiB would cost a hop per
+    64 KiB), or sent from ``data`` when the file was small enough to be read whole (no further hop)."""
+
+    chunk_size = 1024 * 1024
+
+    def __init__(self, path: str, st: os.stat_result, name: str, data: bytes | None) -> None:
+        super().__init__(
+            path,
+            stat_result=st,
+            media_type=_media_type(name),
+            filename=name,
+            headers={"X-Content-Type-Options": "nosniff"},
+        )
+        self.data = data
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.data is None or scope["method"] != "GET" or Headers(scope=scope).get("range") is not None:
+            await super().__call__(scope, receive, send)
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        await send({"type": "http.response.body", "body": self.data})
 
 
 def serves_artifacts(config: ServerConfig) -> bool:
@@ -148,14 +170,20 @@ def _media_type(name: str) -> str:
     return mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
-def _stat_file(service: ArtifactService, rel: str) -> tuple[str, os.stat_result]:
+def _open_file(service: ArtifactService, rel: str) -> tuple[str, os.stat_result, bytes | None]:
+    """The artifact's path and status, and its bytes when it is small (read from the descriptor just
+    checked: one thread hop for the whole file)."""
     path = service.repo.get_local_path(rel)  # symlinks resolved inside the root; RESOURCE_DOES_NOT_EXIST
-    st = os.stat(path)
     if os.path.isdir(path):
         raise MlflowException(
             f"Artifact path refers to a directory, not a file: '{rel}'", error_code=INVALID_PARAMETER_VALUE
         )
-    return path, st
+    with open(path, "rb") as f:
+        st = os.fstat(f.fileno())
+        data = f.read(st.st_size + 1) if st.st_size <= SMALL_FILE else None
+    if data is not None and len(data) != st.st_size:  # written in place meanwhile: stream it instead
+        data = None
+    return path, st, data
 
 
 def _handlers(service: ArtifactService) -> dict[str, Endpoint]:
@@ -165,23 +193,21 @@ def _handlers(service: ArtifactService) -> dict[str, Endpoint]:
         rel = _path_param(request)
         name = "" if request.path_params["path"].endswith("/") else parent_and_name(rel)[1]
         check_file_name(name, "artifact file", shown=request.path_params["path"])
+        length = request.headers.get("content-length", "")
         with mapped_errors(rel):
-            await repo.write_artifact(body_chunks(request), rel)
+            if length.isdigit() and int(length) <= SMALL_FILE:
+                data = await read_body(request, int(length))
+                await _fs.in_thread(write_small, service.root, rel, data)
+            else:
+                await repo.write_artifact(body_chunks(request), rel)
         return _empty()
 
     async def download_artifact(request: Request) -> Response:
         rel = _path_param(request)
         check_file_name(parent_and_name(rel)[1], "artifact file", shown=request.path_params["path"])
         with mapped_errors(rel):
-            path, st = await _fs.in_thread(_stat_file, service, rel)
-        name = parent_and_name(rel)[1]
-        return _Download(
-            path,
-            stat_result=st,
-            media_type=_media_type(name),
-            filename=name,
-            headers={"X-Content-Type-Options": "nosniff"},
-        )
+            path, st, data = await _fs.in_thread(_open_file, service, rel)
+        return _Download(path, st, parent_and_name(rel)[1], data)
 
     async def list_artifacts(request: Request) -> Response:
         raw = request.query_params.get("path")

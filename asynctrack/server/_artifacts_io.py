@@ -1,14 +1,17 @@
-"""What both artifact modules need from a request: its body in large chunks, and file-system failures
-turned into MLflow's errors at one boundary."""
+"""What both artifact modules need: a request body in large chunks, small files read or written in one
+thread hop, and file-system failures turned into MLflow's errors at one boundary."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import os
+import secrets
 from collections.abc import AsyncIterator, Iterator
 
 from starlette.requests import ClientDisconnect, Request
 
+from asynctrack.artifacts._paths import TEMP_PREFIX, join_inside, parent_and_name
 from asynctrack.exceptions import (
     BAD_REQUEST,
     INVALID_PARAMETER_VALUE,
@@ -17,10 +20,13 @@ from asynctrack.exceptions import (
     MlflowException,
 )
 
-__all__ = ["UPLOAD_CHUNK", "body_chunks", "mapped_errors"]
+__all__ = ["SMALL_FILE", "UPLOAD_CHUNK", "body_chunks", "mapped_errors", "write_small"]
 
 #: Body bytes gathered per write: one thread hop each (uvicorn hands the body over 64 KiB or so at a time).
 UPLOAD_CHUNK = 4 * 1024 * 1024
+#: Files up to this size are read or written whole, in one thread hop (with many small files, the hops of a
+#: streamed copy cost more than the bytes).
+SMALL_FILE = 4 * 1024 * 1024
 
 
 async def body_chunks(request: Request) -> AsyncIterator[bytes]:
@@ -61,4 +67,24 @@ def mapped_errors(rel: str) -> Iterator[None]:
             raise MlflowException(
                 f"The artifacts destination is full: '{rel}' was not stored.", error_code=RESOURCE_EXHAUSTED
             ) from None
+        raise
+
+
+def write_small(root: str, rel: str, data: bytes) -> None:
+    """``data`` as the artifact ``rel`` under ``root``, in one go (call it on an I/O thread): the directory is
+    created and checked inside the root with symlinks resolved, as the local repository does, then a
+    temporary file is renamed into place (a link at the name itself is replaced, never followed)."""
+    parent, name = parent_and_name(rel)
+    directory = join_inside(root, parent)
+    os.makedirs(directory, exist_ok=True)
+    join_inside(root, parent)  # again: a link may have appeared on the way meanwhile
+    tmp = os.path.join(directory, TEMP_PREFIX + secrets.token_hex(8))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        with open(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, os.path.join(directory, name))
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
         raise

@@ -14,7 +14,6 @@ from typing import Any
 
 import msgspec
 from rich.console import Console
-from rich.markup import escape
 
 from asynctrack._tracking_uri import resolve
 from asynctrack.cli._output import fail
@@ -108,8 +107,7 @@ def _options(args: argparse.Namespace) -> Options:
 
 
 def _fail(message: str, code: int = 1) -> int:
-    # fail() prints with rich markup: "asynctrack[report]" must not lose its "[report]".
-    return fail(escape(message), code)
+    return fail(message, code)  # fail() prints text, not markup: "asynctrack[report]" keeps its brackets
 
 
 def _exit_code(results: list[TargetResult], complete: bool) -> int:

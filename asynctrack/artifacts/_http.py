@@ -19,11 +19,9 @@ destination.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import mimetypes
 import os
-import secrets
 import threading
 import time
 import urllib.parse
@@ -39,7 +37,6 @@ from asynctrack.artifacts import _fs
 from asynctrack.artifacts._http_client import Body, HttpSession, origin_of, session_for
 from asynctrack.artifacts._local import _plan_tree
 from asynctrack.artifacts._paths import (
-    TEMP_PREFIX,
     check_file_name,
     check_path,
     has_control,
@@ -97,9 +94,8 @@ _API = "/api/2.0"
 _SERVER_INFO = "/api/3.0/mlflow/server-info"
 _UNSUPPORTED = "Multipart upload is not supported for the current artifact repository"
 _UPLOAD_CHUNK = 1024 * 1024
-_DOWNLOAD_CHUNK = 1024 * 1024
-#: Files and bodies up to this size move in one piece: read or written in a single thread hop (most of the
-#: cost of many small files is hops), larger ones stream in chunks.
+#: Files up to this size are read whole, in one thread hop (most of the cost of many small files is hops),
+#: larger ones stream in chunks.
 _SMALL = 4 * 1024 * 1024
 _CAPABILITY_TTL = 60.0  # as MLflow's client caches server-info
 
@@ -221,21 +217,6 @@ def _read_small(path: str) -> tuple[int, bytes | None]:
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         return size, (f.read() if size <= _SMALL else None)
-
-
-def _write_whole(data: bytes, dest: str) -> None:
-    """``data`` as ``dest``, written under a temporary name then renamed into place (a link at ``dest`` is
-    replaced, never followed)."""
-    tmp = os.path.join(os.path.dirname(dest), TEMP_PREFIX + secrets.token_hex(8))
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with open(fd, "wb", closefd=True) as f:
-            f.write(data)
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-        raise
 
 
 _capabilities: dict[str, tuple[float, bool]] = {}
@@ -426,14 +407,7 @@ class HttpArtifactRepository(ArtifactRepository):
     async def _download_file(self, remote_path: str, local_path: str) -> None:
         rel = check_path(remote_path)
 
-        async def save(response: httpx.Response) -> None:
-            length = response.headers.get("content-length", "")
-            if length.isdigit() and int(length) <= _SMALL:
-                await _fs.in_thread(_write_whole, await response.aread(), local_path)
-            else:
-                await _fs.write_bytes(response.aiter_bytes(_DOWNLOAD_CHUNK), local_path)
-
-        await self._session().request("GET", self._url(rel), save)
+        await self._session().download(self._url(rel), local_path)
 
 
 register_artifact_repository("mlflow-artifacts", HttpArtifactRepository)

@@ -1,9 +1,11 @@
 """HTTP for artifact repositories: one pooled client per server, MLflow's retry rules, streamed bodies.
 
 Repositories are cached per run (``_sync``) and never closed when evicted, so they hold no connection of
-their own: every request borrows the process's ``httpx.AsyncClient`` for its server (scheme, host and port),
-created on first use on the running event loop (asynctrack's background loop) and closed by
-``close_pipelines()`` and at exit, after the upload queue has finished (the registry's closers run in order).
+their own: every request borrows the process's clients for its server (scheme, host and port), made on first
+use: an ``httpx.AsyncClient`` on the running event loop (asynctrack's background loop) for API calls and
+uploads, and a blocking ``httpx.Client`` for downloads, which an artifact I/O thread reads and writes to disk
+in one go. ``close_pipelines()`` and the exit hook close them after the upload queue has finished (the
+registry's closers run in order).
 
 Retries follow the REST store's rules (``store/rest``): connection errors, timeouts and HTTP 408/429/5xx are
 retried with MLflow's back-off, ``MLFLOW_HTTP_REQUEST_MAX_RETRIES`` times; a body is re-created for each
@@ -378,7 +380,7 @@ def _write_stream(chunks: Iterator[bytes], dest: str) -> None:
     tmp = os.path.join(os.path.dirname(dest), TEMP_PREFIX + secrets.token_hex(8))
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
-        with open(fd, "wb", buffering=0) as f:
+        with open(fd, "wb") as f:  # a buffered writer writes every byte it is given
             for chunk in chunks:
                 f.write(chunk)
         os.replace(tmp, dest)

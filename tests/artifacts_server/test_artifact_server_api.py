@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -327,3 +328,26 @@ def test_client_streams_a_generator_chunked(remote: str) -> None:
     with pytest.raises(MlflowException) as info:
         MlflowClient().download_artifacts(run_id, "streamed/missing.bin")
     assert info.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_client_gives_up_on_an_unreachable_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Connection failures are retried MLFLOW_HTTP_REQUEST_MAX_RETRIES times, then TEMPORARILY_UNAVAILABLE:
+    API calls and uploads (the asyncio client) and downloads (the blocking one) alike."""
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER", "0")
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    repo = HttpArtifactRepository("mlflow-artifacts:/0/r/artifacts", dead)
+    (tmp_path / "x.txt").write_text("x")
+    loop = _registry.background_loop()
+    for call in (
+        lambda: loop.call(repo.list_artifacts, None),
+        lambda: loop.call(repo.log_artifact, str(tmp_path / "x.txt"), None),
+        lambda: loop.call(repo._download_file, "x.txt", str(tmp_path / "y.txt")),
+    ):
+        with pytest.raises(MlflowException) as info:
+            call()
+        assert info.value.error_code == "TEMPORARILY_UNAVAILABLE" and "after 1 retry" in info.value.message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.txt"]  # no partial download left behind

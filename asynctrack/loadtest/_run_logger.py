@@ -142,6 +142,41 @@ class RunState:
         per_step = w.metrics * w.total_runs / w.rate
         return ctl.t0 + step * per_step - time.time()
 
+    def call_done(self, started_ns: int, elapsed_ns: int, ops: RunOperations | None) -> bool:
+        """Record one successful logging call; True if its ``ops`` is the step's newest to watch."""
+        self.caller.add(elapsed_ns)
+        self.sent += 1
+        if self.workload.synchronous:
+            self.durability.add(elapsed_ns)
+            return False
+        if ops is None:
+            return False
+        self.window.append(ops)
+        return True
+
+    def step_done(self, step: int, last_ns: int, last_ops: RunOperations | None) -> bool:
+        """Close step ``step`` (0-based); True when the calls should be awaited now (every E steps)."""
+        self.calls += len(self.keys) if self.partial_keys is None else self.partial_keys
+        self.steps_attempted = step + 1
+        sync = self.workload.synchronous
+        if sync:
+            self.durable = self.sent
+            self.durability.fold_if_due()
+        elif last_ops is not None:
+            self.inflight.append((last_ns, self.sent, last_ops))
+        self.caller.fold_if_due()
+        return not sync and self.steps_attempted % self.workload.await_every == 0
+
+    def logging_finished(self) -> None:
+        self.logging_done = time.time()
+
+    def all_durable(self) -> None:
+        self.durable_at = time.time()
+        self.caller.fold()
+        if self.workload.synchronous:
+            self.durable = self.sent
+            self.durability.fold()
+
     def more_steps(self, ctl: Control, step: int) -> bool:
         limit = self.workload.step_limit
         return not self.closed and (limit is None or step < limit) and not ctl.should_stop()
@@ -163,8 +198,8 @@ def log_run_in_thread(state: RunState, client: MlflowClient, ctl: Control) -> No
         except (MlflowException, TimeoutError) as exc:
             state.waited(exc, t)
     log_metric = client.log_metric
-    run_id, keys, salt, caller = state.run_id, state.keys, state.salt, state.caller
-    add, perf = caller.add, _perf_ns
+    run_id, keys, salt = state.run_id, state.keys, state.salt
+    done, perf = state.call_done, _perf_ns
     step = 0
     while state.more_steps(ctl, step):
         delay = state.step_delay(ctl, step)
@@ -181,33 +216,15 @@ def log_run_in_thread(state: RunState, client: MlflowClient, ctl: Control) -> No
                     state.partial_keys = k + 1
                     break
                 continue
-            dt = perf() - t
-            add(dt)
-            state.sent += 1
-            if sync:
-                state.durability.add(dt)
-            elif ops is not None:
-                state.window.append(ops)
+            if done(t, perf() - t, ops):
                 last_t, last_ops = t, ops
-        state.calls += len(keys) if state.partial_keys is None else state.partial_keys
-        step += 1
-        state.steps_attempted = step
-        if sync:
-            state.durable = state.sent
-            state.durability.fold_if_due()
-        elif last_ops is not None:
-            state.inflight.append((last_t, state.sent, last_ops))
-        caller.fold_if_due()
-        if not sync and step % w.await_every == 0:
+        if state.step_done(step, last_t, last_ops):
             _wait_window(state)
-    state.logging_done = time.time()
+        step += 1
+    state.logging_finished()
     if not sync:
         _wait_window(state)
-    state.durable_at = time.time()
-    caller.fold()
-    if sync:
-        state.durable = state.sent
-        state.durability.fold()
+    state.all_durable()
     _terminate(state, client, ctl)
 
 
@@ -258,8 +275,8 @@ async def log_run_in_task(state: RunState, client: AsyncClient, ctl: Control) ->
         except (MlflowException, TimeoutError) as exc:
             state.waited(exc, t)
     log_metric = client.log_metric
-    run_id, keys, salt, caller = state.run_id, state.keys, state.salt, state.caller
-    add, perf = caller.add, _perf_ns
+    run_id, keys, salt = state.run_id, state.keys, state.salt
+    done, perf = state.call_done, _perf_ns
     step = 0
     while state.more_steps(ctl, step):
         delay = state.step_delay(ctl, step)
@@ -278,35 +295,17 @@ async def log_run_in_task(state: RunState, client: AsyncClient, ctl: Control) ->
                     state.partial_keys = k + 1
                     break
                 continue
-            dt = perf() - t
-            add(dt)
-            state.sent += 1
-            if sync:
-                state.durability.add(dt)
-            elif ops is not None:
-                state.window.append(ops)
+            if done(t, perf() - t, ops):
                 last_t, last_ops = t, ops
-        state.calls += len(keys) if state.partial_keys is None else state.partial_keys
-        step += 1
-        state.steps_attempted = step
-        if sync:
-            state.durable = state.sent
-            state.durability.fold_if_due()
-        elif last_ops is not None:
-            state.inflight.append((last_t, state.sent, last_ops))
-        caller.fold_if_due()
-        if not sync and step % w.await_every == 0:
+        if state.step_done(step, last_t, last_ops):
             await _await_window(state)
         else:
             await anyio.lowlevel.checkpoint()  # let the other runs' tasks in
-    state.logging_done = time.time()
+        step += 1
+    state.logging_finished()
     if not sync:
         await _await_window(state)
-    state.durable_at = time.time()
-    caller.fold()
-    if sync:
-        state.durable = state.sent
-        state.durability.fold()
+    state.all_durable()
     await anyio.to_thread.run_sync(_terminate, state, sync_client, ctl)
 
 

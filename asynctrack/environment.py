@@ -12,6 +12,9 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 __all__ = [
+    "ASYNCTRACK_ARTIFACT_CONCURRENCY",
+    "ASYNCTRACK_ARTIFACT_QUEUE_BYTES",
+    "ASYNCTRACK_ARTIFACT_QUEUE_SIZE",
     "ASYNCTRACK_EXIT_TIMEOUT",
     "ASYNCTRACK_JOURNAL",
     "ASYNCTRACK_JOURNAL_DIR",
@@ -24,6 +27,7 @@ __all__ = [
     "ASYNCTRACK_SQLITE_BUSY_TIMEOUT",
     "CURL_CA_BUNDLE",
     "MLFLOW_ENABLE_ASYNC_LOGGING",
+    "MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD",
     "MLFLOW_EXPERIMENT_ID",
     "MLFLOW_EXPERIMENT_NAME",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR",
@@ -31,6 +35,8 @@ __all__ = [
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
     "MLFLOW_HTTP_REQUEST_TIMEOUT",
     "MLFLOW_HTTP_RESPECT_RETRY_AFTER_HEADER",
+    "MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE",
+    "MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE",
     "MLFLOW_RUN_ID",
     "MLFLOW_TRACKING_CLIENT_CERT_PATH",
     "MLFLOW_TRACKING_INSECURE_TLS",
@@ -253,6 +259,45 @@ ASYNCTRACK_OFFLINE = EnvironmentVariable[bool](
     parse_bool,
     False,
     "Log to the journal only, without contacting the tracking server; upload later with `asynctrack sync`.",
+)
+
+# -- artifacts: the upload queue (asynctrack/artifacts/_queue.py) and MLflow's proxied multipart upload
+ASYNCTRACK_ARTIFACT_QUEUE_SIZE = EnvironmentVariable[int](
+    "ASYNCTRACK_ARTIFACT_QUEUE_SIZE",
+    _positive_int,
+    1000,
+    "Artifact uploads that may be queued or in flight before an artifact logging call blocks.",
+)
+ASYNCTRACK_ARTIFACT_QUEUE_BYTES = EnvironmentVariable[int](
+    "ASYNCTRACK_ARTIFACT_QUEUE_BYTES",
+    _positive_int,
+    512 * 1024 * 1024,
+    "Bytes of in-memory artifact payloads (text, images, figures) the queue may hold before a call blocks.",
+)
+ASYNCTRACK_ARTIFACT_CONCURRENCY = EnvironmentVariable[int](
+    "ASYNCTRACK_ARTIFACT_CONCURRENCY",
+    _positive_int,
+    4,
+    "Artifact uploads that run at once.",
+)
+MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD = EnvironmentVariable[bool](
+    "MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD",
+    parse_bool,
+    False,
+    "Upload large files through a tracking server's multipart API (unset: ask the server, for "
+    "mlflow-artifacts: URIs).",
+)
+MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE = EnvironmentVariable[int](
+    "MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE",
+    _positive_int,
+    500 * 1024 * 1024,
+    "Files of at least this many bytes are uploaded in parts, when multipart upload is on.",
+)
+MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE = EnvironmentVariable[int](
+    "MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE",
+    _positive_int,
+    10 * 1024 * 1024,
+    "Bytes per part of a multipart upload.",
 )
 
 # -- the REST store (http:// and https:// tracking URIs): MLflow's names, defaults and meaning. MLflow

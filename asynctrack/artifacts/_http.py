@@ -44,7 +44,11 @@ from asynctrack.artifacts._paths import (
     posix_join,
 )
 from asynctrack.artifacts._repository import ArtifactRepository, FileInfo, register_artifact_repository
-from asynctrack.environment import EnvironmentVariable, parse_bool
+from asynctrack.environment import (
+    MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD,
+    MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE,
+    MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE,
+)
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.store.rest._config import HttpConfig
 from asynctrack.store.rest._errors import redact
@@ -57,37 +61,6 @@ __all__ = [
     "resolve_artifact_uri",
 ]
 
-
-def _positive_int(name: str, raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a positive integer, but got {raw!r}") from None
-    if value <= 0:
-        raise ValueError(f"{name} must be a positive integer, but got {raw!r}")
-    return value
-
-
-# Declared here rather than in asynctrack/environment.py (other work owns it); MLflow's names and defaults.
-MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD = EnvironmentVariable[bool](
-    "MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD",
-    parse_bool,
-    False,
-    "Upload large files through a tracking server's multipart API (unset: ask the server, for "
-    "mlflow-artifacts: URIs).",
-)
-MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE = EnvironmentVariable[int](
-    "MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE",
-    _positive_int,
-    500 * 1024 * 1024,
-    "Files of at least this many bytes are uploaded in parts, when multipart upload is on.",
-)
-MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE = EnvironmentVariable[int](
-    "MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE",
-    _positive_int,
-    10 * 1024 * 1024,
-    "Bytes per part of a multipart upload.",
-)
 
 _ANCHOR = "/mlflow-artifacts/artifacts"
 _API = "/api/2.0"

@@ -34,7 +34,11 @@ from typing import TYPE_CHECKING, cast
 import anyio
 
 from asynctrack.artifacts import _fs
-from asynctrack.environment import EnvironmentVariable
+from asynctrack.environment import (
+    ASYNCTRACK_ARTIFACT_CONCURRENCY,
+    ASYNCTRACK_ARTIFACT_QUEUE_BYTES,
+    ASYNCTRACK_ARTIFACT_QUEUE_SIZE,
+)
 from asynctrack.exceptions import (
     INTERNAL_ERROR,
     RESOURCE_DOES_NOT_EXIST,
@@ -59,37 +63,6 @@ __all__ = [
 ]
 
 _log = logging.getLogger("asynctrack")
-
-
-def _positive_int(name: str, raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a positive integer, but got {raw!r}") from None
-    if value <= 0:
-        raise ValueError(f"{name} must be a positive integer, but got {raw!r}")
-    return value
-
-
-# Declared here rather than in asynctrack/environment.py, which other work owns; same class, same parsing.
-ASYNCTRACK_ARTIFACT_QUEUE_SIZE = EnvironmentVariable[int](
-    "ASYNCTRACK_ARTIFACT_QUEUE_SIZE",
-    _positive_int,
-    1000,
-    "Artifact uploads that may be queued or in flight before an artifact logging call blocks.",
-)
-ASYNCTRACK_ARTIFACT_QUEUE_BYTES = EnvironmentVariable[int](
-    "ASYNCTRACK_ARTIFACT_QUEUE_BYTES",
-    _positive_int,
-    512 * 1024 * 1024,
-    "Bytes of in-memory artifact payloads (text, images, figures) the queue may hold before a call blocks.",
-)
-ASYNCTRACK_ARTIFACT_CONCURRENCY = EnvironmentVariable[int](
-    "ASYNCTRACK_ARTIFACT_CONCURRENCY",
-    _positive_int,
-    4,
-    "Artifact uploads that run at once.",
-)
 
 
 def human_size(n: int | None) -> str:

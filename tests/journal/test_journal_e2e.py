@@ -75,11 +75,10 @@ def _status(env: dict[str, str]) -> list[dict[str, object]]:
     return list(json.loads(done.stdout))
 
 
-def test_exit_while_the_server_is_down_keeps_everything_for_sync(
-    server: ServerProcess, journal_env: dict[str, str]
-) -> None:
-    n = 30_000
-    proc = _logger(server.url, n, "wait", journal_env)
+def _log_while_down(server: ServerProcess, n: int, env: dict[str, str]) -> tuple[str, str]:
+    """A process creates its run, the server dies, the process logs ``n`` points and exits without
+    flushing (its exit hook gives up after ASYNCTRACK_EXIT_TIMEOUT). Returns the run id and its stderr."""
+    proc = _logger(server.url, n, "wait", env)
     assert proc.stdout is not None and proc.stdin is not None
     run_id = proc.stdout.readline().split()[1]
     server.kill()
@@ -87,6 +86,14 @@ def test_exit_while_the_server_is_down_keeps_everything_for_sync(
     proc.stdin.flush()
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
+    return run_id, err
+
+
+def test_exit_while_the_server_is_down_keeps_everything_for_sync(
+    server: ServerProcess, journal_env: dict[str, str]
+) -> None:
+    n = 30_000
+    run_id, err = _log_while_down(server, n, journal_env)
     assert "kept in the journal" in err, err
     (entry,) = _status(journal_env)
     assert entry["pending_operations"] == n + 1  # the points and end_run's status update
@@ -107,13 +114,7 @@ def test_exit_while_the_server_is_down_keeps_everything_for_sync(
 
 def test_the_next_process_replays_first(server: ServerProcess, journal_env: dict[str, str]) -> None:
     n = 10_000
-    proc = _logger(server.url, n, "wait", journal_env)
-    assert proc.stdout is not None and proc.stdin is not None
-    run_id = proc.stdout.readline().split()[1]
-    server.kill()
-    proc.stdin.write("go\n")
-    proc.stdin.flush()
-    proc.communicate(timeout=120)
+    run_id, _ = _log_while_down(server, n, journal_env)
     server.start()
     # another training process logging to the same server sends the earlier one's journal first
     other = _logger(server.url, 10, "flush", journal_env)
@@ -182,13 +183,7 @@ def test_a_thirty_second_outage_blocks_nobody_and_loses_nothing(
 
 def test_a_damaged_tail_replays_the_intact_prefix(server: ServerProcess, journal_env: dict[str, str]) -> None:
     n = 20_000
-    proc = _logger(server.url, n, "wait", journal_env)
-    assert proc.stdout is not None and proc.stdin is not None
-    run_id = proc.stdout.readline().split()[1]
-    server.kill()
-    proc.stdin.write("go\n")
-    proc.stdin.flush()
-    proc.communicate(timeout=120)
+    run_id, _ = _log_while_down(server, n, journal_env)
     (entry,) = _status(journal_env)
     path = Path(str(entry["path"]))
     data = path.read_bytes()

@@ -27,6 +27,7 @@ from asynctrack.server._errors import endpoint_not_found, internal_error, method
 from asynctrack.server._routes import routes
 from asynctrack.server._state import ServerState
 from asynctrack.server._writer import GroupCommitWriter
+from asynctrack.server.ui import ui_api_routes
 from asynctrack.store._open import open_store
 
 __all__ = ["create_app"]
@@ -58,7 +59,7 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
     if cfg.artifacts_only:
         tracking = disabled_routes(tracking)
     return Starlette(
-        routes=tracking + artifact_routes(cfg),
+        routes=tracking + artifact_routes(cfg) + ui_api_routes(cfg),
         lifespan=lifespan,
         exception_handlers={
             HTTPException: _http_error,

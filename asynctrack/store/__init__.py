@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+from asynctrack.store._overview import ExperimentStats, RunKeys
 from asynctrack.store._paged import PagedList
 from asynctrack.store._protocol import AbstractStore, BatchLimits, BatchWrite, MetricSeries, StoreUnavailable
 
-__all__ = ["AbstractStore", "BatchLimits", "BatchWrite", "MetricSeries", "PagedList", "StoreUnavailable"]
+__all__ = [
+    "AbstractStore",
+    "BatchLimits",
+    "BatchWrite",
+    "ExperimentStats",
+    "MetricSeries",
+    "PagedList",
+    "RunKeys",
+    "StoreUnavailable",
+]

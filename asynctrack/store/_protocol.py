@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from asynctrack.entities import Experiment, Metric, Param, Run, RunInfo, RunTag
 from asynctrack.exceptions import TEMPORARILY_UNAVAILABLE, MlflowException
+from asynctrack.store._overview import ExperimentStats, RunKeys, default_experiment_stats, default_run_keys
 
 __all__ = ["AbstractStore", "BatchLimits", "BatchWrite", "MetricSeries", "StoreUnavailable"]
 
@@ -239,6 +240,16 @@ class AbstractStore(abc.ABC):
         page_token: str | None,
     ) -> tuple[list[Experiment], str | None]:
         """One page of experiments matching MLflow's experiment filter grammar, and the next token."""
+
+    # -- what the web UI's lists need (defaults built on search_runs; stores override with one query)
+    async def experiment_stats(self, experiment_ids: Sequence[str]) -> dict[str, ExperimentStats]:
+        """For each experiment id: how many active runs it has and the latest start or end time among
+        them. Ids of unknown experiments get zero runs."""
+        return await default_experiment_stats(self, experiment_ids)
+
+    async def run_keys(self, experiment_ids: Sequence[str]) -> RunKeys:
+        """The distinct param, metric and tag keys of the experiments' active runs, each sorted."""
+        return await default_run_keys(self, experiment_ids)
 
     @abc.abstractmethod
     async def aclose(self) -> None:

@@ -58,7 +58,7 @@ from asynctrack.store.search import (
     validate_max_results,
 )
 
-__all__ = ["SEARCH_DDL", "search_experiments", "search_runs"]
+__all__ = ["SEARCH_DDL", "experiment_keys", "search_experiments", "search_runs"]
 
 # Indexes search needs (to be applied with the schema). ``(key, [is_nan,] value)`` lets a filter on a key
 # read only that key's matching entries, and a leading metric/param/tag sort read runs in sort order and
@@ -210,7 +210,8 @@ def _stages(view_type: int) -> list[str]:
     return LifecycleStage.view_type_to_stages(view_type)
 
 
-def _experiment_ids(experiment_ids: Sequence[str]) -> list[int]:
+def experiment_keys(experiment_ids: Sequence[str]) -> list[int]:
+    """Experiment ids as the integers the tables hold; INVALID_PARAMETER_VALUE naming a bad one."""
     ids = []
     for experiment_id in experiment_ids:
         try:
@@ -449,7 +450,7 @@ def search_runs(
     stages = _stages(run_view_type)
     clauses = parse_run_filter(filter_string)
     keys = parse_run_order_by(order_by)
-    ids = _experiment_ids(experiment_ids)
+    ids = experiment_keys(experiment_ids)
     search = _RunSearch(clauses, keys, ids, stages, _like_limit(conn))
     scope = repr(("runs", ids, run_view_type, clauses, keys))
     after = decode_page_token(page_token, scope, search.arity)

@@ -15,9 +15,10 @@ from asynctrack._names import generate_run_name
 from asynctrack.entities import Experiment, Param, Run, RunInfo, RunTag
 from asynctrack.environment import ASYNCTRACK_SQLITE_BUSY_TIMEOUT
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
+from asynctrack.store._overview import ExperimentStats, RunKeys
 from asynctrack.store._protocol import AbstractStore, BatchLimits, BatchWrite, MetricSeries
 from asynctrack.store._retry import retry_transient
-from asynctrack.store.sqlite import _reads, _search, _writes
+from asynctrack.store.sqlite import _overview, _reads, _search, _writes
 from asynctrack.store.sqlite._connection import Connection, transaction
 from asynctrack.store.sqlite._schema import APPLIED_KEY_DAYS, DDL, SCHEMA_VERSION
 
@@ -226,6 +227,12 @@ class SqliteStore(AbstractStore):
         return await self._read(  # type: ignore[return-value]
             _search.search_experiments, view_type, max_results, filter_string, list(order_by), page_token
         )
+
+    async def experiment_stats(self, experiment_ids: Sequence[str]) -> dict[str, ExperimentStats]:
+        return await self._read(_overview.experiment_stats, list(experiment_ids))  # type: ignore[return-value]
+
+    async def run_keys(self, experiment_ids: Sequence[str]) -> RunKeys:
+        return await self._read(_overview.run_keys, list(experiment_ids))  # type: ignore[return-value]
 
     async def aclose(self) -> None:
         try:

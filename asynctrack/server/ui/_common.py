@@ -1,0 +1,127 @@
+"""What every endpoint of the web UI's data API shares: the prefix, the security headers, JSON out with
+msgspec, MLflow's error JSON for failures, and typed query parameters with MLflow's messages."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from asynctrack.exceptions import MlflowException
+from asynctrack.server._errors import JSON_TYPE, error_response, internal_error
+from asynctrack.server._request import API_DOCS_HINT, invalid, missing
+from asynctrack.server._state import ServerState
+
+__all__ = [
+    "SECURITY_HEADERS",
+    "UI_API_PREFIX",
+    "Endpoint",
+    "csv_param",
+    "float_param",
+    "guarded",
+    "int_param",
+    "json_response",
+    "state_of",
+    "str_param",
+]
+
+UI_API_PREFIX = "/ajax-api/asynctrack/ui"
+
+#: Sent with every UI response: no script or style from anywhere but this origin, no framing, no sniffing.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
+        "frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+_encoder = msgspec.json.Encoder()
+
+
+def json_response(body: Any) -> Response:
+    response = Response(_encoder.encode(body), media_type=JSON_TYPE)
+    response.headers.update(SECURITY_HEADERS)
+    # Answers change as runs log; a browser must not reuse one.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def guarded(fn: Endpoint) -> Endpoint:
+    """``fn`` with failures answered as MLflow's error JSON (and the UI's headers)."""
+
+    async def call(request: Request) -> Response:
+        try:
+            return await fn(request)
+        except MlflowException as exc:
+            response = error_response(exc)
+        except Exception as exc:
+            response = internal_error(request, exc)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    call.__name__ = fn.__name__
+    return call
+
+
+def state_of(request: Request) -> ServerState:
+    state: ServerState = request.app.state.server
+    return state
+
+
+def str_param(
+    request: Request, name: str, default: str | None = None, *, required: bool = False
+) -> str | None:
+    value = request.query_params.get(name)
+    if value is None or value == "":
+        if required:
+            raise missing(name)
+        return default
+    return value
+
+
+def csv_param(request: Request, name: str, *, required: bool = False, limit: int = 1000) -> list[str]:
+    """A comma-separated list (repeated parameters are joined too); empty items dropped."""
+    items = [item for raw in request.query_params.getlist(name) for item in raw.split(",") if item]
+    if required and not items:
+        raise missing(name)
+    if len(items) > limit:
+        raise invalid(f"Parameter '{name}' lists {len(items)} values; at most {limit} are allowed.")
+    return items
+
+
+def int_param(request: Request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise invalid(
+            f"Invalid value {raw!r} for parameter '{name}' supplied: expected an integer. {API_DOCS_HINT}"
+        ) from None
+    if not lo <= value <= hi:
+        raise invalid(f"Invalid value {value} for parameter '{name}' supplied: it must be in [{lo}, {hi}].")
+    return value
+
+
+def float_param(request: Request, name: str) -> float | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if value != value or value in (float("inf"), float("-inf")):
+        raise invalid(
+            f"Invalid value {raw!r} for parameter '{name}' supplied: expected a finite number. "
+            + API_DOCS_HINT
+        )
+    return value

@@ -9,6 +9,12 @@ from typing import Any
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.server import DEFAULT_MAX_BODY_BYTES, ServerConfig, serve
 from asynctrack.server._artifacts import DEFAULT_ARTIFACTS_DESTINATION
+from asynctrack.server._config import (
+    DEFAULT_BODY_TIMEOUT,
+    DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_KEEP_ALIVE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS,
+)
 
 __all__ = ["add_server_command", "run_server_command"]
 
@@ -31,6 +37,39 @@ def _port(value: str) -> int:
     if not 0 <= n <= 65535:
         raise argparse.ArgumentTypeError(f"must be a port number (0-65535), got {value!r}")
     return n
+
+
+_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def _size(value: str) -> int:
+    """A byte count: ``1048576``, or with a binary unit: ``512K``, ``100M``, ``2G``, ``1T`` (or ``MiB``)."""
+    text = value.strip().lower().removesuffix("ib").removesuffix("b")
+    unit = text[-1:] if text[-1:] in _SIZE_UNITS else ""
+    number = text[: len(text) - len(unit)].strip()
+    if not number.isdigit() or int(number) <= 0:
+        raise argparse.ArgumentTypeError(
+            f"must be a positive size in bytes (or with K, M, G, T), got {value!r}"
+        )
+    return int(number) * _SIZE_UNITS[unit]
+
+
+def _seconds(value: str) -> float:
+    try:
+        n = float(value)
+    except ValueError:
+        n = 0.0
+    if not 0 < n < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {value!r}")
+    return n
+
+
+def _names(value: str) -> list[str]:
+    """A comma-separated list, as MLflow's ``--allowed-hosts`` and ``--cors-allowed-origins`` take it."""
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"must be a comma-separated list, got {value!r}")
+    return names
 
 
 def add_server_command(sub: Any) -> None:
@@ -78,6 +117,61 @@ def add_server_command(sub: Any) -> None:
         help="artifact location of new experiments (default: mlflow-artifacts:/ with --serve-artifacts, "
         "else the directory of the backend store)",
     )
+    srv.add_argument(
+        "--max-artifact-size",
+        type=_size,
+        default=None,
+        metavar="BYTES",
+        help="largest artifact file the artifact API accepts (e.g. 2G); larger uploads get 413 and leave "
+        "nothing behind (default: no limit, as MLflow)",
+    )
+    sec = srv.add_argument_group("security (see docs/security.md)")
+    sec.add_argument(
+        "--allowed-hosts",
+        type=_names,
+        default=None,
+        metavar="HOSTS",
+        help="comma-separated Host header values answered (DNS-rebinding protection): name, name:port, "
+        "patterns with *; '*' allows all (default: localhost, this machine's name, --host, any IP address)",
+    )
+    sec.add_argument(
+        "--cors-allowed-origins",
+        type=_names,
+        default=[],
+        metavar="ORIGINS",
+        help="comma-separated origins (https://app.example.com, patterns with *) whose web pages may write "
+        "to and read from this server; '*' allows all, without credentials (default: only the server's "
+        "own)",
+    )
+    sec.add_argument(
+        "--header-timeout",
+        type=_seconds,
+        default=DEFAULT_HEADER_TIMEOUT,
+        metavar="SECONDS",
+        help=f"time a client has to send a request's headers (default {DEFAULT_HEADER_TIMEOUT:g})",
+    )
+    sec.add_argument(
+        "--body-timeout",
+        type=_seconds,
+        default=DEFAULT_BODY_TIMEOUT,
+        metavar="SECONDS",
+        help=f"longest wait for the next piece of a request body (default {DEFAULT_BODY_TIMEOUT:g})",
+    )
+    sec.add_argument(
+        "--keep-alive-timeout",
+        type=_seconds,
+        default=DEFAULT_KEEP_ALIVE_TIMEOUT,
+        metavar="SECONDS",
+        help=f"idle kept-alive connections are closed after this (default {DEFAULT_KEEP_ALIVE_TIMEOUT:g})",
+    )
+    sec.add_argument(
+        "--max-connections",
+        type=_count,
+        default=DEFAULT_MAX_CONNECTIONS,
+        metavar="N",
+        help="connections and requests one worker holds at once; more get 503, which clients retry "
+        f"(default {DEFAULT_MAX_CONNECTIONS})",
+    )
 
 
 def run_server_command(args: argparse.Namespace) -> int:
@@ -101,6 +195,13 @@ def run_server_command(args: argparse.Namespace) -> int:
             artifacts_destination=destination,
             artifacts_only=args.artifacts_only,
             default_artifact_root=args.default_artifact_root,
+            max_artifact_size=args.max_artifact_size,
+            allowed_hosts=args.allowed_hosts,
+            cors_allowed_origins=args.cors_allowed_origins,
+            header_timeout=args.header_timeout,
+            body_timeout=args.body_timeout,
+            keep_alive_timeout=args.keep_alive_timeout,
+            max_connections=args.max_connections,
         )
     )
     return 0

@@ -25,6 +25,7 @@ from asynctrack.server._artifacts import (
 from asynctrack.server._config import ServerConfig
 from asynctrack.server._errors import endpoint_not_found, internal_error, method_not_allowed
 from asynctrack.server._routes import routes
+from asynctrack.server._security import security_middleware
 from asynctrack.server._state import ServerState
 from asynctrack.server._writer import GroupCommitWriter
 from asynctrack.server.ui import ui_api_routes
@@ -61,6 +62,7 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
     return Starlette(
         routes=tracking + artifact_routes(cfg) + ui_api_routes(cfg),
         lifespan=lifespan,
+        middleware=security_middleware(cfg),
         exception_handlers={
             HTTPException: _http_error,
             Exception: internal_error,

@@ -41,7 +41,13 @@ from asynctrack.artifacts._paths import check_file_name, check_path, parent_and_
 from asynctrack.artifacts._uri import local_path, scheme_of
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.server import _artifacts_multipart as mpu
-from asynctrack.server._artifacts_io import SMALL_FILE, body_chunks, mapped_errors, write_small
+from asynctrack.server._artifacts_io import (
+    SMALL_FILE,
+    body_chunks,
+    check_announced_size,
+    mapped_errors,
+    write_small,
+)
 from asynctrack.server._config import ServerConfig
 from asynctrack.server._errors import JSON_TYPE, error_response, internal_error
 from asynctrack.server._request import read_body, read_message
@@ -122,9 +128,10 @@ def store_location(config: ServerConfig) -> StoreLocation:
 class ArtifactService:
     """The artifacts destination of one server process: a local repository and its root directory."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, max_size: int | None = None) -> None:
         self.root = root
         self.repo = LocalArtifactRepository(root)
+        self.max_size = max_size
 
 
 # -- errors
@@ -194,12 +201,13 @@ def _handlers(service: ArtifactService) -> dict[str, Endpoint]:
         name = "" if request.path_params["path"].endswith("/") else parent_and_name(rel)[1]
         check_file_name(name, "artifact file", shown=request.path_params["path"])
         length = request.headers.get("content-length", "")
+        check_announced_size(request, service.max_size)
         with mapped_errors(rel):
             if length.isdigit() and int(length) <= SMALL_FILE:
                 data = await read_body(request, int(length))
                 await _fs.in_thread(write_small, service.root, rel, data)
             else:
-                await repo.write_artifact(body_chunks(request), rel)
+                await repo.write_artifact(body_chunks(request, service.max_size), rel)
         return _empty()
 
     async def download_artifact(request: Request) -> Response:
@@ -237,10 +245,10 @@ def _handlers(service: ArtifactService) -> dict[str, Endpoint]:
         return await mpu.create(service.root, request)
 
     async def upload_part(request: Request) -> Response:
-        return await mpu.upload_part(service.root, request)
+        return await mpu.upload_part(service.root, request, service.max_size)
 
     async def complete_multipart_upload(request: Request) -> Response:
-        return await mpu.complete(service.root, request)
+        return await mpu.complete(service.root, request, service.max_size)
 
     async def abort_multipart_upload(request: Request) -> Response:
         return await mpu.abort(service.root, request)
@@ -289,7 +297,7 @@ def artifact_routes(config: ServerConfig) -> list[Route]:
     """The artifact API's routes: served from the destination, or answering 503 as MLflow's server does
     with ``--no-serve-artifacts``."""
     if serves_artifacts(config):
-        handlers = _handlers(ArtifactService(destination_root(config)))
+        handlers = _handlers(ArtifactService(destination_root(config), config.max_artifact_size))
     else:
 
         async def not_serving(request: Request) -> Response:

@@ -19,8 +19,17 @@ from asynctrack.exceptions import (
     RESOURCE_EXHAUSTED,
     MlflowException,
 )
+from asynctrack.server._errors import BodyTooLarge
 
-__all__ = ["SMALL_FILE", "UPLOAD_CHUNK", "body_chunks", "mapped_errors", "write_small"]
+__all__ = [
+    "SMALL_FILE",
+    "UPLOAD_CHUNK",
+    "ArtifactTooLarge",
+    "body_chunks",
+    "check_announced_size",
+    "mapped_errors",
+    "write_small",
+]
 
 #: Body bytes gathered per write: one thread hop each (uvicorn hands the body over 64 KiB or so at a time).
 UPLOAD_CHUNK = 4 * 1024 * 1024
@@ -29,14 +38,40 @@ UPLOAD_CHUNK = 4 * 1024 * 1024
 SMALL_FILE = 4 * 1024 * 1024
 
 
-async def body_chunks(request: Request) -> AsyncIterator[bytes]:
-    """The request body in chunks of about ``UPLOAD_CHUNK`` bytes."""
+class ArtifactTooLarge(BodyTooLarge):
+    """An artifact over ``--max-artifact-size``: HTTP 413, and nothing of it is kept."""
+
+    def __init__(self, limit: int, size: int | None) -> None:
+        got = "" if size is None else f" ({size} bytes)"
+        MlflowException.__init__(
+            self,
+            f"Artifact too large{got}: this server accepts artifact files of at most {limit} bytes "
+            "(--max-artifact-size); nothing was stored.",
+            error_code=BAD_REQUEST,
+        )
+
+
+def check_announced_size(request: Request, limit: int | None) -> None:
+    """:class:`ArtifactTooLarge` before reading anything when ``Content-Length`` is over ``limit``."""
+    length = request.headers.get("content-length", "")
+    if limit is not None and length.isdigit() and int(length) > limit:
+        raise ArtifactTooLarge(limit, int(length))
+
+
+async def body_chunks(request: Request, limit: int | None = None) -> AsyncIterator[bytes]:
+    """The request body in chunks of about ``UPLOAD_CHUNK`` bytes; :class:`ArtifactTooLarge` as soon as
+    more than ``limit`` bytes have arrived (the writer then discards what it wrote)."""
+    check_announced_size(request, limit)
     parts: list[bytes] = []
     size = 0
+    total = 0
     async for chunk in request.stream():
         if chunk:
             parts.append(chunk)
             size += len(chunk)
+            total += len(chunk)
+            if limit is not None and total > limit:
+                raise ArtifactTooLarge(limit, None)
         if size >= UPLOAD_CHUNK:
             yield b"".join(parts)
             parts, size = [], 0

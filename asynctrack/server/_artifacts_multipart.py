@@ -43,7 +43,7 @@ from asynctrack.artifacts._paths import (
     posix_join,
 )
 from asynctrack.exceptions import RESOURCE_DOES_NOT_EXIST, MlflowException
-from asynctrack.server._artifacts_io import body_chunks, mapped_errors
+from asynctrack.server._artifacts_io import ArtifactTooLarge, body_chunks, mapped_errors
 from asynctrack.server._convert import opt_int
 from asynctrack.server._errors import JSON_TYPE
 from asynctrack.server._request import invalid, read_message, required
@@ -206,12 +206,12 @@ def _part_path(root: str, upload_id: str, part: str) -> str:
     return os.path.join(directory, _part_name(number))
 
 
-async def upload_part(root: str, request: Request) -> Response:
+async def upload_part(root: str, request: Request, max_size: int | None = None) -> Response:
     upload_id = request.path_params["upload_id"]
     dest = await _fs.in_thread(_part_path, root, upload_id, request.path_params["part_number"])
     with mapped_errors(f"{STATE_DIR}/{upload_id}/{os.path.basename(dest)}"):
         try:
-            await _fs.write_bytes(body_chunks(request), dest)
+            await _fs.write_bytes(body_chunks(request, max_size), dest)
             st = await _fs.in_thread(os.stat, dest)
         except FileNotFoundError:  # aborted or completed meanwhile
             raise _unknown(upload_id) from None
@@ -243,11 +243,14 @@ def _copy_into(dst: int, part: str) -> None:
                 os.write(dst, chunk)
 
 
-def _finish(root: str, upload_id: str, target: str, parts: list[tuple[int, str | None]]) -> None:
+def _finish(
+    root: str, upload_id: str, target: str, parts: list[tuple[int, str | None]], max_size: int | None
+) -> None:
     directory = _upload_dir(root, upload_id)
     meta = _read_meta(directory, upload_id)
     _check_same_target(meta, target)
     sources = []
+    total = 0
     for number, etag in parts:
         part = os.path.join(directory, _part_name(number))
         try:
@@ -260,6 +263,10 @@ def _finish(root: str, upload_id: str, target: str, parts: list[tuple[int, str |
                 f"(ETag {etag}, now {_etag(st)}): upload it again."
             )
         sources.append(part)
+        total += st.st_size
+    if max_size is not None and total > max_size:
+        shutil.rmtree(directory, ignore_errors=True)  # it can never complete: free the space now
+        raise ArtifactTooLarge(max_size, total)
     parent, name = parent_and_name(target)
     dest_dir = join_inside(root, parent)
     os.makedirs(dest_dir, exist_ok=True)
@@ -289,7 +296,7 @@ def _finish(root: str, upload_id: str, target: str, parts: list[tuple[int, str |
     shutil.rmtree(directory, ignore_errors=True)
 
 
-async def complete(root: str, request: Request) -> Response:
+async def complete(root: str, request: Request, max_size: int | None = None) -> Response:
     msg = await read_message(request, CompleteMultipartUpload, _BODY_LIMIT)
     target = _target(request, msg.path)
     given: list[PartJ] = required(msg.parts, "parts")
@@ -302,7 +309,7 @@ async def complete(root: str, request: Request) -> Response:
             raise invalid(f"Part {number} is listed twice.")
         parts[number] = p.etag
     with mapped_errors(target):
-        await _fs.in_thread(_finish, root, msg.upload_id, target, sorted(parts.items()))
+        await _fs.in_thread(_finish, root, msg.upload_id, target, sorted(parts.items()), max_size)
     return _json({})
 
 

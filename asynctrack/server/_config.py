@@ -13,7 +13,15 @@ import msgspec
 
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 
-__all__ = ["CONFIG_ENV_VAR", "DEFAULT_MAX_BODY_BYTES", "ServerConfig"]
+__all__ = [
+    "CONFIG_ENV_VAR",
+    "DEFAULT_BODY_TIMEOUT",
+    "DEFAULT_HEADER_TIMEOUT",
+    "DEFAULT_KEEP_ALIVE_TIMEOUT",
+    "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_MAX_CONNECTIONS",
+    "ServerConfig",
+]
 
 CONFIG_ENV_VAR = "ASYNCTRACK_SERVER_CONFIG"
 
@@ -21,6 +29,16 @@ CONFIG_ENV_VAR = "ASYNCTRACK_SERVER_CONFIG"
 #: 100 tags (8,000) and 800 metrics with 250-character keys: about 1.7 MB of JSON. log-inputs may carry
 #: dataset schemas and profiles, hence the headroom.
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+
+#: Seconds a client has to send a request's headers: nginx allows 60, Apache 20-40; a real client sends them
+#: in one packet, so 30 s only ever closes stalled or hostile (slowloris) connections.
+DEFAULT_HEADER_TIMEOUT = 30.0
+#: Seconds the server waits for each further piece of a request body (nginx's client_body_timeout is 60).
+DEFAULT_BODY_TIMEOUT = 60.0
+#: uvicorn's default: an idle kept-alive connection is closed after 5 s.
+DEFAULT_KEEP_ALIVE_TIMEOUT = 5.0
+#: Connections plus requests in progress one worker holds before it answers 503 (which clients retry).
+DEFAULT_MAX_CONNECTIONS = 1000
 
 
 class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -34,7 +52,15 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     Artifacts (``_artifacts.py``): ``serve_artifacts`` serves MLflow's proxied artifact API from
     ``artifacts_destination`` (a directory or ``file:`` URI); ``artifacts_only`` serves that API alone;
     ``default_artifact_root`` is where new experiments keep their artifacts (default: ``mlflow-artifacts:/``
-    when serving artifacts, else the store's own root).
+    when serving artifacts, else the store's own root); ``max_artifact_size`` caps one uploaded artifact
+    file in bytes (None: no cap, as MLflow).
+
+    Security (``docs/security.md``): ``allowed_hosts`` are the ``Host`` headers answered (None: loopback
+    names, IP literals and ``host``; ``*`` in the list: any), ``cors_allowed_origins`` the foreign origins
+    allowed to write and to read through CORS. ``header_timeout`` bounds the time from a connection's
+    start (or its previous response) until a request's headers are complete, ``body_timeout`` each wait for
+    the next piece of a request body; ``keep_alive_timeout`` closes idle kept-alive connections and
+    ``max_connections`` caps the connections and requests a worker holds at once (more get 503).
     """
 
     host: str = "127.0.0.1"
@@ -47,6 +73,13 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     artifacts_destination: str = "./mlartifacts"
     artifacts_only: bool = False
     default_artifact_root: str | None = None
+    max_artifact_size: int | None = None
+    allowed_hosts: list[str] | None = None
+    cors_allowed_origins: list[str] = msgspec.field(default_factory=list)
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    body_timeout: float = DEFAULT_BODY_TIMEOUT
+    keep_alive_timeout: float = DEFAULT_KEEP_ALIVE_TIMEOUT
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -57,6 +90,17 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise _invalid(f"--port must be between 0 and 65535, got {self.port}")
         if not self.write_timeout > 0:
             raise _invalid(f"the write timeout must be positive, got {self.write_timeout}")
+        if self.max_artifact_size is not None and self.max_artifact_size < 1:
+            raise _invalid(f"--max-artifact-size must be positive, got {self.max_artifact_size}")
+        for flag, value in (
+            ("--header-timeout", self.header_timeout),
+            ("--body-timeout", self.body_timeout),
+            ("--keep-alive-timeout", self.keep_alive_timeout),
+        ):
+            if not 0 < value < float("inf"):
+                raise _invalid(f"{flag} must be a positive number of seconds, got {value}")
+        if self.max_connections < 1:
+            raise _invalid(f"--max-connections must be at least 1, got {self.max_connections}")
 
     def to_env(self) -> str:
         return msgspec.json.encode(self).decode()

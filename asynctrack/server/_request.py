@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextvars
 import json
+import logging
 import re
 import typing
 from typing import Any, TypeVar
@@ -33,6 +34,8 @@ IDEMPOTENCY_KEY: contextvars.ContextVar[str | None] = contextvars.ContextVar("id
 
 
 T = TypeVar("T", bound=msgspec.Struct)
+
+_log = logging.getLogger("asynctrack.server")
 
 API_DOCS_HINT = "See the API docs for more information about request parameters."
 
@@ -117,20 +120,12 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _check_content_type(request: Request) -> None:
-    content_type = request.headers.get("content-type")
-    if content_type and content_type.split(";", 1)[0].strip().lower() != "application/json":
-        raise invalid("Bad Request. Content-Type must be one of ['application/json'].")
-
-
 async def read_message(request: Request, msg_type: type[T], limit: int) -> T:
     """The request's fields as ``msg_type``: the query string of a GET with parameters, else the body."""
     if request.method == "GET" and request.url.query:
         return _from_query(request, msg_type)
-    body = await read_body(request, limit)
-    if request.method != "GET":
-        _check_content_type(request)
-    return decode_body(body, msg_type)
+    # A write's Content-Type was checked by the server's ContentTypeGuard, before any route.
+    return decode_body(await read_body(request, limit), msg_type)
 
 
 def decode_body(body: bytes, msg_type: type[T], *, nested: bool = False) -> T:
@@ -150,6 +145,12 @@ def decode_body(body: bytes, msg_type: type[T], *, nested: bool = False) -> T:
         raise _explain(exc, value) from None
     except msgspec.DecodeError as exc:
         raise _malformed(exc) from None
+    except RecursionError:  # msgspec's bound on nesting, from the interpreter's recursion limit
+        _log.warning("refused a request body with JSON nested too deeply (%d bytes)", len(body))
+        raise invalid(
+            "Malformed JSON in the request body: arrays and objects nested too deeply "
+            "(MLflow's messages nest a few levels; this server decodes at most a few hundred)."
+        ) from None
 
 
 def _malformed(exc: msgspec.DecodeError) -> MlflowException:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import cast
 
 import anyio
 import uvicorn
 
 from asynctrack.server._artifacts import destination_root, serves_artifacts, store_location
 from asynctrack.server._config import CONFIG_ENV_VAR, ServerConfig
+from asynctrack.server._timeouts import HeaderTimeoutProtocol
 from asynctrack.store._open import open_store
 
 __all__ = ["serve"]
@@ -54,7 +56,10 @@ def serve(config: ServerConfig) -> None:
         port=config.port,
         workers=config.workers,
         loop="uvloop",
-        http="httptools",
+        http=HeaderTimeoutProtocol,  # httptools, plus a bound on the time a request's headers take
+        # uvicorn hands it to loop.call_later, which takes any number of seconds (its hint says int)
+        timeout_keep_alive=cast(int, config.keep_alive_timeout),
+        limit_concurrency=config.max_connections,
         lifespan="on",
         access_log=False,
         log_level="info",

@@ -94,7 +94,7 @@ def test_errors_are_mlflows_json(http: httpx.Client) -> None:
     _error(http.put(f"{ARTIFACTS}/errs/dir/f.txt/g", content=b"x"), 400, "INVALID_PARAMETER_VALUE")
     _error(http.put(f"{ARTIFACTS}/errs/.artifact.uploading.x", content=b"x"), 400, "INVALID_PARAMETER_VALUE")
     _error(http.delete(f"{ARTIFACTS}/"), 400, "INVALID_PARAMETER_VALUE")
-    _error(http.post(f"{ARTIFACTS}/errs/dir/f.txt"), 405, "BAD_REQUEST")
+    _error(http.post(f"{ARTIFACTS}/errs/dir/f.txt", json={}), 405, "BAD_REQUEST")
     _error(http.get("/api/2.0/mlflow-artifacts/presigned/errs/dir/f.txt"), 501, "NOT_IMPLEMENTED")
     assert http.get(f"{ARTIFACTS}/errs/dir/f.txt").content == b"f"
 

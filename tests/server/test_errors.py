@@ -65,7 +65,9 @@ def test_malformed_json_is_a_400(client: httpx.Client, body: bytes, fragment: st
 
 def test_empty_body_means_no_fields_and_double_encoded_json_is_decoded(client: httpx.Client) -> None:
     """As in MLflow: an empty body is {}, and a JSON string holding the JSON object is decoded again."""
-    response = client.post(API + "/experiments/create", content=b"")
+    response = client.post(
+        API + "/experiments/create", content=b"", headers={"content-type": "application/json"}
+    )
     assert _error(response) == (400, "INVALID_PARAMETER_VALUE", MISSING.format("name"))
     eid = new_experiment(client)
     encoded = httpx.Response(200, json={"experiment_id": eid}).text

@@ -1,0 +1,33 @@
+"""The server's protective middleware, in the order a request meets it (see docs/security.md).
+
+1. :class:`~asynctrack.server._hosts.HostGuard`: the ``Host`` header names this server (DNS rebinding).
+2. :class:`~asynctrack.server._cross_origin.OriginGuard`: no writes from other sites; CORS for allowed ones.
+3. :class:`~asynctrack.server._content_type.ContentTypeGuard`: writes are JSON (or an artifact upload).
+4. :class:`~asynctrack.server._timeouts.BodyTimeoutGuard`: a stalled request body ends the request.
+
+They wrap the whole app, so every route, present or added later, is covered without opting in. Further
+layers (authentication) go after these: a request from a foreign site or for a foreign Host is refused
+before anyone looks at its credentials.
+"""
+
+from __future__ import annotations
+
+from starlette.middleware import Middleware
+
+from asynctrack.server._config import ServerConfig
+from asynctrack.server._content_type import ContentTypeGuard
+from asynctrack.server._cross_origin import OriginGuard, OriginPolicy
+from asynctrack.server._hosts import HostGuard, HostPolicy
+from asynctrack.server._timeouts import BodyTimeoutGuard
+
+__all__ = ["security_middleware"]
+
+
+def security_middleware(config: ServerConfig) -> list[Middleware]:
+    """The middleware stack for ``config``, outermost first (Starlette's ``middleware=`` order)."""
+    return [
+        Middleware(HostGuard, policy=HostPolicy(config.allowed_hosts, config.host)),
+        Middleware(OriginGuard, policy=OriginPolicy(config.cors_allowed_origins)),
+        Middleware(ContentTypeGuard),
+        Middleware(BodyTimeoutGuard, timeout=config.body_timeout),
+    ]

@@ -1,0 +1,165 @@
+"""Slow clients cannot hold the server: bounded time for a request's headers and for each piece of its body.
+
+A *slowloris* client opens many connections and sends each request a byte at a time, or stops halfway:
+every such connection holds a socket, a parser and (once the headers are in) a task, until the worker
+runs out. uvicorn closes idle kept-alive connections (``timeout_keep_alive``) and caps connections
+(``limit_concurrency``, set from ``--max-connections``: over it, 503), but it gives a new connection, or
+one that has started its next request, unlimited time. Two bounds close that:
+
+- :class:`HeaderTimeoutProtocol`, uvicorn's httptools protocol with one timer: from the moment a
+  connection opens, or its previous response is complete, its next request's headers must be complete
+  within ``--header-timeout`` seconds in total, however the bytes trickle in; else the connection is
+  closed. (A reliance on uvicorn's protocol class, whose hooks are stable across its releases; with another
+  ASGI server, that server's own header timeout applies.)
+- :class:`BodyTimeoutGuard`, ASGI middleware: while a request's body is incomplete, each wait for its next
+  piece is bounded by ``--body-timeout``; when one runs out, the route sees the client as disconnected
+  (so an artifact upload discards its partial file) and the client gets 408 ``Request Timeout`` with
+  ``Connection: close``, whatever the route answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from typing import Any
+
+import anyio
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from asynctrack.exceptions import BAD_REQUEST, MlflowException
+from asynctrack.server._config import ServerConfig
+
+__all__ = ["BodyTimeoutGuard", "HeaderTimeoutProtocol"]
+
+_log = logging.getLogger("asynctrack.server")
+
+
+@functools.cache
+def _header_timeout() -> float:
+    """This worker's ``--header-timeout`` (the config its supervisor left in the environment)."""
+    return ServerConfig.from_env().header_timeout
+
+
+class HeaderTimeoutProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, closing connections whose request headers take too long."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._header_timer: asyncio.TimerHandle | None = None
+        self._header_seconds = _header_timeout()
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        # With a pipelined request waiting, its headers are complete already; otherwise the next request's
+        # headers are due within the bound from now.
+        waiting_for_headers = not self.pipeline
+        super().on_response_complete()
+        if waiting_for_headers and not self.transport.is_closing():
+            self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        if self._header_timer is None:
+            self._header_timer = self.loop.call_later(self._header_seconds, self._headers_late)
+
+    def _disarm(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_late(self) -> None:
+        self._header_timer = None
+        if not self.transport.is_closing():
+            _log.debug("closed %s: no complete request headers in %s s", self.client, self._header_seconds)
+            self.transport.close()
+
+
+class BodyTimeoutGuard:
+    """ASGI middleware bounding each wait for a piece of the request body (see the module docstring)."""
+
+    def __init__(self, app: ASGIApp, timeout: float) -> None:
+        self.app = app
+        self.timeout = timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        body_done = False
+        timed_out = False
+        response_started = False
+
+        async def receiving() -> Message:
+            nonlocal body_done, timed_out
+            if body_done:  # afterwards the app only listens for a disconnect: no bound on that
+                return await receive()
+            if timed_out:
+                return {"type": "http.disconnect"}
+            with anyio.move_on_after(self.timeout):
+                message = await receive()
+                if message["type"] != "http.request" or not message.get("more_body", False):
+                    body_done = True
+                return message
+            timed_out = True
+            _log.warning(
+                "%s %s: no body data from %s for %s s; closing the connection",
+                scope["method"],
+                scope["path"],
+                (scope.get("client") or ("?",))[0],
+                self.timeout,
+            )
+            return {"type": "http.disconnect"}
+
+        replaced = False
+
+        async def sending(message: Message) -> None:
+            nonlocal response_started, replaced
+            if replaced:
+                return
+            if timed_out and not response_started:  # the route's own answer is replaced by the 408
+                response_started = replaced = True
+                await _send_timeout(send, self.timeout)
+                return
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receiving, sending)
+        except Exception:
+            if not (timed_out and not response_started):
+                raise
+        if timed_out and not response_started:
+            await _send_timeout(send, self.timeout)
+
+
+async def _send_timeout(send: Send, seconds: float) -> None:
+    exc = MlflowException(
+        f"Request body not received in time: nothing arrived for {seconds:g} s (--body-timeout).",
+        error_code=BAD_REQUEST,
+    )
+    body = exc.serialize_as_json().encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 408,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

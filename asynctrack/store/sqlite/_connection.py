@@ -18,7 +18,7 @@ import aiosqlite
 from asynctrack.exceptions import INTERNAL_ERROR, MlflowException
 from asynctrack.store._protocol import StoreUnavailable
 
-__all__ = ["Connection", "transaction"]
+__all__ = ["Connection", "guarded", "map_error", "transaction"]
 
 T = TypeVar("T")
 
@@ -30,7 +30,7 @@ T = TypeVar("T")
 _fork_guard = threading.Lock()
 
 
-def _guarded(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+def guarded(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     with _fork_guard:
         return fn(*args, **kwargs)
 
@@ -113,14 +113,22 @@ class Connection:
         self.path = path
 
     @classmethod
-    async def open(cls, path: str, busy_timeout: float, *, setup: str = "") -> Connection:
+    async def open(
+        cls,
+        path: str,
+        busy_timeout: float,
+        *,
+        setup: str = "",
+        check: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> Connection:
+        """Connect; ``check(conn)`` runs first of all (before WAL mode is set), to refuse a file unwritten."""
         try:
             db = await aiosqlite.connect(path, isolation_level=None, timeout=busy_timeout)
         except sqlite3.Error as exc:
             raise map_error(exc, path) from exc
         conn = cls(db, path)
         try:
-            await conn.run(_configure, setup)
+            await conn.run(_configure, setup, check)
         except BaseException:
             await db.close()
             raise
@@ -129,7 +137,7 @@ class Connection:
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``fn(sqlite3_connection, *args, **kwargs)`` in the connection thread; driver errors mapped."""
         try:
-            result: T = await self._db._execute(_guarded, fn, self._db._conn, *args, **kwargs)  # type: ignore[no-untyped-call]
+            result: T = await self._db._execute(guarded, fn, self._db._conn, *args, **kwargs)  # type: ignore[no-untyped-call]
             return result
         except sqlite3.Error as exc:
             raise map_error(exc, self.path) from exc
@@ -142,7 +150,11 @@ class Connection:
         await self._db.close()
 
 
-def _configure(conn: sqlite3.Connection, setup: str) -> None:
+def _configure(
+    conn: sqlite3.Connection, setup: str, check: Callable[[sqlite3.Connection], None] | None
+) -> None:
+    if check is not None:
+        check(conn)
     # WAL lets readers run beside the one writer; NORMAL sync is crash-safe for the process (a power
     # loss may lose the last transactions, never corrupt the file).
     mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()

@@ -19,7 +19,8 @@ from asynctrack.store._overview import ExperimentStats, RunKeys
 from asynctrack.store._protocol import AbstractStore, BatchLimits, BatchWrite, MetricSeries
 from asynctrack.store._retry import retry_transient
 from asynctrack.store.sqlite import _overview, _reads, _search, _writes
-from asynctrack.store.sqlite._connection import Connection, transaction
+from asynctrack.store.sqlite._connection import Connection, guarded, map_error, transaction
+from asynctrack.store.sqlite._ownership import check_file, check_schema_is_ours, create_database
 from asynctrack.store.sqlite._schema import APPLIED_KEY_DAYS, DDL, SCHEMA_VERSION
 
 __all__ = ["SqliteStore"]
@@ -51,20 +52,30 @@ class SqliteStore(AbstractStore):
 
     @classmethod
     async def open(cls, path: str, artifact_root: str) -> SqliteStore:
-        """Open (creating if needed) the database at absolute ``path``, artifacts under ``artifact_root``."""
+        """Open the asynctrack database at absolute ``path``, creating it if no file is there.
+
+        A file asynctrack did not create (a 0-byte file, another program's database such as MLflow's) is
+        refused with an :class:`MlflowException` before anything is written to it (see ``_ownership.py``).
+        """
         await anyio.to_thread.run_sync(functools.partial(os.makedirs, os.path.dirname(path), exist_ok=True))
         root = artifact_root
         busy = ASYNCTRACK_SQLITE_BUSY_TIMEOUT.get()
+        if not await anyio.to_thread.run_sync(check_file, path):
+            await retry_transient(
+                lambda: anyio.to_thread.run_sync(_create, path, root), what=f"creating {path}"
+            )
 
-        async def connect() -> Connection:
-            return await Connection.open(path, busy)
+        def check(conn: sqlite3.Connection) -> None:
+            check_schema_is_ours(conn, path)
 
-        writer = await retry_transient(connect, what=f"opening {path}")
+        writer = await retry_transient(
+            lambda: Connection.open(path, busy, check=check), what=f"opening {path}"
+        )
         try:
             await retry_transient(
-                lambda: writer.run(_create_schema, root, _now_ms()), what=f"creating schema in {path}"
+                lambda: writer.run(_create_schema, root, _now_ms()), what=f"checking the schema of {path}"
             )
-            reader = await retry_transient(connect, what=f"opening {path}")
+            reader = await retry_transient(lambda: Connection.open(path, busy), what=f"opening {path}")
         except BaseException:
             await writer.close()
             raise
@@ -239,6 +250,14 @@ class SqliteStore(AbstractStore):
             await self._writer.close()
         finally:
             await self._reader.close()
+
+
+def _create(path: str, artifact_root: str) -> None:
+    """Create a new database at ``path`` whole (a thread's job; SQLite errors mapped)."""
+    try:
+        guarded(create_database, path, lambda conn: _create_schema(conn, artifact_root, _now_ms()))
+    except sqlite3.Error as exc:
+        raise map_error(exc, path) from exc
 
 
 def _create_schema(conn: sqlite3.Connection, artifact_root: str, now: int) -> None:

@@ -19,6 +19,7 @@ from asynctrack._rest._wire import experiment_to_wire
 from asynctrack.exceptions import RESOURCE_DOES_NOT_EXIST, MlflowException
 from asynctrack.server._batch import at_path
 from asynctrack.server._convert import opt_int, view_type
+from asynctrack.server._locations import check_artifact_location
 from asynctrack.server._request import required
 from asynctrack.server._state import ServerState
 from asynctrack.store.search import SEARCH_MAX_RESULTS_DEFAULT
@@ -45,9 +46,10 @@ async def create_experiment(state: ServerState, msg: CreateExperiment) -> Create
             tags.append(check_experiment_tag(required(t.key, f"tags[{i}].key"), t.value or ""))
         except MlflowException as exc:
             raise at_path(exc, "key", f"tags[{i}].key") from None
+    location = check_artifact_location(msg.artifact_location, state.config)  # hostile until checked
     store = state.store
     experiment_id = await state.call(
-        lambda: store.create_experiment(name, msg.artifact_location or None, tags), "create_experiment"
+        lambda: store.create_experiment(name, location, tags), "create_experiment"
     )
     return CreateExperimentResponse(experiment_id=experiment_id)
 

@@ -130,6 +130,17 @@ async def read_message(request: Request, msg_type: type[T], limit: int) -> T:
 
 def decode_body(body: bytes, msg_type: type[T], *, nested: bool = False) -> T:
     """``body`` (a JSON object; empty means ``{}``, as in MLflow) as ``msg_type``."""
+    try:
+        return _decode_body(body, msg_type, nested)
+    except RecursionError:  # msgspec's (and json's) bound on nesting: the interpreter's recursion limit
+        _log.warning("refused a request body with JSON nested too deeply (%d bytes)", len(body))
+        raise invalid(
+            "Malformed JSON in the request body: arrays and objects nested too deeply "
+            "(MLflow's messages nest a few levels; this server decodes at most a few hundred)."
+        ) from None
+
+
+def _decode_body(body: bytes, msg_type: type[T], nested: bool) -> T:
     if not body.strip():
         return msg_type()
     try:
@@ -141,16 +152,10 @@ def decode_body(body: bytes, msg_type: type[T], *, nested: bool = False) -> T:
             raise _malformed(bad) from None
         if isinstance(value, str) and not nested:
             # Older MLflow clients post their JSON double-encoded as a string; MLflow decodes it again.
-            return decode_body(value.encode(), msg_type, nested=True)
+            return _decode_body(value.encode(), msg_type, True)
         raise _explain(exc, value) from None
     except msgspec.DecodeError as exc:
         raise _malformed(exc) from None
-    except RecursionError:  # msgspec's bound on nesting, from the interpreter's recursion limit
-        _log.warning("refused a request body with JSON nested too deeply (%d bytes)", len(body))
-        raise invalid(
-            "Malformed JSON in the request body: arrays and objects nested too deeply "
-            "(MLflow's messages nest a few levels; this server decodes at most a few hundred)."
-        ) from None
 
 
 def _malformed(exc: msgspec.DecodeError) -> MlflowException:

@@ -12,6 +12,8 @@ before anyone looks at its credentials.
 
 from __future__ import annotations
 
+import ipaddress
+
 from starlette.middleware import Middleware
 
 from asynctrack.server._config import ServerConfig
@@ -20,7 +22,7 @@ from asynctrack.server._cross_origin import OriginGuard, OriginPolicy
 from asynctrack.server._hosts import HostGuard, HostPolicy
 from asynctrack.server._timeouts import BodyTimeoutGuard
 
-__all__ = ["security_middleware"]
+__all__ = ["exposure_warning", "is_loopback", "security_middleware"]
 
 
 def security_middleware(config: ServerConfig) -> list[Middleware]:
@@ -31,3 +33,26 @@ def security_middleware(config: ServerConfig) -> list[Middleware]:
         Middleware(ContentTypeGuard),
         Middleware(BodyTimeoutGuard, timeout=config.body_timeout),
     ]
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding to ``host`` keeps the server reachable from this machine only."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False  # a name that may resolve to any interface
+
+
+def exposure_warning(config: ServerConfig) -> str | None:
+    """The startup warning for a server other machines can reach without authentication, or None."""
+    if is_loopback(config.host):
+        return None
+    return (
+        f"listening on {config.host}, reachable from other machines, and this server has no "
+        "authentication: anyone who can connect can read and change every experiment and artifact. "
+        "Bind to 127.0.0.1, or put it behind a reverse proxy with TLS and authentication, and set "
+        "--allowed-hosts to the names clients use (see docs/security.md)."
+    )

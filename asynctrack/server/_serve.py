@@ -16,6 +16,7 @@ import uvicorn
 
 from asynctrack.server._artifacts import destination_root, serves_artifacts, store_location
 from asynctrack.server._config import CONFIG_ENV_VAR, ServerConfig
+from asynctrack.server._security import exposure_warning
 from asynctrack.server._timeouts import HeaderTimeoutProtocol
 from asynctrack.store._open import open_store
 
@@ -49,6 +50,9 @@ def serve(config: ServerConfig) -> None:
         where,
         artifacts,
     )
+    warning = exposure_warning(config)
+    if warning is not None:
+        _log.warning(warning)
     uvicorn.run(
         "asynctrack.server._app:create_app",
         factory=True,

@@ -39,12 +39,16 @@ def test_experiment_create_get_and_get_by_name(client: httpx.Client) -> None:
 
 
 def test_experiment_artifact_location_is_kept(client: httpx.Client) -> None:
-    """An explicit artifact_location is stored as given."""
+    """An explicit artifact_location under the server's artifact root is stored as given (others are
+    refused: test_security_limits.py)."""
+    default = call(client, "GET", "/experiments/get", experiment_id=new_experiment(client))["experiment"]
+    root = default["artifact_location"].rsplit("/", 1)[0]
+    location = f"{root}/custom-{uuid.uuid4().hex}"
     eid = call(
-        client, "POST", "/experiments/create", {"name": uuid.uuid4().hex, "artifact_location": "/data/x"}
+        client, "POST", "/experiments/create", {"name": uuid.uuid4().hex, "artifact_location": location}
     )["experiment_id"]
     assert call(client, "GET", "/experiments/get", experiment_id=eid)["experiment"]["artifact_location"] == (
-        "/data/x"
+        location
     )
 
 

@@ -102,7 +102,7 @@ async def test_version_2_database_gains_the_keys_table(tmp_path: Path) -> None:
         await store.aclose()
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT value FROM asynctrack_meta WHERE key = 'schema_version'").fetchone() == (
-            "3",
+            "4",  # upgraded through 3 to today's version
         )
 
 

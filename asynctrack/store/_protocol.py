@@ -18,9 +18,18 @@ import numpy.typing as npt
 
 from asynctrack.entities import Experiment, Metric, Param, Run, RunInfo, RunTag
 from asynctrack.exceptions import TEMPORARILY_UNAVAILABLE, MlflowException
+from asynctrack.store._buckets import MetricBuckets, MetricUpdate, check_bucket_query, reduce_points
 from asynctrack.store._overview import ExperimentStats, RunKeys, default_experiment_stats, default_run_keys
 
 __all__ = ["AbstractStore", "BatchLimits", "BatchWrite", "MetricSeries", "StoreUnavailable"]
+
+
+def _step_cursor(series: MetricSeries) -> str:
+    """The default update cursor: ``"<largest step>:<points at it>"`` (the smallest int64 and 0 for none)."""
+    if len(series) == 0:
+        return f"{-(2**63)}:0"
+    high = int(series.steps.max())
+    return f"{high}:{int(np.count_nonzero(series.steps == high))}"
 
 
 class StoreUnavailable(MlflowException):
@@ -250,6 +259,62 @@ class AbstractStore(abc.ABC):
     async def run_keys(self, experiment_ids: Sequence[str]) -> RunKeys:
         """The distinct param, metric and tag keys of the experiments' active runs, each sorted."""
         return await default_run_keys(self, experiment_ids)
+
+    # -- charts: exact reductions and live updates (see store/_buckets.py)
+    async def metric_buckets(
+        self,
+        run_id: str,
+        key: str,
+        x: str = "step",
+        start: float | None = None,
+        end: float | None = None,
+        n_buckets: int = 1000,
+    ) -> MetricBuckets:
+        """The points of one metric with x (``step``, ``wall`` ms, or ``relative``: wall minus the run's
+        start, ms) in ``[start, end]`` cut into at most ``n_buckets`` buckets keeping each bucket's exact
+        min, max and last value; the points themselves (``raw``) when there are no more than
+        ``n_buckets``.
+
+        This default reads the whole history (``get_metric_series``); ties in x keep its order. A store
+        that keeps summaries (SQLite) answers in time proportional to the buckets instead.
+        """
+        check_bucket_query(x, start, end, n_buckets)
+        series = await self.get_metric_series(run_id, key)
+        shift = 0
+        if x == "relative":
+            shift = (await self.get_run(run_id)).info.start_time or 0
+        xs = series.steps if x == "step" else series.timestamps
+        lo = None if start is None else start + shift
+        hi = None if end is None else end + shift
+        cursor = _step_cursor(series)
+        return reduce_points(key, x, xs, series.values, lo, hi, n_buckets, cursor, shift)
+
+    async def metric_updates(self, run_id: str, key: str, cursor: str | None) -> MetricUpdate:
+        """The points of one metric written after ``cursor`` (from :meth:`metric_buckets` or a previous
+        call), and the cursor to continue from; ``cursor=None`` gives no points, only the current cursor.
+
+        This default keeps a step high-water mark (the largest step seen and how many points it had): new
+        points are those of larger steps, or more at that step. A point logged later at a smaller step
+        is not seen until the chart reloads; stores that know their logging order (SQLite) do better.
+        """
+        series = await self.get_metric_series(run_id, key)
+        now = _step_cursor(series)
+        empty = MetricSeries(key, series.values[:0], series.timestamps[:0], series.steps[:0])
+        if cursor is None:
+            return MetricUpdate(empty, now)
+        try:
+            high, seen = (int(part) for part in cursor.split(":"))
+        except ValueError:
+            return MetricUpdate(series, now, reset=True)
+        at = np.flatnonzero(series.steps == high)
+        take = np.flatnonzero(series.steps > high)
+        if len(at) > seen:
+            take = np.concatenate([at[seen:], take])
+        if len(take) == 0:
+            return MetricUpdate(empty, now)
+        return MetricUpdate(
+            MetricSeries(key, series.values[take], series.timestamps[take], series.steps[take]), now
+        )
 
     @abc.abstractmethod
     async def aclose(self) -> None:

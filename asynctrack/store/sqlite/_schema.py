@@ -15,7 +15,9 @@ from __future__ import annotations
 
 # 2: step and timestamp blobs carry a one-byte form prefix (store/sqlite/_columns.py).
 # 3: applied_batches (created in place in version-2 databases: an added table, nothing rewritten).
-SCHEMA_VERSION = 3
+# 4: chart summaries: metric_summaries and metric_tails (store/sqlite/_summaries.py), computed in place for
+#    the chunks of older databases when they are opened.
+SCHEMA_VERSION = 4
 APPLIED_KEY_DAYS = 30
 
 DDL = """

@@ -58,7 +58,7 @@ from asynctrack.store.search import (
     validate_max_results,
 )
 
-__all__ = ["SEARCH_DDL", "experiment_keys", "search_experiments", "search_runs"]
+__all__ = ["SEARCH_DDL", "experiment_keys", "search_experiments", "search_runs", "snapshot"]
 
 # Indexes search needs (to be applied with the schema). ``(key, [is_nan,] value)`` lets a filter on a key
 # read only that key's matching entries, and a leading metric/param/tag sort read runs in sort order and
@@ -190,7 +190,7 @@ class _Query:
 
 
 @contextmanager
-def _snapshot(conn: sqlite3.Connection) -> Iterator[None]:
+def snapshot(conn: sqlite3.Connection) -> Iterator[None]:
     """One read transaction, so the page and the data loaded for it come from the same snapshot."""
     if conn.in_transaction:
         yield
@@ -459,7 +459,7 @@ def search_runs(
         return [], None
     want = None if max_results is None else max_results + 1  # one more row tells if a next page exists
     rows: list[tuple[Any, ...]] = []
-    with _snapshot(conn):
+    with snapshot(conn):
         for segment, resume in schedule:
             if search.can_skip(conn, segment):
                 continue
@@ -547,7 +547,7 @@ def search_experiments(
         + ", ".join(c.order_sql() for c in components)
         + f" LIMIT {q.bind(max_results + 1)}"
     )
-    with _snapshot(conn):
+    with snapshot(conn):
         rows = conn.execute(sql, q.params).fetchall()
         more = len(rows) > max_results
         rows = rows[:max_results]

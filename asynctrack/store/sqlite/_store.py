@@ -15,13 +15,15 @@ from asynctrack._names import generate_run_name
 from asynctrack.entities import Experiment, Param, Run, RunInfo, RunTag
 from asynctrack.environment import ASYNCTRACK_SQLITE_BUSY_TIMEOUT
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
+from asynctrack.store._buckets import MetricBuckets, MetricUpdate
 from asynctrack.store._overview import ExperimentStats, RunKeys
 from asynctrack.store._protocol import AbstractStore, BatchLimits, BatchWrite, MetricSeries
 from asynctrack.store._retry import retry_transient
-from asynctrack.store.sqlite import _overview, _reads, _search, _writes
+from asynctrack.store.sqlite import _buckets, _overview, _reads, _search, _writes
 from asynctrack.store.sqlite._connection import Connection, guarded, map_error, transaction
 from asynctrack.store.sqlite._ownership import check_file, check_schema_is_ours, create_database
 from asynctrack.store.sqlite._schema import APPLIED_KEY_DAYS, DDL, SCHEMA_VERSION
+from asynctrack.store.sqlite._summaries import SUMMARY_DDL, upgrade_to_4
 
 __all__ = ["SqliteStore"]
 
@@ -207,6 +209,22 @@ class SqliteStore(AbstractStore):
     async def get_metric_series(self, run_id: str, key: str) -> MetricSeries:
         return await self._read(_reads.metric_series, run_id, key)  # type: ignore[return-value]
 
+    async def metric_buckets(
+        self,
+        run_id: str,
+        key: str,
+        x: str = "step",
+        start: float | None = None,
+        end: float | None = None,
+        n_buckets: int = 1000,
+    ) -> MetricBuckets:
+        return await self._read(  # type: ignore[return-value]
+            _buckets.metric_buckets, run_id, key, x, start, end, n_buckets
+        )
+
+    async def metric_updates(self, run_id: str, key: str, cursor: str | None) -> MetricUpdate:
+        return await self._read(_buckets.metric_updates, run_id, key, cursor)  # type: ignore[return-value]
+
     # -- search: implemented in _search.py
     async def search_runs(
         self,
@@ -261,7 +279,7 @@ def _create(path: str, artifact_root: str) -> None:
 
 
 def _create_schema(conn: sqlite3.Connection, artifact_root: str, now: int) -> None:
-    conn.executescript(DDL + _search.SEARCH_DDL)
+    conn.executescript(DDL + _search.SEARCH_DDL + SUMMARY_DDL)
     transaction(conn, _seed, artifact_root, now)
 
 
@@ -271,7 +289,9 @@ def _seed(conn: sqlite3.Connection, artifact_root: str, now: int) -> None:
         (str(SCHEMA_VERSION),),
     )
     version = conn.execute("SELECT value FROM asynctrack_meta WHERE key = 'schema_version'").fetchone()[0]
-    if int(version) == 2:  # the DDL above has just added version 3's table
+    if int(version) in (2, 3):
+        # The DDL above has just added version 3's and 4's tables; 4's summaries are computed here.
+        upgrade_to_4(conn)
         conn.execute(
             "UPDATE asynctrack_meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
         )

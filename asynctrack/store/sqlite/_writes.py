@@ -17,7 +17,7 @@ from asynctrack.exceptions import (
     MlflowException,
 )
 from asynctrack.store._protocol import BatchWrite, MetricSeries
-from asynctrack.store.sqlite._columns import encode_ints
+from asynctrack.store.sqlite._summaries import CHUNK_CAP, Piece, insert_chunks
 
 _ONE = struct.Struct("<q")
 _TWO = struct.Struct("<qq")
@@ -43,10 +43,6 @@ RUN_NAME_TAG = "mlflow.runName"
 _UPSERT_TAG = (
     "INSERT INTO tags (run_key, key, value) VALUES (?, ?, ?) "
     "ON CONFLICT (run_key, key) DO UPDATE SET value = excluded.value"
-)
-_INSERT_CHUNK = (
-    "INSERT INTO metric_chunks (run_key, key, n, min_step, max_step, steps, vals, timestamps) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 # MLflow's "latest" metric: largest step, then largest timestamp, then largest value (NaN counts as 0).
 _UPSERT_LATEST = (
@@ -143,44 +139,24 @@ def write_batch(
             if t.key == RUN_NAME_TAG:
                 conn.execute("UPDATE runs SET name = ? WHERE run_key = ?", (t.value, run_key))
     if metrics:
-        chunks = []
         latest = []
+        pieces = []
         for s in metrics:
             n = len(s)
             if n == 0:
                 continue
             if n <= _SMALL:
                 st, ts, vals = s.steps.tolist(), s.timestamps.tolist(), s.values.tolist()
-                chunks.append(
-                    (
-                        run_key,
-                        s.key,
-                        n,
-                        min(st),
-                        max(st),
-                        _encode_small(st),
-                        struct.pack(f"<{n}d", *vals),
-                        _encode_small(ts),
-                    )
-                )
+                blobs = (_encode_small(st), struct.pack(f"<{n}d", *vals), _encode_small(ts))
+                pieces.append(Piece(s.key, s.steps, s.values, s.timestamps, (st, vals, ts, *blobs)))
                 latest.append((run_key, s.key, *_latest_small(vals, ts, st)))
                 continue
-            steps = s.steps
-            chunks.append(
-                (
-                    run_key,
-                    s.key,
-                    len(steps),
-                    int(steps.min()),
-                    int(steps.max()),
-                    encode_ints(steps),
-                    np.ascontiguousarray(s.values, dtype="<f8").tobytes(),
-                    encode_ints(s.timestamps),
-                )
-            )
+            for lo in range(0, n, CHUNK_CAP):
+                hi = lo + CHUNK_CAP
+                pieces.append(Piece(s.key, s.steps[lo:hi], s.values[lo:hi], s.timestamps[lo:hi]))
             latest.append((run_key, s.key, *_latest_point(s)))
-        if chunks:
-            conn.executemany(_INSERT_CHUNK, chunks)
+        if pieces:
+            insert_chunks(conn, run_key, pieces)
             conn.executemany(_UPSERT_LATEST, latest)
 
 

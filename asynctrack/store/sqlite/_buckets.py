@@ -1,0 +1,270 @@
+"""The chart reduction and live updates of the embedded store, from the summaries written with each chunk
+(``_summaries.py``): the cost follows the number of buckets asked, not the number of points.
+
+A reduction reads the key's summary rows (one per chunk: ranges, order flags and the chunk's record), then
+per chunk picks what to read:
+
+- a chunk whose points are all in range, in x order, and not interleaved with any other chunk's points in
+  x order (*isolated*: every other chunk lies wholly before or after it, ties on x going by chunk order) is
+  a run of consecutive points in the series' x order, so its summary records can stand for its points: the
+  whole chunk's record, its 1,024-point groups or its 64-point blocks, the coarsest that still gives a
+  bucket at least two units;
+- any other chunk in range (out of order, overlapping others, or cut by the range's ends) is read point by
+  point: only chunks at the range's ends, or where steps were logged out of order.
+
+Units and points are then put in x order (x, then chunk order, then position) and reduced by
+:func:`asynctrack.store._buckets.reduce_units`. The live-update cursor is the key's point count
+(``metric_tails.points``), read in the same snapshot.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from asynctrack.store._buckets import (
+    MetricBuckets,
+    MetricUpdate,
+    Units,
+    check_bucket_query,
+    empty_buckets,
+    point_units,
+    raw_buckets,
+    reduce_units,
+)
+from asynctrack.store._protocol import MetricSeries
+from asynctrack.store.sqlite._columns import decode_ints
+from asynctrack.store.sqlite._search import snapshot
+from asynctrack.store.sqlite._summaries import (
+    BLOCK,
+    FLAG_STEPS_SORTED,
+    FLAG_TIMES_SORTED,
+    GROUP,
+    SUMMARY,
+)
+from asynctrack.store.sqlite._writes import run_not_found
+
+__all__ = ["metric_buckets", "metric_updates"]
+
+I8 = npt.NDArray[np.int64]
+
+
+def _run(conn: sqlite3.Connection, run_id: str) -> tuple[int, int]:
+    row = conn.execute("SELECT run_key, start_time FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+    if row is None:
+        raise run_not_found(run_id)
+    return int(row[0]), int(row[1] or 0)
+
+
+def _points(conn: sqlite3.Connection, run_key: int, key: str) -> int:
+    row = conn.execute(
+        "SELECT points FROM metric_tails WHERE run_key = ? AND key = ?", (run_key, key)
+    ).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def _isolated(lo: I8, hi: I8, ids: I8) -> npt.NDArray[np.bool_]:
+    """For each chunk (x range ``[lo, hi]``), whether every other chunk lies wholly before or after it in
+    x order with ties broken by chunk order: chunk D precedes C when ``(hi_D, id_D) < (lo_C, id_C)``."""
+    k = len(ids)
+    if k == 1:
+        return np.ones(1, np.bool_)
+    xs = np.concatenate([lo, hi])
+    tie = np.concatenate([ids, ids])
+    order = np.lexsort((tie, xs))
+    pairs_x, pairs_id = xs[order], tie[order]
+    new = np.r_[True, (pairs_x[1:] != pairs_x[:-1]) | (pairs_id[1:] != pairs_id[:-1])]
+    rank = np.empty(2 * k, np.int64)
+    rank[order] = np.cumsum(new)
+    rank_lo, rank_hi = rank[:k], rank[k:]
+    by_lo = np.argsort(rank_lo, kind="stable")
+    hi_sorted, lo_sorted = rank_hi[by_lo], rank_lo[by_lo]
+    before = np.r_[-1, np.maximum.accumulate(hi_sorted)[:-1]]
+    after = np.r_[np.minimum.accumulate(lo_sorted[::-1])[::-1][1:], np.iinfo(np.int64).max]
+    out = np.empty(k, np.bool_)
+    out[by_lo] = (before < lo_sorted) & (hi_sorted < after)
+    return out
+
+
+def _record_units(recs: npt.NDArray[Any], wall: bool) -> Units:
+    return Units(
+        (recs["t0"] if wall else recs["s0"]).astype(np.int64),
+        (recs["t1"] if wall else recs["s1"]).astype(np.int64),
+        recs["n"].astype(np.int64),
+        recs["min"].astype(np.float64),
+        recs["max"].astype(np.float64),
+        recs["last"].astype(np.float64),
+        recs["nan"].astype(np.int64),
+        recs["pos_inf"].astype(np.int64),
+        recs["neg_inf"].astype(np.int64),
+    )
+
+
+def metric_buckets(
+    conn: sqlite3.Connection,
+    run_id: str,
+    key: str,
+    x_kind: str,
+    start: float | None,
+    end: float | None,
+    n_buckets: int,
+) -> MetricBuckets:
+    check_bucket_query(x_kind, start, end, n_buckets)
+    with snapshot(conn):
+        run_key, start_time = _run(conn, run_id)
+        cursor = str(_points(conn, run_key, key))
+        shift = start_time if x_kind == "relative" else 0
+        lo = None if start is None else start + shift
+        hi = None if end is None else end + shift
+        wall = x_kind != "step"
+        rows = conn.execute(
+            "SELECT s.chunk_id, s.n, s.min_step, s.max_step, s.min_ts, s.max_ts, s.flags, s.summary "
+            "FROM metric_chunks AS c JOIN metric_summaries AS s ON s.chunk_id = c.chunk_id "
+            "WHERE c.run_key = ? AND c.key = ? ORDER BY c.chunk_id",
+            (run_key, key),
+        ).fetchall()
+        if not rows:
+            return empty_buckets(key, x_kind, cursor)
+        ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+        ns = np.fromiter((r[1] for r in rows), np.int64, len(rows))
+        xmin = np.fromiter((r[4 if wall else 2] for r in rows), np.int64, len(rows))
+        xmax = np.fromiter((r[5 if wall else 3] for r in rows), np.int64, len(rows))
+        flags = np.fromiter((r[6] for r in rows), np.int64, len(rows))
+        keep = np.ones(len(rows), np.bool_)
+        inside = np.ones(len(rows), np.bool_)
+        if lo is not None:
+            keep &= xmax >= lo
+            inside &= xmin >= lo
+        if hi is not None:
+            keep &= xmin <= hi
+            inside &= xmax <= hi
+        chosen = np.flatnonzero(keep)
+        if len(chosen) == 0:
+            return empty_buckets(key, x_kind, cursor)
+        ordered = (flags[chosen] & (FLAG_TIMES_SORTED if wall else FLAG_STEPS_SORTED)) != 0
+        usable = ordered & inside[chosen] & _isolated(xmin[chosen], xmax[chosen], ids[chosen])
+        estimate = int(ns[chosen].sum())
+        summaries = [rows[i][7] for i in chosen]
+        plan = _plan(ns[chosen], usable, estimate, n_buckets)
+        units = _units(conn, ids[chosen], plan, summaries, wall, lo, hi)
+        if int(units.n.sum()) <= n_buckets:
+            if bool(np.any(units.n > 1)):
+                units = _units(conn, ids[chosen], np.zeros(len(chosen), np.int64), summaries, wall, lo, hi)
+            if len(units) <= n_buckets:
+                return raw_buckets(key, x_kind, units, cursor, shift)
+        return reduce_units(key, x_kind, units, lo, hi, n_buckets, cursor, shift)
+
+
+# What to read of a chunk: 0 its points, else the size of the records standing for them (-1: the chunk's).
+_WHOLE = -1
+
+
+def _plan(ns: I8, usable: npt.NDArray[np.bool_], estimate: int, n_buckets: int) -> I8:
+    plan = np.zeros(len(ns), np.int64)
+    if estimate <= n_buckets:
+        return plan
+    half = estimate / n_buckets / 2  # units no larger than this give each bucket two or more
+    for level, fits in (
+        (_WHOLE, ns <= half),
+        (GROUP, (ns > GROUP) & (GROUP <= half)),
+        (BLOCK, (ns > BLOCK) & (BLOCK <= half)),
+    ):
+        take = usable & fits & (plan == 0)
+        plan[take] = level
+    return plan
+
+
+def _units(
+    conn: sqlite3.Connection,
+    ids: I8,
+    plan: I8,
+    summaries: list[bytes],
+    wall: bool,
+    lo: float | None,
+    hi: float | None,
+) -> Units:
+    parts: list[Units] = []
+    chunk_of: list[I8] = []
+    position: list[I8] = []
+
+    def add(units: Units, chunk_id: int) -> None:
+        parts.append(units)
+        chunk_of.append(np.full(len(units), chunk_id, np.int64))
+        position.append(np.arange(len(units), dtype=np.int64))
+
+    for i in np.flatnonzero(plan == _WHOLE):
+        add(_record_units(np.frombuffer(summaries[i], SUMMARY), wall), int(ids[i]))
+    for level, column in ((GROUP, "groups"), (BLOCK, "blocks")):
+        wanted = [int(c) for c in ids[plan == level]]
+        for chunk_id, blob in _by_id(conn, f"SELECT chunk_id, {column} FROM metric_summaries", wanted):
+            add(_record_units(np.frombuffer(blob, SUMMARY), wall), chunk_id)
+    raw = [int(c) for c in ids[plan == 0]]
+    for chunk_id, n, steps, vals, stamps in _by_id(
+        conn, "SELECT chunk_id, n, steps, vals, timestamps FROM metric_chunks", raw
+    ):
+        x = decode_ints(stamps if wall else steps, n)
+        values = np.frombuffer(vals, "<f8").astype(np.float64)
+        mask = np.ones(n, np.bool_)
+        if lo is not None:
+            mask &= x >= lo
+        if hi is not None:
+            mask &= x <= hi
+        where = np.flatnonzero(mask)
+        parts.append(point_units(x[where], values[where]))
+        chunk_of.append(np.full(len(where), chunk_id, np.int64))
+        position.append(where.astype(np.int64))
+    units = Units.concat(parts)
+    if len(parts) > 1:
+        order = np.lexsort((np.concatenate(position), np.concatenate(chunk_of), units.x1))
+        units = units.take(order)
+    elif len(parts) == 1 and len(units) > 1:
+        order = np.lexsort((position[0], units.x1))
+        units = units.take(order)
+    return units
+
+
+def _by_id(conn: sqlite3.Connection, select: str, ids: list[int]) -> list[Any]:
+    if not ids:
+        return []
+    out: list[Any] = []
+    for at in range(0, len(ids), 500):
+        part = ids[at : at + 500]
+        out.extend(conn.execute(f"{select} WHERE chunk_id IN ({','.join('?' * len(part))})", part).fetchall())
+    return out
+
+
+def metric_updates(conn: sqlite3.Connection, run_id: str, key: str, cursor: str | None) -> MetricUpdate:
+    """Points after the first ``cursor`` in logging order (the newest chunks are read, newest first, only
+    as far back as needed)."""
+    with snapshot(conn):
+        run_key, _ = _run(conn, run_id)
+        total = _points(conn, run_key, key)
+        empty = MetricSeries(key, np.empty(0, np.float64), np.empty(0, np.int64), np.empty(0, np.int64))
+        seen: int | None
+        try:
+            seen = None if cursor is None else int(cursor)
+        except ValueError:
+            seen = -1
+        if seen is None or seen == total:
+            return MetricUpdate(empty, str(total))
+        reset = not 0 <= seen <= total
+        need = total if reset else total - seen
+        chunks = []
+        have = 0
+        for n, steps, vals, stamps in conn.execute(
+            "SELECT n, steps, vals, timestamps FROM metric_chunks WHERE run_key = ? AND key = ? "
+            "ORDER BY chunk_id DESC",
+            (run_key, key),
+        ):
+            chunks.append((decode_ints(steps, n), np.frombuffer(vals, "<f8"), decode_ints(stamps, n)))
+            have += n
+            if have >= need:
+                break
+        chunks.reverse()
+        steps_all = np.concatenate([c[0] for c in chunks])[-need:]
+        values = np.concatenate([c[1] for c in chunks]).astype(np.float64)[-need:]
+        stamps_all = np.concatenate([c[2] for c in chunks])[-need:]
+        return MetricUpdate(MetricSeries(key, values, stamps_all, steps_all), str(total), reset=reset)

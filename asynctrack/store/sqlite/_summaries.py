@@ -1,0 +1,459 @@
+"""Chart summaries of the embedded store's metric chunks, written with the chunks (schema version 4).
+
+Each ``metric_chunks`` row has a ``metric_summaries`` row of the same ``chunk_id`` holding its step and
+timestamp ranges, whether its points are in step (flag 1) and timestamp (flag 2) order, one summary record
+of the whole chunk, and, inside larger chunks, the records of every 1,024-point *group* and 64-point *block*
+(in storage order). A record (``SUMMARY``, 72 bytes) holds the NaN-ignoring min and max, the last value, the
+first and last step and timestamp, and how many points, NaN, +inf and -inf it covers. The chart reduction
+(``_buckets.py``) reads these instead of the points, so its cost follows the number of buckets.
+
+The summaries live in their own table rather than as columns of ``metric_chunks``: SQLite stores a row's
+columns in order, and a column after a large blob can only be reached by walking the blob's overflow pages,
+so summary columns after the point blobs would cost a read of every point.
+
+Writes keep chunks bounded and few:
+
+- a series longer than ``CHUNK_CAP`` points is written as several chunks;
+- synchronous logging writes one tiny chunk per call, which would make a million-point history a million
+  rows. ``metric_tails`` counts each key's trailing small chunks, and once ``MERGE_AT`` chunks under
+  ``SMALL`` points (or under ``MEDIUM`` points) trail, they are merged into one (the first one's row keeps
+  its ``chunk_id``, so the logging order of points is unchanged). One-point writes are merged 32 at a time,
+  and 32 of those again: each point is rewritten twice, and a million one-point writes end as ~1,000
+  chunks of 1,024 points. Chunks of ``MEDIUM`` points or more are never rewritten.
+
+The summaries table has no index of its own: a key's rows are found through ``metric_chunks``' index
+(its ``chunk_id`` is the summary's primary key), which saves a page write per transaction.
+
+``metric_tails.points`` is the key's number of points: the live-update cursor (points are appended in
+logging order, so "the points after the first N" are the new ones).
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import struct
+from typing import Any, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from asynctrack.store.sqlite._columns import decode_ints, encode_ints
+
+__all__ = [
+    "BLOCK",
+    "CHUNK_CAP",
+    "GROUP",
+    "SUMMARY",
+    "SUMMARY_DDL",
+    "Piece",
+    "insert_chunks",
+    "summary_row",
+    "upgrade_to_4",
+]
+
+BLOCK = 64
+GROUP = 1024
+CHUNK_CAP = 65_536
+SMALL = 32
+MEDIUM = 1024
+MERGE_AT = 32
+
+FLAG_STEPS_SORTED = 1
+FLAG_TIMES_SORTED = 2
+
+SUMMARY = np.dtype(
+    [
+        ("min", "<f8"),
+        ("max", "<f8"),
+        ("last", "<f8"),
+        ("s0", "<i8"),
+        ("s1", "<i8"),
+        ("t0", "<i8"),
+        ("t1", "<i8"),
+        ("n", "<u4"),
+        ("nan", "<u4"),
+        ("pos_inf", "<u4"),
+        ("neg_inf", "<u4"),
+    ]
+)
+
+SUMMARY_DDL = """
+CREATE TABLE IF NOT EXISTS metric_summaries (
+    chunk_id INTEGER PRIMARY KEY,
+    run_key  INTEGER NOT NULL,
+    key      TEXT NOT NULL,
+    n        INTEGER NOT NULL,
+    min_step INTEGER NOT NULL,
+    max_step INTEGER NOT NULL,
+    min_ts   INTEGER NOT NULL,
+    max_ts   INTEGER NOT NULL,
+    flags    INTEGER NOT NULL,
+    summary  BLOB NOT NULL,
+    groups   BLOB,
+    blocks   BLOB
+);
+
+CREATE TABLE IF NOT EXISTS metric_tails (
+    run_key INTEGER NOT NULL,
+    key     TEXT NOT NULL,
+    points  INTEGER NOT NULL,
+    small   INTEGER NOT NULL,
+    medium  INTEGER NOT NULL,
+    PRIMARY KEY (run_key, key)
+) WITHOUT ROWID;
+"""
+
+F8 = npt.NDArray[np.float64]
+I8 = npt.NDArray[np.int64]
+
+
+def records(steps: I8, values: F8, stamps: I8, size: int, clean: bool) -> npt.NDArray[Any]:
+    """One SUMMARY record per ``size`` consecutive points (the last may be shorter). ``clean``: the values
+    are known to hold no NaN or infinity (their counts are then zero without counting)."""
+    n = len(values)
+    starts = np.arange(0, n, size)
+    ends = np.minimum(starts + size, n) - 1
+    out = np.zeros(len(starts), SUMMARY)
+    out["min"] = np.fmin.reduceat(values, starts)
+    out["max"] = np.fmax.reduceat(values, starts)
+    out["last"] = values[ends]
+    out["s0"] = steps[starts]
+    out["s1"] = steps[ends]
+    out["t0"] = stamps[starts]
+    out["t1"] = stamps[ends]
+    out["n"] = ends - starts + 1
+    if not clean:
+        out["nan"] = np.add.reduceat(np.isnan(values), starts)
+        out["pos_inf"] = np.add.reduceat(values == np.inf, starts)
+        out["neg_inf"] = np.add.reduceat(values == -np.inf, starts)
+    return out
+
+
+def combine(recs: npt.NDArray[Any], size: int) -> npt.NDArray[Any]:
+    """Records of every ``size`` consecutive records (the groups of a chunk's blocks)."""
+    starts = np.arange(0, len(recs), size)
+    ends = np.minimum(starts + size, len(recs)) - 1
+    out = np.empty(len(starts), SUMMARY)
+    out["min"] = np.fmin.reduceat(recs["min"], starts)
+    out["max"] = np.fmax.reduceat(recs["max"], starts)
+    out["last"] = recs["last"][ends]
+    for first in ("s0", "t0"):
+        out[first] = recs[first][starts]
+    for last in ("s1", "t1"):
+        out[last] = recs[last][ends]
+    for count in ("n", "nan", "pos_inf", "neg_inf"):
+        out[count] = np.add.reduceat(recs[count], starts)
+    return out
+
+
+_RECORD = struct.Struct("<dddqqqqIIII")
+assert _RECORD.size == SUMMARY.itemsize
+
+
+def _whole(recs: npt.NDArray[Any]) -> bytes:
+    """The one record of all of ``recs``."""
+    if len(recs) == 1:
+        return recs.tobytes()
+    if len(recs) <= 32:  # plain Python beats numpy's per-call cost here
+        rows = recs.tolist()
+        mins = [r[0] for r in rows if r[0] == r[0]]
+        maxs = [r[1] for r in rows if r[1] == r[1]]
+        return _RECORD.pack(
+            min(mins) if mins else math.nan,
+            max(maxs) if maxs else math.nan,
+            rows[-1][2],
+            rows[0][3],
+            rows[-1][4],
+            rows[0][5],
+            rows[-1][6],
+            *(sum(r[i] for r in rows) for i in range(7, 11)),
+        )
+    return _RECORD.pack(
+        float(np.fmin.reduce(recs["min"])),
+        float(np.fmax.reduce(recs["max"])),
+        float(recs["last"][-1]),
+        int(recs["s0"][0]),
+        int(recs["s1"][-1]),
+        int(recs["t0"][0]),
+        int(recs["t1"][-1]),
+        *(int(recs[c].sum()) for c in ("n", "nan", "pos_inf", "neg_inf")),
+    )
+
+
+def _in_order(values: I8, blob: bytes | None) -> bool:
+    """Whether ``values`` never decrease; read off the encoded form when there is one (constant or a
+    progression), else checked."""
+    form = blob[:1] if blob is not None else b"R"
+    if form == b"C":
+        return True
+    if form == b"A":
+        return int(values[1]) >= int(values[0])
+    return len(values) < 2 or bool(np.all(values[1:] >= values[:-1]))
+
+
+def summary_row(
+    chunk_id: int,
+    run_key: int,
+    key: str,
+    steps: I8,
+    values: F8,
+    stamps: I8,
+    blobs: tuple[bytes, bytes] | None = None,
+) -> tuple[object, ...]:
+    """The ``metric_summaries`` row of a chunk (points in storage order); ``blobs``: its encoded steps and
+    timestamps, when at hand (their form tells whether they are in order)."""
+    n = len(values)
+    flags = (FLAG_STEPS_SORTED if _in_order(steps, blobs and blobs[0]) else 0) | (
+        FLAG_TIMES_SORTED if _in_order(stamps, blobs and blobs[1]) else 0
+    )
+    with np.errstate(over="ignore", invalid="ignore"):
+        clean = math.isfinite(float(np.add.reduce(values)))  # no NaN or infinity (or a harmless overflow)
+    blocks = records(steps, values, stamps, BLOCK, clean)
+    return (
+        chunk_id,
+        run_key,
+        key,
+        n,
+        int(steps.min()),
+        int(steps.max()),
+        int(stamps.min()),
+        int(stamps.max()),
+        flags,
+        _whole(blocks),
+        combine(blocks, GROUP // BLOCK).tobytes() if n > GROUP else None,
+        blocks.tobytes() if n > BLOCK else None,
+    )
+
+
+def small_summary_row(
+    chunk_id: int, run_key: int, key: str, steps: list[int], values: list[float], stamps: list[int]
+) -> tuple[object, ...]:
+    """:func:`summary_row` in plain Python, for chunks of a few points (numpy's per-call cost dominates)."""
+    finite = [v for v in values if v == v]
+    flags = (FLAG_STEPS_SORTED if steps == sorted(steps) else 0) | (
+        FLAG_TIMES_SORTED if stamps == sorted(stamps) else 0
+    )
+    record = _RECORD.pack(
+        min(finite) if finite else math.nan,
+        max(finite) if finite else math.nan,
+        values[-1],
+        steps[0],
+        steps[-1],
+        stamps[0],
+        stamps[-1],
+        len(values),
+        len(values) - len(finite),
+        finite.count(math.inf),
+        finite.count(-math.inf),
+    )
+    return (
+        chunk_id,
+        run_key,
+        key,
+        len(values),
+        min(steps),
+        max(steps),
+        min(stamps),
+        max(stamps),
+        flags,
+        record,
+        None,
+        None,
+    )
+
+
+class Piece(NamedTuple):
+    """One chunk to write: numpy columns, and for a few points the same as lists with their blobs."""
+
+    key: str
+    steps: I8
+    values: F8
+    stamps: I8
+    small: tuple[list[int], list[float], list[int], bytes, bytes, bytes] | None = None
+
+
+_INSERT_CHUNK = (
+    "INSERT INTO metric_chunks (chunk_id, run_key, key, n, min_step, max_step, steps, vals, timestamps) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_SUMMARY = "INSERT INTO metric_summaries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_COUNT_TAIL = (
+    "INSERT INTO metric_tails (run_key, key, points, small, medium) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (run_key, key) DO UPDATE SET points = points + excluded.points, "
+    "small = CASE WHEN excluded.small THEN small + 1 ELSE 0 END, "
+    "medium = CASE WHEN excluded.medium THEN medium + 1 ELSE 0 END"
+)
+
+
+def _chunk_rows(
+    chunk_id: int | None, run_key: int, p: Piece
+) -> tuple[tuple[object, ...], tuple[object, ...]]:
+    """The ``metric_chunks`` and ``metric_summaries`` rows of a piece (the summary's id filled in later
+    when ``chunk_id`` is None)."""
+    n = len(p.values)
+    if p.small is not None:
+        st, vals, ts, st_blob, vals_blob, ts_blob = p.small
+        chunk = (chunk_id, run_key, p.key, n, min(st), max(st), st_blob, vals_blob, ts_blob)
+        return chunk, small_summary_row(chunk_id or 0, run_key, p.key, st, vals, ts)
+    st_blob, ts_blob = encode_ints(p.steps), encode_ints(p.stamps)
+    vals_blob = np.ascontiguousarray(p.values, "<f8").tobytes()
+    chunk = (chunk_id, run_key, p.key, n, int(p.steps.min()), int(p.steps.max()), st_blob, vals_blob, ts_blob)
+    return chunk, summary_row(chunk_id or 0, run_key, p.key, p.steps, p.values, p.stamps, (st_blob, ts_blob))
+
+
+def insert_chunks(conn: sqlite3.Connection, run_key: int, pieces: list[Piece]) -> None:
+    """Write chunks (each at most CHUNK_CAP points) with their summaries and tail counts, then merge the
+    trailing small chunks of keys where enough have piled up. One piece (synchronous logging) takes three
+    statements; more take four and a check, whatever their number."""
+    if len(pieces) == 1:
+        p = pieces[0]
+        n = len(p.values)
+        chunk, summary = _chunk_rows(None, run_key, p)
+        chunk_id = conn.execute(_INSERT_CHUNK, chunk).lastrowid
+        conn.execute(_INSERT_SUMMARY, (chunk_id, *summary[1:]))
+        small, medium = conn.execute(
+            _COUNT_TAIL + " RETURNING small, medium", (run_key, p.key, n, n < SMALL, n < MEDIUM)
+        ).fetchone()
+        if small >= MERGE_AT or medium >= MERGE_AT:
+            _merge_tail(conn, run_key, p.key, small, medium)
+        return
+    first = int(conn.execute("SELECT coalesce(max(chunk_id), 0) + 1 FROM metric_chunks").fetchone()[0])
+    chunks = []
+    summaries = []
+    tails = []
+    merge_keys = set()
+    for chunk_id, p in enumerate(pieces, start=first):
+        n = len(p.values)
+        chunk, summary = _chunk_rows(chunk_id, run_key, p)
+        chunks.append(chunk)
+        summaries.append(summary)
+        tails.append((run_key, p.key, n, n < SMALL, n < MEDIUM))
+        if n < MEDIUM:
+            merge_keys.add(p.key)
+    conn.executemany(_INSERT_CHUNK, chunks)
+    conn.executemany(_INSERT_SUMMARY, summaries)
+    conn.executemany(_COUNT_TAIL, tails)
+    if merge_keys:
+        marks = ",".join("?" * len(merge_keys))
+        for key, small, medium in conn.execute(
+            f"SELECT key, small, medium FROM metric_tails WHERE run_key = ? AND key IN ({marks}) "
+            "AND (small >= ? OR medium >= ?)",
+            (run_key, *merge_keys, MERGE_AT, MERGE_AT),
+        ).fetchall():
+            _merge_tail(conn, run_key, key, small, medium)
+
+
+def _merge_tail(conn: sqlite3.Connection, run_key: int, key: str, small: int, medium: int) -> None:
+    if small >= MERGE_AT:
+        merged = _merge_last(conn, run_key, key, small)
+        medium = medium - small + 1 if merged < MEDIUM else 0
+        small = 1 if merged < SMALL else 0
+    if medium >= MERGE_AT:
+        merged = _merge_last(conn, run_key, key, medium)
+        small, medium = int(merged < SMALL), int(merged < MEDIUM)
+    conn.execute(
+        "UPDATE metric_tails SET small = ?, medium = ? WHERE run_key = ? AND key = ?",
+        (small, medium, run_key, key),
+    )
+
+
+def _merge_last(conn: sqlite3.Connection, run_key: int, key: str, count: int) -> int:
+    """Merge the key's last ``count`` chunks into the first of them; returns its number of points."""
+    rows = conn.execute(
+        "SELECT chunk_id, n, steps, vals, timestamps FROM metric_chunks WHERE run_key = ? AND key = ? "
+        "ORDER BY chunk_id DESC LIMIT ?",
+        (run_key, key, count),
+    ).fetchall()
+    rows.reverse()
+    return merge_chunks(conn, run_key, key, rows)
+
+
+def merge_chunks(conn: sqlite3.Connection, run_key: int, key: str, rows: list[Any]) -> int:
+    """Replace consecutive chunks ``rows`` (chunk_id, n, steps, vals, timestamps; in chunk order, no other
+    chunk of the key between them) by one chunk in the first one's row."""
+    steps = np.concatenate([decode_ints(r[2], r[1]) for r in rows])
+    values = np.concatenate([np.frombuffer(r[3], "<f8") for r in rows]).astype(np.float64)
+    stamps = np.concatenate([decode_ints(r[4], r[1]) for r in rows])
+    first = int(rows[0][0])
+    rest = [(int(r[0]),) for r in rows[1:]]
+    conn.executemany("DELETE FROM metric_chunks WHERE chunk_id = ?", rest)
+    conn.executemany("DELETE FROM metric_summaries WHERE chunk_id = ?", rest)
+    conn.execute(
+        "UPDATE metric_chunks SET n = ?, min_step = ?, max_step = ?, steps = ?, vals = ?, timestamps = ? "
+        "WHERE chunk_id = ?",
+        (
+            len(values),
+            int(steps.min()),
+            int(steps.max()),
+            encode_ints(steps),
+            values.astype("<f8").tobytes(),
+            encode_ints(stamps),
+            first,
+        ),
+    )
+    conn.execute(
+        "INSERT OR REPLACE INTO metric_summaries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        summary_row(first, run_key, key, steps, values, stamps),
+    )
+    return len(values)
+
+
+def upgrade_to_4(conn: sqlite3.Connection) -> None:
+    """Schema 3 → 4 in place: summaries for every existing chunk, tail counts for every key, and runs of
+    small chunks (synchronous logging) merged as new writes would have been. Inside the opening
+    transaction; the tables were created by the DDL just before."""
+    keys = conn.execute("SELECT DISTINCT run_key, key FROM metric_chunks ORDER BY run_key, key").fetchall()
+    for run_key, key in keys:
+        sizes = conn.execute(
+            "SELECT chunk_id, n FROM metric_chunks WHERE run_key = ? AND key = ? ORDER BY chunk_id",
+            (run_key, key),
+        ).fetchall()
+        # Runs of consecutive chunks under MEDIUM points, of at most CHUNK_CAP/2 points each, are merged.
+        runs: list[list[int]] = []
+        current: list[int] = []
+        total = 0
+        for chunk_id, n in sizes:
+            if n >= MEDIUM or total + n > CHUNK_CAP // 2:
+                runs.append(current)
+                current, total = [], 0
+            if n < MEDIUM:
+                current.append(chunk_id)
+                total += n
+        runs.append(current)
+        merged = {ids[0] for ids in runs if len(ids) > 1}
+        for ids in runs:
+            if len(ids) > 1:
+                rows = [
+                    conn.execute(
+                        "SELECT chunk_id, n, steps, vals, timestamps FROM metric_chunks WHERE chunk_id = ?",
+                        (i,),
+                    ).fetchone()
+                    for i in ids
+                ]
+                merge_chunks(conn, run_key, key, rows)
+        for chunk_id, n, steps_blob, vals, stamps_blob in conn.execute(
+            "SELECT chunk_id, n, steps, vals, timestamps FROM metric_chunks WHERE run_key = ? AND key = ? "
+            "ORDER BY chunk_id",
+            (run_key, key),
+        ).fetchall():
+            if chunk_id in merged:
+                continue
+            steps = decode_ints(steps_blob, n)
+            values = np.frombuffer(vals, "<f8").astype(np.float64)
+            stamps = decode_ints(stamps_blob, n)
+            conn.execute(_INSERT_SUMMARY, summary_row(chunk_id, run_key, key, steps, values, stamps))
+        ns = [
+            int(r[0])
+            for r in conn.execute(
+                "SELECT n FROM metric_chunks WHERE run_key = ? AND key = ? ORDER BY chunk_id", (run_key, key)
+            )
+        ]
+        small = medium = 0
+        for n in ns:
+            small = small + 1 if n < SMALL else 0
+            medium = medium + 1 if n < MEDIUM else 0
+        conn.execute(
+            "INSERT INTO metric_tails (run_key, key, points, small, medium) VALUES (?, ?, ?, ?, ?)",
+            (run_key, key, sum(ns), small, medium),
+        )

@@ -1,0 +1,138 @@
+"""The chart summaries' storage: the upgrade of a real schema-3 database, merging of synchronous one-point
+chunks, the chunk size cap, and a one-step spike in a million points at every zoom."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+from bucket_reference import reference_check
+from make_schema3_fixture import batches as fixture_batches
+
+from asynctrack.store import MetricSeries
+from asynctrack.store.sqlite import SqliteStore
+from asynctrack.store.sqlite._schema import SCHEMA_VERSION
+from asynctrack.store.sqlite._summaries import CHUNK_CAP, MERGE_AT, SMALL
+
+pytestmark = pytest.mark.anyio
+
+FIXTURE = Path(__file__).parent / "data" / "schema3.db"
+
+
+async def test_schema_3_database_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    shutil.copy(FIXTURE, path)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT value FROM asynctrack_meta").fetchone() == ("3",)
+        old_chunks = conn.execute("SELECT count(*) FROM metric_chunks").fetchone()[0]
+    store = await SqliteStore.open(str(path), str(tmp_path / "a"))
+    try:
+        runs, _ = await store.search_runs(["1"], "", 1, 10, ["attributes.run_name ASC"], None)
+        assert [r.info.run_name for r in runs] == ["run0", "run1"]
+        for r, run in enumerate(runs):
+            assert run.data.params == {"lr": "0.1"}
+            for k, key in enumerate(["loss", "acc"]):
+                written = [
+                    MetricSeries(key, v, t, s) for s, v, t in fixture_batches(10 * r + k)
+                ]  # what the old code wrote
+                series = await store.get_metric_series(run.info.run_id, key)
+                steps = np.concatenate([b.steps for b in written])
+                order = np.argsort(steps, kind="stable")
+                np.testing.assert_array_equal(series.steps, steps[order])
+                np.testing.assert_array_equal(
+                    series.values, np.concatenate([b.values for b in written])[order]
+                )
+                for x_kind, n in [("step", 50), ("wall", 7), ("step", 5000), ("relative", 300)]:
+                    got = await store.metric_buckets(run.info.run_id, key, x_kind, None, None, n)
+                    reference_check(got, written, x_kind, None, None, n)
+                assert got.cursor == str(len(steps))
+            # the upgraded key keeps taking writes, summarised as new ones
+            one = MetricSeries("loss", np.array([7.0]), np.array([1], np.int64), np.array([99_999], np.int64))
+            await store.log_batch(run.info.run_id, [one], [], [])
+            assert (await store.metric_buckets(run.info.run_id, "loss")).x_last == 99_999
+    finally:
+        await store.aclose()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT value FROM asynctrack_meta").fetchone() == (str(SCHEMA_VERSION),)
+        chunks = conn.execute("SELECT count(*) FROM metric_chunks").fetchone()[0]
+        assert chunks < old_chunks  # the runs of small chunks were merged
+        assert (
+            conn.execute(
+                "SELECT count(*) FROM metric_chunks c JOIN metric_summaries s USING (chunk_id) "
+                "WHERE s.n = c.n AND s.run_key = c.run_key AND s.key = c.key"
+            ).fetchone()[0]
+            == chunks
+        )
+
+
+async def test_one_point_writes_are_merged(tmp_path: Path) -> None:
+    store = await SqliteStore.open(str(tmp_path / "s.db"), str(tmp_path / "a"))
+    try:
+        run_id = (await store.create_run("0", "u", 0, [], "r")).info.run_id
+        n = 3 * SMALL * MERGE_AT + 17
+        for i in range(n):
+            point = MetricSeries("m", np.array([float(i)]), np.array([i], np.int64), np.array([i], np.int64))
+            await store.log_batch(run_id, [point], [], [])
+        series = await store.get_metric_series(run_id, "m")
+        np.testing.assert_array_equal(series.steps, np.arange(n))
+        np.testing.assert_array_equal(series.values, np.arange(n, dtype=float))
+        update = await store.metric_updates(run_id, "m", str(n - 5))
+        np.testing.assert_array_equal(update.series.steps, np.arange(n - 5, n))
+    finally:
+        await store.aclose()
+    with sqlite3.connect(tmp_path / "s.db") as conn:
+        chunks = conn.execute("SELECT count(*) FROM metric_chunks").fetchone()[0]
+    # two merge levels: 3 chunks of SMALL * MERGE_AT points, and a tail of fewer than 2 * MERGE_AT small ones
+    assert chunks <= 3 + 2 * MERGE_AT, chunks
+
+
+async def test_long_series_are_cut_into_capped_chunks(tmp_path: Path) -> None:
+    store = await SqliteStore.open(str(tmp_path / "s.db"), str(tmp_path / "a"))
+    try:
+        run_id = (await store.create_run("0", "u", 0, [], "r")).info.run_id
+        n = 2 * CHUNK_CAP + 5
+        s = MetricSeries("m", np.arange(n, dtype=float), np.zeros(n, np.int64), np.arange(n, dtype=np.int64))
+        await store.log_batch(run_id, [s], [], [])
+        assert len(await store.get_metric_series(run_id, "m")) == n
+    finally:
+        await store.aclose()
+    with sqlite3.connect(tmp_path / "s.db") as conn:
+        assert [r[0] for r in conn.execute("SELECT n FROM metric_chunks ORDER BY chunk_id")] == [
+            CHUNK_CAP,
+            CHUNK_CAP,
+            5,
+        ]
+
+
+async def test_spike_in_a_million_points_is_in_max_at_every_zoom(tmp_path: Path) -> None:
+    store = await SqliteStore.open(str(tmp_path / "s.db"), str(tmp_path / "a"))
+    try:
+        run_id = (await store.create_run("0", "u", 0, [], "r")).info.run_id
+        n = 1_000_000
+        spike = 612_345
+        values = np.random.default_rng(1).normal(size=n)
+        values[spike] = 1e9
+        values[spike + 1] = np.nan  # a NaN next to it hides nothing
+        for lo in range(0, n, 10_000):  # written as the pipeline would, in 10,000-point batches
+            part = slice(lo, lo + 10_000)
+            steps = np.arange(n, dtype=np.int64)[part]
+            await store.log_batch(run_id, [MetricSeries("m", values[part], steps * 10, steps)], [], [])
+        for buckets in (1, 2, 100, 1000, 5000):
+            full = await store.metric_buckets(run_id, "m", "step", None, None, buckets)
+            assert full.count == n and not full.raw
+            assert np.nanmax(full.max) == 1e9
+            assert int(full.nan.sum()) == 1
+            i = int(np.nanargmax(full.max))
+            assert full.x[i - 1] < spike <= full.x[i] if i else spike <= full.x[0]
+        # zoom in on ranges around the spike: always there, until the range is raw points
+        for width in (500_000, 50_000, 5_000, 500):
+            zoom = await store.metric_buckets(
+                run_id, "m", "wall", (spike - width // 3) * 10, (spike + width) * 10, 1000
+            )
+            assert np.nanmax(zoom.max) == 1e9
+            assert zoom.raw == (width + width // 3 + 1 <= 1000)
+    finally:
+        await store.aclose()

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from asynctrack.cli._journal import add_journal_commands, run_journal_command
 from asynctrack.cli._loadtest import add_loadtest_command, run_loadtest_command
 from asynctrack.cli._output import fail
-from asynctrack.cli._server import add_server_command, run_server_command
+from asynctrack.cli._server import add_server_command, add_ui_command, run_server_command, run_ui_command
 from asynctrack.cli._tracking import add_tracking_commands, run_tracking_command
 from asynctrack.exceptions import MlflowException
 
@@ -30,6 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_tracking_commands(sub)
     add_server_command(sub)
+    add_ui_command(sub)
     add_loadtest_command(sub)
     add_journal_commands(sub)
     return parser
@@ -44,6 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_demo(args.epochs, args.steps, args.tracking_uri, progress=not args.no_progress)
         if args.command == "server":
             return run_server_command(args)
+        if args.command == "ui":
+            return run_ui_command(args)
         if args.command == "loadtest":
             return run_loadtest_command(args)
         if args.command in ("journal", "sync"):

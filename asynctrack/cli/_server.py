@@ -16,7 +16,7 @@ from asynctrack.server._config import (
     DEFAULT_MAX_CONNECTIONS,
 )
 
-__all__ = ["add_server_command", "run_server_command"]
+__all__ = ["add_server_command", "add_ui_command", "run_server_command", "run_ui_command"]
 
 
 def _count(value: str) -> int:
@@ -202,6 +202,34 @@ def run_server_command(args: argparse.Namespace) -> int:
             body_timeout=args.body_timeout,
             keep_alive_timeout=args.keep_alive_timeout,
             max_connections=args.max_connections,
+        )
+    )
+    return 0
+
+
+def add_ui_command(sub: Any) -> None:
+    ui = sub.add_parser(
+        "ui",
+        help="serve the web UI (and the REST API) over a store, as `mlflow ui` does",
+        description="Serve the web UI over the embedded store and print its URL. The same server as "
+        "`asynctrack server` (the REST API is served too), with `mlflow ui`'s options.",
+    )
+    ui.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    ui.add_argument("--port", type=_port, default=5000, help="port to listen on (default 5000)")
+    ui.add_argument(
+        "--backend-store-uri",
+        default=None,
+        help="where runs are stored: sqlite:///path.db or a directory (default: --tracking-uri, "
+        "MLFLOW_TRACKING_URI, else ./mlruns)",
+    )
+
+
+def run_ui_command(args: argparse.Namespace) -> int:
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"asynctrack UI at http://{host}:{args.port}/ (Ctrl+C to stop)", flush=True)
+    serve(
+        ServerConfig(
+            host=args.host, port=args.port, backend_store_uri=args.backend_store_uri or args.tracking_uri
         )
     )
     return 0

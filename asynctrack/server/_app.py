@@ -28,7 +28,7 @@ from asynctrack.server._routes import routes
 from asynctrack.server._security import security_middleware
 from asynctrack.server._state import ServerState
 from asynctrack.server._writer import GroupCommitWriter
-from asynctrack.server.ui import ui_api_routes
+from asynctrack.server.ui import page_routes, ui_api_routes
 from asynctrack.store._open import open_store
 
 __all__ = ["create_app"]
@@ -59,8 +59,9 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
     tracking = routes() + logged_model_routes(cfg)
     if cfg.artifacts_only:
         tracking = disabled_routes(tracking)
+    pages = [] if cfg.artifacts_only else page_routes()  # the web UI needs the tracking store
     return Starlette(
-        routes=tracking + artifact_routes(cfg) + ui_api_routes(cfg),
+        routes=tracking + artifact_routes(cfg) + ui_api_routes(cfg) + pages,
         lifespan=lifespan,
         middleware=security_middleware(cfg),
         exception_handlers={

@@ -1,0 +1,87 @@
+// The server's APIs: the UI's read endpoints (/ajax-api/asynctrack/ui/) and MLflow's REST API for writes
+// (/ajax-api/2.0/mlflow/). Writes are POSTs with a JSON body, which a page on another site cannot send
+// without a CORS preflight the server never grants.
+
+const UI = "/ajax-api/asynctrack/ui/";
+const MLFLOW = "/ajax-api/2.0/mlflow/";
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+function query(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params || {})) {
+    if (v === undefined || v === null || v === "") continue;
+    q.set(k, Array.isArray(v) ? v.join(",") : String(v));
+  }
+  const s = q.toString();
+  return s ? `?${s}` : "";
+}
+
+async function call(url, init, signal) {
+  let resp;
+  try {
+    resp = await fetch(url, { ...init, signal, credentials: "same-origin" });
+  } catch (e) {
+    if (e.name === "AbortError") throw e;
+    throw new ApiError(0, "NETWORK", `The server did not answer (${e.message}).`);
+  }
+  const text = await resp.text();
+  let body = null;
+  try {
+    body = text ? JSON.parse(text) : {};
+  } catch {
+    body = null;
+  }
+  if (!resp.ok) {
+    const code = body && body.error_code ? body.error_code : `HTTP_${resp.status}`;
+    const msg = body && body.message ? body.message : `${resp.status} ${resp.statusText}`;
+    throw new ApiError(resp.status, code, msg);
+  }
+  if (body === null) throw new ApiError(resp.status, "BAD_RESPONSE", "The server sent something that is not JSON.");
+  return body;
+}
+
+/** GET a UI endpoint: ui("series", {run_ids: [...], key}) */
+export function ui(path, params, signal) {
+  return call(UI + path + query(params), { method: "GET" }, signal);
+}
+
+export function uiPost(path, body, signal) {
+  return call(UI + path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) }, signal);
+}
+
+/** POST to MLflow's REST API (writes). */
+export function mlflow(path, body) {
+  return call(MLFLOW + path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+}
+
+export function mlflowGet(path, params) {
+  return call(MLFLOW + path + query(params), { method: "GET" });
+}
+
+/** URL of an artifact's bytes (for <img>, downloads and previews). */
+export function artifactUrl(runId, path, download = false) {
+  return `${UI}artifacts/get${query({ run_id: runId, path, download: download ? 1 : null })}`;
+}
+
+/** Fetch raw bytes/text of an artifact, with a size cap for previews. */
+export async function artifactText(runId, path, signal) {
+  const resp = await fetch(artifactUrl(runId, path), { signal, credentials: "same-origin" });
+  if (!resp.ok) {
+    let msg = `${resp.status} ${resp.statusText}`;
+    try {
+      const b = await resp.json();
+      if (b.message) msg = b.message;
+    } catch {
+      /* not JSON */
+    }
+    throw new ApiError(resp.status, "HTTP", msg);
+  }
+  return resp.text();
+}

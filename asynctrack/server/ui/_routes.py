@@ -6,7 +6,7 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from asynctrack.server._config import ServerConfig
-from asynctrack.server.ui import _api
+from asynctrack.server.ui import _api, _series
 from asynctrack.server.ui._common import UI_API_PREFIX, Endpoint, guarded
 
 __all__ = ["ui_api_routes"]
@@ -21,5 +21,7 @@ def ui_api_routes(config: ServerConfig) -> list[Route]:
         ("/runs", "POST", _api.runs),
         ("/keys", "GET", _api.keys),
         ("/run", "GET", _api.run),
+        ("/series", "GET", _series.series),
+        ("/updates", "GET", _series.updates),
     ]
     return [Route(UI_API_PREFIX + path, guarded(fn), methods=[method]) for path, method, fn in table]

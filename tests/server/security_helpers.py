@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import socket
 import uuid
 from pathlib import Path
 from typing import Any
@@ -77,3 +79,55 @@ def state_of(client: httpx.Client, destination: Path) -> tuple[Any, ...]:
         for p in destination.rglob("*")
     )
     return (experiments, runs, files)
+
+
+class RawResponse:
+    """A response read off a raw socket: status, lower-case headers, body."""
+
+    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.status_code = status
+        self.headers = headers
+        self.content = body
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+
+def raw_request(
+    port: int, method: str, path: str, headers: list[tuple[str, str]], body: bytes = b""
+) -> RawResponse:
+    """One HTTP/1.1 request written byte for byte (header values as latin-1, anything but CR and LF: what
+    a hostile client can send, which well-behaved client libraries refuse to), answer read until close."""
+    lines = [f"{method} {path} HTTP/1.1".encode()]
+    lines += [f"{name}: {value}".encode("latin-1") for name, value in headers]
+    lines += [b"Content-Length: %d" % len(body), b"Connection: close"]
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+        sock.sendall(b"\r\n".join(lines) + b"\r\n\r\n" + body)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    fields: dict[str, str] = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        fields[name.strip().lower()] = value.strip()
+    if fields.get("transfer-encoding") == "chunked":
+        rest = _dechunk(rest)
+    return RawResponse(int(status_line.split()[1]), fields, rest)
+
+
+def _dechunk(data: bytes) -> bytes:
+    out = b""
+    while data:
+        size_line, _, data = data.partition(b"\r\n")
+        size = int(size_line.split(b";")[0], 16)
+        if size == 0:
+            break
+        out += data[:size]
+        data = data[size + 2 :]
+    return out

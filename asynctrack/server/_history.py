@@ -22,7 +22,6 @@ from asynctrack.server._convert import opt_int
 from asynctrack.server._request import API_DOCS_HINT, invalid, required
 from asynctrack.server._state import ServerState
 from asynctrack.store import MetricSeries
-from asynctrack.store._sampling import sample_steps
 
 __all__ = ["get_metric_history", "get_metric_history_bulk_interval"]
 
@@ -30,9 +29,16 @@ MAX_RUNS_PER_BULK_REQUEST = 100
 MAX_RESULTS_PER_RUN = 2500
 
 
-async def _series(state: ServerState, run_id: str, key: str) -> MetricSeries | None:
+async def _series(
+    state: ServerState, run_id: str, key: str, sample: tuple[int, int | None, int | None] | None = None
+) -> MetricSeries | None:
+    """The whole history, or (``sample``: max_results, start, end) MLflow's sampled points of it, which
+    the store may find without reading everything; None for an unknown run."""
+    store = state.store
     try:
-        return await state.call(lambda: state.store.get_metric_series(run_id, key), "get_metric_history")
+        if sample is None:
+            return await state.call(lambda: store.get_metric_series(run_id, key), "get_metric_history")
+        return await state.call(lambda: store.sample_metric(run_id, key, *sample), "get_metric_history")
     except MlflowException as exc:
         if exc.error_code == RESOURCE_DOES_NOT_EXIST:
             return None
@@ -114,10 +120,10 @@ async def get_metric_history_bulk_interval(
         )
     out: list[MetricJ] = []
     for run_id in run_ids:
-        series = await _series(state, run_id, key)
+        series = await _series(state, run_id, key, (max_results, start, end))
         if series is None or len(series) == 0:
             continue
-        out.extend(_points(series, sample_steps(series.steps, max_results, start, end), run_id))
+        out.extend(_points(series, np.arange(len(series)), run_id))
     return MetricsResponse(metrics=out or None)
 
 

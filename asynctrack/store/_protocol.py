@@ -20,6 +20,7 @@ from asynctrack.entities import Experiment, Metric, Param, Run, RunInfo, RunTag
 from asynctrack.exceptions import TEMPORARILY_UNAVAILABLE, MlflowException
 from asynctrack.store._buckets import MetricBuckets, MetricUpdate, check_bucket_query, reduce_points
 from asynctrack.store._overview import ExperimentStats, RunKeys, default_experiment_stats, default_run_keys
+from asynctrack.store._sampling import sample_steps
 
 __all__ = ["AbstractStore", "BatchLimits", "BatchWrite", "MetricSeries", "StoreUnavailable"]
 
@@ -224,6 +225,16 @@ class AbstractStore(abc.ABC):
 
     async def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         return (await self.get_metric_series(run_id, key)).to_metrics(run_id)
+
+    async def sample_metric(
+        self, run_id: str, key: str, max_results: int, start_step: int | None, end_step: int | None
+    ) -> MetricSeries:
+        """MLflow's evenly sampled history (``get-history-bulk-interval``): the points
+        :func:`~asynctrack.store._sampling.sample_steps` picks, in step order. This default reads the whole
+        history; the SQLite store finds the same points from its chunk summaries."""
+        series = await self.get_metric_series(run_id, key)
+        take = sample_steps(series.steps, max_results, start_step, end_step)
+        return MetricSeries(key, series.values[take], series.timestamps[take], series.steps[take])
 
     # -- search (the filter grammar lives in asynctrack/store/search/)
     @abc.abstractmethod

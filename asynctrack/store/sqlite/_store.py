@@ -19,7 +19,7 @@ from asynctrack.store._buckets import MetricBuckets, MetricUpdate
 from asynctrack.store._overview import ExperimentStats, RunKeys
 from asynctrack.store._protocol import AbstractStore, BatchLimits, BatchWrite, MetricSeries
 from asynctrack.store._retry import retry_transient
-from asynctrack.store.sqlite import _buckets, _overview, _reads, _search, _writes
+from asynctrack.store.sqlite import _buckets, _overview, _reads, _sampling, _search, _writes
 from asynctrack.store.sqlite._connection import Connection, guarded, map_error, transaction
 from asynctrack.store.sqlite._ownership import check_file, check_schema_is_ours, create_database
 from asynctrack.store.sqlite._schema import APPLIED_KEY_DAYS, DDL, SCHEMA_VERSION
@@ -224,6 +224,13 @@ class SqliteStore(AbstractStore):
 
     async def metric_updates(self, run_id: str, key: str, cursor: str | None) -> MetricUpdate:
         return await self._read(_buckets.metric_updates, run_id, key, cursor)  # type: ignore[return-value]
+
+    async def sample_metric(
+        self, run_id: str, key: str, max_results: int, start_step: int | None, end_step: int | None
+    ) -> MetricSeries:
+        return await self._read(  # type: ignore[return-value]
+            _sampling.sample_metric, run_id, key, max_results, start_step, end_step
+        )
 
     # -- search: implemented in _search.py
     async def search_runs(

@@ -38,6 +38,8 @@ __all__ = [
     "MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE",
     "MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE",
     "MLFLOW_RUN_ID",
+    "MLFLOW_SERVER_ALLOWED_HOSTS",
+    "MLFLOW_SERVER_CORS_ALLOWED_ORIGINS",
     "MLFLOW_TRACKING_CLIENT_CERT_PATH",
     "MLFLOW_TRACKING_INSECURE_TLS",
     "MLFLOW_TRACKING_PASSWORD",
@@ -380,4 +382,19 @@ REQUESTS_CA_BUNDLE = EnvironmentVariable[str | None](
 )
 CURL_CA_BUNDLE = EnvironmentVariable[str | None](
     "CURL_CA_BUNDLE", _str, None, "Like REQUESTS_CA_BUNDLE (which wins when both are set), as in requests."
+)
+
+# -- asynctrack server (MLflow's server variables, read as defaults of the matching options)
+
+MLFLOW_SERVER_ALLOWED_HOSTS = EnvironmentVariable[str | None](
+    "MLFLOW_SERVER_ALLOWED_HOSTS",
+    _str,
+    None,
+    "Default of `asynctrack server --allowed-hosts` (comma-separated), as MLflow's server reads it.",
+)
+MLFLOW_SERVER_CORS_ALLOWED_ORIGINS = EnvironmentVariable[str | None](
+    "MLFLOW_SERVER_CORS_ALLOWED_ORIGINS",
+    _str,
+    None,
+    "Default of `asynctrack server --cors-allowed-origins` (comma-separated), as MLflow's server reads it.",
 )

@@ -6,6 +6,7 @@ import argparse
 import os
 from typing import Any
 
+from asynctrack.environment import MLFLOW_SERVER_ALLOWED_HOSTS, MLFLOW_SERVER_CORS_ALLOWED_ORIGINS
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.server import DEFAULT_MAX_BODY_BYTES, ServerConfig, serve
 from asynctrack.server._artifacts import DEFAULT_ARTIFACTS_DESTINATION
@@ -72,6 +73,12 @@ def _names(value: str) -> list[str]:
     return names
 
 
+def _env_names(value: str | None) -> list[str] | None:
+    """A variable's comma-separated list (MLflow's server variables), None when unset or empty."""
+    names = [v.strip() for v in (value or "").split(",") if v.strip()]
+    return names or None
+
+
 def add_server_command(sub: Any) -> None:
     srv = sub.add_parser(
         "server",
@@ -129,19 +136,20 @@ def add_server_command(sub: Any) -> None:
     sec.add_argument(
         "--allowed-hosts",
         type=_names,
-        default=None,
+        default=_env_names(MLFLOW_SERVER_ALLOWED_HOSTS.get()),
         metavar="HOSTS",
         help="comma-separated Host header values answered (DNS-rebinding protection): name, name:port, "
-        "patterns with *; '*' allows all (default: localhost, this machine's name, --host, any IP address)",
+        "patterns with *; '*' allows all (default: $MLFLOW_SERVER_ALLOWED_HOSTS, else localhost, this "
+        "machine's name, --host, any IP address)",
     )
     sec.add_argument(
         "--cors-allowed-origins",
         type=_names,
-        default=[],
+        default=_env_names(MLFLOW_SERVER_CORS_ALLOWED_ORIGINS.get()) or [],
         metavar="ORIGINS",
         help="comma-separated origins (https://app.example.com, patterns with *) whose web pages may write "
-        "to and read from this server; '*' allows all, without credentials (default: only the server's "
-        "own)",
+        "to and read from this server; '*' allows all, without credentials (default: "
+        "$MLFLOW_SERVER_CORS_ALLOWED_ORIGINS, else only the server's own)",
     )
     sec.add_argument(
         "--header-timeout",

@@ -12,6 +12,7 @@ import os
 import msgspec
 
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
+from asynctrack.server._hosts import HostPolicy
 
 __all__ = [
     "CONFIG_ENV_VAR",
@@ -101,6 +102,8 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
                 raise _invalid(f"{flag} must be a positive number of seconds, got {value}")
         if self.max_connections < 1:
             raise _invalid(f"--max-connections must be at least 1, got {self.max_connections}")
+        if self.allowed_hosts is not None:
+            HostPolicy(self.allowed_hosts, self.host)  # a bad entry fails here, not in every worker
 
     def to_env(self) -> str:
         return msgspec.json.encode(self).decode()

@@ -4,6 +4,7 @@ issue compares, a real ``mlflow server`` 3.17.2): every refused request changes 
 from __future__ import annotations
 
 import socket
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from server_helpers import API, make_server
 from servers import ServerProcess, mlflow_server, running
 
 ALLOWED = "https://app.example.com"
+SEARCH = API + "/experiments/search?max_results=1"
 INVALID_HOST = "Invalid Host header - possible DNS rebinding attack detected"
 BLOCKED = "Cross-origin request blocked"
 
@@ -330,3 +332,39 @@ def test_same_answers_as_mlflow_server(tmp_path: Path) -> None:
             assert m.status_code == 403
             assert a.json()["error_code"] == "PERMISSION_DENIED"
             assert a.json()["message"].startswith(m.text.strip()), (a.text, m.text)
+
+
+def test_bad_security_options_fail_before_serving(tmp_path: Path) -> None:
+    base = make_server(tmp_path).argv
+    for flag, value, says in (
+        ("--max-artifact-size", "0", "positive size"),
+        ("--max-artifact-size", "12Q", "positive size"),
+        ("--header-timeout", "0", "positive number of seconds"),
+        ("--body-timeout", "nan", "positive number of seconds"),
+        ("--keep-alive-timeout", "-1", "positive number of seconds"),
+        ("--max-connections", "0", "positive integer"),
+        ("--allowed-hosts", ",", "comma-separated list"),
+        ("--allowed-hosts", "good.example,bad host", "'bad host' is not a host name"),
+        ("--cors-allowed-origins", " , ", "comma-separated list"),
+    ):
+        done = subprocess.run([*base, flag, value], capture_output=True, text=True, timeout=60)
+        assert done.returncode != 0, (flag, value, done.stdout)
+        assert says in done.stderr, (flag, value, done.stderr)
+
+
+def test_mlflow_server_variables_set_the_defaults(tmp_path: Path) -> None:
+    """MLFLOW_SERVER_ALLOWED_HOSTS and MLFLOW_SERVER_CORS_ALLOWED_ORIGINS, as MLflow's server reads them."""
+    server = make_server(tmp_path)
+    server.env["MLFLOW_SERVER_ALLOWED_HOSTS"] = "mlflow.example.com,127.0.0.1"
+    server.env["MLFLOW_SERVER_CORS_ALLOWED_ORIGINS"] = ALLOWED
+    with running(server) as srv, httpx.Client(base_url=srv.url, timeout=30) as c:
+        assert c.get(SEARCH, headers={"Host": "mlflow.example.com"}).status_code == 200
+        refused(c.get(SEARCH, headers={"Host": "localhost"}), 403, "PERMISSION_DENIED", INVALID_HOST)
+        ok = c.post(API + "/experiments/create", json={"name": "env-cors"}, headers={"Origin": ALLOWED})
+        assert ok.status_code == 200 and ok.headers["access-control-allow-origin"] == ALLOWED
+        refused(
+            c.post(API + "/experiments/create", json={"name": "x"}, headers={"Origin": EVIL}),
+            403,
+            "PERMISSION_DENIED",
+            BLOCKED,
+        )

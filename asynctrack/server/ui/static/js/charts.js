@@ -32,8 +32,10 @@ export function mountCharts(host, { runs, keys, settings, onSettings, onRuns }) 
   let alive = true;
   const cfg = { x: "step", log: false, smooth: 0, q: "", ...settings };
   const cards = new Map();
-  let cursor = null;
+  let cursor = null; // the last `updates` answer's cursor
+  const fresh = new Set(); // cursors of series loaded since the last poll (their pairs' positions)
   let pollTimer = null;
+  let polls = 0;
   let polling = false;
   for (const k of Object.keys(registry)) delete registry[k];
 
@@ -67,8 +69,9 @@ export function mountCharts(host, { runs, keys, settings, onSettings, onRuns }) 
   xSel.addEventListener("change", () => {
     cfg.x = xSel.value;
     changed();
-    for (const c of cards.values()) invalidate(c);
     cursor = null;
+    fresh.clear();
+    for (const c of cards.values()) invalidate(c);
   });
   logBox.addEventListener("change", () => {
     cfg.log = logBox.checked;
@@ -116,6 +119,8 @@ export function mountCharts(host, { runs, keys, settings, onSettings, onRuns }) 
 
   function addCard(key) {
     if (cards.has(key)) return;
+    const empty = grid.querySelector("#no-metrics");
+    if (empty) empty.remove();
     const info = h("span", { class: "muted" });
     const box = h("div", { class: "chart-box" }, h("div", { class: "placeholder", text: "…" }));
     const el = h("div", { class: "chart-card", dataset: { key } }, h("h3", {}, h("span", { text: key }), info), box);
@@ -174,10 +179,7 @@ export function mountCharts(host, { runs, keys, settings, onSettings, onRuns }) 
       c.counts = perRun.map((e) => (e ? e.count : 0));
       c.view = c.full.map(copy);
       c.response = res;
-      if (cursor === null) {
-        const first = perRun.find((e) => e && e.cursor != null);
-        if (first) cursor = first.cursor;
-      }
+      for (const e of perRun) if (e && e.cursor != null) fresh.add(e.cursor);
       c.loaded = true;
       c.zoomed = false;
       draw(c, true, true);
@@ -372,12 +374,19 @@ export function mountCharts(host, { runs, keys, settings, onSettings, onRuns }) 
     pollTimer = null;
     if (!alive || !anyRunning() || document.visibilityState !== "visible") return schedulePoll();
     const loaded = [...cards.values()].filter((c) => c.loaded);
-    if (cursor === null || !loaded.length) return schedulePoll();
+    if ((cursor === null && !fresh.size) || !loaded.length) {
+      if (++polls % 5 === 0) await newKeys(); // nothing shown yet: only look for the first metrics
+      return schedulePoll();
+    }
     polling = true;
+    const sent = [...fresh];
+    const cursors = cursor === null ? sent : [cursor, ...sent];
     try {
-      const res = await ui("updates", { run_ids: runs.map((r) => r.run_id), keys: loaded.map((c) => c.key), cursor, x: cfg.x });
+      const res = await ui("updates", { run_ids: runs.map((r) => r.run_id), keys: loaded.map((c) => c.key), cursor: cursors, x: cfg.x });
       if (!alive) return;
+      for (const c of sent) fresh.delete(c);
       applyUpdates(res);
+      if (++polls % 10 === 0) await newKeys(); // a running run may start logging another metric
     } catch (e) {
       console.warn("updates:", e.message || e);
     } finally {
@@ -393,6 +402,11 @@ export function mountCharts(host, { runs, keys, settings, onSettings, onRuns }) 
       const c = cards.get(s.key);
       const i = runs.findIndex((r) => r.run_id === s.run_id);
       if (!c || !c.loaded || i < 0) continue;
+      if (s.reset) {
+        touched.delete(c);
+        invalidate(c); // the history changed under the cursor: read the series again
+        continue;
+      }
       const add = fromResponse(s, cfg.x);
       const n = appendNewer(c.full[i], add);
       appendNewer(c.view[i], add);
@@ -402,6 +416,7 @@ export function mountCharts(host, { runs, keys, settings, onSettings, onRuns }) 
       }
     }
     for (const c of touched) {
+      if (!c.loaded) continue;
       if (c.view.some((v) => v.x.length > 4 * bucketsFor(c))) invalidate(c); // re-reduce a long tail
       else draw(c, !c.zoomed);
     }
@@ -414,18 +429,30 @@ export function mountCharts(host, { runs, keys, settings, onSettings, onRuns }) 
         statusChanged = true;
       }
       if (u.end_time) r.end_time = u.end_time;
-      for (const k of Object.keys(u.metrics || {})) addCard(k);
     }
     if (statusChanged) drawLegend();
     if (onRuns) onRuns(res.runs || []);
+  }
+
+  async function newKeys() {
+    for (const r of runs.filter((x) => x.status === "RUNNING")) {
+      try {
+        const res = await ui("run", { run_id: r.run_id });
+        if (!alive) return;
+        for (const k of res.metric_keys || []) if (!cards.has(k)) addCard(k);
+      } catch (e) {
+        console.warn("metric keys:", e.message || e);
+      }
+    }
   }
 
   const onVisible = () => schedulePoll();
   document.addEventListener("visibilitychange", onVisible);
 
   drawLegend();
-  if (!keys.length) grid.append(h("p", { class: "muted pad", text: "No metrics logged yet." }));
+  if (!keys.length) grid.append(h("p", { class: "muted pad", id: "no-metrics", text: "No metrics logged yet." }));
   for (const k of keys) addCard(k);
+  schedulePoll();
 
   return () => {
     alive = false;

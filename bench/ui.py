@@ -456,6 +456,7 @@ def report(ours: dict[str, Any], theirs: dict[str, Any] | None, live: list[float
 
 
 def main() -> None:
+    global LONG, SPIKE_STEP, CMP_POINTS
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -465,7 +466,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="measurements per figure (default 5)")
     parser.add_argument("--live-seconds", type=float, default=15.0)
     parser.add_argument("--no-mlflow", action="store_true", help="measure asynctrack only")
+    parser.add_argument("--long", type=int, default=LONG, help="points of the long metric (1,000,000)")
+    parser.add_argument("--compare-points", type=int, default=CMP_POINTS, help="points per compared run")
     args = parser.parse_args()
+    LONG, CMP_POINTS = args.long, args.compare_points
+    SPIKE_STEP = min(SPIKE_STEP, LONG * 2 // 3)
     print(f"load average at start: {os.getloadavg()}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -3,8 +3,6 @@
 // run) and the Artifacts tab (tree and previews).
 
 import { mlflow, mlflowGet, ui } from "./api.js";
-import { mountArtifacts } from "./artifacts.js";
-import { mountCharts } from "./charts.js";
 import { confirmButton, fmtDuration, fmtNumber, fmtTime, h, replace, runDuration, statusBadge } from "./dom.js";
 import { experimentHref, runHref, setParams } from "./route.js";
 import { chartSettings, chartSettingsParams } from "./settings.js";
@@ -60,14 +58,20 @@ export function mount(main, { experimentId, runId, route }) {
     replace(page, crumbs, head, tabs, body);
     if (tab === "charts") {
       const runInfo = { run_id: info.run_id, run_name: name, status: info.status, start_time: info.start_time };
-      disposeTab = mountCharts(body, {
-        runs: [runInfo],
-        keys: res.metric_keys || [],
-        settings: chartSettings(route.params),
-        onSettings: (s) => setParams(chartSettingsParams(s)),
+      // The chart code (and uPlot) loads only when a chart is shown.
+      import("./charts.js").then(({ mountCharts }) => {
+        if (!alive) return;
+        disposeTab = mountCharts(body, {
+          runs: [runInfo],
+          keys: res.metric_keys || [],
+          settings: chartSettings(route.params),
+          onSettings: (s) => setParams(chartSettingsParams(s)),
+        });
       });
     } else if (tab === "artifacts") {
-      disposeTab = mountArtifacts(body, info.run_id, route.params.get("path"));
+      import("./artifacts.js").then(({ mountArtifacts }) => {
+        if (alive) disposeTab = mountArtifacts(body, info.run_id, route.params.get("path"));
+      });
     } else overview(body, res, tags);
     if (tab === "overview" && info.status === "RUNNING") refreshTimer = setTimeout(refresh, 3000);
   }

@@ -299,8 +299,12 @@ export function mount(main, { experimentIds, route }) {
     if (controller) controller.abort();
     controller = new AbortController();
     try {
-      if (state.cols === null && !state.keys) await loadKeys();
-      if (!alive || mine !== seq) return;
+      if (state.cols === null && !state.keys) {
+        // No columns chosen yet: show the rows at once, then add the default columns when the keys come.
+        loadKeys().then(() => {
+          if (alive && mine === seq && state.cols && state.cols.length) load(false);
+        });
+      }
       const res = await uiPost(
         "runs",
         {

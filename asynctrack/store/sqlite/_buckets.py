@@ -145,14 +145,17 @@ def metric_buckets(
         if len(chosen) == 0:
             return empty_buckets(key, x_kind, cursor)
         ordered = (flags[chosen] & (FLAG_TIMES_SORTED if wall else FLAG_STEPS_SORTED)) != 0
-        usable = ordered & inside[chosen] & _isolated(xmin[chosen], xmax[chosen], ids[chosen])
+        in_order = ordered & _isolated(xmin[chosen], xmax[chosen], ids[chosen])
+        usable = in_order & inside[chosen]
         estimate = int(ns[chosen].sum())
         summaries = [rows[i][7] for i in chosen]
         plan = _plan(ns[chosen], usable, estimate, n_buckets)
-        units = _units(conn, ids[chosen], plan, summaries, wall, lo, hi)
+        units = _units(conn, ids[chosen], plan, in_order, summaries, wall, lo, hi)
         if int(units.n.sum()) <= n_buckets:
             if bool(np.any(units.n > 1)):
-                units = _units(conn, ids[chosen], np.zeros(len(chosen), np.int64), summaries, wall, lo, hi)
+                units = _units(
+                    conn, ids[chosen], np.zeros(len(chosen), np.int64), in_order, summaries, wall, lo, hi
+                )
             if len(units) <= n_buckets:
                 return raw_buckets(key, x_kind, units, cursor, shift)
         return reduce_units(key, x_kind, units, lo, hi, n_buckets, cursor, shift)
@@ -181,49 +184,70 @@ def _units(
     conn: sqlite3.Connection,
     ids: I8,
     plan: I8,
+    in_order: npt.NDArray[np.bool_],
     summaries: list[bytes],
     wall: bool,
     lo: float | None,
     hi: float | None,
 ) -> Units:
-    parts: list[Units] = []
-    chunk_of: list[I8] = []
-    position: list[I8] = []
-
-    def add(units: Units, chunk_id: int) -> None:
-        parts.append(units)
-        chunk_of.append(np.full(len(units), chunk_id, np.int64))
-        position.append(np.arange(len(units), dtype=np.int64))
-
+    """The units of the chosen chunks, in x order. A chunk in order and isolated is a run of consecutive
+    units already (placed whole, by its first x and chunk id); only the points of other chunks are sorted,
+    and each falls wholly before or after every such run."""
+    runs: list[tuple[int, int, Units]] = []  # (first x, chunk id, units) of chunks in order
+    loose: list[tuple[I8, I8, Units]] = []  # (chunk ids, positions, points) of the others
     for i in np.flatnonzero(plan == _WHOLE):
-        add(_record_units(np.frombuffer(summaries[i], SUMMARY), wall), int(ids[i]))
+        runs.append((0, int(ids[i]), _record_units(np.frombuffer(summaries[i], SUMMARY), wall)))
     for level, column in ((GROUP, "groups"), (BLOCK, "blocks")):
         wanted = [int(c) for c in ids[plan == level]]
         for chunk_id, blob in _by_id(conn, f"SELECT chunk_id, {column} FROM metric_summaries", wanted):
-            add(_record_units(np.frombuffer(blob, SUMMARY), wall), chunk_id)
+            runs.append((0, chunk_id, _record_units(np.frombuffer(blob, SUMMARY), wall)))
+    ordered = {int(c) for c in ids[in_order]}
     raw = [int(c) for c in ids[plan == 0]]
     for chunk_id, n, steps, vals, stamps in _by_id(
         conn, "SELECT chunk_id, n, steps, vals, timestamps FROM metric_chunks", raw
     ):
         x = decode_ints(stamps if wall else steps, n)
         values = np.frombuffer(vals, "<f8").astype(np.float64)
-        mask = np.ones(n, np.bool_)
-        if lo is not None:
-            mask &= x >= lo
-        if hi is not None:
-            mask &= x <= hi
-        where = np.flatnonzero(mask)
-        parts.append(point_units(x[where], values[where]))
-        chunk_of.append(np.full(len(where), chunk_id, np.int64))
-        position.append(where.astype(np.int64))
-    units = Units.concat(parts)
-    if len(parts) > 1:
-        order = np.lexsort((np.concatenate(position), np.concatenate(chunk_of), units.x1))
-        units = units.take(order)
-    elif len(parts) == 1 and len(units) > 1:
-        order = np.lexsort((position[0], units.x1))
-        units = units.take(order)
-    return units
+        if lo is not None or hi is not None:
+            mask = np.ones(n, np.bool_)
+            if lo is not None:
+                mask &= x >= lo
+            if hi is not None:
+                mask &= x <= hi
+            where = np.flatnonzero(mask)
+            x, values = x[where], values[where]
+        else:
+            where = np.arange(n, dtype=np.int64)
+        if len(x) == 0:
+            continue
+        if chunk_id in ordered:
+            runs.append((0, chunk_id, point_units(x, values)))
+        else:
+            loose.append(
+                (np.full(len(x), chunk_id, np.int64), where.astype(np.int64), point_units(x, values))
+            )
+    runs = [(int(u.x0[0]), c, u) for _, c, u in runs if len(u)]
+    if not loose:
+        runs.sort(key=lambda r: (r[0], r[1]))
+        return Units.concat([u for _, _, u in runs])
+    points = Units.concat([u for _, _, u in loose])
+    chunk_of = np.concatenate([c for c, _, _ in loose])
+    position = np.concatenate([p for _, p, _ in loose])
+    k = len(points)
+    keys_x = np.concatenate([points.x1, np.array([r[0] for r in runs], np.int64)])
+    keys_id = np.concatenate([chunk_of, np.array([r[1] for r in runs], np.int64)])
+    keys_pos = np.concatenate([position, np.full(len(runs), -1, np.int64)])
+    order = np.lexsort((keys_pos, keys_id, keys_x))
+    pieces: list[Units] = []
+    start = 0
+    for at in np.flatnonzero(order >= k).tolist():
+        if at > start:
+            pieces.append(points.take(order[start:at]))
+        pieces.append(runs[int(order[at]) - k][2])
+        start = at + 1
+    if start < len(order):
+        pieces.append(points.take(order[start:]))
+    return Units.concat(pieces)
 
 
 def _by_id(conn: sqlite3.Connection, select: str, ids: list[int]) -> list[Any]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from asynctrack.server._config import ServerConfig
-from asynctrack.server.ui import _api, _series
+from asynctrack.server.ui import _api, _artifacts, _series
 from asynctrack.server.ui._common import UI_API_PREFIX, Endpoint, guarded
 
 __all__ = ["ui_api_routes"]
@@ -23,5 +23,7 @@ def ui_api_routes(config: ServerConfig) -> list[Route]:
         ("/run", "GET", _api.run),
         ("/series", "GET", _series.series),
         ("/updates", "GET", _series.updates),
+        ("/artifacts/list", "GET", _artifacts.list_artifacts),
+        ("/artifacts/get", "GET", _artifacts.get_artifact),
     ]
     return [Route(UI_API_PREFIX + path, guarded(fn), methods=[method]) for path, method, fn in table]

@@ -46,7 +46,9 @@ def main() -> None:
         root = Path(tmp)
         s = seed(root / "shots.db")
         close_pipelines(timeout=60)
-        with running(asynctrack_server(root, backend_store_uri=f"sqlite:///{root / 'shots.db'}")) as srv:
+        extra = ["--default-artifact-root", str(root / "artifacts")]  # where ui_seed keeps the artifacts
+        server = asynctrack_server(root, backend_store_uri=f"sqlite:///{root / 'shots.db'}", extra=extra)
+        with running(server) as srv:
             base = srv.url
             run = f"{base}/#/experiments/{s.experiment_id}/runs"
             cmp = ",".join(s.runs[n] for n in ("resnet-01", "resnet-04", "resnet-07", "resnet-10"))

@@ -43,7 +43,10 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UI]:
     db = root / "ui.db"
     seeded = seed(db)
     assert close_pipelines(timeout=60) == []
-    server = asynctrack_server(root, backend_store_uri=f"sqlite:///{db}")
+    # The seeded experiments keep their artifacts under root/artifacts: the server reads artifacts only under
+    # its configured roots, so that directory is its default artifact root.
+    extra = ["--default-artifact-root", str(root / "artifacts")]
+    server = asynctrack_server(root, backend_store_uri=f"sqlite:///{db}", extra=extra)
     server.start()
     try:
         yield UI(server, seeded, root)

@@ -1,6 +1,6 @@
 """Writing and reading one journal file.
 
-:class:`JournalWriter` appends frames with aiofiles (the event loop never blocks on the disk) under an
+:class:`JournalWriter` appends frames in worker threads (the event loop never blocks on the disk) under an
 exclusive ``flock``, so a live journal is never replayed by another process; the lock dies with the process,
 so a crashed process's journal is free for the next one. :func:`read_journal` scans a file and tells what is
 still to ship.
@@ -14,13 +14,16 @@ leaves it to the OS.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import fcntl
+import functools
 import os
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
-import aiofiles.os
 import msgspec
 
 from asynctrack.exceptions import MlflowException
@@ -45,6 +48,7 @@ from asynctrack.journal._format import (
 
 __all__ = ["JournalFullError", "JournalState", "JournalWriter", "read_journal", "try_lock"]
 
+T = TypeVar("T")
 _enc = msgspec.msgpack.Encoder()
 _dec_header = msgspec.msgpack.Decoder(Header)
 _dec_batch = msgspec.msgpack.Decoder(BatchRecord)
@@ -84,20 +88,79 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _open_locked(path: str) -> int:
+class _Descriptor:
+    """A file descriptor that no system call can reach once it is closed.
+
+    The writer's calls run in worker threads, and a background fsync may still be queued or running when
+    the journal is closed. Closing a descriptor under such a call would make it fail with EBADF (seen: a
+    client exiting while its server was down printed "Task exception was never retrieved ... fsync() ...
+    Bad file descriptor"), or worse, reach whatever file reuses the number. So calls register while they
+    use the number, ``close()`` hides it from new calls at once, and the last call in progress closes it.
+    ``close()`` never waits for the disk.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
+        self._users = 0
+        self._closing = False
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def use(self) -> Iterator[int | None]:
+        """The descriptor for one call, or None once closing."""
+        with self._lock:
+            fd = None if self._closing else self._fd
+            if fd is not None:
+                self._users += 1
+        try:
+            yield fd
+        finally:
+            if fd is not None:
+                with self._lock:
+                    self._users -= 1
+                    last = self._closing and self._users == 0
+                if last:
+                    self._really_close()
+
+    def write_all(self, data: bytes) -> None:
+        with self.use() as fd:
+            if fd is None:
+                raise OSError(errno.EBADF, "the journal file is closed")
+            _write_all(fd, data)
+
+    def fsync(self) -> None:
+        with self.use() as fd:
+            if fd is not None:  # closed meanwhile: its last sync was the close's own (or it was abandoned)
+                os.fsync(fd)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closing:
+                return
+            self._closing = True
+            now = self._users == 0
+        if now:
+            self._really_close()
+
+    def _really_close(self) -> None:
+        with self._lock:
+            fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+
+def _open_locked(path: str) -> _Descriptor:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     if not try_lock(fd):  # a fresh file: nobody else can hold it
         os.close(fd)
         raise RuntimeError(f"journal {path} is locked by another process")
-    return fd
+    return _Descriptor(fd)
 
 
-# aiofiles' executor wrappers: each disk call is one hop to a worker thread, the event loop never blocks.
-_awrite = aiofiles.os.wrap(_write_all)
-_afsync = aiofiles.os.wrap(os.fsync)
-_aopen = aiofiles.os.wrap(_open_locked)
-_aclose = aiofiles.os.wrap(os.close)
+async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
+    """One disk call in a worker thread of the loop's default pool: the event loop never blocks."""
+    return await asyncio.get_running_loop().run_in_executor(None, functools.partial(fn, *args))
 
 
 class JournalWriter:
@@ -105,7 +168,9 @@ class JournalWriter:
 
     Each append is one ``write(2)`` in a worker thread. Under the ``interval`` policy the fsync runs in the
     background (the next append does not wait for it; a failed one is reported by the next call), so the
-    disk's sync latency is not on the shipping path; ``batch`` waits for it before returning.
+    disk's sync latency is not on the shipping path; ``batch`` waits for it before returning. The
+    background fsync never outlives the file: ``close`` waits for it, and even a close cut short (an error,
+    a cancellation) leaves the descriptor to the call still using it (:class:`_Descriptor`).
     """
 
     def __init__(self, path: str, header: Header, fsync: str = "interval", fsync_ms: float = 100.0) -> None:
@@ -113,16 +178,17 @@ class JournalWriter:
         self.header = header
         self.fsync = fsync
         self._fsync_s = fsync_ms / 1000.0
-        self._fd: int | None = None
+        self._fd: _Descriptor | None = None
         self._last_sync = 0.0
         self._dirty = False
         self._background: asyncio.Future[None] | None = None
+        self._background_error: BaseException | None = None
         self._pending_applied: list[int] = []
         self._pending_rejected: list[tuple[int, str, str]] = []
         self.size = 0
 
     async def open(self) -> JournalWriter:
-        self._fd = await _aopen(self.path)
+        self._fd = await _in_thread(_open_locked, self.path)
         await self._write(MAGIC + encode_frame(KIND_HEADER, _enc.encode(self.header)))
         await self._sync(force=True)
         return self
@@ -152,6 +218,7 @@ class JournalWriter:
             await self._sync()
 
     async def close(self) -> None:
+        """Write the last acknowledgements, sync (waiting for a background sync first), close the file."""
         if self._fd is None:
             return
         try:
@@ -159,7 +226,9 @@ class JournalWriter:
             await self._sync(force=self.fsync != "never")
         finally:
             fd, self._fd = self._fd, None
-            await _aclose(fd)
+            # Not awaited, so nothing can cut it short; a background fsync still running (a close cut short
+            # by an error or a cancellation) keeps the descriptor until it ends.
+            fd.close()
 
     def _done_frame(self) -> bytes:
         if not self._pending_applied and not self._pending_rejected:
@@ -173,7 +242,7 @@ class JournalWriter:
             return
         assert self._fd is not None, "journal is closed"
         try:
-            await _awrite(self._fd, data)
+            await _in_thread(self._fd.write_all, data)
         except OSError as exc:
             raise JournalFullError(
                 f"could not write {len(data)} bytes to the journal {self.path}: {exc.strerror or exc} "
@@ -182,25 +251,29 @@ class JournalWriter:
         self.size += len(data)
         self._dirty = True
 
-    def _check_background(self) -> None:
-        bg = self._background
-        if bg is not None and bg.done():
+    def _background_ended(self, fut: asyncio.Future[None]) -> None:
+        # Runs when the background fsync ends, whoever is waiting: its error is taken here (so asyncio
+        # never reports it as "never retrieved") and raised by the writer's next call.
+        if self._background is fut:
             self._background = None
-            exc = bg.exception()
-            if exc is not None:
-                raise JournalFullError(f"could not sync the journal {self.path}: {exc}") from exc
+        if not fut.cancelled() and fut.exception() is not None:
+            self._background_error = fut.exception()
+
+    def _check_background(self) -> None:
+        exc, self._background_error = self._background_error, None
+        if exc is not None:
+            raise JournalFullError(f"could not sync the journal {self.path}: {exc}") from exc
 
     async def _sync(self, force: bool = False) -> None:
+        if force and self._background is not None:
+            await asyncio.wait([self._background])  # also when nothing is dirty: it must end first
         self._check_background()
         if not self._dirty or self.fsync == "never" or self._fd is None:
             return
         now = time.monotonic()
         if force:
-            if self._background is not None:
-                await asyncio.wait([self._background])
-                self._check_background()
             try:
-                await _afsync(self._fd)
+                await _in_thread(self._fd.fsync)
             except OSError as exc:
                 raise JournalFullError(
                     f"could not sync the journal {self.path}: {exc.strerror or exc}"
@@ -208,7 +281,8 @@ class JournalWriter:
         elif now - self._last_sync < self._fsync_s or self._background is not None:
             return
         else:
-            self._background = asyncio.ensure_future(_afsync(self._fd))
+            self._background = asyncio.ensure_future(_in_thread(self._fd.fsync))
+            self._background.add_done_callback(self._background_ended)
         self._last_sync = now
         self._dirty = False
 

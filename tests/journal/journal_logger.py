@@ -6,21 +6,25 @@ waits for those operations and prints ``confirmed <step>``; it ends with ``flush
 ``flush_async_logging()`` (MODE ``flush``) or exits without flushing (MODE ``wait``: the exit hook does what
 it can).
 MODE ``steady`` logs at about 5,000 points/s and prints the longest single call in ms at the end.
+MODE ``close`` is ``wait`` that then closes its pipelines itself (``close_pipelines``, 1 s) and collects
+garbage before exiting, so that anything left running on a closed journal surfaces on stderr.
 """
 
 from __future__ import annotations
 
+import gc
 import sys
 import time
 
 import asynctrack as mlflow
+from asynctrack.pipeline import close_pipelines
 
 
 def main(uri: str, n: int, mode: str, run_id: str | None = None) -> None:
     mlflow.set_tracking_uri(uri)
     run = mlflow.start_run(run_id=run_id, run_name=None if run_id else "journal")
     print("run", run.info.run_id, flush=True)
-    if mode == "wait":
+    if mode in ("wait", "close"):
         sys.stdin.readline()
     ops = []
     slowest = 0.0
@@ -39,6 +43,10 @@ def main(uri: str, n: int, mode: str, run_id: str | None = None) -> None:
     if mode in ("flush", "steady"):
         mlflow.flush_async_logging()
         print("flushed", flush=True)
+    if mode == "close":
+        close_pipelines(timeout=1)
+        gc.collect()
+        print("closed", flush=True)
     if mode == "steady":
         print(f"slowest_call_ms {slowest * 1e3:.3f}", flush=True)
 

@@ -112,6 +112,30 @@ def test_exit_while_the_server_is_down_keeps_everything_for_sync(
     assert _status(journal_env) == []  # replayed journals are deleted
 
 
+def test_closing_while_the_server_is_down_leaves_no_fsync_behind(
+    server: ServerProcess, journal_env: dict[str, str]
+) -> None:
+    """Clients closing their pipelines while their server is down: the queue is spooled to the journal and
+    the journal closed at once. Its background fsync used to run on the closed descriptor ("Task exception
+    was never retrieved ... fsync() ... OSError: [Errno 9] Bad file descriptor"; 6 of 6 processes printed it
+    before the fix). Four processes at once, each must exit cleanly with no such line."""
+    procs = [_logger(server.url, 30_000, "close", journal_env) for _ in range(4)]
+    for proc in procs:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("run ")
+    server.kill()
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        assert "closed" in out
+        assert "kept in the journal" in err, err  # the scenario happened: the queue went to the journal
+        assert "Bad file descriptor" not in err and "never retrieved" not in err, err
+
+
 def test_the_next_process_replays_first(server: ServerProcess, journal_env: dict[str, str]) -> None:
     n = 10_000
     run_id, _ = _log_while_down(server, n, journal_env)

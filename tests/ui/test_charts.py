@@ -10,7 +10,7 @@ import textwrap
 from typing import Any
 
 from ui_browser import UI
-from ui_seed import SPIKE_STEP, SPIKE_VALUE
+from ui_seed import SPIKE_STEP, SPIKE_VALUE, WIDE_METRICS
 
 from asynctrack import MlflowClient
 
@@ -41,6 +41,33 @@ def test_a_spike_in_a_million_points_is_drawn_at_full_zoom_out(ui: UI, page: Any
     assert len(xs) <= 5000  # buckets, not points
     # the line (last of each bucket) hides the spike; the band keeps it
     assert max(v for v in data[1] if v is not None) < SPIKE_VALUE
+
+
+def test_only_charts_in_view_fetch_and_a_finished_run_is_not_polled(ui: UI, page: Any) -> None:
+    keys: list[str] = []
+    polls: list[str] = []
+
+    def seen(r: Any) -> None:
+        if "/ajax-api/asynctrack/ui/series" in r.url:
+            keys.append(r.url.split("key=")[1].split("&")[0])
+        if "/ajax-api/asynctrack/ui/updates" in r.url:
+            polls.append(r.url)
+
+    page.on("response", seen)
+    page.goto(
+        f"{ui.url}/#/experiments/{ui.seeded.other_experiment_id}/runs/{ui.seeded.wide_run_id}?tab=charts"
+    )
+    _wait_chart(page, "w00")
+    assert page.locator(".chart-card").count() == WIDE_METRICS
+    page.wait_for_timeout(500)  # let every chart in view ask
+    first = set(keys)
+    assert "w00" in first and len(first) < WIDE_METRICS, first
+    page.locator(f".chart-card[data-key=w{WIDE_METRICS - 1:02d}]").scroll_into_view_if_needed()
+    _wait_chart(page, f"w{WIDE_METRICS - 1:02d}")
+    assert len(set(keys)) > len(first)
+    # the run is FINISHED: nothing is polled, however long the tab stays open
+    page.wait_for_timeout(2500)
+    assert polls == []
 
 
 def test_zoom_fetches_the_finer_range(ui: UI, page: Any) -> None:

@@ -16,6 +16,7 @@ HOSTILE = ["<img src=x onerror=alert(1)>", '"><script>alert(1)</script>']
 SPIKE_STEP = 654_321
 SPIKE_VALUE = 1000.0
 MANY_RUNS = 130
+WIDE_METRICS = 30
 
 
 @dataclass
@@ -30,6 +31,7 @@ class Seeded:
     children: list[str] = field(default_factory=list)
     long_run_id: str = ""
     many_experiment_id: str = ""
+    wide_run_id: str = ""
     hostile_run_id: str = ""
 
 
@@ -110,6 +112,12 @@ def seed(db: Path, *, long_points: int = 1_000_000, n_runs: int = 12) -> Seeded:
         r = client.create_run(out.many_experiment_id, run_name=f"many-{i:03d}", start_time=base + i)
         client.log_metric(r.info.run_id, "score", float(i), step=0)
         client.set_terminated(r.info.run_id, "FINISHED", end_time=base + i + 1000)
+    # a run with many metrics: its charts page fetches only the charts in view
+    wide = client.create_run(out.other_experiment_id, run_name="wide", start_time=base)
+    out.wide_run_id = wide.info.run_id
+    for k in range(WIDE_METRICS):
+        client.log_metric_array(out.wide_run_id, f"w{k:02d}", np.linspace(0, 1, 50) * (k + 1))
+    client.set_terminated(out.wide_run_id, "FINISHED", end_time=base + 1000)
     # hostile names everywhere
     out.hostile_experiment_id = client.create_experiment(HOSTILE[0], artifact_location=where)
     hostile = client.create_run(

@@ -82,6 +82,9 @@ def seed(db: Path, *, long_points: int = 1_000_000, n_runs: int = 12) -> Seeded:
                 ],
             )
         client.log_metric(rid, "val_loss", float(loss[-1] * 1.1), timestamp=int(ts[-1]), step=steps - 1)
+        if i == 4:
+            note = "ResNet-18 baseline: SGD, cosine schedule, no warm-up.\nCompare with resnet-07 (Adam)."
+            client.set_tag(rid, "mlflow.note.content", note)
         client.set_terminated(rid, "FINISHED" if i % 5 else "FAILED", end_time=int(ts[-1]) + 500)
     # nested runs
     parent = client.create_run(out.experiment_id, run_name="sweep-parent", start_time=base + 100 * 60_000)

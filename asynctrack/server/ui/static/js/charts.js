@@ -222,14 +222,14 @@ export function mountCharts(host, { runs, keys, settings, onSettings, onRuns }) 
     runs.forEach((r, i) => {
       const color = colorOf(i);
       series.push({ label: r.run_name || r.run_id, stroke: color, width: 1.5, spanGaps: true, points: { size: 5, fill: color } });
-      series.push({ label: "min", stroke: alpha(color, 0.35), width: 0.5, spanGaps: true, points: { show: false } });
-      series.push({ label: "max", stroke: alpha(color, 0.35), width: 0.5, spanGaps: true, points: { show: false } });
+      series.push({ label: "min", stroke: alpha(color, 0.45), width: 1, spanGaps: true, points: { show: false } });
+      series.push({ label: "max", stroke: alpha(color, 0.45), width: 1, spanGaps: true, points: { show: false } });
       bands.push({ series: [3 * i + 3, 3 * i + 2], fill: alpha(color, 0.16) });
     });
     const axisStyle = { stroke: "#69737d", grid: { stroke: "#eef0f3", width: 1 }, ticks: { stroke: "#e3e6ea", width: 1 }, font: "11px system-ui, sans-serif" };
     const xAxis = { ...axisStyle };
     if (cfg.x === "relative") xAxis.values = (u, splits) => splits.map((v) => fmtDuration(v * 1000));
-    if (cfg.x === "step") xAxis.values = (u, splits) => splits.map((v) => fmtNumber(v));
+    if (cfg.x === "step") xAxis.values = (u, splits) => splits.map(axisNumber);
     return {
       width: c.box.clientWidth || 560,
       height: HEIGHT,
@@ -466,6 +466,14 @@ export function mountCharts(host, { runs, keys, settings, onSettings, onRuns }) 
       if (c.u) c.u.destroy();
     }
   };
+}
+
+/** Axis ticks: 50k, 1.5M instead of 50000, 1500000. */
+function axisNumber(v) {
+  const a = Math.abs(v);
+  if (a >= 1e6) return `${Number((v / 1e6).toPrecision(4))}M`;
+  if (a >= 1e4) return `${Number((v / 1e3).toPrecision(4))}k`;
+  return fmtNumber(v);
 }
 
 const copy = (s) => ({ x: s.x.slice(), min: s.min.slice(), max: s.max.slice(), last: s.last.slice() });

@@ -14,8 +14,6 @@ any route sees it:
   origin is answered 204 with the ``Access-Control-Allow-*`` headers, from any other origin 403;
 - responses to allowed origins carry ``Access-Control-Allow-Origin`` (and credentials, unless the allowed
   list is ``*``), so their pages can read them; other origins' pages cannot;
-- every response carries ``X-Content-Type-Options: nosniff`` and ``X-Frame-Options: SAMEORIGIN`` unless
-  the route set its own.
 
 Requests without ``Origin`` and ``Sec-Fetch-Site`` (the Python clients, curl) are not browser requests
 from another site and pass. Unlike MLflow 3.17.2, ``http://localhost:<any port>`` origins are not
@@ -49,7 +47,6 @@ _FOREIGN_SITES = frozenset({"cross-site", "same-site"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _ALLOW_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 _HEADER_LIST = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+(?:\s*,\s*[A-Za-z0-9!#$%&'*+.^_`|~-]+)*$")
-_SECURITY_HEADERS = ((b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"SAMEORIGIN"))
 
 
 def _normal(origin: str) -> str:
@@ -125,8 +122,10 @@ class OriginGuard:
             if origin is None and site in _FOREIGN_SITES and not self.policy.any_origin:
                 await self._refuse(scope, receive, send, f"(none, Sec-Fetch-Site: {site})", "request")
                 return
-        cors = self._cors_headers(origin) if allowed and origin is not None else []
-        await self.app(scope, receive, _with_headers(send, cors))
+        if allowed and origin is not None:
+            await self.app(scope, receive, _with_headers(send, self._cors_headers(origin)))
+        else:
+            await self.app(scope, receive, send)
 
     def _cors_headers(self, origin: str) -> list[tuple[str, str]]:
         if self.policy.any_origin:
@@ -147,10 +146,7 @@ class OriginGuard:
             headers["Access-Control-Allow-Headers"] = requested.strip()
         headers["Access-Control-Max-Age"] = "600"
         headers["Vary"] = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
-        response = Response(status_code=204, headers=headers)
-        for name, value in _SECURITY_HEADERS:
-            response.raw_headers.append((name, value))
-        return response
+        return Response(status_code=204, headers=headers)
 
     async def _refuse(
         self, scope: Scope, receive: Receive, send: Send, origin: str | None, what: str
@@ -162,11 +158,11 @@ class OriginGuard:
             "--cors-allowed-origins, so it may not send this request.",
             error_code="PERMISSION_DENIED",
         )
-        await error_response(exc)(scope, receive, _with_headers(send, []))
+        await error_response(exc)(scope, receive, send)
 
 
 def _with_headers(send: Send, extra: list[tuple[str, str]]) -> Send:
-    """``send`` adding ``extra`` and the security headers (unless already set) to the response."""
+    """``send`` adding the CORS headers ``extra`` to the response (``Vary`` merged with the route's)."""
 
     async def sending(message: Message) -> None:
         if message["type"] == "http.response.start":
@@ -176,10 +172,6 @@ def _with_headers(send: Send, extra: list[tuple[str, str]]) -> Send:
                     headers.add_vary_header(value)
                 else:
                     headers[name] = value
-            for raw_name, raw_value in _SECURITY_HEADERS:
-                name = raw_name.decode()
-                if name not in headers:
-                    headers[name] = raw_value.decode()
             message = {**message, "headers": headers.raw}
         await send(message)
 

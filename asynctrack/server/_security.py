@@ -1,5 +1,7 @@
 """The server's protective middleware, in the order a request meets it (see docs/security.md).
 
+0. :class:`SecurityHeaders`: ``X-Content-Type-Options: nosniff`` and ``X-Frame-Options: SAMEORIGIN`` on
+   every response, refusals included, unless the route set its own (the UI sets a stricter CSP).
 1. :class:`~asynctrack.server._hosts.HostGuard`: the ``Host`` header names this server (DNS rebinding).
 2. :class:`~asynctrack.server._cross_origin.OriginGuard`: no writes from other sites; CORS for allowed ones.
 3. :class:`~asynctrack.server._content_type.ContentTypeGuard`: writes are JSON (or an artifact upload).
@@ -14,7 +16,9 @@ from __future__ import annotations
 
 import ipaddress
 
+from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from asynctrack.server._config import ServerConfig
 from asynctrack.server._content_type import ContentTypeGuard
@@ -22,12 +26,39 @@ from asynctrack.server._cross_origin import OriginGuard, OriginPolicy
 from asynctrack.server._hosts import HostGuard, HostPolicy
 from asynctrack.server._timeouts import BodyTimeoutGuard
 
-__all__ = ["exposure_warning", "is_loopback", "security_middleware"]
+__all__ = ["SecurityHeaders", "exposure_warning", "is_loopback", "security_middleware"]
+
+_DEFAULT_HEADERS = (("x-content-type-options", "nosniff"), ("x-frame-options", "SAMEORIGIN"))
+
+
+class SecurityHeaders:
+    """ASGI middleware: the default response headers, where the route did not set them (no MIME sniffing
+    of API answers or artifacts; no framing by other sites' pages, against clickjacking)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(raw=list(message.get("headers", ())))
+                for name, value in _DEFAULT_HEADERS:
+                    if name not in headers:
+                        headers[name] = value
+                message = {**message, "headers": headers.raw}
+            await send(message)
+
+        await self.app(scope, receive, sending)
 
 
 def security_middleware(config: ServerConfig) -> list[Middleware]:
     """The middleware stack for ``config``, outermost first (Starlette's ``middleware=`` order)."""
     return [
+        Middleware(SecurityHeaders),
         Middleware(HostGuard, policy=HostPolicy(config.allowed_hosts, config.host)),
         Middleware(OriginGuard, policy=OriginPolicy(config.cors_allowed_origins)),
         Middleware(ContentTypeGuard),

@@ -368,3 +368,14 @@ def test_mlflow_server_variables_set_the_defaults(tmp_path: Path) -> None:
             "PERMISSION_DENIED",
             BLOCKED,
         )
+
+
+def test_refusals_carry_the_security_headers_too(web: httpx.Client) -> None:
+    for response in (
+        web.get(SEARCH, headers={"Host": "evil.example"}),
+        web.post(API + "/experiments/create", json={"name": "x"}, headers={"Origin": EVIL}),
+        web.options(SEARCH, headers={"Origin": ALLOWED, "Access-Control-Request-Method": "GET"}),
+    ):
+        assert response.status_code in (204, 403)
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["x-frame-options"] == "SAMEORIGIN"

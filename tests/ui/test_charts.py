@@ -101,6 +101,21 @@ def test_zoom_fetches_the_finer_range(ui: UI, page: Any) -> None:
     assert zoomed["min"] <= SPIKE_STEP <= zoomed["max"]
     data = page.evaluate(_DATA, "signal")
     assert SPIKE_VALUE in data[3]
+    # shift+drag pans: the range moves left by about a quarter of its width and that range is fetched
+    y = box["y"] + box["height"] / 2
+    with page.expect_response(lambda r: "/series" in r.url and "start=" in r.url) as panned:
+        page.keyboard.down("Shift")
+        page.mouse.move(box["x"] + box["width"] * 0.4, y)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * 0.65, y, steps=5)
+        page.mouse.up()
+        page.keyboard.up("Shift")
+    assert panned.value.json()["series"][0]["count"] > 0
+    moved = page.evaluate("() => window.__asynctrackCharts.signal.u.scales.x")
+    width = zoomed["max"] - zoomed["min"]
+    assert (
+        moved["min"] < zoomed["min"] - width / 10 and abs((moved["max"] - moved["min"]) - width) < width / 100
+    )
     # double-click resets to the full view
     over.dblclick()
     page.wait_for_function(

@@ -104,6 +104,12 @@ def test_mlflow_view_run_link_opens_the_run_page(ui: UI, page: Any) -> None:
     page.locator("#run-name").filter(has_text="official-client").wait_for()
     assert "alpha" in page.locator("#run-params").inner_text()
     assert "rmse" in page.locator("#run-metrics").inner_text()
+    # MLflow's other link forms: a run's tab in the path, the compare page with a JSON list
+    run_id = found.group(1).rsplit("/", 1)[1]
+    page.goto(found.group(1) + "/model-metrics")
+    page.locator(".chart-card[data-key=rmse] canvas").wait_for()
+    page.goto(f'{ui.url}/#/compare-runs?runs=["{run_id}","{ui.seeded.runs["resnet-01"]}"]')
+    page.locator("#chart-legend").get_by_text("official-client").wait_for()
     # and the experiment link of the same format opens the runs table
     page.goto(found.group(1).split("/runs/")[0])
     page.locator("#runs-table").get_by_role("link", name="official-client").wait_for()

@@ -20,7 +20,7 @@ function resolve(route) {
     const ids = (route.params.get("experiments") || "").split(",").filter(Boolean);
     return ["runs", { experimentIds: ids }];
   }
-  if (p[0] === "compare") return ["compare", {}];
+  if (p[0] === "compare" || p[0] === "compare-runs") return ["compare", {}]; // MLflow's is compare-runs
   return [null, {}];
 }
 

@@ -10,7 +10,7 @@ import { chartSettings, chartSettingsParams } from "./settings.js";
 export function mount(main, { route }) {
   let alive = true;
   let disposeCharts = null;
-  const ids = list(route.params, "runs");
+  const ids = runIds(route.params);
   const page = h("div", { class: "page" }, h("div", { class: "crumbs" }, h("a", { href: "#/", text: "Experiments" })), h("div", { class: "page-head" }, h("h1", { text: `Comparing ${ids.length} runs` })));
   main.append(page);
   if (!ids.length) {
@@ -40,6 +40,20 @@ export function mount(main, { route }) {
     alive = false;
     if (disposeCharts) disposeCharts();
   };
+}
+
+/** runs=a,b,c, or MLflow's compare link runs=["a","b"]. */
+function runIds(params) {
+  const raw = params.get("runs") || "";
+  if (raw.startsWith("[")) {
+    try {
+      const ids = JSON.parse(raw);
+      if (Array.isArray(ids)) return ids.map(String).filter(Boolean);
+    } catch {
+      /* not JSON: read it as a list */
+    }
+  }
+  return list(params, "runs");
 }
 
 function paramsTable(runs) {

@@ -13,7 +13,9 @@ export function mount(main, { experimentId, runId, route }) {
   let alive = true;
   let disposeTab = null;
   let refreshTimer = null;
-  const tab = route.params.get("tab") || "overview";
+  // MLflow's run links may name a tab in the path: .../runs/<id>/model-metrics or .../artifacts/<path>
+  const pathTab = { "model-metrics": "charts", "system-metrics": "charts", artifacts: "artifacts" }[route.parts[4]];
+  const tab = route.params.get("tab") || pathTab || "overview";
   const page = h("div", { class: "page" });
   main.append(page);
 
@@ -70,7 +72,8 @@ export function mount(main, { experimentId, runId, route }) {
       });
     } else if (tab === "artifacts") {
       import("./artifacts.js").then(({ mountArtifacts }) => {
-        if (alive) disposeTab = mountArtifacts(body, info.run_id, route.params.get("path"));
+        const fromPath = route.parts[4] === "artifacts" ? route.parts.slice(5).join("/") : "";
+        if (alive) disposeTab = mountArtifacts(body, info.run_id, route.params.get("path") || fromPath);
       });
     } else overview(body, res, tags);
     if (tab === "overview" && info.status === "RUNNING") refreshTimer = setTimeout(refresh, 3000);

@@ -20,6 +20,7 @@ Units and points are then put in x order (x, then chunk order, then position) an
 from __future__ import annotations
 
 import sqlite3
+import struct
 from typing import Any
 
 import numpy as np
@@ -163,6 +164,9 @@ def metric_buckets(
 
 # What to read of a chunk: 0 its points, else the size of the records standing for them (-1: the chunk's).
 _WHOLE = -1
+# The first step and first timestamp of a SUMMARY record (after min, max, last; then s0, s1, t0).
+_S0 = struct.Struct("<24xq")
+_T0 = struct.Struct("<40xq")
 
 
 def _plan(ns: I8, usable: npt.NDArray[np.bool_], estimate: int, n_buckets: int) -> I8:
@@ -193,14 +197,16 @@ def _units(
     """The units of the chosen chunks, in x order. A chunk in order and isolated is a run of consecutive
     units already (placed whole, by its first x and chunk id); only the points of other chunks are sorted,
     and each falls wholly before or after every such run."""
-    runs: list[tuple[int, int, Units]] = []  # (first x, chunk id, units) of chunks in order
+    # Chunks in order: (first x, chunk id, their records as bytes, or their points as Units).
+    runs: list[tuple[int, int, bytes | Units]] = []
     loose: list[tuple[I8, I8, Units]] = []  # (chunk ids, positions, points) of the others
-    for i in np.flatnonzero(plan == _WHOLE):
-        runs.append((0, int(ids[i]), _record_units(np.frombuffer(summaries[i], SUMMARY), wall)))
+    first = _T0 if wall else _S0
+    for i in np.flatnonzero(plan == _WHOLE).tolist():
+        runs.append((first.unpack_from(summaries[i])[0], int(ids[i]), summaries[i]))
     for level, column in ((GROUP, "groups"), (BLOCK, "blocks")):
         wanted = [int(c) for c in ids[plan == level]]
         for chunk_id, blob in _by_id(conn, f"SELECT chunk_id, {column} FROM metric_summaries", wanted):
-            runs.append((0, chunk_id, _record_units(np.frombuffer(blob, SUMMARY), wall)))
+            runs.append((first.unpack_from(blob)[0], chunk_id, blob))
     ordered = {int(c) for c in ids[in_order]}
     raw = [int(c) for c in ids[plan == 0]]
     for chunk_id, n, steps, vals, stamps in _by_id(
@@ -221,29 +227,45 @@ def _units(
         if len(x) == 0:
             continue
         if chunk_id in ordered:
-            runs.append((0, chunk_id, point_units(x, values)))
+            runs.append((int(x[0]), chunk_id, point_units(x, values)))
         else:
             loose.append(
                 (np.full(len(x), chunk_id, np.int64), where.astype(np.int64), point_units(x, values))
             )
-    runs = [(int(u.x0[0]), c, u) for _, c, u in runs if len(u)]
+    runs.sort(key=lambda r: (r[0], r[1]))
     if not loose:
-        runs.sort(key=lambda r: (r[0], r[1]))
-        return Units.concat([u for _, _, u in runs])
+        # Consecutive record runs become one array: one numpy conversion for all of them.
+        parts: list[Units] = []
+        pending: list[bytes] = []
+        for _, _, part in runs:
+            if isinstance(part, bytes):
+                pending.append(part)
+                continue
+            if pending:
+                parts.append(_record_units(np.frombuffer(b"".join(pending), SUMMARY), wall))
+                pending = []
+            parts.append(part)
+        if pending:
+            parts.append(_record_units(np.frombuffer(b"".join(pending), SUMMARY), wall))
+        return Units.concat(parts)
+    placed = [
+        (x0, c, _record_units(np.frombuffer(part, SUMMARY), wall) if isinstance(part, bytes) else part)
+        for x0, c, part in runs
+    ]
     points = Units.concat([u for _, _, u in loose])
     chunk_of = np.concatenate([c for c, _, _ in loose])
     position = np.concatenate([p for _, p, _ in loose])
     k = len(points)
-    keys_x = np.concatenate([points.x1, np.array([r[0] for r in runs], np.int64)])
-    keys_id = np.concatenate([chunk_of, np.array([r[1] for r in runs], np.int64)])
-    keys_pos = np.concatenate([position, np.full(len(runs), -1, np.int64)])
+    keys_x = np.concatenate([points.x1, np.array([r[0] for r in placed], np.int64)])
+    keys_id = np.concatenate([chunk_of, np.array([r[1] for r in placed], np.int64)])
+    keys_pos = np.concatenate([position, np.full(len(placed), -1, np.int64)])
     order = np.lexsort((keys_pos, keys_id, keys_x))
     pieces: list[Units] = []
     start = 0
     for at in np.flatnonzero(order >= k).tolist():
         if at > start:
             pieces.append(points.take(order[start:at]))
-        pieces.append(runs[int(order[at]) - k][2])
+        pieces.append(placed[int(order[at]) - k][2])
         start = at + 1
     if start < len(order):
         pieces.append(points.take(order[start:]))

@@ -21,16 +21,45 @@ def _source_name() -> str:
     return os.path.abspath(main) if main and main != "-c" else main
 
 
-def _git_dir(path: str) -> str | None:
+class _GitDirs:
+    """Where a checkout's git data is: ``head`` holds its HEAD; ``common`` its refs and config. They
+    differ in a linked worktree (``git worktree add``), whose ``.git`` is a file naming its own directory,
+    which names the main repository's in ``commondir``."""
+
+    def __init__(self, head: str, common: str) -> None:
+        self.head = head
+        self.common = common
+
+
+def _git_dir(path: str) -> _GitDirs | None:
     d = os.path.abspath(path if os.path.isdir(path) else os.path.dirname(path) or ".")
     while True:
         git = os.path.join(d, ".git")
         if os.path.isdir(git):
-            return git
+            return _GitDirs(git, git)
+        if os.path.isfile(git):
+            return _linked_worktree(git)
         parent = os.path.dirname(d)
         if parent == d:
             return None
         d = parent
+
+
+def _linked_worktree(dot_git: str) -> _GitDirs | None:
+    try:
+        with open(dot_git) as f:
+            text = f.read().strip()
+        if not text.startswith("gitdir:"):
+            return None
+        head = os.path.join(os.path.dirname(dot_git), text[len("gitdir:") :].strip())
+        common = head
+        commondir = os.path.join(head, "commondir")
+        if os.path.exists(commondir):
+            with open(commondir) as f:
+                common = os.path.join(head, f.read().strip())
+        return _GitDirs(os.path.normpath(head), os.path.normpath(common))
+    except OSError:
+        return None
 
 
 def git_commit(path: str) -> str | None:
@@ -51,26 +80,26 @@ def git_info(path: str) -> dict[str, str]:
     tags = {"mlflow.source.git.commit": commit}
     if branch is not None:
         tags["mlflow.source.git.branch"] = branch
-    url = _first_remote_url(git)
+    url = _first_remote_url(git.common)
     if url is not None:
         tags["mlflow.source.git.repoURL"] = url
     return tags
 
 
-def _read_head(git: str) -> tuple[str | None, str | None]:
+def _read_head(git: _GitDirs) -> tuple[str | None, str | None]:
     """(commit, branch name or None when detached)."""
     try:
-        with open(os.path.join(git, "HEAD")) as f:
+        with open(os.path.join(git.head, "HEAD")) as f:
             head = f.read().strip()
         if not head.startswith("ref: "):
             return head or None, None
         ref = head[5:]
         branch = ref.removeprefix("refs/heads/")
-        ref_file = os.path.join(git, ref)
+        ref_file = os.path.join(git.common, ref)
         if os.path.exists(ref_file):
             with open(ref_file) as f:
                 return f.read().strip() or None, branch
-        packed = os.path.join(git, "packed-refs")
+        packed = os.path.join(git.common, "packed-refs")
         if os.path.exists(packed):
             with open(packed) as f:
                 for line in f:

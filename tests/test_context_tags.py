@@ -45,3 +45,23 @@ def test_git_info_commit_branch_and_remote(tmp_path: Path) -> None:
 
 def test_outside_a_repository(tmp_path: Path) -> None:
     assert git_info(str(tmp_path / "nowhere.py")) == {}
+
+
+def test_git_info_in_a_linked_worktree(tmp_path: Path) -> None:
+    """A ``git worktree add`` checkout: its ``.git`` is a file; HEAD is its own, refs and remotes the main
+    repository's (GitPython, hence MLflow, reads them so)."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "trunk")
+    _git(repo, "commit", "-q", "--allow-empty", "-m", "first")
+    _git(repo, "remote", "add", "origin", "https://example.com/team/repo.git")
+    _git(repo, "worktree", "add", "-q", "-b", "feature", str(tmp_path / "wt"))
+    _git(tmp_path / "wt", "commit", "-q", "--allow-empty", "-m", "second")
+    head = _git(tmp_path / "wt", "rev-parse", "HEAD")
+    assert git_info(str(tmp_path / "wt" / "train.py")) == {
+        "mlflow.source.git.commit": head,
+        "mlflow.source.git.branch": "feature",
+        "mlflow.source.git.repoURL": "https://example.com/team/repo.git",
+    }
+    _git(repo, "pack-refs", "--all")
+    assert git_info(str(tmp_path / "wt" / "train.py"))["mlflow.source.git.commit"] == head

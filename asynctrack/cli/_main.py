@@ -11,6 +11,7 @@ from asynctrack.cli._loadtest import add_loadtest_command, run_loadtest_command
 from asynctrack.cli._output import fail
 from asynctrack.cli._server import add_server_command, add_ui_command, run_server_command, run_ui_command
 from asynctrack.cli._tracking import add_tracking_commands, run_tracking_command
+from asynctrack.cli._users import add_users_command, run_users_command
 from asynctrack.exceptions import MlflowException
 
 __all__ = ["main"]
@@ -33,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     add_ui_command(sub)
     add_loadtest_command(sub)
     add_journal_commands(sub)
+    add_users_command(sub)
     return parser
 
 
@@ -49,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_ui_command(args)
         if args.command == "loadtest":
             return run_loadtest_command(args)
+        if args.command == "users":
+            return run_users_command(args)
         if args.command in ("journal", "sync"):
             return run_journal_command(args)
         return run_tracking_command(args)

@@ -181,6 +181,34 @@ def add_server_command(sub: Any) -> None:
         f"(default {DEFAULT_MAX_CONNECTIONS})",
     )
 
+    auth = srv.add_argument_group("authentication (see docs/security.md)")
+    auth.add_argument(
+        "--auth",
+        action="store_true",
+        help="require a user (HTTP basic, bearer API token or the UI's login) on every request, with "
+        "per-experiment permissions as MLflow's basic-auth app (default: off)",
+    )
+    auth.add_argument(
+        "--auth-db",
+        default=None,
+        metavar="PATH",
+        help="SQLite file of users, tokens and permissions (default: asynctrack-auth.db beside the "
+        "tracking database); manage it with `asynctrack users`",
+    )
+    auth.add_argument(
+        "--default-permission",
+        default="READ",
+        choices=["READ", "USE", "EDIT", "MANAGE", "NO_PERMISSIONS"],
+        help="what a user may do on an experiment they have no grant on (default READ, as MLflow)",
+    )
+    auth.add_argument(
+        "--admin-username",
+        default="admin",
+        metavar="NAME",
+        help="admin created at startup if missing, with the password in ASYNCTRACK_AUTH_ADMIN_PASSWORD "
+        "(default admin)",
+    )
+
 
 def run_server_command(args: argparse.Namespace) -> int:
     if args.artifacts_only and args.backend_store_uri:
@@ -210,6 +238,10 @@ def run_server_command(args: argparse.Namespace) -> int:
             body_timeout=args.body_timeout,
             keep_alive_timeout=args.keep_alive_timeout,
             max_connections=args.max_connections,
+            auth=args.auth,
+            auth_db=args.auth_db,
+            default_permission=args.default_permission,
+            admin_username=args.admin_username,
         )
     )
     return 0

@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute
 
 from asynctrack.server._artifacts import (
     artifact_routes,
@@ -28,6 +29,7 @@ from asynctrack.server._routes import routes
 from asynctrack.server._security import security_middleware
 from asynctrack.server._state import ServerState
 from asynctrack.server._writer import GroupCommitWriter
+from asynctrack.server.auth import auth_db_path, build_auth
 from asynctrack.server.ui import page_routes, ui_api_routes
 from asynctrack.store._open import open_store
 
@@ -60,10 +62,21 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
     if cfg.artifacts_only:
         tracking = disabled_routes(tracking)
     pages = [] if cfg.artifacts_only else page_routes()  # the web UI needs the tracking store
+    all_routes: list[BaseRoute] = [*tracking, *artifact_routes(cfg), *ui_api_routes(cfg), *pages]
+    middleware = security_middleware(cfg)
+    if cfg.auth:  # innermost: a foreign Host or a cross-site write is refused before credentials are read
+        auth = build_auth(
+            auth_db_path(cfg.auth_db, cfg.backend_store_uri),
+            cfg.default_permission,
+            cfg.max_body_bytes,
+            all_routes,
+        )
+        all_routes = auth.routes + all_routes
+        middleware.append(auth.middleware)
     return Starlette(
-        routes=tracking + artifact_routes(cfg) + ui_api_routes(cfg) + pages,
+        routes=all_routes,
         lifespan=lifespan,
-        middleware=security_middleware(cfg),
+        middleware=middleware,
         exception_handlers={
             HTTPException: _http_error,
             Exception: internal_error,

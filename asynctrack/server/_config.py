@@ -62,6 +62,11 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     start (or its previous response) until a request's headers are complete, ``body_timeout`` each wait for
     the next piece of a request body; ``keep_alive_timeout`` closes idle kept-alive connections and
     ``max_connections`` caps the connections and requests a worker holds at once (more get 503).
+
+    Authentication (``auth/``): ``auth`` turns on users and per-experiment permissions, kept in the SQLite
+    file ``auth_db`` (None: ``asynctrack-auth.db`` beside the tracking database); ``default_permission``
+    is what a user may do on an experiment without a grant (MLflow's default ``READ``);
+    ``admin_username`` is the first admin, created at startup from ``ASYNCTRACK_AUTH_ADMIN_PASSWORD``.
     """
 
     host: str = "127.0.0.1"
@@ -81,6 +86,10 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     body_timeout: float = DEFAULT_BODY_TIMEOUT
     keep_alive_timeout: float = DEFAULT_KEEP_ALIVE_TIMEOUT
     max_connections: int = DEFAULT_MAX_CONNECTIONS
+    auth: bool = False
+    auth_db: str | None = None
+    default_permission: str = "READ"
+    admin_username: str = "admin"
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -104,6 +113,11 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise _invalid(f"--max-connections must be at least 1, got {self.max_connections}")
         if self.allowed_hosts is not None:
             HostPolicy(self.allowed_hosts, self.host)  # a bad entry fails here, not in every worker
+        if self.default_permission not in _PERMISSIONS:
+            raise _invalid(
+                f"--default-permission must be one of {', '.join(_PERMISSIONS)}, "
+                f"got {self.default_permission!r}"
+            )
 
     def to_env(self) -> str:
         return msgspec.json.encode(self).decode()
@@ -120,6 +134,9 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise _invalid(f"{CONFIG_ENV_VAR} is not a valid server configuration: {exc}") from None
         except msgspec.DecodeError as exc:
             raise _invalid(f"{CONFIG_ENV_VAR} is not JSON: {exc}") from None
+
+
+_PERMISSIONS = ("READ", "USE", "EDIT", "MANAGE", "NO_PERMISSIONS")
 
 
 def _invalid(message: str) -> MlflowException:

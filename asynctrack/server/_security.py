@@ -81,9 +81,15 @@ def exposure_warning(config: ServerConfig) -> str | None:
     """The startup warning for a server other machines can reach without authentication, or None."""
     if is_loopback(config.host):
         return None
+    if config.auth:
+        return (
+            f"listening on {config.host}, reachable from other machines: passwords, API tokens and session "
+            "cookies cross the network in the clear unless a reverse proxy terminates TLS in front of this "
+            "server (see docs/security.md)."
+        )
     return (
         f"listening on {config.host}, reachable from other machines, and this server has no "
         "authentication: anyone who can connect can read and change every experiment and artifact. "
-        "Bind to 127.0.0.1, or put it behind a reverse proxy with TLS and authentication, and set "
+        "Bind to 127.0.0.1, or turn on --auth (behind a reverse proxy with TLS), and set "
         "--allowed-hosts to the names clients use (see docs/security.md)."
     )

@@ -18,11 +18,29 @@ from asynctrack.server._artifacts import destination_root, serves_artifacts, sto
 from asynctrack.server._config import CONFIG_ENV_VAR, ServerConfig
 from asynctrack.server._security import exposure_warning
 from asynctrack.server._timeouts import HeaderTimeoutProtocol
+from asynctrack.server.auth import auth_db_path, bootstrap_admin, open_auth_store
+from asynctrack.server.auth._bootstrap import admin_password_from_env
 from asynctrack.store._open import open_store
 
 __all__ = ["serve"]
 
 _log = logging.getLogger("asynctrack.server")
+
+
+async def _prepare_auth(config: ServerConfig) -> str:
+    """With ``--auth``: create the auth database if needed and the first admin, once, before the workers
+    (so workers never race to create them and the admin password never reaches their configuration)."""
+    if not config.auth:
+        return "off"
+    path = auth_db_path(config.auth_db, config.backend_store_uri)
+    store = open_auth_store(path)
+    try:
+        done = await bootstrap_admin(store, config.admin_username, admin_password_from_env())
+    finally:
+        await store.aclose()
+    if done:
+        _log.info("auth: %s", done)
+    return f"on (users in {path}, default permission {config.default_permission})"
 
 
 async def _prepare_store(config: ServerConfig) -> str:
@@ -42,13 +60,15 @@ def serve(config: ServerConfig) -> None:
     where = anyio.run(_prepare_store, config)
     os.environ[CONFIG_ENV_VAR] = config.to_env()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    auth = anyio.run(_prepare_auth, config)
     _log.info(
-        "asynctrack server on http://%s:%d, %d worker(s), backend store %s, artifacts %s",
+        "asynctrack server on http://%s:%d, %d worker(s), backend store %s, artifacts %s, auth %s",
         config.host,
         config.port,
         config.workers,
         where,
         artifacts,
+        auth,
     )
     warning = exposure_warning(config)
     if warning is not None:

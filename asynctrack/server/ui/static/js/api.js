@@ -23,13 +23,35 @@ function query(params) {
   return s ? `?${s}` : "";
 }
 
+// With `asynctrack server --auth` the page is signed in by an HttpOnly session cookie, and every write
+// must carry the session's CSRF token (asked once from the auth API; "" when the server has no auth).
+let csrf = null;
+async function csrfToken() {
+  if (csrf === null) {
+    try {
+      const r = await fetch("/ajax-api/asynctrack/auth/session", { credentials: "same-origin" });
+      csrf = r.ok ? (await r.json()).csrf_token || "" : "";
+    } catch {
+      csrf = "";
+    }
+  }
+  return csrf;
+}
+
 async function call(url, init, signal) {
   let resp;
+  const method = (init && init.method) || "GET";
+  if (method !== "GET" && method !== "HEAD") {
+    init = { ...init, headers: { ...(init.headers || {}), "X-CSRF-Token": await csrfToken() } };
+  }
   try {
     resp = await fetch(url, { ...init, signal, credentials: "same-origin" });
   } catch (e) {
     if (e.name === "AbortError") throw e;
     throw new ApiError(0, "NETWORK", `The server did not answer (${e.message}).`);
+  }
+  if (resp.status === 401) {
+    window.location.assign("/login"); // not signed in, or the session ended
   }
   const text = await resp.text();
   let body = null;

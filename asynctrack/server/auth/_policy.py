@@ -1,0 +1,209 @@
+"""Which permission each endpoint needs: one table over every route, as MLflow's auth app maps them.
+
+Every route of the app must have a rule here (``check_coverage`` refuses to build an app with a route that
+has none, and the middleware answers 403 to a non-admin for a route it cannot find): an endpoint added
+later is enforced by construction, never open by omission.
+
+MLflow's mapping (``mlflow/server/auth/__init__.py``, ``BEFORE_REQUEST_HANDLERS``):
+
+=============================================  ==============================================================
+experiments get, get-by-name                    ``can_read`` on the experiment
+experiments update, set/delete-experiment-tag   ``can_update``
+experiments delete, restore                     ``can_delete``
+experiments create                              any user; the creator gets ``MANAGE`` on the new experiment
+experiments search                              any user; only readable experiments are returned
+runs create                                     ``can_update`` on the experiment
+runs get, metrics get-history, bulk-interval    ``can_read`` on the run's experiment
+runs update, log-*, set-tag, delete-tag         ``can_update`` on the run's experiment
+runs delete, restore                            ``can_delete`` on the run's experiment
+runs search                                     ``can_read`` on every experiment asked for (MLflow drops the
+                                                unreadable ones silently; asynctrack refuses with 403)
+artifacts ``<experiment_id>/...``               GET ``can_read``, PUT/POST ``can_update``, DELETE
+                                                ``can_manage``; a path naming no experiment: the default
+                                                permission
+experiments/permissions/*                       ``can_manage`` on the experiment
+users get, update-password                      the user themselves (or an admin)
+users create, update-admin, delete              admins only
+=============================================  ==============================================================
+
+A missing run is refused (403), not 404, as MLflow does, so answers do not reveal which run ids exist.
+Admins pass every rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from starlette.routing import BaseRoute, Route
+
+from asynctrack.server.auth._permissions import Capability
+
+__all__ = ["Rule", "check_coverage", "find_rule", "RULES"]
+
+Kind = Literal[
+    "public",  # no credentials needed
+    "user",  # any authenticated user
+    "admin",  # admins only
+    "experiment",  # capability on the experiment in `field`
+    "experiment_name",  # capability on the experiment named in `field`
+    "experiments",  # capability on every experiment in the list `field`
+    "run",  # capability on the run's experiment (`field`, or run_uuid)
+    "runs",  # capability on every run's experiment (list `field`)
+    "artifact",  # capability on the experiment the artifact path starts with
+    "upload_part",  # authenticated; the upload id was handed out by an authorized create
+    "self",  # the user named in `field`, or an admin
+    "grant",  # can_manage on the (resource_type, resource_id) of the request
+    "search_experiments",  # any user; results filtered
+    "ui_experiments",  # any user; results filtered
+    "create_experiment",  # any user; creator gets MANAGE
+]
+
+
+@dataclass(frozen=True)
+class Rule:
+    kind: Kind
+    capability: Capability | None = None
+    field: str = ""
+    csv: bool = False  # the list field comes as comma-separated query values (the UI's API)
+
+
+_READ: Capability = "can_read"
+_UPDATE: Capability = "can_update"
+_DELETE: Capability = "can_delete"
+_MANAGE: Capability = "can_manage"
+
+_EXP = "experiment_id"
+
+#: Rules for paths under MLflow's API prefixes (``/api/2.0/mlflow``, ``/ajax-api/2.0/mlflow`` and the 3.0
+#: ones), by (path below the prefix, method).
+MLFLOW_RULES: Mapping[tuple[str, str], Rule] = {
+    ("/experiments/create", "POST"): Rule("create_experiment"),
+    ("/experiments/get", "GET"): Rule("experiment", _READ, _EXP),
+    ("/experiments/get-by-name", "GET"): Rule("experiment_name", _READ, "experiment_name"),
+    ("/experiments/delete", "POST"): Rule("experiment", _DELETE, _EXP),
+    ("/experiments/restore", "POST"): Rule("experiment", _DELETE, _EXP),
+    ("/experiments/update", "POST"): Rule("experiment", _UPDATE, _EXP),
+    ("/experiments/search", "GET"): Rule("search_experiments"),
+    ("/experiments/search", "POST"): Rule("search_experiments"),
+    ("/experiments/set-experiment-tag", "POST"): Rule("experiment", _UPDATE, _EXP),
+    ("/experiments/delete-experiment-tag", "POST"): Rule("experiment", _UPDATE, _EXP),
+    ("/runs/create", "POST"): Rule("experiment", _UPDATE, _EXP),
+    ("/runs/get", "GET"): Rule("run", _READ, "run_id"),
+    ("/runs/update", "POST"): Rule("run", _UPDATE, "run_id"),
+    ("/runs/delete", "POST"): Rule("run", _DELETE, "run_id"),
+    ("/runs/restore", "POST"): Rule("run", _DELETE, "run_id"),
+    ("/runs/search", "POST"): Rule("experiments", _READ, "experiment_ids"),
+    ("/runs/log-metric", "POST"): Rule("run", _UPDATE, "run_id"),
+    ("/runs/log-parameter", "POST"): Rule("run", _UPDATE, "run_id"),
+    ("/runs/set-tag", "POST"): Rule("run", _UPDATE, "run_id"),
+    ("/runs/delete-tag", "POST"): Rule("run", _UPDATE, "run_id"),
+    ("/runs/log-batch", "POST"): Rule("run", _UPDATE, "run_id"),
+    ("/runs/log-inputs", "POST"): Rule("run", _UPDATE, "run_id"),
+    ("/metrics/get-history", "GET"): Rule("run", _READ, "run_id"),
+    ("/metrics/get-history-bulk-interval", "GET"): Rule("runs", _READ, "run_ids"),
+    # MLflow 3's client asks this before listing a run's artifacts; asynctrack answers no models.
+    ("/logged-models/search", "POST"): Rule("user"),
+    # User management (MLflow's basic-auth REST API).
+    ("/users/create", "POST"): Rule("admin"),
+    ("/users/get", "GET"): Rule("self", field="username"),
+    ("/users/current", "GET"): Rule("user"),
+    ("/users/list", "GET"): Rule("user"),
+    ("/users/update-password", "PATCH"): Rule("self", field="username"),
+    ("/users/update-admin", "PATCH"): Rule("admin"),
+    ("/users/delete", "DELETE"): Rule("admin"),
+    ("/experiments/permissions/create", "POST"): Rule("experiment", _MANAGE, _EXP),
+    ("/experiments/permissions/get", "GET"): Rule("experiment", _MANAGE, _EXP),
+    ("/experiments/permissions/update", "PATCH"): Rule("experiment", _MANAGE, _EXP),
+    ("/experiments/permissions/delete", "DELETE"): Rule("experiment", _MANAGE, _EXP),
+    ("/registered-models/permissions/create", "POST"): Rule("user"),
+    ("/registered-models/permissions/get", "GET"): Rule("user"),
+    ("/registered-models/permissions/update", "PATCH"): Rule("user"),
+    ("/registered-models/permissions/delete", "DELETE"): Rule("user"),
+    ("/users/permissions/grant", "POST"): Rule("grant"),
+    ("/users/permissions/revoke", "POST"): Rule("grant"),
+    ("/users/permissions/get", "GET"): Rule("self", field="username"),
+    ("/users/current/permissions", "GET"): Rule("user"),
+}
+
+#: The proxied artifact API, below ``/api/2.0/mlflow-artifacts`` and ``/ajax-api/2.0/mlflow-artifacts``.
+ARTIFACT_RULES: Mapping[tuple[str, str], Rule] = {
+    ("/artifacts", "GET"): Rule("artifact", _READ, "path"),
+    ("/artifacts/{path:path}", "GET"): Rule("artifact", _READ, "path"),
+    ("/artifacts/{path:path}", "PUT"): Rule("artifact", _UPDATE, "path"),
+    ("/artifacts/{path:path}", "DELETE"): Rule("artifact", _MANAGE, "path"),
+    ("/mpu/create/{path:path}", "POST"): Rule("artifact", _UPDATE, "path"),
+    ("/mpu/complete/{path:path}", "POST"): Rule("artifact", _UPDATE, "path"),
+    ("/mpu/abort/{path:path}", "POST"): Rule("artifact", _UPDATE, "path"),
+    ("/mpu/parts/{upload_id}/{part_number}", "PUT"): Rule("upload_part"),
+    ("/presigned/{path:path}", "GET"): Rule("artifact", _READ, "path"),
+}
+
+#: The web UI's data API, below ``/ajax-api/asynctrack/ui``.
+UI_RULES: Mapping[tuple[str, str], Rule] = {
+    ("/experiments", "GET"): Rule("ui_experiments"),
+    ("/runs", "POST"): Rule("experiments", _READ, "experiment_ids"),
+    ("/keys", "GET"): Rule("experiments", _READ, "experiment_ids", csv=True),
+    ("/run", "GET"): Rule("run", _READ, "run_id"),
+    ("/series", "GET"): Rule("runs", _READ, "run_ids", csv=True),
+    ("/updates", "GET"): Rule("runs", _READ, "run_ids", csv=True),
+    ("/artifacts/list", "GET"): Rule("run", _READ, "run_id"),
+    ("/artifacts/get", "GET"): Rule("run", _READ, "run_id"),
+}
+
+#: Whole paths outside those prefixes. ``/`` is the UI's page (an anonymous browser is sent to /login).
+OTHER_RULES: Mapping[tuple[str, str], Rule] = {
+    ("/health", "GET"): Rule("public"),
+    ("/version", "GET"): Rule("user"),
+    ("/", "GET"): Rule("user"),
+    ("/", "HEAD"): Rule("user"),
+    ("/static/{path:path}", "GET"): Rule("public"),
+    ("/static/{path:path}", "HEAD"): Rule("public"),
+    ("/login", "GET"): Rule("public"),
+    ("/login", "HEAD"): Rule("public"),
+    ("/login.js", "GET"): Rule("public"),
+    ("/login.js", "HEAD"): Rule("public"),
+    ("/ajax-api/asynctrack/auth/login", "POST"): Rule("public"),
+    ("/ajax-api/asynctrack/auth/logout", "POST"): Rule("public"),
+    ("/ajax-api/asynctrack/auth/session", "GET"): Rule("user"),
+}
+
+_PREFIXED: tuple[tuple[str, Mapping[tuple[str, str], Rule]], ...] = (
+    ("/api/2.0/mlflow-artifacts", ARTIFACT_RULES),
+    ("/ajax-api/2.0/mlflow-artifacts", ARTIFACT_RULES),
+    ("/api/2.0/mlflow", MLFLOW_RULES),
+    ("/ajax-api/2.0/mlflow", MLFLOW_RULES),
+    ("/api/3.0/mlflow", MLFLOW_RULES),
+    ("/ajax-api/3.0/mlflow", MLFLOW_RULES),
+    ("/ajax-api/asynctrack/ui", UI_RULES),
+)
+
+RULES = MLFLOW_RULES
+
+
+def find_rule(route_path: str, method: str) -> Rule | None:
+    """The rule for a route (its path template, e.g. ``/api/2.0/mlflow-artifacts/artifacts/{path:path}``)
+    and a method; None when there is none (the middleware then refuses non-admins)."""
+    if method == "HEAD" and (route_path, "HEAD") not in OTHER_RULES:
+        method = "GET"  # Starlette answers HEAD with the GET route
+    found = OTHER_RULES.get((route_path, method))
+    if found is not None:
+        return found
+    for prefix, table in _PREFIXED:
+        if route_path.startswith(prefix + "/"):
+            return table.get((route_path[len(prefix) :], method))
+    return None
+
+
+def check_coverage(routes: list[BaseRoute]) -> None:
+    """Raise if any route and method of the app has no rule (a new endpoint must be given one)."""
+    missing = [
+        f"{method} {route.path}"
+        for route in routes
+        if isinstance(route, Route)
+        for method in sorted(route.methods or ())
+        if find_rule(route.path, method) is None
+    ]
+    if missing:
+        raise RuntimeError(f"routes without an authorization rule (add them to auth/_policy.py): {missing}")

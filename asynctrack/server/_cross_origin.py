@@ -24,6 +24,7 @@ alone allows every origin, without credentials.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Iterable
@@ -53,6 +54,7 @@ def _normal(origin: str) -> str:
     return origin.strip().lower().rstrip("/")
 
 
+@functools.lru_cache(maxsize=256)
 def same_origin(origin: str, host: str | None) -> bool:
     """Whether ``origin`` (an ``Origin`` header) names the server reached as ``host`` (its ``Host``
     header): same host name and port, a missing port being the default of the origin's scheme (behind a

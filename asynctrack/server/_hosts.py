@@ -18,6 +18,7 @@ an entry matches any characters (``*.example.com``), and ``*`` alone allows ever
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import re
@@ -108,6 +109,9 @@ class HostPolicy:
         if "*" in (e.strip() for e in entries):
             self.any_host = True
         self.entries = [_Entry(e) for e in entries if e.strip() != "*"]
+        # Clients send the same few Host values over and over: remember the verdicts (bounded, so a
+        # stream of invented hosts costs a check each and no memory).
+        self._verdicts = functools.lru_cache(maxsize=256)(self._allows)
 
     @staticmethod
     def _defaults(bind_host: str) -> list[str]:
@@ -118,6 +122,10 @@ class HostPolicy:
         return [n for n in names if n]
 
     def allows(self, host: str | None) -> bool:
+        """Whether a request with this ``Host`` header is answered."""
+        return self._verdicts(host)
+
+    def _allows(self, host: str | None) -> bool:
         if self.any_host:
             return True
         if not host:

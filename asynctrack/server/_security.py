@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import ipaddress
 
-from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -28,7 +27,7 @@ from asynctrack.server._timeouts import BodyTimeoutGuard
 
 __all__ = ["SecurityHeaders", "exposure_warning", "is_loopback", "security_middleware"]
 
-_DEFAULT_HEADERS = (("x-content-type-options", "nosniff"), ("x-frame-options", "SAMEORIGIN"))
+_DEFAULT_HEADERS = ((b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"SAMEORIGIN"))
 
 
 class SecurityHeaders:
@@ -45,11 +44,10 @@ class SecurityHeaders:
 
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(raw=list(message.get("headers", ())))
-                for name, value in _DEFAULT_HEADERS:
-                    if name not in headers:
-                        headers[name] = value
-                message = {**message, "headers": headers.raw}
+                headers = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                headers += [(name, value) for name, value in _DEFAULT_HEADERS if name not in present]
+                message = {**message, "headers": headers}
             await send(message)
 
         await self.app(scope, receive, sending)

@@ -9,12 +9,16 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import anyio
 import httpx
 import pytest
 from security_helpers import experiment_named
 from server_helpers import API, call, make_server
 from servers import ServerProcess, running
+
+from asynctrack.server._timeouts import BodyTimeoutGuard
 
 TIMEOUT = "2"  # the server's header and body timeouts in these tests, in seconds
 BOUND = 30.0  # a closed connection must be seen closed well before this (generous: the machine is shared)
@@ -264,3 +268,36 @@ def test_warning_when_listening_beyond_loopback(tmp_path: Path) -> None:
     with running(local):
         pass
     assert "reachable from other machines" not in local.log.read_text()
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.mark.anyio
+async def test_body_timeout_on_both_event_loops() -> None:
+    """The body bound works on asyncio (asyncio's timeout) and on trio (anyio's), for an app under another
+    ASGI server: a body that never comes ends in 408 and the route sees a disconnect."""
+    seen: list[str] = []
+
+    async def route(scope: Any, receive: Any, send: Any) -> None:
+        seen.append((await receive())["type"])
+        await send({"type": "http.response.start", "status": 400, "headers": []})
+        await send({"type": "http.response.body", "body": b"route"})
+
+    async def never() -> dict[str, Any]:
+        await anyio.sleep_forever()
+        raise AssertionError
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/x", "headers": [(b"content-length", b"10")]}
+    with anyio.fail_after(BOUND):
+        await BodyTimeoutGuard(route, 0.2)(scope, never, send)
+    assert seen == ["http.disconnect"]
+    assert sent[0]["status"] == 408 and (b"connection", b"close") in sent[0]["headers"]
+    assert b"--body-timeout" in sent[1]["body"]

@@ -18,7 +18,8 @@ from asynctrack.exceptions import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXI
 from asynctrack.store import BatchWrite, MetricSeries
 from asynctrack.store.sqlite import SqliteStore
 from asynctrack.store.sqlite._columns import decode_ints, encode_ints
-from asynctrack.store.sqlite._writes import _encode_small, _latest_point, _latest_small
+from asynctrack.store.sqlite._columns import decode_small, encode_small
+from asynctrack.store.sqlite._writes import _latest_point, _latest_small
 
 pytestmark = pytest.mark.anyio
 
@@ -123,9 +124,10 @@ def test_small_path_matches_numpy_path(steps: list[int], data: st.DataObject) ->
         "k", np.asarray(values, np.float64), np.asarray(stamps, np.int64), np.asarray(steps, np.int64)
     )
     for column, arr_column in ((steps, arr.steps), (stamps, arr.timestamps)):
-        assert decode_ints(_encode_small(column), n).tolist() == column
+        assert decode_ints(encode_small(column), n).tolist() == column
+        assert decode_small(encode_small(column), n) == column
         if all(abs(x) < 2**61 for x in column):  # no int64 wrap-around: both paths choose the same form
-            assert _encode_small(column) == encode_ints(arr_column)
+            assert encode_small(column) == encode_ints(arr_column)
     small = _latest_small(values, stamps, steps)
     big = _latest_point(arr)
     assert small[1:] == big[1:]

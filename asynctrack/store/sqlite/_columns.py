@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["decode_ints", "encode_ints"]
+__all__ = ["decode_ints", "decode_small", "encode_ints", "encode_small"]
 
 _ONE = struct.Struct("<q")
 _TWO = struct.Struct("<qq")
@@ -48,4 +48,28 @@ def decode_ints(blob: bytes, n: int) -> np.ndarray[Any, np.dtype[np.int64]]:
         start, stride = _TWO.unpack_from(blob, 1)
         progression: np.ndarray[Any, np.dtype[np.int64]] = start + stride * np.arange(n, dtype=np.int64)
         return progression
+    raise ValueError(f"unknown integer column encoding {form!r}")
+
+
+def encode_small(ints: list[int]) -> bytes:
+    """:func:`encode_ints` for a short list, in plain Python (numpy's per-call cost dominates there)."""
+    first = ints[0]
+    if len(ints) == 1:
+        return b"C" + _ONE.pack(first)
+    stride = ints[1] - first
+    if -(2**63) <= stride < 2**63 and all(ints[i] - ints[i - 1] == stride for i in range(2, len(ints))):
+        return (b"C" + _ONE.pack(first)) if stride == 0 else (b"A" + _TWO.pack(first, stride))
+    return b"R" + struct.pack(f"<{len(ints)}q", *ints)
+
+
+def decode_small(blob: bytes, n: int) -> list[int]:
+    """:func:`decode_ints` as a list, in plain Python."""
+    form = blob[:1]
+    if form == b"R":
+        return list(struct.unpack_from(f"<{n}q", blob, 1))
+    if form == b"C":
+        return [_ONE.unpack_from(blob, 1)[0]] * n
+    if form == b"A":
+        start, stride = _TWO.unpack_from(blob, 1)
+        return [start + stride * i for i in range(n)]
     raise ValueError(f"unknown integer column encoding {form!r}")

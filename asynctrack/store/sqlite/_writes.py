@@ -17,6 +17,7 @@ from asynctrack.exceptions import (
     MlflowException,
 )
 from asynctrack.store._protocol import BatchWrite, MetricSeries
+from asynctrack.store.sqlite._columns import encode_small
 from asynctrack.store.sqlite._summaries import CHUNK_CAP, Piece, insert_chunks
 
 _ONE = struct.Struct("<q")
@@ -91,16 +92,6 @@ def _latest_small(values: list[float], stamps: list[int], steps: list[int]) -> t
     return value, 0, stamps[best], steps[best]
 
 
-def _encode_small(ints: list[int]) -> bytes:
-    first = ints[0]
-    if len(ints) == 1:
-        return b"C" + _ONE.pack(first)
-    stride = ints[1] - first
-    if -(2**63) <= stride < 2**63 and all(ints[i] - ints[i - 1] == stride for i in range(2, len(ints))):
-        return (b"C" + _ONE.pack(first)) if stride == 0 else (b"A" + _TWO.pack(first, stride))
-    return b"R" + struct.pack(f"<{len(ints)}q", *ints)
-
-
 def _latest_point(series: MetricSeries) -> tuple[float, int, int, int]:
     """The point MLflow would show as the series' latest: (value, is_nan, timestamp, step).
 
@@ -147,7 +138,7 @@ def write_batch(
                 continue
             if n <= _SMALL:
                 st, ts, vals = s.steps.tolist(), s.timestamps.tolist(), s.values.tolist()
-                blobs = (_encode_small(st), struct.pack(f"<{n}d", *vals), _encode_small(ts))
+                blobs = (encode_small(st), struct.pack(f"<{n}d", *vals), encode_small(ts))
                 pieces.append(Piece(s.key, s.steps, s.values, s.timestamps, (st, vals, ts, *blobs)))
                 latest.append((run_key, s.key, *_latest_small(vals, ts, st)))
                 continue

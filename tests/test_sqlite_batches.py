@@ -17,8 +17,7 @@ from asynctrack.entities import Param, RunTag
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST
 from asynctrack.store import BatchWrite, MetricSeries
 from asynctrack.store.sqlite import SqliteStore
-from asynctrack.store.sqlite._columns import decode_ints, encode_ints
-from asynctrack.store.sqlite._columns import decode_small, encode_small
+from asynctrack.store.sqlite._columns import decode_ints, decode_small, encode_ints, encode_small
 from asynctrack.store.sqlite._writes import _latest_point, _latest_small
 
 pytestmark = pytest.mark.anyio

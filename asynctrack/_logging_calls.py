@@ -84,7 +84,8 @@ def submit(
     with queue.waiting():
         ops = put()
         if ops is not None:
-            ops.wait()
+            # Bounded: a store failing for longer than its retry budget raises here (``_outage.py``).
+            ops.wait(give_up=queue.outage.give_up_check("This synchronous logging call"))
     return None
 
 

@@ -8,7 +8,7 @@ worker advances its ``done`` watermark as chunks are written. A ``RunOperations`
 from __future__ import annotations
 
 import time
-from collections.abc import Generator, Iterable
+from collections.abc import Callable, Generator, Iterable
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -82,7 +82,9 @@ class RunOperations(msgspec.Struct, gc=False, eq=False):
         yield from self._rest
 
     # -- waiting
-    def wait(self, timeout: float | None = None) -> None:
+    def wait(
+        self, timeout: float | None = None, *, give_up: Callable[[], MlflowException | None] | None = None
+    ) -> None:
         """Block until every covered operation is durable; raise the first failure, or TimeoutError.
 
         The raised :class:`MlflowException` keeps the store's ``error_code``; ``exc.failures`` lists every
@@ -90,7 +92,7 @@ class RunOperations(msgspec.Struct, gc=False, eq=False):
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         for producer, _first, last in self._parts():
-            producer.queue.wait_done(producer, last, deadline)
+            producer.queue.wait_done(producer, last, deadline, give_up)
         failures = self._failures()
         if failures:
             first = failures[0]

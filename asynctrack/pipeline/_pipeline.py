@@ -86,6 +86,16 @@ class Pipeline:
         self.loop = loop
         self.queue = queue if queue is not None else _new_queue()
         self.journal = journal
+        self.queue.outage.budget = store.synchronous_retries
+        self.queue.outage.kept = (
+            "they stay queued in this process, journaled before they are shipped, so they are sent when "
+            "the target is back, by this process or, after it exits, the next one or `asynctrack sync` "
+            "(docs/journal.md)."
+            if journal is not None
+            else "they stay queued in this process and are written as soon as the store recovers "
+            "(asynchronous calls keep retrying); if the process exits first, its exit report lists them "
+            "(docs/pipeline.md)."
+        )
         if linger is None:
             linger = ASYNCTRACK_LINGER_MS.get() / 1000.0
         self.worker = Worker(self.queue, store, linger=linger, journal=journal)
@@ -215,8 +225,9 @@ class Pipeline:
         summary = (
             f"({queued} queued, {inflight} in flight; among them: {detail}; runs: "
             f"{', '.join(sorted(runs)) or '-'}). The store did not take them in time "
-            "(ASYNCTRACK_EXIT_TIMEOUT); "
-            f"{self.worker.written} operations were written by this process."
+            "(ASYNCTRACK_EXIT_TIMEOUT)"
+            + (f": it was failing ({self.queue.outage.message}); " if self.queue.outage.streak else "; ")
+            + f"{self.worker.written} operations were written by this process."
         )
         if journal is not None and self.journal_kept and self.spooled == queued:
             return (

@@ -31,6 +31,7 @@ from typing import NamedTuple
 from asynctrack.exceptions import RESOURCE_EXHAUSTED, MlflowException
 from asynctrack.pipeline import _ops
 from asynctrack.pipeline._operations import Producer, RunOperations
+from asynctrack.pipeline._outage import Outage
 from asynctrack.validation import check_metric
 
 __all__ = ["BIG_FRAME", "MAX_BIG_FRAMES", "NEVER", "OpQueue", "QueueStatistics"]
@@ -84,6 +85,9 @@ class OpQueue:
         self._local = threading.local()
         self._ids = itertools.count(1)
         self.producers: weakref.WeakValueDictionary[int, Producer] = weakref.WeakValueDictionary()
+        #: the store's current streak of failures, which bounds synchronous callers (``_outage.py``)
+        self.outage = Outage()
+        self.outage.attach(self.notify)
 
     # -- wiring to the worker
     def attach(self, loop: asyncio.AbstractEventLoop, on_wake: Callable[[], None]) -> None:
@@ -256,8 +260,15 @@ class OpQueue:
                 self.blocked -= 1
 
     # -- waiting for durability
-    def wait_done(self, p: Producer, seq: int, deadline: float | None) -> None:
-        """Block until ``p.done >= seq``; TimeoutError at ``deadline`` (a ``time.monotonic`` value)."""
+    def wait_done(
+        self,
+        p: Producer,
+        seq: int,
+        deadline: float | None,
+        give_up: Callable[[], MlflowException | None] | None = None,
+    ) -> None:
+        """Block until ``p.done >= seq``; TimeoutError at ``deadline`` (a ``time.monotonic`` value); the
+        error ``give_up()`` returns, as soon as it returns one (checked at each wake-up)."""
         if p.done >= seq:
             return
         with self.cond:
@@ -266,6 +277,8 @@ class OpQueue:
                 if self.sleeping:
                     self.wake()
                 while p.done < seq:
+                    if give_up is not None and (error := give_up()) is not None:
+                        raise error
                     if self.stopped:
                         raise MlflowException(
                             f"The logging pipeline stopped ({self.closed_reason}) before these "

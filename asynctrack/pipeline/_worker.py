@@ -225,7 +225,11 @@ class Worker:
                 then()
 
         try:
-            await retry_transient(lambda: self._write(batch, durable), what=f"logging to run {batch.run_id}")
+            await retry_transient(
+                lambda: self._write(batch, durable),
+                what=f"logging to run {batch.run_id}",
+                observe=self._queue.outage.observe,  # no budget: accepted operations are never dropped
+            )
         except MlflowException as exc:
             await self._split(batch, exc)
         except Exception as exc:

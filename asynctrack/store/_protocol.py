@@ -36,8 +36,11 @@ def _step_cursor(series: MetricSeries) -> str:
 class StoreUnavailable(MlflowException):
     """A transient store failure (locked database, refused connection, HTTP 429/5xx): retry later."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, contention: bool = False) -> None:
         super().__init__(message, error_code=TEMPORARILY_UNAVAILABLE)
+        #: Another writer holds a lock: progress is being made elsewhere, so waiting is always right. Other
+        #: transient failures (a full disk, an I/O error, a server down) count against retry budgets.
+        self.contention = contention
 
 
 class BatchLimits(msgspec.Struct, frozen=True):
@@ -112,6 +115,15 @@ class AbstractStore(abc.ABC):
     #: How many runs' batches the pipeline may write at once (1: one after another). A store whose writes
     #: are network round trips raises it; one run's batches are always written in order.
     concurrent_writes: int = 1
+
+    @property
+    def synchronous_retries(self) -> int:
+        """Retries of a failing write a synchronous caller sits through before it gets an error (the
+        worker itself retries for good): ``MLFLOW_HTTP_REQUEST_MAX_RETRIES``, the REST store's budget for
+        one request. A store whose calls already retry that much themselves answers 0."""
+        from asynctrack.environment import MLFLOW_HTTP_REQUEST_MAX_RETRIES
+
+        return MLFLOW_HTTP_REQUEST_MAX_RETRIES.get()
 
     # -- experiments
     @abc.abstractmethod

@@ -35,19 +35,38 @@ class Backoff:
 _WARN_AFTER = 5.0
 
 
-async def retry_transient(fn: Callable[[], Awaitable[T]], *, what: str) -> T:
+async def retry_transient(
+    fn: Callable[[], Awaitable[T]],
+    *,
+    what: str,
+    budget: int | None = None,
+    observe: Callable[[StoreUnavailable | None], None] | None = None,
+) -> T:
     """Call ``fn`` until it does not raise :class:`StoreUnavailable`.
 
-    Retries until cancelled (the pipeline's owner cancels at shutdown, between attempts). A streak of
-    failures is logged at DEBUG, then once at WARNING if it lasts 5 seconds, and its end likewise.
+    Lock contention is retried until cancelled (the pipeline's owner cancels at shutdown, between
+    attempts). Other transient failures (a full disk, an I/O error) are retried ``budget`` times, then the
+    last one is raised with the count added; ``None`` retries them for good too (the pipeline's worker,
+    which must not lose what it accepted). ``observe`` sees each failure, and None after each success.
+    A streak of failures is logged at DEBUG, then once at WARNING if it lasts 5 seconds, and its end likewise.
     """
     backoff = Backoff()
     started = 0.0
     warned = False
+    failures = 0
     while True:
         try:
             result = await fn()
         except StoreUnavailable as exc:
+            if observe is not None:
+                observe(exc)
+            if not exc.contention:
+                failures += 1
+                if budget is not None and failures > budget:
+                    raise StoreUnavailable(
+                        f"{exc.message}; gave up {what} after {failures} failed attempts "
+                        f"(MLFLOW_HTTP_REQUEST_MAX_RETRIES={budget} retries)"
+                    ) from exc
             now = anyio.current_time()
             if backoff.attempt == 0:
                 started = now
@@ -62,6 +81,8 @@ async def retry_transient(fn: Callable[[], Awaitable[T]], *, what: str) -> T:
                 )
             await anyio.sleep(backoff.next_delay())
             continue
+        if observe is not None:
+            observe(None)
         if warned:
             _log.warning("asynctrack: %s: store available again after %d retries", what, backoff.attempt)
         return result

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import resource
 import signal
 import subprocess
 import sys
@@ -17,6 +16,8 @@ from pathlib import Path
 
 import pytest
 from servers import ServerProcess, asynctrack_server, free_port
+from small_disk import KINDS
+from small_disk import small_disk as make_small_disk
 
 from asynctrack import MlflowClient
 
@@ -275,32 +276,14 @@ def _steps_of(client: MlflowClient, run_id: str, key: str) -> list[int]:
     return [m.step for m in client.get_metric_history(run_id, key)]
 
 
-@pytest.fixture(params=["tmpfs", "file-size-limit"])
+@pytest.fixture(params=KINDS)
 def small_disk(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> Iterator[tuple[Path, Callable[[], None] | None]]:
-    """A directory where writes fail past 256 KiB: a 256 KiB tmpfs (needs the right to mount: root here;
-    skipped elsewhere), or a file-size limit (RLIMIT_FSIZE) set in the child, which fails writes past
-    256 KiB with EFBIG the way a full disk fails them with ENOSPC."""
+    """A directory where writes fail past 256 KiB (tests/small_disk.py: a tmpfs, or RLIMIT_FSIZE)."""
     d = tmp_path / "small"
-    d.mkdir()
-    if request.param == "tmpfs":
-        mounted = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(d)], capture_output=True
-        )
-        if mounted.returncode != 0:
-            pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
-        try:
-            yield d, None
-        finally:
-            subprocess.run(["umount", str(d)], check=False)
-        return
-
-    def limit() -> None:
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
-        resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, 256 * 1024))
-
-    yield d, limit
+    with make_small_disk(request.param, d) as preexec:
+        yield d, preexec
 
 
 def test_a_full_journal_disk_is_reported_and_nothing_is_dropped(
@@ -324,3 +307,33 @@ def test_a_full_journal_disk_is_reported_and_nothing_is_dropped(
     assert err.count("cannot be written") == 1
     run_id = out.split()[1]
     assert _steps(server.url, run_id) == Counter(range(n))  # shipped all the same
+
+
+def test_a_synchronous_call_to_a_dead_server_raises_and_keeps_the_operation(
+    server: ServerProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the server gone, a synchronous call raises once the REST store has spent its retries (it used
+    to wait forever: the worker retries for good); the operation stays journaled and reaches the server
+    when it is back."""
+    from asynctrack import MlflowException
+    from asynctrack.pipeline import close_pipelines
+
+    monkeypatch.setenv("ASYNCTRACK_JOURNAL_DIR", str(tmp_path / "journal"))
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0")
+    client = MlflowClient(server.url)
+    run_id = client.create_run("0").info.run_id
+    server.kill()
+    with pytest.raises(MlflowException) as ei:
+        client.log_metric(run_id, "x", 1.0, step=7, synchronous=True)
+    assert ei.value.error_code == "TEMPORARILY_UNAVAILABLE"
+    message = ei.value.message
+    assert "the store's own retries of the request" in message  # the REST store's retries were the budget
+    assert "Nothing was dropped" in message and "journal" in message, message
+    assert "All connection attempts failed" in message or "onnect" in message, message
+    reports = close_pipelines(timeout=1)
+    assert len(reports) == 1 and "kept in the journal" in reports[0], reports
+    server.start()
+    done = _cli({**os.environ}, "sync", str(tmp_path / "journal"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [(m.step, m.value) for m in client.get_metric_history(run_id, "x")] == [(7, 1.0)]

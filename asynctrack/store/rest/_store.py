@@ -99,6 +99,10 @@ class RestStore(AbstractStore):
     #: (over HTTP/1.1 each in-flight request holds its own pooled connection).
     concurrent_writes = 8
 
+    @property
+    def synchronous_retries(self) -> int:
+        return 0  # each call has made MLFLOW_HTTP_REQUEST_MAX_RETRIES retries before it fails
+
     def __init__(self, transport: Transport, *, history_page_size: int = HISTORY_PAGE_SIZE) -> None:
         self._t = transport
         self._page = history_page_size

@@ -65,7 +65,9 @@ def map_error(exc: sqlite3.Error, path: str) -> MlflowException:
     code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
     text = str(exc)
     if code in (_SQLITE_BUSY, _SQLITE_LOCKED) or "locked" in text:
-        return StoreUnavailable(f"SQLite database {path} is locked by another connection ({text})")
+        return StoreUnavailable(
+            f"SQLite database {path} is locked by another connection ({text})", contention=True
+        )
     if code == _SQLITE_FULL or "disk is full" in text:
         return StoreUnavailable(f"the disk holding SQLite database {path} is full ({text})")
     if code == _SQLITE_IOERR:

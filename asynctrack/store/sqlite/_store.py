@@ -13,7 +13,7 @@ import anyio
 
 from asynctrack._names import generate_run_name
 from asynctrack.entities import Experiment, Param, Run, RunInfo, RunTag
-from asynctrack.environment import ASYNCTRACK_SQLITE_BUSY_TIMEOUT
+from asynctrack.environment import ASYNCTRACK_SQLITE_BUSY_TIMEOUT, MLFLOW_HTTP_REQUEST_MAX_RETRIES
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.store._buckets import MetricBuckets, MetricUpdate
 from asynctrack.store._overview import ExperimentStats, RunKeys
@@ -62,32 +62,45 @@ class SqliteStore(AbstractStore):
         await anyio.to_thread.run_sync(functools.partial(os.makedirs, os.path.dirname(path), exist_ok=True))
         root = artifact_root
         busy = ASYNCTRACK_SQLITE_BUSY_TIMEOUT.get()
+        budget = MLFLOW_HTTP_REQUEST_MAX_RETRIES.get()  # a full disk at open is an error, not a hang
         if not await anyio.to_thread.run_sync(check_file, path):
             await retry_transient(
-                lambda: anyio.to_thread.run_sync(_create, path, root), what=f"creating {path}"
+                lambda: anyio.to_thread.run_sync(_create, path, root), what=f"creating {path}", budget=budget
             )
 
         def check(conn: sqlite3.Connection) -> None:
             check_schema_is_ours(conn, path)
 
         writer = await retry_transient(
-            lambda: Connection.open(path, busy, check=check), what=f"opening {path}"
+            lambda: Connection.open(path, busy, check=check), what=f"opening {path}", budget=budget
         )
         try:
             await retry_transient(
-                lambda: writer.run(_create_schema, root, _now_ms()), what=f"checking the schema of {path}"
+                lambda: writer.run(_create_schema, root, _now_ms()),
+                what=f"checking the schema of {path}",
+                budget=budget,
             )
-            reader = await retry_transient(lambda: Connection.open(path, busy), what=f"opening {path}")
+            reader = await retry_transient(
+                lambda: Connection.open(path, busy), what=f"opening {path}", budget=budget
+            )
         except BaseException:
             await writer.close()
             raise
         return cls(path, root, writer, reader)
 
     async def _write(self, what: str, fn: object, *args: object) -> object:
-        return await retry_transient(lambda: self._writer.write(fn, *args), what=what)  # type: ignore[arg-type]
+        return await retry_transient(
+            lambda: self._writer.write(fn, *args),  # type: ignore[arg-type]
+            what=what,
+            budget=self.synchronous_retries,
+        )
 
     async def _read(self, fn: object, *args: object) -> object:
-        return await retry_transient(lambda: self._reader.run(fn, *args), what="reading")  # type: ignore[arg-type]
+        return await retry_transient(
+            lambda: self._reader.run(fn, *args),  # type: ignore[arg-type]
+            what="reading",
+            budget=self.synchronous_retries,
+        )
 
     # -- experiments
     async def create_experiment(

@@ -57,6 +57,27 @@ def mlflow_python() -> Path:
     return python
 
 
+def mlflow_auth_python() -> Path:
+    """:func:`mlflow_python` with MLflow's ``auth`` extra (Flask-WTF, which ``mlflow.server.auth`` and so
+    its ``AuthServiceClient`` and ``mlflow server --app-name basic-auth`` import), added on first use."""
+    python = mlflow_python()
+    marker = python.parent.parent / ".auth-installed"
+    if marker.exists():
+        return python
+    with open(python.parent.parent.parent / f".{python.parent.parent.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not marker.exists():
+            done = subprocess.run(
+                [str(python), "-m", "pip", "install", "--quiet", "Flask-WTF<2"],  # mlflow[auth]'s pin
+                capture_output=True,
+                text=True,
+            )
+            if done.returncode:
+                raise RuntimeError(f"installing Flask-WTF failed:\n{done.stderr[-4000:]}")
+            marker.write_text("Flask-WTF")
+    return python
+
+
 class ServerProcess:
     """A server subprocess on ``127.0.0.1:port``, ready once ``GET /health`` answers 200."""
 

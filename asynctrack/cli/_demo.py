@@ -18,7 +18,10 @@ from rich.table import Table
 import asynctrack as mlflow
 from asynctrack.pipeline import RunOperations
 
-__all__ = ["run_demo"]
+__all__ = ["DEMO_EXPERIMENT", "run_demo"]
+
+#: The experiment the demo logs to (named in its output, with the command that lists its runs).
+DEMO_EXPERIMENT = "asynctrack-demo"
 
 
 def _data(rng: np.random.Generator, n: int, d: int) -> tuple[np.ndarray, np.ndarray]:
@@ -40,7 +43,7 @@ def run_demo(epochs: int, steps: int, tracking_uri: str | None, *, progress: boo
     dim, batch, lr = 32, 64, 0.05
     x, y = _data(rng, 20_000, dim)
     w = np.zeros(dim)
-    mlflow.set_experiment("asynctrack-demo")
+    experiment = mlflow.set_experiment(DEMO_EXPERIMENT)
     n_metrics = 0
     wait_seconds = 0.0
     started = time.perf_counter()
@@ -100,7 +103,10 @@ def run_demo(epochs: int, steps: int, tracking_uri: str | None, *, progress: boo
     final = mlflow.get_run(run_id)
     history = mlflow.MlflowClient().get_metric_history(run_id, "train/loss")
 
-    table = Table(title="asynctrack demo: done", show_header=False)
+    table = Table(title="asynctrack demo: done", show_header=False, title_justify="left")
+    table.add_column(no_wrap=True)
+    table.add_column(overflow="fold")
+    table.add_row("experiment", f"{DEMO_EXPERIMENT} (id {experiment.experiment_id})")
     table.add_row("run id", run_id)
     table.add_row("run name", str(final.info.run_name))
     table.add_row("status", final.info.status)
@@ -114,9 +120,17 @@ def run_demo(epochs: int, steps: int, tracking_uri: str | None, *, progress: boo
         f"{wait_seconds * 1000:.1f} ms spent waiting for the store in total",
     )
     table.add_row("final metrics", ", ".join(f"{k}={v:.4f}" for k, v in sorted(final.data.metrics.items())))
-    table.add_row("data", mlflow.get_tracking_uri())
     console.print(table)
-    console.print("Read it back:")
+    # Paths and commands are printed whole (soft_wrap: the terminal may wrap them, they are never cut).
+    console.print(f"Data: {mlflow.get_tracking_uri()}", soft_wrap=True, highlight=False)
+    uri_option = f" --tracking-uri {tracking_uri}" if tracking_uri else ""
+    console.print("List its runs:", highlight=False)
+    console.print(
+        f"  asynctrack{uri_option} runs list --experiment-id {experiment.experiment_id}",
+        soft_wrap=True,
+        highlight=False,
+    )
+    console.print("Read it back:", highlight=False)
     console.print(
         f"  python -c \"import asynctrack as mlflow; print(mlflow.get_run('{run_id}').data.metrics)\"",
         soft_wrap=True,

@@ -109,6 +109,7 @@ def _status(args: argparse.Namespace) -> int:
             ]
             for r in rows
         ],
+        whole=("journal",),
     )
     return 0
 

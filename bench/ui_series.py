@@ -89,6 +89,36 @@ async def timed(fn: Callable[[], Awaitable[Any]], repeats: int) -> tuple[float |
     return median(times), result
 
 
+async def synchronous(db: str, n: int, repeats: int) -> list[tuple[str, ...]]:
+    """A metric logged one point per write (synchronous logging): how many chunk rows it ends as, and the
+    bucket query on it."""
+    store = await SqliteStore.open(db, os.path.join(os.path.dirname(db), "artifacts"))
+    try:
+        run_id = (await store.create_run("0", "bench", START, [], f"sync-{n}")).info.run_id
+        values, _ = _values(n, n + 1)
+        t0 = time.perf_counter()
+        for i in range(n):
+            one = MetricSeries("m", values[i : i + 1], np.array([START + 5 * i]), np.array([i]))
+            await store.log_batch(run_id, [one], [], [])
+        spent = time.perf_counter() - t0
+        t, b = await timed(partial(store.metric_buckets, run_id, "m", "step", None, None, 1000), repeats)
+        assert b.count == n and np.nanmax(b.max) == SPIKE
+    finally:
+        await store.aclose()
+    with sqlite3.connect(db) as conn:
+        (chunks,) = conn.execute(
+            "SELECT count(*) FROM metric_chunks c JOIN runs r USING (run_key) WHERE r.run_id = ?", (run_id,)
+        ).fetchone()
+    return [
+        (
+            fmt(n),
+            f"synchronous one-point writes: {chunks} chunk rows after merging",
+            f"{spent / n * 1e6:.0f} µs/write",
+        ),
+        (fmt(n), "metric_buckets on them, 1000 buckets, whole range", _ms(t)),
+    ]
+
+
 async def in_process(db: str, runs: dict[int, str], repeats: int) -> list[tuple[str, ...]]:
     rows = []
     store = await SqliteStore.open(db, os.path.join(os.path.dirname(db), "artifacts"))
@@ -170,6 +200,7 @@ def main() -> None:
         default=str(Path.home() / ".cache" / "asynctrack-tests" / "mlflow-3.17.2" / "bin" / "python"),
     )
     p.add_argument("--no-mlflow", action="store_true")
+    p.add_argument("--sync-points", type=int, default=100_000, help="points logged one per write")
     a = p.parse_args()
     sizes = [100_000, 1_000_000] if a.quick else [1_000_000, 10_000_000]
     repeats = 3 if a.quick else a.repeats
@@ -178,6 +209,7 @@ def main() -> None:
         db = os.path.join(workdir, "asynctrack.db")
         runs = asyncio.run(build(db, sizes))
         rows = asyncio.run(in_process(db, runs, repeats))
+        rows += asyncio.run(synchronous(db, a.sync_points, repeats))
         port = free_port()
         server = Server(
             [

@@ -72,7 +72,7 @@ async def test_one_point_writes_are_merged(tmp_path: Path) -> None:
     store = await SqliteStore.open(str(tmp_path / "s.db"), str(tmp_path / "a"))
     try:
         run_id = (await store.create_run("0", "u", 0, [], "r")).info.run_id
-        n = 3 * SMALL * MERGE_AT + 17
+        n = 10 * SMALL * MERGE_AT + 17
         for i in range(n):
             point = MetricSeries("m", np.array([float(i)]), np.array([i], np.int64), np.array([i], np.int64))
             await store.log_batch(run_id, [point], [], [])
@@ -84,9 +84,10 @@ async def test_one_point_writes_are_merged(tmp_path: Path) -> None:
     finally:
         await store.aclose()
     with sqlite3.connect(tmp_path / "s.db") as conn:
-        chunks = conn.execute("SELECT count(*) FROM metric_chunks").fetchone()[0]
-    # two merge levels: 3 chunks of SMALL * MERGE_AT points, and a tail of fewer than 2 * MERGE_AT small ones
-    assert chunks <= 3 + 2 * MERGE_AT, chunks
+        sizes = [r[0] for r in conn.execute("SELECT n FROM metric_chunks ORDER BY chunk_id")]
+    # two merge levels: 10 chunks of SMALL * MERGE_AT points, then fewer than 2 * MERGE_AT small ones
+    assert sizes[:10] == [SMALL * MERGE_AT] * 10, sizes
+    assert len(sizes) <= 10 + 2 * MERGE_AT, sizes
 
 
 async def test_long_series_are_cut_into_capped_chunks(tmp_path: Path) -> None:

@@ -15,8 +15,9 @@ Writes keep chunks bounded and few:
 
 - a series longer than ``CHUNK_CAP`` points is written as several chunks;
 - synchronous logging writes one tiny chunk per call, which would make a million-point history a million
-  rows. ``metric_tails`` counts each key's trailing small chunks, and once ``MERGE_AT`` chunks under
-  ``SMALL`` points (or under ``MEDIUM`` points) trail, they are merged into one (the first one's row keeps
+  rows. ``metric_tails`` counts each key's trailing chunks under ``SMALL`` and under ``MEDIUM`` points;
+  once ``MERGE_AT`` chunks under ``SMALL`` trail, or ``MERGE_AT`` of ``SMALL`` to ``MEDIUM`` points (with
+  any smaller ones after them), those trailing chunks are merged into one (the first one's row keeps
   its ``chunk_id``, so the logging order of points is unchanged). One-point writes are merged 32 at a time,
   and 32 of those again: each point is rewritten twice, and a million one-point writes end as ~1,000
   chunks of 1,024 points. Chunks of ``MEDIUM`` (64) points or more, what the asynchronous pipeline writes
@@ -340,7 +341,7 @@ def insert_chunks(conn: sqlite3.Connection, run_key: int, pieces: list[Piece]) -
         small, medium = conn.execute(
             _COUNT_TAIL + " RETURNING small, medium", (run_key, p.key, n, n < SMALL, n < MEDIUM)
         ).fetchone()
-        if small >= MERGE_AT or medium >= MERGE_AT:
+        if small >= MERGE_AT or medium - small >= MERGE_AT:
             _merge_tail(conn, run_key, p.key, small, medium)
         return
     first = int(conn.execute("SELECT coalesce(max(chunk_id), 0) + 1 FROM metric_chunks").fetchone()[0])
@@ -363,7 +364,7 @@ def insert_chunks(conn: sqlite3.Connection, run_key: int, pieces: list[Piece]) -
         marks = ",".join("?" * len(merge_keys))
         for key, small, medium in conn.execute(
             f"SELECT key, small, medium FROM metric_tails WHERE run_key = ? AND key IN ({marks}) "
-            "AND (small >= ? OR medium >= ?)",
+            "AND (small >= ? OR medium - small >= ?)",
             (run_key, *merge_keys, MERGE_AT, MERGE_AT),
         ).fetchall():
             _merge_tail(conn, run_key, key, small, medium)
@@ -374,7 +375,7 @@ def _merge_tail(conn: sqlite3.Connection, run_key: int, key: str, small: int, me
         merged = _merge_last(conn, run_key, key, small)
         medium = medium - small + 1 if merged < MEDIUM else 0
         small = 1 if merged < SMALL else 0
-    if medium >= MERGE_AT:
+    if medium - small >= MERGE_AT:  # MERGE_AT chunks of SMALL..MEDIUM points (and the tiny ones after them)
         merged = _merge_last(conn, run_key, key, medium)
         small, medium = int(merged < SMALL), int(merged < MEDIUM)
     conn.execute(

@@ -13,7 +13,12 @@
 
 from __future__ import annotations
 
-from asynctrack import artifacts, config, entities, environment, exceptions, validation
+import importlib
+import importlib.machinery
+import sys
+from typing import Any
+
+from asynctrack import artifacts, config, entities, environment, exceptions, tracking, validation
 from asynctrack._fluent_artifacts import (
     flush_artifact_async_logging,
     get_artifact_uri,
@@ -27,6 +32,13 @@ from asynctrack._fluent_artifacts import (
     log_text,
 )
 from asynctrack._fluent_search import search_experiments, search_runs
+from asynctrack._mlflow_names import (
+    UNAVAILABLE,
+    MlflowModuleUnavailable,
+    MlflowNameUnavailable,
+    install_import_hook,
+    unavailable_message,
+)
 from asynctrack._tracking_uri import is_tracking_uri_set
 from asynctrack.aio import AsyncClient
 from asynctrack.client import MlflowClient
@@ -80,6 +92,22 @@ from asynctrack.pipeline import RunOperations
 
 __version__ = "0.1.0"
 
+# MLflow's names that asynctrack lacks raise an error saying whether they are planned or out of scope
+# (``_mlflow_names.py``), as attributes and as modules (``import asynctrack.pytorch``).
+install_import_hook()
+
+
+def __getattr__(name: str) -> Any:
+    # A public subpackage not imported yet (asynctrack.cli, asynctrack.server) is imported on first use, as
+    # MLflow's lazily loaded submodules are; other MLflow names raise an error saying why they are missing.
+    if not name.startswith("_") and importlib.machinery.PathFinder.find_spec(f"{__name__}.{name}", __path__):
+        return importlib.import_module(f"{__name__}.{name}")
+    module = sys.modules[__name__]
+    if name in UNAVAILABLE:
+        raise MlflowNameUnavailable(unavailable_message(name), name=name, obj=module)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}", name=name, obj=module)
+
+
 __all__ = [
     "ActiveRun",
     "AsyncClient",
@@ -89,6 +117,8 @@ __all__ = [
     "Metric",
     "MlflowClient",
     "MlflowException",
+    "MlflowModuleUnavailable",
+    "MlflowNameUnavailable",
     "Param",
     "Run",
     "RunData",
@@ -145,5 +175,6 @@ __all__ = [
     "set_tags",
     "set_tracking_uri",
     "start_run",
+    "tracking",
     "validation",
 ]

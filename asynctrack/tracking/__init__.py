@@ -1,0 +1,22 @@
+"""``asynctrack.tracking``: what MLflow's ``mlflow.tracking`` offers that asynctrack has.
+
+``from mlflow.tracking import MlflowClient`` is among the most common MLflow imports; with asynctrack it is
+``from asynctrack.tracking import MlflowClient``. MLflow's registry URI functions (``get_registry_uri``,
+``set_registry_uri``) belong to the model registry, which is out of scope: they raise an error saying so.
+"""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+from asynctrack._mlflow_names import UNAVAILABLE, MlflowNameUnavailable, unavailable_message
+from asynctrack._tracking_uri import get_tracking_uri, is_tracking_uri_set, set_tracking_uri
+from asynctrack.client import MlflowClient
+
+__all__ = ["MlflowClient", "get_tracking_uri", "is_tracking_uri_set", "set_tracking_uri"]
+
+
+def __getattr__(name: str) -> NoReturn:
+    if name in UNAVAILABLE:
+        raise MlflowNameUnavailable(unavailable_message(name), name=name, obj=None)
+    raise AttributeError(f"module 'asynctrack.tracking' has no attribute {name!r}", name=name)

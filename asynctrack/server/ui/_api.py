@@ -75,9 +75,8 @@ async def experiments(request: Request) -> Response:
     for e in found:
         s = stats.get(e.experiment_id)
         count = s.run_count if s else 0
-        last = s.last_activity if s and s.last_activity is not None else None
-        if last is None or (e.creation_time is not None and e.creation_time > last):
-            last = e.creation_time if last is None else last
+        # The latest start or end of its active runs; the experiment's creation when it has none.
+        last = s.last_activity if s and s.last_activity is not None else e.creation_time
         rows.append(
             ExperimentRow(
                 e.experiment_id,

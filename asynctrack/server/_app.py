@@ -30,6 +30,7 @@ from asynctrack.server._security import security_middleware
 from asynctrack.server._state import ServerState
 from asynctrack.server._writer import GroupCommitWriter
 from asynctrack.server.auth import auth_db_path, build_auth
+from asynctrack.server.auth._session import no_auth_session_routes
 from asynctrack.server.ui import page_routes, ui_api_routes
 from asynctrack.store._open import open_store
 
@@ -73,6 +74,8 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
         )
         all_routes = auth.routes + all_routes
         middleware.append(auth.middleware)
+    elif not cfg.artifacts_only:
+        all_routes += no_auth_session_routes()
     return Starlette(
         routes=all_routes,
         lifespan=lifespan,

@@ -32,7 +32,7 @@ from asynctrack.server.auth._authn import SESSION_COOKIE, Authenticator, Princip
 from asynctrack.server.auth._secrets import hash_token, new_session_token
 from asynctrack.server.ui._pages import UI_HEADERS
 
-__all__ = ["SESSION_TTL", "session_routes"]
+__all__ = ["SESSION_TTL", "no_auth_session_routes", "session_routes"]
 
 SESSION_TTL = 12 * 3600
 _encoder = msgspec.json.Encoder()
@@ -115,3 +115,13 @@ def session_routes(auth: Authenticator) -> list[Route]:
         Route("/ajax-api/asynctrack/auth/logout", logout, methods=["POST"]),
         Route("/ajax-api/asynctrack/auth/session", session, methods=["GET"]),
     ]
+
+
+def no_auth_session_routes() -> list[Route]:
+    """``GET .../auth/session`` on a server without ``--auth``: the page asks it before its first write and
+    learns there is nothing to sign in to (a 404 would be a console error on every such page)."""
+
+    async def session(request: Request) -> Response:
+        return _json({"auth": False, "username": None, "is_admin": False, "via": None, "csrf_token": None})
+
+    return [Route("/ajax-api/asynctrack/auth/session", session, methods=["GET"])]

@@ -140,3 +140,14 @@ def test_updates_errors(client: httpx.Client) -> None:
     assert status == 400 and "keys" in err["message"]
     status, err = ui_fails(client, "/updates", run_ids="f" * 32, keys="loss")
     assert status == 404
+
+
+def test_updates_reduce_a_flood_of_new_points(client: httpx.Client) -> None:
+    run_id = new_run(client, new_experiment(client), start_time=START)
+    cursor = ui(client, "/series", run_ids=run_id, key="loss")["series"][0]["cursor"]
+    values = [float(i % 7) for i in range(6000)]
+    values[4321] = 1e6
+    _log_points(client, run_id, range(6000), values)
+    (s,) = ui(client, "/updates", run_ids=run_id, keys="loss", cursor=cursor)["series"]
+    assert s["raw"] is False and len(s["x"]) <= 1000  # more than 5,000 new points arrive as buckets
+    assert sum(s["counts"]) == 6000 and max(s["max"]) == 1e6 and s["x"][-1] == 5999

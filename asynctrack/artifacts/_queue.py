@@ -181,12 +181,22 @@ class ArtifactQueue:
                 self._futures[producer.id] = future
         return RunOperations(producer, 1, 1)
 
-    def wait_done(self, p: Producer, seq: int, deadline: float | None) -> None:
-        """Block until ``p.done >= seq``; TimeoutError at ``deadline`` (``time.monotonic``)."""
+    def wait_done(
+        self,
+        p: Producer,
+        seq: int,
+        deadline: float | None,
+        give_up: Callable[[], MlflowException | None] | None = None,
+    ) -> None:
+        """Block until ``p.done >= seq``; TimeoutError at ``deadline`` (``time.monotonic``); the error
+        ``give_up()`` returns, as soon as it returns one (checked at each wake-up), as the metric queue's
+        ``wait_done`` (``RunOperations.wait`` passes it to both)."""
         if p.done >= seq:
             return
         with self.cond:
             while p.done < seq:
+                if give_up is not None and (error := give_up()) is not None:
+                    raise error
                 if self.stopped:
                     raise MlflowException(
                         f"Artifact logging stopped ({self.closed_reason}) before this upload was written."

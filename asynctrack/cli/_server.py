@@ -6,16 +6,10 @@ import argparse
 import os
 from typing import Any
 
-from asynctrack.environment import MLFLOW_SERVER_ALLOWED_HOSTS, MLFLOW_SERVER_CORS_ALLOWED_ORIGINS
+from asynctrack.cli._security_options import add_security_options, security_settings, size
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.server import DEFAULT_MAX_BODY_BYTES, ServerConfig, serve
 from asynctrack.server._artifacts import DEFAULT_ARTIFACTS_DESTINATION
-from asynctrack.server._config import (
-    DEFAULT_BODY_TIMEOUT,
-    DEFAULT_HEADER_TIMEOUT,
-    DEFAULT_KEEP_ALIVE_TIMEOUT,
-    DEFAULT_MAX_CONNECTIONS,
-)
 
 __all__ = ["add_server_command", "add_ui_command", "run_server_command", "run_ui_command"]
 
@@ -38,45 +32,6 @@ def _port(value: str) -> int:
     if not 0 <= n <= 65535:
         raise argparse.ArgumentTypeError(f"must be a port number (0-65535), got {value!r}")
     return n
-
-
-_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-
-
-def _size(value: str) -> int:
-    """A byte count: ``1048576``, or with a binary unit: ``512K``, ``100M``, ``2G``, ``1T`` (or ``MiB``)."""
-    text = value.strip().lower().removesuffix("ib").removesuffix("b")
-    unit = text[-1:] if text[-1:] in _SIZE_UNITS else ""
-    number = text[: len(text) - len(unit)].strip()
-    if not number.isdigit() or int(number) <= 0:
-        raise argparse.ArgumentTypeError(
-            f"must be a positive size in bytes (or with K, M, G, T), got {value!r}"
-        )
-    return int(number) * _SIZE_UNITS[unit]
-
-
-def _seconds(value: str) -> float:
-    try:
-        n = float(value)
-    except ValueError:
-        n = 0.0
-    if not 0 < n < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {value!r}")
-    return n
-
-
-def _names(value: str) -> list[str]:
-    """A comma-separated list, as MLflow's ``--allowed-hosts`` and ``--cors-allowed-origins`` take it."""
-    names = [v.strip() for v in value.split(",") if v.strip()]
-    if not names:
-        raise argparse.ArgumentTypeError(f"must be a comma-separated list, got {value!r}")
-    return names
-
-
-def _env_names(value: str | None) -> list[str] | None:
-    """A variable's comma-separated list (MLflow's server variables), None when unset or empty."""
-    names = [v.strip() for v in (value or "").split(",") if v.strip()]
-    return names or None
 
 
 def add_server_command(sub: Any) -> None:
@@ -126,60 +81,13 @@ def add_server_command(sub: Any) -> None:
     )
     srv.add_argument(
         "--max-artifact-size",
-        type=_size,
+        type=size,
         default=None,
         metavar="BYTES",
         help="largest artifact file the artifact API accepts (e.g. 2G); larger uploads get 413 and leave "
         "nothing behind (default: no limit, as MLflow)",
     )
-    sec = srv.add_argument_group("security (see docs/security.md)")
-    sec.add_argument(
-        "--allowed-hosts",
-        type=_names,
-        default=_env_names(MLFLOW_SERVER_ALLOWED_HOSTS.get()),
-        metavar="HOSTS",
-        help="comma-separated Host header values answered (DNS-rebinding protection): name, name:port, "
-        "patterns with *; '*' allows all (default: $MLFLOW_SERVER_ALLOWED_HOSTS, else localhost, this "
-        "machine's name, --host, any IP address)",
-    )
-    sec.add_argument(
-        "--cors-allowed-origins",
-        type=_names,
-        default=_env_names(MLFLOW_SERVER_CORS_ALLOWED_ORIGINS.get()) or [],
-        metavar="ORIGINS",
-        help="comma-separated origins (https://app.example.com, patterns with *) whose web pages may write "
-        "to and read from this server; '*' allows all, without credentials (default: "
-        "$MLFLOW_SERVER_CORS_ALLOWED_ORIGINS, else only the server's own)",
-    )
-    sec.add_argument(
-        "--header-timeout",
-        type=_seconds,
-        default=DEFAULT_HEADER_TIMEOUT,
-        metavar="SECONDS",
-        help=f"time a client has to send a request's headers (default {DEFAULT_HEADER_TIMEOUT:g})",
-    )
-    sec.add_argument(
-        "--body-timeout",
-        type=_seconds,
-        default=DEFAULT_BODY_TIMEOUT,
-        metavar="SECONDS",
-        help=f"longest wait for the next piece of a request body (default {DEFAULT_BODY_TIMEOUT:g})",
-    )
-    sec.add_argument(
-        "--keep-alive-timeout",
-        type=_seconds,
-        default=DEFAULT_KEEP_ALIVE_TIMEOUT,
-        metavar="SECONDS",
-        help=f"idle kept-alive connections are closed after this (default {DEFAULT_KEEP_ALIVE_TIMEOUT:g})",
-    )
-    sec.add_argument(
-        "--max-connections",
-        type=_count,
-        default=DEFAULT_MAX_CONNECTIONS,
-        metavar="N",
-        help="connections and requests one worker holds at once; more get 503, which clients retry "
-        f"(default {DEFAULT_MAX_CONNECTIONS})",
-    )
+    add_security_options(srv)
 
     auth = srv.add_argument_group("authentication (see docs/security.md)")
     auth.add_argument(
@@ -232,12 +140,7 @@ def run_server_command(args: argparse.Namespace) -> int:
             artifacts_only=args.artifacts_only,
             default_artifact_root=args.default_artifact_root,
             max_artifact_size=args.max_artifact_size,
-            allowed_hosts=args.allowed_hosts,
-            cors_allowed_origins=args.cors_allowed_origins,
-            header_timeout=args.header_timeout,
-            body_timeout=args.body_timeout,
-            keep_alive_timeout=args.keep_alive_timeout,
-            max_connections=args.max_connections,
+            **security_settings(args),
             auth=args.auth,
             auth_db=args.auth_db,
             default_permission=args.default_permission,
@@ -262,6 +165,7 @@ def add_ui_command(sub: Any) -> None:
         help="where runs are stored: sqlite:///path.db or a directory (default: --tracking-uri, "
         "MLFLOW_TRACKING_URI, else ./mlruns)",
     )
+    add_security_options(ui)
 
 
 def run_ui_command(args: argparse.Namespace) -> int:
@@ -269,7 +173,10 @@ def run_ui_command(args: argparse.Namespace) -> int:
     print(f"asynctrack UI at http://{host}:{args.port}/ (Ctrl+C to stop)", flush=True)
     serve(
         ServerConfig(
-            host=args.host, port=args.port, backend_store_uri=args.backend_store_uri or args.tracking_uri
+            host=args.host,
+            port=args.port,
+            backend_store_uri=args.backend_store_uri or args.tracking_uri,
+            **security_settings(args),
         )
     )
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import httpx
 import pytest
 from security_helpers import ARTIFACTS, EVIL, experiment_named, refused, sample_writes, state_of
 from server_helpers import API, make_server
-from servers import ServerProcess, mlflow_server, running
+from servers import ServerProcess, free_port, mlflow_server, running
 
 ALLOWED = "https://app.example.com"
 SEARCH = API + "/experiments/search?max_results=1"
@@ -379,3 +380,17 @@ def test_refusals_carry_the_security_headers_too(web: httpx.Client) -> None:
         assert response.status_code in (204, 403)
         assert response.headers["x-content-type-options"] == "nosniff"
         assert response.headers["x-frame-options"] == "SAMEORIGIN"
+
+
+def test_ui_command_takes_the_security_options(tmp_path: Path) -> None:
+    port = free_port()
+    argv = [sys.executable, "-m", "asynctrack", "ui", "--host", "127.0.0.1", "--port", str(port)]
+    argv += [
+        "--backend-store-uri",
+        f"sqlite:///{tmp_path / 'ui.db'}",
+        "--allowed-hosts",
+        "mlflow.example.com",
+    ]
+    with running(ServerProcess(argv, port, tmp_path / "ui.log")) as srv, httpx.Client(base_url=srv.url) as c:
+        assert c.get("/", headers={"Host": "mlflow.example.com"}).status_code == 200
+        refused(c.get("/", headers={"Host": f"127.0.0.1:{port}"}), 403, "PERMISSION_DENIED", INVALID_HOST)

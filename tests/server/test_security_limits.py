@@ -131,6 +131,14 @@ def test_kept_alive_connection_then_stalled_headers_is_closed(strict: tuple[Serv
         assert _read_until_closed(sock) == b""
 
 
+def test_idle_kept_alive_connection_is_closed(strict: tuple[ServerProcess, Path]) -> None:
+    """After an answer, a connection that sends nothing more is closed (--keep-alive-timeout, 5 s)."""
+    with _connect(strict[0]) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        answer = _read_until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"OK")
+
+
 def test_half_sent_body_gets_408_and_the_connection_is_closed(
     http: httpx.Client, strict: tuple[ServerProcess, Path]
 ) -> None:

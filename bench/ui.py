@@ -125,13 +125,23 @@ class MlflowSeeder:
 
     def __init__(self, url: str) -> None:
         self.http = httpx.Client(base_url=url + "/api/2.0/mlflow", timeout=600)
-        self.pool = cf.ThreadPoolExecutor(8)
+        self.pool = cf.ThreadPoolExecutor(4)
 
     def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        r = self.http.post(path, json=body)
-        r.raise_for_status()
-        out: dict[str, Any] = r.json()
-        return out
+        """POST with MLflow's client's retry rule: 429 and 5xx (a locked database under load answers 503)
+        and dropped connections are retried with exponential back-off."""
+        for attempt in range(12):
+            try:
+                r = self.http.post(path, json=body)
+            except httpx.TransportError:
+                r = None
+            if r is not None and r.status_code < 500 and r.status_code != 429:
+                r.raise_for_status()
+                out: dict[str, Any] = r.json()
+                return out
+            time.sleep(min(30.0, 0.5 * 2**attempt))
+        status = r.status_code if r is not None else "no answer"
+        raise RuntimeError(f"mlflow server kept failing {path}: {status}")
 
     def run(self, exp: str, name: str, start: int) -> str:
         body = {"experiment_id": exp, "run_name": name, "start_time": start}
@@ -484,6 +494,8 @@ def main() -> None:
                 ours = measure(browser, "asynctrack", srv.url, ids, args.repeat)
                 print(f"asynctrack: {ours}", flush=True)
                 live = live_latency(browser, srv.url, srv.url, ids["live_exp"], args.live_seconds)
+            print(f"load average after asynctrack: {os.getloadavg()}", flush=True)
+            print(report(ours, None, live), flush=True)
             if not args.no_mlflow:
                 mroot = root / "mlflow"
                 mroot.mkdir()

@@ -88,13 +88,13 @@ class Pipeline:
         self.journal = journal
         self.queue.outage.budget = store.synchronous_retries
         self.queue.outage.kept = (
-            "they stay queued in this process, journaled before they are shipped, so they are sent when "
-            "the target is back, by this process or, after it exits, the next one or `asynctrack sync` "
-            "(docs/journal.md)."
+            "this call's operations stay queued in this process, journaled before they are shipped, so "
+            "they are sent when the target is back, by this process or, after it exits, the next one or "
+            "`asynctrack sync` (docs/journal.md)."
             if journal is not None
-            else "they stay queued in this process and are written as soon as the store recovers "
-            "(asynchronous calls keep retrying); if the process exits first, its exit report lists them "
-            "(docs/pipeline.md)."
+            else "this call's operations stay queued in this process (in memory) and are written as soon as "
+            "the store recovers, as asynchronous calls are; if the process exits first, its exit report "
+            "lists them (docs/pipeline.md)."
         )
         if linger is None:
             linger = ASYNCTRACK_LINGER_MS.get() / 1000.0

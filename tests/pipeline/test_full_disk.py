@@ -79,7 +79,7 @@ def _refusal(line: str, db: Path) -> int:
     assert "full" in line or "File too large" in line or "I/O error" in line, line
     assert str(db) in line, line
     assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES=7 retries" in line, line
-    assert "Nothing was dropped" in line, line
+    assert "Nothing was dropped: this call's operations stay queued" in line and "exit report" in line, line
     return int(words[1])
 
 

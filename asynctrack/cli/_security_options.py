@@ -97,7 +97,8 @@ def add_security_options(parser: argparse.ArgumentParser) -> None:
         type=_seconds,
         default=DEFAULT_BODY_TIMEOUT,
         metavar="SECONDS",
-        help=f"longest wait for the next piece of a request body (default {DEFAULT_BODY_TIMEOUT:g})",
+        help="longest wait for the next piece of a request body, or for the client to take the next piece "
+        f"of a download (default {DEFAULT_BODY_TIMEOUT:g})",
     )
     sec.add_argument(
         "--keep-alive-timeout",

@@ -59,9 +59,10 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     Security (``docs/security.md``): ``allowed_hosts`` are the ``Host`` headers answered (None: loopback
     names, IP literals and ``host``; ``*`` in the list: any), ``cors_allowed_origins`` the foreign origins
     allowed to write and to read through CORS. ``header_timeout`` bounds the time from a connection's
-    start (or its previous response) until a request's headers are complete, ``body_timeout`` each wait for
-    the next piece of a request body; ``keep_alive_timeout`` closes idle kept-alive connections and
-    ``max_connections`` caps the connections and requests a worker holds at once (more get 503).
+    start (or its previous response) until a request's headers are complete; ``body_timeout`` each wait
+    for the next piece of a request body, and for the client to take the next piece of a download;
+    ``keep_alive_timeout`` closes idle kept-alive connections and ``max_connections`` caps the
+    connections and requests a worker holds at once (more get 503).
 
     Authentication (``auth/``): ``auth`` turns on users and per-experiment permissions, kept in the SQLite
     file ``auth_db`` (None: ``asynctrack-auth.db`` beside the tracking database); ``default_permission``

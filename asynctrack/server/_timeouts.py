@@ -14,7 +14,8 @@ one that has started its next request, unlimited time. Two bounds close that:
 - :class:`BodyTimeoutGuard`, ASGI middleware: while a request's body is incomplete, each wait for its next
   piece is bounded by ``--body-timeout``; when one runs out, the route sees the client as disconnected
   (so an artifact upload discards its partial file) and the client gets 408 ``Request Timeout`` with
-  ``Connection: close``, whatever the route answered.
+  ``Connection: close``, whatever the route answered. The same bound applies the other way to streamed
+  responses (downloads): a client that takes no piece of one for ``--body-timeout`` seconds is cut off.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -94,9 +96,41 @@ class BodyTimeoutGuard:
         self.timeout = timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not _has_body(scope):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        try:
+            if _has_body(scope):
+                await self._with_body(scope, receive, send)
+            else:  # nothing to wait for on the way in
+                await self.app(scope, receive, self._bounded_send(send))
+        except Exception as exc:
+            if not _slow_reader(exc):
+                raise
+            # uvicorn closes a connection whose response was left incomplete.
+            _log.warning(
+                "%s %s: %s took no response data for %s s; closing the connection",
+                scope["method"],
+                scope["path"],
+                (scope.get("client") or ("?",))[0],
+                self.timeout,
+            )
+
+    def _bounded_send(self, send: Send) -> Send:
+        """``send``, raising :class:`_SlowReader` when the client takes no piece of a streamed response
+        (a download) for ``timeout`` seconds; single-message answers fit the socket buffers and go as is."""
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.body" and message.get("more_body", False):
+                if not await _within(self.timeout, send, message):
+                    raise _SlowReader
+            else:
+                await send(message)
+
+        return sending
+
+    async def _with_body(self, scope: Scope, receive: Receive, send: Send) -> None:
+        send = self._bounded_send(send)
         body_done = False
         timed_out = False
         response_started = False
@@ -108,7 +142,7 @@ class BodyTimeoutGuard:
             if timed_out:
                 return {"type": "http.disconnect"}
             message = await _within(self.timeout, receive)
-            if message is not None:
+            if isinstance(message, dict):
                 if message["type"] != "http.request" or not message.get("more_body", False):
                     body_done = True
                 return message
@@ -138,6 +172,8 @@ class BodyTimeoutGuard:
 
         try:
             await self.app(scope, receiving, sending)
+        except _SlowReader:
+            raise
         except Exception:
             if not (timed_out and not response_started):
                 raise
@@ -145,19 +181,33 @@ class BodyTimeoutGuard:
             await _send_timeout(send, self.timeout)
 
 
-async def _within(seconds: float, receive: Receive) -> Message | None:
-    """``receive()``'s message, or None when it takes longer than ``seconds``. On asyncio (uvicorn's loop)
-    with asyncio's own timeout, a third of an anyio cancel scope's cost on this per-request path; on any
-    other event loop with anyio's."""
+class _SlowReader(Exception):
+    """The client stopped taking the response."""
+
+
+def _slow_reader(exc: BaseException) -> bool:
+    """Whether ``exc`` is :class:`_SlowReader`, alone or as the only kind in an exception group (a
+    streaming response sends from a task group)."""
+    if isinstance(exc, BaseExceptionGroup):
+        return exc.split(_SlowReader)[1] is None
+    return isinstance(exc, _SlowReader)
+
+
+async def _within(seconds: float, call: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+    """``call(*args)``'s result (True for None), or False when it takes longer than ``seconds``. On asyncio
+    (uvicorn's loop) with asyncio's own timeout, a third of an anyio cancel scope's cost on this
+    per-request path; on any other event loop with anyio's."""
     if _on_asyncio():
         try:
             async with asyncio.timeout(seconds):
-                return await receive()
+                result = await call(*args)
         except TimeoutError:
-            return None
+            return False
+        return True if result is None else result
     with anyio.move_on_after(seconds):
-        return await receive()
-    return None
+        result = await call(*args)
+        return True if result is None else result
+    return False
 
 
 def _on_asyncio() -> bool:

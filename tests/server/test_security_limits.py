@@ -309,3 +309,43 @@ async def test_body_timeout_on_both_event_loops() -> None:
     assert seen == ["http.disconnect"]
     assert sent[0]["status"] == 408 and (b"connection", b"close") in sent[0]["headers"]
     assert b"--body-timeout" in sent[1]["body"]
+
+
+def _download_request(server: ServerProcess, name: str) -> socket.socket:
+    sock = _connect(server)
+    sock.sendall(
+        b"GET /api/2.0/mlflow-artifacts/artifacts/dl/%s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % name.encode()
+    )
+    return sock
+
+
+def test_download_that_is_never_read_is_cut_off(strict: tuple[ServerProcess, Path]) -> None:
+    """A client that asks for a large file and stops reading: once the socket buffers are full, the server
+    waits --body-timeout (2 s here) for it to take more, then closes the connection."""
+    server, dest = strict
+    size = 64 * 1024 * 1024  # far more than loopback's socket buffers hold
+    (dest / "dl").mkdir(parents=True, exist_ok=True)
+    with open(dest / "dl" / "big.bin", "wb") as f:
+        f.truncate(size)
+    with _download_request(server, "big.bin") as sock:
+        first = sock.recv(65536)
+        assert first.startswith(b"HTTP/1.1 200"), first[:200]
+        time.sleep(10)  # not reading: the server's wait for us runs out meanwhile (a wait, not a measurement)
+        received = len(first) + len(_read_until_closed(sock))
+    assert received < size
+    assert "took no response data" in server.log.read_text()
+
+
+def test_download_read_slowly_but_steadily_completes(strict: tuple[ServerProcess, Path]) -> None:
+    server, dest = strict
+    size = 6 * 1024 * 1024
+    (dest / "dl").mkdir(parents=True, exist_ok=True)
+    (dest / "dl" / "steady.bin").write_bytes(b"s" * size)
+    with _download_request(server, "steady.bin") as sock:
+        data = b""
+        while chunk := sock.recv(256 * 1024):
+            data += chunk
+            if data.endswith(b"s" * 16) and len(data) >= size:
+                break
+            time.sleep(0.1)  # about 2.5 MB/s: each 1 MiB piece is taken well within 2 s
+    assert data.endswith(b"s" * size)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import importlib.machinery
 import sys
+import typing
 from typing import Any
 
 from asynctrack import artifacts, config, entities, environment, exceptions, tracking, validation
@@ -97,15 +98,19 @@ __version__ = "0.1.0"
 install_import_hook()
 
 
-def __getattr__(name: str) -> Any:
-    # A public subpackage not imported yet (asynctrack.cli, asynctrack.server) is imported on first use, as
-    # MLflow's lazily loaded submodules are; other MLflow names raise an error saying why they are missing.
-    if not name.startswith("_") and importlib.machinery.PathFinder.find_spec(f"{__name__}.{name}", __path__):
-        return importlib.import_module(f"{__name__}.{name}")
-    module = sys.modules[__name__]
-    if name in UNAVAILABLE:
-        raise MlflowNameUnavailable(unavailable_message(name), name=name, obj=module)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}", name=name, obj=module)
+if not typing.TYPE_CHECKING:  # hidden from type checkers, so that a typo in a user's code is still reported
+
+    def __getattr__(name: str) -> Any:
+        # A public subpackage not imported yet (asynctrack.cli, asynctrack.server) is imported on first use,
+        # as MLflow's lazily loaded submodules are; other MLflow names raise an error saying why they are
+        # missing.
+        full = f"{__name__}.{name}"
+        if not name.startswith("_") and importlib.machinery.PathFinder.find_spec(full, __path__):
+            return importlib.import_module(full)
+        module = sys.modules[__name__]
+        if name in UNAVAILABLE:
+            raise MlflowNameUnavailable(unavailable_message(name), name=name, obj=module)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}", name=name, obj=module)
 
 
 __all__ = [

@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from asynctrack._mlflow_names import UNAVAILABLE, MlflowNameUnavailable, unavailable_message
 from asynctrack._tracking_uri import get_tracking_uri, is_tracking_uri_set, set_tracking_uri
@@ -16,7 +16,9 @@ from asynctrack.client import MlflowClient
 __all__ = ["MlflowClient", "get_tracking_uri", "is_tracking_uri_set", "set_tracking_uri"]
 
 
-def __getattr__(name: str) -> NoReturn:
-    if name in UNAVAILABLE:
-        raise MlflowNameUnavailable(unavailable_message(name), name=name, obj=None)
-    raise AttributeError(f"module 'asynctrack.tracking' has no attribute {name!r}", name=name)
+if not TYPE_CHECKING:  # hidden from type checkers: a typo in a user's code is still reported
+
+    def __getattr__(name: str) -> NoReturn:
+        if name in UNAVAILABLE:
+            raise MlflowNameUnavailable(unavailable_message(name), name=name, obj=None)
+        raise AttributeError(f"module 'asynctrack.tracking' has no attribute {name!r}", name=name)

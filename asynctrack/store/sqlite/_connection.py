@@ -71,7 +71,12 @@ def map_error(exc: sqlite3.Error, path: str) -> MlflowException:
     if code == _SQLITE_FULL or "disk is full" in text:
         return StoreUnavailable(f"the disk holding SQLite database {path} is full ({text})")
     if code == _SQLITE_IOERR:
-        return StoreUnavailable(f"I/O error on SQLite database {path} ({text})")
+        name = getattr(exc, "sqlite_errorname", "") or "SQLITE_IOERR"
+        # A write refused by the OS: a full disk usually reports SQLITE_FULL, but a file-size limit
+        # (EFBIG) or a full disk met while extending the WAL or its index ends up here.
+        writing = name.endswith(("_WRITE", "_FSYNC", "_TRUNCATE", "_SHMSIZE"))
+        hint = "; the disk may be full" if writing else ""
+        return StoreUnavailable(f"I/O error on SQLite database {path} ({text}, {name}{hint})")
     if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB) or "not a database" in text or "malformed" in text:
         return MlflowException(
             f"{path} is not a usable SQLite database ({text}); move it aside or point "

@@ -360,3 +360,36 @@ def test_users_cli(server: ServerProcess, auth_tmp: Path) -> None:
     assert not (auth_tmp / "nothing.db").exists()
     assert users_cli(auth_tmp, "delete", name).returncode == 0
     assert ADMIN in users_cli(auth_tmp, "list").stdout
+
+
+def test_changes_reach_every_worker(tmp_path: Path) -> None:
+    """Each worker remembers verified passwords; a change made through any worker (or the CLI) must still
+    take effect in all of them at the next request."""
+    from auth_helpers import ADMIN_PASSWORD
+    from servers import running
+
+    server = auth_server(tmp_path)
+    server.argv[server.argv.index("--workers") + 1] = "3"
+    with running(server), client(server, basic(ADMIN, ADMIN_PASSWORD)) as admin:
+        name = new_user(admin)
+        with client(server, basic(name, PASSWORD)) as c:
+            for _ in range(30):  # new connections land on every worker
+                ok(c.get(API + "/users/current", headers={"Connection": "close"}))
+            ok(
+                admin.patch(
+                    API + "/users/update-password", json={"username": name, "password": "rotated-password-1"}
+                )
+            )
+            statuses = {
+                c.get(API + "/users/current", headers={"Connection": "close"}).status_code for _ in range(30)
+            }
+            assert statuses == {401}
+        with client(server, basic(name, "rotated-password-1")) as c:
+            for _ in range(10):
+                ok(c.get(API + "/users/current", headers={"Connection": "close"}))
+            made = users_cli(tmp_path, "delete", name)
+            assert made.returncode == 0, made.stderr
+            statuses = {
+                c.get(API + "/users/current", headers={"Connection": "close"}).status_code for _ in range(30)
+            }
+            assert statuses == {401}

@@ -10,6 +10,7 @@ that experiment, any other path by the default permission, as MLflow's auth app 
 
 from __future__ import annotations
 
+import collections
 import re
 
 from asynctrack.artifacts._paths import check_path
@@ -21,6 +22,9 @@ from asynctrack.server.auth._store import AuthStore, User
 __all__ = ["Access", "canonical_experiment_id"]
 
 _INT64 = (-(2**63), 2**63 - 1)
+#: Runs whose experiment a worker remembers: a run never moves to another experiment, so the mapping
+#: cannot go stale (a deleted run is still judged by its experiment, as MLflow does).
+RUN_CACHE_SIZE = 100_000
 _DIGITS = re.compile(r"^[0-9]+$")
 
 
@@ -41,6 +45,7 @@ class Access:
         self.store = store
         self.default = default_permission
         self.server: ServerState | None = None
+        self._run_experiments: collections.OrderedDict[str, str] = collections.OrderedDict()
 
     def _tracking(self) -> ServerState:
         if self.server is None:
@@ -81,6 +86,10 @@ class Access:
 
     async def run_experiment(self, run_id: str) -> str | None:
         """The run's experiment id, or None when there is no such run."""
+        known = self._run_experiments.get(run_id)
+        if known is not None:
+            self._run_experiments.move_to_end(run_id)
+            return known
         server = self._tracking()
         try:
             run = await server.call(lambda: server.store.get_run(run_id), "get_run")
@@ -88,6 +97,9 @@ class Access:
             if exc.error_code == RESOURCE_DOES_NOT_EXIST:
                 return None
             raise
+        self._run_experiments[run_id] = run.info.experiment_id
+        while len(self._run_experiments) > RUN_CACHE_SIZE:
+            self._run_experiments.popitem(last=False)
         return run.info.experiment_id
 
     async def can_run(self, user: User, run_id: str, capability: Capability) -> bool:

@@ -169,19 +169,28 @@ class AuthGuard:
     ) -> None:
         check_coverage(routes)
         self.app = app
-        self.routes = [r for r in routes if isinstance(r, Route)]
+        plain = [r for r in routes if isinstance(r, Route)]
+        # Most paths have no parameters: found by a dict lookup, not by trying every route's regex.
+        self.exact: dict[str, list[Route]] = {}
+        for route in plain:
+            if "{" not in route.path:
+                self.exact.setdefault(route.path, []).append(route)
+        self.templated = [r for r in plain if "{" in r.path]
         self.access = access
         self.authenticator = authenticator
         self.max_body_bytes = max_body_bytes
 
     def _route(self, scope: Scope) -> Route | None:
+        """The route Starlette will pick for the request (the first full match, in the app's order), or
+        the first that matches the path only (a wrong method: 405), or None (404)."""
         partial = None
-        for route in self.routes:
-            match, _ = route.matches(scope)
-            if match is Match.FULL:
-                return route
-            if match is Match.PARTIAL and partial is None:
-                partial = route
+        for candidates in (self.exact.get(scope["path"], ()), self.templated):
+            for route in candidates:
+                match, _ = route.matches(scope)
+                if match is Match.FULL:
+                    return route
+                if match is Match.PARTIAL and partial is None:
+                    partial = route
         return partial
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -160,10 +160,14 @@ class SqliteAuthStore:
 
     # -- plumbing
 
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _run(self, fn: Callable[[sqlite3.Connection], T], *, write: bool = True) -> T:
+        """``fn(connection)`` in a transaction in a worker thread: ``BEGIN IMMEDIATE`` for writes (the
+        write lock up front, so no upgrade can fail), a plain ``BEGIN`` for reads (WAL: never blocked by a
+        writer)."""
+
         def call() -> T:
             with self._lock:
-                self._db.execute("BEGIN IMMEDIATE")
+                self._db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 try:
                     result = fn(self._db)
                 except BaseException:
@@ -190,7 +194,9 @@ class SqliteAuthStore:
     # -- users
 
     async def user_count(self) -> int:
-        return await self._run(lambda db: int(db.execute("SELECT count(*) FROM users").fetchone()[0]))
+        return await self._run(
+            lambda db: int(db.execute("SELECT count(*) FROM users").fetchone()[0]), write=False
+        )
 
     async def create_user(self, username: str, password_hash: str, is_admin: bool = False) -> User:
         check_username(username)
@@ -215,7 +221,8 @@ class SqliteAuthStore:
                 db.execute(
                     "SELECT id, username, password_hash, is_admin FROM users WHERE username = ?", (username,)
                 ).fetchone()
-            )
+            ),
+            write=False,
         )
 
     async def list_users(self) -> list[User]:
@@ -223,7 +230,7 @@ class SqliteAuthStore:
             rows = db.execute("SELECT id, username, password_hash, is_admin FROM users ORDER BY username")
             return [u for u in map(self._user, rows) if u is not None]
 
-        return await self._run(go)
+        return await self._run(go, write=False)
 
     async def update_password(self, username: str, password_hash: str) -> None:
         def go(db: sqlite3.Connection) -> None:
@@ -256,7 +263,7 @@ class SqliteAuthStore:
             ).fetchone()
             return None if row is None else str(row[0])
 
-        return await self._run(go)
+        return await self._run(go, write=False)
 
     async def get_permissions(self, user_id: int, experiment_ids: list[str]) -> dict[str, str]:
         def go(db: sqlite3.Connection) -> dict[str, str]:
@@ -272,7 +279,7 @@ class SqliteAuthStore:
                 out.update((str(e), str(p)) for e, p in rows)
             return out
 
-        return await self._run(go)
+        return await self._run(go, write=False)
 
     async def list_permissions(self, username: str) -> dict[str, str]:
         def go(db: sqlite3.Connection) -> dict[str, str]:
@@ -283,7 +290,7 @@ class SqliteAuthStore:
             )
             return {str(e): str(p) for e, p in rows}
 
-        return await self._run(go)
+        return await self._run(go, write=False)
 
     async def create_permission(self, username: str, experiment_id: str, permission: str) -> None:
         def go(db: sqlite3.Connection) -> None:
@@ -363,7 +370,7 @@ class SqliteAuthStore:
             assert user is not None
             return user, str(row[4]), None if row[5] is None else int(row[5])
 
-        return await self._run(go)
+        return await self._run(go, write=False)
 
     async def list_tokens(self, username: str) -> list[Token]:
         def go(db: sqlite3.Connection) -> list[Token]:
@@ -375,7 +382,7 @@ class SqliteAuthStore:
                 Token(str(i), username, str(n), int(c), None if e is None else int(e)) for i, n, c, e in rows
             ]
 
-        return await self._run(go)
+        return await self._run(go, write=False)
 
     async def delete_token(self, username: str, token_id: str) -> None:
         def go(db: sqlite3.Connection) -> None:
@@ -414,7 +421,7 @@ class SqliteAuthStore:
             assert user is not None
             return user, str(row[4]), int(row[5])
 
-        return await self._run(go)
+        return await self._run(go, write=False)
 
     async def delete_session(self, secret_hash: str) -> None:
         await self._run(lambda db: db.execute("DELETE FROM sessions WHERE secret_hash = ?", (secret_hash,)))

@@ -1,7 +1,8 @@
 """The web UI behind ``asynctrack server --auth`` in a real browser (Debian's chromium through Playwright):
 the page sends an anonymous visitor to /login, a wrong password is said so, signing in sets an HttpOnly
 SameSite=Strict cookie the page's scripts cannot read, the experiments list shows only what the user may
-read, and the UI's writes (creating an experiment) pass the CSRF check; the creator then manages it."""
+read, the UI's writes (creating an experiment) pass the CSRF check and the creator then manages it, and
+"Sign out" ends the session."""
 
 from __future__ import annotations
 
@@ -53,6 +54,7 @@ def test_login_page_cookie_filtered_list_and_csrf_protected_writes(
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "401" not in m.text else None)
     page.set_default_timeout(20_000)
     try:
         page.goto(server.url + "/")
@@ -83,6 +85,14 @@ def test_login_page_cookie_filtered_list_and_csrf_protected_writes(
             admin.get(API + "/experiments/permissions/get", params={"experiment_id": eid, "username": name})
         )
         assert got["experiment_permission"]["permission"] == "MANAGE"
+        # The top bar names the user; signing out ends the session.
+        assert errors == []
+        assert page.inner_text("#account").startswith(name)
+        page.click("#account button")
+        page.wait_for_url("**/login")
+        page.goto(server.url + "/")
+        page.wait_for_url("**/login")
+        assert not [c for c in context.cookies() if c["name"] == "asynctrack_session"]
         assert errors == []
     finally:
         context.close()

@@ -101,6 +101,7 @@ def session_routes(auth: Authenticator) -> list[Route]:
         who: Principal = request.scope["asynctrack.auth"]
         return _json(
             {
+                "auth": True,
                 "username": who.user.username,
                 "is_admin": who.user.is_admin,
                 "via": who.via,

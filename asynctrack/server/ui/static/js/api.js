@@ -24,18 +24,33 @@ function query(params) {
 }
 
 // With `asynctrack server --auth` the page is signed in by an HttpOnly session cookie, and every write
-// must carry the session's CSRF token (asked once from the auth API; "" when the server has no auth).
-let csrf = null;
-async function csrfToken() {
-  if (csrf === null) {
-    try {
-      const r = await fetch("/ajax-api/asynctrack/auth/session", { credentials: "same-origin" });
-      csrf = r.ok ? (await r.json()).csrf_token || "" : "";
-    } catch {
-      csrf = "";
-    }
+// must carry the session's CSRF token. The session is asked once: {auth: false} without --auth.
+let sessionPromise = null;
+export function session() {
+  if (sessionPromise === null) {
+    sessionPromise = fetch("/ajax-api/asynctrack/auth/session", { credentials: "same-origin" })
+      .then((r) => (r.ok ? r.json() : { auth: false }))
+      .catch(() => ({ auth: false }));
   }
-  return csrf;
+  return sessionPromise;
+}
+
+async function csrfToken() {
+  return (await session()).csrf_token || "";
+}
+
+/** End the session and go to the login page. */
+export async function signOut() {
+  try {
+    await fetch("/ajax-api/asynctrack/auth/logout", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": await csrfToken() },
+      body: "{}",
+      credentials: "same-origin",
+    });
+  } finally {
+    window.location.assign("/login");
+  }
 }
 
 async function call(url, init, signal) {

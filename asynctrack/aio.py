@@ -63,7 +63,10 @@ class AsyncClient(AsyncClientArtifacts):  # artifact methods: asynctrack/_client
             synchronous = not is_async_logging_enabled()
         if synchronous:
             if ops is not None:
-                await ops
+                # Bounded like the sync facade's: a store failing past its retry budget raises (_outage.py).
+                give_up = queue.outage.give_up_check("This synchronous logging call")
+                wait = functools.partial(ops.wait, give_up=give_up)
+                await anyio.to_thread.run_sync(wait, abandon_on_cancel=True)
             return None
         return ops
 

@@ -28,14 +28,32 @@ CHILD = textwrap.dedent(
     mlflow.set_tracking_uri(sys.argv[1])
     run = mlflow.start_run()
     print("run", run.info.run_id, flush=True)
-    i = 0
-    while True:  # fill the disk with synchronous calls until one is refused
-        try:
-            mlflow.log_param(f"p{i:05d}", "x" * 6000, synchronous=True)
-        except MlflowException as exc:
-            print("refused", i, exc.error_code, " ".join(exc.message.split()), flush=True)
-            break
-        i += 1
+
+    def fill():  # the disk, with synchronous calls until one is refused
+        i = 0
+        while True:
+            try:
+                mlflow.log_param(f"p{i:05d}", "x" * 6000, synchronous=True)
+            except MlflowException as exc:
+                return i, exc
+            i += 1
+
+    async def fill_async():  # the same through AsyncClient
+        client = mlflow.AsyncClient(sys.argv[1])
+        i = 0
+        while True:
+            try:
+                await client.log_param(run.info.run_id, f"p{i:05d}", "x" * 6000, synchronous=True)
+            except MlflowException as exc:
+                return i, exc
+            i += 1
+
+    if sys.argv[3] == "aio":
+        import anyio
+        i, exc = anyio.run(fill_async)
+    else:
+        i, exc = fill()
+    print("refused", i, exc.error_code, " ".join(exc.message.split()), flush=True)
     ops = [mlflow.log_metric("after", float(s), step=s, synchronous=False) for s in range(100)]
     print("queued", flush=True)
     if sys.argv[2] == "recover":
@@ -47,6 +65,12 @@ CHILD = textwrap.dedent(
 )
 
 
+@pytest.fixture(params=["fluent", "aio"])
+def api(request: pytest.FixtureRequest) -> str:
+    """Through the module-level API or AsyncClient (whose synchronous calls wait in a thread)."""
+    return str(request.param)
+
+
 @pytest.fixture(params=KINDS)
 def disk(
     request: pytest.FixtureRequest, tmp_path: Path
@@ -56,11 +80,11 @@ def disk(
         yield request.param, d, preexec
 
 
-def _child(uri: str, mode: str, preexec: Callable[[], None] | None) -> subprocess.Popen[str]:
+def _child(uri: str, mode: str, api: str, preexec: Callable[[], None] | None) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "ASYNCTRACK_"))}
     env["ASYNCTRACK_EXIT_TIMEOUT"] = "2"
     return subprocess.Popen(
-        [sys.executable, "-c", CHILD, uri, mode],
+        [sys.executable, "-c", CHILD, uri, mode, api],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -84,7 +108,7 @@ def _refusal(line: str, db: Path) -> int:
 
 
 def test_synchronous_call_on_a_full_disk_raises_and_nothing_is_lost(
-    disk: tuple[str, Path, Callable[[], None] | None],
+    disk: tuple[str, Path, Callable[[], None] | None], api: str
 ) -> None:
     """Synchronous calls fill the disk until one raises (within the budget: the child would otherwise hang
     until the generous timeout). Asynchronous calls after it are accepted. On the tmpfs, room is then made:
@@ -95,7 +119,7 @@ def test_synchronous_call_on_a_full_disk_raises_and_nothing_is_lost(
     if kind == "tmpfs":
         ballast.write_bytes(b"\0" * 384 * 1024)  # freed later, to make room
     db = directory / "t.db"
-    proc = _child(f"sqlite:///{db}", "recover" if kind == "tmpfs" else "exit", preexec)
+    proc = _child(f"sqlite:///{db}", "recover" if kind == "tmpfs" else "exit", api, preexec)
     assert proc.stdout is not None and proc.stdin is not None
     # A hung child (the synchronous call never returning, as before the fix) is killed after a generous
     # while, which ends its output: the checks below then fail instead of the test hanging.

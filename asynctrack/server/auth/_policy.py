@@ -40,7 +40,7 @@ from starlette.routing import BaseRoute, Route
 
 from asynctrack.server.auth._permissions import Capability
 
-__all__ = ["Rule", "check_coverage", "find_rule", "RULES"]
+__all__ = ["ARTIFACT_RULES", "MLFLOW_RULES", "OTHER_RULES", "UI_RULES", "Rule", "check_coverage", "find_rule"]
 
 Kind = Literal[
     "public",  # no credentials needed
@@ -178,9 +178,6 @@ _PREFIXED: tuple[tuple[str, Mapping[tuple[str, str], Rule]], ...] = (
     ("/ajax-api/3.0/mlflow", MLFLOW_RULES),
     ("/ajax-api/asynctrack/ui", UI_RULES),
 )
-
-RULES = MLFLOW_RULES
-
 
 def find_rule(route_path: str, method: str) -> Rule | None:
     """The rule for a route (its path template, e.g. ``/api/2.0/mlflow-artifacts/artifacts/{path:path}``)

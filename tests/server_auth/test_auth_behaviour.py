@@ -393,3 +393,41 @@ def test_changes_reach_every_worker(tmp_path: Path) -> None:
                 c.get(API + "/users/current", headers={"Connection": "close"}).status_code for _ in range(30)
             }
             assert statuses == {401}
+
+
+def test_artifacts_only_server_with_auth(tmp_path: Path) -> None:
+    """--artifacts-only has no tracking store: its tracking endpoints still answer their 503 to users, and
+    the artifact API is judged by the path's experiment as usual."""
+    from auth_helpers import ADMIN_PASSWORD
+    from servers import free_port, running
+
+    port = free_port()
+    server = auth_server(tmp_path)
+    argv = server.argv
+    argv[argv.index("--port") + 1] = str(port)
+    uri_at = argv.index("--backend-store-uri")
+    del argv[uri_at : uri_at + 2]
+    argv += ["--artifacts-only", "--auth-db", str(tmp_path / "auth.db")]
+    server.port, server.url = port, f"http://127.0.0.1:{port}"
+    with running(server), client(server, basic(ADMIN, ADMIN_PASSWORD)) as admin:
+        name = new_user(admin)
+        ok(
+            admin.post(
+                API + "/experiments/permissions/create",
+                json={"experiment_id": "3", "username": name, "permission": "NO_PERMISSIONS"},
+            )
+        )
+        with client(server, basic(name, PASSWORD)) as c:
+            for method, path, kwargs in (
+                ("GET", API + "/runs/get", {"params": {"run_id": "a" * 32}}),
+                ("POST", API + "/experiments/search", {"json": {}}),
+                ("POST", API + "/experiments/create", {"json": {"name": "x"}}),
+            ):
+                response = c.request(method, path, **kwargs)
+                assert response.status_code == 503 and response.json()["error_code"] == "FEATURE_DISABLED", (
+                    path
+                )
+            assert c.put("/api/2.0/mlflow-artifacts/artifacts/3/x.txt", content=b"x").status_code == 403
+            ok(admin.put("/api/2.0/mlflow-artifacts/artifacts/4/x.txt", content=b"x"))
+            assert c.get("/api/2.0/mlflow-artifacts/artifacts/4/x.txt").content == b"x"
+            assert c.put("/api/2.0/mlflow-artifacts/artifacts/4/y.txt", content=b"y").status_code == 403

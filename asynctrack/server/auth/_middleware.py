@@ -151,6 +151,12 @@ class Fields:
         return out
 
 
+#: Rules that look runs or experiments up in the tracking store (absent with ``--artifacts-only``).
+_NEEDS_TRACKING = frozenset(
+    {"experiment_name", "run", "runs", "search_experiments", "ui_experiments", "create_experiment"}
+)
+
+
 def _needs_body(rule: Rule) -> bool:
     return rule.kind in {"experiment", "experiment_name", "experiments", "run", "runs", "self", "grant"}
 
@@ -248,6 +254,8 @@ class AuthGuard:
             if who.user.is_admin:
                 return receive
             raise _Denied
+        if self.access.server is None and rule.kind in _NEEDS_TRACKING:
+            return receive  # --artifacts-only: no tracking store, and these endpoints answer 503
         body = b""
         if _needs_body(rule) or rule.kind in ("search_experiments", "create_experiment"):
             if scope["method"] not in ("GET", "HEAD") or not scope.get("query_string"):

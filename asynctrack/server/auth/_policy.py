@@ -179,6 +179,7 @@ _PREFIXED: tuple[tuple[str, Mapping[tuple[str, str], Rule]], ...] = (
     ("/ajax-api/asynctrack/ui", UI_RULES),
 )
 
+
 def find_rule(route_path: str, method: str) -> Rule | None:
     """The rule for a route (its path template, e.g. ``/api/2.0/mlflow-artifacts/artifacts/{path:path}``)
     and a method; None when there is none (the middleware then refuses non-admins)."""

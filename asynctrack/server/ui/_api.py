@@ -8,13 +8,12 @@ has. Names, params and tags are returned as data, never interpreted: the page es
 from __future__ import annotations
 
 import functools
-import math
 
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from asynctrack._rest._wire import run_to_wire
+from asynctrack._rest._wire import float_to_wire, run_to_wire
 from asynctrack.entities import Experiment, Run, ViewType
 from asynctrack.server._request import invalid, read_message
 from asynctrack.server.ui._common import csv_param, json_response, state_of, str_param
@@ -124,13 +123,6 @@ class RunRow(msgspec.Struct):
     tags: dict[str, str]
 
 
-def wire_number(value: float) -> float | str:
-    """A metric value for JSON: a number, or MLflow's strings for NaN and the infinities."""
-    if math.isfinite(value):
-        return value
-    return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
-
-
 def _row(run: Run, cols: Columns) -> RunRow:
     info, data = run.info, run.data
     tags = data.tags
@@ -146,7 +138,7 @@ def _row(run: Run, cols: Columns) -> RunRow:
         source=tags.get(SOURCE_TAG),
         parent_run_id=tags.get(PARENT_RUN_TAG) or None,
         params={k: data.params[k] for k in cols.params if k in data.params},
-        metrics={k: wire_number(data.metrics[k]) for k in cols.metrics if k in data.metrics},
+        metrics={k: float_to_wire(data.metrics[k]) for k in cols.metrics if k in data.metrics},
         tags={k: tags[k] for k in cols.tags if k in tags},
     )
 

@@ -19,9 +19,9 @@ import numpy.typing as npt
 from starlette.requests import Request
 from starlette.responses import Response
 
+from asynctrack._rest._wire import float_to_wire
 from asynctrack.entities import Run
 from asynctrack.server._request import invalid
-from asynctrack.server.ui._api import wire_number
 from asynctrack.server.ui._common import csv_param, float_param, int_param, json_response, state_of, str_param
 from asynctrack.store._buckets import MAX_BUCKETS, X_KINDS, MetricBuckets, reduce_points
 from asynctrack.validation import check_run_id
@@ -149,7 +149,7 @@ async def updates(request: Request) -> Response:
                 "run_id": run_id,
                 "status": run.info.status,
                 "end_time": run.info.end_time,
-                "metrics": {k: wire_number(metrics[k]) for k in keys if k in metrics},
+                "metrics": {k: float_to_wire(metrics[k]) for k in keys if k in metrics},
             }
         )
         for key in keys:

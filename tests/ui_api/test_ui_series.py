@@ -7,6 +7,7 @@ import math
 
 import httpx
 import numpy as np
+import pytest
 from ui_helpers import api, log, new_experiment, new_run, ui, ui_fails
 
 START = 1_700_000_000_000
@@ -151,3 +152,43 @@ def test_updates_reduce_a_flood_of_new_points(client: httpx.Client) -> None:
     (s,) = ui(client, "/updates", run_ids=run_id, keys="loss", cursor=cursor)["series"]
     assert s["raw"] is False and len(s["x"]) <= 1000  # more than 5,000 new points arrive as buckets
     assert sum(s["counts"]) == 6000 and max(s["max"]) == 1e6 and s["x"][-1] == 5999
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "shown"),
+    [
+        ("buckets", "-1", "-1"),
+        ("buckets", "1_000", "'1_000'"),
+        ("buckets", " 5", "' 5'"),
+        ("buckets", "0x10", "'0x10'"),
+        ("buckets", "\u0661\u0662", "'\u0661\u0662'"),
+        ("buckets", "2.5", "'2.5'"),
+        ("buckets", "9" * 5000, "(5000 characters)"),
+        ("buckets", str(2**70), "must be in"),
+        ("start", "1_0", "'1_0'"),
+        ("start", "1e999", "'1e999'"),
+        ("start", "9" * 400, "expected a finite number"),
+        ("end", "inf", "'inf'"),
+        ("end", "\u0661", "'\u0661'"),
+        ("end", "\x00", "'\\x00'"),
+    ],
+)
+def test_series_hostile_numbers_are_a_clear_400(
+    client: httpx.Client, name: str, value: str, shown: str
+) -> None:
+    """Query numbers are plain ASCII decimals in range; anything else is a 400 naming the parameter and the
+    value (int() and float() alone took '1_000', ' 5' and other scripts' digits, and a huge value was
+    echoed whole in the message)."""
+    run_id = new_run(client, new_experiment(client))
+    status, err = ui_fails(client, "/series", run_ids=run_id, key="loss", **{name: value})
+    assert status == 400 and err["error_code"] == "INVALID_PARAMETER_VALUE", err
+    assert f"'{name}'" in err["message"] and shown in err["message"], err
+    assert len(err["message"]) < 400  # a huge value is not echoed whole
+
+
+def test_series_accepts_the_numbers_a_page_sends(client: httpx.Client) -> None:
+    run_id = new_run(client, new_experiment(client))
+    _log_points(client, run_id, range(10), [float(i) for i in range(10)])
+    for start, end in [("2", "5"), ("+2", "5.0"), ("-1e3", "1e+21"), (".5", "5.")]:
+        got = ui(client, "/series", run_ids=run_id, key="loss", buckets="100", start=start, end=end)
+        assert got["series"][0]["x"], (start, end)

@@ -3,6 +3,8 @@ msgspec, MLflow's error JSON for failures, and typed query parameters with MLflo
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -41,6 +43,12 @@ SECURITY_HEADERS = {
 }
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+
+# Plain ASCII decimals only: Python's int() and float() also take surrounding spaces, '_' separators and
+# other scripts' digits ('1_000', ' 5', '\u0661\u0662'), which no page sends and a query string should not
+# carry silently.
+_INT = re.compile(r"[+-]?[0-9]+")
+_FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 _encoder = msgspec.json.Encoder()
 
@@ -100,14 +108,16 @@ def int_param(request: Request, name: str, default: int, lo: int, hi: int) -> in
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
+    if not _INT.fullmatch(raw):
         raise invalid(
-            f"Invalid value {raw!r} for parameter '{name}' supplied: expected an integer. {API_DOCS_HINT}"
-        ) from None
-    if not lo <= value <= hi:
-        raise invalid(f"Invalid value {value} for parameter '{name}' supplied: it must be in [{lo}, {hi}].")
+            f"Invalid value {raw[:100]!r} for parameter '{name}' supplied: expected an integer. "
+            + API_DOCS_HINT
+        )
+    # Past 30 digits it is out of any range here; int() would also refuse past 4,300 digits.
+    value = int(raw) if len(raw) <= 30 else None
+    if value is None or not lo <= value <= hi:
+        shown = raw if len(raw) <= 40 else f"{raw[:20]}...({len(raw)} characters)"
+        raise invalid(f"Invalid value {shown} for parameter '{name}' supplied: it must be in [{lo}, {hi}].")
     return value
 
 
@@ -115,13 +125,10 @@ def float_param(request: Request, name: str) -> float | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return None
-    try:
-        value = float(raw)
-    except ValueError:
-        value = float("nan")
-    if value != value or value in (float("inf"), float("-inf")):
+    value = float(raw) if _FLOAT.fullmatch(raw) else math.nan
+    if not math.isfinite(value):  # also a decimal too large for a double
         raise invalid(
-            f"Invalid value {raw!r} for parameter '{name}' supplied: expected a finite number. "
+            f"Invalid value {raw[:100]!r} for parameter '{name}' supplied: expected a finite number. "
             + API_DOCS_HINT
         )
     return value

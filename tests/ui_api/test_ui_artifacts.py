@@ -160,3 +160,42 @@ def test_local_root_readable_and_locations_outside_the_roots_refused(
                 status, err = ui_fails(client, endpoint, run_id=rid, **params)
                 assert status == 403 and err["error_code"] == "PERMISSION_DENIED", (location, err)
                 assert "server-side secret" not in err["message"]
+
+
+def test_symlinked_directories_out_of_the_root_are_not_followed(
+    local_server: tuple[ServerProcess, Path], tmp_path: Path
+) -> None:
+    """A directory inside the run's root that is a link to elsewhere is neither listed into nor read
+    through, and hostile run ids (encoded '..', NUL, absolute paths) are a 400 naming the value."""
+    server, _ = local_server
+    outside = tmp_path / "outside"
+    (outside / "deep").mkdir(parents=True)
+    (outside / "secret.txt").write_bytes(b"server-side secret")
+    (outside / "deep" / "more.txt").write_bytes(b"server-side secret")
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        run_id = new_run(client, new_experiment(client))
+        uri = api(client, "/runs/get", run_id=run_id)["run"]["info"]["artifact_uri"]
+        root = Path(uri.removeprefix("file://"))
+        root.mkdir(parents=True)
+        (root / "inside").mkdir()
+        (root / "inside" / "ok.txt").write_bytes(b"fine")
+        (root / "linked").symlink_to(outside, target_is_directory=True)
+        (root / "inside" / "up").symlink_to(outside / "deep", target_is_directory=True)
+        listed = ui(client, "/artifacts/list", run_id=run_id)["files"]
+        assert {f["path"] for f in listed} == {"inside"}  # the link out is hidden
+        assert {f["path"] for f in ui(client, "/artifacts/list", run_id=run_id, path="inside")["files"]} == {
+            "inside/ok.txt"
+        }
+        for path in ("linked/secret.txt", "inside/up/more.txt", "linked/../inside/ok.txt"):
+            response = _get(client, run_id, path)
+            assert response.status_code in (400, 403, 404), (path, response.status_code)
+            assert b"server-side secret" not in response.content
+        for path in ("linked", "inside/up", "linked/deep"):
+            response = client.get(UI + "/artifacts/list", params={"run_id": run_id, "path": path})
+            assert b"secret" not in response.content and b"more.txt" not in response.content, path
+            assert response.status_code in (200, 400, 403, 404), (path, response.text)
+        for hostile in ("..", "%2e%2e", "%252e%252e", "/etc/passwd", "a\x00b", run_id + "/..", "9" * 5000):
+            for endpoint in ("/artifacts/list", "/artifacts/get"):
+                status, err = ui_fails(client, endpoint, run_id=hostile, path="ok.txt")
+                assert status == 400 and err["error_code"] == "INVALID_PARAMETER_VALUE", (hostile, err)
+                assert "run_id" in err["message"] or "run ID" in err["message"], err

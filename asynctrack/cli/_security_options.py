@@ -14,7 +14,7 @@ from asynctrack.server._config import (
     DEFAULT_MAX_CONNECTIONS,
 )
 
-__all__ = ["add_security_options", "security_settings", "size"]
+__all__ = ["add_security_options", "positive", "security_settings", "size"]
 
 _SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
@@ -41,7 +41,8 @@ def _seconds(value: str) -> float:
     return n
 
 
-def _positive(value: str) -> int:
+def positive(value: str) -> int:
+    """A positive integer option (``--max-connections``; ``asynctrack server``'s ``--workers`` too)."""
     try:
         n = int(value)
     except ValueError:
@@ -109,7 +110,7 @@ def add_security_options(parser: argparse.ArgumentParser) -> None:
     )
     sec.add_argument(
         "--max-connections",
-        type=_positive,
+        type=positive,
         default=DEFAULT_MAX_CONNECTIONS,
         metavar="N",
         help="connections and requests one worker holds at once; more get 503, which clients retry "

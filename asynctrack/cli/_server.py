@@ -6,22 +6,12 @@ import argparse
 import os
 from typing import Any
 
-from asynctrack.cli._security_options import add_security_options, security_settings, size
+from asynctrack.cli._security_options import add_security_options, positive, security_settings, size
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.server import DEFAULT_MAX_BODY_BYTES, ServerConfig, serve
 from asynctrack.server._artifacts import DEFAULT_ARTIFACTS_DESTINATION
 
 __all__ = ["add_server_command", "add_ui_command", "run_server_command", "run_ui_command"]
-
-
-def _count(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        n = 0
-    if n <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value!r}")
-    return n
 
 
 def _port(value: str) -> int:
@@ -47,10 +37,10 @@ def add_server_command(sub: Any) -> None:
         help="where runs are stored: sqlite:///path.db or a directory (default: --tracking-uri, "
         "MLFLOW_TRACKING_URI, else ./mlruns)",
     )
-    srv.add_argument("--workers", type=_count, default=1, help="worker processes (default 1)")
+    srv.add_argument("--workers", type=positive, default=1, help="worker processes (default 1)")
     srv.add_argument(
         "--max-body-size",
-        type=_count,
+        type=positive,
         default=DEFAULT_MAX_BODY_BYTES,
         help=f"largest request body in bytes; larger ones get 413 (default {DEFAULT_MAX_BODY_BYTES})",
     )

@@ -344,6 +344,8 @@ def test_bad_security_options_fail_before_serving(tmp_path: Path) -> None:
         ("--body-timeout", "nan", "positive number of seconds"),
         ("--keep-alive-timeout", "-1", "positive number of seconds"),
         ("--max-connections", "0", "positive integer"),
+        ("--workers", "0", "positive integer"),
+        ("--max-body-size", "-5", "positive integer"),
         ("--allowed-hosts", ",", "comma-separated list"),
         ("--allowed-hosts", "good.example,bad host", "'bad host' is not a host name"),
         ("--cors-allowed-origins", " , ", "comma-separated list"),

@@ -130,6 +130,9 @@ def run_demo(epochs: int, steps: int, tracking_uri: str | None, *, progress: boo
         soft_wrap=True,
         highlight=False,
     )
+    console.print("See its charts in the browser (then open the address it prints):", highlight=False)
+    console.print(f"  asynctrack{uri_option} ui", soft_wrap=True, highlight=False)
+    console.print(f"  and go to #/experiments/{experiment.experiment_id}/runs/{run_id}", soft_wrap=True)
     console.print("Read it back:", highlight=False)
     console.print(
         f"  python -c \"import asynctrack as mlflow; print(mlflow.get_run('{run_id}').data.metrics)\"",

@@ -11,7 +11,6 @@ pages are other *sites* than the server's ``127.0.0.1``, as a page on the intern
 from __future__ import annotations
 
 import http.server
-import os
 import threading
 import uuid
 from collections.abc import Iterator
@@ -19,25 +18,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from browsers import chromium  # skips this module without chromium
+from playwright.sync_api import Browser
 from security_helpers import experiment_named
 from server_helpers import call, make_server
 from servers import ServerProcess, free_port, running
-
-CHROMIUM = "/usr/bin/chromium"
-if not os.path.exists(CHROMIUM):
-    pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium)", allow_module_level=True)
-
-from playwright.sync_api import Browser, sync_playwright  # noqa: E402
-
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--host-resolver-rules=MAP evil.test 127.0.0.1, MAP friend.test 127.0.0.1",
-]
 
 ATTACK = """<!doctype html><html><body><iframe name="sink"></iframe><script>
 const api = "%(target)s/api/2.0/mlflow";
@@ -105,12 +90,8 @@ def attacker_port() -> Iterator[int]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium("--host-resolver-rules=MAP evil.test 127.0.0.1, MAP friend.test 127.0.0.1") as b:
+        yield b
 
 
 def _visit(browser: Browser, url: str) -> str:

@@ -6,39 +6,21 @@ read, the UI's writes (creating an experiment) pass the CSRF check and the creat
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
 from auth_helpers import API, PASSWORD, grant, new_user, ok
+from browsers import chromium  # skips this module without chromium
+from playwright.sync_api import Browser
 from servers import ServerProcess
-
-CHROMIUM = "/usr/bin/chromium"
-if not os.path.exists(CHROMIUM):
-    pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium)", allow_module_level=True)
-
-from playwright.sync_api import Browser, sync_playwright  # noqa: E402
-
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 def test_login_page_cookie_filtered_list_and_csrf_protected_writes(

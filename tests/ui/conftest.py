@@ -7,34 +7,17 @@ apt package when it is missing). Without it the tests are skipped with that reas
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from browsers import chromium
+from playwright.sync_api import Browser, ConsoleMessage, Page
 from servers import asynctrack_server
 from ui_browser import UI
 from ui_seed import seed
 
 from asynctrack.pipeline import close_pipelines
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-if not os.path.exists(CHROMIUM):
-    pytest.skip(
-        f"{CHROMIUM} is absent: install Debian's chromium (apt-get install chromium) for the browser tests",
-        allow_module_level=True,
-    )
-
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -57,12 +40,8 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UI]:
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 class Problems:

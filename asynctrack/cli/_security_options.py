@@ -42,7 +42,8 @@ def _seconds(value: str) -> float:
 
 
 def positive(value: str) -> int:
-    """A positive integer option (``--max-connections``; ``asynctrack server``'s ``--workers`` too)."""
+    """A positive integer option (``--max-connections``; also ``--workers``, ``--max-body-size`` and the
+    list commands' ``--max-results``)."""
     try:
         n = int(value)
     except ValueError:

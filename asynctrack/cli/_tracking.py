@@ -9,6 +9,7 @@ from typing import Any
 
 from asynctrack._tracking_uri import resolve
 from asynctrack.cli._output import fail, print_json, print_table, short_time, terminal_width, when
+from asynctrack.cli._security_options import positive
 from asynctrack.client import MlflowClient
 from asynctrack.entities import Experiment, Run, ViewType
 from asynctrack.store._paged import collect_pages
@@ -25,23 +26,13 @@ def _view(value: str) -> int:
         ) from None
 
 
-def _positive(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        n = 0
-    if n <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value!r}")
-    return n
-
-
 def add_tracking_commands(sub: Any) -> None:
     exp = sub.add_parser("experiments", help="list, create, delete, restore or rename experiments")
     esub = exp.add_subparsers(dest="action", required=True)
     ls = esub.add_parser("list", help="list experiments")
     ls.add_argument("--view", type=_view, default=ViewType.ACTIVE_ONLY, help="active_only, deleted_only, all")
     ls.add_argument("--filter", default="", help="MLflow experiment filter, e.g. \"name LIKE 'prod%%'\"")
-    ls.add_argument("--max-results", type=_positive, default=1000)
+    ls.add_argument("--max-results", type=positive, default=1000)
     ls.add_argument("--json", action="store_true", help="print JSON")
     cr = esub.add_parser("create", help="create an experiment")
     cr.add_argument("name")
@@ -62,7 +53,7 @@ def add_tracking_commands(sub: Any) -> None:
     )
     rl.add_argument("--filter", default="", help='MLflow filter, e.g. "metrics.acc > 0.9"')
     rl.add_argument("--order-by", action="append", default=None, help="repeatable, e.g. 'metrics.acc DESC'")
-    rl.add_argument("--max-results", type=_positive, default=100)
+    rl.add_argument("--max-results", type=positive, default=100)
     rl.add_argument("--view", type=_view, default=ViewType.ACTIVE_ONLY)
     rl.add_argument("--json", action="store_true")
     ds = rsub.add_parser("describe", help="show one run")

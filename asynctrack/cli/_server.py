@@ -24,19 +24,24 @@ def _port(value: str) -> int:
     return n
 
 
-def add_server_command(sub: Any) -> None:
-    srv = sub.add_parser(
-        "server",
-        help="serve MLflow's tracking REST API (for the mlflow client and asynctrack's http:// URIs)",
-    )
-    srv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    srv.add_argument("--port", type=_port, default=5000, help="port to listen on (default 5000)")
-    srv.add_argument(
+def _add_listen_options(parser: Any) -> None:
+    """Where to listen and which store to serve: the same for ``server`` and ``ui`` (as MLflow's)."""
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=_port, default=5000, help="port to listen on (default 5000)")
+    parser.add_argument(
         "--backend-store-uri",
         default=None,
         help="where runs are stored: sqlite:///path.db or a directory (default: --tracking-uri, "
         "MLFLOW_TRACKING_URI, else ./mlruns)",
     )
+
+
+def add_server_command(sub: Any) -> None:
+    srv = sub.add_parser(
+        "server",
+        help="serve MLflow's tracking REST API (for the mlflow client and asynctrack's http:// URIs)",
+    )
+    _add_listen_options(srv)
     srv.add_argument("--workers", type=positive, default=1, help="worker processes (default 1)")
     srv.add_argument(
         "--max-body-size",
@@ -147,14 +152,7 @@ def add_ui_command(sub: Any) -> None:
         description="Serve the web UI over the embedded store and print its URL. The same server as "
         "`asynctrack server` (the REST API is served too), with `mlflow ui`'s options.",
     )
-    ui.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    ui.add_argument("--port", type=_port, default=5000, help="port to listen on (default 5000)")
-    ui.add_argument(
-        "--backend-store-uri",
-        default=None,
-        help="where runs are stored: sqlite:///path.db or a directory (default: --tracking-uri, "
-        "MLFLOW_TRACKING_URI, else ./mlruns)",
-    )
+    _add_listen_options(ui)
     add_security_options(ui)
 
 

@@ -85,7 +85,7 @@ def submit(
         ops = put()
         if ops is not None:
             # Bounded: a store failing for longer than its retry budget raises here (``_outage.py``).
-            ops.wait(give_up=queue.outage.give_up_check("This synchronous logging call"))
+            ops.wait(give_up=queue.give_up_check("This synchronous logging call"))
     return None
 
 

@@ -55,7 +55,7 @@ class AsyncClient(AsyncClientArtifacts):  # artifact methods: asynctrack/_client
     ) -> RunOperations | None:
         # Enqueue here when there is room (never blocks); otherwise let a thread wait for room.
         queue = self._client._pipeline().queue
-        if len(queue.dq) < queue.capacity - 1 and queue.big_put - queue.big_taken < 32:
+        if queue.has_room():
             ops = fn(*args, synchronous=False, **kwargs)
         else:
             ops = await self._in_thread(fn, *args, synchronous=False, **kwargs)
@@ -64,7 +64,7 @@ class AsyncClient(AsyncClientArtifacts):  # artifact methods: asynctrack/_client
         if synchronous:
             if ops is not None:
                 # Bounded like the sync facade's: a store failing past its retry budget raises (_outage.py).
-                give_up = queue.outage.give_up_check("This synchronous logging call")
+                give_up = queue.give_up_check("This synchronous logging call")
                 wait = functools.partial(ops.wait, give_up=give_up)
                 await anyio.to_thread.run_sync(wait, abandon_on_cancel=True)
             return None

@@ -29,7 +29,6 @@ import os
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, cast
 
 import anyio
 
@@ -47,10 +46,7 @@ from asynctrack.exceptions import (
 )
 from asynctrack.pipeline import _registry
 from asynctrack.pipeline._loop import BackgroundLoop
-from asynctrack.pipeline._operations import Producer, RunOperations
-
-if TYPE_CHECKING:
-    from asynctrack.pipeline._queue import OpQueue
+from asynctrack.pipeline._operations import Producer, RunOperations, wait_for_watermark
 
 __all__ = [
     "ASYNCTRACK_ARTIFACT_CONCURRENCY",
@@ -166,7 +162,7 @@ class ArtifactQueue:
                     break
                 self.cond.wait(1.0)
             # RunOperations waits through ``producer.queue.wait_done``, which this class provides.
-            producer = Producer(cast("OpQueue", self), next(self._ids))
+            producer = Producer(self, next(self._ids))
             producer.issued = 1
             job = _Job(producer, work, run_id, root, f"{root}\x00{dest}", what, nbytes, log_failure)
             self.jobs[producer.id] = job
@@ -194,22 +190,24 @@ class ArtifactQueue:
         if p.done >= seq:
             return
         with self.cond:
-            while p.done < seq:
-                if give_up is not None and (error := give_up()) is not None:
-                    raise error
-                if self.stopped:
-                    raise MlflowException(
-                        f"Artifact logging stopped ({self.closed_reason}) before this upload was written."
-                    )
-                if deadline is None:
-                    self.cond.wait(1.0)
-                    continue
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError(
-                        f"artifact upload not finished in time ({len(self.jobs)} uploads queued or in flight)"
-                    )
-                self.cond.wait(remaining)
+            wait_for_watermark(
+                self.cond,
+                p,
+                seq,
+                deadline,
+                give_up,
+                stopped=self._stopped_error,
+                timed_out=lambda: (
+                    f"artifact upload not finished in time ({len(self.jobs)} uploads queued or in flight)"
+                ),
+            )
+
+    def _stopped_error(self) -> MlflowException | None:
+        if not self.stopped:
+            return None
+        return MlflowException(
+            f"Artifact logging stopped ({self.closed_reason}) before this upload was written."
+        )
 
     def pending(self, root: str | None = None) -> list[Producer]:
         """Producers of the uploads queued or in flight (to ``root`` only, when given)."""

@@ -7,19 +7,17 @@ worker advances its ``done`` watermark as chunks are written. A ``RunOperations`
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Generator, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import anyio
 import msgspec
 
 from asynctrack.exceptions import MlflowException
 
-if TYPE_CHECKING:
-    from asynctrack.pipeline._queue import OpQueue
-
-__all__ = ["Producer", "RunOperations"]
+__all__ = ["Producer", "RunOperations", "WatermarkQueue", "wait_for_watermark"]
 
 # Failure ranges kept per producer for RunOperations.wait(). Past this many, the two oldest ranges are
 # merged (over-reporting the operations between them as failed), so memory stays bounded and no failure
@@ -27,12 +25,55 @@ __all__ = ["Producer", "RunOperations"]
 _MAX_FAILURE_RANGES = 100_000
 
 
+class WatermarkQueue(Protocol):
+    """What a producer's queue offers ``RunOperations.wait``: the metric queue and the artifact queue."""
+
+    def wait_done(
+        self,
+        p: Producer,
+        seq: int,
+        deadline: float | None,
+        give_up: Callable[[], MlflowException | None] | None = None,
+    ) -> None: ...
+
+
+def wait_for_watermark(
+    cond: threading.Condition,
+    p: Producer,
+    seq: int,
+    deadline: float | None,
+    give_up: Callable[[], MlflowException | None] | None,
+    *,
+    stopped: Callable[[], MlflowException | None],
+    timed_out: Callable[[], str],
+) -> None:
+    """Wait on ``cond`` (held by the caller) until ``p.done >= seq``, the one waiting loop of both queues.
+
+    Raises what ``give_up()`` returns as soon as it returns an error, what ``stopped()`` returns once the
+    queue's owner has stopped for good, and ``TimeoutError(timed_out())`` at ``deadline`` (a
+    ``time.monotonic`` value). Without a deadline it still wakes every second, so a notification lost to a
+    dying owner cannot strand the caller.
+    """
+    while p.done < seq:
+        if give_up is not None and (error := give_up()) is not None:
+            raise error
+        if (error := stopped()) is not None:
+            raise error
+        if deadline is None:
+            cond.wait(1.0)
+            continue
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(timed_out())
+        cond.wait(remaining)
+
+
 class Producer:
     """One thread's sequence of operations on one pipeline."""
 
     __slots__ = ("__weakref__", "done", "failures", "id", "issued", "queue")
 
-    def __init__(self, queue: OpQueue, producer_id: int) -> None:
+    def __init__(self, queue: WatermarkQueue, producer_id: int) -> None:
         self.queue = queue
         self.id = producer_id
         self.issued = 0  # last sequence number handed out; written by the owning thread only

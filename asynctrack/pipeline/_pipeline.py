@@ -175,14 +175,14 @@ class Pipeline:
             await self.store.aclose()
 
     async def _spool_queue(self, journal: Journal) -> None:
-        items = decode_chunk(list(self.queue.dq))
+        items = decode_chunk(self.queue.snapshot())
         if items:
             await journal.append(coalesce(items, self.queue.names, self.store.limits), self.queue.names)
             if journal.broken is None:
                 self.spooled = count_operations(items)
 
     def _unwritten_report(self) -> str | None:
-        queued_items = decode_chunk(list(self.queue.dq))
+        queued_items = decode_chunk(self.queue.snapshot())
         inflight = self.worker.inflight
         items = queued_items + (self.worker.chunk if inflight else [])
         kinds: Counter[str] = Counter()

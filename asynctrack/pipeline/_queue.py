@@ -14,6 +14,10 @@ side cheap and correct:
 - **Back-pressure.** When ``capacity`` operations are queued, a caller blocks until the worker has taken
   a chunk (policy ``"block"``, the default) or gets ``RESOURCE_EXHAUSTED`` at once (policy ``"raise"``).
   Memory therefore stays bounded however fast the caller logs.
+
+Its state is private, as an anyio memory stream's is: callers use ``put*``, ``has_room()``,
+``wait_done()`` and ``statistics()``; the worker uses ``wait_for_work()``, ``take(n)``, ``producer_by_id()``
+and ``notify()``. Nothing outside ``pipeline/`` reaches into it.
 """
 
 from __future__ import annotations
@@ -22,15 +26,14 @@ import asyncio
 import contextlib
 import itertools
 import threading
-import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
 
 from asynctrack.exceptions import RESOURCE_EXHAUSTED, MlflowException
 from asynctrack.pipeline import _ops
-from asynctrack.pipeline._operations import Producer, RunOperations
+from asynctrack.pipeline._operations import Producer, RunOperations, wait_for_watermark
 from asynctrack.pipeline._outage import Outage
 from asynctrack.validation import check_metric
 
@@ -50,10 +53,16 @@ _METRIC_TAG = _ops.METRIC_TAG
 class QueueStatistics(NamedTuple):
     """A snapshot of one queue: how full it is and how many callers wait."""
 
+    #: operations waiting in the queue (not yet taken by the worker)
     queued: int
+    #: the most operations the queue holds before callers block (or are refused)
     capacity: int
+    #: callers waiting for room (a full queue, or too many large array operations)
     blocked_callers: int
+    #: callers waiting for their operations to be durable
     waiting_callers: int
+    #: large operations (``BIG_FRAME`` bytes or more: metric arrays) queued, at most ``MAX_BIG_FRAMES``
+    queued_large: int
 
 
 class OpQueue:
@@ -62,60 +71,161 @@ class OpQueue:
     def __init__(self, capacity: int, full_policy: str = "block") -> None:
         if capacity <= 0:
             raise ValueError(f"queue capacity must be positive, got {capacity}")
-        self.capacity = capacity
+        self._max = capacity
         self._capacity = capacity  # 0 once closed: every put then takes the slow path and is refused
-        self.full_policy = full_policy
-        self.dq: deque[bytes] = deque()
-        self.cond = threading.Condition()
-        self.high_water = max(1, capacity // 2)
-        self.wake_limit = NEVER  # see the module docstring; written by the worker and by wake()
-        self.waiters = 0  # callers in wait_done()
-        self.blocked = 0  # callers waiting for room
-        self.closed_reason: str | None = None
-        self.big_put = 0  # frames of BIG_FRAME bytes or more enqueued (callers, under cond)
-        self.big_taken = 0  # ... and taken by the worker (worker only)
-        self.stopped = False  # set once the worker has exited for good
+        self._full_policy = full_policy
+        self._dq: deque[bytes] = deque()
+        self._cond = threading.Condition()
+        self._high_water = max(1, capacity // 2)
+        self._wake_limit = NEVER  # see the module docstring; written by the worker and by _wake()
+        self._waiters = 0  # callers in wait_done() or waiting()
+        self._blocked = 0  # callers waiting for room
+        self._closed_reason: str | None = None
+        self._big_put = 0  # frames of BIG_FRAME bytes or more enqueued (callers, under _cond)
+        self._big_taken = 0  # ... and taken by the worker (worker only)
+        self._stopped = False  # set once the worker has exited for good
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._on_wake: Callable[[], None] | None = None
+        self._event: asyncio.Event | None = None  # the worker's wake-up, set from any thread via the loop
         # Intern table for run ids and metric keys in metric frames: index -> string and back. Appended
         # under a lock, read without one (list and dict reads are atomic).
-        self.names: list[str] = []
+        self._names: list[str] = []
         self._name_ids: dict[str, int] = {}
         self._intern_lock = threading.Lock()
         self._local = threading.local()
         self._ids = itertools.count(1)
-        self.producers: weakref.WeakValueDictionary[int, Producer] = weakref.WeakValueDictionary()
-        #: the store's current streak of failures, which bounds synchronous callers (``_outage.py``)
-        self.outage = Outage()
-        self.outage.attach(self.notify)
+        self._producers: weakref.WeakValueDictionary[int, Producer] = weakref.WeakValueDictionary()
+        # the store's current streak of failures, which bounds synchronous callers (``_outage.py``)
+        self._outage = Outage()
+        self._outage.attach(self.notify)
 
-    # -- wiring to the worker
-    def attach(self, loop: asyncio.AbstractEventLoop, on_wake: Callable[[], None]) -> None:
-        self._loop = loop
-        self._on_wake = on_wake
+    # -- read-only views
+    @property
+    def capacity(self) -> int:
+        """The most operations the queue holds (``ASYNCTRACK_QUEUE_SIZE``)."""
+        return self._max
 
     @property
-    def sleeping(self) -> bool:
-        """The worker is idle or lingering (a waiting caller should wake it)."""
-        return self.wake_limit != NEVER
+    def full_policy(self) -> str:
+        """``"block"`` (wait for room) or ``"raise"`` (refuse at once) when the queue is full."""
+        return self._full_policy
 
-    def wake(self) -> None:
-        """Ask the worker to look at the queue now (cuts its sleep or linger short)."""
-        self.wake_limit = NEVER
-        loop, on_wake = self._loop, self._on_wake
-        if loop is not None and on_wake is not None:
+    @property
+    def names(self) -> Sequence[str]:
+        """The intern table: index -> run id or metric key (append-only)."""
+        return self._names
+
+    @property
+    def outage(self) -> Outage:
+        """The store's current streak of failures, as the worker reports it (for the pipeline)."""
+        return self._outage
+
+    def statistics(self) -> QueueStatistics:
+        """A snapshot of how full the queue is and how many callers wait."""
+        return QueueStatistics(
+            len(self._dq), self._max, self._blocked, self._waiters, self._big_put - self._big_taken
+        )
+
+    def has_room(self) -> bool:
+        """True when a call may enqueue now without blocking (an event loop's check before it puts:
+        room for more than one operation, and for a large one). False once the queue is closed."""
+        return len(self._dq) < self._capacity - 1 and self._big_put - self._big_taken < MAX_BIG_FRAMES // 2
+
+    def empty(self) -> bool:
+        return not self._dq
+
+    def snapshot(self) -> list[bytes]:
+        """The frames still queued, oldest first (for the exit report and the journal's spool)."""
+        return list(self._dq)
+
+    def give_up_check(self, call: str) -> Callable[[], MlflowException | None]:
+        """For one synchronous call starting now: the check ``wait_done(give_up=...)`` takes, which returns
+        the error to raise once the store has failed past its retry budget (``_outage.py``)."""
+        return self._outage.give_up_check(call)
+
+    # -- the worker's side
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Bind the queue to the worker running on ``loop`` (called from that loop)."""
+        self._loop = loop
+        self._event = asyncio.Event()
+
+    def _sleeping(self) -> bool:
+        # The worker is idle or lingering (a waiting caller should wake it).
+        return self._wake_limit != NEVER
+
+    def _wake(self) -> None:
+        # Ask the worker to look at the queue now (cuts its sleep or linger short).
+        self._wake_limit = NEVER
+        loop, event = self._loop, self._event
+        if loop is not None and event is not None:
             try:
-                loop.call_soon_threadsafe(on_wake)
+                loop.call_soon_threadsafe(event.set)
             except RuntimeError:  # the loop is closed: the pipeline is shutting down
                 pass
 
+    async def wait_for_work(self, linger: float = 0.0, target: int = 0) -> None:
+        """Return once there is something to take: sleep while the queue is empty; then, when ``linger``
+        is positive and fewer than ``target`` operations are queued, let the batch grow for up to
+        ``linger`` seconds, or until the queue is half full or a caller waits (the worker's side of the
+        wake rule in the module docstring)."""
+        dq, event = self._dq, self._event
+        assert event is not None, "attach() first"
+        try:
+            if not dq:
+                event.clear()
+                self._wake_limit = 0
+                if not dq:  # re-check after setting the limit: see the module docstring
+                    await event.wait()
+                self._wake_limit = NEVER
+            if linger > 0 and len(dq) < target:
+                # Fewer, larger writes; the training loop keeps the GIL meanwhile.
+                event.clear()
+                self._wake_limit = self._high_water
+                if len(dq) < self._high_water and not self._waiters and not self._blocked:
+                    try:
+                        async with asyncio.timeout(linger):
+                            await event.wait()
+                    except TimeoutError:
+                        pass
+        finally:
+            self._wake_limit = NEVER
+
+    def take(self, n: int) -> list[bytes]:
+        """Remove and return up to ``n`` frames, oldest first; callers blocked on a full queue wake."""
+        dq = self._dq
+        n = min(len(dq), n)
+        popleft = dq.popleft
+        frames = [popleft() for _ in range(n)]
+        big = sum(1 for f in frames if len(f) >= BIG_FRAME)
+        if big:
+            self._big_taken += big
+        if self._blocked:
+            self.notify()
+        return frames
+
+    def producer_by_id(self, producer_id: int) -> Producer | None:
+        """The producer with this id, or None if its thread (and every RunOperations of it) is gone."""
+        return self._producers.get(producer_id)
+
+    def notify(self) -> None:
+        """Called by the worker after it freed room or advanced watermarks."""
+        if self._waiters or self._blocked:
+            with self._cond:
+                self._cond.notify_all()
+
+    def mark_stopped(self) -> None:
+        """The worker has exited for good: waiters raise instead of waiting on."""
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+
     # -- producers
     def producer(self) -> Producer:
+        """The calling thread's producer (created on first use)."""
         p: Producer | None = getattr(self._local, "p", None)
         if p is None:
             p = Producer(self, next(self._ids))
             self._local.p = p
-            self.producers[p.id] = p
+            self._producers[p.id] = p
         return p
 
     def intern(self, name: str) -> int:
@@ -128,8 +238,8 @@ class OpQueue:
             with self._intern_lock:
                 i = self._name_ids.get(name)
                 if i is None:
-                    i = len(self.names)
-                    self.names.append(name)  # visible before the id, so the worker can always resolve
+                    i = len(self._names)
+                    self._names.append(name)  # visible before the id, so the worker can always resolve
                     self._name_ids[name] = i
         return i
 
@@ -173,14 +283,14 @@ class OpQueue:
             k = self.intern(key)
         seq = p.issued + 1
         frame = _pack_metric(_METRIC_TAG, p.id, seq, r, k, value, timestamp, step)
-        dq = self.dq
+        dq = self._dq
         n = len(dq)
         if n >= self._capacity:
             self._make_room()
         dq.append(frame)
         p.issued = seq
-        if n >= self.wake_limit:
-            self.wake()
+        if n >= self._wake_limit:
+            self._wake()
         return RunOperations(p, seq, seq)
 
     def put(self, make: Callable[[int, int], bytes]) -> RunOperations:
@@ -188,13 +298,13 @@ class OpQueue:
         p = self.producer()
         seq = p.issued + 1
         frame = make(p.id, seq)
-        n = len(self.dq)
+        n = len(self._dq)
         if n >= self._capacity:
             self._make_room()
-        self.dq.append(frame)
+        self._dq.append(frame)
         p.issued = seq
-        if n >= self.wake_limit:
-            self.wake()
+        if n >= self._wake_limit:
+            self._wake()
         return RunOperations(p, seq, seq)
 
     def put_many(self, makers: list[Callable[[int, int], bytes]]) -> RunOperations | None:
@@ -206,58 +316,58 @@ class OpQueue:
         for make in makers:
             seq = p.issued + 1
             frame = make(p.id, seq)
-            if len(self.dq) >= self._capacity:
+            if len(self._dq) >= self._capacity:
                 self._make_room()
             if len(frame) >= BIG_FRAME:
                 self._admit_big_frame()
-            self.dq.append(frame)
+            self._dq.append(frame)
             p.issued = seq
-        if len(self.dq) > self.wake_limit:
-            self.wake()
+        if len(self._dq) > self._wake_limit:
+            self._wake()
         return RunOperations(p, first, p.issued)
 
     def _admit_big_frame(self) -> None:
         # Array operations are counted in bytes too: at most MAX_BIG_FRAMES of them (each up to about
         # 400 KiB) may wait in the queue, so memory stays bounded when arrays outpace the store.
-        with self.cond:
-            while self.big_put - self.big_taken >= MAX_BIG_FRAMES:
-                if self.closed_reason is not None:
+        with self._cond:
+            while self._big_put - self._big_taken >= MAX_BIG_FRAMES:
+                if self._closed_reason is not None:
                     self._make_room()  # raises
-                self.blocked += 1
+                self._blocked += 1
                 try:
-                    if self.sleeping:
-                        self.wake()
-                    self.cond.wait(0.5)
+                    if self._sleeping():
+                        self._wake()
+                    self._cond.wait(0.5)
                 finally:
-                    self.blocked -= 1
-            self.big_put += 1
+                    self._blocked -= 1
+            self._big_put += 1
 
     def _make_room(self) -> None:
-        if self.closed_reason is not None:
+        if self._closed_reason is not None:
             raise MlflowException(
-                f"The logging pipeline is closed ({self.closed_reason}); the operation was not accepted. "
+                f"The logging pipeline is closed ({self._closed_reason}); the operation was not accepted. "
                 "Runs and clients from before the close belong to it: start a new run or client.",
                 error_code=RESOURCE_EXHAUSTED,
             )
-        if self.full_policy == "raise":
+        if self._full_policy == "raise":
             raise MlflowException(
-                f"The logging queue is full ({self.capacity} operations waiting to be written) and "
+                f"The logging queue is full ({self._max} operations waiting to be written) and "
                 "ASYNCTRACK_QUEUE_FULL=raise; the operation was not accepted. Wait on earlier "
                 "RunOperations, call flush_async_logging(), or raise ASYNCTRACK_QUEUE_SIZE.",
                 error_code=RESOURCE_EXHAUSTED,
             )
-        with self.cond:
-            self.blocked += 1
+        with self._cond:
+            self._blocked += 1
             try:
-                if self.sleeping:
-                    self.wake()
-                while len(self.dq) >= self._capacity:
-                    if self.closed_reason is not None:
+                if self._sleeping():
+                    self._wake()
+                while len(self._dq) >= self._capacity:
+                    if self._closed_reason is not None:
                         self._make_room()  # raises
                     # Timed so a wake-up lost to a dying worker cannot strand the caller forever.
-                    self.cond.wait(0.5)
+                    self._cond.wait(0.5)
             finally:
-                self.blocked -= 1
+                self._blocked -= 1
 
     # -- waiting for durability
     def wait_done(
@@ -271,54 +381,46 @@ class OpQueue:
         error ``give_up()`` returns, as soon as it returns one (checked at each wake-up)."""
         if p.done >= seq:
             return
-        with self.cond:
-            self.waiters += 1
+        with self._cond:
+            self._waiters += 1
             try:
-                if self.sleeping:
-                    self.wake()
-                while p.done < seq:
-                    if give_up is not None and (error := give_up()) is not None:
-                        raise error
-                    if self.stopped:
-                        raise MlflowException(
-                            f"The logging pipeline stopped ({self.closed_reason}) before these "
-                            "operations were written."
-                        )
-                    if deadline is None:
-                        self.cond.wait(1.0)
-                        continue
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        raise TimeoutError(
-                            f"logging operations not yet durable (waited for operation {seq} of "
-                            f"producer {p.id}; {len(self.dq)} operations queued)"
-                        )
-                    self.cond.wait(remaining)
+                if self._sleeping():
+                    self._wake()
+                wait_for_watermark(
+                    self._cond,
+                    p,
+                    seq,
+                    deadline,
+                    give_up,
+                    stopped=self._stopped_error,
+                    timed_out=lambda: (
+                        f"logging operations not yet durable (waited for operation {seq} of "
+                        f"producer {p.id}; {len(self._dq)} operations queued)"
+                    ),
+                )
             finally:
-                self.waiters -= 1
+                self._waiters -= 1
+
+    def _stopped_error(self) -> MlflowException | None:
+        if not self._stopped:
+            return None
+        return MlflowException(
+            f"The logging pipeline stopped ({self._closed_reason}) before these operations were written."
+        )
 
     @contextlib.contextmanager
     def waiting(self) -> Iterator[None]:
         """Count the calling thread as a waiter for the block (a synchronous call, before it enqueues),
         so the worker it wakes does not linger."""
-        with self.cond:
-            self.waiters += 1
+        with self._cond:
+            self._waiters += 1
         try:
             yield
         finally:
-            with self.cond:
-                self.waiters -= 1
-
-    def notify(self) -> None:
-        """Called by the worker after it freed room or advanced watermarks."""
-        if self.waiters or self.blocked:
-            with self.cond:
-                self.cond.notify_all()
+            with self._cond:
+                self._waiters -= 1
 
     def close(self, reason: str) -> None:
         """Refuse further operations (they raise at the call site)."""
-        self.closed_reason = reason
+        self._closed_reason = reason
         self._capacity = 0
-
-    def statistics(self) -> QueueStatistics:
-        return QueueStatistics(len(self.dq), self.capacity, self.blocked, self.waiters)

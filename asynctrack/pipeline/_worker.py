@@ -27,7 +27,7 @@ from asynctrack.pipeline._ops import (
     UpdateRunOp,
     decode_chunk,
 )
-from asynctrack.pipeline._queue import BIG_FRAME, NEVER, OpQueue
+from asynctrack.pipeline._queue import OpQueue
 from asynctrack.store import AbstractStore, BatchWrite
 from asynctrack.store._retry import retry_transient
 
@@ -70,8 +70,6 @@ class Worker:
         self._linger = linger
         self._chunk_size = chunk_size
         self._target = batch_target
-        # asyncio's Event, reused: the worker is asyncio-bound (aiosqlite) and this is its hottest path.
-        self._event = asyncio.Event()
         self._scope: anyio.CancelScope | None = None  # made on the loop, in run()
         self._finished: anyio.Event | None = None
         self.chunk: list[Item] = []  # the chunk being written, for the exit report
@@ -80,29 +78,27 @@ class Worker:
         self.failed = 0
         self._logged: set[str] = set()
 
-    def _on_wake(self) -> None:
-        self._event.set()
-
     async def run(self) -> None:
         """Drain the queue until :meth:`stop`; this task is owned by its Pipeline."""
         q = self._queue
         self._scope = scope = anyio.CancelScope()
         self._finished = finished = anyio.Event()
-        q.attach(asyncio.get_running_loop(), self._on_wake)
+        q.attach(asyncio.get_running_loop())
+        journal = self.journal
         try:
             with scope:
-                if self.journal is not None:
+                if journal is not None:
                     # What earlier processes could not ship to this target goes first.
-                    await self.journal.replay_others(self._store)
+                    await journal.replay_others(self._store)
                 while True:
-                    await self._wait_for_work()
-                    frames = self._take()
+                    if journal is not None and q.empty():
+                        await journal.flush_acknowledgements()  # idle: record what the target has
+                    await q.wait_for_work(self._linger, self._target)
+                    frames = q.take(self._chunk_size)
                     if frames:
                         await self._process(frames)
         finally:
-            q.stopped = True
-            with q.cond:
-                q.cond.notify_all()
+            q.mark_stopped()
             finished.set()
 
     async def stop(self) -> None:
@@ -111,43 +107,6 @@ class Worker:
             return  # never started
         self._scope.cancel()
         await self._finished.wait()
-
-    async def _wait_for_work(self) -> None:
-        q = self._queue
-        event = self._event
-        if not q.dq:
-            if self.journal is not None:
-                await self.journal.flush_acknowledgements()  # idle: record what the target has
-            event.clear()
-            q.wake_limit = 0
-            if not q.dq:  # re-check after setting the limit: see OpQueue's docstring
-                await event.wait()
-            q.wake_limit = NEVER
-        if self._linger > 0 and len(q.dq) < self._target:
-            # Let the batch grow (fewer, larger writes; the training loop keeps the GIL) until the
-            # linger time passes, the queue reaches its high-water mark, or a caller waits.
-            event.clear()
-            q.wake_limit = q.high_water
-            if len(q.dq) < q.high_water and not q.waiters and not q.blocked:
-                try:
-                    async with asyncio.timeout(self._linger):
-                        await event.wait()
-                except TimeoutError:
-                    pass
-            q.wake_limit = NEVER
-
-    def _take(self) -> list[bytes]:
-        q = self._queue
-        dq = q.dq
-        n = min(len(dq), self._chunk_size)
-        popleft = dq.popleft
-        frames = [popleft() for _ in range(n)]
-        big = sum(1 for f in frames if len(f) >= BIG_FRAME)
-        if big:
-            q.big_taken += big
-        if q.blocked:
-            q.notify()
-        return frames
 
     async def _process(self, frames: list[bytes]) -> None:
         try:
@@ -287,13 +246,13 @@ class Worker:
             await self._apply(part)
 
     def _fail(self, item: Item, run_id: str, exc: MlflowException) -> None:
-        producers = self._queue.producers
+        producer_by_id = self._queue.producer_by_id
         if type(item) is MetricPoints:
             # Every point of this run in the block fails for the same reason (its values were checked
             # at the call site; what remains is the run itself).
             rows = item.rows
             for pid, idx in split_by(rows["producer"]):
-                p = producers.get(pid)
+                p = producer_by_id(pid)
                 if p is None:
                     continue
                 seqs = rows["seq"][idx]
@@ -302,7 +261,7 @@ class Worker:
                     p.fail(int(part[0]), int(part[-1]), exc)
             n = len(rows)
         else:
-            p = producers.get(item.producer)  # type: ignore[union-attr]
+            p = producer_by_id(item.producer)  # type: ignore[union-attr]
             if p is not None:
                 p.fail(item.seq, item.seq, exc)  # type: ignore[union-attr]
             n = 1
@@ -329,9 +288,9 @@ class Worker:
                         last[pid] = seq
             else:
                 last[item.producer] = item.seq  # type: ignore[union-attr]
-        producers = self._queue.producers
+        producer_by_id = self._queue.producer_by_id
         for pid, seq in last.items():
-            p = producers.get(pid)
+            p = producer_by_id(pid)
             if p is not None and seq > p.done:
                 p.done = seq
         self._queue.notify()

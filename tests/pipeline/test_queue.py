@@ -1,0 +1,230 @@
+"""OpQueue on its own: the wake rule, put_many, back-pressure bookkeeping, and Producer.fail's ranges.
+
+These drive the queue directly (no worker, no store), so each rule is checked where it lives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+
+import anyio
+import pytest
+
+from asynctrack.exceptions import MlflowException
+from asynctrack.pipeline import _operations
+from asynctrack.pipeline._operations import Producer, RunOperations
+from asynctrack.pipeline._queue import BIG_FRAME, OpQueue
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"  # the worker's side of the queue is asyncio-bound, as in production
+
+
+def frame(tag: bytes = b"op", size: int = 0) -> Callable[[int, int], bytes]:
+    """A maker whose frame records the producer and sequence number it was given."""
+    return lambda pid, seq: tag + f":{pid}:{seq}".encode() + b"\0" * size
+
+
+async def settle() -> None:
+    """Let callbacks scheduled with call_soon_threadsafe run (a wake-up is one such callback)."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_idle_worker_wakes_on_the_first_operation() -> None:
+    """An idle worker (empty queue) sleeps until an operation arrives; one operation wakes it."""
+    q = OpQueue(100)
+    q.attach(asyncio.get_running_loop())
+    async with anyio.create_task_group() as tg:
+        woke = anyio.Event()
+
+        async def worker() -> None:
+            await q.wait_for_work()
+            woke.set()
+
+        tg.start_soon(worker)
+        await settle()
+        assert not woke.is_set()  # nothing queued: still asleep
+        q.put(frame())
+        with anyio.fail_after(30):
+            await woke.wait()
+    assert q.take(10) == [b"op:1:1"]
+
+
+async def test_lingering_worker_wakes_at_high_water_not_before() -> None:
+    """While the worker lingers for a batch to fill, operations below half the capacity do not wake it;
+    the one that reaches half does (the linger here is an hour, so only the wake rule can end it)."""
+    q = OpQueue(20)  # high water: 10
+    q.attach(asyncio.get_running_loop())
+    q.put(frame())  # something queued: the worker skips the idle sleep and lingers
+    woke = anyio.Event()
+
+    async def worker() -> None:
+        await q.wait_for_work(linger=3600.0, target=1000)
+        woke.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(worker)
+        await settle()
+        for _ in range(9):  # 10 queued: the 10th put saw 9 < 10 before appending
+            q.put(frame())
+            await settle()
+            assert not woke.is_set()
+        q.put(frame())  # saw 10 queued (the limit) before appending: wakes
+        with anyio.fail_after(30):
+            await woke.wait()
+    assert len(q.take(100)) == 11
+
+
+async def test_a_waiting_caller_cuts_the_linger_short() -> None:
+    """A caller that waits for durability wakes a lingering worker at once: a synchronous call never
+    pays for the linger."""
+    q = OpQueue(1000)
+    q.attach(asyncio.get_running_loop())
+    ops = q.put(frame())
+    p = q.producer()
+    woke = anyio.Event()
+
+    async def worker() -> None:
+        await q.wait_for_work(linger=3600.0, target=1000)
+        woke.set()
+
+    waited: list[BaseException | None] = []
+
+    def caller() -> None:
+        try:
+            ops.wait(timeout=60)
+            waited.append(None)
+        except BaseException as exc:  # reported below
+            waited.append(exc)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(worker)
+        await settle()
+        assert not woke.is_set()
+        thread = threading.Thread(target=caller)
+        thread.start()
+        with anyio.fail_after(30):
+            await woke.wait()
+        assert q.take(10) == [b"op:1:1"]
+        p.done = 1  # what the worker does once the chunk is written
+        q.notify()
+        await anyio.to_thread.run_sync(thread.join)
+    assert waited == [None]
+
+
+async def test_busy_worker_is_not_woken() -> None:
+    """While the worker is busy (not in wait_for_work), callers do not schedule wake-ups: a put costs
+    one comparison."""
+    q = OpQueue(10)
+    loop = asyncio.get_running_loop()
+    scheduled: list[object] = []
+    real = loop.call_soon_threadsafe
+
+    def spy(cb: Callable[..., object], *args: object, **kwargs: object) -> asyncio.Handle:
+        scheduled.append(cb)
+        return real(cb, *args)
+
+    q.attach(loop)
+    loop.call_soon_threadsafe = spy  # type: ignore[method-assign]
+    try:
+        for _ in range(9):
+            q.put(frame())
+    finally:
+        del loop.call_soon_threadsafe  # type: ignore[method-assign]
+    assert scheduled == []
+
+
+def test_put_many_numbers_in_order_and_one_run_operations_covers_them() -> None:
+    """put_many gives consecutive sequence numbers, queues the frames in order, and returns one
+    RunOperations for all of them; an empty list queues nothing and returns None."""
+    q = OpQueue(100)
+    assert q.put_many([]) is None
+    q.put(frame(b"a"))
+    ops = q.put_many([frame(b"b"), frame(b"c"), frame(b"d")])
+    assert isinstance(ops, RunOperations)
+    assert [(first, last) for _p, first, last in ops._parts()] == [(2, 4)]
+    assert q.take(100) == [b"a:1:1", b"b:1:2", b"c:1:3", b"d:1:4"]
+    assert not ops.done()
+    q.producer().done = 4
+    assert ops.done()
+
+
+def test_put_many_counts_large_frames_and_take_releases_them() -> None:
+    """Large operations are counted as they are queued and released as the worker takes them."""
+    q = OpQueue(100)
+    q.put_many([frame(size=BIG_FRAME), frame(), frame(size=BIG_FRAME)])
+    assert q.statistics().queued_large == 2
+    assert q.statistics().queued == 3
+    assert len(q.take(2)) == 2
+    assert q.statistics().queued_large == 1
+    q.take(10)
+    assert q.statistics().queued_large == 0
+
+
+def test_put_many_on_a_full_queue_with_raise_policy_refuses_the_rest() -> None:
+    """With policy "raise", put_many queues what fits and raises QueueFull for the first that does not;
+    nothing after it is numbered."""
+    q = OpQueue(2, "raise")
+    with pytest.raises(MlflowException) as info:
+        q.put_many([frame(b"a"), frame(b"b"), frame(b"c")])
+    assert info.value.error_code == "RESOURCE_EXHAUSTED"
+    assert q.take(10) == [b"a:1:1", b"b:1:2"]
+    assert q.producer().issued == 2
+
+
+def test_closed_queue_refuses_puts_and_has_no_room() -> None:
+    """After close() a put raises naming the reason, and has_room() says no (an event loop then hands
+    the call to a thread, which raises there)."""
+    q = OpQueue(10)
+    assert q.has_room()
+    q.close("test over")
+    assert not q.has_room()
+    with pytest.raises(MlflowException, match="test over"):
+        q.put(frame())
+
+
+def test_wait_done_times_out_naming_what_it_waited_for() -> None:
+    """A wait with a deadline in the past raises TimeoutError at once, naming the operation."""
+    q = OpQueue(10)
+    ops = q.put(frame())
+    with pytest.raises(TimeoutError, match="operation 1 of producer 1"):
+        ops.wait(timeout=0)
+
+
+# -- Producer.fail
+
+
+def test_fail_merges_adjacent_ranges_of_one_error() -> None:
+    """Consecutive failures with the same error become one range; a gap or another error starts a new one."""
+    p = Producer(OpQueue(10), 1)
+    a, b = MlflowException("a"), MlflowException("b")
+    p.fail(1, 3, a)
+    p.fail(4, 4, a)
+    p.fail(5, 6, a)
+    assert p.failures == [(1, 6, a)]
+    p.fail(8, 8, a)  # gap at 7
+    p.fail(9, 9, b)  # another error
+    assert p.failures == [(1, 6, a), (8, 8, a), (9, 9, b)]
+    assert p.failures_between(6, 8) == [a]
+    assert p.failures_between(7, 7) == []
+    assert p.failures_between(1, 100) == [a, b]
+
+
+def test_fail_bounds_its_ranges_by_merging_the_oldest(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the limit, the two oldest ranges merge: over-reporting the operations between them as failed,
+    never reporting a failure as a success, and memory stays bounded."""
+    monkeypatch.setattr(_operations, "_MAX_FAILURE_RANGES", 3)
+    p = Producer(OpQueue(10), 1)
+    errors = [MlflowException(f"e{i}") for i in range(5)]
+    for i, exc in enumerate(errors):
+        p.fail(10 * i, 10 * i, exc)
+    assert len(p.failures) == 3
+    assert p.failures[0][:2] == (0, 20)  # ops 0..20 reported failed, though only 0, 10, 20 were
+    for i in range(5):
+        assert p.failures_between(10 * i, 10 * i)  # every real failure is still reported

@@ -112,6 +112,11 @@ class AsyncClient(AsyncClientArtifacts):  # artifact methods: asynctrack/_client
         step: int | None = None,
         synchronous: bool | None = None,
     ) -> RunOperations | None:
+        """Log one metric point; never blocks the event loop (a full queue is waited for in a thread).
+
+        Raises: as :meth:`MlflowClient.log_metric <asynctrack.MlflowClient.log_metric>`: ``QueueFull``,
+        ``PipelineClosed``, MLflow's errors.
+        """
         return await self._log(self._client.log_metric, synchronous, run_id, key, value, timestamp, step)
 
     async def log_param(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> Any:

@@ -223,7 +223,19 @@ class MlflowClient(MlflowClientArtifacts):  # artifact methods: asynctrack/_clie
         dataset_digest: str | None = None,
         model_id: str | None = None,
     ) -> RunOperations | None:
-        """Log one metric point. ``synchronous=False`` returns a RunOperations at once."""
+        """Log one metric point. ``synchronous=False`` returns a RunOperations at once.
+
+        Raises:
+            MlflowException: ``INVALID_PARAMETER_VALUE`` at once for bad input (MLflow's checks and messages);
+                nothing is queued.
+            QueueFull: the queue is full and ``ASYNCTRACK_QUEUE_FULL=raise`` (``RESOURCE_EXHAUSTED``); with
+                the default policy the call blocks until there is room instead.
+            PipelineClosed: the pipeline is closed (at exit, after ``close_pipelines()``;
+                ``RESOURCE_EXHAUSTED``).
+            MlflowException: when synchronous, the store's error for this operation (e.g. an unknown run, a
+                param re-logged with another value) or ``TEMPORARILY_UNAVAILABLE`` once the store has failed
+                past its retry budget; asynchronous calls report these through ``RunOperations.wait()``.
+        """
         calls.valid_run_id(run_id)
         ts = calls.now_ms() if timestamp is None else timestamp
         queue = self._pipeline().queue
@@ -231,7 +243,10 @@ class MlflowClient(MlflowClientArtifacts):  # artifact methods: asynctrack/_clie
         return calls.submit(queue, synchronous, lambda: queue.put_metric(run_id, key, value, ts, st))
 
     def log_param(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> Any:
-        """Log a param (stringified). Returns ``value`` when synchronous, as MLflow does."""
+        """Log a param (stringified). Returns ``value`` when synchronous, as MLflow does.
+
+        Raises: as :meth:`log_metric` (``QueueFull``, ``PipelineClosed``, MLflow's errors).
+        """
         calls.valid_run_id(run_id)
         queue, maker = self._pipeline().queue, calls.param_op(run_id, key, value)
         result = calls.submit(queue, synchronous, lambda: queue.put(maker))
@@ -240,12 +255,19 @@ class MlflowClient(MlflowClientArtifacts):  # artifact methods: asynctrack/_clie
     def set_tag(
         self, run_id: str, key: str, value: Any, synchronous: bool | None = None
     ) -> RunOperations | None:
+        """Set a run tag (last write wins).
+
+        Raises: as :meth:`log_metric` (``QueueFull``, ``PipelineClosed``, MLflow's errors).
+        """
         calls.valid_run_id(run_id)
         queue, maker = self._pipeline().queue, calls.tag_op(run_id, key, value)
         return calls.submit(queue, synchronous, lambda: queue.put(maker))
 
     def delete_tag(self, run_id: str, key: str) -> None:
-        """Delete a run tag (RESOURCE_DOES_NOT_EXIST if it is not set). Ordered after earlier logging."""
+        """Delete a run tag (RESOURCE_DOES_NOT_EXIST if it is not set). Ordered after earlier logging.
+
+        Raises: as :meth:`log_metric` (``QueueFull``, ``PipelineClosed``, MLflow's errors).
+        """
         calls.valid_run_id(run_id)
         queue, maker = self._pipeline().queue, calls.delete_tag_op(run_id, key)
         calls.submit(queue, True, lambda: queue.put(maker))
@@ -258,7 +280,10 @@ class MlflowClient(MlflowClientArtifacts):  # artifact methods: asynctrack/_clie
         tags: Sequence[RunTag] = (),
         synchronous: bool | None = None,
     ) -> RunOperations | None:
-        """Log many items; any size (the pipeline splits into the store's batch limits)."""
+        """Log many items; any size (the pipeline splits into the store's batch limits).
+
+        Raises: as :meth:`log_metric` (``QueueFull``, ``PipelineClosed``, MLflow's errors).
+        """
         calls.valid_run_id(run_id)
         queue = self._pipeline().queue
         makers = calls.batch_makers(queue, run_id, metrics, params, tags)
@@ -277,6 +302,8 @@ class MlflowClient(MlflowClientArtifacts):  # artifact methods: asynctrack/_clie
 
         ``steps`` default to ``0..n-1`` and ``timestamps`` to now. The points travel the pipeline as a
         few large operations instead of one per point.
+
+        Raises: as :meth:`log_metric` (``QueueFull``, ``PipelineClosed``, MLflow's errors).
         """
         calls.valid_run_id(run_id)
         queue = self._pipeline().queue

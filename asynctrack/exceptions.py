@@ -1,9 +1,27 @@
-"""The one exception users catch, with MLflow's error codes.
+"""The one exception users catch, with MLflow's error codes, and the subclasses that name a situation.
 
 Hierarchy::
 
     Exception
-     └── MlflowException            every error asynctrack raises on purpose; carries ``error_code``
+     ├── MlflowException                 every error asynctrack raises on purpose; carries ``error_code``
+     │    ├── QueueFull                  RESOURCE_EXHAUSTED: the logging queue is full and
+     │    │                              ASYNCTRACK_QUEUE_FULL=raise; the operation was not accepted
+     │    ├── PipelineClosed             RESOURCE_EXHAUSTED: the pipeline (or the artifact upload queue) is
+     │    │                              closed or stopped: the operation was not accepted, or not written
+     │    ├── StoreUnavailable           TEMPORARILY_UNAVAILABLE: a transient store failure, retried
+     │    │                              (asynctrack.store)
+     │    ├── JournalFullError           RESOURCE_EXHAUSTED: the write-ahead journal's disk is full
+     │    │                              (asynctrack.journal)
+     │    ├── MissingDependency          also an ImportError: an optional library an artifact call needs
+     │    │                              (asynctrack.artifacts)
+     │    └── BodyTooLarge               the server's 413 (asynctrack.server)
+     ├── AttributeError
+     │    └── MlflowNameUnavailable      an MLflow name asynctrack does not provide (yet), with the reason
+     └── ModuleNotFoundError
+          └── MlflowModuleUnavailable    the same for an MLflow module
+
+Catching :class:`MlflowException` catches everything above it; the subclasses keep MLflow's
+``error_code`` strings, so code written for MLflow that compares codes behaves the same.
 
 A failure of a queued operation reaches the caller as the :class:`MlflowException` the store raised for it,
 from ``RunOperations.wait()``; when several operations failed, the first is raised and all of them are
@@ -29,6 +47,8 @@ __all__ = [
     "RESOURCE_EXHAUSTED",
     "TEMPORARILY_UNAVAILABLE",
     "MlflowException",
+    "PipelineClosed",
+    "QueueFull",
     "get_http_status_code",
 ]
 
@@ -169,6 +189,29 @@ class MlflowException(Exception):
             _rebuild,
             (type(self), self.message, self.error_code, self.json_kwargs, self.sqlstate, self.error_class),
         )
+
+
+class QueueFull(MlflowException):
+    """The logging queue is full and ``ASYNCTRACK_QUEUE_FULL=raise``: the operation was not accepted.
+
+    Raised at the call site, before anything is queued (``error_code`` ``RESOURCE_EXHAUSTED``). Operations
+    accepted earlier are unaffected; wait on their ``RunOperations`` or call ``flush_async_logging()``.
+    """
+
+    def __init__(self, message: object, error_code: str = RESOURCE_EXHAUSTED, **kwargs: Any) -> None:
+        super().__init__(message, error_code, **kwargs)
+
+
+class PipelineClosed(MlflowException):
+    """The logging pipeline (or the artifact upload queue) is closed: at exit, after
+    ``close_pipelines()``, or after its worker stopped.
+
+    Raised at the call site when an operation is refused, and by ``RunOperations.wait()`` when the
+    pipeline stopped before the operation was written (``error_code`` ``RESOURCE_EXHAUSTED``).
+    """
+
+    def __init__(self, message: object, error_code: str = RESOURCE_EXHAUSTED, **kwargs: Any) -> None:
+        super().__init__(message, error_code, **kwargs)
 
 
 def _rebuild(

@@ -431,6 +431,17 @@ def log_metric(
 
     ``synchronous=False`` returns a :class:`RunOperations` at once; ``True`` waits until the point is
     durable; ``None`` follows ``MLFLOW_ENABLE_ASYNC_LOGGING``.
+
+    Raises:
+        MlflowException: ``INVALID_PARAMETER_VALUE`` at once for bad input (MLflow's checks and messages);
+            nothing is queued.
+        QueueFull: the queue is full and ``ASYNCTRACK_QUEUE_FULL=raise`` (``RESOURCE_EXHAUSTED``); with
+            the default policy the call blocks until there is room instead.
+        PipelineClosed: the pipeline is closed (at exit, after ``close_pipelines()``;
+            ``RESOURCE_EXHAUSTED``).
+        MlflowException: when synchronous, the store's error for this operation (e.g. an unknown run, a
+            param re-logged with another value) or ``TEMPORARILY_UNAVAILABLE`` once the store has failed
+            past its retry budget; asynchronous calls report these through ``RunOperations.wait()``.
     """
     st = _state
     queue = st.top_queue
@@ -453,7 +464,10 @@ def log_metrics(
     model_id: str | None = None,
     dataset: Any = None,
 ) -> RunOperations | None:
-    """Log several metrics at one step (one timestamp for all)."""
+    """Log several metrics at one step (one timestamp for all).
+
+    Raises: as :func:`log_metric` (``QueueFull``, ``PipelineClosed``, MLflow's errors).
+    """
     rid, queue = _current(run_id)
     ts = timestamp or calls.now_ms()
     makers = [calls.metric_op(queue, rid, k, v, ts, step or 0) for k, v in metrics.items()]
@@ -468,7 +482,10 @@ def log_metric_array(
     run_id: str | None = None,
     synchronous: bool | None = None,
 ) -> RunOperations | None:
-    """Log many points of one metric from numpy arrays or sequences (steps default to 0..n-1)."""
+    """Log many points of one metric from numpy arrays or sequences (steps default to 0..n-1).
+
+    Raises: as :func:`log_metric` (``QueueFull``, ``PipelineClosed``, MLflow's errors).
+    """
     rid, queue = _current(run_id)
     return calls.submit(
         queue, synchronous, lambda: calls.log_metric_array(queue, rid, key, values, steps, timestamps)
@@ -476,7 +493,10 @@ def log_metric_array(
 
 
 def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
-    """Log a param; returns ``value`` when synchronous (as MLflow does), else a RunOperations."""
+    """Log a param; returns ``value`` when synchronous (as MLflow does), else a RunOperations.
+
+    Raises: as :func:`log_metric` (``QueueFull``, ``PipelineClosed``, MLflow's errors).
+    """
     rid, queue = _current(None)
     maker = calls.param_op(rid, key, value)
     result = calls.submit(queue, synchronous, lambda: queue.put(maker))
@@ -486,25 +506,40 @@ def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
 def log_params(
     params: Mapping[str, Any], synchronous: bool | None = None, run_id: str | None = None
 ) -> RunOperations | None:
+    """Log several params to the active run (or ``run_id``).
+
+    Raises: as :func:`log_metric` (``QueueFull``, ``PipelineClosed``, MLflow's errors).
+    """
     rid, queue = _current(run_id)
     makers = [calls.param_op(rid, k, v) for k, v in params.items()]
     return calls.submit(queue, synchronous, lambda: queue.put_many(makers))
 
 
 def set_tag(key: str, value: Any, synchronous: bool | None = None) -> RunOperations | None:
+    """Set a tag of the active run (last write wins).
+
+    Raises: as :func:`log_metric` (``QueueFull``, ``PipelineClosed``, MLflow's errors).
+    """
     rid, queue = _current(None)
     maker = calls.tag_op(rid, key, value)
     return calls.submit(queue, synchronous, lambda: queue.put(maker))
 
 
 def set_tags(tags: Mapping[str, Any], synchronous: bool | None = None) -> RunOperations | None:
+    """Set several tags of the active run.
+
+    Raises: as :func:`log_metric` (``QueueFull``, ``PipelineClosed``, MLflow's errors).
+    """
     rid, queue = _current(None)
     makers = [calls.tag_op(rid, k, v) for k, v in tags.items()]
     return calls.submit(queue, synchronous, lambda: queue.put_many(makers))
 
 
 def delete_tag(key: str) -> None:
-    """Delete a tag of the active run (RESOURCE_DOES_NOT_EXIST when it is not set)."""
+    """Delete a tag of the active run (RESOURCE_DOES_NOT_EXIST when it is not set).
+
+    Raises: as :func:`log_metric` (``QueueFull``, ``PipelineClosed``, MLflow's errors).
+    """
     rid, queue = _current(None)
     maker = calls.delete_tag_op(rid, key)
     calls.submit(queue, True, lambda: queue.put(maker))

@@ -43,6 +43,7 @@ from asynctrack.exceptions import (
     RESOURCE_DOES_NOT_EXIST,
     RESOURCE_EXHAUSTED,
     MlflowException,
+    PipelineClosed,
 )
 from asynctrack.pipeline import _registry
 from asynctrack.pipeline._loop import BackgroundLoop
@@ -153,7 +154,7 @@ class ArtifactQueue:
         with self.cond:
             while True:
                 if self.closed_reason is not None:
-                    raise MlflowException(
+                    raise PipelineClosed(
                         f"Artifact logging has stopped ({self.closed_reason}): {what} was not logged."
                     )
                 if len(self.jobs) < self.capacity and (
@@ -205,7 +206,7 @@ class ArtifactQueue:
     def _stopped_error(self) -> MlflowException | None:
         if not self.stopped:
             return None
-        return MlflowException(
+        return PipelineClosed(
             f"Artifact logging stopped ({self.closed_reason}) before this upload was written."
         )
 

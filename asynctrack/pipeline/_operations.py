@@ -130,6 +130,17 @@ class RunOperations(msgspec.Struct, gc=False, eq=False):
 
         The raised :class:`MlflowException` keeps the store's ``error_code``; ``exc.failures`` lists every
         failure among the covered operations.
+
+        Raises:
+            MlflowException: the first failure among the covered operations (the store's error, e.g.
+                ``INVALID_PARAMETER_VALUE`` for a param re-logged with another value,
+                ``RESOURCE_DOES_NOT_EXIST`` for an unknown run, ``INTERNAL_ERROR`` for a bug), with every
+                failure in ``failures``; a fresh exception per call, so callers never share one.
+            PipelineClosed: the pipeline stopped before the operations were written (``RESOURCE_EXHAUSTED``;
+                its exit report lists them).
+            MlflowException: ``TEMPORARILY_UNAVAILABLE`` when ``give_up`` says so (synchronous calls: the
+                store failed past its retry budget).
+            TimeoutError: ``timeout`` seconds passed first (the operations stay queued).
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         for producer, _first, last in self._parts():

@@ -12,7 +12,8 @@ side cheap and correct:
   Whichever happens second sees the other, so no operation is left behind, and a busy or lingering
   worker costs callers one comparison.
 - **Back-pressure.** When ``capacity`` operations are queued, a caller blocks until the worker has taken
-  a chunk (policy ``"block"``, the default) or gets ``RESOURCE_EXHAUSTED`` at once (policy ``"raise"``).
+  a chunk (policy ``"block"``, the default) or gets :class:`~asynctrack.exceptions.QueueFull`
+  (``RESOURCE_EXHAUSTED``) at once (policy ``"raise"``).
   Memory therefore stays bounded however fast the caller logs.
 
 Its state is private, as an anyio memory stream's is: callers use ``put*``, ``has_room()``,
@@ -31,7 +32,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
 
-from asynctrack.exceptions import RESOURCE_EXHAUSTED, MlflowException
+from asynctrack.exceptions import MlflowException, PipelineClosed, QueueFull
 from asynctrack.pipeline import _ops
 from asynctrack.pipeline._operations import Producer, RunOperations, wait_for_watermark
 from asynctrack.pipeline._outage import Outage
@@ -344,17 +345,15 @@ class OpQueue:
 
     def _make_room(self) -> None:
         if self._closed_reason is not None:
-            raise MlflowException(
+            raise PipelineClosed(
                 f"The logging pipeline is closed ({self._closed_reason}); the operation was not accepted. "
-                "Runs and clients from before the close belong to it: start a new run or client.",
-                error_code=RESOURCE_EXHAUSTED,
+                "Runs and clients from before the close belong to it: start a new run or client."
             )
         if self._full_policy == "raise":
-            raise MlflowException(
+            raise QueueFull(
                 f"The logging queue is full ({self._max} operations waiting to be written) and "
                 "ASYNCTRACK_QUEUE_FULL=raise; the operation was not accepted. Wait on earlier "
-                "RunOperations, call flush_async_logging(), or raise ASYNCTRACK_QUEUE_SIZE.",
-                error_code=RESOURCE_EXHAUSTED,
+                "RunOperations, call flush_async_logging(), or raise ASYNCTRACK_QUEUE_SIZE."
             )
         with self._cond:
             self._blocked += 1
@@ -404,7 +403,7 @@ class OpQueue:
     def _stopped_error(self) -> MlflowException | None:
         if not self._stopped:
             return None
-        return MlflowException(
+        return PipelineClosed(
             f"The logging pipeline stopped ({self._closed_reason}) before these operations were written."
         )
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import asynctrack as mlflow
-from asynctrack import MlflowClient, MlflowException
+from asynctrack import MlflowClient
+from asynctrack.exceptions import QueueFull
 from asynctrack.pipeline import get_pipeline
 
 
@@ -46,7 +47,7 @@ def test_raise_policy_refuses_at_the_call_site(
     rid = client.create_run("0").info.run_id
     accepted = []
     with locker(db):
-        with pytest.raises(MlflowException) as info:
+        with pytest.raises(QueueFull) as info:
             for i in range(10_000):
                 accepted.append(client.log_metric(rid, "m", float(i), step=i, synchronous=False))
         assert info.value.error_code == "RESOURCE_EXHAUSTED"

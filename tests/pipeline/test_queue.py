@@ -12,7 +12,7 @@ from collections.abc import Callable
 import anyio
 import pytest
 
-from asynctrack.exceptions import MlflowException
+from asynctrack.exceptions import MlflowException, PipelineClosed, QueueFull
 from asynctrack.pipeline import _operations
 from asynctrack.pipeline._operations import Producer, RunOperations
 from asynctrack.pipeline._queue import BIG_FRAME, OpQueue
@@ -171,7 +171,7 @@ def test_put_many_on_a_full_queue_with_raise_policy_refuses_the_rest() -> None:
     """With policy "raise", put_many queues what fits and raises QueueFull for the first that does not;
     nothing after it is numbered."""
     q = OpQueue(2, "raise")
-    with pytest.raises(MlflowException) as info:
+    with pytest.raises(QueueFull) as info:
         q.put_many([frame(b"a"), frame(b"b"), frame(b"c")])
     assert info.value.error_code == "RESOURCE_EXHAUSTED"
     assert q.take(10) == [b"a:1:1", b"b:1:2"]
@@ -185,8 +185,20 @@ def test_closed_queue_refuses_puts_and_has_no_room() -> None:
     assert q.has_room()
     q.close("test over")
     assert not q.has_room()
-    with pytest.raises(MlflowException, match="test over"):
+    with pytest.raises(PipelineClosed, match="test over") as info:
         q.put(frame())
+    assert info.value.error_code == "RESOURCE_EXHAUSTED"
+
+
+def test_waiters_get_pipeline_closed_when_the_worker_stops() -> None:
+    """A caller waiting for operations the worker will never write (it stopped for good) gets
+    PipelineClosed naming the reason, instead of waiting forever."""
+    q = OpQueue(10)
+    ops = q.put(frame())
+    q.close("shutting down")
+    q.mark_stopped()
+    with pytest.raises(PipelineClosed, match="shutting down"):
+        ops.wait(timeout=60)
 
 
 def test_wait_done_times_out_naming_what_it_waited_for() -> None:

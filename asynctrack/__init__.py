@@ -32,6 +32,14 @@ from asynctrack._fluent_artifacts import (
     log_table,
     log_text,
 )
+from asynctrack._fluent_registry import (
+    get_registry_uri,
+    register_model,
+    search_model_versions,
+    search_registered_models,
+    set_model_version_tag,
+    set_registry_uri,
+)
 from asynctrack._fluent_search import search_experiments, search_runs
 from asynctrack._mlflow_names import (
     UNAVAILABLE,
@@ -172,6 +180,12 @@ __all__ = [
     "restore_experiment",
     "restore_run",
     "search_experiments",
+    "set_registry_uri",
+    "set_model_version_tag",
+    "search_registered_models",
+    "search_model_versions",
+    "register_model",
+    "get_registry_uri",
     "search_runs",
     "set_experiment",
     "set_experiment_tag",

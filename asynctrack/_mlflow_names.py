@@ -92,17 +92,9 @@ _GROUPS: tuple[tuple[str, str, str], ...] = (
     ),
     (
         "out of scope",
-        "model registry",
+        "prompt registry and webhooks (the model registry itself is done)",
         """
-        get_registry_uri set_registry_uri
-        """,
-    ),
-    (
-        "out of scope",
-        "model registry / prompt registry",
-        """
-        delete_prompt_alias load_prompt register_model register_prompt search_model_versions
-        search_prompts search_registered_models set_model_version_tag set_prompt_alias webhooks
+        delete_prompt_alias load_prompt register_prompt search_prompts set_prompt_alias webhooks
         """,
     ),
     (

@@ -15,6 +15,7 @@ import numpy.typing as npt
 
 from asynctrack import _logging_calls as calls
 from asynctrack._client_artifacts import MlflowClientArtifacts
+from asynctrack._client_registry import MlflowClientRegistry
 from asynctrack._context import current_user
 from asynctrack._tracking_uri import get_tracking_uri
 from asynctrack.entities import Experiment, Metric, Param, Run, RunStatus, RunTag, ViewType
@@ -33,7 +34,7 @@ SEARCH_MAX_RESULTS_DEFAULT = 1000
 __all__ = ["MlflowClient"]
 
 
-class MlflowClient(MlflowClientArtifacts):  # artifact methods: asynctrack/_client_artifacts.py
+class MlflowClient(MlflowClientArtifacts, MlflowClientRegistry):  # see _client_artifacts/_client_registry
     """Client for a tracking store: ``MlflowClient(tracking_uri=None)``.
 
     >>> client = MlflowClient()                                   # doctest: +SKIP

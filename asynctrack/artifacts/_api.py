@@ -25,6 +25,7 @@ __all__ = [
     "download_artifacts",
     "download_run_artifacts",
     "list_artifacts",
+    "model_download_uri",
     "load_dict",
     "load_image",
     "load_text",
@@ -67,6 +68,17 @@ def download_run_artifacts(
         ) from exc
 
 
+def model_download_uri(model_uri: str, tracking_uri: str | None, registry_uri: str | None) -> str:
+    """Where the files of a ``models:/<name>/<version|stage|latest>`` or ``models:/<name>@<alias>`` URI
+    are: the named version's download URI, as the registry answers it."""
+    from asynctrack._client_registry import resolve_model_uri
+    from asynctrack.client import MlflowClient
+
+    client = MlflowClient(tracking_uri, registry_uri)
+    name, version = resolve_model_uri(client, model_uri)
+    return client.get_model_version_download_uri(name, version)
+
+
 def download_artifacts(
     artifact_uri: str | None = None,
     run_id: str | None = None,
@@ -91,6 +103,12 @@ def download_artifacts(
         if scheme_of(artifact_uri) == "runs":
             rid, rel = parse_runs_uri(artifact_uri)
             return download_run_artifacts(tracking_uri, rid, rel, dst_path)
+        if scheme_of(artifact_uri) == "models":
+            return download_artifacts(
+                artifact_uri=model_download_uri(artifact_uri, tracking_uri, registry_uri),
+                dst_path=dst_path,
+                tracking_uri=tracking_uri,
+            )
         root, name = split_last(artifact_uri)
         name = check_path(name)
         repo = get_artifact_repository(root, tracking_uri)

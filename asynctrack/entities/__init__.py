@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from asynctrack.entities._enums import LifecycleStage, RunStatus, ViewType
 from asynctrack.entities._experiment import Experiment
+from asynctrack.entities._registry import (
+    ModelVersion,
+    ModelVersionStatus,
+    ModelVersionTag,
+    RegisteredModel,
+    RegisteredModelAlias,
+    RegisteredModelTag,
+)
 from asynctrack.entities._run import Run, RunData, RunInfo, RunInputs
 from asynctrack.entities._values import ExperimentTag, Metric, Param, RunTag
 
@@ -12,7 +20,13 @@ __all__ = [
     "ExperimentTag",
     "LifecycleStage",
     "Metric",
+    "ModelVersion",
+    "ModelVersionStatus",
+    "ModelVersionTag",
     "Param",
+    "RegisteredModel",
+    "RegisteredModelAlias",
+    "RegisteredModelTag",
     "Run",
     "RunData",
     "RunInfo",

@@ -74,11 +74,11 @@ def test_every_mlflow_submodule_imports_or_says_why(name: str) -> None:
 
 def test_import_statements_keep_the_explanation() -> None:
     """The forms users write, in a fresh interpreter: ``import``, ``from ... import`` of a module and of a
-    function, and ``mlflow.tracking``'s registry functions."""
+    function, and from ``mlflow.tracking``."""
     code = """
 import importlib
 for stmt in ("import asynctrack.pytorch", "from asynctrack import sklearn", "from asynctrack import autolog",
-             "from asynctrack import start_span", "from asynctrack.tracking import set_registry_uri"):
+             "from asynctrack import start_span", "from asynctrack.tracking import search_traces"):
     try:
         exec(stmt)
     except ImportError as exc:
@@ -90,7 +90,7 @@ for stmt in ("import asynctrack.pytorch", "from asynctrack import sklearn", "fro
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert len(lines) == 5
-    expected = ["pytorch", "sklearn", "autolog", "start_span", "set_registry_uri"]
+    expected = ["pytorch", "sklearn", "autolog", "start_span", "search_traces"]
     for line, name in zip(lines, expected, strict=True):
         kind, message = line.split(" | ")
         assert kind == "MlflowModuleUnavailable", line

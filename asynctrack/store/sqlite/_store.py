@@ -22,6 +22,8 @@ from asynctrack.store._retry import retry_transient
 from asynctrack.store.sqlite import _buckets, _overview, _reads, _sampling, _search, _writes
 from asynctrack.store.sqlite._connection import Connection, guarded, map_error, transaction
 from asynctrack.store.sqlite._ownership import check_file, check_schema_is_ours, create_database
+from asynctrack.store.sqlite._registry_schema import REGISTRY_DDL
+from asynctrack.store.sqlite._registry_store import SqliteRegistry
 from asynctrack.store.sqlite._schema import APPLIED_KEY_DAYS, DDL, SCHEMA_VERSION
 from asynctrack.store.sqlite._summaries import SUMMARY_DDL, upgrade_to_4
 
@@ -35,7 +37,7 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class SqliteStore(AbstractStore):
+class SqliteStore(AbstractStore, SqliteRegistry):
     """A store in one SQLite file (WAL mode), safe for several processes at once.
 
     Each process holds a writer and a reader connection. A locked database (another process writing) is a
@@ -299,7 +301,7 @@ def _create(path: str, artifact_root: str) -> None:
 
 
 def _create_schema(conn: sqlite3.Connection, artifact_root: str, now: int) -> None:
-    conn.executescript(DDL + _search.SEARCH_DDL + SUMMARY_DDL)
+    conn.executescript(DDL + _search.SEARCH_DDL + SUMMARY_DDL + REGISTRY_DDL)
     transaction(conn, _seed, artifact_root, now)
 
 

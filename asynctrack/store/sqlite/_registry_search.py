@@ -1,0 +1,175 @@
+"""search_registered_models and search_model_versions on SQLite: MLflow's filters and orders compiled
+to one query per page (plus one per page for tags, aliases and latest versions).
+
+Paging is MLflow's: an offset in the page token, ``max_results + 1`` rows fetched to know whether a next
+page exists. Prompts (models tagged ``mlflow.prompt.is_prompt = 'true'``) are left out unless the filter
+asks for them, as MLflow does, so the registry and MLflow's prompt registry can share a database.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from asynctrack.entities import ModelVersion, RegisteredModel
+from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
+from asynctrack.store.search._ast import Comparison, Entity, Op, SortKey
+from asynctrack.store.search._registry import (
+    MODEL_VERSION_MAX_RESULTS_THRESHOLD,
+    REGISTERED_MODEL_MAX_RESULTS_THRESHOLD,
+    decode_offset_token,
+    encode_offset_token,
+    parse_model_version_filter,
+    parse_model_version_order_by,
+    parse_registered_model_filter,
+    parse_registered_model_order_by,
+)
+from asynctrack.store.sqlite._registry_rows import VERSION_COLUMNS, models_from_rows, versions_from_rows
+from asynctrack.store.sqlite._registry_schema import DELETED_STAGE
+from asynctrack.store.sqlite._search import _COMPARE, _conjunction, _like_limit, _Query, snapshot
+
+__all__ = ["search_model_versions", "search_registered_models"]
+
+IS_PROMPT = "mlflow.prompt.is_prompt"
+_MODEL_ORDER = {
+    "name": "m.name",
+    "creation_timestamp": "m.creation_time",
+    "last_updated_timestamp": "m.last_updated_time",
+}
+_VERSION_ORDER = {
+    "name": "m.name",
+    "version_number": "v.version",
+    "creation_timestamp": "v.creation_time",
+    "last_updated_timestamp": "v.last_updated_time",
+}
+_VERSION_ATTRS = {
+    "name": "m.name",
+    "run_id": "v.run_id",
+    "source_path": "v.source",
+    "version_number": "v.version",
+}
+
+
+def _invalid(message: str) -> MlflowException:
+    return MlflowException(message, error_code=INVALID_PARAMETER_VALUE)
+
+
+def _max_results(max_results: int, threshold: int) -> None:
+    if not isinstance(max_results, int) or isinstance(max_results, bool) or max_results < 1:
+        raise _invalid(f"Invalid value for max_results. It must be a positive integer, but got {max_results}")
+    if max_results > threshold:
+        raise _invalid(
+            "Invalid value for request parameter max_results. It must be at most "
+            f"{threshold}, but got value {max_results}"
+        )
+
+
+def _querying_prompts(clauses: Sequence[Comparison]) -> bool:
+    for c in clauses:
+        if c.entity is Entity.TAG and c.key == IS_PROMPT and isinstance(c.value, str):
+            return (c.op is Op.EQ and c.value.lower() == "true") or (
+                c.op is Op.NE and c.value.lower() == "false"
+            )
+    return False
+
+
+def _attribute(q: _Query, column: str, c: Comparison) -> str:
+    if c.op in (Op.IN, Op.NOT_IN):
+        assert isinstance(c.value, tuple)
+        marks = ", ".join(q.bind(v) for v in c.value)
+        return f"{column} {'IN' if c.op is Op.IN else 'NOT IN'} ({marks})"
+    if isinstance(c.value, int):
+        return f"{column} {_COMPARE[c.op]} {q.bind_number(c.value)}"
+    return q.string_predicate(column, c.op, c.value)
+
+
+def _order(keys: Sequence[SortKey], columns: dict[str, str]) -> str:
+    return ", ".join(f"{columns[k.key]} {'ASC' if k.ascending else 'DESC'}" for k in keys)
+
+
+def _page(max_results: int, page_token: str | None, q: _Query) -> tuple[int, str]:
+    offset = decode_offset_token(page_token)
+    return offset, f"LIMIT {q.bind(max_results + 1)} OFFSET {q.bind(offset)}"
+
+
+def search_registered_models(
+    conn: sqlite3.Connection,
+    filter_string: str,
+    max_results: int,
+    order_by: Sequence[str],
+    page_token: str | None,
+) -> tuple[list[RegisteredModel], str | None]:
+    _max_results(max_results, REGISTERED_MODEL_MAX_RESULTS_THRESHOLD)
+    clauses = parse_registered_model_filter(filter_string)
+    keys = parse_registered_model_order_by(order_by)
+    q = _Query(_like_limit(conn))
+    prompts = _querying_prompts(clauses)
+    for c in clauses:
+        if c.entity is Entity.TAG:
+            if c.key == IS_PROMPT and not prompts:
+                continue
+            cond = q.string_predicate("t.value", c.op, c.value)
+            q.where.append(
+                "EXISTS (SELECT 1 FROM registered_model_tags AS t WHERE t.model_key = m.model_key "
+                f"AND t.key = {q.bind(c.key)} AND {cond})"
+            )
+        else:
+            q.where.append(_attribute(q, "m.name", c))
+    if not prompts:
+        q.where.append(
+            "NOT EXISTS (SELECT 1 FROM registered_model_tags AS p WHERE p.model_key = m.model_key "
+            f"AND p.key = '{IS_PROMPT}' AND p.value = 'true')"
+        )
+    offset, limit = _page(max_results, page_token, q)
+    sql = (
+        "SELECT m.model_key, m.name, m.creation_time, m.last_updated_time, m.description "
+        "FROM registered_models AS m "
+        f"WHERE {_conjunction(q.where)} ORDER BY {_order(keys, _MODEL_ORDER)} {limit}"
+    )
+    with snapshot(conn):
+        found = [tuple(r) for r in conn.execute(sql, q.params)]
+        models = models_from_rows(conn, found[:max_results], by_first_version=False)
+    token = encode_offset_token(offset + max_results) if len(found) > max_results else None
+    return models, token
+
+
+def search_model_versions(
+    conn: sqlite3.Connection,
+    filter_string: str,
+    max_results: int,
+    order_by: Sequence[str],
+    page_token: str | None,
+) -> tuple[list[ModelVersion], str | None]:
+    _max_results(max_results, MODEL_VERSION_MAX_RESULTS_THRESHOLD)
+    clauses = parse_model_version_filter(filter_string)
+    keys = parse_model_version_order_by(order_by)
+    q = _Query(_like_limit(conn))
+    q.where.append(f"v.current_stage != {q.bind(DELETED_STAGE)}")
+    prompts = _querying_prompts(clauses)
+    for c in clauses:
+        if c.entity is Entity.TAG:
+            if c.key == IS_PROMPT and not prompts:
+                continue
+            cond = q.string_predicate("t.value", c.op, c.value)
+            q.where.append(
+                "EXISTS (SELECT 1 FROM model_version_tags AS t WHERE t.model_key = v.model_key "
+                f"AND t.version = v.version AND t.key = {q.bind(c.key)} AND {cond})"
+            )
+        else:
+            q.where.append(_attribute(q, _VERSION_ATTRS[c.key], c))
+    if not prompts:
+        q.where.append(
+            "v.model_key NOT IN (SELECT p.model_key FROM model_version_tags AS p "
+            f"WHERE p.key = '{IS_PROMPT}' AND p.value = 'true')"
+        )
+    offset, limit = _page(max_results, page_token, q)
+    sql = (
+        f"SELECT {VERSION_COLUMNS} FROM model_versions AS v "
+        "JOIN registered_models AS m ON m.model_key = v.model_key "
+        f"WHERE {_conjunction(q.where)} ORDER BY {_order(keys, _VERSION_ORDER)} {limit}"
+    )
+    with snapshot(conn):
+        found = [tuple(r) for r in conn.execute(sql, q.params)]
+        versions = versions_from_rows(conn, found[:max_results], with_aliases=False)
+    token = encode_offset_token(offset + max_results) if len(found) > max_results else None
+    return versions, token

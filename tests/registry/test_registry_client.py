@@ -1,0 +1,164 @@
+"""The model registry through ``MlflowClient`` and the fluent API on the embedded SQLite store: MLflow's
+semantics (numbering, stages, aliases, deletion, renames), searches, errors and ``models:/`` URIs."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import asynctrack as mlflow
+from asynctrack import MlflowClient
+from asynctrack.exceptions import MlflowException
+
+
+def _code(fn: object, *args: object) -> tuple[str, str]:
+    with pytest.raises(MlflowException) as info:
+        fn(*args)  # type: ignore[operator]
+    return info.value.error_code, info.value.message
+
+
+def test_models_versions_stages_and_aliases(tmp_tracking: str) -> None:
+    c = MlflowClient()
+    rm = c.create_registered_model("m", tags={"team": "a"}, description="first")
+    assert (rm.name, rm.description, rm.tags, rm.aliases, rm.latest_versions) == (
+        "m",
+        "first",
+        {"team": "a"},
+        {},
+        [],
+    )
+    v1 = c.create_model_version("m", "s3://bucket/m1", "r1", tags={"k": "v"})
+    v2 = c.create_model_version("m", "s3://bucket/m2")
+    assert (v1.version, v1.current_stage, v1.status, v1.tags, v1.run_id) == (
+        "1",
+        "None",
+        "READY",
+        {"k": "v"},
+        "r1",
+    )
+    assert (v2.version, v2.run_id) == ("2", None)
+    c.transition_model_version_stage("m", 1, "production")
+    c.transition_model_version_stage("m", "2", "Production", archive_existing_versions=True)
+    assert c.get_model_version("m", 1).current_stage == "Archived"
+    assert [(v.version, v.current_stage) for v in c.get_latest_versions("m", ["Production"])] == [
+        ("2", "Production")
+    ]
+    c.set_registered_model_alias("m", "champion", 2)
+    assert c.get_model_version_by_alias("m", "champion").version == "2"
+    assert c.get_model_version("m", 2).aliases == ["champion"]
+    assert c.get_registered_model("m").aliases == {"champion": "2"}
+    assert c.get_model_version_by_alias("m", "LATEST").version == "2"
+    c.delete_model_version("m", 2)  # takes its alias with it; its number is not reused
+    assert _code(c.get_model_version_by_alias, "m", "champion") == (
+        "INVALID_PARAMETER_VALUE",
+        "Registered model alias champion not found.",
+    )
+    assert c.create_model_version("m", "s3://bucket/m3").version == "3"
+    assert _code(c.get_model_version, "m", 2) == (
+        "RESOURCE_DOES_NOT_EXIST",
+        "Model Version (name=m, version=2) not found",
+    )
+    c.rename_registered_model("m", "m2")
+    assert [v.version for v in mlflow.search_model_versions(filter_string="name = 'm2'")] == ["3", "1"]
+    c.update_model_version("m2", 1, "described")
+    c.set_model_version_tag("m2", 1, "x", 5)
+    c.delete_model_version_tag("m2", "1", "k")
+    got = c.get_model_version("m2", 1)
+    assert (got.description, got.tags) == ("described", {"x": "5"})
+    c.delete_registered_model("m2")
+    assert _code(c.get_registered_model, "m2") == (
+        "RESOURCE_DOES_NOT_EXIST",
+        "Registered Model with name=m2 not found",
+    )
+
+
+def test_errors_have_mlflow_codes_and_messages(tmp_tracking: str) -> None:
+    c = MlflowClient()
+    c.create_registered_model("m")
+    assert _code(c.create_registered_model, "m") == (
+        "RESOURCE_ALREADY_EXISTS",
+        "Registered Model (name=m) already exists.",
+    )
+    assert (
+        _code(c.create_registered_model, "a/b")[1]
+        == "Invalid model name 'a/b'. Names cannot contain '/' or ':'."
+    )
+    assert _code(c.create_model_version, "nope", "s3://x")[0] == "RESOURCE_DOES_NOT_EXIST"
+    c.create_model_version("m", "s3://x")
+    assert _code(c.set_registered_model_alias, "m", "latest", 1)[1] == (
+        "'latest' alias name (case insensitive) is reserved."
+    )
+    assert _code(c.set_registered_model_alias, "m", "v2", 1)[1] == "Version alias name 'v2' is reserved."
+    assert _code(c.set_registered_model_alias, "m", "a b", 1)[0] == "INVALID_PARAMETER_VALUE"
+    assert _code(c.transition_model_version_stage, "m", 1, "Gold")[1] == (
+        "Invalid Model Version stage: Gold. Value must be one of None, Staging, Production, Archived."
+    )
+    assert _code(c.transition_model_version_stage, "m", 1, "Archived", True)[0] == "INVALID_PARAMETER_VALUE"
+    assert _code(c.get_model_version, "m", "one")[1] == "Parameter 'version' must be an integer, got 'one'."
+    assert _code(c.search_model_versions, "version_number = 1.5")[1] == (
+        "Invalid value for numeric attribute 'version_number': 1.5"
+    )
+    assert _code(c.search_registered_models, "run_id = 'x'")[1] == (
+        "Invalid attribute key 'run_id' specified. Valid keys are '{'name'}'"
+    )
+    assert _code(c.search_model_versions, "tags.k > 'x'")[1] == "Invalid comparator for tag: >"
+    assert _code(c.search_registered_models, None, 1001)[0] == "INVALID_PARAMETER_VALUE"
+
+
+def test_searches_filter_order_and_page(tmp_tracking: str) -> None:
+    c = MlflowClient()
+    for i in range(5):
+        c.create_registered_model(f"model-{i}", tags={"parity": "even" if i % 2 == 0 else "odd"})
+        for j in range(i + 1):
+            c.create_model_version(f"model-{i}", f"s3://b/{i}/{j}", run_id=f"run{j}", tags={"j": str(j)})
+    names = [m.name for m in mlflow.search_registered_models(filter_string="tags.parity = 'even'")]
+    assert names == ["model-0", "model-2", "model-4"]
+    assert [m.name for m in c.search_registered_models("name ILIKE 'MODEL-%'", order_by=["name DESC"])][
+        :2
+    ] == [
+        "model-4",
+        "model-3",
+    ]
+    assert [m.name for m in c.search_registered_models("name IN ('model-1', 'model-3')")] == [
+        "model-1",
+        "model-3",
+    ]
+    versions = c.search_model_versions(
+        "version_number >= 4 AND run_id != 'run4'", order_by=["name", "version_number"]
+    )
+    assert [(v.name, v.version) for v in versions] == [("model-3", "4"), ("model-4", "4")]
+    assert [v.source for v in c.search_model_versions("source_path LIKE '%/2/1' AND tags.j = '1'")] == [
+        "s3://b/2/1"
+    ]
+    pages, token, seen = 0, None, []
+    while True:
+        page = c.search_model_versions(
+            "", max_results=4, order_by=["creation_timestamp ASC"], page_token=token
+        )
+        seen += [(v.name, v.version) for v in page]
+        pages += 1
+        token = page.token
+        if not token:
+            break
+    assert pages == 4 and len(seen) == 15 and len(set(seen)) == 15
+    assert c.search_model_versions("run_id IN ('run0')", max_results=100).token is None
+
+
+def test_register_model_and_models_uris(tmp_tracking: str, tmp_path: object) -> None:
+    with mlflow.start_run() as run:
+        mlflow.log_text("flavors: {}\n", "model/MLmodel")
+        mlflow.log_text("weights", "model/data.txt")
+    mv = mlflow.register_model(f"runs:/{run.info.run_id}/model", "reg", tags={"from": "run"})
+    assert (mv.name, mv.version, mv.run_id, mv.tags) == ("reg", "1", run.info.run_id, {"from": "run"})
+    assert mv.source == f"{run.info.artifact_uri}/model"
+    c = MlflowClient()
+    c.set_registered_model_alias("reg", "champion", 1)
+    for uri in ("models:/reg/1", "models:/reg@champion", "models:/reg/latest", "models:/reg/None"):
+        local = mlflow.artifacts.download_artifacts(uri, dst_path=str(tmp_path) + "/" + uri.replace("/", "_"))
+        assert sorted(os.listdir(local)) == ["MLmodel", "data.txt"], uri
+    copy = mlflow.register_model("models:/reg@champion", "reg2")
+    assert (copy.source, copy.run_id) == ("models:/reg/1", run.info.run_id)
+    assert c.get_model_version_download_uri("reg2", 1) == f"{run.info.artifact_uri}/model"
+    with pytest.raises(MlflowException, match="Unable to find a logged_model"):
+        mlflow.register_model(f"runs:/{run.info.run_id}/missing", "reg")

@@ -68,6 +68,26 @@ def wait_for_watermark(
         cond.wait(remaining)
 
 
+def _report(failures: list[MlflowException]) -> MlflowException:
+    """What one ``wait()`` raises: copies of the recorded failures, the first with all of them attached.
+
+    The recorded exceptions are shared by every RunOperations covering the same operations (and by every
+    thread waiting on them); raising or annotating them would race on ``failures`` and ``__traceback__``.
+    """
+    copies = []
+    for exc in failures:
+        cls = type(exc)
+        c = cls.__new__(cls)  # every attribute kept (a subclass's too), none of the traceback
+        c.__dict__.update(exc.__dict__)
+        c.args = exc.args
+        c.__cause__ = exc.__cause__
+        c.__suppress_context__ = exc.__suppress_context__
+        c.failures = [c]
+        copies.append(c)
+    copies[0].failures = copies
+    return copies[0]
+
+
 class Producer:
     """One thread's sequence of operations on one pipeline."""
 
@@ -147,9 +167,7 @@ class RunOperations(msgspec.Struct, gc=False, eq=False):
             producer.queue.wait_done(producer, last, deadline, give_up)
         failures = self._failures()
         if failures:
-            first = failures[0]
-            first.failures = failures
-            raise first
+            raise _report(failures)
 
     def done(self) -> bool:
         """True when every covered operation is durable or failed."""

@@ -39,6 +39,7 @@ __all__ = [
     "decode",
     "decode_chunk",
     "encode",
+    "frame_origin",
     "pack_metric",
 ]
 
@@ -120,6 +121,8 @@ METRIC_DTYPE = np.dtype(
 assert METRIC_DTYPE.itemsize == METRIC_FRAME.size
 
 pack_metric = METRIC_FRAME.pack
+_ORIGIN = struct.Struct("<BIq")  # the head of a metric frame: tag, producer, seq
+_decode_any = msgspec.msgpack.Decoder().decode
 
 
 class MetricPoints(msgspec.Struct, gc=False):
@@ -146,3 +149,20 @@ def decode_chunk(frames: list[bytes]) -> list[Item]:
     if run:
         items.append(MetricPoints(np.frombuffer(b"".join(run), METRIC_DTYPE)))
     return items
+
+
+def frame_origin(frame: bytes) -> tuple[int, int] | None:
+    """``(producer, seq)`` of a frame, read without decoding the rest (for a chunk that did not decode);
+    None when even that cannot be read."""
+    try:
+        if frame[0] == METRIC_TAG:
+            _tag, producer, seq = _ORIGIN.unpack_from(frame)
+            return int(producer), int(seq)
+        fields = _decode_any(frame)
+        if isinstance(fields, list) and len(fields) >= 3:
+            producer, seq = fields[1], fields[2]
+            if type(producer) is int and type(seq) is int:
+                return producer, seq
+    except (IndexError, struct.error, msgspec.DecodeError):
+        pass
+    return None

@@ -213,9 +213,12 @@ class OpQueue:
             with self._cond:
                 self._cond.notify_all()
 
-    def mark_stopped(self) -> None:
-        """The worker has exited for good: waiters raise instead of waiting on."""
+    def mark_stopped(self, reason: str) -> None:
+        """The worker has exited for good: waiters raise instead of waiting on, and the queue refuses new
+        operations (closed with ``reason``, unless it was closed already), since nobody would write them."""
         with self._cond:
+            if self._closed_reason is None:
+                self.close(reason)
             self._stopped = True
             self._cond.notify_all()
 

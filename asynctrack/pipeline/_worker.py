@@ -3,8 +3,11 @@
 It sleeps until woken, lingers a few milliseconds for a batch to fill (unless a caller is waiting),
 drains a chunk, coalesces it into per-run ``log_batch`` writes, retries transient store errors with
 capped back-off, splits a batch that fails permanently until only the bad operations fail, and finally
-advances the producers' watermarks. Nothing escapes its loop: an unexpected error fails the operations
-it hit, is logged, and the worker carries on.
+advances the producers' watermarks. Nothing escapes its loop: an unexpected error (a bug: a chunk that
+does not decode, a failure outside the store call) fails the operations of the chunk it hit with
+``INTERNAL_ERROR``, is logged once, and the worker carries on. Every accepted operation ends durable or
+failed; if the worker itself ever ends for another reason, its queue is closed and waiters get
+``PipelineClosed``.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from asynctrack.pipeline._ops import (
     MetricPoints,
     UpdateRunOp,
     decode_chunk,
+    frame_origin,
 )
 from asynctrack.pipeline._queue import OpQueue
 from asynctrack.store import AbstractStore, BatchWrite
@@ -96,9 +100,12 @@ class Worker:
                     await q.wait_for_work(self._linger, self._target)
                     frames = q.take(self._chunk_size)
                     if frames:
-                        await self._process(frames)
+                        try:
+                            await self._process(frames)
+                        except Exception as exc:  # a bug; a store's errors are handled in _apply
+                            self._fail_chunk(frames, exc)
         finally:
-            q.mark_stopped()
+            q.mark_stopped("the logging worker stopped")
             finished.set()
 
     async def stop(self) -> None:
@@ -109,11 +116,7 @@ class Worker:
         await self._finished.wait()
 
     async def _process(self, frames: list[bytes]) -> None:
-        try:
-            items = decode_chunk(frames)
-        except Exception:  # a bug, never user input: frames are produced by our own encoders
-            _log.exception("asynctrack: could not decode %d queued operations", len(frames))
-            return
+        items = decode_chunk(frames)  # fails only for a bug (our own encoders made the frames): _fail_chunk
         self.chunk = items
         self.inflight = count_operations(items)
         batches = coalesce(items, self._queue.names, self._store.limits)
@@ -276,6 +279,50 @@ class Worker:
                 exc.message,
                 exc.error_code,
             )
+
+    def _fail_chunk(self, frames: list[bytes], error: Exception) -> None:
+        """Fail every operation of ``frames`` not yet complete with ``INTERNAL_ERROR`` and log it once.
+
+        A producer's operations in a chunk are consecutive sequence numbers after its watermark (the
+        worker completes chunks in order), so failing ``(done, last seen]`` covers each one, including
+        frames whose own header cannot be read, and may over-report batches of the chunk that were
+        written before the error: never a failure reported as a success.
+        """
+        exc = MlflowException(
+            f"asynctrack could not process {len(frames)} queued logging operations "
+            f"({type(error).__name__}: {error}); this is a bug, please report it",
+            INTERNAL_ERROR,
+        )
+        last: dict[int, int] = {}
+        unknown = 0
+        for frame in frames:
+            origin = frame_origin(frame)
+            if origin is None:
+                unknown += 1
+            elif origin[1] > last.get(origin[0], 0):
+                last[origin[0]] = origin[1]
+        failed = 0
+        for pid, seq in last.items():
+            p = self._queue.producer_by_id(pid)
+            if p is not None and seq > p.done:
+                p.fail(p.done + 1, seq, exc)
+                failed += seq - p.done
+                p.done = seq
+        self.failed += failed
+        self.inflight = 0
+        self.chunk = []
+        key = f"{type(error).__name__}: {error}"
+        if key not in self._logged and len(self._logged) < _MAX_DISTINCT_LOGGED:
+            self._logged.add(key)
+            _log.error(
+                "asynctrack: could not process a chunk of %d queued operations; %d operation(s) failed "
+                "with INTERNAL_ERROR%s",
+                len(frames),
+                failed,
+                f" ({unknown} could not be attributed to a caller)" if unknown else "",
+                exc_info=error,
+            )
+        self._queue.notify()
 
     def _complete(self, items: Sequence[Item]) -> None:
         last: dict[int, int] = {}

@@ -195,10 +195,11 @@ def test_waiters_get_pipeline_closed_when_the_worker_stops() -> None:
     PipelineClosed naming the reason, instead of waiting forever."""
     q = OpQueue(10)
     ops = q.put(frame())
-    q.close("shutting down")
-    q.mark_stopped()
+    q.mark_stopped("shutting down")
     with pytest.raises(PipelineClosed, match="shutting down"):
         ops.wait(timeout=60)
+    with pytest.raises(PipelineClosed, match="shutting down"):
+        q.put(frame())  # nobody would write it
 
 
 def test_wait_done_times_out_naming_what_it_waited_for() -> None:

@@ -321,8 +321,9 @@ class MlflowClient(MlflowClientArtifacts, MlflowClientRegistry):  # see _client_
         start_step: int | None = None,
         end_step: int | None = None,
     ) -> list[Metric]:
-        """For charts: per run, at most ``max_results`` points of ``metric_key`` spread evenly over the
-        steps in ``[start_step, end_step]`` (first and last always kept), each with its ``run_id``."""
+        """For charts: per run, at most ``max_results`` points of ``metric_key`` in ``[start_step,
+        end_step]``, chosen by MLflow's rule (``store/_sampling.py``: evenly over the points, first and
+        last kept), each with its ``run_id``."""
         if max_results <= 0:
             raise MlflowException(
                 f"max_results must be positive, got {max_results}", error_code=INVALID_PARAMETER_VALUE
@@ -330,7 +331,7 @@ class MlflowClient(MlflowClientArtifacts, MlflowClientRegistry):  # see _client_
         out: list[Metric] = []
         for run_id in run_ids:
             steps, values, stamps = self.get_metric_history_arrays(run_id, metric_key)
-            keep = sample_steps(steps, max_results, start_step, end_step)
+            keep = sample_steps(steps, max_results, start_step, end_step, stamps, values)
             out.extend(
                 Metric(metric_key, v, t, s, run_id=run_id)
                 for v, t, s in zip(

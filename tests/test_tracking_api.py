@@ -131,8 +131,14 @@ def test_metric_history_bulk_interval_samples_evenly(tmp_tracking: str) -> None:
         ([0, 1, 2, 3, 4], 2, None, None, [0, 4]),
         ([0, 10, 20, 30, 40], 3, 10, 30, [1, 2, 3]),
         ([5, 5, 5, 9], 2, None, None, [0, 3]),
+        # MLflow 3.17.2 (NTILE buckets' first rows, the last row in place of the last): checked against
+        # the real server in tests/interop/test_history_sampling.py.
+        (list(range(10)), 5, None, None, [0, 2, 4, 6, 9]),
+        (list(range(11)), 5, None, None, [0, 3, 5, 7, 10]),
+        (list(range(7)), 3, None, None, [0, 3, 6]),
+        (list(range(12)), 5, 2, 9, [2, 4, 6, 8, 9]),
     ],
 )
 def test_sample_steps(steps, n, start, end, expected) -> None:
-    """sample_steps picks evenly spread indexes within the window, keeping its first and last."""
+    """sample_steps picks MLflow's rows within the window, keeping its first and last."""
     assert sample_steps(np.array(steps), n, start, end).tolist() == expected

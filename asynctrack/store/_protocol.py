@@ -242,10 +242,10 @@ class AbstractStore(abc.ABC):
         self, run_id: str, key: str, max_results: int, start_step: int | None, end_step: int | None
     ) -> MetricSeries:
         """MLflow's evenly sampled history (``get-history-bulk-interval``): the points
-        :func:`~asynctrack.store._sampling.sample_steps` picks, in step order. This default reads the whole
-        history; the SQLite store finds the same points from its chunk summaries."""
+        :func:`~asynctrack.store._sampling.sample_steps` picks, in MLflow's order. This default reads the
+        whole history; the SQLite store finds the same points from its chunk summaries."""
         series = await self.get_metric_series(run_id, key)
-        take = sample_steps(series.steps, max_results, start_step, end_step)
+        take = sample_steps(series.steps, max_results, start_step, end_step, series.timestamps, series.values)
         return MetricSeries(key, series.values[take], series.timestamps[take], series.steps[take])
 
     # -- search (the filter grammar lives in asynctrack/store/search/)

@@ -1,9 +1,10 @@
 """MLflow's evenly sampled history (``get-history-bulk-interval``) from the chunk summaries: the same points
 :func:`asynctrack.store._sampling.sample_steps` picks from the whole history, found without reading it.
 
-When every chunk of the key is in step order and isolated from the others (``_buckets._isolated``), the
-history in step order is the chunks' concatenation in order of their first step, so a point's position is
-its chunk's offset plus its place in the chunk. Steps stored as a progression or a constant (the usual case:
+When every chunk of the key has strictly increasing steps and the chunks' step ranges do not touch, no two
+points share a step, so MLflow's order (step, timestamp, value) is plain step order: the chunks'
+concatenation in order of their first step, where a point's position is its chunk's offset plus its place
+in the chunk. Steps stored as a progression or a constant (the usual case:
 ``_columns.py``) are searched arithmetically; only the picked values and timestamps are read, a few bytes
 each, through SQLite's incremental blob I/O. Any other history (steps logged out of order) is read whole
 and sampled as before: the answer is the same either way.
@@ -19,8 +20,8 @@ import numpy as np
 import numpy.typing as npt
 
 from asynctrack.store._protocol import MetricSeries
-from asynctrack.store._sampling import sample_steps
-from asynctrack.store.sqlite._buckets import _isolated, _run
+from asynctrack.store._sampling import bucket_starts, sample_steps
+from asynctrack.store.sqlite._buckets import _run
 from asynctrack.store.sqlite._columns import decode_ints
 from asynctrack.store.sqlite._reads import metric_series
 from asynctrack.store.sqlite._search import snapshot
@@ -70,6 +71,14 @@ class _Steps:
         settled: npt.NDArray[np.int64] = count
         return settled
 
+    def strictly_increasing(self) -> bool:
+        """No two of the chunk's points share a step."""
+        if self.n <= 1:
+            return True
+        if self.array is not None:
+            return bool(np.all(np.diff(self.array) > 0))
+        return bool(self.stride > 0)
+
     def at(self, offsets: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         if self.array is not None:
             return self.array[offsets]
@@ -110,11 +119,12 @@ def sample_metric(
         fast = bool(rows) and all(r[4] & FLAG_STEPS_SORTED for r in rows)
         fast = fast and all(abs(r[2]) < _EXACT and abs(r[3]) < _EXACT for r in rows)
         if fast:
-            ids = np.array([r[0] for r in rows], np.int64)
-            fast = bool(_isolated(np.array([r[2] for r in rows]), np.array([r[3] for r in rows]), ids).all())
-        if not fast:
+            by_step = sorted(rows, key=lambda r: (r[2], r[0]))
+            fast = all(a[3] < b[2] for a, b in zip(by_step, by_step[1:], strict=False))
+        steps = [_Steps(r[5], r[1]) for r in rows] if fast else []
+        if not fast or not all(s.strictly_increasing() for s in steps):
             series = metric_series(conn, run_id, key)
-            take = sample_steps(series.steps, max_results, start, end)
+            take = sample_steps(series.steps, max_results, start, end, series.timestamps, series.values)
             return MetricSeries(key, series.values[take], series.timestamps[take], series.steps[take])
         return _sample(conn, key, rows, max_results, start, end)
 
@@ -140,17 +150,9 @@ def _sample(
     total = int(offsets[-1])
     lo = 0 if start is None else int(position(np.array([float(start)]), "left")[0])
     hi = total if end is None else int(position(np.array([float(end)]), "right")[0])
-    if hi - lo <= max_results:
-        picked = np.arange(lo, hi, dtype=np.int64)
-    elif max_results == 1:
-        picked = np.array([hi - 1], np.int64)
-    else:
-        first, last = _step_at(steps, offsets, lo), _step_at(steps, offsets, hi - 1)
-        targets = np.linspace(float(first), float(last), max_results)
-        picked = position(targets, "left")
-        picked = np.clip(picked, lo, hi - 1)
-        picked[-1] = hi - 1
-        picked = np.unique(picked)
+    if hi <= lo:
+        return MetricSeries(key, np.empty(0, np.float64), np.empty(0, np.int64), np.empty(0, np.int64))
+    picked = bucket_starts(hi - lo, max(1, max_results)) + lo
     chunk_of = np.searchsorted(offsets, picked, side="right") - 1
     values = np.empty(len(picked), np.float64)
     stamps = np.empty(len(picked), np.int64)
@@ -166,8 +168,3 @@ def _sample(
         else:  # a constant or a progression: its 17-byte head is all of it
             stamps[sel] = _Steps(stamp_head, n).at(local)
     return MetricSeries(key, values, stamps, out_steps)
-
-
-def _step_at(steps: list[_Steps], offsets: npt.NDArray[np.int64], position: int) -> int:
-    c = int(np.searchsorted(offsets, position, side="right") - 1)
-    return int(steps[c].at(np.array([position - offsets[c]], np.int64))[0])

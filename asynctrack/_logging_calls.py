@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -69,18 +69,26 @@ def valid_run_id(run_id: object) -> str:
 
 
 def submit(
-    queue: OpQueue, synchronous: bool | None, put: Callable[[], RunOperations | None]
+    queue: OpQueue,
+    synchronous: bool | None,
+    put: Callable[[], RunOperations | None],
+    makers: Sequence[Maker] | None = None,
 ) -> RunOperations | None:
     """Enqueue with ``put()`` and apply the ``synchronous`` rule: wait (and return None) or hand the
     RunOperations back.
 
-    A synchronous caller registers as a waiter *before* it enqueues, so the worker it wakes never
-    lingers for a batch to fill: one thread hop less per synchronous call.
+    A synchronous call whose checked operations are given as ``makers`` (what ``put()`` would enqueue)
+    is written from this thread when the pipeline is idle (the express lane, ``pipeline/_express.py``);
+    otherwise, or when that lane cannot settle it, it goes through the queue. A synchronous caller
+    registers as a waiter *before* it enqueues, so the worker it wakes never lingers for a batch to fill.
     """
     if synchronous is None:
         synchronous = not is_async_logging_enabled()
     if not synchronous:
         return put()
+    express = queue.express
+    if express is not None and makers is not None and express.write(makers):
+        return None
     with queue.waiting():
         ops = put()
         if ops is not None:

@@ -18,6 +18,7 @@ from asynctrack._client_artifacts import MlflowClientArtifacts
 from asynctrack._client_registry import MlflowClientRegistry
 from asynctrack._context import current_user
 from asynctrack._tracking_uri import get_tracking_uri
+from asynctrack.config import is_async_logging_enabled
 from asynctrack.entities import Experiment, Metric, Param, Run, RunStatus, RunTag, ViewType
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.pipeline import _registry
@@ -241,6 +242,11 @@ class MlflowClient(MlflowClientArtifacts, MlflowClientRegistry):  # see _client_
         ts = calls.now_ms() if timestamp is None else timestamp
         queue = self._pipeline().queue
         st = 0 if step is None else step
+        if queue.express is not None and (
+            synchronous or (synchronous is None and not is_async_logging_enabled())
+        ):
+            maker = calls.metric_op(queue, run_id, key, value, ts, st)
+            return calls.submit(queue, True, lambda: queue.put(maker), (maker,))
         return calls.submit(queue, synchronous, lambda: queue.put_metric(run_id, key, value, ts, st))
 
     def log_param(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> Any:
@@ -250,7 +256,7 @@ class MlflowClient(MlflowClientArtifacts, MlflowClientRegistry):  # see _client_
         """
         calls.valid_run_id(run_id)
         queue, maker = self._pipeline().queue, calls.param_op(run_id, key, value)
-        result = calls.submit(queue, synchronous, lambda: queue.put(maker))
+        result = calls.submit(queue, synchronous, lambda: queue.put(maker), (maker,))
         return value if result is None else result
 
     def set_tag(
@@ -262,7 +268,7 @@ class MlflowClient(MlflowClientArtifacts, MlflowClientRegistry):  # see _client_
         """
         calls.valid_run_id(run_id)
         queue, maker = self._pipeline().queue, calls.tag_op(run_id, key, value)
-        return calls.submit(queue, synchronous, lambda: queue.put(maker))
+        return calls.submit(queue, synchronous, lambda: queue.put(maker), (maker,))
 
     def delete_tag(self, run_id: str, key: str) -> None:
         """Delete a run tag (RESOURCE_DOES_NOT_EXIST if it is not set). Ordered after earlier logging.
@@ -288,7 +294,7 @@ class MlflowClient(MlflowClientArtifacts, MlflowClientRegistry):  # see _client_
         calls.valid_run_id(run_id)
         queue = self._pipeline().queue
         makers = calls.batch_makers(queue, run_id, metrics, params, tags)
-        return calls.submit(queue, synchronous, lambda: queue.put_many(makers))
+        return calls.submit(queue, synchronous, lambda: queue.put_many(makers), makers)
 
     def log_metric_array(
         self,

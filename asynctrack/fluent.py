@@ -452,6 +452,9 @@ def log_metric(
         # The hot path: the active run's queue, this thread's producer and the run's index, cached.
         return queue.put_metric_at(st.top_producer, st.top_run_index, key, value, ts, step or 0)  # type: ignore[arg-type]
     rid, queue = _current(run_id)
+    if synchronous and queue.express is not None:
+        maker = calls.metric_op(queue, rid, key, value, ts, step or 0)
+        return calls.submit(queue, True, lambda: queue.put(maker), (maker,))
     return calls.submit(queue, synchronous, lambda: queue.put_metric(rid, key, value, ts, step or 0))
 
 
@@ -471,7 +474,7 @@ def log_metrics(
     rid, queue = _current(run_id)
     ts = timestamp or calls.now_ms()
     makers = [calls.metric_op(queue, rid, k, v, ts, step or 0) for k, v in metrics.items()]
-    return calls.submit(queue, synchronous, lambda: queue.put_many(makers))
+    return calls.submit(queue, synchronous, lambda: queue.put_many(makers), makers)
 
 
 def log_metric_array(
@@ -499,7 +502,7 @@ def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
     """
     rid, queue = _current(None)
     maker = calls.param_op(rid, key, value)
-    result = calls.submit(queue, synchronous, lambda: queue.put(maker))
+    result = calls.submit(queue, synchronous, lambda: queue.put(maker), (maker,))
     return value if result is None else result
 
 
@@ -512,7 +515,7 @@ def log_params(
     """
     rid, queue = _current(run_id)
     makers = [calls.param_op(rid, k, v) for k, v in params.items()]
-    return calls.submit(queue, synchronous, lambda: queue.put_many(makers))
+    return calls.submit(queue, synchronous, lambda: queue.put_many(makers), makers)
 
 
 def set_tag(key: str, value: Any, synchronous: bool | None = None) -> RunOperations | None:
@@ -522,7 +525,7 @@ def set_tag(key: str, value: Any, synchronous: bool | None = None) -> RunOperati
     """
     rid, queue = _current(None)
     maker = calls.tag_op(rid, key, value)
-    return calls.submit(queue, synchronous, lambda: queue.put(maker))
+    return calls.submit(queue, synchronous, lambda: queue.put(maker), (maker,))
 
 
 def set_tags(tags: Mapping[str, Any], synchronous: bool | None = None) -> RunOperations | None:
@@ -532,7 +535,7 @@ def set_tags(tags: Mapping[str, Any], synchronous: bool | None = None) -> RunOpe
     """
     rid, queue = _current(None)
     makers = [calls.tag_op(rid, k, v) for k, v in tags.items()]
-    return calls.submit(queue, synchronous, lambda: queue.put_many(makers))
+    return calls.submit(queue, synchronous, lambda: queue.put_many(makers), makers)
 
 
 def delete_tag(key: str) -> None:

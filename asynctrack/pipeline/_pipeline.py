@@ -21,6 +21,7 @@ from asynctrack.environment import (
     ASYNCTRACK_QUEUE_SIZE,
 )
 from asynctrack.pipeline._batch import coalesce
+from asynctrack.pipeline._express import Express
 from asynctrack.pipeline._loop import BackgroundLoop
 from asynctrack.pipeline._operations import RunOperations
 from asynctrack.pipeline._ops import (
@@ -98,6 +99,11 @@ class Pipeline:
         )
         if linger is None:
             linger = ASYNCTRACK_LINGER_MS.get() / 1000.0
+        # The express lane writes from callers' threads; never for a journaled (remote) store, whose
+        # writes must pass through the journal.
+        writer = store.express_writer() if journal is None else None
+        if writer is not None:
+            self.queue.set_express(Express(self.queue, writer, store.limits))
         self.worker = Worker(self.queue, store, linger=linger, journal=journal)
         self.spooled = 0  # operations still queued at shutdown, journaled instead of shipped
         self.journal_kept = False
@@ -153,11 +159,16 @@ class Pipeline:
             pass
         except Exception as exc:  # a closed queue, a failed barrier: reported below
             _log.debug("asynctrack: flush at shutdown failed: %r", exc)
+        express = self.queue.express
+        if express is not None:
+            express.refuse()  # from here on a synchronous call meets the closed queue, as before
         self.queue.close(reason)
         try:
             self.loop.call(self._stop)
         except Exception as exc:
             _log.debug("asynctrack: stopping the pipeline failed: %r", exc)
+        if express is not None:
+            express.close(max(1.0, deadline - time.monotonic()))
         # After the store is closed, so a write that was in flight is counted as what it became.
         return self._unwritten_report()
 

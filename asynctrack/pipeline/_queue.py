@@ -30,13 +30,16 @@ import threading
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from asynctrack.exceptions import MlflowException, PipelineClosed, QueueFull
 from asynctrack.pipeline import _ops
 from asynctrack.pipeline._operations import Producer, RunOperations, wait_for_watermark
 from asynctrack.pipeline._outage import Outage
 from asynctrack.validation import check_metric
+
+if TYPE_CHECKING:
+    from asynctrack.pipeline._express import Express
 
 __all__ = ["BIG_FRAME", "MAX_BIG_FRAMES", "NEVER", "OpQueue", "QueueStatistics"]
 
@@ -98,6 +101,7 @@ class OpQueue:
         # the store's current streak of failures, which bounds synchronous callers (``_outage.py``)
         self._outage = Outage()
         self._outage.attach(self.notify)
+        self._express: Express | None = None
 
     # -- read-only views
     @property
@@ -119,6 +123,15 @@ class OpQueue:
     def outage(self) -> Outage:
         """The store's current streak of failures, as the worker reports it (for the pipeline)."""
         return self._outage
+
+    @property
+    def express(self) -> Express | None:
+        """The express lane of synchronous calls, when the store has one (``_express.py``)."""
+        return self._express
+
+    def set_express(self, express: Express | None) -> None:
+        """Give the queue its express lane (the pipeline does, at start), or take it away."""
+        self._express = express
 
     def statistics(self) -> QueueStatistics:
         """A snapshot of how full the queue is and how many callers wait."""

@@ -37,6 +37,7 @@ from asynctrack.store._retry import retry_transient
 
 if TYPE_CHECKING:
     from asynctrack.journal import Journal
+    from asynctrack.pipeline._express import Express
 
 __all__ = ["Worker", "count_operations"]
 
@@ -81,6 +82,7 @@ class Worker:
         self.written = 0  # caller operations written, for the exit report
         self.failed = 0
         self._logged: set[str] = set()
+        self._gate: Express | None = None  # the express lane's gate, while this worker holds it
 
     async def run(self) -> None:
         """Drain the queue until :meth:`stop`; this task is owned by its Pipeline."""
@@ -98,15 +100,31 @@ class Worker:
                     if journal is not None and q.empty():
                         await journal.flush_acknowledgements()  # idle: record what the target has
                     await q.wait_for_work(self._linger, self._target)
-                    frames = q.take(self._chunk_size)
-                    if frames:
-                        try:
-                            await self._process(frames)
-                        except Exception as exc:  # a bug; a store's errors are handled in _apply
-                            self._fail_chunk(frames, exc)
+                    express = q.express
+                    if express is not None:
+                        # The express lane's gate: held from taking a chunk until it is durable or
+                        # failed, so no synchronous call is written from its caller's thread meanwhile;
+                        # released as the chunk completes, before its waiting callers are woken, so
+                        # their next synchronous call finds the lane free.
+                        await express.enter_worker()
+                        self._gate = express
+                    try:
+                        frames = q.take(self._chunk_size)
+                        if frames:
+                            try:
+                                await self._process(frames)
+                            except Exception as exc:  # a bug; a store's errors are handled in _apply
+                                self._fail_chunk(frames, exc)
+                    finally:
+                        self._leave_gate()
         finally:
             q.mark_stopped("the logging worker stopped")
             finished.set()
+
+    def _leave_gate(self) -> None:
+        gate, self._gate = self._gate, None
+        if gate is not None:
+            gate.leave_worker()
 
     async def stop(self) -> None:
         """Cancel the drain loop (between store calls) and wait until it has exited."""
@@ -133,6 +151,7 @@ class Worker:
             nonlocal completed
             if not completed:
                 completed = True
+                self._leave_gate()
                 self._complete(items)
 
         width = self._store.concurrent_writes

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from asynctrack.store._overview import ExperimentStats, RunKeys
 from asynctrack.store._paged import PagedList
-from asynctrack.store._protocol import AbstractStore, BatchLimits, BatchWrite, MetricSeries, StoreUnavailable
+from asynctrack.store._protocol import (
+    AbstractStore,
+    BatchLimits,
+    BatchWrite,
+    ExpressWriter,
+    MetricSeries,
+    StoreUnavailable,
+)
 
 __all__ = [
     "AbstractStore",
     "BatchLimits",
     "BatchWrite",
     "ExperimentStats",
+    "ExpressWriter",
     "MetricSeries",
     "PagedList",
     "RunKeys",

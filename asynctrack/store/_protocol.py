@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 import itertools
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import msgspec
 import numpy as np
@@ -22,7 +23,7 @@ from asynctrack.store._buckets import MetricBuckets, MetricUpdate, check_bucket_
 from asynctrack.store._overview import ExperimentStats, RunKeys, default_experiment_stats, default_run_keys
 from asynctrack.store._sampling import sample_steps
 
-__all__ = ["AbstractStore", "BatchLimits", "BatchWrite", "MetricSeries", "StoreUnavailable"]
+__all__ = ["AbstractStore", "BatchLimits", "BatchWrite", "ExpressWriter", "MetricSeries", "StoreUnavailable"]
 
 
 def _step_cursor(series: MetricSeries) -> str:
@@ -108,6 +109,22 @@ class BatchWrite(msgspec.Struct, frozen=True):
     key: str | None = None
 
 
+class ExpressWriter(Protocol):
+    """A store's blocking write path for the pipeline's express lane (``pipeline/_express.py``): a
+    synchronous call made while nothing of its pipeline is queued or in flight is written from the
+    caller's own thread, sparing it the hops to the worker and back. The pipeline guarantees that at most
+    one thread calls :meth:`write` at a time and never while its worker writes."""
+
+    def write(self, writes: Sequence[BatchWrite]) -> None:
+        """Apply every write in one transaction, or none of them: raise the first failure (an
+        :class:`~asynctrack.exceptions.MlflowException`; :class:`StoreUnavailable` when transient)."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection (the pipeline calls it once, after its worker has stopped)."""
+        ...
+
+
 class AbstractStore(abc.ABC):
     """Coroutines over one tracking backend. One instance serves one tracking URI in one process."""
 
@@ -124,6 +141,11 @@ class AbstractStore(abc.ABC):
         from asynctrack.environment import MLFLOW_HTTP_REQUEST_MAX_RETRIES
 
         return MLFLOW_HTTP_REQUEST_MAX_RETRIES.get()
+
+    def express_writer(self) -> ExpressWriter | None:
+        """A blocking writer for the pipeline's express lane, or None (the default: every write goes
+        through the worker). Only a store whose write is cheap and local (SQLite) offers one."""
+        return None
 
     # -- experiments
     @abc.abstractmethod

@@ -18,7 +18,7 @@ import aiosqlite
 from asynctrack.exceptions import INTERNAL_ERROR, MlflowException
 from asynctrack.store._protocol import StoreUnavailable
 
-__all__ = ["Connection", "guarded", "map_error", "transaction"]
+__all__ = ["Connection", "configure", "guarded", "map_error", "transaction"]
 
 T = TypeVar("T")
 
@@ -135,7 +135,7 @@ class Connection:
             raise map_error(exc, path) from exc
         conn = cls(db, path)
         try:
-            await conn.run(_configure, setup, check)
+            await conn.run(configure, setup, check)
         except BaseException:
             await db.close()
             raise
@@ -157,9 +157,10 @@ class Connection:
         await self._db.close()
 
 
-def _configure(
+def configure(
     conn: sqlite3.Connection, setup: str, check: Callable[[sqlite3.Connection], None] | None
 ) -> None:
+    """Set up a new connection: ``check(conn)`` first, then WAL mode and ``synchronous=NORMAL``."""
     if check is not None:
         check(conn)
     # WAL lets readers run beside the one writer; NORMAL sync is crash-safe for the process (a power

@@ -17,10 +17,11 @@ from asynctrack.environment import ASYNCTRACK_SQLITE_BUSY_TIMEOUT, MLFLOW_HTTP_R
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.store._buckets import MetricBuckets, MetricUpdate
 from asynctrack.store._overview import ExperimentStats, RunKeys
-from asynctrack.store._protocol import AbstractStore, BatchLimits, BatchWrite, MetricSeries
+from asynctrack.store._protocol import AbstractStore, BatchLimits, BatchWrite, ExpressWriter, MetricSeries
 from asynctrack.store._retry import retry_transient
 from asynctrack.store.sqlite import _buckets, _overview, _reads, _sampling, _search, _writes
 from asynctrack.store.sqlite._connection import Connection, guarded, map_error, transaction
+from asynctrack.store.sqlite._express import SqliteExpressWriter
 from asynctrack.store.sqlite._ownership import check_file, check_schema_is_ours, create_database
 from asynctrack.store.sqlite._registry_schema import REGISTRY_DDL
 from asynctrack.store.sqlite._registry_store import SqliteRegistry
@@ -48,11 +49,14 @@ class SqliteStore(AbstractStore, SqliteRegistry):
     # tags keep MLflow's limits (and the pipeline may coalesce up to 10,000 points per batch).
     limits = BatchLimits(max_metrics=10_000, max_params=100, max_tags=100, max_entities=10_200)
 
-    def __init__(self, path: str, artifact_root: str, writer: Connection, reader: Connection) -> None:
+    def __init__(
+        self, path: str, artifact_root: str, writer: Connection, reader: Connection, busy_timeout: float = 0.1
+    ) -> None:
         self.path = path
         self.artifact_root = artifact_root
         self._writer = writer
         self._reader = reader
+        self._busy_timeout = busy_timeout
 
     @classmethod
     async def open(cls, path: str, artifact_root: str) -> SqliteStore:
@@ -88,7 +92,11 @@ class SqliteStore(AbstractStore, SqliteRegistry):
         except BaseException:
             await writer.close()
             raise
-        return cls(path, root, writer, reader)
+        return cls(path, root, writer, reader, busy)
+
+    def express_writer(self) -> ExpressWriter:
+        """A connection of its own for synchronous calls written from the caller's thread."""
+        return SqliteExpressWriter(self.path, self._busy_timeout)
 
     async def _write(self, what: str, fn: object, *args: object) -> object:
         return await retry_transient(

@@ -216,6 +216,7 @@ CASES = [
     Case("artifacts presigned", "can_read", lambda c: _get(ART + "/presigned/" + _art(c)), status=501),
     # The web UI's data API.
     Case("ui runs", "can_read", lambda c: _post(UI + "/runs", {"experiment_ids": [c.experiment_id]})),
+    Case("ui runs (GET)", "can_read", lambda c: _get(UI + "/runs", experiment_ids=c.experiment_id, keys="1")),
     Case("ui keys", "can_read", lambda c: _get(UI + "/keys", experiment_ids=c.experiment_id)),
     Case("ui run", "can_read", lambda c: _get(UI + "/run", run_id=c.run_id)),
     Case("ui series", "can_read", lambda c: _get(UI + "/series", run_ids=c.run_id, key="m")),

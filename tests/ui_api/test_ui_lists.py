@@ -147,7 +147,57 @@ def test_runs_errors(client: httpx.Client) -> None:
     # A cross-site form post (not JSON) is refused before anything runs.
     response = client.post(UI + "/runs", content=b"experiment_ids=1", headers={"content-type": "text/plain"})
     assert response.status_code == 400 and "Content-Type" in response.json()["message"]
-    assert client.get(UI + "/runs").status_code == 405
+    status, err = ui_fails(client, "/runs")  # the GET form needs the experiments too
+    assert status == 400 and "experiment_ids" in err["message"]
+    status, err = ui_fails(client, "/runs", experiment_ids=eid, keys="yes")
+    assert status == 400 and "'yes'" in err["message"] and "keys" in err["message"]
+    status, err = ui_fails(client, "/runs", experiment_ids=eid, max_results="0")
+    assert status == 400 and "max_results" in err["message"]
+    status, err = ui_fails(client, "/runs", experiment_ids=eid, filter="metrics.loss < 0.2 and bogus")
+    assert status == 400 and err["error_code"] == "INVALID_PARAMETER_VALUE" and "bogus" in err["message"]
+
+
+def test_runs_get_form_with_keys_and_default_columns_in_one_answer(client: httpx.Client) -> None:
+    """The page's first view of a table is one GET: the rows with the default columns, which columns those
+    are, and the keys for the picker (no session or CSRF token needed, no second request for the columns)."""
+    eid, ids = _seed_table(client)
+    first = ui(client, "/runs", experiment_ids=eid, keys="1", default_columns="1")
+    assert first["columns"] == {"params": ["batch", "lr"], "metrics": ["acc", "loss"], "tags": []}
+    assert first["keys"] == {
+        "params": ["batch", "lr"],
+        "metrics": ["acc", "loss"],
+        "tags": ["mlflow.runName", "mlflow.source.name", "team"],
+    }
+    assert [r["run_id"] for r in first["runs"]] == [ids["0.001"], ids["0.01"], ids["0.1"]]
+    assert first["runs"][0]["metrics"] == {"acc": 0.7, "loss": 0.3}
+    assert first["runs"][0]["params"] == {"lr": "0.001", "batch": "32"}
+    # Chosen columns win over the defaults (and then no "columns" is sent back); list parameters repeat
+    # and are never split on commas; the answer equals the POST form's.
+    params = [
+        ("experiment_ids", eid),
+        ("filter", "metrics.loss < 0.4"),
+        ("order_by", "metrics.loss ASC"),
+        ("params", "lr"),
+        ("params", "absent"),
+        ("metrics", "loss"),
+        ("tags", "team"),
+        ("default_columns", "1"),
+    ]
+    response = client.get(UI + "/runs", params=params)
+    assert response.status_code == 200, response.text
+    got = response.json()
+    assert "columns" not in got and "keys" not in got
+    body = {
+        "experiment_ids": [eid],
+        "filter": "metrics.loss < 0.4",
+        "order_by": ["metrics.loss ASC"],
+        "columns": {"params": ["lr", "absent"], "metrics": ["loss"], "tags": ["team"]},
+    }
+    assert got == ui(client, "/runs", body)
+    assert [r["run_id"] for r in got["runs"]] == [ids["0.01"], ids["0.001"]]
+    # A refused filter is the answer, keys or not (the page asks for the keys again with its next query).
+    status, _ = ui_fails(client, "/runs", experiment_ids=eid, keys="1", filter="bogus")
+    assert status == 400
 
 
 def test_keys(client: httpx.Client) -> None:

@@ -144,6 +144,7 @@ ARTIFACT_RULES: Mapping[tuple[str, str], Rule] = {
 UI_RULES: Mapping[tuple[str, str], Rule] = {
     ("/experiments", "GET"): Rule("ui_experiments"),
     ("/runs", "POST"): Rule("experiments", _READ, "experiment_ids"),
+    ("/runs", "GET"): Rule("experiments", _READ, "experiment_ids", csv=True),
     ("/keys", "GET"): Rule("experiments", _READ, "experiment_ids", csv=True),
     ("/run", "GET"): Rule("run", _READ, "run_id"),
     ("/series", "GET"): Rule("runs", _READ, "run_ids", csv=True),

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from asynctrack._rest._wire import float_to_wire, run_to_wire
 from asynctrack.entities import Experiment, Run, ViewType
 from asynctrack.server._request import invalid, read_message
-from asynctrack.server.ui._common import csv_param, json_response, state_of, str_param
+from asynctrack.server.ui._common import csv_param, int_param, json_response, state_of, str_param
 from asynctrack.store.search import SEARCH_MAX_RESULTS_THRESHOLD
 from asynctrack.validation import check_run_id
 
@@ -105,6 +105,15 @@ class RunsQuery(msgspec.Struct, forbid_unknown_fields=True):
     max_results: int = 100
     page_token: str | None = None
     columns: Columns = msgspec.field(default_factory=Columns)
+    #: Also send the experiments' param, metric and tag keys (the column picker's choices).
+    keys: bool = False
+    #: With no column asked: send the default columns (the first metrics and params) and say which.
+    default_columns: bool = False
+
+
+#: The columns a table shows before the user picks any: the first metrics, then the first params.
+DEFAULT_METRIC_COLUMNS = 6
+DEFAULT_PARAM_COLUMNS = 4
 
 
 class RunRow(msgspec.Struct):
@@ -143,17 +152,62 @@ def _row(run: Run, cols: Columns) -> RunRow:
     )
 
 
+def _runs_query_from_url(request: Request) -> RunsQuery:
+    """``GET runs``' query string as a :class:`RunsQuery`: list fields as repeated parameters
+    (``order_by``, ``params``, ``metrics``, ``tags``; never split on commas, which a filter or an order_by
+    may hold), ``experiment_ids`` comma-separated, flags as ``1``."""
+    q = request.query_params
+    return RunsQuery(
+        experiment_ids=csv_param(request, "experiment_ids", required=True),
+        filter=q.get("filter", ""),
+        order_by=[v for v in q.getlist("order_by") if v],
+        run_view=q.get("run_view") or "active",
+        max_results=int_param(request, "max_results", 100, 1, SEARCH_MAX_RESULTS_THRESHOLD),
+        page_token=q.get("page_token") or None,
+        columns=Columns(
+            params=[v for v in q.getlist("params") if v],
+            metrics=[v for v in q.getlist("metrics") if v],
+            tags=[v for v in q.getlist("tags") if v],
+        ),
+        keys=_flag(request, "keys"),
+        default_columns=_flag(request, "default_columns"),
+    )
+
+
+def _flag(request: Request, name: str) -> bool:
+    raw = request.query_params.get(name)
+    if raw in (None, "", "0"):
+        return False
+    if raw == "1":
+        return True
+    raise invalid(f"Invalid value {raw[:100]!r} for parameter '{name}' supplied: expected 0 or 1.")
+
+
 async def runs(request: Request) -> Response:
-    """``POST runs``: one page of the runs table through the store's search (filter grammar, order_by,
-    keyset page tokens); each run carries only the chosen params, metrics and tags."""
+    """``GET runs?experiment_ids=1&order_by=...&metrics=loss&keys=1`` (the page's form: a GET needs no
+    CSRF token, so the page can ask before its session is known) or ``POST runs`` with a JSON
+    :class:`RunsQuery`: one page of the runs table through the store's search (filter grammar, order_by,
+    keyset page tokens); each run carries only the chosen params, metrics and tags.
+
+    ``keys`` adds the experiments' keys and ``default_columns`` (when no column is asked) picks the first
+    metrics and params as columns, so the table's first view is one request instead of two in a row."""
     state = state_of(request)
-    query = await read_message(request, RunsQuery, state.config.max_body_bytes)
+    if request.method == "GET":
+        query = _runs_query_from_url(request)
+    else:
+        query = await read_message(request, RunsQuery, state.config.max_body_bytes)
     if not 1 <= query.max_results <= SEARCH_MAX_RESULTS_THRESHOLD:
         raise invalid(
             f"Invalid value {query.max_results} for parameter 'max_results' supplied: it must be between 1 "
             f"and {SEARCH_MAX_RESULTS_THRESHOLD}."
         )
     view = _view(query.run_view, "run_view")
+    cols = query.columns
+    want_defaults = query.default_columns and not (cols.params or cols.metrics or cols.tags)
+    want_keys = query.keys or want_defaults
+    found_keys = None
+    if want_keys:
+        found_keys = await state.call(lambda: state.store.run_keys(query.experiment_ids), "run_keys")
     found, token = await state.call(
         lambda: state.store.search_runs(
             query.experiment_ids,
@@ -165,7 +219,18 @@ async def runs(request: Request) -> Response:
         ),
         "search_runs",
     )
-    return json_response({"runs": [_row(r, query.columns) for r in found], "next_page_token": token})
+    answer: dict[str, object] = {}
+    if found_keys is not None and want_defaults:
+        cols = Columns(
+            params=list(found_keys.params[:DEFAULT_PARAM_COLUMNS]),
+            metrics=list(found_keys.metrics[:DEFAULT_METRIC_COLUMNS]),
+        )
+        answer["columns"] = cols
+    answer["runs"] = [_row(r, cols) for r in found]
+    answer["next_page_token"] = token
+    if found_keys is not None and query.keys:
+        answer["keys"] = found_keys
+    return json_response(answer)
 
 
 async def keys(request: Request) -> Response:

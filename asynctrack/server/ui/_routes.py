@@ -19,6 +19,7 @@ def ui_api_routes(config: ServerConfig) -> list[Route]:
     table: list[tuple[str, str, Endpoint]] = [
         ("/experiments", "GET", _api.experiments),
         ("/runs", "POST", _api.runs),
+        ("/runs", "GET", _api.runs),
         ("/keys", "GET", _api.keys),
         ("/run", "GET", _api.run),
         ("/series", "GET", _series.series),

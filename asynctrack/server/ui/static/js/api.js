@@ -1,9 +1,9 @@
 // The server's APIs: the UI's read endpoints (/ajax-api/asynctrack/ui/) and MLflow's REST API for writes
 // (/ajax-api/2.0/mlflow/). Writes are POSTs with a JSON body, which a page on another site cannot send
-// without a CORS preflight the server never grants.
+// without a CORS preflight the server never grants. A GET that prefetch.js already sent gets its answer.
 
-const UI = "/ajax-api/asynctrack/ui/";
-const MLFLOW = "/ajax-api/2.0/mlflow/";
+import { session, take } from "./prefetch.js";
+import { MLFLOW, UI, query } from "./urls.js";
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -13,27 +13,9 @@ export class ApiError extends Error {
   }
 }
 
-function query(params) {
-  const q = new URLSearchParams();
-  for (const [k, v] of Object.entries(params || {})) {
-    if (v === undefined || v === null || v === "") continue;
-    q.set(k, Array.isArray(v) ? v.join(",") : String(v));
-  }
-  const s = q.toString();
-  return s ? `?${s}` : "";
-}
-
 // With `asynctrack server --auth` the page is signed in by an HttpOnly session cookie, and every write
 // must carry the session's CSRF token. The session is asked once: {auth: false} without --auth.
-let sessionPromise = null;
-export function session() {
-  if (sessionPromise === null) {
-    sessionPromise = fetch("/ajax-api/asynctrack/auth/session", { credentials: "same-origin" })
-      .then((r) => (r.ok ? r.json() : { auth: false }))
-      .catch(() => ({ auth: false }));
-  }
-  return sessionPromise;
-}
+export { session };
 
 async function csrfToken() {
   return (await session()).csrf_token || "";
@@ -59,8 +41,9 @@ async function call(url, init, signal) {
   if (method !== "GET" && method !== "HEAD") {
     init = { ...init, headers: { ...(init.headers || {}), "X-CSRF-Token": await csrfToken() } };
   }
+  const early = method === "GET" ? take(url) : undefined;
   try {
-    resp = await fetch(url, { ...init, signal, credentials: "same-origin" });
+    resp = early ? await early.catch(() => fetch(url, { ...init, signal, credentials: "same-origin" })) : await fetch(url, { ...init, signal, credentials: "same-origin" });
   } catch (e) {
     if (e.name === "AbortError") throw e;
     throw new ApiError(0, "NETWORK", `The server did not answer (${e.message}).`);
@@ -82,6 +65,11 @@ async function call(url, init, signal) {
   }
   if (body === null) throw new ApiError(resp.status, "BAD_RESPONSE", "The server sent something that is not JSON.");
   return body;
+}
+
+/** GET a URL of ours (already built, e.g. by urls.js's runsUrl). */
+export function getUrl(url, signal) {
+  return call(url, { method: "GET" }, signal);
 }
 
 /** GET a UI endpoint: ui("series", {run_ids: [...], key}) */

@@ -2,7 +2,8 @@
 // Each page is mount(main, route) -> dispose(); dispose stops its timers, observers and requests.
 
 import { h, replace } from "./dom.js";
-import { current } from "./route.js";
+import { endPrefetch } from "./prefetch.js";
+import { current, resolve } from "./route.js";
 
 const pages = {
   experiments: () => import("./experiments.js"),
@@ -10,19 +11,6 @@ const pages = {
   run: () => import("./run.js"),
   compare: () => import("./compare.js"),
 };
-
-function resolve(route) {
-  const p = route.parts;
-  if (p.length === 0 || (p[0] === "experiments" && p.length === 1)) return ["experiments", {}];
-  if (p[0] === "experiments" && p[2] === "runs" && p[3]) return ["run", { experimentId: p[1], runId: p[3] }];
-  if (p[0] === "experiments" && p[1]) return ["runs", { experimentIds: [p[1]] }];
-  if (p[0] === "runs") {
-    const ids = (route.params.get("experiments") || "").split(",").filter(Boolean);
-    return ["runs", { experimentIds: ids }];
-  }
-  if (p[0] === "compare" || p[0] === "compare-runs") return ["compare", {}]; // MLflow's is compare-runs
-  return [null, {}];
-}
 
 let dispose = null;
 let generation = 0;
@@ -48,6 +36,7 @@ async function render() {
   if (gen !== generation) return; // the user navigated again meanwhile
   replace(main);
   dispose = mod.mount(main, { ...args, route }) || null;
+  endPrefetch(); // the first page has asked for its data; later pages always ask afresh
 }
 
 window.addEventListener("hashchange", render);

@@ -15,26 +15,7 @@ export const FIXED = [
 const KINDS = { m: "metrics", p: "params", t: "tags" };
 export const KIND_LABEL = { m: "Metrics", p: "Parameters", t: "Tags" };
 
-/** "m:loss" -> {kind: "m", key: "loss"} */
-export function parseCols(text) {
-  return (text || "")
-    .split(",")
-    .filter(Boolean)
-    .map((c) => {
-      const i = c.indexOf(":");
-      return i > 0 && KINDS[c.slice(0, i)] ? { kind: c.slice(0, i), key: c.slice(i + 1) } : null;
-    })
-    .filter((c) => c && c.key);
-}
-
-export const colsText = (cols) => cols.map((c) => `${c.kind}:${c.key}`).join(",");
-
-/** The keys of each kind the runs endpoint should send. */
-export function columnRequest(cols) {
-  const out = { params: [], metrics: [], tags: [] };
-  for (const c of cols) out[KINDS[c.kind]].push(c.key);
-  return out;
-}
+export { colsText, columnRequest, parseCols } from "./urls.js";
 
 export function orderKey(col) {
   const q = "`" + col.key.replace(/`/g, "") + "`";

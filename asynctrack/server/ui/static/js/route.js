@@ -20,6 +20,20 @@ export function href(path, params) {
   return `#${path}${s ? `?${s}` : ""}`;
 }
 
+/** The page a route shows and its arguments: ["runs", {experimentIds}], ["run", {experimentId, runId}], ... */
+export function resolve(route) {
+  const p = route.parts;
+  if (p.length === 0 || (p[0] === "experiments" && p.length === 1)) return ["experiments", {}];
+  if (p[0] === "experiments" && p[2] === "runs" && p[3]) return ["run", { experimentId: p[1], runId: p[3] }];
+  if (p[0] === "experiments" && p[1]) return ["runs", { experimentIds: [p[1]] }];
+  if (p[0] === "runs") {
+    const ids = (route.params.get("experiments") || "").split(",").filter(Boolean);
+    return ["runs", { experimentIds: ids }];
+  }
+  if (p[0] === "compare" || p[0] === "compare-runs") return ["compare", {}]; // MLflow's is compare-runs
+  return [null, {}];
+}
+
 let silent = false;
 
 /** Update the current route's query without re-rendering the page (the page already shows it). */

@@ -2,22 +2,20 @@
 // token), sort by clicking a header, keyset paging ("Load more"), picked columns (only those are fetched),
 // nested runs under their parent, selection for comparison, delete/restore. The URL holds the view.
 
-import { ApiError, mlflow, mlflowGet, ui, uiPost } from "./api.js";
-import { FIXED, cellValue, colsText, columnPicker, columnRequest, orderKey, parseCols } from "./columns.js";
+import { ApiError, getUrl, mlflow, mlflowGet } from "./api.js";
+import { FIXED, cellValue, colsText, columnPicker, orderKey } from "./columns.js";
 import { confirmButton, fmtDuration, fmtNumber, fmtTime, h, replace, runDuration, statusBadge } from "./dom.js";
 import { experimentHref, href, list, runHref, setParams } from "./route.js";
+import { RUNS_PAGE, colsFromRequest, runsUrl, runsView, storeCols } from "./urls.js";
 
-const PAGE = 100;
 const LIVE_MS = 1000;
 const LIVE_MAX = 100; // RUNNING rows refreshed per poll
 
 export function mount(main, { experimentIds, route }) {
   const p = route.params;
+  // cols: from the URL, else the last choice for these experiments, else null (the server's defaults).
   const state = {
-    filter: p.get("filter") || "",
-    order: p.get("order") || "",
-    view: p.get("view") || "active",
-    cols: p.has("cols") ? parseCols(p.get("cols")) : null, // null: the defaults, once the keys are known
+    ...runsView(p, experimentIds),
     selected: new Set(list(p, "sel")),
     expanded: new Set(),
     runs: [],
@@ -77,6 +75,7 @@ export function mount(main, { experimentIds, route }) {
     picker = columnPicker(state.keys, state.cols || [], (cols) => {
       state.cols = cols;
       setParams({ cols: colsText(cols) || "-" });
+      storeCols(experimentIds, cols);
       load(false);
     });
     picker.addEventListener("click", (e) => e.stopPropagation());
@@ -299,26 +298,13 @@ export function mount(main, { experimentIds, route }) {
     if (controller) controller.abort();
     controller = new AbortController();
     try {
-      if (state.cols === null && !state.keys) {
-        // No columns chosen yet: show the rows at once, then add the default columns when the keys come.
-        loadKeys().then(() => {
-          if (alive && mine === seq && state.cols && state.cols.length) load(false);
-        });
-      }
-      const res = await uiPost(
-        "runs",
-        {
-          experiment_ids: experimentIds,
-          filter: state.filter,
-          order_by: state.order ? [state.order] : [],
-          run_view: state.view,
-          max_results: PAGE,
-          page_token: append ? state.next : null,
-          columns: columnRequest(state.cols || []),
-        },
-        controller.signal,
-      );
+      // One request: the rows, plus the keys for the column picker until some answer brought them, plus
+      // (with no columns chosen) the server's default columns.
+      const url = runsUrl(experimentIds, state, { pageSize: RUNS_PAGE, pageToken: append ? state.next : null, withKeys: !state.keys });
+      const res = await getUrl(url, controller.signal);
       if (!alive || mine !== seq) return;
+      if (res.keys) state.keys = res.keys;
+      if (state.cols === null) state.cols = colsFromRequest(res.columns);
       filterError.hidden = true;
       showMsg("");
       state.runs = append ? state.runs.concat(res.runs || []) : res.runs || [];
@@ -350,15 +336,8 @@ export function mount(main, { experimentIds, route }) {
     if (!running.length || !alive) return;
     const ids = running.map((r) => `'${r.run_id.replace(/[^0-9a-zA-Z_-]/g, "")}'`).join(", ");
     try {
-      const res = await uiPost("runs", {
-        experiment_ids: experimentIds,
-        filter: `attributes.run_id IN (${ids})`,
-        order_by: [],
-        run_view: "all",
-        max_results: LIVE_MAX,
-        page_token: null,
-        columns: columnRequest(state.cols || []),
-      });
+      const live = { filter: `attributes.run_id IN (${ids})`, order: "", view: "all", cols: state.cols || [] };
+      const res = await getUrl(runsUrl(experimentIds, live, { pageSize: LIVE_MAX }));
       if (!alive || mine !== seq) return;
       const fresh = new Map((res.runs || []).map((r) => [r.run_id, r]));
       let changed = false;
@@ -379,22 +358,6 @@ export function mount(main, { experimentIds, route }) {
   const onVisible = () => scheduleLive();
   document.addEventListener("visibilitychange", onVisible);
 
-  async function loadKeys() {
-    try {
-      state.keys = await ui("keys", { experiment_ids: experimentIds });
-    } catch (e) {
-      state.keys = { params: [], metrics: [], tags: [] };
-      showMsg(e.message || String(e));
-    }
-    if (state.cols === null) {
-      state.cols = [
-        ...state.keys.metrics.slice(0, 6).map((key) => ({ kind: "m", key })),
-        ...state.keys.params.slice(0, 4).map((key) => ({ kind: "p", key })),
-      ];
-    }
-  }
-
-  if (state.cols !== null) loadKeys();
   load(false);
   selectionChanged();
   return () => {

@@ -1,0 +1,84 @@
+"""How the runs table's first view loads, in a real browser: its data is asked once, by the small first
+module (prefetch.js) before the rest of the app has loaded, and the column choice is remembered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ui_browser import UI
+
+
+def _requests(page: Any) -> list[dict[str, Any]]:
+    """Every request the page sends, with the script URLs on its initiator's stack (Chromium's CDP)."""
+    cdp = page.context.new_cdp_session(page)
+    seen: list[dict[str, Any]] = []
+
+    def on_request(event: dict[str, Any]) -> None:
+        frames: list[str] = []
+        stack = event.get("initiator", {}).get("stack")
+        while stack:
+            frames += [f["url"] for f in stack.get("callFrames", [])]
+            stack = stack.get("parent")
+        seen.append({"url": event["request"]["url"], "method": event["request"]["method"], "stack": frames})
+
+    cdp.on("Network.requestWillBeSent", on_request)
+    cdp.send("Network.enable")
+    return seen
+
+
+def test_the_runs_table_is_one_request_sent_by_the_first_module(ui: UI, page: Any) -> None:
+    """One GET brings the rows, the default columns and the picker's keys; prefetch.js sends it (and the
+    experiment's name and the session) as soon as it runs, not after the page modules loaded; the page
+    uses those answers instead of asking again."""
+    seen = _requests(page)
+    page.goto(f"{ui.url}/#/experiments/{ui.seeded.experiment_id}")
+    page.locator("#runs-table tbody tr[data-run-id]").first.wait_for()
+    page.locator("#runs-table th button[data-order='metrics.`loss`']").wait_for()  # a default column
+    page.wait_for_function("() => document.title.includes('vision-baselines')")
+    runs = [r for r in seen if "/ajax-api/asynctrack/ui/runs" in r["url"]]
+    assert len(runs) == 1, [r["url"] for r in runs]
+    (first,) = runs
+    assert first["method"] == "GET"
+    assert "keys=1" in first["url"] and "default_columns=1" in first["url"]
+    assert any(u.endswith("/js/prefetch.js") for u in first["stack"]), first["stack"]
+    assert not [r for r in seen if "/ajax-api/asynctrack/ui/keys" in r["url"]]
+    for part in ("/ajax-api/2.0/mlflow/experiments/get", "/ajax-api/asynctrack/auth/session"):
+        asked = [r for r in seen if part in r["url"]]
+        assert len(asked) == 1 and any(u.endswith("/js/prefetch.js") for u in asked[0]["stack"]), asked
+    # The picker has its keys from that answer.
+    page.click("#columns-button")
+    page.locator("#column-picker input[data-col='p:optimizer']").wait_for()
+    # A later visit asks afresh (a prefetched answer serves only the first page).
+    page.click("a[href='#/']")
+    page.locator("a", has_text="vision-baselines").first.wait_for()
+    page.goto(f"{ui.url}/#/experiments/{ui.seeded.experiment_id}?cols=m:loss")
+    page.locator("#runs-table tbody tr[data-run-id]").first.wait_for()
+    runs = [r for r in seen if "/ajax-api/asynctrack/ui/runs" in r["url"]]
+    assert len(runs) == 2 and not any(u.endswith("/js/prefetch.js") for u in runs[1]["stack"])
+
+
+def test_the_column_choice_is_remembered_per_experiment(ui: UI, page: Any) -> None:
+    """Columns picked in a table come back when the experiment is opened again without `cols` in its link
+    (localStorage, per set of experiments), already in the first request; other experiments keep theirs."""
+    eid = ui.seeded.experiment_id
+    page.goto(f"{ui.url}/#/experiments/{eid}?cols=m:loss")
+    page.locator("#runs-table tbody tr[data-run-id]").first.wait_for()
+    page.click("#columns-button")
+    page.check("#column-picker input[data-col='t:team']")
+    page.locator("#runs-table th button[data-order='tags.`team`']").wait_for()
+    page.goto(f"{ui.url}/#/experiments/{eid}")
+    page.locator("#runs-table th button[data-order='tags.`team`']").wait_for()
+    seen = _requests(page)
+    page.reload()
+    page.locator("#runs-table tbody tr[data-run-id]").first.wait_for()
+    page.locator("#runs-table th button[data-order='tags.`team`']").wait_for()
+    heads = page.eval_on_selector_all(
+        "#runs-table th button[data-order]", "bs => bs.map(b => b.dataset.order)"
+    )
+    assert "metrics.`loss`" in heads and "params.`lr`" not in heads  # the choice, not the defaults
+    (runs,) = [r for r in seen if "/ajax-api/asynctrack/ui/runs" in r["url"]]
+    assert "tags=team" in runs["url"] and "default_columns" not in runs["url"]
+    # Another experiment is not affected.
+    page.goto(f"{ui.url}/#/experiments/{ui.seeded.other_experiment_id}")
+    page.locator("#runs-table tbody tr[data-run-id]").first.wait_for()
+    assert page.locator("#runs-table th button[data-order='tags.`team`']").count() == 0

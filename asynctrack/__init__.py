@@ -19,7 +19,16 @@ import sys
 import typing
 from typing import Any
 
-from asynctrack import artifacts, config, entities, environment, exceptions, tracking, validation
+from asynctrack import (
+    artifacts,
+    config,
+    entities,
+    environment,
+    exceptions,
+    system_metrics,
+    tracking,
+    validation,
+)
 from asynctrack._fluent_artifacts import (
     flush_artifact_async_logging,
     get_artifact_uri,
@@ -98,6 +107,13 @@ from asynctrack.fluent import (
     start_run,
 )
 from asynctrack.pipeline import RunOperations
+from asynctrack.system_metrics import (
+    disable_system_metrics_logging,
+    enable_system_metrics_logging,
+    set_system_metrics_node_id,
+    set_system_metrics_samples_before_logging,
+    set_system_metrics_sampling_interval,
+)
 
 __version__ = "0.1.0"
 
@@ -150,6 +166,8 @@ __all__ = [
     "delete_experiment_tag",
     "delete_run",
     "delete_tag",
+    "disable_system_metrics_logging",
+    "enable_system_metrics_logging",
     "end_run",
     "entities",
     "environment",
@@ -190,10 +208,14 @@ __all__ = [
     "set_experiment",
     "set_experiment_tag",
     "set_experiment_tags",
+    "set_system_metrics_node_id",
+    "set_system_metrics_samples_before_logging",
+    "set_system_metrics_sampling_interval",
     "set_tag",
     "set_tags",
     "set_tracking_uri",
     "start_run",
+    "system_metrics",
     "tracking",
     "validation",
 ]

@@ -130,15 +130,6 @@ _GROUPS: tuple[tuple[str, str, str], ...] = (
         data log_input log_inputs
         """,
     ),
-    (
-        "planned",
-        "system metrics sampling",
-        """
-        disable_system_metrics_logging enable_system_metrics_logging set_system_metrics_node_id
-        set_system_metrics_samples_before_logging set_system_metrics_sampling_interval
-        system_metrics
-        """,
-    ),
 )
 
 #: name -> (status, why)

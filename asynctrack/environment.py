@@ -28,6 +28,7 @@ __all__ = [
     "CURL_CA_BUNDLE",
     "MLFLOW_ENABLE_ASYNC_LOGGING",
     "MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD",
+    "MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING",
     "MLFLOW_EXPERIMENT_ID",
     "MLFLOW_EXPERIMENT_NAME",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR",
@@ -40,6 +41,9 @@ __all__ = [
     "MLFLOW_RUN_ID",
     "MLFLOW_SERVER_ALLOWED_HOSTS",
     "MLFLOW_SERVER_CORS_ALLOWED_ORIGINS",
+    "MLFLOW_SYSTEM_METRICS_NODE_ID",
+    "MLFLOW_SYSTEM_METRICS_SAMPLES_BEFORE_LOGGING",
+    "MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL",
     "MLFLOW_TRACKING_CLIENT_CERT_PATH",
     "MLFLOW_TRACKING_INSECURE_TLS",
     "MLFLOW_TRACKING_PASSWORD",
@@ -177,6 +181,31 @@ MLFLOW_EXPERIMENT_ID = EnvironmentVariable[str | None](
 )
 MLFLOW_RUN_ID = EnvironmentVariable[str | None](
     "MLFLOW_RUN_ID", _str, None, "Run resumed by start_run() when no run id is passed."
+)
+MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING = EnvironmentVariable[bool](
+    "MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING",
+    parse_bool,
+    False,
+    "Default for start_run(log_system_metrics=None): sample CPU, memory, disk, network (and GPU) into "
+    "system/* metrics of each run the fluent API starts.",
+)
+MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL = EnvironmentVariable[float | None](
+    "MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL",
+    _positive_float,
+    None,
+    "Seconds between two system metrics samples (MLflow's default: 10).",
+)
+MLFLOW_SYSTEM_METRICS_SAMPLES_BEFORE_LOGGING = EnvironmentVariable[int | None](
+    "MLFLOW_SYSTEM_METRICS_SAMPLES_BEFORE_LOGGING",
+    _positive_int,
+    None,
+    "How many samples are averaged into one logged system metrics step (MLflow's default: 1).",
+)
+MLFLOW_SYSTEM_METRICS_NODE_ID = EnvironmentVariable[str | None](
+    "MLFLOW_SYSTEM_METRICS_NODE_ID",
+    _str,
+    None,
+    "A node name put in system metric keys (system/<node>/cpu_utilization_percentage) for multi-node runs.",
 )
 ASYNCTRACK_QUEUE_SIZE = EnvironmentVariable[int](
     "ASYNCTRACK_QUEUE_SIZE",

@@ -16,6 +16,7 @@ from typing import Any
 import numpy.typing as npt
 
 from asynctrack import _logging_calls as calls
+from asynctrack import system_metrics as _system_metrics
 from asynctrack._context import context_tags
 from asynctrack._tracking_uri import get_tracking_uri, set_tracking_uri
 from asynctrack.artifacts._queue import flush_artifacts
@@ -242,7 +243,10 @@ def start_run(
 ) -> ActiveRun:
     """Start a new run, or resume ``run_id`` (or ``MLFLOW_RUN_ID``), and make it the active run.
 
-    ``nested=True`` starts a child of the active run. Use it as a context manager to end it::
+    ``nested=True`` starts a child of the active run. ``log_system_metrics`` (default:
+    ``MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING``) samples CPU, memory, disk, network, the process and GPUs into
+    ``system/*`` metrics until the run ends (see :mod:`asynctrack.system_metrics`). Use it as a context
+    manager to end it::
 
         with mlflow.start_run(run_name="baseline") as run:
             mlflow.log_param("lr", 0.01)
@@ -301,6 +305,14 @@ def start_run(
     _state.clients.append(client)
     _set_top()
     add_exit_callback(_end_runs_at_exit)
+    if log_system_metrics is None:
+        log_system_metrics = _system_metrics.is_system_metrics_logging_enabled()
+    if log_system_metrics:
+        # A resumed run's system metrics go on from the step after its last one, as in MLflow.
+        first = (
+            _system_metrics.next_step({m.key: m.step for m in run.data.metric_objects()}) if existing else 0
+        )
+        _system_metrics.start_for_run(active.info.run_id, lambda: client._pipeline().queue, first)
     _last_active_run_id, _last_active_client = active.info.run_id, client
     return active
 
@@ -346,12 +358,17 @@ def end_run(status: str = "FINISHED") -> None:
     _set_top()
     os.environ.pop("MLFLOW_RUN_ID", None)
     _last_active_run_id = run.info.run_id
+    sampler = _system_metrics.running(run.info.run_id)
+    if sampler is not None:  # its last readings are queued before the run's status changes
+        sampler.stop()
     client.set_terminated(run.info.run_id, status)
 
 
 def _end_runs_at_exit() -> None:
     # Called by the pipeline's exit hook on the main thread, before the final (bounded) flush: the
-    # status change is queued behind the run's data and written with it, or reported with it.
+    # status change is queued behind the run's data and written with it, or reported with it. System
+    # metrics samplers (non-daemon threads) stop first, their last readings queued before the status.
+    _system_metrics.stop_all()
     stack, clients = _state.stack, _state.clients
     while stack:
         run = stack.pop()

@@ -1,0 +1,269 @@
+"""The run a framework integration logs into, shared by the Lightning logger, the Transformers callback and
+the Keras callback: which run (the active one, a given one, or one it starts and ends), metrics and params
+turned into queued operations without waiting, artifacts, and the end of the run with its status.
+
+Every logging call here returns at once (``synchronous=False``): the training step pays the cost of
+checking and enqueueing a few frames, never a store round trip. ``finish`` is where the integration waits,
+once, for everything it logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from asynctrack import _logging_calls as calls
+from asynctrack import fluent
+from asynctrack import system_metrics as _system_metrics
+from asynctrack._context import context_tags
+from asynctrack.client import MlflowClient
+from asynctrack.exceptions import MlflowException
+from asynctrack.pipeline._operations import RunOperations
+
+__all__ = ["TrainingRun", "flatten", "status_of_exception"]
+
+_log = logging.getLogger("asynctrack")
+
+# MLflow's key rule (validation.py): word characters, '/', '.', '-', ' ' and ':'. Anything else is removed,
+# as Lightning's MLFlowLogger does, with one warning per key.
+_BAD_KEY_CHARS = re.compile(r"[^/\w.\- :]+")
+
+
+def flatten(params: Mapping[str, Any], prefix: str = "", sep: str = "/") -> dict[str, Any]:
+    """Nested mappings as one level of ``outer/inner`` keys (Lightning's ``_flatten_dict`` rule)."""
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        name = f"{prefix}{sep}{key}" if prefix else str(key)
+        if isinstance(value, Mapping) and value:
+            out.update(flatten(value, name, sep))
+        else:
+            out[name] = value
+    return out
+
+
+def status_of_exception(exc: BaseException | None) -> str:
+    """MLflow's run status for how training ended: FINISHED, KILLED on an interrupt, else FAILED."""
+    if exc is None:
+        return "FINISHED"
+    if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+        return "KILLED"
+    return "FAILED"
+
+
+class TrainingRun:
+    """A run for one training job.
+
+    Which run: ``run_id`` if given; else this thread's active run (``asynctrack.start_run``), which the
+    integration then leaves open; else a new one, started on first use through the fluent API (so
+    ``asynctrack.active_run()`` inside the training code is this run) and ended by :meth:`finish`. With a
+    ``tracking_uri`` other than the one in force, a new run is created through a client instead.
+    """
+
+    def __init__(
+        self,
+        *,
+        run_id: str | None = None,
+        experiment_name: str | None = None,
+        run_name: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+        tracking_uri: str | None = None,
+        log_system_metrics: bool | None = None,
+    ) -> None:
+        self._given_run_id = run_id
+        self.experiment_name = experiment_name
+        self.run_name = run_name
+        self.tags = dict(tags or {})
+        self.tracking_uri = tracking_uri
+        self.log_system_metrics = log_system_metrics
+        self._run_id: str | None = None
+        self._client: MlflowClient | None = None
+        self.owned = False  # we started it, so we end it
+        self._via_fluent = False
+        self._lock = threading.Lock()
+        self._keys: dict[str, str | None] = {}  # metric key as given -> as logged (None: dropped)
+        self._artifact_ops: list[RunOperations] = []
+        self.finished_status: str | None = None
+
+    # -- which run
+    @property
+    def started(self) -> bool:
+        return self._run_id is not None
+
+    @property
+    def client(self) -> MlflowClient:
+        self.run_id  # noqa: B018 - starts the run
+        assert self._client is not None
+        return self._client
+
+    @property
+    def run_id(self) -> str:
+        """The run's id; the run is chosen or started on first use."""
+        rid = self._run_id
+        if rid is None:
+            with self._lock:
+                rid = self._run_id
+                if rid is None:
+                    rid = self._run_id = self._start()
+        return rid
+
+    def _start(self) -> str:
+        same_store = self.tracking_uri is None or self.tracking_uri == fluent.get_tracking_uri()
+        self._client = MlflowClient(self.tracking_uri)
+        if self._given_run_id is not None:
+            return self._client.get_run(self._given_run_id).info.run_id
+        active = fluent.active_run()
+        if active is not None and same_store:
+            return active.info.run_id
+        self.owned = True
+        experiment_id = (
+            fluent._get_or_create_experiment(self._client, self.experiment_name).experiment_id
+            if self.experiment_name
+            else None
+        )
+        if same_store:
+            self._via_fluent = True
+            run = fluent.start_run(
+                experiment_id=experiment_id,
+                run_name=self.run_name,
+                tags=self.tags,
+                log_system_metrics=self.log_system_metrics,
+            )
+            return run.info.run_id
+        tags = context_tags()
+        tags.update(self.tags)
+        if experiment_id is None:
+            experiment_id = fluent._experiment_id_for_new_run(self._client)
+        rid = self._client.create_run(experiment_id, tags=tags, run_name=self.run_name).info.run_id
+        wanted = self.log_system_metrics
+        if wanted is None:
+            wanted = _system_metrics.is_system_metrics_logging_enabled()
+        if wanted:
+            client = self._client
+            _system_metrics.start_for_run(rid, lambda: client._pipeline().queue)
+        return rid
+
+    # -- logging, never waiting
+    def _metric_key(self, key: str) -> str | None:
+        clean = _BAD_KEY_CHARS.sub("", str(key))[:250] or None
+        if clean != key:
+            _log.warning(
+                "asynctrack: metric key %r has characters MLflow does not allow (only letters, digits, "
+                "'_', '/', '.', '-', ' ' and ':'); logging it as %r",
+                key,
+                clean,
+            )
+        self._keys[key] = clean
+        return clean
+
+    def log_metrics(self, metrics: Mapping[str, Any], step: int, prefix: str = "") -> None:
+        """Queue every numeric value of ``metrics`` at ``step`` (one timestamp); strings and other
+        non-numbers are dropped with one warning per key, as MLflow's integrations do."""
+        rid = self.run_id
+        assert self._client is not None
+        queue = self._client._pipeline().queue
+        ts = calls.now_ms()
+        step = int(step)
+        keys = self._keys
+        for raw_key, value in metrics.items():
+            key = prefix + raw_key if prefix else raw_key
+            clean = keys[key] if key in keys else self._metric_key(key)
+            if clean is None:
+                continue
+            if type(value) is not float:
+                number = _number(value)
+                if number is None:  # said once: the key is dropped from now on
+                    _log.warning("asynctrack: metric %r=%r is not a number; it is not logged", key, value)
+                    keys[key] = None
+                    continue
+                value = number
+            queue.put_metric(rid, clean, value, ts, step)
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Queue params (MLflow's truncation of long values applies); keys with characters MLflow does not
+        allow are cleaned with a warning, keys left empty are dropped."""
+        rid = self.run_id
+        assert self._client is not None
+        queue = self._client._pipeline().queue
+        makers = []
+        for key, value in params.items():
+            clean = _BAD_KEY_CHARS.sub("", str(key))[:250]
+            if clean != key:
+                _log.warning(
+                    "asynctrack: param key %r has characters MLflow does not allow; logged as %r", key, clean
+                )
+            if not clean:
+                continue
+            makers.append(calls.param_op(rid, clean, value))
+        for lo in range(0, len(makers), 100):
+            queue.put_many(makers[lo : lo + 100])
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        rid = self.run_id
+        assert self._client is not None
+        queue = self._client._pipeline().queue
+        queue.put_many([calls.tag_op(rid, k, v) for k, v in tags.items()])
+
+    def log_artifact(self, local_path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+        """Upload a file or directory in the background; :meth:`finish` waits for it."""
+        ops = self.client.log_artifact(self.run_id, local_path, artifact_path, synchronous=False)
+        if ops is not None:
+            self._artifact_ops.append(ops)
+
+    def log_artifacts(self, local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+        ops = self.client.log_artifacts(self.run_id, local_dir, artifact_path, synchronous=False)
+        if ops is not None:
+            self._artifact_ops.append(ops)
+
+    # -- the end
+    def flush(self) -> None:
+        """Wait until everything logged so far (this run's artifacts included) is written; raise the
+        first failure."""
+        if self._client is None:
+            return
+        self._client._pipeline().flush()
+        ops, self._artifact_ops = self._artifact_ops, []
+        combined = RunOperations.combine(ops) if ops else None
+        if combined is not None:
+            combined.wait()
+
+    def finish(self, status: str = "FINISHED") -> None:
+        """Flush, then end the run with ``status`` if this integration started it (a run it did not start
+        is left open, flushed). Idempotent: a second call only flushes."""
+        if self._run_id is None:
+            return
+        try:
+            self.flush()
+        except MlflowException as exc:
+            _log.error("asynctrack: some of run %s's data could not be written: %s", self._run_id, exc)
+        if not self.owned or self.finished_status is not None:
+            return
+        self.finished_status = status
+        top = fluent.active_run()
+        if self._via_fluent and top is not None and top.info.run_id == self._run_id:
+            fluent.end_run(status)
+            return
+        sampler = _system_metrics.running(self._run_id)
+        if sampler is not None:
+            sampler.stop()
+        self.client.set_terminated(self._run_id, status)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, (str, bytes)):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def iter_items(params: Any) -> Iterator[tuple[str, Any]]:
+    """Items of a mapping or of an object's public attributes (argparse.Namespace, dataclasses)."""
+    if isinstance(params, Mapping):
+        yield from params.items()
+    else:
+        yield from ((k, v) for k, v in vars(params).items() if not k.startswith("_"))

@@ -1,0 +1,173 @@
+"""The Lightning logger with real training (CPU, a tiny MLP, synthetic data), for both package names: what the
+store holds afterwards is exactly what Lightning handed its loggers (compared with a recording logger in the
+same Trainer), params with MLflow's truncation, the run's status, checkpoints as artifacts, and a failing
+step ending the run FAILED with everything logged before it present."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from typing import Any
+
+import pytest
+
+import asynctrack
+from tests.integrations.conftest import need
+
+need("torch")
+need("lightning")
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::UserWarning"),
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore::FutureWarning"),
+]
+
+PACKAGES = ["lightning.pytorch", "pytorch_lightning"]
+
+
+def _setup(package: str) -> tuple[Any, type, type, type]:
+    pytest.importorskip(package.split(".")[0], reason=f"{package} is not installed")
+    from tests.integrations._lightning_models import build
+
+    pl = importlib.import_module(package)
+    module = importlib.import_module(f"asynctrack.integrations.{package.split('.')[0]}")
+    recorder, model = build(pl)
+    return pl, module.AsynctrackLogger, recorder, model
+
+
+def _trainer(pl: Any, loggers: list[Any], tmp_path: Any, **kwargs: Any) -> Any:
+    kwargs.setdefault("enable_checkpointing", False)
+    return pl.Trainer(
+        max_epochs=3,
+        logger=loggers,
+        log_every_n_steps=1,
+        accelerator="cpu",
+        devices=1,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=str(tmp_path),
+        **kwargs,
+    )
+
+
+def _expected(recorder: Any) -> dict[str, list[tuple[int, float]]]:
+    out: dict[str, list[tuple[int, float]]] = {}
+    for metrics, step in recorder.metrics:
+        for key, value in metrics.items():
+            out.setdefault(key, []).append((step, float(value)))
+    return out
+
+
+def _stored(run_id: str) -> dict[str, list[tuple[int, float]]]:
+    client = asynctrack.MlflowClient()
+    run = client.get_run(run_id)
+    return {
+        key: [(m.step, m.value) for m in client.get_metric_history(run_id, key)]
+        for key in run.data.metrics
+        if not key.startswith("system/")
+    }
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_every_logged_value_params_and_status(package: str, tmp_tracking: str, tmp_path: Any) -> None:
+    from tests.integrations._lightning_models import loader
+
+    pl, Logger, Recorder, Model = _setup(package)
+    ours, recorder = Logger(experiment_name="lightning", run_name="tiny"), Recorder()
+    long_value = "x" * 7000
+    model = Model(lr=0.05, hidden=8, optim={"betas": (0.9, 0.99), "eps": 1e-8}, notes=long_value)
+    _trainer(pl, [ours, recorder], tmp_path).fit(model, loader())
+
+    run = asynctrack.get_run(ours.run_id)
+    assert run.info.status == "FINISHED" and run.info.run_name == "tiny"
+    assert asynctrack.get_experiment(run.info.experiment_id).name == "lightning"
+    expected = _expected(recorder)
+    assert len(expected["train_loss"]) == 12  # 3 epochs x 4 batches, every step
+    assert {"train_loss", "weight_norm", "epoch_loss", "epoch"} <= set(expected)
+    assert _stored(run.info.run_id) == expected
+    params = run.data.params
+    assert params["lr"] == "0.05" and params["hidden"] == "8" and params["fail_at_step"] == "-1"
+    assert params["optim/betas"] == "(0.9, 0.99)" and params["optim/eps"] == "1e-08"
+    assert params["notes"] == "x" * 6000  # MLflow's rule: values over 6000 characters are truncated
+    assert asynctrack.active_run() is None  # the run the logger started is ended
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_a_failing_step_ends_the_run_failed_with_earlier_steps_kept(
+    package: str, tmp_tracking: str, tmp_path: Any
+) -> None:
+    from tests.integrations._lightning_models import loader
+
+    pl, Logger, Recorder, Model = _setup(package)
+    ours, recorder = Logger(), Recorder()
+    with pytest.raises(RuntimeError, match="a failing training step"):
+        _trainer(pl, [ours, recorder], tmp_path).fit(Model(fail_at_step=6), loader())
+    run = asynctrack.get_run(ours.run_id)
+    assert run.info.status == "FAILED"
+    expected = _expected(recorder)
+    assert [s for s, _ in expected["train_loss"]] == [0, 1, 2, 3, 4, 5]
+    assert _stored(run.info.run_id) == expected
+    assert recorder.statuses == ["failed"]
+
+
+def test_keyboard_interrupt_ends_the_run_killed(tmp_tracking: str) -> None:
+    """Lightning calls ``finalize("failed")`` from its ``except KeyboardInterrupt`` block (then exits the
+    process); the logger tells an interrupt from an error there."""
+    pl, Logger, _Recorder, _Model = _setup("lightning.pytorch")
+    ours = Logger()
+    ours.log_metrics({"loss": 1.0}, step=0)
+    try:
+        raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        ours.finalize("failed")
+    run = asynctrack.get_run(ours.run_id)
+    assert run.info.status == "KILLED" and run.data.metrics == {"loss": 1.0}
+
+
+def test_inside_an_active_run_the_run_is_left_open(tmp_tracking: str, tmp_path: Any) -> None:
+    from tests.integrations._lightning_models import loader
+
+    pl, Logger, Recorder, Model = _setup("lightning.pytorch")
+    with asynctrack.start_run() as outer:
+        ours = Logger()
+        _trainer(pl, [ours], tmp_path, max_steps=3).fit(Model(), loader())
+        assert ours.run_id == outer.info.run_id
+        assert asynctrack.active_run() is not None
+        assert asynctrack.get_run(outer.info.run_id).info.status == "RUNNING"
+        # finalize flushed: the values are readable at once
+        assert len(asynctrack.MlflowClient().get_metric_history(outer.info.run_id, "train_loss")) == 3
+    assert asynctrack.get_run(outer.info.run_id).info.status == "FINISHED"
+
+
+@pytest.mark.parametrize("log_model", [True, "all"])
+def test_checkpoints_as_artifacts(log_model: Any, tmp_tracking: str, tmp_path: Any) -> None:
+    from tests.integrations._lightning_models import loader
+
+    pl, Logger, _Recorder, Model = _setup("lightning.pytorch")
+    ours = Logger(log_model=log_model)
+    ckpt = pl.callbacks.ModelCheckpoint(
+        dirpath=str(tmp_path / "ckpt"), filename="{epoch}", save_top_k=-1, every_n_epochs=1
+    )
+    _trainer(pl, [ours], tmp_path, enable_checkpointing=True, callbacks=[ckpt]).fit(Model(), loader())
+    saved = sorted(os.listdir(tmp_path / "ckpt"))
+    assert saved == ["epoch=0.ckpt", "epoch=1.ckpt", "epoch=2.ckpt"]
+    listed = sorted(a.path for a in asynctrack.MlflowClient().list_artifacts(ours.run_id, "checkpoints"))
+    assert listed == [f"checkpoints/{name}" for name in saved]
+    local = asynctrack.artifacts.download_artifacts(
+        run_id=ours.run_id, artifact_path=f"checkpoints/{saved[-1]}", dst_path=str(tmp_path / "dl")
+    )
+    with open(local, "rb") as got, open(tmp_path / "ckpt" / saved[-1], "rb") as want:
+        assert got.read() == want.read()
+
+
+def test_bad_metric_keys_and_values(tmp_tracking: str, caplog: pytest.LogCaptureFixture) -> None:
+    _pl, Logger, _Recorder, _Model = _setup("lightning.pytorch")
+    ours = Logger()
+    with caplog.at_level(logging.WARNING, logger="asynctrack"):
+        ours.log_metrics({"acc@1": 0.5, "name": "text", "ok": 2}, step=3)
+        ours.finalize("success")
+    metrics = asynctrack.MlflowClient().get_run(ours.run_id).data.metrics
+    assert metrics == {"acc1": 0.5, "ok": 2.0}
+    assert "'acc@1'" in caplog.text and "'name'='text' is not a number" in caplog.text

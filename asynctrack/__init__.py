@@ -58,6 +58,7 @@ from asynctrack._mlflow_names import (
     unavailable_message,
 )
 from asynctrack._tracking_uri import is_tracking_uri_set
+from asynctrack._version import __version__
 from asynctrack.aio import AsyncClient
 from asynctrack.client import MlflowClient
 from asynctrack.entities import (
@@ -114,8 +115,6 @@ from asynctrack.system_metrics import (
     set_system_metrics_samples_before_logging,
     set_system_metrics_sampling_interval,
 )
-
-__version__ = "0.1.0"
 
 # MLflow's names that asynctrack lacks raise an error saying whether they are planned or out of scope
 # (``_mlflow_names.py``), as attributes and as modules (``import asynctrack.pytorch``).

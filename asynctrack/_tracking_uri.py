@@ -15,6 +15,7 @@ import urllib.parse
 
 import msgspec
 
+from asynctrack._redact import redact
 from asynctrack.environment import MLFLOW_TRACKING_URI
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 
@@ -138,7 +139,7 @@ def _remote(parsed: urllib.parse.ParseResult, scheme: str) -> StoreLocation:
             problem = "an invalid port"
     if problem is not None:
         raise MlflowException(
-            f"Invalid tracking URI {_redacted(parsed)!r}: it has {problem}; expected "
+            f"Invalid tracking URI {redact(parsed.geturl())!r}: it has {problem}; expected "
             f"{scheme}://host[:port][/base/path]",
             error_code=INVALID_PARAMETER_VALUE,
         )
@@ -146,10 +147,3 @@ def _remote(parsed: urllib.parse.ParseResult, scheme: str) -> StoreLocation:
     netloc = parsed.netloc if "@" in parsed.netloc else parsed.netloc.lower()
     canonical = urllib.parse.urlunparse((scheme, netloc, parsed.path, "", "", "")).rstrip("/")
     return StoreLocation(scheme, canonical, "", "")
-
-
-def _redacted(parsed: urllib.parse.ParseResult) -> str:
-    if parsed.password is None:
-        return parsed.geturl()
-    netloc = parsed.netloc.replace(f":{parsed.password}@", ":***@", 1)
-    return parsed._replace(netloc=netloc).geturl()

@@ -32,6 +32,8 @@ import anyio
 import httpx
 import msgspec
 
+from asynctrack._http._config import HttpConfig
+from asynctrack._redact import redact
 from asynctrack._tracking_uri import get_tracking_uri
 from asynctrack.artifacts import _fs
 from asynctrack.artifacts._http_client import Body, HttpSession, origin_of, session_for
@@ -50,8 +52,6 @@ from asynctrack.environment import (
     MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE,
 )
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
-from asynctrack.store.rest._config import HttpConfig
-from asynctrack.store.rest._errors import redact
 
 __all__ = [
     "MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD",

@@ -21,35 +21,25 @@ import contextlib
 import logging
 import os
 import secrets
-import ssl
 import threading
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
-from typing import Any, NamedTuple, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from typing import Any, TypeVar
 
 import anyio
-import httpcore
 import httpx
 import msgspec
 
+from asynctrack._http._client import LIMITS, USER_AGENT
+from asynctrack._http._config import HttpConfig
+from asynctrack._http._large_reads import CHUNK, LargeReadTransport
+from asynctrack._http._retry import Failure, send_with_retries
+from asynctrack._redact import redact
 from asynctrack.artifacts import _fs, _queue
 from asynctrack.artifacts._paths import TEMP_PREFIX
 from asynctrack.exceptions import TEMPORARILY_UNAVAILABLE, MlflowException
 from asynctrack.pipeline import _registry
-from asynctrack.store.rest._backoff import (
-    RETRY_AFTER_STATUSES,
-    RETRY_STATUSES,
-    delay_before_retry,
-    parse_retry_after,
-)
-from asynctrack.store.rest._config import HttpConfig
-from asynctrack.store.rest._errors import (
-    describe_failure,
-    error_from_response,
-    permanent_transport_error,
-    redact,
-)
 
 __all__ = ["Body", "HttpSession", "session_for"]
 
@@ -61,9 +51,6 @@ T = TypeVar("T")
 #: for each attempt, with its length when known (then sent as ``Content-Length``, else chunked).
 Body = bytes | tuple[Callable[[], AsyncIterator[bytes]], int | None] | None
 
-_MAX_CONNECTIONS = 32
-_CHUNK = 1024 * 1024  # bytes per socket read and per file write when downloading
-_WARN_AFTER = 5.0
 _NOT_RETRIED_CODES = frozenset({"FEATURE_DISABLED"})
 
 
@@ -75,14 +62,6 @@ def origin_of(url: str) -> str:
         host = f"[{host}]"
     port = f":{parts.port}" if parts.port is not None else ""
     return f"{parts.scheme.lower()}://{host.lower()}{port}"
-
-
-class _Failure(NamedTuple):
-    """A non-2xx answer: what the retry rules look at."""
-
-    status: int
-    payload: bytes
-    retry_after: str | None
 
 
 class HttpSession:
@@ -134,7 +113,7 @@ class HttpSession:
         are retried; ``handle``'s own errors are not. ``authorize``: send MLflow's credentials (not to
         another service, such as a presigned part URL)."""
 
-        async def attempt() -> T | _Failure:
+        async def attempt() -> T | Failure:
             send_headers = self._headers(headers, authorize)
             content: bytes | AsyncIterator[bytes] | None
             if isinstance(body, tuple):
@@ -158,7 +137,7 @@ class HttpSession:
                     payload = await response.aread()
                 finally:
                     await response.aclose()
-                return _Failure(response.status_code, payload, response.headers.get("retry-after"))
+                return Failure(response.status_code, payload, response.headers.get("retry-after"))
             finally:
                 aclose = getattr(content, "aclose", None)
                 if aclose is not None:
@@ -171,70 +150,39 @@ class HttpSession:
         artifact I/O thread with the blocking client; retried as :meth:`request`. A download cancelled
         midway finishes in its thread (nothing half-written is ever published)."""
 
-        def attempt_in_thread() -> _Failure | None:
+        def attempt_in_thread() -> Failure | None:
             headers = self._headers(None, True)
             with self.blocking_client().stream("GET", url, headers=headers) as response:
                 if 200 <= response.status_code < 300:
-                    _write_stream(response.iter_bytes(_CHUNK), dest)
+                    _write_stream(response.iter_bytes(CHUNK), dest)
                     return None
-                return _Failure(response.status_code, response.read(), response.headers.get("retry-after"))
+                return Failure(response.status_code, response.read(), response.headers.get("retry-after"))
 
-        async def attempt() -> _Failure | None:
+        async def attempt() -> Failure | None:
             return await _fs.in_thread(attempt_in_thread)
 
         await self._retrying("GET", url, attempt, True)
 
     async def _retrying(
-        self, method: str, url: str, attempt: Callable[[], Awaitable[T | _Failure]], retry: bool
+        self, method: str, url: str, attempt: Callable[[], Awaitable[T | Failure]], retry: bool
     ) -> T:
-        config = self.config
-        retries = 0
-        started = 0.0
-        warned = False
-        while True:
-            retry_after: float | None = None
-            try:
-                outcome = await attempt()
-            except httpx.TransportError as exc:
-                permanent = permanent_transport_error(exc, url)
-                if permanent is not None:
-                    raise permanent from exc
-                if not retry:
-                    raise _unavailable(method, url, 0, f"{type(exc).__name__}: {exc}") from exc
-                reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-                if isinstance(exc, httpx.TimeoutException):
-                    reason += f" (no answer within {config.timeout:g} s: MLFLOW_HTTP_REQUEST_TIMEOUT)"
-            else:
-                if not isinstance(outcome, _Failure):
-                    return outcome
-                status = outcome.status
-                error = error_from_response(status, outcome.payload, url)
-                if not retry or status not in RETRY_STATUSES or error.error_code in _NOT_RETRIED_CODES:
-                    raise error
-                reason = describe_failure(status, outcome.payload)
-                if status in RETRY_AFTER_STATUSES:
-                    retry_after = parse_retry_after(outcome.retry_after)
-            now = anyio.current_time()
-            if retries == 0:
-                started = now
-            if retries >= config.max_retries:
-                raise _unavailable(method, url, retries, reason)
-            retries += 1
-            delay = delay_before_retry(config, retries, retry_after)
-            level = logging.DEBUG
-            if not warned and now - started >= _WARN_AFTER:
-                warned, level = True, logging.WARNING
-            _log.log(
-                level,
-                "asynctrack: artifact request %s %s failed (%s); retry %d of %d in %.2f s",
-                method,
-                redact(url),
-                reason,
-                retries,
-                config.max_retries,
-                delay,
+        def exhausted(retries: int, reason: str) -> MlflowException:
+            return MlflowException(
+                f"Artifact request {method} {redact(url)} failed after {retries} "
+                f"{'retry' if retries == 1 else 'retries'} (MLFLOW_HTTP_REQUEST_MAX_RETRIES): {reason}",
+                error_code=TEMPORARILY_UNAVAILABLE,
             )
-            await anyio.sleep(delay)
+
+        return await send_with_retries(
+            attempt,
+            method=method,
+            url=url,
+            config=self.config,
+            exhausted=exhausted,
+            retry=retry,
+            not_retried=_NOT_RETRIED_CODES,
+            what="artifact request",
+        )
 
     async def json(
         self,
@@ -271,14 +219,6 @@ class HttpSession:
         )
 
 
-def _unavailable(method: str, url: str, retries: int, reason: str) -> MlflowException:
-    return MlflowException(
-        f"Artifact request {method} {redact(url)} failed after {retries} "
-        f"{'retry' if retries == 1 else 'retries'} (MLFLOW_HTTP_REQUEST_MAX_RETRIES): {reason}",
-        error_code=TEMPORARILY_UNAVAILABLE,
-    )
-
-
 # -- one client per (origin, settings, event loop)
 
 _sessions: dict[tuple[str, HttpConfig], tuple[object, HttpSession]] = {}
@@ -286,70 +226,11 @@ _lock = threading.Lock()
 _closer_registered = False
 
 
-class _LargeReadStream(httpcore.NetworkStream):
-    """A connection that reads up to 1 MiB per call where httpcore asks for 64 KiB."""
-
-    def __init__(self, inner: httpcore.NetworkStream) -> None:
-        self._inner = inner
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max(max_bytes, _CHUNK), timeout)
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._inner.write(buffer, timeout)
-
-    def close(self) -> None:
-        self._inner.close()
-
-    def start_tls(
-        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
-    ) -> httpcore.NetworkStream:
-        return _LargeReadStream(self._inner.start_tls(ssl_context, server_hostname, timeout))
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._inner.get_extra_info(info)
-
-
-class _LargeReads(httpcore.NetworkBackend):
-    """httpcore's blocking network backend, reading up to 1 MiB per call: httpcore reads 64 KiB at a time, and
-    the cost of each read (h11's parsing, the copies) made reading a 1 GiB body take twice as long (measured:
-    0.9-1.4 s per GiB, 0.5-0.6 s with 1 MiB reads). A read returns what has arrived, so small answers are
-    unaffected."""
-
-    def __init__(self, inner: httpcore.NetworkBackend) -> None:
-        self._inner = inner
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        return _LargeReadStream(self._inner.connect_tcp(host, port, timeout, local_address, socket_options))
-
-    def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
-    ) -> httpcore.NetworkStream:
-        return _LargeReadStream(self._inner.connect_unix_socket(path, timeout, socket_options))
-
-    def sleep(self, seconds: float) -> None:
-        self._inner.sleep(seconds)
-
-
 def _client_options(origin: str, config: HttpConfig) -> dict[str, Any]:
     return {
         "timeout": httpx.Timeout(config.timeout),
         "follow_redirects": True,  # as MLflow; httpx drops Authorization when a redirect leaves the origin
-        "headers": {"User-Agent": f"asynctrack httpx/{httpx.__version__}"},
-    }
-
-
-def _transport_options(origin: str, config: HttpConfig) -> dict[str, Any]:
-    return {
-        "verify": config.ssl_context() if origin.startswith("https:") else True,
-        "limits": httpx.Limits(max_connections=_MAX_CONNECTIONS, max_keepalive_connections=_MAX_CONNECTIONS),
+        "headers": {"User-Agent": USER_AGENT},
     }
 
 
@@ -357,7 +238,8 @@ def _open_client(origin: str, config: HttpConfig) -> httpx.AsyncClient:
     try:
         return httpx.AsyncClient(
             http2=origin.startswith("https:"),
-            **_transport_options(origin, config),
+            verify=config.ssl_context() if origin.startswith("https:") else True,
+            limits=LIMITS,
             **_client_options(origin, config),
         )
     except httpx.InvalidURL as exc:
@@ -365,13 +247,8 @@ def _open_client(origin: str, config: HttpConfig) -> httpx.AsyncClient:
 
 
 def _open_blocking_client(origin: str, config: HttpConfig) -> httpx.Client:
-    transport = httpx.HTTPTransport(**_transport_options(origin, config))
-    # httpx has no option for the network backend; its pool does. Where that changes, 64 KiB reads remain.
-    pool = getattr(transport, "_pool", None)
-    backend = getattr(pool, "_network_backend", None)
-    if isinstance(backend, httpcore.NetworkBackend):
-        pool._network_backend = _LargeReads(backend)  # type: ignore[union-attr]
-    return httpx.Client(transport=transport, **_client_options(origin, config))
+    verify = config.ssl_context() if origin.startswith("https:") else None
+    return httpx.Client(transport=LargeReadTransport(verify, LIMITS), **_client_options(origin, config))
 
 
 def _write_stream(chunks: Iterator[bytes], dest: str) -> None:

@@ -15,13 +15,13 @@ from typing import Any
 
 import anyio
 
+from asynctrack._redact import redact
 from asynctrack._tracking_uri import resolve
 from asynctrack.cli._output import print_json, print_table
 from asynctrack.journal import JournalState, journal_files, journal_root, read_journal, replay_journal
 from asynctrack.journal._file import try_lock
 from asynctrack.store import StoreUnavailable
 from asynctrack.store._open import open_store
-from asynctrack.store.rest._errors import redact
 
 __all__ = ["add_journal_commands", "run_journal_command"]
 

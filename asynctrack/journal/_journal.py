@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import anyio.to_thread
 import numpy as np
 
+from asynctrack._redact import redact
 from asynctrack.entities import Param, RunTag
 from asynctrack.environment import ASYNCTRACK_JOURNAL_DIR
 from asynctrack.exceptions import MlflowException
@@ -30,7 +31,6 @@ from asynctrack.journal._format import BatchRecord, ExperimentRecord, Header, Ru
 from asynctrack.pipeline._batch import Batch
 from asynctrack.pipeline._ops import BarrierOp, DeleteTagOp, UpdateRunOp
 from asynctrack.store import AbstractStore, MetricSeries
-from asynctrack.store.rest._errors import redact
 
 __all__ = ["Journal", "batch_record", "journal_root", "record_series", "target_directory"]
 

@@ -16,14 +16,14 @@ from contextlib import asynccontextmanager
 import anyio
 import msgspec
 
+from asynctrack._http._config import HttpConfig
+from asynctrack._redact import redact
 from asynctrack._tracking_uri import resolve
 from asynctrack.entities import LifecycleStage
 from asynctrack.exceptions import MlflowException
 from asynctrack.store._open import open_store
 from asynctrack.store._protocol import AbstractStore
 from asynctrack.store.rest import RestStore
-from asynctrack.store.rest._config import HttpConfig
-from asynctrack.store.rest._errors import redact
 
 __all__ = ["TargetError", "display_name", "open_target", "prepare_target"]
 

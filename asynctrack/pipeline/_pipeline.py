@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
+from asynctrack._redact import redact
 from asynctrack._tracking_uri import StoreLocation
 from asynctrack.environment import (
     ASYNCTRACK_JOURNAL,
@@ -38,7 +39,6 @@ from asynctrack.pipeline._queue import OpQueue
 from asynctrack.pipeline._worker import Worker, count_operations
 from asynctrack.store import AbstractStore
 from asynctrack.store._open import open_store
-from asynctrack.store.rest._errors import redact
 
 if TYPE_CHECKING:
     from asynctrack.journal import Journal

@@ -13,15 +13,15 @@ import numpy as np
 import pytest
 
 import asynctrack as mlflow
+from asynctrack._http._backoff import delay_before_retry, parse_retry_after
+from asynctrack._redact import redact
 from asynctrack._rest._messages import MetricPointJ
 from asynctrack._tracking_uri import resolve
 from asynctrack.entities import Param, RunTag
 from asynctrack.exceptions import MlflowException
 from asynctrack.store import BatchLimits, MetricSeries
 from asynctrack.store.rest import HttpConfig
-from asynctrack.store.rest._backoff import delay_before_retry, parse_retry_after
 from asynctrack.store.rest._codec import encode_log_batch, points_to_columns, split_batch
-from asynctrack.store.rest._errors import redact
 
 # -- tracking URIs
 
@@ -66,6 +66,25 @@ def test_password_is_not_echoed_in_uri_errors():
     assert "hunter2" not in ei.value.message and "me:***@host" in ei.value.message
     assert redact("https://me:hunter2@host:1/a") == "https://me:***@host:1/a"
     assert redact("https://host/a") == "https://host/a"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://me:hunter2@host:1/a", "https://me:***@host:1/a"),
+        ("http://u:p@[::1]:5000", "http://u:***@[::1]:5000"),  # the IPv6 literal keeps its brackets
+        ("http://u:p@[::1]/x?q=1", "http://u:***@[::1]/x?q=1"),
+        ("http://U:p@HOST.example:80/x", "http://U:***@HOST.example:80/x"),  # the host as written
+        ("http://u:p%40ss@host/", "http://u:***@host/"),  # an encoded @ in the password
+        ("http://u:@host/", "http://u:***@host/"),  # an empty password is still hidden
+        ("http://user@host/", "http://user@host/"),  # no password: unchanged
+        ("https://host/a", "https://host/a"),
+        ("http://u:p@[::1/x", "http://***@[::1/x"),  # unparseable (bad IPv6): user info hidden anyway
+    ],
+)
+def test_redact_hides_only_the_password(url: str, expected: str) -> None:
+    """redact() replaces the password and keeps everything else as written."""
+    assert redact(url) == expected
 
 
 def test_other_schemes_name_the_supported_ones():

@@ -3,7 +3,7 @@ tracking URIs), with MLflow's retry, authentication and TLS settings."""
 
 from __future__ import annotations
 
-from asynctrack.store.rest._config import HttpConfig
+from asynctrack._http._config import HttpConfig
 from asynctrack.store.rest._store import RestStore
 
 __all__ = ["HttpConfig", "RestStore"]

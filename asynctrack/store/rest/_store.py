@@ -11,6 +11,8 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
+from asynctrack._http._config import HttpConfig
+from asynctrack._http._errors import malformed_response
 from asynctrack._rest._messages import (
     API_PREFIX,
     CreateExperiment,
@@ -46,8 +48,6 @@ from asynctrack.exceptions import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXI
 from asynctrack.store._protocol import AbstractStore, BatchLimits, BatchWrite, MetricSeries
 from asynctrack.store._retry import retry_transient
 from asynctrack.store.rest._codec import encode_log_batch, points_to_columns, split_batch
-from asynctrack.store.rest._config import HttpConfig
-from asynctrack.store.rest._errors import malformed_response
 from asynctrack.store.rest._transport import QueryParams, Transport
 
 __all__ = ["HISTORY_PAGE_SIZE", "RestStore"]

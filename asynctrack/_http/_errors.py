@@ -1,4 +1,5 @@
-"""HTTP failures mapped to asynctrack's errors, at one boundary.
+"""HTTP failures mapped to asynctrack's errors, at one boundary (the REST store's and the artifact
+client's).
 
 Hierarchy of what leaves the REST store::
 
@@ -11,11 +12,11 @@ Hierarchy of what leaves the REST store::
 from __future__ import annotations
 
 import ssl
-import urllib.parse
 
 import httpx
 import msgspec
 
+from asynctrack._redact import redact
 from asynctrack._rest._messages import ErrorJ
 from asynctrack.exceptions import INTERNAL_ERROR, INVALID_PARAMETER_VALUE, MlflowException
 
@@ -24,7 +25,6 @@ __all__ = [
     "error_from_response",
     "malformed_response",
     "permanent_transport_error",
-    "redact",
 ]
 
 # MLflow's HTTP_STATUS_TO_ERROR_CODE: the error code of an answer without MLflow's error JSON.
@@ -44,17 +44,6 @@ _STATUS_CODES = {
 _BODY_SHOWN = 500  # characters of a non-JSON error body quoted in a message
 
 _error_decoder = msgspec.json.Decoder(ErrorJ)
-
-
-def redact(url: str) -> str:
-    """``url`` without a password in its userinfo, for messages and logs."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
 def _error_json(body: bytes) -> ErrorJ | None:

@@ -6,7 +6,7 @@ import email.utils
 import random
 import time
 
-from asynctrack.store.rest._config import MAX_BACKOFF, HttpConfig
+from asynctrack._http._config import MAX_BACKOFF, HttpConfig
 
 __all__ = ["RETRY_AFTER_STATUSES", "RETRY_STATUSES", "delay_before_retry", "parse_retry_after"]
 

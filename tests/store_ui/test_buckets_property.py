@@ -48,8 +48,11 @@ def test_reduction_equals_reference(
     qs: list[tuple[str, int | None, int | None, int]],
 ) -> None:
     batches = make_batches(seed, count, disorder, nonfinite, False)
-    if tiny:  # then synchronous-style one-point writes, which the store merges as they pile up
-        batches += make_batches(seed + 1, tiny, disorder, nonfinite, True)
+    if tiny:
+        # Synchronous-style one-point writes, which the store writes without summaries and merges as they
+        # pile up: a third before the larger writes (whose first one ends their run), the rest after.
+        small = make_batches(seed + 1, tiny, disorder, nonfinite, True)
+        batches = small[: tiny // 3] + batches + small[tiny // 3 :]
 
     async def body() -> None:
         with tempfile.TemporaryDirectory() as tmp:

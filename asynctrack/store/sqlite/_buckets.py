@@ -1,8 +1,9 @@
 """The chart reduction and live updates of the embedded store, from the summaries written with each chunk
 (``_summaries.py``): the cost follows the number of buckets asked, not the number of points.
 
-A reduction reads the key's summary rows (one per chunk: ranges, order flags and the chunk's record), then
-per chunk picks what to read:
+A reduction reads the key's summary rows (one per chunk: ranges, order flags and the chunk's record; the
+last few small chunks, written without one, are summarised from their points), then per chunk picks what
+to read:
 
 - a chunk whose points are all in range, in x order, and not interleaved with any other chunk's points in
   x order (*isolated*: every other chunk lies wholly before or after it, ties on x going by chunk order) is
@@ -45,6 +46,7 @@ from asynctrack.store.sqlite._summaries import (
     FLAG_TIMES_SORTED,
     GROUP,
     SUMMARY,
+    fill_summaries,
 )
 from asynctrack.store.sqlite._writes import run_not_found
 
@@ -121,12 +123,7 @@ def metric_buckets(
         lo = None if start is None else start + shift
         hi = None if end is None else end + shift
         wall = x_kind != "step"
-        rows = conn.execute(
-            "SELECT s.chunk_id, s.n, s.min_step, s.max_step, s.min_ts, s.max_ts, s.flags, s.summary "
-            "FROM metric_chunks AS c JOIN metric_summaries AS s ON s.chunk_id = c.chunk_id "
-            "WHERE c.run_key = ? AND c.key = ? ORDER BY c.chunk_id",
-            (run_key, key),
-        ).fetchall()
+        rows = _summary_rows(conn, run_key, key)
         if not rows:
             return empty_buckets(key, x_kind, cursor)
         ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
@@ -160,6 +157,22 @@ def metric_buckets(
             if len(units) <= n_buckets:
                 return raw_buckets(key, x_kind, units, cursor, shift)
         return reduce_units(key, x_kind, units, lo, hi, n_buckets, cursor, shift)
+
+
+def _summary_rows(conn: sqlite3.Connection, run_key: int, key: str) -> list[Any]:
+    """(chunk_id, n, min_step, max_step, min_ts, max_ts, flags, summary) of every chunk of the key, in
+    chunk order; the last small chunks written without a summary get theirs computed here."""
+    rows = conn.execute(
+        "SELECT c.chunk_id, s.n, s.min_step, s.max_step, s.min_ts, s.max_ts, s.flags, s.summary "
+        "FROM metric_chunks AS c LEFT JOIN metric_summaries AS s ON s.chunk_id = c.chunk_id "
+        "WHERE c.run_key = ? AND c.key = ? ORDER BY c.chunk_id",
+        (run_key, key),
+    ).fetchall()
+    missing = [int(r[0]) for r in rows if r[1] is None]
+    if missing:
+        made = fill_summaries(conn, run_key, key, missing)
+        rows = [r if r[1] is not None else (r[0], *made[int(r[0])][3:10]) for r in rows]
+    return rows
 
 
 # What to read of a chunk: 0 its points, else the size of the records standing for them (-1: the chunk's).

@@ -22,7 +22,7 @@ import numpy.typing as npt
 from asynctrack.store._protocol import MetricSeries
 from asynctrack.store._sampling import bucket_starts, sample_steps
 from asynctrack.store.sqlite._buckets import _run
-from asynctrack.store.sqlite._columns import decode_ints
+from asynctrack.store.sqlite._columns import decode_ints, decode_small
 from asynctrack.store.sqlite._reads import metric_series
 from asynctrack.store.sqlite._search import snapshot
 from asynctrack.store.sqlite._summaries import FLAG_STEPS_SORTED
@@ -105,6 +105,11 @@ def _read_at(
         return out
 
 
+def _steps_flag(steps_blob: bytes, n: int) -> int:
+    steps = decode_small(steps_blob, n)
+    return FLAG_STEPS_SORTED if all(a <= b for a, b in zip(steps, steps[1:], strict=False)) else 0
+
+
 def sample_metric(
     conn: sqlite3.Connection, run_id: str, key: str, max_results: int, start: int | None, end: int | None
 ) -> MetricSeries:
@@ -112,10 +117,12 @@ def sample_metric(
         run_key, _ = _run(conn, run_id)
         rows = conn.execute(
             "SELECT c.chunk_id, c.n, c.min_step, c.max_step, s.flags, c.steps, substr(c.timestamps, 1, 17) "
-            "FROM metric_chunks AS c JOIN metric_summaries AS s ON s.chunk_id = c.chunk_id "
+            "FROM metric_chunks AS c LEFT JOIN metric_summaries AS s ON s.chunk_id = c.chunk_id "
             "WHERE c.run_key = ? AND c.key = ? ORDER BY c.chunk_id",
             (run_key, key),
         ).fetchall()
+        # The last small chunks, written without a summary: their step order from their few steps.
+        rows = [r if r[4] is not None else (*r[:4], _steps_flag(r[5], r[1]), *r[5:]) for r in rows]
         fast = bool(rows) and all(r[4] & FLAG_STEPS_SORTED for r in rows)
         fast = fast and all(abs(r[2]) < _EXACT and abs(r[3]) < _EXACT for r in rows)
         if fast:

@@ -51,6 +51,8 @@ __all__ = [
     "SUMMARY",
     "SUMMARY_DDL",
     "Piece",
+    "chunk_summary",
+    "fill_summaries",
     "insert_chunks",
     "summary_row",
     "upgrade_to_4",
@@ -313,14 +315,16 @@ _COUNT_TAIL = (
 
 
 def _chunk_rows(
-    chunk_id: int | None, run_key: int, p: Piece
-) -> tuple[tuple[object, ...], tuple[object, ...]]:
-    """The ``metric_chunks`` and ``metric_summaries`` rows of a piece (the summary's id filled in later
-    when ``chunk_id`` is None)."""
+    chunk_id: int | None, run_key: int, p: Piece, summarise: bool = True
+) -> tuple[tuple[object, ...], tuple[object, ...] | None]:
+    """The ``metric_chunks`` and (when ``summarise``) ``metric_summaries`` rows of a piece (the summary's
+    id filled in later when ``chunk_id`` is None)."""
     n = len(p.values)
     if p.small is not None:
         st, vals, ts, st_blob, vals_blob, ts_blob = p.small
         chunk = (chunk_id, run_key, p.key, n, min(st), max(st), st_blob, vals_blob, ts_blob)
+        if not summarise:
+            return chunk, None
         return chunk, small_summary_row(chunk_id or 0, run_key, p.key, st, vals, ts)
     st_blob, ts_blob = encode_ints(p.steps), encode_ints(p.stamps)
     vals_blob = np.ascontiguousarray(p.values, "<f8").tobytes()
@@ -329,21 +333,33 @@ def _chunk_rows(
 
 
 def insert_chunks(conn: sqlite3.Connection, run_key: int, pieces: list[Piece]) -> None:
-    """Write chunks (each at most CHUNK_CAP points) with their summaries and tail counts, then merge the
-    trailing small chunks of keys where enough have piled up. One piece (synchronous logging) takes three
-    statements; more take four and a check, whatever their number."""
+    """Write chunks (each at most CHUNK_CAP points) with their tail counts and (but for a lone small
+    piece) their summaries, then merge the trailing small chunks of keys where enough have piled up.
+
+    One small piece (synchronous logging) takes two statements: its chunk and its tail count. Its summary
+    is left out, which halves the cost of a one-point write: such a chunk is always among its key's
+    trailing small chunks (fewer than ``MERGE_AT``), which readers summarise from their few points
+    (:func:`fill_summaries`), and it gets its summary when those chunks are merged, or when a larger write
+    ends their run (:func:`_summarise_tail`). More pieces take four statements and a check (five when a
+    run of small chunks ends), whatever their number."""
     if len(pieces) == 1:
         p = pieces[0]
         n = len(p.values)
-        chunk, summary = _chunk_rows(None, run_key, p)
+        if n >= SMALL:
+            _summarise_tail(conn, run_key, [p.key])
+        chunk, summary = _chunk_rows(None, run_key, p, summarise=n >= SMALL)
         chunk_id = conn.execute(_INSERT_CHUNK, chunk).lastrowid
-        conn.execute(_INSERT_SUMMARY, (chunk_id, *summary[1:]))
+        if summary is not None:
+            conn.execute(_INSERT_SUMMARY, (chunk_id, *summary[1:]))
         small, medium = conn.execute(
             _COUNT_TAIL + " RETURNING small, medium", (run_key, p.key, n, n < SMALL, n < MEDIUM)
         ).fetchone()
         if small >= MERGE_AT or medium - small >= MERGE_AT:
             _merge_tail(conn, run_key, p.key, small, medium)
         return
+    ending = {p.key for p in pieces if len(p.values) >= SMALL}
+    if ending:
+        _summarise_tail(conn, run_key, sorted(ending))
     first = int(conn.execute("SELECT coalesce(max(chunk_id), 0) + 1 FROM metric_chunks").fetchone()[0])
     chunks = []
     summaries = []
@@ -352,6 +368,7 @@ def insert_chunks(conn: sqlite3.Connection, run_key: int, pieces: list[Piece]) -
     for chunk_id, p in enumerate(pieces, start=first):
         n = len(p.values)
         chunk, summary = _chunk_rows(chunk_id, run_key, p)
+        assert summary is not None
         chunks.append(chunk)
         summaries.append(summary)
         tails.append((run_key, p.key, n, n < SMALL, n < MEDIUM))
@@ -368,6 +385,60 @@ def insert_chunks(conn: sqlite3.Connection, run_key: int, pieces: list[Piece]) -
             (run_key, *merge_keys, MERGE_AT, MERGE_AT),
         ).fetchall():
             _merge_tail(conn, run_key, key, small, medium)
+
+
+def _summarise_tail(conn: sqlite3.Connection, run_key: int, keys: list[str]) -> None:
+    """Give the trailing small chunks of ``keys`` their summaries (those written without one) before a
+    larger chunk ends their run: chunks without a summary stay few, the last ones of their key."""
+    marks = ",".join("?" * len(keys))
+    for key, small in conn.execute(
+        f"SELECT key, small FROM metric_tails WHERE run_key = ? AND key IN ({marks}) AND small > 0",
+        (run_key, *keys),
+    ).fetchall():
+        rows = conn.execute(
+            "SELECT c.chunk_id, c.n, c.steps, c.vals, c.timestamps FROM metric_chunks AS c "
+            "LEFT JOIN metric_summaries AS s ON s.chunk_id = c.chunk_id "
+            "WHERE c.run_key = ? AND c.key = ? AND s.chunk_id IS NULL AND c.chunk_id IN (SELECT chunk_id "
+            "FROM metric_chunks WHERE run_key = ? AND key = ? ORDER BY chunk_id DESC LIMIT ?)",
+            (run_key, key, run_key, key, small),
+        ).fetchall()
+        conn.executemany(_INSERT_SUMMARY, [chunk_summary(run_key, key, *row) for row in rows])
+
+
+def chunk_summary(
+    run_key: int, key: str, chunk_id: int, n: int, steps_blob: bytes, vals: bytes, stamps_blob: bytes
+) -> tuple[object, ...]:
+    """The ``metric_summaries`` row of a stored chunk, from its columns."""
+    if n <= 2 * SMALL:
+        return small_summary_row(
+            chunk_id,
+            run_key,
+            key,
+            decode_small(steps_blob, n),
+            list(struct.unpack(f"<{n}d", vals)),
+            decode_small(stamps_blob, n),
+        )
+    steps = decode_ints(steps_blob, n)
+    values = np.frombuffer(vals, "<f8").astype(np.float64)
+    stamps = decode_ints(stamps_blob, n)
+    return summary_row(chunk_id, run_key, key, steps, values, stamps, (steps_blob, stamps_blob))
+
+
+def fill_summaries(
+    conn: sqlite3.Connection, run_key: int, key: str, ids: list[int]
+) -> dict[int, tuple[object, ...]]:
+    """The summary rows of chunks ``ids`` of a key that were written without one (its last small chunks,
+    at most ``MERGE_AT`` of them), computed from their points."""
+    out: dict[int, tuple[object, ...]] = {}
+    for at in range(0, len(ids), 500):
+        part = ids[at : at + 500]
+        for row in conn.execute(
+            "SELECT chunk_id, n, steps, vals, timestamps FROM metric_chunks "
+            f"WHERE chunk_id IN ({','.join('?' * len(part))})",
+            part,
+        ).fetchall():
+            out[int(row[0])] = chunk_summary(run_key, key, *row)
+    return out
 
 
 def _merge_tail(conn: sqlite3.Connection, run_key: int, key: str, small: int, medium: int) -> None:

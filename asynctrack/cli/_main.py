@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from asynctrack.cli._db import add_db_command, run_db_command
 from asynctrack.cli._journal import add_journal_commands, run_journal_command
 from asynctrack.cli._loadtest import add_loadtest_command, run_loadtest_command
 from asynctrack.cli._output import fail
@@ -35,6 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     add_loadtest_command(sub)
     add_journal_commands(sub)
     add_users_command(sub)
+    add_db_command(sub)
     return parser
 
 
@@ -53,6 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_loadtest_command(args)
         if args.command == "users":
             return run_users_command(args)
+        if args.command == "db":
+            return run_db_command(args)
         if args.command in ("journal", "sync"):
             return run_journal_command(args)
         return run_tracking_command(args)

@@ -46,7 +46,7 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
         if cfg.artifacts_only:  # no tracking store at all
             yield
             return
-        store = await open_store(store_location(cfg))
+        store = await open_store(store_location(cfg), upgrade=False)
         try:
             writer = GroupCommitWriter(store, cfg.write_timeout)
             async with anyio.create_task_group() as tasks:

@@ -49,7 +49,7 @@ async def _prepare_store(config: ServerConfig) -> str:
     if config.artifacts_only:
         return "none (--artifacts-only)"
     location = store_location(config)
-    store = await open_store(location)
+    store = await open_store(location, upgrade=False)  # never migrate a shared DB silently
     await store.aclose()
     return location.uri
 

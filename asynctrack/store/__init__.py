@@ -10,6 +10,7 @@ from asynctrack.store._protocol import (
     BatchWrite,
     ExpressWriter,
     MetricSeries,
+    RunCounts,
     StoreUnavailable,
 )
 
@@ -21,6 +22,7 @@ __all__ = [
     "ExpressWriter",
     "MetricSeries",
     "PagedList",
+    "RunCounts",
     "RunKeys",
     "StoreUnavailable",
 ]

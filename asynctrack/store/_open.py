@@ -11,13 +11,16 @@ from asynctrack.store.sqlite import SqliteStore
 __all__ = ["open_store"]
 
 
-async def open_store(location: StoreLocation) -> AbstractStore:
+async def open_store(location: StoreLocation, *, upgrade: bool = True) -> AbstractStore:
     """A ready store for ``location``: the embedded SQLite store, or the REST store for a tracking server
-    (whose HTTP settings are read from MLflow's environment variables now)."""
+    (whose HTTP settings are read from MLflow's environment variables now).
+
+    ``upgrade``: whether a database of an older schema may be migrated on open (a client's own embedded
+    file); a server passes False and gets the error naming ``asynctrack db upgrade`` instead."""
     if location.is_remote:
         return await RestStore.open(location.uri)
     if location.scheme == "sqlite":
-        return await SqliteStore.open(location.db_path, location.artifact_root)
+        return await SqliteStore.open(location.db_path, location.artifact_root, upgrade=upgrade)
     raise MlflowException(
         f"No store for tracking URI {location.uri!r} (scheme {location.scheme!r})",
         error_code=INVALID_PARAMETER_VALUE,

@@ -23,7 +23,15 @@ from asynctrack.store._buckets import MetricBuckets, MetricUpdate, check_bucket_
 from asynctrack.store._overview import ExperimentStats, RunKeys, default_experiment_stats, default_run_keys
 from asynctrack.store._sampling import sample_steps
 
-__all__ = ["AbstractStore", "BatchLimits", "BatchWrite", "ExpressWriter", "MetricSeries", "StoreUnavailable"]
+__all__ = [
+    "AbstractStore",
+    "BatchLimits",
+    "BatchWrite",
+    "ExpressWriter",
+    "MetricSeries",
+    "RunCounts",
+    "StoreUnavailable",
+]
 
 
 def _step_cursor(series: MetricSeries) -> str:
@@ -123,6 +131,17 @@ class ExpressWriter(Protocol):
     def close(self) -> None:
         """Release the connection (the pipeline calls it once, after its worker has stopped)."""
         ...
+
+
+class RunCounts(msgspec.Struct, frozen=True):
+    """How much one run holds: params, tags and metric points (every point of every key's history)."""
+
+    params: int = 0
+    tags: int = 0
+    points: int = 0
+
+    def __add__(self, other: RunCounts) -> RunCounts:
+        return RunCounts(self.params + other.params, self.tags + other.tags, self.points + other.points)
 
 
 class AbstractStore(abc.ABC):
@@ -360,6 +379,48 @@ class AbstractStore(abc.ABC):
         return MetricUpdate(
             MetricSeries(key, series.values[take], series.timestamps[take], series.steps[take]), now
         )
+
+    # -- copying between stores (asynctrack db copy: see asynctrack/transfer/)
+    async def import_experiment(self, experiment: Experiment) -> str:
+        """Make an active experiment standing for ``experiment`` of another store and return its id here:
+        one of the same name is reused (with its tags updated), so a resumed copy or a second source lands
+        in the same place. A store that can keeps the id, artifact location and times; this default
+        creates it with ``create_experiment`` (a new id). The copy deletes it afterwards if the source's is
+        deleted (runs can only be created and logged to in an active experiment)."""
+        found = await self.get_experiment_by_name(experiment.name)
+        if found is not None:
+            for key, value in experiment.tags.items():
+                await self.set_experiment_tag(found.experiment_id, key, value)
+            return found.experiment_id
+        return await self.create_experiment(
+            experiment.name, experiment.artifact_location or None, list(experiment.tags.items())
+        )
+
+    async def import_run(self, experiment_id: str, info: RunInfo) -> RunInfo:
+        """Make an active run standing for ``info`` of another store in experiment ``experiment_id`` here
+        (``import_experiment``'s id), and return its info here. A store that can keeps the run id, user,
+        times, status and artifact URI, and returns the run already there under that id (a resumed copy);
+        this default creates a run with a new id (``create_run``). The copy then logs the run's data and
+        sets its status, end time and lifecycle stage through the ordinary calls."""
+        run = await self.create_run(experiment_id, info.user_id, info.start_time or 0, [], info.run_name)
+        return run.info
+
+    async def run_counts(self, run_ids: Sequence[str]) -> dict[str, RunCounts]:
+        """Params, tags and metric points of each run (ids not found are left out): the copy's
+        verification. This default reads each run and every history; stores answer from their tables."""
+        out: dict[str, RunCounts] = {}
+        for run_id in run_ids:
+            try:
+                run = await self.get_run(run_id)
+            except MlflowException as exc:
+                if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                    continue
+                raise
+            points = 0
+            for key in run.data.metrics:
+                points += len(await self.get_metric_series(run_id, key))
+            out[run_id] = RunCounts(len(run.data.params), len(run.data.tags), points)
+        return out
 
     @abc.abstractmethod
     async def aclose(self) -> None:

@@ -16,7 +16,9 @@ from __future__ import annotations
 # 2: step and timestamp blobs carry a one-byte form prefix (store/sqlite/_columns.py).
 # 3: applied_batches (created in place in version-2 databases: an added table, nothing rewritten).
 # 4: chart summaries: metric_summaries and metric_tails (store/sqlite/_summaries.py), computed in place for
-#    the chunks of older databases when they are opened.
+#    the chunks of older databases.
+# Each version after 2 has a step in store/sqlite/_migrations.py (STEPS); a new version adds one there and a
+# fixture database made by the code before it under tests/db/data/.
 SCHEMA_VERSION = 4
 APPLIED_KEY_DAYS = 30
 
@@ -94,8 +96,13 @@ CREATE TABLE IF NOT EXISTS metric_chunks (
 );
 CREATE INDEX IF NOT EXISTS metric_chunks_by_key ON metric_chunks (run_key, key, chunk_id);
 
+"""
+
+# Version 3's table, also created on its own by the 2 -> 3 migration (store/sqlite/_migrations.py).
+APPLIED_BATCHES_DDL = """
 CREATE TABLE IF NOT EXISTS applied_batches (
     key        TEXT PRIMARY KEY,
     applied_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
 """
+DDL += APPLIED_BATCHES_DDL

@@ -17,16 +17,22 @@ from asynctrack.environment import ASYNCTRACK_SQLITE_BUSY_TIMEOUT, MLFLOW_HTTP_R
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.store._buckets import MetricBuckets, MetricUpdate
 from asynctrack.store._overview import ExperimentStats, RunKeys
-from asynctrack.store._protocol import AbstractStore, BatchLimits, BatchWrite, ExpressWriter, MetricSeries
+from asynctrack.store._protocol import (
+    AbstractStore,
+    BatchLimits,
+    BatchWrite,
+    ExpressWriter,
+    MetricSeries,
+    RunCounts,
+)
 from asynctrack.store._retry import retry_transient
-from asynctrack.store.sqlite import _buckets, _overview, _reads, _sampling, _search, _writes
+from asynctrack.store.sqlite import _buckets, _imports, _overview, _reads, _sampling, _search, _writes
 from asynctrack.store.sqlite._connection import Connection, guarded, map_error, transaction
 from asynctrack.store.sqlite._express import SqliteExpressWriter
+from asynctrack.store.sqlite._migrations import current_ddl, read_version, refuse_newer, upgrade_opened
 from asynctrack.store.sqlite._ownership import check_file, check_schema_is_ours, create_database
-from asynctrack.store.sqlite._registry_schema import REGISTRY_DDL
 from asynctrack.store.sqlite._registry_store import SqliteRegistry
-from asynctrack.store.sqlite._schema import APPLIED_KEY_DAYS, DDL, SCHEMA_VERSION
-from asynctrack.store.sqlite._summaries import SUMMARY_DDL, upgrade_to_4
+from asynctrack.store.sqlite._schema import APPLIED_KEY_DAYS, SCHEMA_VERSION
 
 __all__ = ["SqliteStore"]
 
@@ -59,11 +65,15 @@ class SqliteStore(AbstractStore, SqliteRegistry):
         self._busy_timeout = busy_timeout
 
     @classmethod
-    async def open(cls, path: str, artifact_root: str) -> SqliteStore:
+    async def open(cls, path: str, artifact_root: str, *, upgrade: bool = True) -> SqliteStore:
         """Open the asynctrack database at absolute ``path``, creating it if no file is there.
 
         A file asynctrack did not create (a 0-byte file, another program's database such as MLflow's) is
-        refused with an :class:`MlflowException` before anything is written to it (see ``_ownership.py``).
+        refused with an :class:`MlflowException` before anything is written to it (see ``_ownership.py``),
+        and so is a database of a newer schema (:class:`~asynctrack.store._migrations.SchemaTooNew`). A
+        database of an older schema is upgraded in place if ``upgrade`` (a client's own file), else
+        refused with :class:`~asynctrack.store._migrations.SchemaTooOld` naming ``asynctrack db upgrade``
+        (a server: see ``_migrations.py``).
         """
         await anyio.to_thread.run_sync(functools.partial(os.makedirs, os.path.dirname(path), exist_ok=True))
         root = artifact_root
@@ -76,13 +86,14 @@ class SqliteStore(AbstractStore, SqliteRegistry):
 
         def check(conn: sqlite3.Connection) -> None:
             check_schema_is_ours(conn, path)
+            refuse_newer(conn, path)
 
         writer = await retry_transient(
             lambda: Connection.open(path, busy, check=check), what=f"opening {path}", budget=budget
         )
         try:
             await retry_transient(
-                lambda: writer.run(_create_schema, root, _now_ms()),
+                lambda: writer.run(_create_schema, root, _now_ms(), path, upgrade),
                 what=f"checking the schema of {path}",
                 budget=budget,
             )
@@ -293,6 +304,21 @@ class SqliteStore(AbstractStore, SqliteRegistry):
     async def run_keys(self, experiment_ids: Sequence[str]) -> RunKeys:
         return await self._read(_overview.run_keys, list(experiment_ids))  # type: ignore[return-value]
 
+    # -- copying between stores: ids kept (see _imports.py)
+    async def import_experiment(self, experiment: Experiment) -> str:
+        return str(
+            await self._write(
+                "import_experiment", _imports.import_experiment, experiment, self.artifact_root, _now_ms()
+            )
+        )
+
+    async def import_run(self, experiment_id: str, info: RunInfo) -> RunInfo:
+        await self._write("import_run", _imports.import_run, str(experiment_id), info)
+        return (await self.get_run(info.run_id)).info
+
+    async def run_counts(self, run_ids: Sequence[str]) -> dict[str, RunCounts]:
+        return await self._read(_imports.run_counts, list(run_ids))  # type: ignore[return-value]
+
     async def aclose(self) -> None:
         try:
             await self._writer.close()
@@ -308,8 +334,14 @@ def _create(path: str, artifact_root: str) -> None:
         raise map_error(exc, path) from exc
 
 
-def _create_schema(conn: sqlite3.Connection, artifact_root: str, now: int) -> None:
-    conn.executescript(DDL + _search.SEARCH_DDL + SUMMARY_DDL + REGISTRY_DDL)
+def _create_schema(
+    conn: sqlite3.Connection, artifact_root: str, now: int, path: str = "", upgrade: bool = True
+) -> None:
+    """Bring the database to the current schema (a new one: create it; an older one: migrate it, if
+    ``upgrade``), then seed it. The version is checked before any DDL runs."""
+    if path:
+        upgrade_opened(conn, path, f"sqlite:///{path}", allowed=upgrade)
+    conn.executescript(current_ddl())
     transaction(conn, _seed, artifact_root, now)
 
 
@@ -318,25 +350,12 @@ def _seed(conn: sqlite3.Connection, artifact_root: str, now: int) -> None:
         "INSERT OR IGNORE INTO asynctrack_meta (key, value) VALUES ('schema_version', ?)",
         (str(SCHEMA_VERSION),),
     )
-    version = conn.execute("SELECT value FROM asynctrack_meta WHERE key = 'schema_version'").fetchone()[0]
-    if int(version) in (2, 3):
-        # The DDL above has just added version 3's and 4's tables; 4's summaries are computed here.
-        upgrade_to_4(conn)
-        conn.execute(
-            "UPDATE asynctrack_meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
-        )
-        version = SCHEMA_VERSION
-    if int(version) != SCHEMA_VERSION:
-        newer = int(version) > SCHEMA_VERSION
+    version = read_version(conn)
+    if version != SCHEMA_VERSION:  # _create_schema has migrated it: another process changed it since
         raise MlflowException(
             f"The database {conn.execute('PRAGMA database_list').fetchone()[2]} has asynctrack schema "
-            f"version {version}; this asynctrack reads version {SCHEMA_VERSION}. "
-            + (
-                "Upgrade asynctrack to use it."
-                if newer
-                else "It was written by a pre-release development version; no migration exists, so log to a "
-                "new database."
-            )
+            f"version {version} after opening; this asynctrack reads version {SCHEMA_VERSION}.",
+            error_code=INVALID_PARAMETER_VALUE,
         )
     conn.execute("DELETE FROM applied_batches WHERE applied_ms < ?", (now - APPLIED_KEY_DAYS * 86_400_000,))
     conn.execute(

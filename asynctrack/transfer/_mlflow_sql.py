@@ -1,0 +1,224 @@
+"""MLflow's own SQL database as a copy source, read directly and read-only.
+
+MLflow's SQLAlchemy schema (``experiments``, ``experiment_tags``, ``runs``, ``params``, ``tags``, ``metrics``
+with one row per point, ``inputs``) is read with plain queries. The file is opened with SQLite's
+``mode=ro`` URI, so nothing can be written to it, not even a journal or a WAL switch; PostgreSQL is read in
+a ``READ ONLY`` transaction. MLflow stores NaN as 0 with ``is_nan`` set (turned back into NaN here) and
++-inf as +-1.7976931348623157e308 (kept: that is what MLflow itself returns for them).
+
+Only the ``default`` workspace is read when the database has MLflow's workspaces (experiment names are
+unique per workspace, so two workspaces could not land in one store); the others are counted and named in
+the report.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import urllib.parse
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import anyio
+import numpy as np
+
+from asynctrack.entities import Experiment, Param, RunInfo, RunTag
+from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
+from asynctrack.store._protocol import MetricSeries
+from asynctrack.transfer._source import Source, SourceRun, Totals
+
+__all__ = ["MlflowSqliteSource", "is_mlflow_sqlite"]
+
+_MLFLOW_TABLES = frozenset({"alembic_version", "experiments", "runs", "metrics", "params", "tags"})
+
+
+def _connect_read_only(path: str) -> sqlite3.Connection:
+    uri = "file:" + urllib.parse.quote(path) + "?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+    conn.execute("PRAGMA query_only = ON")
+    return conn
+
+
+def is_mlflow_sqlite(path: str) -> bool:
+    """Whether the SQLite file at ``path`` is an MLflow database (read-only look at ``sqlite_master``)."""
+    conn = _connect_read_only(path)
+    try:
+        tables = {str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    finally:
+        conn.close()
+    return _MLFLOW_TABLES <= tables and "asynctrack_meta" not in tables
+
+
+class MlflowSqliteSource(Source):
+    """An ``mlflow.db`` file (``sqlite:///mlflow.db``), opened read-only."""
+
+    def __init__(self, path: str, conn: sqlite3.Connection) -> None:
+        self.path = path
+        self.description = f"MLflow database sqlite:///{path} (read only)"
+        self._conn = conn
+        self._lock = threading.Lock()  # one statement at a time on the connection
+        tables = {str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        columns = {str(r[1]) for r in conn.execute("PRAGMA table_info(experiments)")}
+        self._has_inputs = "inputs" in tables
+        self._workspace = "workspace" in columns
+        self.revision = str(conn.execute("SELECT version_num FROM alembic_version").fetchone()[0])
+        self._inputs: dict[str, int] | None = None
+
+    @classmethod
+    async def open(cls, path: str) -> MlflowSqliteSource:
+        def connect() -> MlflowSqliteSource:
+            try:
+                conn = _connect_read_only(path)
+                return cls(path, conn)
+            except sqlite3.Error as exc:
+                raise MlflowException(
+                    f"cannot read the MLflow database {path}: {exc}", error_code=INVALID_PARAMETER_VALUE
+                ) from exc
+
+        return await anyio.to_thread.run_sync(connect)
+
+    async def _query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        def run() -> list[tuple[Any, ...]]:
+            with self._lock:
+                return self._conn.execute(sql, tuple(args)).fetchall()
+
+        return await anyio.to_thread.run_sync(run)
+
+    def _where_workspace(self, alias: str = "") -> str:
+        return f" WHERE {alias}workspace = 'default'" if self._workspace else ""
+
+    async def other_workspaces(self) -> int:
+        """Experiments outside the ``default`` workspace (not copied)."""
+        if not self._workspace:
+            return 0
+        rows = await self._query("SELECT count(*) FROM experiments WHERE workspace <> 'default'")
+        return int(rows[0][0])
+
+    async def experiments(self) -> list[Experiment]:
+        tags: dict[str, dict[str, str]] = defaultdict(dict)
+        for eid, key, value in await self._query("SELECT experiment_id, key, value FROM experiment_tags"):
+            tags[str(eid)][str(key)] = "" if value is None else str(value)
+        rows = await self._query(
+            "SELECT experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time "
+            "FROM experiments" + self._where_workspace() + " ORDER BY experiment_id"
+        )
+        return [
+            Experiment(str(eid), str(name), str(loc or ""), str(stage or "active"), tags[str(eid)], ct, ut)
+            for eid, name, loc, stage, ct, ut in rows
+        ]
+
+    async def _input_counts(self) -> dict[str, int]:
+        if self._inputs is None:
+            self._inputs = {}
+            if self._has_inputs:
+                rows = await self._query(
+                    "SELECT destination_id, count(*) FROM inputs WHERE destination_type = 'RUN' "
+                    "GROUP BY destination_id"
+                )
+                self._inputs = {str(r): int(n) for r, n in rows}
+        return self._inputs
+
+    async def runs(self, experiment_id: str) -> list[SourceRun]:
+        eid = int(experiment_id)
+        params: dict[str, list[Param]] = defaultdict(list)
+        for run, key, value in await self._query(
+            "SELECT p.run_uuid, p.key, p.value FROM params p JOIN runs r ON r.run_uuid = p.run_uuid "
+            "WHERE r.experiment_id = ? ORDER BY p.run_uuid, p.key",
+            (eid,),
+        ):
+            params[run].append(Param(str(key), str(value)))
+        tags: dict[str, list[RunTag]] = defaultdict(list)
+        for run, key, value in await self._query(
+            "SELECT t.run_uuid, t.key, t.value FROM tags t JOIN runs r ON r.run_uuid = t.run_uuid "
+            "WHERE r.experiment_id = ? ORDER BY t.run_uuid, t.key",
+            (eid,),
+        ):
+            tags[run].append(RunTag(str(key), "" if value is None else str(value)))
+        inputs = await self._input_counts()
+        rows = await self._query(
+            "SELECT run_uuid, name, user_id, status, start_time, end_time, lifecycle_stage, artifact_uri "
+            "FROM runs WHERE experiment_id = ? ORDER BY start_time, run_uuid",
+            (eid,),
+        )
+        return [
+            SourceRun(
+                RunInfo(
+                    str(run),
+                    str(eid),
+                    str(user or ""),
+                    str(status or "FINISHED"),
+                    start,
+                    end,
+                    str(stage or "active"),
+                    art,
+                    name,
+                ),
+                params[run],
+                tags[run],
+                [],  # the points query finds the keys
+                inputs.get(str(run), 0),
+            )
+            for run, name, user, status, start, end, stage, art in rows
+        ]
+
+    async def metric_series(self, run: SourceRun) -> list[MetricSeries]:
+        def read() -> list[MetricSeries]:
+            with self._lock:
+                rows = self._conn.execute(
+                    "SELECT key, value, is_nan, timestamp, step FROM metrics WHERE run_uuid = ? "
+                    "ORDER BY key, step, timestamp",
+                    (run.info.run_id,),
+                ).fetchall()
+            return _columns(rows)
+
+        return await anyio.to_thread.run_sync(read)
+
+    async def totals(self) -> Totals:
+        ws = self._where_workspace("e.")
+        join = (
+            " JOIN runs r ON r.run_uuid = x.run_uuid JOIN experiments e ON e.experiment_id = r.experiment_id"
+        )
+        out = Totals()
+        out.experiments = int((await self._query("SELECT count(*) FROM experiments e" + ws))[0][0])
+        out.runs = int(
+            (await self._query("SELECT count(*) FROM runs x JOIN experiments e USING (experiment_id)" + ws))[
+                0
+            ][0]
+        )
+        out.params = int((await self._query("SELECT count(*) FROM params x" + join + ws))[0][0])
+        out.tags = int((await self._query("SELECT count(*) FROM tags x" + join + ws))[0][0])
+        out.points = int((await self._query("SELECT count(*) FROM metrics x" + join + ws))[0][0])
+        if self._has_inputs:
+            out.inputs = int(
+                (
+                    await self._query(
+                        "SELECT count(*) FROM inputs i JOIN runs r ON r.run_uuid = i.destination_id "
+                        "JOIN experiments e ON e.experiment_id = r.experiment_id "
+                        "WHERE i.destination_type = 'RUN'" + ws.replace(" WHERE", " AND")
+                    )
+                )[0][0]
+            )
+        return out
+
+    async def aclose(self) -> None:
+        await anyio.to_thread.run_sync(self._conn.close)
+
+
+def _columns(rows: Sequence[tuple[Any, ...]]) -> list[MetricSeries]:
+    """Rows (key, value, is_nan, timestamp, step) ordered by key into one series per key."""
+    if not rows:
+        return []
+    keys = [r[0] for r in rows]
+    values = np.fromiter((r[1] for r in rows), np.float64, len(rows))
+    is_nan = np.fromiter((r[2] for r in rows), np.bool_, len(rows))
+    values[is_nan] = np.nan
+    stamps = np.fromiter((r[3] for r in rows), np.int64, len(rows))
+    steps = np.fromiter((r[4] or 0 for r in rows), np.int64, len(rows))
+    out = []
+    start = 0
+    for i in range(1, len(keys) + 1):
+        if i == len(keys) or keys[i] != keys[start]:
+            out.append(MetricSeries(str(keys[start]), values[start:i], stamps[start:i], steps[start:i]))
+            start = i
+    return out

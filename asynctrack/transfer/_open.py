@@ -1,0 +1,51 @@
+"""Which :class:`~asynctrack.transfer._source.Source` a URI names, and the target store.
+
+A source may be an MLflow database (``sqlite:///mlflow.db``, or a path to the file), read directly and
+read-only; an asynctrack database; or any MLflow-compatible tracking server (``http(s)://``, read through
+the REST store, so ``mlflow server`` in front of any backend MLflow supports). The target is any asynctrack
+store; a target database of an older schema must be upgraded first (``asynctrack db upgrade``).
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.parse
+
+import anyio
+
+from asynctrack._tracking_uri import StoreLocation, resolve
+from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
+from asynctrack.store._open import open_store
+from asynctrack.store._protocol import AbstractStore
+from asynctrack.store.sqlite._ownership import check_file
+from asynctrack.transfer._mlflow_sql import MlflowSqliteSource, is_mlflow_sqlite
+from asynctrack.transfer._source import Source, StoreSource
+
+__all__ = ["locate", "open_source", "open_target"]
+
+
+def locate(uri: str) -> StoreLocation:
+    """Resolve a copy endpoint: a tracking URI, or the path of an existing database file."""
+    if "://" not in uri and os.path.isfile(uri):
+        uri = "sqlite:///" + urllib.parse.quote(os.path.abspath(uri))
+    return resolve(uri)
+
+
+async def open_source(uri: str) -> Source:
+    location = locate(uri)
+    if location.is_remote:
+        return StoreSource(await open_store(location), location.uri)
+    path = location.db_path
+    if not await anyio.to_thread.run_sync(check_file, path):
+        raise MlflowException(
+            f"no database at {path} to copy from (check the source URI {uri!r})",
+            error_code=INVALID_PARAMETER_VALUE,
+        )
+    if await anyio.to_thread.run_sync(is_mlflow_sqlite, path):
+        return await MlflowSqliteSource.open(path)
+    return StoreSource(await open_store(location, upgrade=False), location.uri)
+
+
+async def open_target(uri: str) -> tuple[AbstractStore, StoreLocation]:
+    location = locate(uri)
+    return await open_store(location, upgrade=False), location

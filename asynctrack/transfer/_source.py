@@ -1,0 +1,138 @@
+"""What ``asynctrack db copy`` reads from: a :class:`Source` lists experiments and runs (every lifecycle
+stage) and gives a run's metric histories as columns. Two kinds exist: any asynctrack store through the
+store protocol (:class:`StoreSource`: an asynctrack SQLite or PostgreSQL database, or any MLflow-compatible
+tracking server through the REST store), and MLflow's own SQL database read directly and read-only
+(``_mlflow_sql.py``)."""
+
+from __future__ import annotations
+
+import abc
+
+import anyio
+import msgspec
+
+from asynctrack.entities import Experiment, Param, RunInfo, RunTag, ViewType
+from asynctrack.store._protocol import AbstractStore, MetricSeries, RunCounts
+
+__all__ = ["Source", "SourceRun", "StoreSource", "Totals"]
+
+_PAGE = 1000
+_KEYS_AT_ONCE = 8  # metric histories of one run read concurrently (round trips, for a remote source)
+
+
+class SourceRun(msgspec.Struct, frozen=True):
+    """One run to copy: its info, params and tags, the keys of its metrics, how many dataset inputs it has
+    (counted, not copied: asynctrack does not store inputs)."""
+
+    info: RunInfo
+    params: list[Param]
+    tags: list[RunTag]
+    metric_keys: list[str]
+    inputs: int = 0
+
+    def counts(self, points: int) -> RunCounts:
+        return RunCounts(len(self.params), len(self.tags), points)
+
+
+class Totals(msgspec.Struct):
+    """What one side holds, for the verification table."""
+
+    experiments: int = 0
+    runs: int = 0
+    params: int = 0
+    tags: int = 0
+    points: int = 0
+    inputs: int = 0
+
+    def add_run(self, counts: RunCounts, inputs: int = 0) -> None:
+        self.runs += 1
+        self.params += counts.params
+        self.tags += counts.tags
+        self.points += counts.points
+        self.inputs += inputs
+
+
+class Source(abc.ABC):
+    """A store to copy from; never written to."""
+
+    #: Where it is, for messages (passwords redacted).
+    description: str = ""
+
+    @abc.abstractmethod
+    async def experiments(self) -> list[Experiment]:
+        """Every experiment, active and deleted, with its tags, in id order."""
+
+    @abc.abstractmethod
+    async def runs(self, experiment_id: str) -> list[SourceRun]:
+        """Every run of the experiment, active and deleted."""
+
+    @abc.abstractmethod
+    async def metric_series(self, run: SourceRun) -> list[MetricSeries]:
+        """Each of the run's metric keys with its whole history, in the source's order."""
+
+    async def totals(self) -> Totals | None:
+        """What the source holds, counted by the source itself (SQL counts), for the verification; None
+        when that would mean reading everything again (then the copy's own tally is shown)."""
+        return None
+
+    @abc.abstractmethod
+    async def aclose(self) -> None: ...
+
+
+class StoreSource(Source):
+    """Any asynctrack store, read through the store protocol (search pages, then histories)."""
+
+    def __init__(self, store: AbstractStore, description: str) -> None:
+        self.store = store
+        self.description = description
+
+    async def experiments(self) -> list[Experiment]:
+        out: list[Experiment] = []
+        token: str | None = None
+        while True:
+            page, token = await self.store.search_experiments(ViewType.ALL, _PAGE, "", [], token)
+            out.extend(page)
+            if not token:
+                break
+        return sorted(out, key=_id_order)
+
+    async def runs(self, experiment_id: str) -> list[SourceRun]:
+        out: list[SourceRun] = []
+        token: str | None = None
+        while True:
+            page, token = await self.store.search_runs([experiment_id], "", ViewType.ALL, _PAGE, [], token)
+            for run in page:
+                d = run.data
+                out.append(
+                    SourceRun(
+                        run.info,
+                        [Param(k, v) for k, v in d.params.items()],
+                        [RunTag(k, v) for k, v in d.tags.items()],
+                        sorted(d.metrics),
+                        len(run.inputs.dataset_inputs),
+                    )
+                )
+            if not token:
+                break
+        return out
+
+    async def metric_series(self, run: SourceRun) -> list[MetricSeries]:
+        run_id, keys = run.info.run_id, run.metric_keys
+        out: list[MetricSeries | None] = [None] * len(keys)
+        limit = anyio.Semaphore(_KEYS_AT_ONCE)
+
+        async def one(i: int, key: str) -> None:
+            async with limit:
+                out[i] = await self.store.get_metric_series(run_id, key)
+
+        async with anyio.create_task_group() as tg:
+            for i, key in enumerate(keys):
+                tg.start_soon(one, i, key)
+        return [s for s in out if s is not None]
+
+    async def aclose(self) -> None:
+        await self.store.aclose()
+
+
+def _id_order(e: Experiment) -> tuple[int, str]:
+    return (int(e.experiment_id), "") if e.experiment_id.isdigit() else (2**63, e.experiment_id)

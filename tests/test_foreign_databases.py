@@ -83,7 +83,8 @@ def _assert_mlflow_refusal(message: str, path: Path) -> None:
     assert str(path) in message
     assert "MLflow database" in message
     assert "nothing was written" in message
-    assert "mlflow server --backend-store-uri" in message and "REST API" in message
+    assert "mlflow server --backend-store-uri" in message
+    assert f"asynctrack db copy sqlite:///{path} sqlite:///asynctrack.db" in " ".join(message.split())
 
 
 async def test_store_refuses_mlflow_database_unchanged(mlflow_db: Path) -> None:

@@ -33,9 +33,10 @@ _SQLITE_MAGIC = b"SQLite format 3\x00"
 # Tables every MLflow SQL store has had since its first alembic revision.
 _MLFLOW_TABLES = frozenset({"experiments", "runs", "metrics", "params", "tags"})
 _IMPORT_HINT = (
-    "MLflow's data can be brought over today through MLflow's REST API: serve it with "
-    "`mlflow server --backend-store-uri {uri}` and read its experiments and runs with any MLflow client "
-    "(or keep using it: asynctrack logs to that server with MLFLOW_TRACKING_URI=http://127.0.0.1:5000). "
+    "To bring its history into asynctrack, copy it (read only, the file is not modified): "
+    "`asynctrack db copy {uri} sqlite:///asynctrack.db`. Or keep using it through MLflow's server: "
+    "`mlflow server --backend-store-uri {uri}`, and log to it with "
+    "MLFLOW_TRACKING_URI=http://127.0.0.1:5000. "
 )
 
 

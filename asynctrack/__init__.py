@@ -107,6 +107,7 @@ from asynctrack.fluent import (
     set_tracking_uri,
     start_run,
 )
+from asynctrack.integrations._autolog import autolog
 from asynctrack.pipeline import RunOperations
 from asynctrack.system_metrics import (
     disable_system_metrics_logging,
@@ -159,6 +160,7 @@ __all__ = [
     "__version__",
     "active_run",
     "artifacts",
+    "autolog",
     "config",
     "create_experiment",
     "delete_experiment",

@@ -70,7 +70,7 @@ _GROUPS: tuple[tuple[str, str, str], ...] = (
         "out of scope",
         "framework integrations / evaluation, not tracking",
         """
-        Image autolog context evaluate pyfunc run test validate_evaluation_results
+        Image context evaluate pyfunc run test validate_evaluation_results
         """,
     ),
     (
@@ -167,7 +167,7 @@ class _UnavailableModules(importlib.abc.MetaPathFinder):
     """Last on ``sys.meta_path``: reached only when no real module was found. For ``asynctrack.<name>``
     with an MLflow name we list, raise the explanation instead of the bare "No module named".
 
-    This also gives ``from asynctrack import autolog`` its message: for a name the package lacks, that
+    This also gives ``from asynctrack import evaluate`` its message: for a name the package lacks, that
     statement tries to import it as a submodule, which ends here (an attribute error alone would be
     replaced by a generic "cannot import name")."""
 

@@ -70,6 +70,7 @@ def _build(pl: Any) -> type:
             prefix: str = "",
             log_system_metrics: bool | None = None,
             log_every_n_step: int | None = None,
+            use_active: bool = True,
         ) -> None:
             super().__init__()
             if log_model not in (True, False, "all"):
@@ -83,6 +84,7 @@ def _build(pl: Any) -> type:
                 tags=tags,
                 tracking_uri=tracking_uri,
                 log_system_metrics=log_system_metrics,
+                use_active=use_active,
             )
             self._log_model = log_model
             self._prefix = prefix + self.LOGGER_JOIN_CHAR if prefix else ""

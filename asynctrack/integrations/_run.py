@@ -60,7 +60,8 @@ class TrainingRun:
     Which run: ``run_id`` if given; else this thread's active run (``asynctrack.start_run``), which the
     integration then leaves open; else a new one, started on first use through the fluent API (so
     ``asynctrack.active_run()`` inside the training code is this run) and ended by :meth:`finish`. With a
-    ``tracking_uri`` other than the one in force, a new run is created through a client instead.
+    ``tracking_uri`` other than the one in force, or ``use_active=False`` (autolog's ``exclusive``) beside an
+    active run, a new run is created through a client instead.
     """
 
     def __init__(
@@ -72,8 +73,10 @@ class TrainingRun:
         tags: Mapping[str, Any] | None = None,
         tracking_uri: str | None = None,
         log_system_metrics: bool | None = None,
+        use_active: bool = True,
     ) -> None:
         self._given_run_id = run_id
+        self.use_active = use_active
         self.experiment_name = experiment_name
         self.run_name = run_name
         self.tags = dict(tags or {})
@@ -116,7 +119,7 @@ class TrainingRun:
         if self._given_run_id is not None:
             return self._client.get_run(self._given_run_id).info.run_id
         active = fluent.active_run()
-        if active is not None and same_store:
+        if active is not None and same_store and self.use_active:
             return active.info.run_id
         self.owned = True
         experiment_id = (
@@ -124,7 +127,7 @@ class TrainingRun:
             if self.experiment_name
             else None
         )
-        if same_store:
+        if same_store and active is None:
             self._via_fluent = True
             run = fluent.start_run(
                 experiment_id=experiment_id,

@@ -45,6 +45,7 @@ class AsynctrackCallback(_Callback):  # type: ignore[misc]
         log_every_n_step: int | None = None,
         log_models: bool = False,
         log_system_metrics: bool | None = None,
+        use_active: bool = True,
     ) -> None:
         super().__init__()
         if log_every_n_step is not None and log_every_n_step < 1:
@@ -56,6 +57,7 @@ class AsynctrackCallback(_Callback):  # type: ignore[misc]
             tags=tags,
             tracking_uri=tracking_uri,
             log_system_metrics=log_system_metrics,
+            use_active=use_active,
         )
         self.run: TrainingRun | None = None
         self.log_every_epoch = log_every_epoch

@@ -49,6 +49,7 @@ class AsynctrackCallback(_TrainerCallback):  # type: ignore[misc]
         run_id: str | None = None,
         log_models: bool = False,
         log_system_metrics: bool | None = None,
+        use_active: bool = True,
         log_every_n_step: int | None = None,
         flatten_params: bool = False,
     ) -> None:
@@ -61,6 +62,7 @@ class AsynctrackCallback(_TrainerCallback):  # type: ignore[misc]
             tags=tags,
             tracking_uri=tracking_uri,
             log_system_metrics=log_system_metrics,
+            use_active=use_active,
         )
         self.run: TrainingRun | None = None
         self.log_models = log_models

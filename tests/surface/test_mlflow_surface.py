@@ -77,7 +77,7 @@ def test_import_statements_keep_the_explanation() -> None:
     function, and from ``mlflow.tracking``."""
     code = """
 import importlib
-for stmt in ("import asynctrack.pytorch", "from asynctrack import sklearn", "from asynctrack import autolog",
+for stmt in ("import asynctrack.pytorch", "from asynctrack import sklearn", "from asynctrack import evaluate",
              "from asynctrack import start_span", "from asynctrack.tracking import search_traces"):
     try:
         exec(stmt)
@@ -90,7 +90,7 @@ for stmt in ("import asynctrack.pytorch", "from asynctrack import sklearn", "fro
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert len(lines) == 5
-    expected = ["pytorch", "sklearn", "autolog", "start_span", "search_traces"]
+    expected = ["pytorch", "sklearn", "evaluate", "start_span", "search_traces"]
     for line, name in zip(lines, expected, strict=True):
         kind, message = line.split(" | ")
         assert kind == "MlflowModuleUnavailable", line

@@ -1,0 +1,288 @@
+"""``asynctrack.autolog()``: install the integrations for the training libraries present.
+
+Each library is patched when it is imported (at once if it already is; ``_post_import.py``), never imported
+by autolog itself. The patches read the settings of the latest ``autolog()`` call each time they run, and
+``autolog(disable=True)`` puts every original back.
+
+- Lightning (``lightning`` and ``pytorch_lightning``): ``Trainer.fit`` adds an ``AsynctrackLogger`` to the
+  trainer's loggers unless one is there; Lightning then finalizes it (FAILED or KILLED when fit raises).
+- Transformers: ``Trainer.__init__`` adds an ``AsynctrackCallback``; ``Trainer.train`` ends its run FAILED
+  (KILLED on Ctrl-C) when training raises, which callbacks are never told.
+- Keras: ``Model.fit`` adds an ``AsynctrackCallback`` to ``callbacks`` and does the same on an exception.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.util
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from asynctrack.integrations._post_import import clear_hooks, when_imported
+
+__all__ = ["SUPPORTED", "autolog"]
+
+_log = logging.getLogger("asynctrack")
+
+#: flavour name -> the module whose import installs it
+SUPPORTED: dict[str, str] = {
+    "lightning": "lightning.pytorch.trainer.trainer",
+    "pytorch_lightning": "pytorch_lightning.trainer.trainer",
+    "transformers": "transformers.trainer",
+    "keras": "keras.src.models.model",
+}
+
+# MLflow 3.17.2's other autolog flavours (mlflow.autolog's list), by the package that enables each.
+_UNSUPPORTED: dict[str, str] = {
+    "sklearn": "sklearn",
+    "xgboost": "xgboost",
+    "lightgbm": "lightgbm",
+    "catboost": "catboost",
+    "statsmodels": "statsmodels",
+    "tensorflow": "tensorflow",
+    "spark": "pyspark",
+    "fastai": "fastai",
+    "paddle": "paddle",
+    "pmdarima": "pmdarima",
+    "diffusers": "diffusers",
+    "sentence_transformers": "sentence_transformers",
+    "openai": "openai",
+    "anthropic": "anthropic",
+    "langchain": "langchain",
+    "llama_index": "llama_index",
+    "dspy": "dspy",
+    "litellm": "litellm",
+    "gemini": "google.genai",
+    "mistral": "mistralai",
+    "groq": "groq",
+    "crewai": "crewai",
+    "autogen": "autogen",
+    "smolagents": "smolagents",
+    "bedrock": "boto3",
+}
+
+# mlflow.autolog's log_input_examples, log_model_signatures, log_datasets, log_traces and
+# disable_for_unsupported_versions concern its model flavours: accepted, and (log_input_examples=True, not
+# the default) said to be ignored.
+
+
+@dataclass
+class _Settings:
+    log_every_n_step: int | None = None
+    log_models: bool = False
+    silent: bool = False
+    exclusive: bool = False
+    extra_tags: dict[str, Any] = field(default_factory=dict)
+    log_system_metrics: bool | None = None
+    enabled: set[str] = field(default_factory=set)
+
+
+_settings = _Settings()
+# (owner, attribute) -> the original, for autolog(disable=True); _INHERITED: the class had none of its own
+_originals: dict[tuple[Any, str], Any] = {}
+_INHERITED = object()
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module.split(".")[0]) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def autolog(
+    log_input_examples: bool = False,
+    log_model_signatures: bool = True,
+    log_models: bool = False,
+    log_datasets: bool = True,
+    log_traces: bool = True,
+    disable: bool = False,
+    exclusive: bool = False,
+    disable_for_unsupported_versions: bool = False,
+    silent: bool = False,
+    extra_tags: Mapping[str, Any] | None = None,
+    exclude_flavors: Iterable[str] | None = None,
+    log_every_n_step: int | None = None,
+    log_system_metrics: bool | None = None,
+) -> None:
+    """Log training done with Lightning, Transformers or Keras to asynctrack without code changes.
+
+    MLflow's arguments: ``log_models`` (Lightning checkpoints, the final Transformers or Keras model as
+    artifacts), ``disable`` (undo every patch), ``exclusive`` (never log into a run the user started: each
+    training gets its own), ``silent`` (no INFO/WARNING lines from autolog), ``extra_tags`` (tags of each
+    run started), ``exclude_flavors`` (e.g. ``["keras"]``), and ``mlflow.pytorch.autolog``'s
+    ``log_every_n_step``; plus ``log_system_metrics`` for the runs it starts. See docs/integrations.md.
+    """
+    if disable:
+        _disable()
+        return
+    if log_every_n_step is not None and (not isinstance(log_every_n_step, int) or log_every_n_step < 1):
+        raise ValueError(f"log_every_n_step must be a positive integer, got {log_every_n_step!r}")
+    excluded = set(exclude_flavors or ())
+    unknown = excluded - set(SUPPORTED) - set(_UNSUPPORTED)
+    if unknown:
+        raise ValueError(
+            f"exclude_flavors has unknown flavours {sorted(unknown)}; asynctrack's are {sorted(SUPPORTED)}"
+        )
+    _settings.log_every_n_step = log_every_n_step
+    _settings.log_models = bool(log_models)
+    _settings.silent = bool(silent)
+    _settings.exclusive = bool(exclusive)
+    _settings.extra_tags = dict(extra_tags or {})
+    _settings.log_system_metrics = log_system_metrics
+
+    if log_input_examples and not silent:
+        _log.warning("asynctrack.autolog(): log_input_examples is for MLflow's model flavours and is ignored")
+
+    wanted = [f for f in SUPPORTED if f not in excluded]
+    present = [f for f in wanted if _installed(SUPPORTED[f])]
+    unsupported = [f for f, pkg in _UNSUPPORTED.items() if f not in excluded and _installed(pkg)]
+    supported_list = ", ".join(SUPPORTED)
+    if unsupported and not silent:
+        _log.warning(
+            "asynctrack.autolog() does not log %s (installed here): asynctrack's autologging supports %s. "
+            "See docs/integrations.md.",
+            ", ".join(unsupported),
+            supported_list,
+        )
+    if not present:
+        # Never a silent no-op, even with silent=True: nothing would be logged.
+        _log.warning(
+            "asynctrack.autolog() found none of the libraries it supports (%s) installed: nothing will be "
+            "logged automatically. See docs/integrations.md.",
+            supported_list,
+        )
+        return
+    for flavour in present:
+        if flavour in _settings.enabled:
+            continue
+        _settings.enabled.add(flavour)
+        when_imported(SUPPORTED[flavour], _PATCHERS[flavour])
+    if not silent:
+        _log.info("asynctrack.autolog(): logging %s", ", ".join(present))
+
+
+def _disable() -> None:
+    clear_hooks()
+    for (owner, name), original in list(_originals.items()):
+        if original is _INHERITED:
+            delattr(owner, name)
+        else:
+            setattr(owner, name, original)
+    _originals.clear()
+    _settings.enabled.clear()
+
+
+def _patch(owner: Any, name: str, make: Callable[[Any], Any]) -> None:
+    if (owner, name) in _originals:
+        return
+    original = getattr(owner, name)  # maybe inherited (keras.Model.fit is its backend trainer's)
+    _originals[(owner, name)] = owner.__dict__.get(name, _INHERITED)
+    setattr(owner, name, functools.wraps(original)(make(original)))
+
+
+def _run_kwargs() -> dict[str, Any]:
+    return {
+        "tags": _settings.extra_tags or None,
+        "log_system_metrics": _settings.log_system_metrics,
+        "use_active": not _settings.exclusive,
+    }
+
+
+# -- Lightning
+def _patch_lightning(module: ModuleType) -> None:
+    package = importlib.import_module(module.__name__.rsplit(".trainer.trainer", 1)[0])
+    from asynctrack.integrations._lightning import logger_class
+
+    logger_cls = logger_class(package)
+
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def fit(self: Any, *args: Any, **kwargs: Any) -> Any:
+            if not any(isinstance(lg, logger_cls) for lg in self.loggers):
+                logger = logger_cls(log_model=_settings.log_models, **_run_kwargs())
+                self.loggers = [*self.loggers, logger]
+                if _settings.log_every_n_step is not None:
+                    self.log_every_n_steps = _settings.log_every_n_step
+            return original(self, *args, **kwargs)
+
+        return fit
+
+    _patch(module.Trainer, "fit", make)
+
+
+# -- Transformers
+def _patch_transformers(module: ModuleType) -> None:
+    from asynctrack.integrations.transformers import AsynctrackCallback
+
+    def ours(trainer: Any) -> list[Any]:
+        return [c for c in trainer.callback_handler.callbacks if isinstance(c, AsynctrackCallback)]
+
+    def make_init(original: Callable[..., Any]) -> Callable[..., Any]:
+        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+            original(self, *args, **kwargs)
+            if not ours(self):
+                callback = AsynctrackCallback(
+                    log_models=_settings.log_models,
+                    log_every_n_step=_settings.log_every_n_step,
+                    **_run_kwargs(),
+                )
+                self.add_callback(callback)
+
+        return __init__
+
+    def make_train(original: Callable[..., Any]) -> Callable[..., Any]:
+        def train(self: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return original(self, *args, **kwargs)
+            except BaseException as exc:
+                for callback in ours(self):
+                    callback.end_failed(exc)
+                raise
+
+        return train
+
+    _patch(module.Trainer, "__init__", make_init)
+    _patch(module.Trainer, "train", make_train)
+
+
+# -- Keras
+def _patch_keras(module: ModuleType) -> None:
+    from asynctrack.integrations.keras import AsynctrackCallback
+
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def fit(self: Any, *args: Any, **kwargs: Any) -> Any:
+            positional = len(args) > 5  # fit(x, y, batch_size, epochs, verbose, callbacks, ...)
+            callbacks = list((args[5] if positional else kwargs.get("callbacks")) or [])
+            callback = next((c for c in callbacks if isinstance(c, AsynctrackCallback)), None)
+            if callback is None:
+                callback = AsynctrackCallback(
+                    log_every_n_step=_settings.log_every_n_step,
+                    log_models=_settings.log_models,
+                    **_run_kwargs(),
+                )
+                callbacks.append(callback)
+                if positional:
+                    args = (*args[:5], callbacks, *args[6:])
+                else:
+                    kwargs["callbacks"] = callbacks
+            try:
+                return original(self, *args, **kwargs)
+            except BaseException as exc:
+                callback.end_failed(exc)
+                raise
+
+        return fit
+
+    _patch(module.Model, "fit", make)
+
+
+_PATCHERS: dict[str, Callable[[ModuleType], None]] = {
+    "lightning": _patch_lightning,
+    "pytorch_lightning": _patch_lightning,
+    "transformers": _patch_transformers,
+    "keras": _patch_keras,
+}

@@ -19,7 +19,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
@@ -34,7 +34,7 @@ from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.pipeline._operations import RunOperations
 
 if TYPE_CHECKING:
-    from asynctrack.client import MlflowClient
+    from asynctrack.entities import Run
 
 __all__ = ["AsyncClientArtifacts", "MlflowClientArtifacts"]
 
@@ -59,8 +59,14 @@ class MlflowClientArtifacts:
 
     _tracking_uri: str
 
-    def _as_client(self) -> MlflowClient:
-        return cast("MlflowClient", self)
+    if TYPE_CHECKING:
+        # Provided by MlflowClient, the class this mixes into (declared here so the mixin does not
+        # import the client it is a base of).
+        def get_run(self, run_id: str) -> Run: ...
+
+        def set_tag(
+            self, run_id: str, key: str, value: Any, synchronous: bool | None = None
+        ) -> RunOperations | None: ...
 
     def _repo(self, run_id: str) -> ArtifactRepository:
         return _sync.repository_for_run(self._tracking_uri, calls.valid_run_id(run_id))
@@ -224,10 +230,10 @@ class MlflowClientArtifacts:
         if synchronous:
             self._upload_bytes(run_id, png, _media.encode_image(pil, png), True)
             self._upload_bytes(run_id, webp, _media.encode_image(compressed, webp), True)
-            self._as_client().set_tag(run_id, LOGGED_IMAGES_TAG, True, synchronous=True)
+            self.set_tag(run_id, LOGGED_IMAGES_TAG, True, synchronous=True)
             return None
         ops = [self._upload_image_later(run_id, img, rel) for img, rel in ((pil, png), (compressed, webp))]
-        ops.append(self._as_client().set_tag(run_id, LOGGED_IMAGES_TAG, True, synchronous=False))
+        ops.append(self.set_tag(run_id, LOGGED_IMAGES_TAG, True, synchronous=False))
         return RunOperations.combine(ops)
 
     def _upload_image_later(self, run_id: str, image: Any, rel: str) -> RunOperations | None:
@@ -276,12 +282,11 @@ class MlflowClientArtifacts:
                 existing = _media.read_table(self.download_artifacts(run_id, rel, tmp))
             frame = pd.concat([existing, frame], ignore_index=True)
         self._upload_bytes(run_id, rel, _media.table_bytes(frame, rel), True)
-        client = self._as_client()
-        logged = json.loads(client.get_run(run_id).data.tags.get(LOGGED_ARTIFACTS_TAG, "[]"))
+        logged = json.loads(self.get_run(run_id).data.tags.get(LOGGED_ARTIFACTS_TAG, "[]"))
         entry = {"path": artifact_file, "type": "table"}
         if entry not in logged:
             logged.append(entry)
-            client.set_tag(run_id, LOGGED_ARTIFACTS_TAG, json.dumps(logged), synchronous=True)
+            self.set_tag(run_id, LOGGED_ARTIFACTS_TAG, json.dumps(logged), synchronous=True)
 
     def _log_table_image(self, run_id: str, table_name: str, image: Any) -> dict[str, str]:
         stem = posix_join("table_images", table_name, str(uuid.uuid4()))
@@ -310,8 +315,7 @@ class AsyncClientArtifacts:
     """The artifact half of :class:`~asynctrack.AsyncClient`: the same methods as coroutines. Each runs
     in a worker thread, so the caller's event loop (asyncio or trio) is never blocked."""
 
-    if TYPE_CHECKING:
-        _client: MlflowClient
+    _client: MlflowClientArtifacts  # the MlflowClient that AsyncClient wraps
 
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))

@@ -13,11 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from asynctrack.config import is_async_logging_enabled
-from asynctrack.entities import Metric, Param, RunTag
-from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
-from asynctrack.pipeline._operations import RunOperations
-from asynctrack.pipeline._ops import (
+from asynctrack._batching._ops import (
     METRIC_TAG,
     DeleteTagOp,
     MetricArrayOp,
@@ -27,6 +23,10 @@ from asynctrack.pipeline._ops import (
     encode,
     pack_metric,
 )
+from asynctrack.config import is_async_logging_enabled
+from asynctrack.entities import Metric, Param, RunTag
+from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
+from asynctrack.pipeline._operations import RunOperations
 from asynctrack.pipeline._queue import OpQueue
 from asynctrack.validation import (
     check_metric,

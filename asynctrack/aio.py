@@ -34,6 +34,8 @@ T = TypeVar("T")
 class AsyncClient(AsyncClientArtifacts):  # artifact methods: asynctrack/_client_artifacts.py
     """Coroutine twin of :class:`~asynctrack.MlflowClient` (same arguments, same errors)."""
 
+    _client: MlflowClient
+
     def __init__(self, tracking_uri: str | None = None) -> None:
         self._client = MlflowClient(tracking_uri)
 

@@ -15,9 +15,10 @@ import numpy.typing as npt
 
 from asynctrack import _logging_calls as calls
 from asynctrack._client_artifacts import MlflowClientArtifacts
-from asynctrack._client_registry import MlflowClientRegistry
+from asynctrack._client_registry import MlflowClientRegistry, resolve_model_uri
 from asynctrack._context import current_user
 from asynctrack._tracking_uri import get_tracking_uri
+from asynctrack.artifacts import _api as _artifacts_api
 from asynctrack.config import is_async_logging_enabled
 from asynctrack.entities import Experiment, Metric, Param, Run, RunStatus, RunTag, ViewType
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
@@ -374,3 +375,14 @@ class MlflowClient(MlflowClientArtifacts, MlflowClientRegistry):  # see _client_
     def flush(self, timeout: float | None = None) -> None:
         """Wait until every operation queued so far for this client's store is written."""
         self._pipeline().flush(timeout)
+
+
+def _model_download_uri(model_uri: str, tracking_uri: str | None, registry_uri: str | None) -> str:
+    client = MlflowClient(tracking_uri, registry_uri)
+    name, version = resolve_model_uri(client, model_uri)
+    return client.get_model_version_download_uri(name, version)
+
+
+# ``mlflow.artifacts.download_artifacts("models:/...")`` resolves through the registry, which lives here,
+# above the artifacts package.
+_artifacts_api.set_model_uri_resolver(_model_download_uri)

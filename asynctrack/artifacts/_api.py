@@ -7,6 +7,7 @@ import functools
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from typing import Any
 
 from asynctrack.artifacts import _sync
@@ -26,6 +27,7 @@ __all__ = [
     "download_run_artifacts",
     "list_artifacts",
     "model_download_uri",
+    "set_model_uri_resolver",
     "load_dict",
     "load_image",
     "load_text",
@@ -68,15 +70,24 @@ def download_run_artifacts(
         ) from exc
 
 
+#: Resolves a ``models:/`` URI to its version's download URI: ``resolve(model_uri, tracking_uri,
+#: registry_uri)``. The registry belongs to the client layer above this package, which installs it
+#: (``client.py``, at import: ``import asynctrack`` always runs first), so artifacts never import clients.
+_model_resolver: Callable[[str, str | None, str | None], str] | None = None
+
+
+def set_model_uri_resolver(resolve: Callable[[str, str | None, str | None], str]) -> None:
+    """Install the ``models:/`` resolver (the client layer does)."""
+    global _model_resolver
+    _model_resolver = resolve
+
+
 def model_download_uri(model_uri: str, tracking_uri: str | None, registry_uri: str | None) -> str:
     """Where the files of a ``models:/<name>/<version|stage|latest>`` or ``models:/<name>@<alias>`` URI
     are: the named version's download URI, as the registry answers it."""
-    from asynctrack._client_registry import resolve_model_uri
-    from asynctrack.client import MlflowClient
-
-    client = MlflowClient(tracking_uri, registry_uri)
-    name, version = resolve_model_uri(client, model_uri)
-    return client.get_model_version_download_uri(name, version)
+    if _model_resolver is None:  # pragma: no cover - asynctrack/__init__ imports the client first
+        raise MlflowException(f"Cannot resolve {model_uri!r}: the model registry client is not loaded")
+    return _model_resolver(model_uri, tracking_uri, registry_uri)
 
 
 def download_artifacts(

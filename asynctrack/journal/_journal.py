@@ -22,14 +22,14 @@ from collections.abc import Sequence
 import anyio.to_thread
 import numpy as np
 
+from asynctrack._batching._batch import Batch
+from asynctrack._batching._ops import BarrierOp, DeleteTagOp, UpdateRunOp
 from asynctrack._redact import redact
 from asynctrack.entities import Param, RunTag
 from asynctrack.environment import ASYNCTRACK_JOURNAL_DIR
 from asynctrack.exceptions import MlflowException
 from asynctrack.journal._file import JournalFullError, JournalWriter
 from asynctrack.journal._format import BatchRecord, ExperimentRecord, Header, RunRecord, SeriesRecord
-from asynctrack.pipeline._batch import Batch
-from asynctrack.pipeline._ops import BarrierOp, DeleteTagOp, UpdateRunOp
 from asynctrack.store import AbstractStore, MetricSeries
 
 __all__ = ["Journal", "batch_record", "journal_root", "record_series", "target_directory"]

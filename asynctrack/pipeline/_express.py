@@ -45,9 +45,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from asynctrack._batching._ops import METRIC_FRAME, METRIC_TAG, ParamOp, TagOp, decode
 from asynctrack.entities import Param, RunTag
 from asynctrack.exceptions import MlflowException
-from asynctrack.pipeline._ops import METRIC_FRAME, METRIC_TAG, ParamOp, TagOp, decode
 from asynctrack.store import BatchLimits, BatchWrite, ExpressWriter, MetricSeries
 
 if TYPE_CHECKING:

@@ -6,10 +6,21 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import anyio
 
+from asynctrack._batching._batch import coalesce
+from asynctrack._batching._ops import (
+    BarrierOp,
+    MetricArrayOp,
+    MetricPoints,
+    ParamOp,
+    TagOp,
+    UpdateRunOp,
+    decode_chunk,
+    encode,
+)
 from asynctrack._redact import redact
 from asynctrack._tracking_uri import StoreLocation
 from asynctrack.environment import (
@@ -21,27 +32,15 @@ from asynctrack.environment import (
     ASYNCTRACK_QUEUE_FULL,
     ASYNCTRACK_QUEUE_SIZE,
 )
-from asynctrack.pipeline._batch import coalesce
+from asynctrack.journal import Journal, target_directory
+from asynctrack.journal._offline import OfflineStore
 from asynctrack.pipeline._express import Express
 from asynctrack.pipeline._loop import BackgroundLoop
 from asynctrack.pipeline._operations import RunOperations
-from asynctrack.pipeline._ops import (
-    BarrierOp,
-    MetricArrayOp,
-    MetricPoints,
-    ParamOp,
-    TagOp,
-    UpdateRunOp,
-    decode_chunk,
-    encode,
-)
 from asynctrack.pipeline._queue import OpQueue
 from asynctrack.pipeline._worker import Worker, count_operations
 from asynctrack.store import AbstractStore
 from asynctrack.store._open import open_store
-
-if TYPE_CHECKING:
-    from asynctrack.journal import Journal
 
 __all__ = ["Pipeline"]
 
@@ -51,8 +50,6 @@ def _journal_for(location: StoreLocation, offline: bool = False) -> Journal | No
     mode always journals: the journal is all it has)."""
     if not location.is_remote or (ASYNCTRACK_JOURNAL.get() == "off" and not offline):
         return None
-    from asynctrack.journal import Journal, target_directory
-
     return Journal(
         target_directory(location.uri),
         location.uri,
@@ -116,8 +113,6 @@ class Pipeline:
         queue = _new_queue()
         linger = ASYNCTRACK_LINGER_MS.get() / 1000.0
         if location.is_remote and ASYNCTRACK_OFFLINE.get():
-            from asynctrack.journal._offline import OfflineStore
-
             journal = _journal_for(location, offline=True)
             assert journal is not None
             return cls(location, OfflineStore(journal), loop, queue, linger, journal)

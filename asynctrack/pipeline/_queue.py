@@ -32,8 +32,8 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
+from asynctrack._batching import _ops
 from asynctrack.exceptions import MlflowException, PipelineClosed, QueueFull
-from asynctrack.pipeline import _ops
 from asynctrack.pipeline._operations import Producer, RunOperations, wait_for_watermark
 from asynctrack.pipeline._outage import Outage
 from asynctrack.validation import check_metric

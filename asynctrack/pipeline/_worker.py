@@ -20,9 +20,8 @@ from typing import TYPE_CHECKING
 import anyio
 import numpy as np
 
-from asynctrack.exceptions import INTERNAL_ERROR, MlflowException
-from asynctrack.pipeline._batch import Batch, coalesce, rebuild, split_by
-from asynctrack.pipeline._ops import (
+from asynctrack._batching._batch import Batch, coalesce, rebuild, split_by
+from asynctrack._batching._ops import (
     BarrierOp,
     DeleteTagOp,
     Item,
@@ -31,6 +30,7 @@ from asynctrack.pipeline._ops import (
     decode_chunk,
     frame_origin,
 )
+from asynctrack.exceptions import INTERNAL_ERROR, MlflowException
 from asynctrack.pipeline._queue import OpQueue
 from asynctrack.store import AbstractStore, BatchWrite
 from asynctrack.store._retry import retry_transient

@@ -8,10 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import asynctrack as mlflow
-from asynctrack._tracking_uri import resolve
-from asynctrack.entities import Param, RunTag
-from asynctrack.pipeline._batch import coalesce
-from asynctrack.pipeline._ops import (
+from asynctrack._batching._batch import coalesce
+from asynctrack._batching._ops import (
     METRIC_TAG,
     BarrierOp,
     DeleteTagOp,
@@ -22,6 +20,8 @@ from asynctrack.pipeline._ops import (
     encode,
     pack_metric,
 )
+from asynctrack._tracking_uri import resolve
+from asynctrack.entities import Param, RunTag
 from asynctrack.pipeline._pipeline import Pipeline
 from asynctrack.pipeline._registry import _loop
 from asynctrack.store import BatchLimits, MetricSeries

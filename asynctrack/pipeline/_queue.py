@@ -29,7 +29,7 @@ import itertools
 import threading
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 from asynctrack._batching import _ops
@@ -309,6 +309,46 @@ class OpQueue:
         if n >= self._wake_limit:
             self._wake()
         return RunOperations(p, seq, seq)
+
+    def put_metrics_at(
+        self, p: Producer, r: int, metrics: Mapping[str, object], timestamp: object, step: object
+    ) -> RunOperations | None:
+        """:meth:`put_metric_at` for several keys at one step and timestamp (``log_metrics``): every point
+        is checked before any is enqueued, then all go in with one ``extend``, one wake check and one
+        RunOperations, so a dict of metrics costs about what one ``log_metric`` does."""
+        ids = self._name_ids
+        pid, seq = p.id, p.issued
+        first = seq + 1
+        frames = []
+        for key, value in metrics.items():
+            try:
+                k = ids.get(key)
+            except TypeError:  # an unhashable key: check_metric names it
+                k = None
+            ts, st = timestamp, step
+            if (
+                k is None
+                or type(value) is not float
+                or type(ts) is not int
+                or type(st) is not int
+                or not 0 <= ts <= _INT64_MAX
+                or not _INT64_MIN <= st <= _INT64_MAX
+            ):
+                value, ts, st = check_metric(key, value, ts, st)
+                k = self.intern(key)
+            seq += 1
+            frames.append(_pack_metric(_METRIC_TAG, pid, seq, r, k, value, ts, st))
+        if not frames:
+            return None
+        dq = self._dq
+        n = len(dq)
+        if n >= self._capacity:
+            self._make_room()
+        dq.extend(frames)
+        p.issued = seq
+        if n + len(frames) > self._wake_limit:
+            self._wake()
+        return RunOperations(p, first, seq)
 
     def put(self, make: Callable[[int, int], bytes]) -> RunOperations:
         """Enqueue the encoded operation ``make(producer_id, seq)``."""

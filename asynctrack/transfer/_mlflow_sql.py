@@ -165,9 +165,9 @@ class MlflowSqliteSource(Source):
     async def metric_series(self, run: SourceRun) -> list[MetricSeries]:
         def read() -> list[MetricSeries]:
             with self._lock:
+                # No ORDER BY: SQLite would sort the rows itself (a third of the read's time); numpy does.
                 rows = self._conn.execute(
-                    "SELECT key, value, is_nan, timestamp, step FROM metrics WHERE run_uuid = ? "
-                    "ORDER BY key, step, timestamp",
+                    "SELECT key, value, is_nan, timestamp, step FROM metrics WHERE run_uuid = ?",
                     (run.info.run_id,),
                 ).fetchall()
             return _columns(rows)
@@ -206,19 +206,23 @@ class MlflowSqliteSource(Source):
 
 
 def _columns(rows: Sequence[tuple[Any, ...]]) -> list[MetricSeries]:
-    """Rows (key, value, is_nan, timestamp, step) ordered by key into one series per key."""
+    """Rows (key, value, is_nan, timestamp, step) into one series per key, each in (step, timestamp)
+    order."""
     if not rows:
         return []
-    keys = [r[0] for r in rows]
-    values = np.fromiter((r[1] for r in rows), np.float64, len(rows))
-    is_nan = np.fromiter((r[2] for r in rows), np.bool_, len(rows))
-    values[is_nan] = np.nan
-    stamps = np.fromiter((r[3] for r in rows), np.int64, len(rows))
-    steps = np.fromiter((r[4] or 0 for r in rows), np.int64, len(rows))
-    out = []
-    start = 0
-    for i in range(1, len(keys) + 1):
-        if i == len(keys) or keys[i] != keys[start]:
-            out.append(MetricSeries(str(keys[start]), values[start:i], stamps[start:i], steps[start:i]))
-            start = i
-    return out
+    n = len(rows)
+    keys, vals, nans, stamps_col, steps_col = zip(*rows, strict=True)
+    names: dict[str, int] = {}
+    codes = np.fromiter((names.setdefault(k, len(names)) for k in keys), np.int64, n)
+    values = np.array(vals, np.float64)
+    values[np.array(nans, np.bool_)] = np.nan
+    stamps = np.array(stamps_col, np.int64)
+    steps = np.array([0 if s is None else s for s in steps_col], np.int64)
+    order = np.lexsort((stamps, steps, codes))  # by key, then step, then timestamp
+    codes, values, stamps, steps = codes[order], values[order], stamps[order], steps[order]
+    bounds = [0, *(np.flatnonzero(codes[1:] != codes[:-1]) + 1).tolist(), n]
+    by_code = {code: name for name, code in names.items()}
+    return [
+        MetricSeries(str(by_code[int(codes[lo])]), values[lo:hi], stamps[lo:hi], steps[lo:hi])
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
+    ]

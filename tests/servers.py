@@ -78,6 +78,27 @@ def mlflow_auth_python() -> Path:
     return python
 
 
+def mlflow_postgres_python() -> Path:
+    """:func:`mlflow_python` with the PostgreSQL driver MLflow 3.17.2 uses for ``postgresql://`` URIs
+    (``psycopg`` 3), added on first use."""
+    python = mlflow_python()
+    marker = python.parent.parent / ".postgres-installed"
+    if marker.exists():
+        return python
+    with open(python.parent.parent.parent / f".{python.parent.parent.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not marker.exists():
+            done = subprocess.run(
+                [str(python), "-m", "pip", "install", "--quiet", "psycopg[binary]>=3.1"],
+                capture_output=True,
+                text=True,
+            )
+            if done.returncode:
+                raise RuntimeError(f"installing psycopg failed:\n{done.stderr[-4000:]}")
+            marker.write_text("psycopg")
+    return python
+
+
 class ServerProcess:
     """A server subprocess on ``127.0.0.1:port``, ready once ``GET /health`` answers 200."""
 

@@ -21,6 +21,7 @@ from asynctrack.transfer import (
     locate,
     open_source,
     open_target,
+    source_name,
 )
 
 __all__ = ["add_db_command", "run_db_command"]
@@ -111,14 +112,15 @@ class _Bar:
 
 
 async def _copy(args: argparse.Namespace) -> int:
-    if locate(args.source).uri == locate(args.target).uri:
-        return fail(f"source and target are the same store ({locate(args.source).uri})")
+    source_uri = source_name(args.source)
+    if source_uri == locate(args.target).uri:
+        return fail(f"source and target are the same store ({source_uri})")
     source = await open_source(args.source)
     try:
         target, location = await open_target(args.target)
         try:
-            path = args.state or default_state_path(locate(args.source).uri, location.uri, location.db_path)
-            state = CopyState(path, locate(args.source).uri)
+            path = args.state or default_state_path(source_uri, location.uri, location.db_path)
+            state = CopyState(path, source_uri)
             show = not args.no_progress and sys.stderr.isatty()
             columns = (
                 TextColumn("[bold]runs"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from asynctrack.transfer._engine import CopyProgress, CopyReport, copy_store, plan_writes
-from asynctrack.transfer._open import locate, open_source, open_target
+from asynctrack.transfer._open import locate, open_source, open_target, source_name
 from asynctrack.transfer._source import Source, SourceRun, StoreSource, Totals
 from asynctrack.transfer._state import CopyState, default_state_path
 
@@ -21,4 +21,5 @@ __all__ = [
     "open_source",
     "open_target",
     "plan_writes",
+    "source_name",
 ]

@@ -13,6 +13,8 @@ the report.
 
 from __future__ import annotations
 
+import abc
+import importlib
 import sqlite3
 import threading
 import urllib.parse
@@ -28,7 +30,13 @@ from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.store._protocol import MetricSeries
 from asynctrack.transfer._source import Source, SourceRun, Totals
 
-__all__ = ["MlflowSqliteSource", "is_mlflow_sqlite"]
+__all__ = [
+    "MlflowPostgresSource",
+    "MlflowSqliteSource",
+    "is_mlflow_sqlite",
+    "is_mlflow_tables",
+    "postgres_tables",
+]
 
 _MLFLOW_TABLES = frozenset({"alembic_version", "experiments", "runs", "metrics", "params", "tags"})
 
@@ -47,43 +55,28 @@ def is_mlflow_sqlite(path: str) -> bool:
         tables = {str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     finally:
         conn.close()
-    return _MLFLOW_TABLES <= tables and "asynctrack_meta" not in tables
+    return is_mlflow_tables(tables)
 
 
-class MlflowSqliteSource(Source):
-    """An ``mlflow.db`` file (``sqlite:///mlflow.db``), opened read-only."""
+class _MlflowSql(Source):
+    """What both of MLflow's SQL databases share: the queries (``?`` placeholders; ``_query`` adapts them)."""
 
-    def __init__(self, path: str, conn: sqlite3.Connection) -> None:
-        self.path = path
-        self.description = f"MLflow database sqlite:///{path} (read only)"
-        self._conn = conn
-        self._lock = threading.Lock()  # one statement at a time on the connection
-        tables = {str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        columns = {str(r[1]) for r in conn.execute("PRAGMA table_info(experiments)")}
+    def __init__(self, description: str, tables: set[str], experiment_columns: set[str]) -> None:
+        self.description = description
         self._has_inputs = "inputs" in tables
-        self._workspace = "workspace" in columns
-        self.revision = str(conn.execute("SELECT version_num FROM alembic_version").fetchone()[0])
+        self._workspace = "workspace" in experiment_columns
         self._inputs: dict[str, int] | None = None
 
-    @classmethod
-    async def open(cls, path: str) -> MlflowSqliteSource:
-        def connect() -> MlflowSqliteSource:
-            try:
-                conn = _connect_read_only(path)
-                return cls(path, conn)
-            except sqlite3.Error as exc:
-                raise MlflowException(
-                    f"cannot read the MLflow database {path}: {exc}", error_code=INVALID_PARAMETER_VALUE
-                ) from exc
+    @abc.abstractmethod
+    async def _query(self, sql: str, args: Sequence[Any] = ()) -> Sequence[Sequence[Any]]:
+        """All rows of one read-only query."""
 
-        return await anyio.to_thread.run_sync(connect)
-
-    async def _query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        def run() -> list[tuple[Any, ...]]:
-            with self._lock:
-                return self._conn.execute(sql, tuple(args)).fetchall()
-
-        return await anyio.to_thread.run_sync(run)
+    async def metric_series(self, run: SourceRun) -> list[MetricSeries]:
+        # No ORDER BY: the database would sort the rows itself (a third of the read's time); numpy does.
+        rows = await self._query(
+            "SELECT key, value, is_nan, timestamp, step FROM metrics WHERE run_uuid = ?", (run.info.run_id,)
+        )
+        return _columns(rows)
 
     def _where_workspace(self, alias: str = "") -> str:
         return f" WHERE {alias}workspace = 'default'" if self._workspace else ""
@@ -162,18 +155,6 @@ class MlflowSqliteSource(Source):
             for run, name, user, status, start, end, stage, art in rows
         ]
 
-    async def metric_series(self, run: SourceRun) -> list[MetricSeries]:
-        def read() -> list[MetricSeries]:
-            with self._lock:
-                # No ORDER BY: SQLite would sort the rows itself (a third of the read's time); numpy does.
-                rows = self._conn.execute(
-                    "SELECT key, value, is_nan, timestamp, step FROM metrics WHERE run_uuid = ?",
-                    (run.info.run_id,),
-                ).fetchall()
-            return _columns(rows)
-
-        return await anyio.to_thread.run_sync(read)
-
     async def totals(self) -> Totals:
         ws = self._where_workspace("e.")
         join = (
@@ -201,11 +182,125 @@ class MlflowSqliteSource(Source):
             )
         return out
 
+
+class MlflowSqliteSource(_MlflowSql):
+    """An ``mlflow.db`` file (``sqlite:///mlflow.db``), opened read-only (``mode=ro``, ``query_only``)."""
+
+    def __init__(self, path: str, conn: sqlite3.Connection) -> None:
+        tables = {str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        columns = {str(r[1]) for r in conn.execute("PRAGMA table_info(experiments)")}
+        super().__init__(f"MLflow database sqlite:///{path} (read only)", tables, columns)
+        self.path = path
+        self._conn = conn
+        self._lock = threading.Lock()  # one statement at a time on the connection
+
+    @classmethod
+    async def open(cls, path: str) -> MlflowSqliteSource:
+        def connect() -> MlflowSqliteSource:
+            try:
+                conn = _connect_read_only(path)
+                return cls(path, conn)
+            except sqlite3.Error as exc:
+                raise MlflowException(
+                    f"cannot read the MLflow database {path}: {exc}", error_code=INVALID_PARAMETER_VALUE
+                ) from exc
+
+        return await anyio.to_thread.run_sync(connect)
+
+    async def _query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        def run() -> list[tuple[Any, ...]]:
+            with self._lock:
+                return self._conn.execute(sql, tuple(args)).fetchall()
+
+        return await anyio.to_thread.run_sync(run)
+
     async def aclose(self) -> None:
         await anyio.to_thread.run_sync(self._conn.close)
 
 
-def _columns(rows: Sequence[tuple[Any, ...]]) -> list[MetricSeries]:
+class MlflowPostgresSource(_MlflowSql):
+    """MLflow's schema in PostgreSQL, read in one ``READ ONLY`` ``REPEATABLE READ`` transaction (one
+    consistent snapshot for the whole copy) on a connection whose every transaction is read-only
+    (``default_transaction_read_only``), rolled back at the end: nothing can be written."""
+
+    def __init__(
+        self, description: str, conn: Any, transaction: Any, tables: set[str], columns: set[str]
+    ) -> None:
+        super().__init__(description, tables, columns)
+        self._conn = conn
+        self._transaction = transaction
+        self._lock = anyio.Lock()
+
+    @classmethod
+    async def open(cls, dsn: str, description: str) -> MlflowPostgresSource:
+        asyncpg = _asyncpg()
+        conn = await asyncpg.connect(
+            dsn,
+            server_settings={"default_transaction_read_only": "on", "application_name": "asynctrack db copy"},
+        )
+        try:
+            transaction = conn.transaction(isolation="repeatable_read", readonly=True)
+            await transaction.start()
+            tables = {
+                str(r[0])
+                for r in await conn.fetch(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+                )
+            }
+            columns = {
+                str(r[0])
+                for r in await conn.fetch(
+                    "SELECT column_name FROM information_schema.columns "
+                    "WHERE table_schema = current_schema() AND table_name = 'experiments'"
+                )
+            }
+        except BaseException:
+            await conn.close()
+            raise
+        return cls(description, conn, transaction, tables, columns)
+
+    async def _query(self, sql: str, args: Sequence[Any] = ()) -> Sequence[Sequence[Any]]:
+        parts = sql.split("?")
+        numbered = parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], start=1))
+        async with self._lock:
+            return await self._conn.fetch(numbered, *args)  # type: ignore[no-any-return]
+
+    async def aclose(self) -> None:
+        try:
+            await self._transaction.rollback()
+        finally:
+            await self._conn.close()
+
+
+def _asyncpg() -> Any:
+    try:
+        asyncpg = importlib.import_module("asyncpg")  # an optional dependency (the postgres extra)
+    except ImportError:
+        raise MlflowException(
+            "reading PostgreSQL needs asyncpg: pip install 'asynctrack[postgres]'",
+            error_code=INVALID_PARAMETER_VALUE,
+        ) from None
+    return asyncpg
+
+
+async def postgres_tables(dsn: str) -> set[str]:
+    """The tables of the PostgreSQL database at ``dsn`` (its current schema), read in a read-only
+    transaction: how a ``postgresql://`` source is told to be MLflow's or asynctrack's."""
+    conn = await _asyncpg().connect(dsn, server_settings={"default_transaction_read_only": "on"})
+    try:
+        rows = await conn.fetch(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+        )
+    finally:
+        await conn.close()
+    return {str(r[0]) for r in rows}
+
+
+def is_mlflow_tables(tables: set[str]) -> bool:
+    return _MLFLOW_TABLES <= tables and "asynctrack_meta" not in tables
+
+
+def _columns(rows: Sequence[Sequence[Any]]) -> list[MetricSeries]:
     """Rows (key, value, is_nan, timestamp, step) into one series per key, each in (step, timestamp)
     order."""
     if not rows:

@@ -18,10 +18,16 @@ from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.store._open import open_store
 from asynctrack.store._protocol import AbstractStore
 from asynctrack.store.sqlite._ownership import check_file
-from asynctrack.transfer._mlflow_sql import MlflowSqliteSource, is_mlflow_sqlite
+from asynctrack.transfer._mlflow_sql import (
+    MlflowPostgresSource,
+    MlflowSqliteSource,
+    is_mlflow_sqlite,
+    is_mlflow_tables,
+    postgres_tables,
+)
 from asynctrack.transfer._source import Source, StoreSource
 
-__all__ = ["locate", "open_source", "open_target"]
+__all__ = ["locate", "open_source", "open_target", "source_name"]
 
 
 def locate(uri: str) -> StoreLocation:
@@ -31,7 +37,35 @@ def locate(uri: str) -> StoreLocation:
     return resolve(uri)
 
 
+#: PostgreSQL URI spellings, SQLAlchemy's driver suffixes included (MLflow's --backend-store-uri has them).
+_POSTGRES = ("postgresql", "postgres", "postgresql+asyncpg", "postgresql+psycopg2", "postgresql+psycopg")
+
+
+def _postgres_dsn(uri: str) -> str | None:
+    """The libpq-style DSN of a PostgreSQL URI (driver suffix dropped), None for other URIs."""
+    parsed = urllib.parse.urlparse(uri)
+    if parsed.scheme.lower() not in _POSTGRES:
+        return None
+    return urllib.parse.urlunparse(parsed._replace(scheme="postgresql"))
+
+
+def _redacted(uri: str) -> str:
+    parsed = urllib.parse.urlparse(uri)
+    if parsed.password is None:
+        return uri
+    return parsed._replace(netloc=parsed.netloc.replace(f":{parsed.password}@", ":***@", 1)).geturl()
+
+
+def source_name(uri: str) -> str:
+    """The source's canonical URI, password hidden (names the resume file; is written in it)."""
+    dsn = _postgres_dsn(uri)
+    return _redacted(dsn) if dsn is not None else locate(uri).uri
+
+
 async def open_source(uri: str) -> Source:
+    dsn = _postgres_dsn(uri)
+    if dsn is not None and is_mlflow_tables(await postgres_tables(dsn)):
+        return await MlflowPostgresSource.open(dsn, f"MLflow database {_redacted(dsn)} (read only)")
     location = locate(uri)
     if location.is_remote:
         return StoreSource(await open_store(location), location.uri)

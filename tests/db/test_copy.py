@@ -44,41 +44,52 @@ def _value(v: float) -> object:
     return "nan" if math.isnan(v) else v
 
 
-def mlflow_contents(path: Path) -> Contents:
-    """MLflow's database read with plain sqlite3, read-only: experiments and runs by id, each run's info,
-    params, tags and every metric point as sorted (step, timestamp, value) tuples."""
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        exp_tags: dict[str, dict[str, str]] = defaultdict(dict)
-        for eid, k, v in conn.execute("SELECT experiment_id, key, value FROM experiment_tags"):
-            exp_tags[str(eid)][k] = v
-        experiments = {
-            str(eid): (name, stage, loc, exp_tags[str(eid)])
-            for eid, name, stage, loc in conn.execute(
-                "SELECT experiment_id, name, lifecycle_stage, artifact_location FROM experiments"
-            )
-        }
-        runs: dict[str, Any] = {}
-        for rid, eid, name, user, status, start, end, stage, art in conn.execute(
-            "SELECT run_uuid, experiment_id, name, user_id, status, start_time, end_time, lifecycle_stage, "
-            "artifact_uri FROM runs"
+def sqlite_query(path: Path) -> Any:
+    """A ``query(sql, args)`` over MLflow's SQLite file opened read-only with plain sqlite3."""
+
+    def query(sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return conn.execute(sql, args).fetchall()
+        finally:
+            conn.close()
+
+    return query
+
+
+def mlflow_contents(source: Path | Any) -> Contents:
+    """MLflow's tables read with plain SQL (a SQLite path, or a ``query(sql, args)`` function):
+    experiments and runs by id, each run's info, params, tags and every metric point as sorted
+    (step, timestamp, value) tuples."""
+    query = sqlite_query(source) if isinstance(source, Path) else source
+    exp_tags: dict[str, dict[str, str]] = defaultdict(dict)
+    for eid, k, v in query("SELECT experiment_id, key, value FROM experiment_tags"):
+        exp_tags[str(eid)][k] = v
+    experiments = {
+        str(eid): (name, stage, loc, exp_tags[str(eid)])
+        for eid, name, stage, loc in query(
+            "SELECT experiment_id, name, lifecycle_stage, artifact_location FROM experiments"
+        )
+    }
+    runs: dict[str, Any] = {}
+    for rid, eid, name, user, status, start, end, stage, art in query(
+        "SELECT run_uuid, experiment_id, name, user_id, status, start_time, end_time, lifecycle_stage, "
+        "artifact_uri FROM runs"
+    ):
+        params = dict(query("SELECT key, value FROM params WHERE run_uuid = ?", (rid,)))
+        tags = dict(query("SELECT key, value FROM tags WHERE run_uuid = ?", (rid,)))
+        metrics: dict[str, list[tuple[int, int, object]]] = defaultdict(list)
+        for key, value, is_nan, ts, step in query(
+            "SELECT key, value, is_nan, timestamp, step FROM metrics WHERE run_uuid = ?", (rid,)
         ):
-            params = dict(conn.execute("SELECT key, value FROM params WHERE run_uuid = ?", (rid,)).fetchall())
-            tags = dict(conn.execute("SELECT key, value FROM tags WHERE run_uuid = ?", (rid,)).fetchall())
-            metrics: dict[str, list[tuple[int, int, object]]] = defaultdict(list)
-            for key, value, is_nan, ts, step in conn.execute(
-                "SELECT key, value, is_nan, timestamp, step FROM metrics WHERE run_uuid = ?", (rid,)
-            ):
-                metrics[key].append((step, ts, "nan" if is_nan else value))
-            runs[rid] = (
-                (str(eid), name, user, status, start, end, stage, art),
-                params,
-                tags,
-                {k: sorted(v, key=repr) for k, v in metrics.items()},
-            )
-        return {"experiments": experiments, "runs": runs}
-    finally:
-        conn.close()
+            metrics[key].append((step, ts, "nan" if is_nan else value))
+        runs[rid] = (
+            (str(eid), name, user, status, start, end, stage, art),
+            params,
+            tags,
+            {k: sorted(v, key=repr) for k, v in metrics.items()},
+        )
+    return {"experiments": experiments, "runs": runs}
 
 
 async def store_contents(store: AbstractStore) -> Contents:

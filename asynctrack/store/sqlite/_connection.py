@@ -25,28 +25,59 @@ T = TypeVar("T")
 # SQLite keeps per-process lock bookkeeping for each open file. If a process forks while one of its
 # connections is inside a transaction, the child inherits bookkeeping that says "locked" with no thread
 # left to unlock it, and the child's own connections to that file then see SQLITE_BUSY forever (seen
-# here: a forked child retrying for good). So every statement we run holds this lock, and fork() waits
-# for it: the child always starts with no SQLite call in progress.
-_fork_guard = threading.Lock()
+# here: a forked child retrying for good). So every SQLite call we make is counted as in progress, and
+# fork() waits until none is: the child always starts with no SQLite call in progress. Calls on different
+# connections do not wait for each other (a checkpoint's fsync in the writer's thread does not hold up a
+# synchronous call written from its caller's thread); only fork() waits for them all.
+
+
+class _ForkGuard:
+    """Shared by SQLite calls, exclusive for fork()."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._idle = threading.Condition(self._mutex)
+        self._calls = 0
+
+    def enter(self) -> None:
+        with self._mutex:  # held through fork(): a call starting then waits for the parent's side
+            self._calls += 1
+
+    def leave(self) -> None:
+        with self._mutex:
+            self._calls -= 1
+            if not self._calls:
+                self._idle.notify_all()
+
+    def before_fork(self) -> None:
+        self._mutex.acquire()
+        while self._calls:
+            self._idle.wait()  # releases the mutex while it waits, holds it again on return
+
+    def after_fork_in_parent(self) -> None:
+        self._mutex.release()
+
+
+_fork_guard = _ForkGuard()
 
 
 def guarded(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    with _fork_guard:
+    guard = _fork_guard
+    guard.enter()
+    try:
         return fn(*args, **kwargs)
+    finally:
+        guard.leave()
 
 
 def _reset_fork_guard() -> None:
     global _fork_guard
-    _fork_guard = threading.Lock()
-
-
-def _release_fork_guard() -> None:
-    _fork_guard.release()
+    _fork_guard = _ForkGuard()
 
 
 os.register_at_fork(
-    before=lambda: _fork_guard.acquire(),
-    after_in_parent=_release_fork_guard,
+    before=lambda: _fork_guard.before_fork(),
+    after_in_parent=lambda: _fork_guard.after_fork_in_parent(),
     after_in_child=_reset_fork_guard,
 )
 

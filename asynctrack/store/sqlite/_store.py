@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 import sqlite3
@@ -63,6 +64,12 @@ class SqliteStore(AbstractStore, SqliteRegistry):
         self._writer = writer
         self._reader = reader
         self._busy_timeout = busy_timeout
+        # The WAL checkpoints the express writer asks for, run here in the writer's thread (see
+        # ``_express.py``); made on the loop the store was opened on, owned by the store.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._checkpoint_task: asyncio.Task[None] | None = None
+        self._checkpoint_wanted = False
+        self._closing = False
 
     @classmethod
     async def open(cls, path: str, artifact_root: str, *, upgrade: bool = True) -> SqliteStore:
@@ -103,11 +110,40 @@ class SqliteStore(AbstractStore, SqliteRegistry):
         except BaseException:
             await writer.close()
             raise
-        return cls(path, root, writer, reader, busy)
+        store = cls(path, root, writer, reader, busy)
+        store._loop = asyncio.get_running_loop()
+        return store
 
     def express_writer(self) -> ExpressWriter:
-        """A connection of its own for synchronous calls written from the caller's thread."""
-        return SqliteExpressWriter(self.path, self._busy_timeout)
+        """A connection of its own for synchronous calls written from the caller's thread; it leaves the
+        WAL's checkpoints to this store's writer thread (:meth:`_request_checkpoint`)."""
+        return SqliteExpressWriter(self.path, self._busy_timeout, self._request_checkpoint)
+
+    def _request_checkpoint(self) -> None:
+        """From the express writer's thread: have the writer thread checkpoint the WAL (PASSIVE: it never
+        holds up a writer), unless one is asked for already."""
+        loop = self._loop
+        if loop is None or self._checkpoint_wanted or self._closing:
+            return
+        self._checkpoint_wanted = True
+        try:
+            loop.call_soon_threadsafe(self._start_checkpoint)
+        except RuntimeError:  # the loop is closed: the store is going away
+            self._checkpoint_wanted = False
+
+    def _start_checkpoint(self) -> None:
+        if self._closing:
+            self._checkpoint_wanted = False
+            return
+        self._checkpoint_task = asyncio.get_running_loop().create_task(self._checkpoint())
+
+    async def _checkpoint(self) -> None:
+        try:
+            await self._writer.run(_passive_checkpoint)
+        except MlflowException:  # busy or failing: the next request (or a writer's own) tries again
+            pass
+        finally:
+            self._checkpoint_wanted = False
 
     async def _write(self, what: str, fn: object, *args: object) -> object:
         return await retry_transient(
@@ -320,10 +356,18 @@ class SqliteStore(AbstractStore, SqliteRegistry):
         return await self._read(_imports.run_counts, list(run_ids))  # type: ignore[return-value]
 
     async def aclose(self) -> None:
+        self._closing = True
+        task = self._checkpoint_task
         try:
+            if task is not None and not task.done():
+                await task  # bounded: one PASSIVE checkpoint
             await self._writer.close()
         finally:
             await self._reader.close()
+
+
+def _passive_checkpoint(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
 def _create(path: str, artifact_root: str) -> None:

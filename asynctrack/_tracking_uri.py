@@ -4,7 +4,9 @@ embedded SQLite store under ``./mlruns``.
 Accepted forms: ``sqlite:///relative.db`` and ``sqlite:////absolute.db``; a directory path or ``file://``
 URI (the embedded store's database ``asynctrack.db`` lives inside it, artifacts beside it); and
 ``http://host:port`` or ``https://host[:port][/base/path]``, a remote MLflow-compatible tracking server
-reached through MLflow's REST API (the server owns the database and the artifact root).
+reached through MLflow's REST API (the server owns the database and the artifact root); and
+``postgresql://user:password@host:port/database`` (also ``postgres://`` and ``postgresql+asyncpg://``), a
+PostgreSQL database reached directly (asyncpg), its artifact root ``./mlruns`` as for the embedded store.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 
 __all__ = [
     "DEFAULT_DB_NAME",
+    "POSTGRES_SCHEMES",
     "REMOTE_SCHEMES",
     "StoreLocation",
     "current_uri",
@@ -37,10 +40,13 @@ _tracking_uri: str | None = None
 
 
 REMOTE_SCHEMES = frozenset({"http", "https"})
+#: Spellings of a PostgreSQL URI (SQLAlchemy's driver suffix included, as MLflow accepts it).
+POSTGRES_SCHEMES = frozenset({"postgresql", "postgres", "postgresql+asyncpg"})
 
 
 class StoreLocation(msgspec.Struct, frozen=True):
-    """A resolved tracking URI: which backend (``scheme``: "sqlite", "http" or "https"), and where.
+    """A resolved tracking URI: which backend (``scheme``: "sqlite", "postgresql", "http" or "https"), and
+    where.
 
     ``uri`` is canonical, so that two spellings of one store share one pipeline: ``sqlite:///`` with an
     absolute path, or the server's base URL without a trailing slash. ``db_path`` and ``artifact_root``
@@ -51,6 +57,11 @@ class StoreLocation(msgspec.Struct, frozen=True):
     uri: str
     db_path: str
     artifact_root: str
+
+    @property
+    def is_postgres(self) -> bool:
+        """A PostgreSQL database reached directly (``uri`` is then its canonical ``postgresql://`` URI)."""
+        return self.scheme == "postgresql"
 
     @property
     def is_remote(self) -> bool:
@@ -117,10 +128,11 @@ def resolve(uri: str | None) -> StoreLocation:
         return StoreLocation("sqlite", f"sqlite:///{db}", db, directory)
     if scheme in REMOTE_SCHEMES:
         return _remote(parsed, scheme)
+    if scheme in POSTGRES_SCHEMES:
+        return _postgres(parsed)
     raise MlflowException(
-        f"Tracking URI {uri!r} uses the scheme {scheme!r}, which this version of asynctrack does not "
-        "support yet: use a directory, file://, sqlite:///, http:// or https:// URI (the PostgreSQL store "
-        "is planned).",
+        f"Tracking URI {redact(parsed.geturl())!r} uses the scheme {scheme!r}, which this version of asynctrack "
+        "does not support: use a directory, file://, sqlite:///, postgresql://, http:// or https:// URI.",
         error_code=INVALID_PARAMETER_VALUE,
     )
 
@@ -147,3 +159,33 @@ def _remote(parsed: urllib.parse.ParseResult, scheme: str) -> StoreLocation:
     netloc = parsed.netloc if "@" in parsed.netloc else parsed.netloc.lower()
     canonical = urllib.parse.urlunparse((scheme, netloc, parsed.path, "", "", "")).rstrip("/")
     return StoreLocation(scheme, canonical, "", "")
+
+
+def _postgres(parsed: urllib.parse.ParseResult) -> StoreLocation:
+    """A PostgreSQL database: ``postgresql://[user[:password]@]host[:port]/database[?options]``, canonical
+    with the ``postgresql`` scheme (so the three spellings share one pipeline). The options are checked
+    when the store opens (``store/postgres/_config.py``)."""
+    problem = None
+    if not parsed.hostname:
+        problem = "no host"
+    elif parsed.path.strip("/") == "":
+        problem = "no database name"
+    elif parsed.fragment or parsed.params:
+        problem = "a fragment"
+    else:
+        try:
+            parsed.port  # noqa: B018  (raises ValueError on a malformed port)
+        except ValueError:
+            problem = "an invalid port"
+    if problem is not None:
+        raise MlflowException(
+            f"Invalid PostgreSQL tracking URI {redact(parsed.geturl())!r}: it has {problem}; expected "
+            "postgresql://user:password@host:port/database",
+            error_code=INVALID_PARAMETER_VALUE,
+        )
+    netloc = parsed.netloc
+    if "@" not in netloc:
+        netloc = netloc.lower()
+    canonical = urllib.parse.urlunparse(("postgresql", netloc, parsed.path, "", parsed.query, ""))
+    return StoreLocation("postgresql", canonical, "", os.path.abspath(_DEFAULT_DIR))
+

@@ -24,6 +24,10 @@ __all__ = [
     "ASYNCTRACK_LINGER_MS",
     "ASYNCTRACK_QUEUE_FULL",
     "ASYNCTRACK_QUEUE_SIZE",
+    "ASYNCTRACK_POSTGRES_ACQUIRE_TIMEOUT",
+    "ASYNCTRACK_POSTGRES_POOL_SIZE",
+    "ASYNCTRACK_POSTGRES_STATEMENT_CACHE_SIZE",
+    "ASYNCTRACK_POSTGRES_STATEMENT_TIMEOUT",
     "ASYNCTRACK_SQLITE_BUSY_TIMEOUT",
     "CURL_CA_BUNDLE",
     "MLFLOW_ENABLE_ASYNC_LOGGING",
@@ -237,6 +241,32 @@ ASYNCTRACK_SQLITE_BUSY_TIMEOUT = EnvironmentVariable[float](
     _non_negative_float,
     0.1,
     "Seconds one SQLite statement waits on another process's lock before the store backs off and retries.",
+)
+
+ASYNCTRACK_POSTGRES_POOL_SIZE = EnvironmentVariable[int](
+    "ASYNCTRACK_POSTGRES_POOL_SIZE",
+    _positive_int,
+    10,
+    "Connections one process's PostgreSQL store may hold (the URI option pool_size wins).",
+)
+ASYNCTRACK_POSTGRES_STATEMENT_CACHE_SIZE = EnvironmentVariable[int](
+    "ASYNCTRACK_POSTGRES_STATEMENT_CACHE_SIZE",
+    _non_negative_int,
+    100,
+    "Prepared statements asyncpg caches per PostgreSQL connection; 0 behind pgbouncer in transaction mode "
+    "(the URI options statement_cache_size=0 or pgbouncer=true win).",
+)
+ASYNCTRACK_POSTGRES_STATEMENT_TIMEOUT = EnvironmentVariable[float](
+    "ASYNCTRACK_POSTGRES_STATEMENT_TIMEOUT",
+    _non_negative_float,
+    60.0,
+    "Seconds PostgreSQL lets one statement of the store run before cancelling it (0: no limit).",
+)
+ASYNCTRACK_POSTGRES_ACQUIRE_TIMEOUT = EnvironmentVariable[float](
+    "ASYNCTRACK_POSTGRES_ACQUIRE_TIMEOUT",
+    _non_negative_float,
+    30.0,
+    "Seconds a PostgreSQL store call waits for a free pooled connection before failing as unavailable.",
 )
 
 

@@ -1,4 +1,6 @@
-"""The embedded SqliteStore, driven directly through its coroutines (aiosqlite needs asyncio)."""
+"""The store protocol driven directly through its coroutines, on the embedded SqliteStore and on the
+PostgreSQL store (the ``store`` fixture is parametrized over both; tests that open files themselves are
+about SQLite only)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import struct
 
 import numpy as np
 import pytest
+from postgres_db import STORE_BACKENDS, backend_uri, open_test_store
 
 from asynctrack._names import generate_run_name
 from asynctrack.entities import Param, RunTag
@@ -37,13 +40,14 @@ def artifact_root(tmp_path):
     return str(tmp_path / "artifacts")
 
 
-@pytest.fixture
-async def store(db_path, artifact_root):
-    s = await SqliteStore.open(db_path, artifact_root)
-    try:
-        yield s
-    finally:
-        await s.aclose()
+@pytest.fixture(params=STORE_BACKENDS)
+async def store(request, tmp_path, artifact_root):
+    with backend_uri(request.param, str(tmp_path)) as uri:
+        s = await open_test_store(uri, artifact_root)
+        try:
+            yield s
+        finally:
+            await s.aclose()
 
 
 @pytest.fixture
@@ -204,12 +208,10 @@ async def test_create_run_in_missing_experiment(store):
     assert "id=77" in e.message
 
 
-async def test_create_run_in_deleted_experiment(store, db_path):
+async def test_create_run_in_deleted_experiment(store):
     """Creating a run in a deleted experiment is INVALID_PARAMETER_VALUE naming the experiment."""
     exp_id = await store.create_experiment("gone")
-    raw_sql(
-        db_path, "UPDATE experiments SET lifecycle_stage = 'deleted' WHERE experiment_id = ?", int(exp_id)
-    )
+    await store.delete_experiment(exp_id)
     e = await expect_error("INVALID_PARAMETER_VALUE", store.create_run(exp_id, "u", 1, [], None))
     assert e.message == f"Could not create run under non-active experiment with ID {exp_id}."
 
@@ -439,9 +441,9 @@ async def test_unknown_run_is_resource_does_not_exist(store):
         assert (await expect_error("RESOURCE_DOES_NOT_EXIST", call())).message == message
 
 
-async def test_deleted_run_rejects_writes(store, run_id, db_path):
+async def test_deleted_run_rejects_writes(store, run_id):
     """Writes to a deleted run are INVALID_PARAMETER_VALUE with MLflow's message; reads still work."""
-    raw_sql(db_path, "UPDATE runs SET lifecycle_stage = 'deleted' WHERE run_id = ?", run_id)
+    await store.delete_run(run_id)
     message = f"The run {run_id} must be in the 'active' state. Current state is deleted."
     for call in (
         lambda: store.log_batch(run_id, [series("m", [1.0])], [], []),

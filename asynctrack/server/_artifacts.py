@@ -118,7 +118,7 @@ def store_location(config: ServerConfig) -> StoreLocation:
     root = config.default_artifact_root
     if root is None and serves_artifacts(config):
         root = PROXIED_ROOT
-    if root is None or location.scheme != "sqlite":
+    if root is None or location.scheme not in ("sqlite", "postgresql"):
         return location
     if scheme_of(root) == "":
         root = os.path.abspath(os.path.expanduser(root))

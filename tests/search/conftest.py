@@ -1,8 +1,9 @@
-"""Fixtures for search tests: a fresh SqliteStore per test.
+"""Fixtures for search tests: a fresh store per test, on each backend.
 
-``store`` is parametrized with the search indexes (``SEARCH_DDL``, created with the schema) and without
-them (dropped, as in a database from before them): the indexes change query plans (the segmented,
-index-ordered reads), never results, and both must give MLflow's answers.
+``store`` is the embedded store with the search indexes (``SEARCH_DDL``, created with the schema) and
+without them (dropped, as in a database from before them): the indexes change query plans (the segmented,
+index-ordered reads), never results, and both must give MLflow's answers; and the PostgreSQL store, which
+must give the same answers (skipped when PostgreSQL is not reachable).
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from pathlib import Path
 
 import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
+from postgres_db import STORE_BACKENDS, backend_uri, open_test_store
 from search_helpers import drop_search_indexes
 
-from asynctrack.store.sqlite import SqliteStore
+from asynctrack.store import AbstractStore
 
 
 @pytest.fixture
@@ -22,27 +24,31 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture(params=[True, False], ids=["indexed", "no-search-indexes"])
-def with_search_indexes(request: pytest.FixtureRequest) -> bool:
-    return bool(request.param)
+@pytest.fixture(params=["sqlite", "sqlite-no-search-indexes", "postgres"])
+def store_variant(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 @pytest.fixture
-async def store(tmp_path: Path, with_search_indexes: bool) -> AsyncIterator[SqliteStore]:
-    s = await SqliteStore.open(str(tmp_path / "search.db"), str(tmp_path / "artifacts"))
-    if not with_search_indexes:
-        drop_search_indexes(s.path)
-    try:
-        yield s
-    finally:
-        await s.aclose()
+async def store(tmp_path: Path, store_variant: str) -> AsyncIterator[AbstractStore]:
+    backend = "postgres" if store_variant == "postgres" else "sqlite"
+    with backend_uri(backend, str(tmp_path)) as uri:
+        s = await open_test_store(uri, str(tmp_path / "artifacts"))
+        if store_variant == "sqlite-no-search-indexes":
+            drop_search_indexes(s.path)
+        try:
+            yield s
+        finally:
+            await s.aclose()
 
 
-@pytest.fixture
-def portal_store(tmp_path: Path) -> Iterator[tuple[BlockingPortal, SqliteStore]]:
+@pytest.fixture(params=STORE_BACKENDS)
+def portal_store(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[BlockingPortal, AbstractStore]]:
     """A store living in an event loop on another thread, for synchronous (Hypothesis) tests."""
-    with start_blocking_portal("asyncio") as portal:
-        s = portal.call(SqliteStore.open, str(tmp_path / "prop.db"), str(tmp_path / "artifacts"))
+    with backend_uri(request.param, str(tmp_path)) as uri, start_blocking_portal("asyncio") as portal:
+        s = portal.call(open_test_store, uri, str(tmp_path / "artifacts"))
         try:
             yield portal, s
         finally:

@@ -8,10 +8,10 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import postgres_db
 
 from asynctrack.entities import Param, Run, RunTag, ViewType
-from asynctrack.store import MetricSeries
-from asynctrack.store.sqlite import SqliteStore
+from asynctrack.store import AbstractStore, MetricSeries
 from asynctrack.store.sqlite._search import SEARCH_DDL
 
 MetricValue = float | Sequence[float]
@@ -26,20 +26,37 @@ def drop_search_indexes(path: str) -> None:
         conn.commit()
 
 
-def raw_sql(path: str, sql: str, *args: object) -> None:
-    """One statement from a plain sqlite3 connection (as another tool, or delete_run, would)."""
-    with contextlib.closing(sqlite3.connect(path)) as conn:
+def _dsn(store: AbstractStore) -> str | None:
+    """The PostgreSQL store's URI; None for the embedded store (whose file is ``store.path``)."""
+    config = getattr(store, "config", None)
+    return None if config is None else str(config.dsn)
+
+
+def raw_sql(store: AbstractStore, sql: str, *args: object) -> None:
+    """One statement (``?`` placeholders) from a connection of its own, as another tool would: a plain
+    sqlite3 connection to the embedded store's file, or a new connection to the PostgreSQL database."""
+    dsn = _dsn(store)
+    if dsn is not None:
+        postgres_db.execute(dsn, sql, args)
+        return
+    with contextlib.closing(sqlite3.connect(store.path)) as conn:  # type: ignore[attr-defined]
         conn.execute(sql, args)
         conn.commit()
 
 
-def delete_runs(path: str, run_ids: Sequence[str]) -> None:
-    """Mark runs deleted; the store has no delete_run yet."""
-    with contextlib.closing(sqlite3.connect(path)) as conn:
-        conn.executemany(
-            "UPDATE runs SET lifecycle_stage = 'deleted' WHERE run_id = ?", [(r,) for r in run_ids]
-        )
-        conn.commit()
+def dump(store: AbstractStore) -> str:
+    """The whole database as text (equal dumps: nothing changed)."""
+    dsn = _dsn(store)
+    if dsn is not None:
+        return postgres_db.dump(dsn)
+    with contextlib.closing(sqlite3.connect(store.path)) as conn:  # type: ignore[attr-defined]
+        return "\n".join(conn.iterdump())
+
+
+def delete_runs(store: AbstractStore, run_ids: Sequence[str]) -> None:
+    """Mark runs deleted behind the store's back (as raw_sql)."""
+    for r in run_ids:
+        raw_sql(store, "UPDATE runs SET lifecycle_stage = 'deleted' WHERE run_id = ?", r)
 
 
 def series(key: str, values: MetricValue) -> MetricSeries:
@@ -55,7 +72,7 @@ def series(key: str, values: MetricValue) -> MetricSeries:
 
 
 async def make_run(
-    store: SqliteStore,
+    store: AbstractStore,
     experiment_id: str,
     *,
     name: str,
@@ -82,7 +99,7 @@ async def make_run(
 
 
 async def search_all(
-    store: SqliteStore,
+    store: AbstractStore,
     experiment_ids: Sequence[str],
     filter_string: str = "",
     order_by: Sequence[str] = (),

@@ -153,7 +153,7 @@ async def test_guide_ordering_examples(store: SqliteStore) -> None:
     assert [r.info.run_id for r in best] == [ids[9]]
     everywhere = await search_all(store, ["0", exp], "params.model = 'GPT-4'", view=ViewType.ALL)
     assert [r.info.run_id for r in everywhere] == [ids[3]]
-    delete_runs(store.path, [ids[3]])
+    delete_runs(store, [ids[3]])
     assert await search_all(store, [exp], "params.model = 'GPT-4'") == []
     deleted = await search_all(store, [exp], "params.model = 'GPT-4'", view=ViewType.DELETED_ONLY)
     assert [r.info.run_id for r in deleted] == [ids[3]]

@@ -22,15 +22,13 @@ async def _setup(store: SqliteStore) -> dict[str, str]:
         )
         ids[name] = await store.create_experiment(name, tags=tags)
         raw_sql(
-            store.path,
+            store,
             "UPDATE experiments SET creation_time = ?, last_update_time = ? WHERE experiment_id = ?",
             created,
             1000 - (created or 0),
             int(ids[name]),
         )
-    raw_sql(
-        store.path, "UPDATE experiments SET creation_time = 50, last_update_time = 50 WHERE experiment_id = 0"
-    )
+    raw_sql(store, "UPDATE experiments SET creation_time = 50, last_update_time = 50 WHERE experiment_id = 0")
     return ids
 
 
@@ -119,7 +117,7 @@ async def test_experiment_id_lists_and_tags_in_results(store: SqliteStore) -> No
 async def test_view_types(store: SqliteStore) -> None:
     ids = await _setup(store)
     raw_sql(
-        store.path,
+        store,
         "UPDATE experiments SET lifecycle_stage = 'deleted' WHERE experiment_id IN (?, ?)",
         int(ids["a"]),
         int(ids["e"]),

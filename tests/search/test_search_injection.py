@@ -5,12 +5,10 @@ database is byte-for-byte the same afterwards."""
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
-import sqlite3
 
 import pytest
-from search_helpers import make_run, search_all
+from search_helpers import dump, make_run, search_all
 
 from asynctrack.entities import ViewType
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
@@ -21,11 +19,6 @@ pytestmark = pytest.mark.anyio
 EVIL_KEY = "x'); DROP TABLE runs; --"
 EVIL_VALUE = "'; DELETE FROM params; --"
 EVIL_DQ_KEY = 'k" OR 1=1 --'
-
-
-def _dump(path: str) -> str:
-    with contextlib.closing(sqlite3.connect(path)) as conn:
-        return "\n".join(conn.iterdump())
 
 
 async def test_injection_attempts_are_plain_data(store: SqliteStore) -> None:
@@ -40,7 +33,7 @@ async def test_injection_attempts_are_plain_data(store: SqliteStore) -> None:
         tags={EVIL_KEY: EVIL_VALUE},
     )
     plain = await make_run(store, exp, name="plain", start_time=2, metrics={"m": 1.0}, params={"p": "v"})
-    before = _dump(store.path)
+    before = dump(store)
 
     finds_evil = [
         f'params.`{EVIL_KEY}` = "{EVIL_VALUE}"',
@@ -88,7 +81,7 @@ async def test_injection_attempts_are_plain_data(store: SqliteStore) -> None:
     )
     assert [e.experiment_id for e in found] == [exp]
 
-    assert _dump(store.path) == before
+    assert dump(store) == before
 
 
 async def test_forged_page_token_values_are_bound(store: SqliteStore) -> None:
@@ -99,12 +92,12 @@ async def test_forged_page_token_values_are_bound(store: SqliteStore) -> None:
     _, token = await store.search_runs([exp], "", ViewType.ALL, 1, ["params.p", "run_name"], None)
     assert token is not None
     body = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    before = _dump(store.path)
+    before = dump(store)
     for payload in ["'; DROP TABLE runs; --", "v0' OR '1'='1", 'v0" OR 1=1 --']:
         values = [payload if isinstance(v, str) else v for v in body["k"]]
         forged = base64.urlsafe_b64encode(json.dumps({**body, "k": values}).encode()).decode()
         await store.search_runs([exp], "", ViewType.ALL, 1, ["params.p", "run_name"], forged)
-    assert _dump(store.path) == before
+    assert dump(store) == before
 
 
 async def test_like_wildcards_are_only_percent_and_underscore(store: SqliteStore) -> None:

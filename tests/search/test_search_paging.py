@@ -85,7 +85,7 @@ async def test_runs_created_between_pages_do_not_disturb_paging(
         await _population(store, exp, 4, start=1000 + created)  # same start times, names, values: ties
         unseen = [r for r in before if r not in seen and r not in deleted]
         if len(unseen) > 6:
-            delete_runs(store.path, unseen[:1])
+            delete_runs(store, unseen[:1])
             deleted.add(unseen[0])
     old = [r for r in seen if r in before]
     assert len(old) == len(set(old)), "a pre-existing run was returned twice"
@@ -183,7 +183,7 @@ async def test_search_results_equal_get_run(store: SqliteStore) -> None:
 async def test_view_types(store: SqliteStore) -> None:
     exp = await store.create_experiment("e")
     ids = [await make_run(store, exp, name=f"r{i}", start_time=i) for i in range(4)]
-    delete_runs(store.path, [ids[1], ids[2]])
+    delete_runs(store, [ids[1], ids[2]])
     active = await search_all(store, [exp], view=ViewType.ACTIVE_ONLY)
     deleted = await search_all(store, [exp], view=ViewType.DELETED_ONLY)
     everything = await search_all(store, [exp], view=ViewType.ALL)

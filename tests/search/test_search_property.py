@@ -424,7 +424,7 @@ def test_search_runs_matches_reference(
     """Creating runs costs far more than searching them, so each example checks several searches."""
     portal, store = portal_store
     experiments, models = portal.call(_create, store, specs)
-    delete_runs(store.path, [m.run_id for m in models if m.spec.deleted])
+    delete_runs(store, [m.run_id for m in models if m.spec.deleted])
     for query in range(QUERIES_PER_EXAMPLE):
         n_clauses = data.draw(st.sampled_from([0, 1, 1, 1, 2]), label="number of clauses")
         filters = data.draw(

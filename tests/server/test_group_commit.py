@@ -8,13 +8,13 @@ from pathlib import Path
 import anyio
 import numpy as np
 import pytest
+from postgres_db import STORE_BACKENDS, backend_uri, open_test_store
 
 from asynctrack.entities import Param, RunTag
 from asynctrack.exceptions import MlflowException
 from asynctrack.server._batch import ParsedBatch
 from asynctrack.server._writer import GroupCommitWriter
-from asynctrack.store import MetricSeries
-from asynctrack.store.sqlite import SqliteStore
+from asynctrack.store import AbstractStore, MetricSeries
 
 
 @pytest.fixture
@@ -27,8 +27,18 @@ def _series(key: str, start: int, n: int) -> MetricSeries:
     return MetricSeries(key, steps.astype(np.float64), steps + 1, steps)
 
 
-async def _with_writer(tmp_path: Path, body) -> None:  # type: ignore[no-untyped-def]
-    store = await SqliteStore.open(str(tmp_path / "gc.db"), str(tmp_path / "artifacts"))
+@pytest.fixture(params=STORE_BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+async def _with_writer(tmp_path: Path, body, backend: str = "sqlite") -> None:  # type: ignore[no-untyped-def]
+    with backend_uri(backend, str(tmp_path)) as uri:
+        await _with_store(uri, tmp_path, body)
+
+
+async def _with_store(uri: str, tmp_path: Path, body) -> None:  # type: ignore[no-untyped-def]
+    store = await open_test_store(uri, str(tmp_path / "artifacts"))
     try:
         writer = GroupCommitWriter(store, write_timeout=30)
         async with anyio.create_task_group() as tasks:
@@ -40,10 +50,10 @@ async def _with_writer(tmp_path: Path, body) -> None:  # type: ignore[no-untyped
 
 
 @pytest.mark.anyio
-async def test_concurrent_requests_share_transactions(tmp_path: Path) -> None:
+async def test_concurrent_requests_share_transactions(tmp_path: Path, backend: str) -> None:
     """40 concurrent requests to 2 runs are written in far fewer transactions, and all of them land."""
 
-    async def body(store: SqliteStore, writer: GroupCommitWriter) -> None:
+    async def body(store: AbstractStore, writer: GroupCommitWriter) -> None:
         runs = [(await store.create_run("0", "u", 1, [], None)).info.run_id for _ in range(2)]
         async with anyio.create_task_group() as tasks:
             for i in range(40):
@@ -59,15 +69,15 @@ async def test_concurrent_requests_share_transactions(tmp_path: Path) -> None:
             assert series.timestamps.tolist() == [s + 1 for s in expected]
             assert len((await store.get_run(run_id)).data.params) == 20
 
-    await _with_writer(tmp_path, body)
+    await _with_writer(tmp_path, body, backend)
 
 
 @pytest.mark.anyio
-async def test_a_bad_request_fails_alone_in_a_group(tmp_path: Path) -> None:
+async def test_a_bad_request_fails_alone_in_a_group(tmp_path: Path, backend: str) -> None:
     """A param re-logged with another value fails only its own request; the other requests merged with it
     are written, and nothing of the failed request is (its metric and tag are absent)."""
 
-    async def body(store: SqliteStore, writer: GroupCommitWriter) -> None:
+    async def body(store: AbstractStore, writer: GroupCommitWriter) -> None:
         run_id = (await store.create_run("0", "u", 1, [], None)).info.run_id
         await store.log_batch(run_id, [], [Param("p", "1")], [])
         outcomes: dict[int, BaseException | None] = {}
@@ -91,14 +101,14 @@ async def test_a_bad_request_fails_alone_in_a_group(tmp_path: Path) -> None:
         assert set(run.data.metrics) == {f"m{i}" for i in range(10) if i != 5}
         assert "t5" not in run.data.tags and run.data.params["p"] == "1"
 
-    await _with_writer(tmp_path, body)
+    await _with_writer(tmp_path, body, backend)
 
 
 @pytest.mark.anyio
-async def test_merged_batches_stay_within_the_store_limits(tmp_path: Path) -> None:
+async def test_merged_batches_stay_within_the_store_limits(tmp_path: Path, backend: str) -> None:
     """Requests are merged only up to the store's BatchLimits (here 100 params per transaction)."""
 
-    async def body(store: SqliteStore, writer: GroupCommitWriter) -> None:
+    async def body(store: AbstractStore, writer: GroupCommitWriter) -> None:
         run_id = (await store.create_run("0", "u", 1, [], None)).info.run_id
         async with anyio.create_task_group() as tasks:
             for i in range(6):
@@ -107,14 +117,14 @@ async def test_merged_batches_stay_within_the_store_limits(tmp_path: Path) -> No
         assert writer.writes == 6  # 60 + 60 params would pass the limit of 100: no two are merged
         assert len((await store.get_run(run_id)).data.params) == 360
 
-    await _with_writer(tmp_path, body)
+    await _with_writer(tmp_path, body, backend)
 
 
 @pytest.mark.anyio
-async def test_requests_for_different_runs_share_one_transaction(tmp_path: Path) -> None:
+async def test_requests_for_different_runs_share_one_transaction(tmp_path: Path, backend: str) -> None:
     """8 runs, one request each, queued together: one log_batches call, 8 writes, every run complete."""
 
-    async def body(store: SqliteStore, writer: GroupCommitWriter) -> None:
+    async def body(store: AbstractStore, writer: GroupCommitWriter) -> None:
         runs = [(await store.create_run("0", "u", 1, [], None)).info.run_id for _ in range(8)]
         async with anyio.create_task_group() as tasks:
             for run_id in runs:
@@ -124,14 +134,14 @@ async def test_requests_for_different_runs_share_one_transaction(tmp_path: Path)
         for run_id in runs:
             assert (await store.get_metric_series(run_id, "m")).steps.tolist() == list(range(10))
 
-    await _with_writer(tmp_path, body)
+    await _with_writer(tmp_path, body, backend)
 
 
 @pytest.mark.anyio
-async def test_keyed_requests_are_written_once(tmp_path: Path) -> None:
+async def test_keyed_requests_are_written_once(tmp_path: Path, backend: str) -> None:
     """A request with an idempotency key is written alone under it; the same key again is a no-op success."""
 
-    async def body(store: SqliteStore, writer: GroupCommitWriter) -> None:
+    async def body(store: AbstractStore, writer: GroupCommitWriter) -> None:
         run_id = (await store.create_run("0", "u", 1, [], None)).info.run_id
         keyed = ParsedBatch(run_id, [_series("m", 0, 5)], [Param("p", "1")], [], key="client-1:1")
         async with anyio.create_task_group() as tasks:
@@ -141,4 +151,4 @@ async def test_keyed_requests_are_written_once(tmp_path: Path) -> None:
         await writer.write(keyed)
         assert (await store.get_metric_series(run_id, "m")).steps.tolist() == list(range(10))
 
-    await _with_writer(tmp_path, body)
+    await _with_writer(tmp_path, body, backend)

@@ -91,7 +91,7 @@ def test_other_schemes_name_the_supported_ones():
     with pytest.raises(MlflowException, match=r"http:// or https://"):
         resolve("databricks://profile")
     with pytest.raises(MlflowException, match=r"http:// or https://"):
-        resolve("postgresql://db/x")
+        resolve("mssql://db/x")
 
 
 def test_get_tracking_uri_returns_the_uri_as_given(monkeypatch):

@@ -1,12 +1,14 @@
-"""Fixtures for the store methods behind the web UI: a fresh SQLite store per test."""
+"""Fixtures for the store methods behind the web UI: a fresh store per test, on each backend (the
+PostgreSQL case skipped when it is not reachable)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
 import pytest
+from postgres_db import STORE_BACKENDS, backend_uri, open_test_store
 
-from asynctrack.store.sqlite import SqliteStore
+from asynctrack.store import AbstractStore
 
 
 @pytest.fixture
@@ -14,10 +16,11 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture
-async def store(tmp_path) -> AsyncIterator[SqliteStore]:  # type: ignore[no-untyped-def]
-    s = await SqliteStore.open(str(tmp_path / "store.db"), str(tmp_path / "artifacts"))
-    try:
-        yield s
-    finally:
-        await s.aclose()
+@pytest.fixture(params=STORE_BACKENDS)
+async def store(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[AbstractStore]:  # type: ignore[no-untyped-def]
+    with backend_uri(request.param, str(tmp_path)) as uri:
+        s = await open_test_store(uri, str(tmp_path / "artifacts"))
+        try:
+            yield s
+        finally:
+            await s.aclose()

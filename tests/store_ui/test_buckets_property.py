@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pytest
 from bucket_reference import START_TIME, make_batches, reference_check
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from postgres_db import STORE_BACKENDS, backend_uri, open_test_store
 
 from asynctrack.store import AbstractStore
-from asynctrack.store.sqlite import SqliteStore
 
 queries = st.lists(
     st.tuples(
@@ -30,7 +32,22 @@ queries = st.lists(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.fixture(params=STORE_BACKENDS)
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Where each example's store is: ``sqlite`` (a new file per example) or a PostgreSQL database of
+    this test (each example logs to a run of its own)."""
+    if request.param == "sqlite":
+        yield "sqlite"
+        return
+    with backend_uri("postgres", str(tmp_path)) as uri:
+        yield uri
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(
     seed=st.integers(0, 2**32 - 1),
     count=st.integers(1, 12),
@@ -40,6 +57,7 @@ queries = st.lists(
     qs=queries,
 )
 def test_reduction_equals_reference(
+    target: str,
     seed: int,
     count: int,
     disorder: float,
@@ -56,7 +74,8 @@ def test_reduction_equals_reference(
 
     async def body() -> None:
         with tempfile.TemporaryDirectory() as tmp:
-            store = await SqliteStore.open(str(Path(tmp) / "s.db"), str(Path(tmp) / "a"))
+            where = f"sqlite:///{tmp}/s.db" if target == "sqlite" else target
+            store = await open_test_store(where, str(Path(tmp) / "a"))
             try:
                 run = await store.create_run("0", "u", START_TIME, [], "r")
                 run_id = run.info.run_id

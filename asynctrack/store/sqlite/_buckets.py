@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import sqlite3
 import struct
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -50,7 +51,16 @@ from asynctrack.store.sqlite._summaries import (
 )
 from asynctrack.store.sqlite._writes import run_not_found
 
-__all__ = ["metric_buckets", "metric_updates"]
+__all__ = [
+    "Chosen",
+    "Fetch",
+    "choose_chunks",
+    "chunk_units",
+    "metric_buckets",
+    "metric_updates",
+    "plan_levels",
+    "reduce_chosen",
+]
 
 I8 = npt.NDArray[np.int64]
 
@@ -122,41 +132,78 @@ def metric_buckets(
         shift = start_time if x_kind == "relative" else 0
         lo = None if start is None else start + shift
         hi = None if end is None else end + shift
-        wall = x_kind != "step"
         rows = _summary_rows(conn, run_key, key)
-        if not rows:
+        chosen = choose_chunks(rows, x_kind, lo, hi, n_buckets)
+        if chosen is None:
             return empty_buckets(key, x_kind, cursor)
-        ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
-        ns = np.fromiter((r[1] for r in rows), np.int64, len(rows))
-        xmin = np.fromiter((r[4 if wall else 2] for r in rows), np.int64, len(rows))
-        xmax = np.fromiter((r[5 if wall else 3] for r in rows), np.int64, len(rows))
-        flags = np.fromiter((r[6] for r in rows), np.int64, len(rows))
-        keep = np.ones(len(rows), np.bool_)
-        inside = np.ones(len(rows), np.bool_)
-        if lo is not None:
-            keep &= xmax >= lo
-            inside &= xmin >= lo
-        if hi is not None:
-            keep &= xmin <= hi
-            inside &= xmax <= hi
-        chosen = np.flatnonzero(keep)
-        if len(chosen) == 0:
-            return empty_buckets(key, x_kind, cursor)
-        ordered = (flags[chosen] & (FLAG_TIMES_SORTED if wall else FLAG_STEPS_SORTED)) != 0
-        in_order = ordered & _isolated(xmin[chosen], xmax[chosen], ids[chosen])
-        usable = in_order & inside[chosen]
-        estimate = int(ns[chosen].sum())
-        summaries = [rows[i][7] for i in chosen]
-        plan = _plan(ns[chosen], usable, estimate, n_buckets)
-        units = _units(conn, ids[chosen], plan, in_order, summaries, wall, lo, hi)
-        if int(units.n.sum()) <= n_buckets:
-            if bool(np.any(units.n > 1)):
-                units = _units(
-                    conn, ids[chosen], np.zeros(len(chosen), np.int64), in_order, summaries, wall, lo, hi
-                )
-            if len(units) <= n_buckets:
-                return raw_buckets(key, x_kind, units, cursor, shift)
-        return reduce_units(key, x_kind, units, lo, hi, n_buckets, cursor, shift)
+        return reduce_chosen(key, x_kind, chosen, _fetcher(conn), lo, hi, n_buckets, cursor, shift)
+
+
+class Chosen(NamedTuple):
+    """The chunks a reduction reads and how: their ids, what to read of each (``plan``: 0 the points, else
+    the record size), which are in x order and isolated, and their whole-chunk records."""
+
+    ids: I8
+    plan: I8
+    in_order: npt.NDArray[np.bool_]
+    summaries: list[bytes]
+
+
+def choose_chunks(
+    rows: Sequence[Any], x_kind: str, lo: float | None, hi: float | None, n_buckets: int
+) -> Chosen | None:
+    """From a key's summary rows ``(chunk_id, n, min_step, max_step, min_ts, max_ts, flags, summary)`` in
+    chunk order, the chunks in ``[lo, hi]`` and what to read of each; None when no chunk is in range."""
+    if not rows:
+        return None
+    wall = x_kind != "step"
+    ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+    ns = np.fromiter((r[1] for r in rows), np.int64, len(rows))
+    xmin = np.fromiter((r[4 if wall else 2] for r in rows), np.int64, len(rows))
+    xmax = np.fromiter((r[5 if wall else 3] for r in rows), np.int64, len(rows))
+    flags = np.fromiter((r[6] for r in rows), np.int64, len(rows))
+    keep = np.ones(len(rows), np.bool_)
+    inside = np.ones(len(rows), np.bool_)
+    if lo is not None:
+        keep &= xmax >= lo
+        inside &= xmin >= lo
+    if hi is not None:
+        keep &= xmin <= hi
+        inside &= xmax <= hi
+    chosen = np.flatnonzero(keep)
+    if len(chosen) == 0:
+        return None
+    ordered = (flags[chosen] & (FLAG_TIMES_SORTED if wall else FLAG_STEPS_SORTED)) != 0
+    in_order = ordered & _isolated(xmin[chosen], xmax[chosen], ids[chosen])
+    usable = in_order & inside[chosen]
+    estimate = int(ns[chosen].sum())
+    plan = plan_levels(ns[chosen], usable, estimate, n_buckets)
+    return Chosen(ids[chosen], plan, in_order, [bytes(rows[i][7]) for i in chosen.tolist()])
+
+
+def reduce_chosen(
+    key: str,
+    x_kind: str,
+    chosen: Chosen,
+    fetch: Fetch,
+    lo: float | None,
+    hi: float | None,
+    n_buckets: int,
+    cursor: str,
+    shift: int,
+) -> MetricBuckets:
+    """The reduction of the chosen chunks (the points themselves when few enough)."""
+    wall = x_kind != "step"
+    units = chunk_units(fetch, chosen.ids, chosen.plan, chosen.in_order, chosen.summaries, wall, lo, hi)
+    if int(units.n.sum()) <= n_buckets:
+        if bool(np.any(units.n > 1)):
+            everything = np.zeros(len(chosen.ids), np.int64)
+            units = chunk_units(
+                fetch, chosen.ids, everything, chosen.in_order, chosen.summaries, wall, lo, hi
+            )
+        if len(units) <= n_buckets:
+            return raw_buckets(key, x_kind, units, cursor, shift)
+    return reduce_units(key, x_kind, units, lo, hi, n_buckets, cursor, shift)
 
 
 def _summary_rows(conn: sqlite3.Connection, run_key: int, key: str) -> list[Any]:
@@ -182,7 +229,7 @@ _S0 = struct.Struct("<24xq")
 _T0 = struct.Struct("<40xq")
 
 
-def _plan(ns: I8, usable: npt.NDArray[np.bool_], estimate: int, n_buckets: int) -> I8:
+def plan_levels(ns: I8, usable: npt.NDArray[np.bool_], estimate: int, n_buckets: int) -> I8:
     plan = np.zeros(len(ns), np.int64)
     if estimate <= n_buckets:
         return plan
@@ -197,8 +244,23 @@ def _plan(ns: I8, usable: npt.NDArray[np.bool_], estimate: int, n_buckets: int) 
     return plan
 
 
-def _units(
-    conn: sqlite3.Connection,
+#: ``fetch(what, chunk_ids)``: for ``"groups"`` / ``"blocks"`` the rows ``(chunk_id, records blob)``, for
+#: ``"points"`` the rows ``(chunk_id, n, steps, vals, timestamps)`` of those chunks (any order). The one
+#: data access of :func:`chunk_units`, so that every store keeping these summaries shares the reduction.
+Fetch = Callable[[str, list[int]], Sequence[Any]]
+
+
+def _fetcher(conn: sqlite3.Connection) -> Fetch:
+    def fetch(what: str, ids: list[int]) -> Sequence[Any]:
+        if what == "points":
+            return _by_id(conn, "SELECT chunk_id, n, steps, vals, timestamps FROM metric_chunks", ids)
+        return _by_id(conn, f"SELECT chunk_id, {what} FROM metric_summaries", ids)
+
+    return fetch
+
+
+def chunk_units(
+    fetch: Fetch,
     ids: I8,
     plan: I8,
     in_order: npt.NDArray[np.bool_],
@@ -218,13 +280,11 @@ def _units(
         runs.append((first.unpack_from(summaries[i])[0], int(ids[i]), summaries[i]))
     for level, column in ((GROUP, "groups"), (BLOCK, "blocks")):
         wanted = [int(c) for c in ids[plan == level]]
-        for chunk_id, blob in _by_id(conn, f"SELECT chunk_id, {column} FROM metric_summaries", wanted):
+        for chunk_id, blob in fetch(column, wanted) if wanted else ():
             runs.append((first.unpack_from(blob)[0], chunk_id, blob))
     ordered = {int(c) for c in ids[in_order]}
     raw = [int(c) for c in ids[plan == 0]]
-    for chunk_id, n, steps, vals, stamps in _by_id(
-        conn, "SELECT chunk_id, n, steps, vals, timestamps FROM metric_chunks", raw
-    ):
+    for chunk_id, n, steps, vals, stamps in fetch("points", raw) if raw else ():
         x = decode_ints(stamps if wall else steps, n)
         values = np.frombuffer(vals, "<f8").astype(np.float64)
         if lo is not None or hi is not None:

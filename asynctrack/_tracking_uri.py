@@ -131,8 +131,9 @@ def resolve(uri: str | None) -> StoreLocation:
     if scheme in POSTGRES_SCHEMES:
         return _postgres(parsed)
     raise MlflowException(
-        f"Tracking URI {redact(parsed.geturl())!r} uses the scheme {scheme!r}, which this version of asynctrack "
-        "does not support: use a directory, file://, sqlite:///, postgresql://, http:// or https:// URI.",
+        f"Tracking URI {redact(parsed.geturl())!r} uses the scheme {scheme!r}, which this version of "
+        "asynctrack does not support: use a directory, file://, sqlite:///, postgresql://, http:// or "
+        "https:// URI.",
         error_code=INVALID_PARAMETER_VALUE,
     )
 
@@ -188,4 +189,3 @@ def _postgres(parsed: urllib.parse.ParseResult) -> StoreLocation:
         netloc = netloc.lower()
     canonical = urllib.parse.urlunparse(("postgresql", netloc, parsed.path, "", parsed.query, ""))
     return StoreLocation("postgresql", canonical, "", os.path.abspath(_DEFAULT_DIR))
-

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from asynctrack._redact import redact
 from asynctrack._tracking_uri import StoreLocation
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.store._protocol import AbstractStore
 from asynctrack.store.rest import RestStore
-from asynctrack._redact import redact
 from asynctrack.store.sqlite import SqliteStore
 
 __all__ = ["open_store"]

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from asynctrack._redact import redact
 from asynctrack.environment import (
     ASYNCTRACK_POSTGRES_ACQUIRE_TIMEOUT,
     ASYNCTRACK_POSTGRES_POOL_SIZE,
@@ -40,7 +41,6 @@ from asynctrack.exceptions import (
     MlflowException,
 )
 from asynctrack.store._protocol import StoreUnavailable
-from asynctrack._redact import redact
 
 __all__ = ["PoolConfig", "map_error", "open_pool", "pooled"]
 

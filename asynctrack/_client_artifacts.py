@@ -19,11 +19,13 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import anyio
 
 from asynctrack import _logging_calls as calls
+from asynctrack._system_tags import MLFLOW_LOGGED_ARTIFACTS as LOGGED_ARTIFACTS_TAG
+from asynctrack._system_tags import MLFLOW_LOGGED_IMAGES as LOGGED_IMAGES_TAG
 from asynctrack.artifacts import _api, _fs, _media, _sync
 from asynctrack.artifacts._optional import require
 from asynctrack.artifacts._paths import check_file_name, check_path, parent_and_name, posix_join
@@ -39,9 +41,7 @@ if TYPE_CHECKING:
 __all__ = ["AsyncClientArtifacts", "MlflowClientArtifacts"]
 
 T = TypeVar("T")
-
-LOGGED_IMAGES_TAG = "mlflow.loggedImages"
-LOGGED_ARTIFACTS_TAG = "mlflow.loggedArtifacts"
+P = ParamSpec("P")
 
 
 def _waits(synchronous: bool | None) -> bool:
@@ -317,7 +317,7 @@ class AsyncClientArtifacts:
 
     _client: MlflowClientArtifacts  # the MlflowClient that AsyncClient wraps
 
-    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def _call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
 
     async def log_artifact(

@@ -10,8 +10,8 @@ methods that act on an existing model look the model up first, so a missing mode
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple
 
 from asynctrack import _registry_checks as checks
 from asynctrack._model_uri import is_models_uri, parse_model_uri
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["MlflowClientRegistry", "resolve_model_uri"]
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 IS_PROMPT_TAG = "mlflow.prompt.is_prompt"
 
 
@@ -73,13 +74,14 @@ class MlflowClientRegistry:
             )
         return p, store
 
-    def _reg(self, method: str, *args: Any) -> Any:
+    def _reg(self, pick: Callable[[RegistryStore], Callable[[*Ts], Awaitable[T]]], *args: *Ts) -> T:
+        """``await store.<method>(*args)`` on the registry's store, ``pick`` naming the method."""
         p, store = self._registry()
-        return p.call(getattr(store, method), *args)
+        return p.call(pick(store), *args)
 
     def _existing(self, name: str) -> RegisteredModel:
         """The model (MLflow's client looks it up before acting on it); a prompt is reported missing."""
-        model: RegisteredModel = self._reg("get_registered_model", checks.check_model_name(name))
+        model: RegisteredModel = self._reg(lambda s: s.get_registered_model, checks.check_model_name(name))
         if IS_PROMPT_TAG in model.tags:
             raise _model_not_found(name)
         return model
@@ -94,7 +96,9 @@ class MlflowClientRegistry:
     ) -> RegisteredModel:
         """Create a registered model (RESOURCE_ALREADY_EXISTS if the name is taken)."""
         _no_prompt_tags(tags)
-        return self._reg("create_registered_model", checks.check_model_name(name), _tags(tags), description)  # type: ignore[no-any-return]
+        return self._reg(
+            lambda s: s.create_registered_model, checks.check_model_name(name), _tags(tags), description
+        )
 
     def get_registered_model(self, name: str) -> RegisteredModel:
         return self._existing(name)
@@ -102,28 +106,28 @@ class MlflowClientRegistry:
     def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
         new = checks.check_new_model_name(new_name)
         self._existing(name)
-        return self._reg("rename_registered_model", name, new)  # type: ignore[no-any-return]
+        return self._reg(lambda s: s.rename_registered_model, name, new)
 
     def update_registered_model(
         self, name: str, description: str | None = None, deployment_job_id: str | None = None
     ) -> RegisteredModel:
         self._existing(name)
-        return self._reg("update_registered_model", name, description)  # type: ignore[no-any-return]
+        return self._reg(lambda s: s.update_registered_model, name, description)
 
     def delete_registered_model(self, name: str) -> None:
         """Delete the model, its versions, tags and aliases."""
         self._existing(name)
-        self._reg("delete_registered_model", name)
+        self._reg(lambda s: s.delete_registered_model, name)
 
     def set_registered_model_tag(self, name: str, key: str, value: Any) -> None:
         k, v = checks.check_registry_tag(key, value)
         self._existing(name)
-        self._reg("set_registered_model_tag", name, k, v)
+        self._reg(lambda s: s.set_registered_model_tag, name, k, v)
 
     def delete_registered_model_tag(self, name: str, key: str) -> None:
         checks.check_registry_tag_key(key)
         self._existing(name)
-        self._reg("delete_registered_model_tag", name, key)
+        self._reg(lambda s: s.delete_registered_model_tag, name, key)
 
     def search_registered_models(
         self,
@@ -134,14 +138,18 @@ class MlflowClientRegistry:
     ) -> PagedList[RegisteredModel]:
         """One page of registered models matching MLflow's filter (``name``, ``tags.<key>``)."""
         items, token = self._reg(
-            "search_registered_models", filter_string or "", max_results, list(order_by or ()), page_token
+            lambda s: s.search_registered_models,
+            filter_string or "",
+            max_results,
+            list(order_by or ()),
+            page_token,
         )
         return PagedList(items, token)
 
     def get_latest_versions(self, name: str, stages: Sequence[str] | None = None) -> list[ModelVersion]:
         """The newest version in each stage (deprecated in MLflow along with stages)."""
         self._existing(name)
-        return self._reg("get_latest_versions", name, list(stages or ()))  # type: ignore[no-any-return]
+        return self._reg(lambda s: s.get_latest_versions, name, list(stages or ()))
 
     # -- model versions
     def create_model_version(
@@ -163,13 +171,20 @@ class MlflowClientRegistry:
             raise MlflowException(
                 "Missing value for required parameter 'source'.", error_code=INVALID_PARAMETER_VALUE
             )
-        return self._reg(  # type: ignore[no-any-return]
-            "create_model_version", name, source, run_id, _tags(tags), run_link, description, model_id
+        return self._reg(
+            lambda s: s.create_model_version,
+            name,
+            source,
+            run_id,
+            _tags(tags),
+            run_link,
+            description,
+            model_id,
         )
 
     def get_model_version(self, name: str, version: str | int) -> ModelVersion:
         number = checks.check_version(version)
-        mv: ModelVersion = self._reg("get_model_version", checks.check_model_name(name), number)
+        mv: ModelVersion = self._reg(lambda s: s.get_model_version, checks.check_model_name(name), number)
         if IS_PROMPT_TAG in mv.tags:
             raise _model_not_found(name)
         return mv
@@ -178,7 +193,7 @@ class MlflowClientRegistry:
         self, name: str, version: str | int, description: str | None = None
     ) -> ModelVersion:
         self._existing(name)
-        return self._reg("update_model_version", name, checks.check_version(version), description)  # type: ignore[no-any-return]
+        return self._reg(lambda s: s.update_model_version, name, checks.check_version(version), description)
 
     def transition_model_version_stage(
         self, name: str, version: str | int, stage: str, archive_existing_versions: bool = False
@@ -186,8 +201,8 @@ class MlflowClientRegistry:
         """Move a version to ``stage`` (None, Staging, Production, Archived; any case); with
         ``archive_existing_versions`` the other versions in that stage become Archived."""
         self._existing(name)
-        return self._reg(  # type: ignore[no-any-return]
-            "transition_model_version_stage",
+        return self._reg(
+            lambda s: s.transition_model_version_stage,
             name,
             checks.check_version(version),
             stage,
@@ -196,12 +211,12 @@ class MlflowClientRegistry:
 
     def delete_model_version(self, name: str, version: str | int) -> None:
         self._existing(name)
-        self._reg("delete_model_version", name, checks.check_version(version))
+        self._reg(lambda s: s.delete_model_version, name, checks.check_version(version))
 
     def get_model_version_download_uri(self, name: str, version: str | int) -> str:
         """Where the version's files are (its source, or what a ``models:/`` source pointed at)."""
         self._existing(name)
-        return self._reg("get_model_version_download_uri", name, checks.check_version(version))  # type: ignore[no-any-return]
+        return self._reg(lambda s: s.get_model_version_download_uri, name, checks.check_version(version))
 
     def get_model_version_stages(self, name: str, version: str | int) -> list[str]:
         return list(ALL_STAGES)
@@ -231,15 +246,15 @@ class MlflowClientRegistry:
         number = self._version_or_stage(name, version, stage)
         k, v = checks.check_registry_tag(key, value)
         self._existing(name)
-        self._reg("set_model_version_tag", name, number, k, v)
+        self._reg(lambda s: s.set_model_version_tag, name, number, k, v)
 
     def delete_model_version_tag(
         self, name: str, version: str | int | None = None, key: str | None = None, stage: str | None = None
     ) -> None:
         number = self._version_or_stage(name, version, stage)
-        checks.check_registry_tag_key(key)
+        checked = checks.check_registry_tag_key(key)
         self._existing(name)
-        self._reg("delete_model_version_tag", name, number, key)
+        self._reg(lambda s: s.delete_model_version_tag, name, number, checked)
 
     def search_model_versions(
         self,
@@ -251,7 +266,11 @@ class MlflowClientRegistry:
         """One page of versions matching MLflow's filter (``name``, ``version_number``, ``run_id``,
         ``source_path``, ``tags.<key>``); newest update first unless ``order_by`` says otherwise."""
         items, token = self._reg(
-            "search_model_versions", filter_string or "", max_results, list(order_by or ()), page_token
+            lambda s: s.search_model_versions,
+            filter_string or "",
+            max_results,
+            list(order_by or ()),
+            page_token,
         )
         return PagedList(items, token)
 
@@ -292,18 +311,18 @@ class MlflowClientRegistry:
         checks.check_new_alias(alias)
         number = checks.check_version(version)
         self._existing(name)
-        self._reg("set_registered_model_alias", name, alias, number)
+        self._reg(lambda s: s.set_registered_model_alias, name, alias, number)
 
     def delete_registered_model_alias(self, name: str, alias: str) -> None:
         checks.check_model_name(name)
         checks.check_alias(alias)
         self._existing(name)
-        self._reg("delete_registered_model_alias", name, alias)
+        self._reg(lambda s: s.delete_registered_model_alias, name, alias)
 
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
         checks.check_model_name(name)
         checks.check_alias(alias)
-        mv: ModelVersion = self._reg("get_model_version_by_alias", name, alias)
+        mv: ModelVersion = self._reg(lambda s: s.get_model_version_by_alias, name, alias)
         if IS_PROMPT_TAG in mv.tags:
             raise _model_not_found(name)
         return mv

@@ -6,6 +6,15 @@ import getpass
 import os
 import sys
 
+from asynctrack._system_tags import (
+    MLFLOW_GIT_BRANCH,
+    MLFLOW_GIT_COMMIT,
+    MLFLOW_GIT_REPO_URL,
+    MLFLOW_SOURCE_NAME,
+    MLFLOW_SOURCE_TYPE,
+    MLFLOW_USER,
+)
+
 __all__ = ["context_tags", "current_user", "git_commit", "git_info"]
 
 
@@ -77,12 +86,12 @@ def git_info(path: str) -> dict[str, str]:
     commit, branch = _read_head(git)
     if commit is None:
         return {}
-    tags = {"mlflow.source.git.commit": commit}
+    tags = {MLFLOW_GIT_COMMIT: commit}
     if branch is not None:
-        tags["mlflow.source.git.branch"] = branch
+        tags[MLFLOW_GIT_BRANCH] = branch
     url = _first_remote_url(git.common)
     if url is not None:
-        tags["mlflow.source.git.repoURL"] = url
+        tags[MLFLOW_GIT_REPO_URL] = url
     return tags
 
 
@@ -131,9 +140,9 @@ def context_tags() -> dict[str, str]:
     """``mlflow.user``, ``mlflow.source.name``, ``mlflow.source.type`` and, in a repo, the git commit."""
     source = _source_name()
     tags = {
-        "mlflow.user": current_user(),
-        "mlflow.source.name": source,
-        "mlflow.source.type": "LOCAL",
+        MLFLOW_USER: current_user(),
+        MLFLOW_SOURCE_NAME: source,
+        MLFLOW_SOURCE_TYPE: "LOCAL",
     }
     tags.update(git_info(source or os.getcwd()))
     return tags

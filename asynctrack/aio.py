@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import anyio
 import numpy.typing as npt
@@ -29,6 +29,7 @@ from asynctrack.pipeline._operations import RunOperations
 __all__ = ["AsyncClient"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 class AsyncClient(AsyncClientArtifacts):  # artifact methods: asynctrack/_client_artifacts.py
@@ -49,7 +50,7 @@ class AsyncClient(AsyncClientArtifacts):  # artifact methods: asynctrack/_client
     def tracking_uri(self) -> str:
         return self._client.tracking_uri
 
-    async def _in_thread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def _in_thread(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
 
     async def _log(

@@ -7,8 +7,8 @@ thread's own queued writes, so a caller always reads back what it logged.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar, TypeVarTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -17,6 +17,8 @@ from asynctrack import _logging_calls as calls
 from asynctrack._client_artifacts import MlflowClientArtifacts
 from asynctrack._client_registry import MlflowClientRegistry, resolve_model_uri
 from asynctrack._context import current_user
+from asynctrack._system_tags import MLFLOW_PARENT_RUN_ID as PARENT_RUN_TAG
+from asynctrack._system_tags import MLFLOW_USER
 from asynctrack._tracking_uri import get_tracking_uri
 from asynctrack.artifacts import _api as _artifacts_api
 from asynctrack.config import is_async_logging_enabled
@@ -30,10 +32,13 @@ from asynctrack.store import MetricSeries, PagedList
 from asynctrack.store._sampling import sample_steps
 from asynctrack.validation import check_experiment_name, check_experiment_tag, check_tag
 
-PARENT_RUN_TAG = "mlflow.parentRunId"
 SEARCH_MAX_RESULTS_DEFAULT = 1000
 
 __all__ = ["MlflowClient"]
+
+
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 
 class MlflowClient(MlflowClientArtifacts, MlflowClientRegistry):  # see _client_artifacts/_client_registry
@@ -61,7 +66,7 @@ class MlflowClient(MlflowClientArtifacts, MlflowClientRegistry):  # see _client_
             self._generation = _registry.generation
         return p
 
-    def _read(self, fn: Any, *args: Any) -> Any:
+    def _read(self, fn: Callable[[*Ts], Awaitable[T]], *args: *Ts) -> T:
         p = self._pipeline()
         p.sync_own_writes()
         return p.call(fn, *args)
@@ -80,10 +85,10 @@ class MlflowClient(MlflowClientArtifacts, MlflowClientRegistry):  # see _client_
         return p.call(p.store.create_experiment, name, artifact_location, pairs)
 
     def get_experiment(self, experiment_id: str) -> Experiment:
-        return self._read(self._pipeline().store.get_experiment, str(experiment_id))  # type: ignore[no-any-return]
+        return self._read(self._pipeline().store.get_experiment, str(experiment_id))
 
     def get_experiment_by_name(self, name: str) -> Experiment | None:
-        return self._read(self._pipeline().store.get_experiment_by_name, name)  # type: ignore[no-any-return]
+        return self._read(self._pipeline().store.get_experiment_by_name, name)
 
     def delete_experiment(self, experiment_id: str) -> None:
         """Mark an experiment and its runs deleted (restorable)."""
@@ -139,7 +144,7 @@ class MlflowClient(MlflowClientArtifacts, MlflowClientRegistry):  # see _client_
     ) -> Run:
         """Create a RUNNING run in ``experiment_id``; a name is generated when none is given."""
         tag_list = [RunTag(*check_tag(k, v)) for k, v in (tags or {}).items()]
-        user = next((t.value for t in tag_list if t.key == "mlflow.user"), None) or current_user()
+        user = next((t.value for t in tag_list if t.key == MLFLOW_USER), None) or current_user()
         p = self._pipeline()
         return p.call(
             p.store.create_run,
@@ -153,7 +158,7 @@ class MlflowClient(MlflowClientArtifacts, MlflowClientRegistry):  # see _client_
     def get_run(self, run_id: str) -> Run:
         """The run with its latest metrics, params and tags (RESOURCE_DOES_NOT_EXIST if unknown)."""
         calls.valid_run_id(run_id)
-        return self._read(self._pipeline().store.get_run, run_id)  # type: ignore[no-any-return]
+        return self._read(self._pipeline().store.get_run, run_id)
 
     def get_parent_run(self, run_id: str) -> Run | None:
         """The run named by ``run_id``'s ``mlflow.parentRunId`` tag, or None for a top-level run."""

@@ -18,6 +18,8 @@ import numpy.typing as npt
 from asynctrack import _logging_calls as calls
 from asynctrack import system_metrics as _system_metrics
 from asynctrack._context import context_tags
+from asynctrack._system_tags import MLFLOW_PARENT_RUN_ID as _PARENT_TAG
+from asynctrack._system_tags import MLFLOW_RUN_NOTE as _NOTE_TAG
 from asynctrack._tracking_uri import get_tracking_uri, set_tracking_uri
 from asynctrack.artifacts._queue import flush_artifacts
 from asynctrack.client import MlflowClient
@@ -60,9 +62,6 @@ __all__ = [
     "set_tracking_uri",
     "start_run",
 ]
-
-_PARENT_TAG = "mlflow.parentRunId"
-_NOTE_TAG = "mlflow.note.content"
 
 
 class ActiveRun(Run):

@@ -24,7 +24,7 @@ import shutil
 import stat
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar, TypeVarTuple
 
 import aiofiles
 import aiofiles.os
@@ -35,10 +35,15 @@ from asynctrack.artifacts._paths import TEMP_PREFIX
 __all__ = ["copy_file", "for_each", "in_thread", "io_executor", "shutdown_io", "write_bytes"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
+Ts = TypeVarTuple("Ts")
 
 CHUNK = 1024 * 1024  # bytes per read/write when sendfile is not available
 SENDFILE_CHUNK = 64 * 1024 * 1024  # bytes per sendfile call (each one thread hop)
-SMALL_FILE = 4 * 1024 * 1024  # regular files up to this size are copied in the hop that opens them
+#: Files up to this size are read, written or copied whole, in the one thread hop that opens them (with many
+#: small files the hops of a streamed copy cost more than the bytes); the artifact client and the server's
+#: artifact API use it too.
+SMALL_FILE = 4 * 1024 * 1024
 _IO_THREADS = 8
 
 
@@ -57,7 +62,9 @@ class _DaemonExecutor(concurrent.futures.Executor):
         self._idle = 0
         self._closed = False
 
-    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[T]:
+    def submit(
+        self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> concurrent.futures.Future[T]:
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
         with self._lock:
             if self._closed:
@@ -152,7 +159,7 @@ async def for_each(items: Iterable[T], fn: Callable[[T], Awaitable[None]], concu
             tg.start_soon(worker)
 
 
-async def in_thread(fn: Callable[..., T], *args: Any) -> T:
+async def in_thread(fn: Callable[[*Ts], T], *args: *Ts) -> T:
     """``fn(*args)`` on an artifact I/O thread."""
     result: T = await aiofiles.os.wrap(fn)(*args, executor=io_executor())
     return result

@@ -67,9 +67,6 @@ _API = "/api/2.0"
 _SERVER_INFO = "/api/3.0/mlflow/server-info"
 _UNSUPPORTED = "Multipart upload is not supported for the current artifact repository"
 _UPLOAD_CHUNK = 1024 * 1024
-#: Files up to this size are read whole, in one thread hop (most of the cost of many small files is hops),
-#: larger ones stream in chunks.
-_SMALL = 4 * 1024 * 1024
 _CAPABILITY_TTL = 60.0  # as MLflow's client caches server-info
 
 
@@ -189,7 +186,7 @@ def _read_small(path: str) -> tuple[int, bytes | None]:
     """The file's size, and its contents when it is small (one thread hop for both)."""
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
-        return size, (f.read() if size <= _SMALL else None)
+        return size, (f.read() if size <= _fs.SMALL_FILE else None)
 
 
 _capabilities: dict[str, tuple[float, bool]] = {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, TypeVarTuple
 
 from asynctrack.artifacts._queue import artifact_queue, wait_for_root
 from asynctrack.artifacts._repository import ArtifactRepository, get_artifact_repository
@@ -21,6 +21,7 @@ from asynctrack.pipeline._operations import RunOperations
 __all__ = ["call", "read", "remember_run", "repository_for_run", "run_artifact_uri", "upload"]
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 _MAX_CACHED = 1024
 _uris: OrderedDict[str, str] = OrderedDict()
@@ -62,12 +63,12 @@ def repository_for_run(tracking_uri: str | None, run_id: str) -> ArtifactReposit
     return repo
 
 
-def call(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+def call(fn: Callable[[*Ts], Awaitable[T]], *args: *Ts) -> T:
     """``await fn(*args)`` on the background loop, from synchronous code."""
     return _registry.background_loop().call(fn, *args)
 
 
-def read(repo: ArtifactRepository, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+def read(repo: ArtifactRepository, fn: Callable[[*Ts], Awaitable[T]], *args: *Ts) -> T:
     """A read of ``repo``, after the uploads already queued into it (read-your-writes)."""
     wait_for_root(repo.artifact_uri)
     return call(fn, *args)

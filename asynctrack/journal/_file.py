@@ -22,7 +22,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar, TypeVarTuple
 
 import msgspec
 
@@ -49,6 +49,7 @@ from asynctrack.journal._format import (
 __all__ = ["JournalFullError", "JournalState", "JournalWriter", "read_journal", "try_lock"]
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 _enc = msgspec.msgpack.Encoder()
 _dec_header = msgspec.msgpack.Decoder(Header)
 _dec_batch = msgspec.msgpack.Decoder(BatchRecord)
@@ -158,7 +159,7 @@ def _open_locked(path: str) -> _Descriptor:
     return _Descriptor(fd)
 
 
-async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
+async def _in_thread(fn: Callable[[*Ts], T], *args: *Ts) -> T:
     """One disk call in a worker thread of the loop's default pool: the event loop never blocks."""
     return await asyncio.get_running_loop().run_in_executor(None, functools.partial(fn, *args))
 

@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 
+from asynctrack._system_tags import MLFLOW_RUN_NAME as _RUN_NAME_TAG
 from asynctrack.entities import Experiment, LifecycleStage, Param, Run, RunData, RunInfo, RunStatus, RunTag
 from asynctrack.exceptions import (
     INVALID_STATE,
@@ -31,7 +32,6 @@ from asynctrack.store import AbstractStore, MetricSeries
 __all__ = ["OFFLINE_PREFIX", "OfflineStore"]
 
 OFFLINE_PREFIX = "offline-"
-_RUN_NAME_TAG = "mlflow.runName"
 
 
 def _offline(what: str) -> MlflowException:

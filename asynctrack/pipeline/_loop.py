@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import TypeVar, TypeVarTuple
 
 import anyio
 from anyio.from_thread import BlockingPortal
@@ -18,6 +18,7 @@ from anyio.from_thread import BlockingPortal
 __all__ = ["BackgroundLoop"]
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 try:
     import uvloop  # noqa: F401
@@ -75,11 +76,11 @@ class BackgroundLoop:
             raise RuntimeError(f"asynctrack's background loop failed to start: {self._error!r}")
         self._thread = thread
 
-    def call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+    def call(self, fn: Callable[[*Ts], Awaitable[T]], *args: *Ts) -> T:
         """Run ``await fn(*args)`` on the loop; block the calling thread for the result."""
         return self.portal().call(fn, *args)
 
-    def submit(self, fn: Callable[..., Awaitable[T]], *args: Any) -> Future[T]:
+    def submit(self, fn: Callable[[*Ts], Awaitable[T]], *args: *Ts) -> Future[T]:
         """Start ``fn(*args)`` as a task on the loop; its future can be cancelled."""
         return self.portal().start_task_soon(fn, *args)
 

@@ -6,7 +6,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, TypeVarTuple
 
 import anyio
 
@@ -60,6 +60,7 @@ def _journal_for(location: StoreLocation, offline: bool = False) -> Journal | No
 
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 _log = logging.getLogger("asynctrack")
 
 
@@ -126,7 +127,7 @@ class Pipeline:
             )
 
     # -- store calls from sync code
-    def call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+    def call(self, fn: Callable[[*Ts], Awaitable[T]], *args: *Ts) -> T:
         """Run a store coroutine on the background loop and return its result."""
         return self.loop.call(fn, *args)
 

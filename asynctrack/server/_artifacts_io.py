@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 
 from starlette.requests import ClientDisconnect, Request
 
+from asynctrack.artifacts._fs import SMALL_FILE
 from asynctrack.artifacts._paths import TEMP_PREFIX, join_inside, parent_and_name
 from asynctrack.exceptions import (
     BAD_REQUEST,
@@ -33,9 +34,6 @@ __all__ = [
 
 #: Body bytes gathered per write: one thread hop each (uvicorn hands the body over 64 KiB or so at a time).
 UPLOAD_CHUNK = 4 * 1024 * 1024
-#: Files up to this size are read or written whole, in one thread hop (with many small files, the hops of a
-#: streamed copy cost more than the bytes).
-SMALL_FILE = 4 * 1024 * 1024
 
 
 class ArtifactTooLarge(BodyTooLarge):

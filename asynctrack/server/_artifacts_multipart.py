@@ -309,7 +309,8 @@ async def complete(root: str, request: Request, max_size: int | None = None) -> 
             raise invalid(f"Part {number} is listed twice.")
         parts[number] = p.etag
     with mapped_errors(target):
-        await _fs.in_thread(_finish, root, msg.upload_id, target, sorted(parts.items()), max_size)
+        upload_id: str = required(msg.upload_id, "upload_id")
+        await _fs.in_thread(_finish, root, upload_id, target, sorted(parts.items()), max_size)
     return _json({})
 
 

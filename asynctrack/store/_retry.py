@@ -1,4 +1,5 @@
-"""Capped exponential back-off with full jitter, for transient store failures."""
+"""Capped exponential back-off with "equal" jitter (each delay drawn from its upper half), for transient
+store failures."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ _log = logging.getLogger("asynctrack")
 
 
 class Backoff:
-    """Delays of ``base * 2**attempt`` seconds, capped, each drawn uniformly from ``[0, delay]``."""
+    """Delays of ``base * 2**attempt`` seconds, capped, each drawn uniformly from ``[delay / 2, delay]``:
+    half the delay is always waited (so retries spread out as they grow), half is jitter (so writers
+    that collided do not retry in step)."""
 
     def __init__(self, base: float = 0.01, cap: float = 2.0) -> None:
         self.base = base

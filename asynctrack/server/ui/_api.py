@@ -14,6 +14,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from asynctrack._rest._wire import float_to_wire, run_to_wire
+from asynctrack._system_tags import MLFLOW_PARENT_RUN_ID as PARENT_RUN_TAG
+from asynctrack._system_tags import MLFLOW_SOURCE_NAME as SOURCE_TAG
 from asynctrack.entities import Experiment, Run, ViewType
 from asynctrack.server._request import invalid, read_message
 from asynctrack.server.ui._common import csv_param, int_param, json_response, state_of, str_param
@@ -22,8 +24,6 @@ from asynctrack.validation import check_run_id
 
 __all__ = ["experiments", "keys", "run", "runs"]
 
-PARENT_RUN_TAG = "mlflow.parentRunId"
-SOURCE_TAG = "mlflow.source.name"
 _VIEWS = {"active": ViewType.ACTIVE_ONLY, "deleted": ViewType.DELETED_ONLY, "all": ViewType.ALL}
 _EXPERIMENT_PAGE = 1000
 MAX_EXPERIMENTS = 10_000

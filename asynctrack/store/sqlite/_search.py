@@ -41,6 +41,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from asynctrack._system_tags import MLFLOW_RUN_NAME as _RUN_NAME_TAG
 from asynctrack.entities import Experiment, LifecycleStage, Run, RunData, RunInfo, ViewType
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.store.search import (
@@ -71,7 +72,6 @@ CREATE INDEX IF NOT EXISTS params_by_value ON params (key, value);
 CREATE INDEX IF NOT EXISTS tags_by_value ON tags (key, value);
 """
 
-_RUN_NAME_TAG = "mlflow.runName"
 _MAX_JOINED_KEYS = 60
 _INT64 = (-(2**63), 2**63 - 1)
 

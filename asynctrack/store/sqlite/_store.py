@@ -9,6 +9,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from typing import TypeVar, TypeVarTuple
 
 import anyio
 
@@ -36,6 +37,9 @@ from asynctrack.store.sqlite._registry_store import SqliteRegistry
 from asynctrack.store.sqlite._schema import APPLIED_KEY_DAYS, SCHEMA_VERSION
 
 __all__ = ["SqliteStore"]
+
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"
@@ -145,16 +149,16 @@ class SqliteStore(AbstractStore, SqliteRegistry):
         finally:
             self._checkpoint_wanted = False
 
-    async def _write(self, what: str, fn: object, *args: object) -> object:
+    async def _write(self, what: str, fn: Callable[[sqlite3.Connection, *Ts], T], *args: *Ts) -> T:
         return await retry_transient(
-            lambda: self._writer.write(fn, *args),  # type: ignore[arg-type]
+            lambda: self._writer.write(fn, *args),
             what=what,
             budget=self.synchronous_retries,
         )
 
-    async def _read(self, fn: object, *args: object) -> object:
+    async def _read(self, fn: Callable[[sqlite3.Connection, *Ts], T], *args: *Ts) -> T:
         return await retry_transient(
-            lambda: self._reader.run(fn, *args),  # type: ignore[arg-type]
+            lambda: self._reader.run(fn, *args),
             what="reading",
             budget=self.synchronous_retries,
         )
@@ -176,10 +180,10 @@ class SqliteStore(AbstractStore, SqliteRegistry):
         )
 
     async def get_experiment(self, experiment_id: str) -> Experiment:
-        return await self._read(_reads.experiment_by_id, str(experiment_id))  # type: ignore[return-value]
+        return await self._read(_reads.experiment_by_id, str(experiment_id))
 
     async def get_experiment_by_name(self, name: str) -> Experiment | None:
-        return await self._read(_reads.experiment_by_name, name)  # type: ignore[return-value]
+        return await self._read(_reads.experiment_by_name, name)
 
     async def delete_experiment(self, experiment_id: str) -> None:
         await self._write(
@@ -233,7 +237,7 @@ class SqliteStore(AbstractStore, SqliteRegistry):
         return await self.get_run(run_id)
 
     async def get_run(self, run_id: str) -> Run:
-        return await self._read(_reads.run_by_id, run_id)  # type: ignore[return-value]
+        return await self._read(_reads.run_by_id, run_id)
 
     async def update_run_info(
         self, run_id: str, status: str | None, end_time: int | None, run_name: str | None
@@ -277,7 +281,7 @@ class SqliteStore(AbstractStore, SqliteRegistry):
         await self._writer.write(_writes.delete_tag, run_id, key)
 
     async def get_metric_series(self, run_id: str, key: str) -> MetricSeries:
-        return await self._read(_reads.metric_series, run_id, key)  # type: ignore[return-value]
+        return await self._read(_reads.metric_series, run_id, key)
 
     async def metric_buckets(
         self,
@@ -288,19 +292,15 @@ class SqliteStore(AbstractStore, SqliteRegistry):
         end: float | None = None,
         n_buckets: int = 1000,
     ) -> MetricBuckets:
-        return await self._read(  # type: ignore[return-value]
-            _buckets.metric_buckets, run_id, key, x, start, end, n_buckets
-        )
+        return await self._read(_buckets.metric_buckets, run_id, key, x, start, end, n_buckets)
 
     async def metric_updates(self, run_id: str, key: str, cursor: str | None) -> MetricUpdate:
-        return await self._read(_buckets.metric_updates, run_id, key, cursor)  # type: ignore[return-value]
+        return await self._read(_buckets.metric_updates, run_id, key, cursor)
 
     async def sample_metric(
         self, run_id: str, key: str, max_results: int, start_step: int | None, end_step: int | None
     ) -> MetricSeries:
-        return await self._read(  # type: ignore[return-value]
-            _sampling.sample_metric, run_id, key, max_results, start_step, end_step
-        )
+        return await self._read(_sampling.sample_metric, run_id, key, max_results, start_step, end_step)
 
     # -- search: implemented in _search.py
     async def search_runs(
@@ -312,7 +312,7 @@ class SqliteStore(AbstractStore, SqliteRegistry):
         order_by: Sequence[str],
         page_token: str | None,
     ) -> tuple[list[Run], str | None]:
-        return await self._read(  # type: ignore[return-value]
+        return await self._read(
             _search.search_runs,
             list(experiment_ids),
             filter_string,
@@ -330,15 +330,15 @@ class SqliteStore(AbstractStore, SqliteRegistry):
         order_by: Sequence[str],
         page_token: str | None,
     ) -> tuple[list[Experiment], str | None]:
-        return await self._read(  # type: ignore[return-value]
+        return await self._read(
             _search.search_experiments, view_type, max_results, filter_string, list(order_by), page_token
         )
 
     async def experiment_stats(self, experiment_ids: Sequence[str]) -> dict[str, ExperimentStats]:
-        return await self._read(_overview.experiment_stats, list(experiment_ids))  # type: ignore[return-value]
+        return await self._read(_overview.experiment_stats, list(experiment_ids))
 
     async def run_keys(self, experiment_ids: Sequence[str]) -> RunKeys:
-        return await self._read(_overview.run_keys, list(experiment_ids))  # type: ignore[return-value]
+        return await self._read(_overview.run_keys, list(experiment_ids))
 
     # -- copying between stores: ids kept (see _imports.py)
     async def import_experiment(self, experiment: Experiment) -> str:
@@ -353,7 +353,7 @@ class SqliteStore(AbstractStore, SqliteRegistry):
         return (await self.get_run(info.run_id)).info
 
     async def run_counts(self, run_ids: Sequence[str]) -> dict[str, RunCounts]:
-        return await self._read(_imports.run_counts, list(run_ids))  # type: ignore[return-value]
+        return await self._read(_imports.run_counts, list(run_ids))
 
     async def aclose(self) -> None:
         self._closing = True

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from asynctrack._system_tags import MLFLOW_RUN_NAME as RUN_NAME_TAG
 from asynctrack.entities import LifecycleStage, Param, RunTag
 from asynctrack.exceptions import (
     INVALID_PARAMETER_VALUE,
@@ -39,7 +40,6 @@ __all__ = [
     "write_batches",
 ]
 
-RUN_NAME_TAG = "mlflow.runName"
 
 _UPSERT_TAG = (
     "INSERT INTO tags (run_key, key, value) VALUES (?, ?, ?) "

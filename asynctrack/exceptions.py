@@ -27,7 +27,7 @@ A failure of a queued operation reaches the caller as the :class:`MlflowExceptio
 from ``RunOperations.wait()``; when several operations failed, the first is raised and all of them are
 attached as its ``failures`` list.
 
-Store drivers' own errors (sqlite3, aiosqlite, httpx) are mapped to :class:`MlflowException` at the store
+Store drivers' own errors (sqlite3, asyncpg, httpx) are mapped to :class:`MlflowException` at the store
 boundary; nothing else escapes to the user.
 """
 

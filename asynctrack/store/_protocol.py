@@ -1,5 +1,5 @@
-"""The async store protocol every backend implements: the embedded SQLite store (``sqlite/``) and the REST
-store over MLflow's API (``rest/``).
+"""The async store protocol every backend implements: the embedded SQLite store (``sqlite/``), PostgreSQL
+(``postgres/``) and the REST store over MLflow's API (``rest/``).
 
 The pipeline's one write primitive is :meth:`AbstractStore.log_batch`, which takes metric *series*
 (columnar numpy arrays per key) so a backend can write thousands of points without a Python object each.

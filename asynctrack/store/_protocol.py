@@ -386,16 +386,17 @@ class AbstractStore(abc.ABC):
         """Make an active experiment standing for ``experiment`` of another store and return its id here:
         one of the same name is reused (with its tags updated), so a resumed copy or a second source lands
         in the same place. A store that can keeps the id, artifact location and times; this default
-        creates it with ``create_experiment`` (a new id). The copy deletes it afterwards if the source's is
-        deleted (runs can only be created and logged to in an active experiment)."""
+        creates it with ``create_experiment`` (a new id, the store's own artifact location). The copy
+        deletes it afterwards if the source's is deleted (runs can only be created and logged to in an
+        active experiment)."""
         found = await self.get_experiment_by_name(experiment.name)
         if found is not None:
             for key, value in experiment.tags.items():
                 await self.set_experiment_tag(found.experiment_id, key, value)
             return found.experiment_id
-        return await self.create_experiment(
-            experiment.name, experiment.artifact_location or None, list(experiment.tags.items())
-        )
+        # The target's own artifact location: a server confines client-chosen ones to its roots, and the
+        # runs created here get new ids, so their artifact URIs are the target's anyway.
+        return await self.create_experiment(experiment.name, None, list(experiment.tags.items()))
 
     async def import_run(self, experiment_id: str, info: RunInfo) -> RunInfo:
         """Make an active run standing for ``info`` of another store in experiment ``experiment_id`` here

@@ -3,10 +3,11 @@ written in bulk (``log_batches`` of the target's largest batches), then the run'
 lifecycle stage; a verification count of both sides at the end.
 
 Reading and writing overlap: the next runs' histories are read (a bounded read-ahead) while the current
-run is written. Every data write carries an idempotency key (``asynctrack-copy:<source run>:<n>``, ``n``
-the write's position in the run's deterministic plan), so a run cut short by a crash or Ctrl-C is
-completed on the next run of the command without duplicating a point; the side file (``_state.py``) lets
-complete runs be skipped unread.
+run is written. Every data write carries an idempotency key (``asynctrack-copy:<source run>:<target
+run>:<n>``, ``n`` the write's position in the run's deterministic plan), so a run cut short by a crash or
+Ctrl-C is completed on the next run of the command without duplicating a point; the side file
+(``_state.py``) records each run as it is created and as it completes, so complete runs are skipped unread
+and an incomplete one is finished in the same target run.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def plan_writes(
     source_id = run.info.run_id
 
     def add(metrics: Sequence[MetricSeries], params: Sequence[object], tags: Sequence[object]) -> None:
-        key = f"asynctrack-copy:{source_id}:{len(writes)}"
+        key = f"asynctrack-copy:{source_id}:{target_run_id}:{len(writes)}"
         writes.append(BatchWrite(target_run_id, list(metrics), list(params), list(tags), key))  # type: ignore[arg-type]
 
     params, tags = list(run.params), list(run.tags)
@@ -160,7 +161,12 @@ async def _copy_run(
     state: CopyState,
     progress: CopyProgress,
 ) -> tuple[str, RunCounts]:
-    info = await target.import_run(experiment_id, run.info)
+    begun = state.started.get(run.info.run_id)
+    if begun is not None:  # created by an interrupted copy: finish that run
+        info = (await target.get_run(begun)).info
+    else:
+        info = await target.import_run(experiment_id, run.info)
+        await anyio.to_thread.run_sync(state.run_started, run.info.run_id, info.run_id)
     run_id = info.run_id
     if info.lifecycle_stage == LifecycleStage.DELETED:  # a resumed run, finished before the crash
         await target.restore_run(run_id)

@@ -1,5 +1,6 @@
 """The copy's side file: which experiments and runs of the source are in the target (and under which ids
-there), and which runs are complete, so that a re-run skips them without reading their histories again.
+there: a run is recorded when it is created, so a resumed copy finishes the same run even where the target
+gave it a new id), and which runs are complete, so that a re-run skips them without reading them again.
 
 One JSON object per line, appended and fsynced as each experiment is mapped and each run completes; a line
 cut short by a crash is ignored. Correctness does not rest on this file: every write of a run's data
@@ -50,6 +51,9 @@ class CopyState:
         self.source = source
         self.experiments: dict[str, str] = {}
         self.runs: dict[str, tuple[str, RunCounts, int]] = {}
+        #: Runs created in the target but not complete: source id -> target id (a resumed copy writes the
+        #: rest into the same run, which matters where the target gave the run a new id).
+        self.started: dict[str, str] = {}
         self._file: IO[bytes] | None = None
         if os.path.exists(path):
             with open(path, "rb") as f:
@@ -62,6 +66,8 @@ class CopyState:
                         self.experiments[line.experiment] = line.target
                     elif line.run is not None and line.counts is not None:
                         self.runs[line.run] = (line.target, line.counts, line.inputs)
+                    elif line.run is not None:
+                        self.started[line.run] = line.target
 
     @property
     def resumed(self) -> bool:
@@ -78,6 +84,11 @@ class CopyState:
         if self.experiments.get(source_id) != target_id:
             self.experiments[source_id] = target_id
             self._append(_Line(self.source, experiment=source_id, target=target_id))
+
+    def run_started(self, source_id: str, target_id: str) -> None:
+        if self.started.get(source_id) != target_id:
+            self.started[source_id] = target_id
+            self._append(_Line(self.source, run=source_id, target=target_id))
 
     def run_done(self, source_id: str, target_id: str, counts: RunCounts, inputs: int) -> None:
         self.runs[source_id] = (target_id, counts, inputs)

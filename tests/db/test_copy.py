@@ -22,11 +22,12 @@ from typing import Any
 import anyio
 import numpy as np
 import pytest
-from servers import mlflow_python, mlflow_server, running
+from servers import asynctrack_server, mlflow_python, mlflow_server, running
 
 from asynctrack.cli._main import main
 from asynctrack.entities import Param, RunTag, ViewType
 from asynctrack.store import AbstractStore, MetricSeries
+from asynctrack.store.rest import RestStore
 from asynctrack.store.sqlite import SqliteStore
 from asynctrack.transfer import CopyState, copy_store, open_source
 
@@ -310,3 +311,52 @@ def test_copy_from_a_real_mlflow_server_over_rest(tmp_path: Path, capsys: pytest
     out = capsys.readouterr().out
     assert "5,700" in out and "DIFFERS" not in out
     assert_same(mlflow_contents(tmp_path / "mlflow.db"), read_store(target))
+
+
+@pytest.mark.slow
+def test_copy_into_a_server_gets_new_ids_and_resumes_into_the_same_runs(tmp_path: Path) -> None:
+    """A target that cannot keep ids (an asynctrack server over REST): runs get new ids, recorded in the
+    state file when created, so a copy interrupted half way through a run finishes that same run, exactly
+    (the keys of its writes are applied once by the server)."""
+    source_path = tmp_path / "s.db"
+    anyio.run(make_source, source_path, 3, 3_000)  # 6,000 points a run: several REST batches of 1,000
+    server = asynctrack_server(tmp_path)
+    state_path = str(tmp_path / "copy.state")
+
+    async def copy(progress: Any) -> Any:
+        source = await open_source(str(source_path))
+        target = await RestStore.open(server.url)
+        state = CopyState(state_path, "s")
+        try:
+            return await copy_store(source, target, state, progress)
+        finally:
+            state.close()
+            await target.aclose()
+            await source.aclose()
+
+    with running(server):
+        with pytest.raises(Interrupt):
+            anyio.run(copy, StopInSecondRun())
+        report = anyio.run(copy, None)
+        assert (report.copied_runs, report.skipped_runs) == (2, 1)
+        assert report.matches, (report.source, report.target)
+        assert (report.target.runs, report.target.points) == (3, 18_000)
+
+        source_ids = set(read_store(source_path)["runs"])
+
+        async def check() -> None:
+            target = await RestStore.open(server.url)
+            try:
+                exp = await target.get_experiment_by_name("big")
+                assert exp is not None
+                runs, _ = await target.search_runs([exp.experiment_id], "", ViewType.ALL, 100, [], None)
+                assert len(runs) == 3  # the interrupted run was finished, not created again
+                assert not source_ids & {r.info.run_id for r in runs}  # new ids
+                for run in runs:
+                    for key in ("m0", "m1"):
+                        series = await target.get_metric_series(run.info.run_id, key)
+                        np.testing.assert_array_equal(series.steps, np.arange(3_000))
+            finally:
+                await target.aclose()
+
+        anyio.run(check)

@@ -64,6 +64,12 @@ class StoreLocation(msgspec.Struct, frozen=True):
         return self.scheme == "postgresql"
 
     @property
+    def is_networked(self) -> bool:
+        """A store across a network (a tracking server or a PostgreSQL database): the pipeline journals
+        its writes before shipping them, so an outage or a crash loses nothing (docs/journal.md)."""
+        return self.is_remote or self.is_postgres
+
+    @property
     def is_remote(self) -> bool:
         """A tracking server reached over HTTP, not a local database."""
         return self.scheme in REMOTE_SCHEMES

@@ -46,9 +46,10 @@ __all__ = ["Pipeline"]
 
 
 def _journal_for(location: StoreLocation, offline: bool = False) -> Journal | None:
-    """The journal of a remote store's pipeline (None: local store, or ASYNCTRACK_JOURNAL=off; offline
-    mode always journals: the journal is all it has)."""
-    if not location.is_remote or (ASYNCTRACK_JOURNAL.get() == "off" and not offline):
+    """The journal of a networked store's pipeline, a tracking server's or a PostgreSQL database's (None:
+    the embedded store, or ASYNCTRACK_JOURNAL=off; offline mode always journals: the journal is all it
+    has)."""
+    if not location.is_networked or (ASYNCTRACK_JOURNAL.get() == "off" and not offline):
         return None
     return Journal(
         target_directory(location.uri),
@@ -113,7 +114,7 @@ class Pipeline:
         # Settings first: a bad value is reported before any connection is opened.
         queue = _new_queue()
         linger = ASYNCTRACK_LINGER_MS.get() / 1000.0
-        if location.is_remote and ASYNCTRACK_OFFLINE.get():
+        if location.is_networked and ASYNCTRACK_OFFLINE.get():
             journal = _journal_for(location, offline=True)
             assert journal is not None
             return cls(location, OfflineStore(journal), loop, queue, linger, journal)

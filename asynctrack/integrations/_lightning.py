@@ -39,6 +39,7 @@ def _build(pl: Any) -> type:
     from lightning_utilities.core.rank_zero import rank_zero_only
 
     base = pl.loggers.Logger
+    rank_zero_experiment = pl.loggers.logger.rank_zero_experiment
 
     def rank() -> int:
         # Lightning sets the global rank on this function object (shared by both packages) in each process.
@@ -102,8 +103,10 @@ def _build(pl: Any) -> type:
             return self.run.run_id if rank() == 0 else None
 
         @property
+        @rank_zero_experiment  # type: ignore[untyped-decorator]
         def experiment(self) -> Any:
-            """The ``MlflowClient`` of the run (``logger.experiment.log_text(logger.run_id, ...)``)."""
+            """The ``MlflowClient`` of the run (``logger.experiment.log_text(logger.run_id, ...)``); Lightning
+            reads it on every rank at setup, so other ranks get Lightning's dummy and start no run."""
             return self.run.client
 
         @property

@@ -91,6 +91,20 @@ class TrainingRun:
         self._artifact_ops: list[RunOperations] = []
         self.finished_status: str | None = None
 
+    # Lightning's ddp_spawn pickles the trainer and its loggers into each worker process.
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_lock"] = None
+        state["_client"] = None
+        state["_artifact_ops"] = []
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+        if self._run_id is not None:
+            self._client = MlflowClient(self.tracking_uri)
+
     # -- which run
     @property
     def started(self) -> bool:

@@ -84,11 +84,13 @@ class Sampler:
             target=self._main, name=f"asynctrack-system-metrics-{run_id[:8]}", daemon=False
         )
         self._pending: list[Sample] = []
+        self._started = 0.0
         #: CPU seconds this thread has spent (time.thread_time at the end), for the benchmark's figure
         self.cpu_seconds = 0.0
         self.failures = 0
 
     def start(self) -> None:
+        self._started = time.monotonic()
         with _lock:
             _running[self.run_id] = self
         self._thread.start()
@@ -117,6 +119,10 @@ class Sampler:
             _log.exception("asynctrack: system metrics sampling of run %s stopped", self.run_id)
         finally:
             self.cpu_seconds = time.thread_time()
+            with _lock:
+                totals["cpu_seconds"] += self.cpu_seconds
+                totals["wall_seconds"] += time.monotonic() - self._started
+                totals["samplers"] += 1
 
     def _read(self) -> None:
         sample: Sample = {}
@@ -143,6 +149,8 @@ class Sampler:
 
 _lock = threading.Lock()
 _running: dict[str, Sampler] = {}
+#: CPU and wall seconds of every sampler thread ended in this process (bench/training.py reports the ratio)
+totals: dict[str, float] = {"cpu_seconds": 0.0, "wall_seconds": 0.0, "samplers": 0}
 
 
 def running(run_id: str) -> Sampler | None:

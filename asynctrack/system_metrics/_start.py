@@ -10,8 +10,9 @@ from asynctrack.environment import (
     MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL,
 )
 from asynctrack.pipeline._queue import OpQueue
+from asynctrack.pipeline._registry import add_exit_callback
 from asynctrack.system_metrics._probes import Probe, gpu_probe, host_probes, process_probe
-from asynctrack.system_metrics._sampler import PREFIX, Sampler, running
+from asynctrack.system_metrics._sampler import PREFIX, Sampler, running, stop_all
 
 __all__ = ["next_step", "start_for_run"]
 
@@ -44,5 +45,8 @@ def start_for_run(run_id: str, queue_of: Callable[[], OpQueue], first_step: int 
         MLFLOW_SYSTEM_METRICS_NODE_ID.get(),
         first_step,
     )
+    # The sampler is not a daemon: the exit hook stops it (the fluent API's own exit callback does too, first,
+    # so that its last readings are queued before the run's status).
+    add_exit_callback(stop_all)
     sampler.start()
     return sampler

@@ -171,3 +171,48 @@ def test_bad_metric_keys_and_values(tmp_tracking: str, caplog: pytest.LogCapture
     metrics = asynctrack.MlflowClient().get_run(ours.run_id).data.metrics
     assert metrics == {"acc1": 0.5, "ok": 2.0}
     assert "'acc@1'" in caplog.text and "'name'='text' is not a number" in caplog.text
+
+
+@pytest.mark.slow
+def test_ddp_logs_from_rank_zero_only(tmp_path: Any) -> None:
+    """Real DDP on CPU: two processes (Lightning's subprocess launcher re-runs the script for rank 1, gloo
+    backend). Only rank 0 starts a run and logs; the run holds every step of the global loss once."""
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    script = tmp_path / "ddp_job.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import sys, warnings
+            warnings.simplefilter("ignore")
+            sys.path.insert(0, {str(root)!r})
+            import asynctrack
+            import lightning.pytorch as pl
+            from asynctrack.integrations.lightning import AsynctrackLogger
+            from tests.integrations._lightning_models import build, loader
+            asynctrack.set_tracking_uri({f"sqlite:///{tmp_path}/t.db"!r})
+            _Recorder, Model = build(pl)
+            logger = AsynctrackLogger(run_name="ddp")
+            trainer = pl.Trainer(max_epochs=2, strategy="ddp", devices=2, accelerator="cpu", logger=logger,
+                                 log_every_n_steps=1, enable_checkpointing=False, enable_progress_bar=False,
+                                 enable_model_summary=False, default_root_dir={str(tmp_path)!r})
+            trainer.fit(Model(), loader())
+            print("rank", trainer.global_rank, logger.run_id)
+            """
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=240
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    client = asynctrack.MlflowClient(f"sqlite:///{tmp_path}/t.db")
+    runs = client.search_runs(["0"])
+    assert len(runs) == 1 and runs[0].info.run_name == "ddp" and runs[0].info.status == "FINISHED"
+    # 64 samples over 2 ranks, batches of 16: 2 steps per epoch, 2 epochs; each step logged once.
+    history = client.get_metric_history(runs[0].info.run_id, "train_loss")
+    assert [m.step for m in history] == [0, 1, 2, 3]
+    assert f"rank 0 {runs[0].info.run_id}" in done.stdout

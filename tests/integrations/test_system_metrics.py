@@ -156,3 +156,40 @@ def test_no_gpu_here_is_said_in_one_info_line(caplog: pytest.LogCaptureFixture) 
         assert _probes.gpu_probe() is None
     lines = [r.getMessage() for r in caplog.records if "no GPU system metrics" in r.getMessage()]
     assert len(lines) == 1 and ("nvidia-ml-py is not installed" in lines[0] or "NVML" in lines[0]), lines
+
+
+def test_exit_without_end_run_stops_the_sampler_and_keeps_its_readings(tmp_path) -> None:
+    """A process that never ends its runs (one fluent, one started through a client for another store) exits
+    promptly: the exit hook stops the non-daemon sampler threads, and their last readings are written."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        """
+        import sys, asynctrack
+        from asynctrack.integrations._run import TrainingRun
+        asynctrack.set_tracking_uri(sys.argv[1])
+        run = asynctrack.start_run(log_system_metrics=True)
+        other = TrainingRun(tracking_uri=sys.argv[2], log_system_metrics=True)
+        print(run.info.run_id, other.run_id)
+        """
+    )
+    a, b = f"sqlite:///{tmp_path}/a.db", f"sqlite:///{tmp_path}/b.db"
+    env = dict(os.environ, MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL="30")
+    done = subprocess.run(
+        [sys.executable, "-c", script, a, b],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    fluent_id, client_id = done.stdout.split()
+    for uri, run_id in ((a, fluent_id), (b, client_id)):
+        client = asynctrack.MlflowClient(uri)
+        history = client.get_metric_history(run_id, "system/cpu_utilization_percentage")
+        assert [m.step for m in history] == [0], uri
+    assert asynctrack.MlflowClient(a).get_run(fluent_id).info.status == "FINISHED"

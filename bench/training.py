@@ -1,0 +1,405 @@
+"""What logging costs inside real training on CPU, through each framework integration, against no logging and
+against MLflow 3.17.2's own integration for the same framework, in the same run.
+
+    python bench/training.py                      # all three frameworks, 7 pairs each
+    python bench/training.py --pairs 3 --frameworks lightning
+
+Frameworks and what each job trains (~10 metrics per step; the model's own compute is about a millisecond a
+step, so the framework's per-step machinery dominates the step time, as it does in small real jobs):
+- lightning: an MLP (128-256-256-10) on synthetic data, 10 values ``self.log``-ged per step,
+  ``log_every_n_steps=1``. asynctrack: ``AsynctrackLogger``; MLflow: Lightning's ``MLFlowLogger``.
+- transformers: a tiny BERT (random weights from a config, no download), ``logging_steps=1``; each on_log
+  dict carries loss, grad_norm, learning_rate, epoch and 6 more values. asynctrack: ``AsynctrackCallback``;
+  MLflow: Transformers' ``MLflowCallback``.
+- keras (torch backend): the same MLP, per-batch metrics (loss, accuracy, top-2..9 accuracy). asynctrack:
+  ``AsynctrackCallback(log_every_n_step=1)``; MLflow: ``mlflow.keras.MlflowCallback(log_every_n_steps=1)``.
+
+asynctrack runs with system metrics on (sampled every second, ten times MLflow's default rate); MLflow's
+loggers start no system metrics. Both log to a SQLite file in a fresh temporary directory.
+
+Method: each (framework, library) is a fresh subprocess (asynctrack in this interpreter, MLflow in its own
+venv with torch==2.13.0 from this machine's disk, built on first use). It warms up (one fit each way, which
+also creates the database), then runs ``--pairs`` pairs of fits, logging off and on, the order alternating.
+A fit's time includes everything the integration does inside ``fit`` (asynctrack's final flush included).
+The slowdown is the median over pairs of on/off - 1; the noise is the spread (interquartile range) of the
+"off" fits. Afterwards the asynctrack worker reads back every point it logged and counts them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import venv
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import fmt  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+MLFLOW_VERSION = "3.17.2"
+FRAMEWORKS = ("lightning", "transformers", "keras")
+N_METRICS = 10
+
+Result = dict[str, Any]
+
+
+def mlflow_training_python() -> Path:
+    """A venv with mlflow==3.17.2, torch==2.13.0 (first, so pip takes the CPU build from this machine's disk
+    and nothing pulls a CUDA build), lightning, transformers, accelerate and keras; built on first use."""
+    root = Path(
+        os.environ.get("ASYNCTRACK_BENCH_MLFLOW_TRAINING_VENV")
+        or Path.home() / ".cache" / "asynctrack-bench" / f"mlflow-{MLFLOW_VERSION}-training"
+    )
+    python = root / "bin" / "python"
+    marker = root / ".installed-keras"
+    if marker.exists():
+        return python
+    if not python.exists():
+        venv.create(root, with_pip=True, clear=True)
+    for packages in (
+        ["torch==2.13.0"],
+        [f"mlflow=={MLFLOW_VERSION}", "lightning", "transformers", "accelerate", "keras", "psutil"],
+    ):
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", *packages], check=True)
+    marker.write_text(MLFLOW_VERSION)
+    return python
+
+
+# -- the jobs (imported inside the worker only)
+
+
+def _lightning_job(steps: int) -> Any:
+    import lightning.pytorch as pl
+    import torch
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+
+    class Net(pl.LightningModule):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = nn.Sequential(
+                nn.Linear(128, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10)
+            )
+
+        def training_step(self, batch: Any, batch_idx: int) -> Any:
+            x, y = batch
+            logits = self.net(x)
+            loss = nn.functional.cross_entropy(logits, y)
+            with torch.no_grad():
+                acc = (logits.argmax(1) == y).float().mean()
+            values = {"loss": loss, "acc": acc}
+            values.update({f"aux_{i}": loss.detach() * (i + 1) for i in range(N_METRICS - 2)})
+            self.log_dict(values, on_step=True, on_epoch=False)
+            return loss
+
+        def configure_optimizers(self) -> Any:
+            return torch.optim.SGD(self.parameters(), lr=0.01)
+
+    g = torch.Generator().manual_seed(0)
+    data = TensorDataset(
+        torch.randn(steps * 32, 128, generator=g), torch.randint(0, 10, (steps * 32,), generator=g)
+    )
+    train = DataLoader(data, batch_size=32)
+
+    def fit(logger: Any) -> None:
+        pl.Trainer(
+            max_epochs=1,
+            logger=logger if logger is not None else False,
+            log_every_n_steps=1,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            accelerator="cpu",
+            devices=1,
+        ).fit(Net(), train)
+
+    def make_logger(lib: str, tmp: str) -> Any:
+        if lib == "asynctrack":
+            from asynctrack.integrations.lightning import AsynctrackLogger
+
+            return AsynctrackLogger(log_system_metrics=True)
+        from lightning.pytorch.loggers import MLFlowLogger
+
+        return MLFlowLogger(tracking_uri=f"sqlite:///{tmp}/mlflow.db")
+
+    return fit, make_logger
+
+
+def _transformers_job(steps: int) -> Any:
+    import torch
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    config = transformers.BertConfig(
+        vocab_size=1000,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=128,
+        max_position_embeddings=64,
+        num_labels=2,
+    )
+
+    class Data(torch.utils.data.Dataset):  # type: ignore[misc]
+        def __init__(self, n: int) -> None:
+            g = torch.Generator().manual_seed(0)
+            self.ids = torch.randint(1, 1000, (n, 32), generator=g)
+            self.labels = torch.randint(0, 2, (n,), generator=g)
+
+        def __len__(self) -> int:
+            return len(self.ids)
+
+        def __getitem__(self, i: int) -> dict[str, Any]:
+            return {"input_ids": self.ids[i], "labels": self.labels[i]}
+
+    class Trainer(transformers.Trainer):  # type: ignore[misc]
+        def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
+            if "loss" in logs:  # ~10 values per step, as the other jobs
+                logs.update({f"aux_{i}": logs["loss"] * (i + 1) for i in range(N_METRICS - 4)})
+            super().log(logs, *args, **kwargs)
+
+    data = Data(steps * 16)
+
+    def fit(callback: Any) -> None:
+        transformers.set_seed(0)
+        args = transformers.TrainingArguments(
+            output_dir=tempfile.mkdtemp(),
+            num_train_epochs=1,
+            per_device_train_batch_size=16,
+            logging_steps=1,
+            report_to="none",
+            save_strategy="no",
+            use_cpu=True,
+            disable_tqdm=True,
+        )
+        Trainer(
+            model=transformers.BertForSequenceClassification(config),
+            args=args,
+            train_dataset=data,
+            callbacks=[callback] if callback is not None else [],
+        ).train()
+
+    def make_logger(lib: str, tmp: str) -> Any:
+        if lib == "asynctrack":
+            from asynctrack.integrations.transformers import AsynctrackCallback
+
+            return AsynctrackCallback(log_system_metrics=True)
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp}/mlflow.db"
+        from transformers.integrations import MLflowCallback
+
+        return MLflowCallback()
+
+    return fit, make_logger
+
+
+def _keras_job(steps: int) -> Any:
+    import keras
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(steps * 32, 128)).astype("float32")
+    y = rng.integers(0, 10, size=(steps * 32,))
+
+    def fit(callback: Any) -> None:
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential(
+            [
+                keras.Input((128,)),
+                keras.layers.Dense(256, activation="relu"),
+                keras.layers.Dense(256, activation="relu"),
+                keras.layers.Dense(10),
+            ]
+        )
+        metrics: list[Any] = ["accuracy"]
+        metrics += [keras.metrics.SparseTopKCategoricalAccuracy(k=k, name=f"top{k}") for k in range(2, 10)]
+        model.compile(
+            optimizer=keras.optimizers.SGD(0.01),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=metrics,
+        )
+        run = None
+        if callback is not None and not hasattr(callback, "run"):  # MLflow's callback needs an active run
+            import mlflow
+
+            run = mlflow.start_run()
+        try:
+            model.fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=[callback] if callback else [])
+        finally:
+            if run is not None:
+                import mlflow
+
+                mlflow.end_run()
+
+    def make_logger(lib: str, tmp: str) -> Any:
+        if lib == "asynctrack":
+            from asynctrack.integrations.keras import AsynctrackCallback
+
+            return AsynctrackCallback(log_every_n_step=1, log_system_metrics=True)
+        import mlflow
+
+        mlflow.set_tracking_uri(f"sqlite:///{tmp}/mlflow.db")
+        return mlflow.keras.MlflowCallback(log_every_n_steps=1)
+
+    return fit, make_logger
+
+
+JOBS = {"lightning": _lightning_job, "transformers": _transformers_job, "keras": _keras_job}
+
+
+def _iqr(values: list[float]) -> float:
+    if len(values) < 4:
+        return max(values) - min(values)
+    q = statistics.quantiles(values, n=4)
+    return q[2] - q[0]
+
+
+def worker(a: argparse.Namespace) -> Result:
+    import warnings
+
+    warnings.simplefilter("ignore")
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import logging
+
+    logging.disable(logging.WARNING)
+    tmp = os.getcwd()
+    if a.lib == "asynctrack":
+        import asynctrack
+
+        asynctrack.set_tracking_uri(f"sqlite:///{tmp}/asynctrack.db")
+        os.environ["MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL"] = "1"
+    import torch
+
+    torch.set_num_threads(1)
+    fit, make_logger = JOBS[a.framework](a.steps)
+    fit(None)  # warm-up: imports, first-call costs
+    fit(make_logger(a.lib, tmp))  # ... and the database's creation
+    off: list[float] = []
+    on: list[float] = []
+    for p in range(a.pairs):
+        for logging_on in (False, True) if p % 2 == 0 else (True, False):
+            logger = make_logger(a.lib, tmp) if logging_on else None
+            t0 = time.perf_counter()
+            fit(logger)
+            (on if logging_on else off).append(time.perf_counter() - t0)
+    slowdowns = [(t_on / t_off - 1.0) * 100.0 for t_on, t_off in zip(on, off, strict=True)]
+    result: Result = {
+        "slowdown_pct": statistics.median(slowdowns),
+        "slowdown_best_pct": (min(on) / min(off) - 1.0) * 100.0,
+        "noise_pct": _iqr(off) / statistics.median(off) * 100.0,
+        "fit_s_off": statistics.median(off),
+        "step_ms_off": statistics.median(off) / a.steps * 1e3,
+        "step_ms_on": statistics.median(on) / a.steps * 1e3,
+    }
+    if a.lib == "asynctrack":
+        from asynctrack.system_metrics._sampler import totals
+
+        client = asynctrack.MlflowClient()
+        runs = asynctrack.search_runs(output_format="list")
+        steps_logged = 0
+        for run in runs:
+            for key in run.data.metrics:
+                if not key.startswith("system/"):
+                    steps_logged += len(client.get_metric_history(run.info.run_id, key))
+        result["runs"] = len(runs)
+        result["points"] = steps_logged
+        result["sampler_cpu_pct"] = totals["cpu_seconds"] / max(totals["wall_seconds"], 1e-9) * 100.0
+        result["sampler_threads"] = totals["samplers"]
+    return result
+
+
+def run_worker(framework: str, lib: str, a: argparse.Namespace, python: str) -> Result:
+    tmp = tempfile.mkdtemp(prefix=f"bench-training-{framework}-{lib}-")
+    env = dict(os.environ, PYTHONPATH=str(ROOT) if lib == "asynctrack" else "")
+    env["KERAS_BACKEND"] = "torch"
+    env["HF_HUB_OFFLINE"] = "1"
+    cmd = [
+        python,
+        os.path.abspath(__file__),
+        "--worker",
+        "--framework",
+        framework,
+        "--lib",
+        lib,
+        "--pairs",
+        str(a.pairs),
+        "--steps",
+        str(a.steps),
+    ]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp, env=env, timeout=3600)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if done.returncode != 0:
+        return {
+            "error": done.stderr.strip().splitlines()[-1]
+            if done.stderr.strip()
+            else f"exit {done.returncode}"
+        }
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def parent(a: argparse.Namespace) -> None:
+    ml_python = str(mlflow_training_python())
+    print(
+        f"bench/training.py: {a.pairs} pairs of fits per framework and library, {a.steps} steps per fit, "
+        f"{N_METRICS} metrics per step; MLflow {MLFLOW_VERSION} in {ml_python}"
+    )
+    everything: dict[str, Any] = {}
+    rows = []
+    for framework in a.frameworks:
+        ours = run_worker(framework, "asynctrack", a, sys.executable)
+        theirs = run_worker(framework, "mlflow", a, ml_python)
+        everything[framework] = {"asynctrack": ours, "mlflow": theirs}
+        rows.append((framework, ours, theirs))
+        print(json.dumps({framework: everything[framework]}))
+    print()
+    print(
+        f"{'framework':<13}{'step ms (off)':>14}{'asynctrack':>12}{'noise':>8}{'MLflow':>10}{'noise':>8}"
+        f"{'sampler CPU':>13}{'points':>9}"
+    )
+    for framework, ours, theirs in rows:
+
+        def pct(r: Result, k: str) -> str:
+            return f"{r[k]:+.1f} %" if k in r else "error"
+
+        print(
+            f"{framework:<13}{fmt(ours.get('step_ms_off')):>14}{pct(ours, 'slowdown_pct'):>12}"
+            f"{fmt(ours.get('noise_pct')):>7}%{pct(theirs, 'slowdown_pct'):>10}"
+            f"{fmt(theirs.get('noise_pct')):>7}%"
+            f"{fmt(ours.get('sampler_cpu_pct')):>11} %{ours.get('points', '-'):>9}"
+        )
+    print(
+        "slowdown: median over pairs of (fit with logging / fit without) - 1; noise: interquartile range of"
+        " the fits without logging, in % of their median; sampler CPU: system metrics thread, % of one core."
+    )
+    if a.json:
+        Path(a.json).write_text(json.dumps(everything, indent=2))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--pairs", type=int, default=7)
+    ap.add_argument("--steps", type=int, default=200, help="training steps per fit")
+    ap.add_argument("--frameworks", nargs="+", choices=FRAMEWORKS, default=list(FRAMEWORKS))
+    ap.add_argument("--json", help="also write the figures to this file")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--framework", choices=FRAMEWORKS, help=argparse.SUPPRESS)
+    ap.add_argument("--lib", choices=("asynctrack", "mlflow"), help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.worker:
+        print(json.dumps(worker(a)))
+    else:
+        parent(a)
+
+
+if __name__ == "__main__":
+    main()

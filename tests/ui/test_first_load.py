@@ -82,3 +82,22 @@ def test_the_column_choice_is_remembered_per_experiment(ui: UI, page: Any) -> No
     page.goto(f"{ui.url}/#/experiments/{ui.seeded.other_experiment_id}")
     page.locator("#runs-table tbody tr[data-run-id]").first.wait_for()
     assert page.locator("#runs-table th button[data-order='tags.`team`']").count() == 0
+
+
+def test_a_second_visit_loads_the_app_from_the_cache(ui: UI, page: Any) -> None:
+    """The app's files are immutable under their version prefix: on a second visit the browser takes
+    every one from its cache without asking the server (not even a 304)."""
+    url = f"{ui.url}/#/experiments/{ui.seeded.experiment_id}"
+    page.goto(url)
+    page.locator("#runs-table tbody tr[data-run-id]").first.wait_for()
+    page.goto("about:blank")
+    page.goto(url)
+    page.locator("#runs-table tbody tr[data-run-id]").first.wait_for()
+    files = page.evaluate(
+        "() => performance.getEntriesByType('resource')"
+        "  .filter(e => new URL(e.name).pathname.startsWith('/static/'))"
+        "  .map(e => [new URL(e.name).pathname, e.transferSize])"
+    )
+    assert len(files) >= 8, files
+    assert all(path.startswith("/static/v") for path, _ in files), files
+    assert [f for f in files if f[1] != 0] == []  # 0 bytes over the network: from the cache

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 from servers import ServerProcess, free_port, running
 
-from asynctrack.server.ui import UI_HEADERS
+from asynctrack.server.ui import UI_HEADERS, app_version
 
 STATIC = Path(__file__).resolve().parents[2] / "asynctrack" / "server" / "ui" / "static"
 
@@ -52,7 +52,9 @@ def test_every_app_file_is_served_with_its_type_and_the_csp(tmp_path: Path) -> N
             assert not re.search(r"<script[^>]*>[^<\s]", html), "inline script in index.html"
             assert "style=" not in html and "<style" not in html
             refs = re.findall(r'(?:href|src)="(/static/[^"]+)"', html)
-            assert "/static/js/app.js" in refs
+            version = app_version()
+            assert f"/static/v{version}/js/app.js" in refs
+            assert all(ref.startswith(f"/static/v{version}/") for ref in refs), refs
             for js in STATIC.rglob("*.js"):
                 rel = js.relative_to(STATIC).as_posix()
                 refs.append(f"/static/{rel}")
@@ -74,6 +76,36 @@ def test_every_app_file_is_served_with_its_type_and_the_csp(tmp_path: Path) -> N
                 assert c.get(bad).status_code == 404, bad
             # the licence ships in the package but is not served (no servable extension)
             assert c.get("/static/vendor/uplot/LICENSE").status_code == 404
+            assert c.get(f"/static/v{version}/../_pages.py").status_code == 404
+
+
+def test_versioned_files_are_immutable_and_text_is_gzipped(tmp_path: Path) -> None:
+    """index.html names the files under /static/v<version>/, answered as immutable (a second visit asks
+    nothing); index.html and unversioned or other versions' paths are revalidated; text goes gzipped to
+    a client that accepts it, the same bytes once decoded."""
+    with running(_ui(tmp_path, "--backend-store-uri", f"sqlite:///{tmp_path / 'a.db'}")) as srv:
+        with httpx.Client(base_url=srv.url, timeout=30) as c:
+            version = app_version()
+            page = c.get("/")
+            assert page.headers["cache-control"] == "no-cache" and page.headers["etag"]
+            plain = (STATIC / "js" / "runs.js").read_bytes()
+            fresh = c.get(f"/static/v{version}/js/runs.js", headers={"Accept-Encoding": "identity"})
+            assert fresh.headers["cache-control"] == "public, max-age=31536000, immutable"
+            assert "content-encoding" not in fresh.headers and fresh.content == plain
+            assert fresh.headers["content-security-policy"] == UI_HEADERS["Content-Security-Policy"]
+            path = f"/static/v{version}/js/runs.js"
+            zipped = c.send(c.build_request("GET", path, headers={"Accept-Encoding": "gzip"}), stream=True)
+            body = zipped.read()  # httpx decodes; the wire size is smaller
+            assert zipped.headers["content-encoding"] == "gzip" and body == plain
+            assert int(zipped.headers["content-length"]) < len(plain) / 2
+            assert zipped.headers["vary"] == "Accept-Encoding"
+            assert zipped.headers["etag"] != fresh.headers["etag"]
+            again = c.get(f"/static/v{version}/js/runs.js", headers={"If-None-Match": zipped.headers["etag"]})
+            assert again.status_code == 304
+            for other in ("/static/js/runs.js", "/static/v000000000000/js/runs.js"):
+                r = c.get(other)
+                assert r.status_code == 200 and r.content == plain
+                assert r.headers["cache-control"] == "no-cache"
 
 
 def test_ui_rejects_a_bad_port(tmp_path: Path) -> None:

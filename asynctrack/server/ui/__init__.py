@@ -8,7 +8,7 @@ The app (``static/``, package data) is plain ES modules, no build step: ``static
 from __future__ import annotations
 
 from asynctrack.server.ui._common import UI_API_PREFIX
-from asynctrack.server.ui._pages import UI_HEADERS, page_routes
+from asynctrack.server.ui._pages import UI_HEADERS, app_version, page_routes
 from asynctrack.server.ui._routes import ui_api_routes
 
-__all__ = ["UI_API_PREFIX", "UI_HEADERS", "page_routes", "ui_api_routes"]
+__all__ = ["UI_API_PREFIX", "UI_HEADERS", "app_version", "page_routes", "ui_api_routes"]

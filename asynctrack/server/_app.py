@@ -25,6 +25,7 @@ from asynctrack.server._artifacts import (
 )
 from asynctrack.server._config import ServerConfig
 from asynctrack.server._errors import endpoint_not_found, internal_error, method_not_allowed
+from asynctrack.server._registry import registry_routes
 from asynctrack.server._routes import routes
 from asynctrack.server._security import security_middleware
 from asynctrack.server._state import ServerState
@@ -59,7 +60,7 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
         finally:
             await store.aclose()
 
-    tracking = routes() + logged_model_routes(cfg)
+    tracking = routes() + registry_routes() + logged_model_routes(cfg)
     if cfg.artifacts_only:
         tracking = disabled_routes(tracking)
     pages = [] if cfg.artifacts_only else page_routes()  # the web UI needs the tracking store

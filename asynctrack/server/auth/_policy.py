@@ -40,6 +40,32 @@ from starlette.routing import BaseRoute, Route
 
 from asynctrack.server.auth._permissions import Capability
 
+#: (path, method) of every model-registry endpoint (asynctrack/server/_registry.py's table).
+REGISTRY_PATHS: tuple[tuple[str, str], ...] = (
+    ("/registered-models/create", "POST"),
+    ("/registered-models/get", "GET"),
+    ("/registered-models/rename", "POST"),
+    ("/registered-models/update", "PATCH"),
+    ("/registered-models/delete", "DELETE"),
+    ("/registered-models/search", "GET"),
+    ("/registered-models/set-tag", "POST"),
+    ("/registered-models/delete-tag", "DELETE"),
+    ("/registered-models/get-latest-versions", "GET"),
+    ("/registered-models/get-latest-versions", "POST"),
+    ("/registered-models/alias", "POST"),
+    ("/registered-models/alias", "DELETE"),
+    ("/registered-models/alias", "GET"),
+    ("/model-versions/create", "POST"),
+    ("/model-versions/get", "GET"),
+    ("/model-versions/update", "PATCH"),
+    ("/model-versions/transition-stage", "POST"),
+    ("/model-versions/delete", "DELETE"),
+    ("/model-versions/get-download-uri", "GET"),
+    ("/model-versions/search", "GET"),
+    ("/model-versions/set-tag", "POST"),
+    ("/model-versions/delete-tag", "DELETE"),
+)
+
 __all__ = ["ARTIFACT_RULES", "MLFLOW_RULES", "OTHER_RULES", "UI_RULES", "Rule", "check_coverage", "find_rule"]
 
 Kind = Literal[
@@ -103,6 +129,10 @@ MLFLOW_RULES: Mapping[tuple[str, str], Rule] = {
     ("/runs/log-inputs", "POST"): Rule("run", _UPDATE, "run_id"),
     ("/metrics/get-history", "GET"): Rule("run", _READ, "run_id"),
     ("/metrics/get-history-bulk-interval", "GET"): Rule("runs", _READ, "run_ids"),
+    # The model registry: any authenticated user. MLflow's per-model grants (READ/EDIT/MANAGE on a
+    # registered model, the creator getting MANAGE) are not kept yet; registered-models/permissions/* answer
+    # 501 until they are (docs/server.md).
+    **{(path, method): Rule("user") for path, method in REGISTRY_PATHS},
     # MLflow 3's client asks this before listing a run's artifacts; asynctrack answers no models.
     ("/logged-models/search", "POST"): Rule("user"),
     # User management (MLflow's basic-auth REST API).

@@ -156,7 +156,7 @@ def parse_model_version_filter(filter_string: str | None) -> tuple[Comparison, .
 
 
 def _order(
-    order_by: Sequence[str] | None, valid: Sequence[str], message_keys: Sequence[str]
+    order_by: Sequence[str] | None, valid: Sequence[str], message_keys: Sequence[str], message: str
 ) -> list[tuple[str, bool]]:
     out: list[tuple[str, bool]] = []
     for clause in order_by or ():
@@ -164,9 +164,7 @@ def _order(
         if ident.prefix is not None and ident.prefix not in ("attribute", "attributes", "attr", "run"):
             raise invalid(f"Invalid order_by entity: {ident.prefix}")
         if ident.key not in valid:
-            raise invalid(
-                f"Invalid order by key '{ident.key}' specified. Valid keys are {_pyset(message_keys)}"
-            )
+            raise invalid(message.format(key=ident.key, keys=_pyset(message_keys)))
         key = "last_updated_timestamp" if ident.key == "timestamp" else ident.key
         if any(k == key for k, _ in out):
             raise invalid(f"`order_by` contains duplicate fields: {list(order_by or ())}")
@@ -176,7 +174,13 @@ def _order(
 
 def parse_registered_model_order_by(order_by: Sequence[str] | None) -> tuple[SortKey, ...]:
     """The full sort of a registered-model search: the caller's keys, then ``name ASC``."""
-    keys = _order(order_by, _MODEL_ORDER, ("name", "timestamp", "last_updated_timestamp"))
+    # MLflow names only its "recommended" keys in this message.
+    keys = _order(
+        order_by,
+        _MODEL_ORDER,
+        ("name", "timestamp"),
+        "Invalid order by key '{key}' specified. Valid keys are '{keys}'",
+    )
     if not any(k == "name" for k, _ in keys):
         keys.append(("name", True))
     return tuple(SortKey(Entity.ATTRIBUTE, k, asc) for k, asc in keys)
@@ -185,7 +189,12 @@ def parse_registered_model_order_by(order_by: Sequence[str] | None) -> tuple[Sor
 def parse_model_version_order_by(order_by: Sequence[str] | None) -> tuple[SortKey, ...]:
     """The full sort of a model-version search, MLflow's default and tie-breakers included."""
     given = list(order_by or ()) or ["last_updated_timestamp DESC", "name ASC", "version_number DESC"]
-    keys = _order(given, _VERSION_ORDER, _VERSION_ORDER)
+    keys = _order(
+        given,
+        _VERSION_ORDER,
+        _VERSION_ORDER,
+        "Invalid attribute key '{key}' specified. Valid keys are '{keys}'",
+    )
     if not any(k == "name" for k, _ in keys):
         keys.append(("name", True))
     if not any(k == "version_number" for k, _ in keys):

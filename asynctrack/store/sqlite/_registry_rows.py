@@ -136,7 +136,7 @@ def latest_versions(
     conn: sqlite3.Connection, keys: Sequence[int], by_first_version: bool
 ) -> dict[int, list[ModelVersion]]:
     """Per model key, the newest live version in each stage. Ordered as MLflow's answers are: by the
-    oldest version in each stage for a single model (``by_first_version``), by version for a search."""
+    oldest version in each stage for a single model (``by_first_version``), by stage name in a search."""
     out: dict[int, list[ModelVersion]] = {k: [] for k in keys}
     for i in range(0, len(keys), _CHUNK):
         part = list(keys[i : i + _CHUNK])
@@ -148,7 +148,7 @@ def latest_versions(
             "GROUP BY model_key, current_stage) AS s "
             "JOIN model_versions AS v ON v.model_key = s.model_key AND v.version = s.newest "
             "JOIN registered_models AS m ON m.model_key = v.model_key "
-            f"ORDER BY v.model_key, {'s.first' if by_first_version else 'v.version'}",
+            f"ORDER BY v.model_key, {'s.first' if by_first_version else 'v.current_stage'}",
             (*part, DELETED_STAGE),
         ).fetchall()
         for mv, row in zip(versions_from_rows(conn, [tuple(r[:13]) for r in rows], False), rows, strict=True):

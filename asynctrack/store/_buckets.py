@@ -30,6 +30,8 @@ __all__ = [
     "Units",
     "check_bucket_query",
     "empty_buckets",
+    "invalid_cursor",
+    "parse_count_cursor",
     "point_units",
     "raw_buckets",
     "reduce_units",
@@ -38,6 +40,24 @@ __all__ = [
 
 X_KINDS = ("step", "wall", "relative")
 MAX_BUCKETS = 5000
+
+
+def invalid_cursor(cursor: str, key: str) -> MlflowException:
+    """A live-update cursor this store never gave out: refused, never read as "start over" (a forged or
+    garbled cursor must not silently make a page re-read whole histories)."""
+    shown = cursor if len(cursor) <= 60 else f"{cursor[:40]}...({len(cursor)} characters)"
+    return MlflowException(
+        f"Invalid cursor {shown!r} for metric '{key}': pass the cursor from series or updates unchanged.",
+        error_code=INVALID_PARAMETER_VALUE,
+    )
+
+
+def parse_count_cursor(cursor: str, key: str) -> int:
+    """The embedded stores' cursor: a point count, a plain non-negative decimal."""
+    if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 19:
+        raise invalid_cursor(cursor, key)
+    return int(cursor)
+
 
 F8 = npt.NDArray[np.float64]
 I8 = npt.NDArray[np.int64]

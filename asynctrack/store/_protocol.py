@@ -20,7 +20,13 @@ import numpy.typing as npt
 
 from asynctrack.entities import Experiment, Metric, Param, Run, RunInfo, RunTag
 from asynctrack.exceptions import TEMPORARILY_UNAVAILABLE, MlflowException
-from asynctrack.store._buckets import MetricBuckets, MetricUpdate, check_bucket_query, reduce_points
+from asynctrack.store._buckets import (
+    MetricBuckets,
+    MetricUpdate,
+    check_bucket_query,
+    invalid_cursor,
+    reduce_points,
+)
 from asynctrack.store._overview import ExperimentStats, RunKeys, default_experiment_stats, default_run_keys
 from asynctrack.store._sampling import sample_steps
 
@@ -367,10 +373,11 @@ class AbstractStore(abc.ABC):
         empty = MetricSeries(key, series.values[:0], series.timestamps[:0], series.steps[:0])
         if cursor is None:
             return MetricUpdate(empty, now)
-        try:
-            high, seen = (int(part) for part in cursor.split(":"))
-        except ValueError:
-            return MetricUpdate(series, now, reset=True)
+        high_text, _, seen_text = cursor.partition(":")
+        high_digits = high_text[1:] if high_text.startswith("-") else high_text  # steps may be negative
+        if not all(part.isascii() and part.isdigit() for part in (high_digits, seen_text)):
+            raise invalid_cursor(cursor, key)
+        high, seen = int(high_text), int(seen_text)
         at = np.flatnonzero(series.steps == high)
         take = np.flatnonzero(series.steps > high)
         if len(at) > seen:

@@ -3,9 +3,12 @@ high-water mark, sending the points of larger steps and the extra ones at the ma
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
+from asynctrack.exceptions import MlflowException
 from asynctrack.store import AbstractStore, MetricSeries
 from asynctrack.store.sqlite import SqliteStore
 
@@ -30,8 +33,13 @@ async def test_default_updates_follow_the_step_high_water_mark(store: SqliteStor
     assert second.series.steps.tolist() == [2, 3, 4] and second.series.values.tolist() == [30.0, 4.0, 5.0]
     idle = await AbstractStore.metric_updates(store, run_id, "m", second.cursor)
     assert len(idle.series) == 0 and idle.cursor == second.cursor
-    bad = await AbstractStore.metric_updates(store, run_id, "m", "garbage")
-    assert bad.reset and len(bad.series) == 6
+    for bad in ("garbage", "2", "1:x", ":1", "1:-1", "0x2:1"):  # a cursor it never gave out: refused
+        with pytest.raises(MlflowException, match=f"Invalid cursor '{re.escape(bad)}' for metric 'm'") as err:
+            await AbstractStore.metric_updates(store, run_id, "m", bad)
+        assert err.value.error_code == "INVALID_PARAMETER_VALUE"
+    for bad in ("garbage", "-1", "1.0", " 3", "\u0661"):
+        with pytest.raises(MlflowException, match="Invalid cursor"):
+            await store.metric_updates(run_id, "m", bad)
     # the SQLite store's own cursor (logging order) sees the same points
     own = await store.metric_updates(run_id, "m", "0")
     assert own.series.steps.tolist() == [0, 1, 2, 2, 3, 4]

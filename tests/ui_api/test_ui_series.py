@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from ui_helpers import api, log, new_experiment, new_run, ui, ui_fails
 
+from asynctrack.server.ui._series import decode_cursors, encode_cursor
+
 START = 1_700_000_000_000
 
 
@@ -141,6 +143,25 @@ def test_updates_errors(client: httpx.Client) -> None:
     assert status == 400 and "keys" in err["message"]
     status, err = ui_fails(client, "/updates", run_ids="f" * 32, keys="loss")
     assert status == 404
+    # Well-formed wrapping around a store cursor the server never gave out: refused, naming it (not read
+    # as "start over", which would send the whole history).
+    for forged in ("garbage", "-5", "1e3"):
+        token = encode_cursor([(run_id, "loss", forged)])
+        status, err = ui_fails(client, "/updates", run_ids=run_id, keys="loss", cursor=token)
+        assert status == 400 and err["error_code"] == "INVALID_PARAMETER_VALUE"
+        assert f"Invalid cursor '{forged}' for metric 'loss'" in err["message"]
+
+
+def test_updates_send_each_run_and_key_once(client: httpx.Client) -> None:
+    eid = new_experiment(client)
+    run_id = new_run(client, eid, start_time=START)
+    (s,) = ui(client, "/series", run_ids=run_id, key="loss")["series"]
+    _log_points(client, run_id, range(3), [1.0, 2.0, 3.0])
+    got = ui(client, "/updates", run_ids=f"{run_id},{run_id}", keys="loss,loss,acc", cursor=s["cursor"])
+    assert [r["run_id"] for r in got["runs"]] == [run_id]
+    assert [(x["run_id"], x["key"]) for x in got["series"]] == [(run_id, "loss")]
+    assert got["series"][0]["last"] == [1.0, 2.0, 3.0]
+    assert len(decode_cursors([got["cursor"]])) == 2  # (run, loss) and (run, acc), once each
 
 
 def test_updates_reduce_a_flood_of_new_points(client: httpx.Client) -> None:

@@ -134,8 +134,9 @@ async def updates(request: Request) -> Response:
     and each run's status, end time and latest values of those keys."""
     state = state_of(request)
     store = state.store
-    run_ids = _run_ids(request)
-    keys = csv_param(request, "keys", required=True, limit=MAX_KEYS)
+    # Each run and key once (in the order first named): a repeated one would be read and sent twice.
+    run_ids = list(dict.fromkeys(_run_ids(request)))
+    keys = list(dict.fromkeys(csv_param(request, "keys", required=True, limit=MAX_KEYS)))
     x = _x_kind(request)
     cursors = decode_cursors(csv_param(request, "cursor", limit=MAX_RUNS * MAX_KEYS))
     series_out: list[dict[str, Any]] = []

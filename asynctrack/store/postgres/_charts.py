@@ -21,6 +21,7 @@ from asynctrack.store._buckets import (
     MetricUpdate,
     check_bucket_query,
     empty_buckets,
+    parse_count_cursor,
     raw_buckets,
     reduce_units,
 )
@@ -126,11 +127,7 @@ async def metric_updates(
         run_key, _ = await run_key_of(conn, run_id)
         key_id = await keys.lookup(conn, key)
         total = await _points(conn, run_key, key_id)
-        seen: int | None
-        try:
-            seen = None if cursor is None else int(cursor)
-        except ValueError:
-            seen = -1
+        seen = None if cursor is None else parse_count_cursor(cursor, key)
         if seen is None or seen == total or key_id is None:
             return MetricUpdate(empty_series(key), str(total))
         reset = not 0 <= seen <= total

@@ -34,6 +34,7 @@ from asynctrack.store._buckets import (
     Units,
     check_bucket_query,
     empty_buckets,
+    parse_count_cursor,
     point_units,
     raw_buckets,
     reduce_units,
@@ -362,11 +363,7 @@ def metric_updates(conn: sqlite3.Connection, run_id: str, key: str, cursor: str 
         run_key, _ = _run(conn, run_id)
         total = _points(conn, run_key, key)
         empty = MetricSeries(key, np.empty(0, np.float64), np.empty(0, np.int64), np.empty(0, np.int64))
-        seen: int | None
-        try:
-            seen = None if cursor is None else int(cursor)
-        except ValueError:
-            seen = -1
+        seen = None if cursor is None else parse_count_cursor(cursor, key)
         if seen is None or seen == total:
             return MetricUpdate(empty, str(total))
         reset = not 0 <= seen <= total

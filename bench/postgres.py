@@ -1,0 +1,313 @@
+"""Benchmark the PostgreSQL store: asynctrack vs MLflow 3.17.2, both direct clients on the same PostgreSQL.
+
+Each library logs into a database of its own on the same server (created here, dropped at the end), from
+worker subprocesses: asynctrack from this interpreter (``postgresql://`` tracking URI, asyncpg), MLflow from
+its own venv with ``psycopg2-binary`` (``ASYNCTRACK_BENCH_MLFLOW_PYTHON``, else the tests' venv made by
+``tests/servers.py``'s ``mlflow_python()``; add ``pip install psycopg2-binary`` to it)::
+
+    PYTHONPATH=. /work/venv/bin/python bench/postgres.py --runs 1000 --repeats 5
+
+(b) direct client end to end: ``--ingest`` points (asynctrack) over 8 runs x 10 keys, ``log_metric(...,
+    synchronous=False)`` then ``flush_async_logging()``; MLflow ``log_batch`` of 1,000 metrics per call
+    (its fastest way), ``--ml-ingest`` points; metrics/s, median of ``--repeats`` workers.
+(c) search at ``--runs`` runs x 20 metrics x 20 params x 5 tags (bench/search.py's seeded data): (a)
+    ``metrics.m3 > 0.5`` ordered by ``metrics.m7 DESC``, (b) ``params.p0 = 'a' and tags.t0 LIKE
+    'team-1%'``, 100 results; median of ``--repeats`` timings after a warm-up, answers checked against
+    the data.
+(d) one metric of ``--points`` points (asynctrack ``log_metric_array``; MLflow ``log_batch`` chunks of
+    1,000, ``--ml-points`` of them): ``get_metric_history`` (objects) and, asynctrack only, the UI's
+    bucket query (``metric_buckets``, 1,000 buckets) and ``get_metric_series`` (arrays).
+(e) bytes per metric point on disk: the metric tables with their indexes and TOAST
+    (``pg_total_relation_size``) after (b)-(d), divided by the points logged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from search import BASE_MS, FILTER_A, FILTER_B, ORDER_A, TOP, expected, make_runs  # noqa: E402
+
+SCRIPT = os.path.abspath(__file__)
+TAG = "BENCH-RESULT "
+Result = dict[str, Any]
+
+
+# ---------------------------------------------------------------------------------------------- workers
+def _client(lib: str, uri: str) -> tuple[Any, Any, Any]:
+    import importlib
+
+    mod = importlib.import_module(lib)
+    mod.set_tracking_uri(uri)
+    return mod, importlib.import_module(f"{lib}.entities"), mod.MlflowClient()
+
+
+def w_ingest(a: argparse.Namespace) -> Result:
+    mod, ent, client = _client(a.lib, a.uri)
+    exp = client.create_experiment(f"ingest-{uuid.uuid4().hex}")
+    runs = [client.create_run(exp).info.run_id for _ in range(8)]
+    n = a.n
+    t0 = time.perf_counter()
+    if a.lib == "asynctrack":
+        per = n // (8 * 10)
+        for step in range(per):
+            for run_id in runs:
+                for k in range(10):
+                    client.log_metric(
+                        run_id, f"k{k}", float(step), timestamp=BASE_MS, step=step, synchronous=False
+                    )
+        mod.flush_async_logging()
+        done = per * 80
+    else:
+        done = 0
+        step = 0
+        while done < n:
+            for run_id in runs:
+                ms = [
+                    ent.Metric(f"k{k}", float(s), BASE_MS, s)
+                    for s in range(step, step + 100)
+                    for k in range(10)
+                ]
+                client.log_batch(run_id, metrics=ms)
+                done += len(ms)
+            step += 100
+    return {"points": done, "seconds": time.perf_counter() - t0}
+
+
+def w_setup(a: argparse.Namespace) -> Result:
+    mod, ent, client = _client(a.lib, a.uri)
+    exp = client.create_experiment("search")
+    t0 = time.perf_counter()
+    for r in make_runs(a.n, 42):
+        run_id = client.create_run(exp, start_time=r["start"], run_name=r["name"]).info.run_id
+        ts = r["start"] + 500
+        metrics = [ent.Metric(f"m{k}", v, ts, 0) for k, v in enumerate(r["m"])]
+        params = [ent.Param(f"p{k}", v) for k, v in enumerate(r["p"])]
+        tags = [ent.RunTag(f"t{k}", v) for k, v in enumerate(r["t"])]
+        if a.lib == "asynctrack":
+            client.log_batch(run_id, metrics, params, tags, synchronous=False)
+        else:
+            client.log_batch(run_id, metrics, params, tags)
+    if a.lib == "asynctrack":
+        mod.flush_async_logging()
+    runs_s = time.perf_counter() - t0
+    import numpy as np
+
+    big = client.create_run(exp, start_time=BASE_MS, run_name="big").info.run_id
+    values = np.random.default_rng(1).random(a.points)
+    t0 = time.perf_counter()
+    if a.lib == "asynctrack":
+        steps = np.arange(a.points)
+        client.log_metric_array(big, "big", values, steps=steps, timestamps=BASE_MS + steps)
+        mod.flush_async_logging()
+    else:
+        for s in range(0, a.points, 1000):
+            chunk = values[s : s + 1000].tolist()
+            client.log_batch(
+                big, metrics=[ent.Metric("big", v, BASE_MS + s + j, s + j) for j, v in enumerate(chunk)]
+            )
+    return {"exp": exp, "big": big, "runs_s": runs_s, "hist_s": time.perf_counter() - t0}
+
+
+def w_query(a: argparse.Namespace) -> Result:
+    mod, _, client = _client(a.lib, a.uri)
+    want = expected(make_runs(a.n, 42))
+    out: Result = {}
+
+    def timed(name: str, fn: Any) -> Any:
+        fn()  # warm-up (connections, prepared statements, caches)
+        times = []
+        for _ in range(a.repeats):
+            t0 = time.perf_counter()
+            result = fn()
+            times.append(time.perf_counter() - t0)
+        out[name] = statistics.median(times)
+        return result
+
+    ra = timed("a", lambda: client.search_runs([a.exp], FILTER_A, order_by=ORDER_A, max_results=TOP))
+    rb = timed("b", lambda: client.search_runs([a.exp], FILTER_B, max_results=TOP))
+    out["a_ok"] = sorted(r.info.run_name for r in ra) == want["a"]
+    out["b_ok"] = sorted(r.info.run_name for r in rb) == want["b"]
+    hist = timed("history", lambda: client.get_metric_history(a.big, "big"))
+    out["history_points"] = len(hist)
+    if a.lib == "asynctrack":
+        from asynctrack.store.postgres import PostgresStore
+
+        async def store_reads() -> None:
+            store = await PostgresStore.open(a.uri, "/tmp/unused")
+            try:
+                for name, call in (
+                    ("buckets", lambda: store.metric_buckets(a.big, "big", n_buckets=1000)),
+                    ("series", lambda: store.get_metric_series(a.big, "big")),
+                ):
+                    await call()
+                    times = []
+                    for _ in range(a.repeats):
+                        t0 = time.perf_counter()
+                        await call()
+                        times.append(time.perf_counter() - t0)
+                    out[name] = statistics.median(times)
+            finally:
+                await store.aclose()
+
+        asyncio.run(store_reads())
+    return out
+
+
+WORKERS = {"ingest": w_ingest, "setup": w_setup, "query": w_query}
+
+
+# ---------------------------------------------------------------------------------------------- parent
+def _mlflow_python() -> str:
+    found = os.environ.get("ASYNCTRACK_BENCH_MLFLOW_PYTHON")
+    if found:
+        return found
+    sys.path.insert(0, os.path.join(os.path.dirname(SCRIPT), "..", "tests"))
+    from servers import mlflow_python
+
+    return str(mlflow_python())
+
+
+def job(python: str, lib: str, uri: str, worker: str, **kw: Any) -> Result:
+    cmd = [python, SCRIPT, "--worker", worker, "--lib", lib, "--uri", uri]
+    for k, v in kw.items():
+        cmd += [f"--{k}", str(v)]
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "OMP_NUM_THREADS": "1"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)
+    for line in proc.stdout.splitlines():
+        if line.startswith(TAG):
+            return dict(json.loads(line[len(TAG) :]))
+    raise RuntimeError(f"{lib} {worker} failed:\n{proc.stderr[-3000:]}")
+
+
+async def _admin(base: str, sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(base + "/postgres")
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def _sizes(uri: str, tables: list[str]) -> int:
+    import asyncpg
+
+    conn = await asyncpg.connect(uri)
+    try:
+        total = 0
+        for t in tables:
+            total += int(
+                await conn.fetchval("SELECT coalesce(pg_total_relation_size(to_regclass($1)), 0)", t)
+            )
+        await conn.execute("CHECKPOINT")
+        return total
+    finally:
+        await conn.close()
+
+
+def parent(a: argparse.Namespace) -> None:
+    ml_python = _mlflow_python()
+    pythons = {"asynctrack": sys.executable, "mlflow": ml_python}
+    print(
+        f"{os.cpu_count()} CPUs, load {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
+        f"PostgreSQL at {a.base}; "
+        f"runs={a.runs:,} points={a.points:,} (MLflow {a.ml_points:,}) ingest={a.ingest:,} "
+        f"(MLflow {a.ml_ingest:,}) repeats={a.repeats}",
+        flush=True,
+    )
+    dbs = {lib: f"bench_pg_{lib}_{uuid.uuid4().hex[:8]}" for lib in pythons}
+    results: dict[str, Result] = {}
+    try:
+        for lib, db in dbs.items():
+            asyncio.run(_admin(a.base, f"CREATE DATABASE \"{db}\" TEMPLATE template0 ENCODING 'UTF8'"))
+            uri = f"{a.base}/{db}"
+            py = pythons[lib]
+            r: Result = {}
+            n = a.ingest if lib == "asynctrack" else a.ml_ingest
+            ingests = [job(py, lib, uri, "ingest", n=n) for _ in range(a.repeats)]
+            r["ingest_rate"] = statistics.median(x["points"] / x["seconds"] for x in ingests)
+            r["ingest_points"] = sum(x["points"] for x in ingests)
+            points = a.points if lib == "asynctrack" else a.ml_points
+            s = job(py, lib, uri, "setup", n=a.runs, points=points)
+            r |= {"setup": s, "history_points": points}
+            r["query"] = job(py, lib, uri, "query", n=a.runs, exp=s["exp"], big=s["big"], repeats=a.repeats)
+            tables = (
+                ["metric_chunks", "latest_metrics", "metric_tails", "metric_keys"]
+                if lib == "asynctrack"
+                else ["metrics", "latest_metrics"]
+            )
+            total_points = r["ingest_points"] + a.runs * 20 + points
+            r["bytes_per_point"] = asyncio.run(_sizes(uri, tables)) / total_points
+            results[lib] = r
+            print(f"[{lib}] {json.dumps(r)}", file=sys.stderr, flush=True)
+    finally:
+        for db in dbs.values():
+            asyncio.run(_admin(a.base, f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
+    at, ml = results["asynctrack"], results["mlflow"]
+
+    def line(name: str, x: float, y: float, unit: str, higher_better: bool) -> str:
+        ratio = x / y if higher_better else y / x
+        return f"{name:<46} {x:>12.4g} {y:>12.4g} {unit:<10} {ratio:>8.1f}x"
+
+    print(f"\n{'':<46} {'asynctrack':>12} {'MLflow':>12} {'unit':<10} {'ratio':>9}")
+    print(line("(b) direct client ingest", at["ingest_rate"], ml["ingest_rate"], "metrics/s", True))
+    for k, title in (("a", "(c) metric filter + order by metric"), ("b", "(c) param filter + tag LIKE")):
+        print(line(title, at["query"][k] * 1e3, ml["query"][k] * 1e3, "ms", False))
+    print(
+        line(
+            f"(d) history as objects (MLflow {ml['history_points']:,} pts)",
+            at["query"]["history"] * 1e3,
+            ml["query"]["history"] * 1e3 * at["history_points"] / ml["history_points"],
+            "ms/1M-pt" if at["history_points"] == 1_000_000 else "ms scaled",
+            False,
+        )
+    )
+    print(
+        f"(d) asynctrack history as arrays: {at['query']['series'] * 1e3:.1f} ms; UI bucket query (1,000 "
+        f"buckets): {at['query']['buckets'] * 1e3:.1f} ms"
+    )
+    print(line("(e) bytes per point on disk", at["bytes_per_point"], ml["bytes_per_point"], "B", False))
+    print(
+        f"answers: asynctrack (a) {at['query']['a_ok']} (b) {at['query']['b_ok']}; "
+        f"MLflow (a) {ml['query']['a_ok']} (b) {ml['query']['b_ok']}; MLflow history scaled linearly "
+        f"from {ml['history_points']:,} points; setup s: asynctrack {at['setup']}, MLflow {ml['setup']}"
+    )
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--base", default="postgresql://postgres@127.0.0.1:5432", help="server URI, no database")
+    ap.add_argument("--runs", type=int, default=100_000)
+    ap.add_argument("--points", type=int, default=1_000_000)
+    ap.add_argument("--ml-points", type=int, default=100_000)
+    ap.add_argument("--ingest", type=int, default=400_000)
+    ap.add_argument("--ml-ingest", type=int, default=20_000)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--json", default="")
+    w = ap.add_argument_group("worker (internal)")
+    for name in ("worker", "lib", "uri", "exp", "big"):
+        w.add_argument(f"--{name}", default=None, help=argparse.SUPPRESS)
+    w.add_argument("--n", type=int, default=0, help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.worker is None:
+        parent(a)
+    else:
+        print(TAG + json.dumps(WORKERS[a.worker](a)), flush=True)
+
+
+if __name__ == "__main__":
+    main()

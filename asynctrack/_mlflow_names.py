@@ -74,8 +74,8 @@ _GROUPS: tuple[tuple[str, str, str], ...] = (
         """,
     ),
     (
-        "out of scope",
-        "logged models (a later issue may add them)",
+        "planned",
+        "MLflow 3 logged models (issue 18; not implemented yet)",
         """
         ActiveModel clear_active_model create_external_model delete_logged_model_tag
         finalize_logged_model get_active_model_id get_logged_model import_checkpoints

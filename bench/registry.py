@@ -231,7 +231,7 @@ def parent(a: argparse.Namespace) -> None:
             f"| {title} | {fmt(at_m)} ({fmt(at_lo)}-{fmt(at_hi)}) | {fmt(ml_m)} ({fmt(ml_lo)}-{fmt(ml_hi)}) "
             f"| {ml_m / at_m:.1f}x |"
         )
-    want = expected_a(a.models, a.versions)
+    want = [list(x) for x in expected_a(a.models, a.versions)]  # as it comes back through JSON
     checks = {
         "(a) same answer in both and as computed": all(
             r["a_answer"] == want for rs in results.values() for r in rs

@@ -17,8 +17,8 @@ async def open_store(location: StoreLocation, *, upgrade: bool = True) -> Abstra
     for a tracking server (whose HTTP settings are read from MLflow's environment variables now).
 
     ``upgrade``: whether a database of an older schema may be migrated on open (a client's own embedded
-    file); a server passes False and gets the error naming ``asynctrack db upgrade`` instead. (The
-    PostgreSQL schema has one version so far: it has nothing to migrate.)"""
+    file); a server passes False and gets the error naming ``asynctrack db upgrade`` instead. A PostgreSQL
+    database, shared by design, is never migrated on open (``store/postgres/_migrations.py``)."""
     if location.is_remote:
         return await RestStore.open(location.uri)
     if location.scheme == "sqlite":

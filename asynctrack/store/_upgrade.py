@@ -21,6 +21,15 @@ async def upgrade_database(
         return await anyio.to_thread.run_sync(
             lambda: upgrade_file(location.db_path, location.uri, backup=backup, dry_run=dry_run)
         )
+    if location.is_postgres:
+        try:
+            from asynctrack.store.postgres._migrations import upgrade_database as upgrade_postgres
+        except ImportError:
+            raise MlflowException(
+                "upgrading PostgreSQL needs asyncpg: pip install 'asynctrack[postgres]'",
+                error_code=INVALID_PARAMETER_VALUE,
+            ) from None
+        return await upgrade_postgres(location.uri, dry_run=dry_run)
     if location.is_remote:
         raise MlflowException(
             f"{location.uri} is a tracking server: its database is upgraded where it runs, with "

@@ -1,7 +1,8 @@
 """Which :class:`~asynctrack.transfer._source.Source` a URI names, and the target store.
 
-A source may be an MLflow database (``sqlite:///mlflow.db``, or a path to the file), read directly and
-read-only; an asynctrack database; or any MLflow-compatible tracking server (``http(s)://``, read through
+A source may be an MLflow database (``sqlite:///mlflow.db`` or a path to the file, or MLflow's schema in
+PostgreSQL), read directly and read-only; an asynctrack database (SQLite or PostgreSQL); or any
+MLflow-compatible tracking server (``http(s)://``, read through
 the REST store, so ``mlflow server`` in front of any backend MLflow supports). The target is any asynctrack
 store; a target database of an older schema must be upgraded first (``asynctrack db upgrade``).
 """
@@ -13,6 +14,7 @@ import urllib.parse
 
 import anyio
 
+from asynctrack._redact import redact
 from asynctrack._tracking_uri import StoreLocation, resolve
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.store._open import open_store
@@ -49,26 +51,19 @@ def _postgres_dsn(uri: str) -> str | None:
     return urllib.parse.urlunparse(parsed._replace(scheme="postgresql"))
 
 
-def _redacted(uri: str) -> str:
-    parsed = urllib.parse.urlparse(uri)
-    if parsed.password is None:
-        return uri
-    return parsed._replace(netloc=parsed.netloc.replace(f":{parsed.password}@", ":***@", 1)).geturl()
-
-
 def source_name(uri: str) -> str:
     """The source's canonical URI, password hidden (names the resume file; is written in it)."""
     dsn = _postgres_dsn(uri)
-    return _redacted(dsn) if dsn is not None else locate(uri).uri
+    return redact(dsn) if dsn is not None else locate(uri).uri
 
 
 async def open_source(uri: str) -> Source:
     dsn = _postgres_dsn(uri)
     if dsn is not None and is_mlflow_tables(await postgres_tables(dsn)):
-        return await MlflowPostgresSource.open(dsn, f"MLflow database {_redacted(dsn)} (read only)")
+        return await MlflowPostgresSource.open(dsn, f"MLflow database {redact(dsn)} (read only)")
     location = locate(uri)
-    if location.is_remote:
-        return StoreSource(await open_store(location), location.uri)
+    if location.is_remote or location.is_postgres:
+        return StoreSource(await open_store(location, upgrade=False), redact(location.uri))
     path = location.db_path
     if not await anyio.to_thread.run_sync(check_file, path):
         raise MlflowException(

@@ -27,14 +27,14 @@ import asyncpg
 
 from asynctrack.exceptions import MlflowException
 
-__all__ = ["APPLIED_KEY_DAYS", "DDL", "SCHEMA_VERSION", "ensure_schema", "schema_version"]
+__all__ = ["APPLIED_KEY_DAYS", "DDL", "SCHEMA_LOCK", "SCHEMA_VERSION", "ensure_schema", "schema_version"]
 
 #: The schema this code reads and writes. A database made by a newer asynctrack is refused.
 SCHEMA_VERSION = 1
 APPLIED_KEY_DAYS = 30
 DEFAULT_EXPERIMENT_NAME = "Default"
 # Taken while the schema is created or checked, so processes starting together do it once.
-_SCHEMA_LOCK = 0x617379_6E63  # "async"
+SCHEMA_LOCK = 0x617379_6E63  # "async"
 
 DDL = """
 CREATE TABLE IF NOT EXISTS asynctrack_meta (
@@ -161,7 +161,7 @@ async def ensure_schema(conn: asyncpg.Connection, artifact_root: str, now_ms: in
     without a change. ``where`` names the database (password redacted) in messages.
     """
     async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", _SCHEMA_LOCK)
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", SCHEMA_LOCK)
         version = await schema_version(conn)
         if version is None:
             foreign = await conn.fetch(
@@ -169,23 +169,27 @@ async def ensure_schema(conn: asyncpg.Connection, artifact_root: str, now_ms: in
             )
             if foreign:
                 names = ", ".join(r[0] for r in foreign)
+                mlflow = await conn.fetchval("SELECT to_regclass('alembic_version') IS NOT NULL")
+                hint = (
+                    f" It looks like MLflow's database: bring its history over (read only) with "
+                    f"`asynctrack db copy {where} <an empty database's URI>`."
+                    if mlflow
+                    else ""
+                )
                 raise MlflowException(
                     f"The PostgreSQL database {where} holds tables asynctrack did not create ({names}...); "
                     "asynctrack keeps its tables in a database of its own: create an empty one "
-                    "(CREATE DATABASE ...) and point the tracking URI at it."
+                    "(CREATE DATABASE ...) and point the tracking URI at it." + hint
                 )
             await conn.execute(DDL)
             await conn.execute(
                 "INSERT INTO asynctrack_meta (key, value) VALUES ('schema_version', $1)", str(SCHEMA_VERSION)
             )
             version = SCHEMA_VERSION
-        if version != SCHEMA_VERSION:
-            newer = version > SCHEMA_VERSION
-            raise MlflowException(
-                f"The PostgreSQL database {where} has asynctrack schema version {version}; this asynctrack "
-                f"reads version {SCHEMA_VERSION}. "
-                + ("Upgrade asynctrack to use it." if newer else "Run `asynctrack db upgrade` on it first.")
-            )
+        # A shared database is never migrated on open: newer refused, older names `asynctrack db upgrade`.
+        from asynctrack.store.postgres._migrations import check_version
+
+        check_version(version, where)
         await conn.execute(
             "DELETE FROM applied_batches WHERE applied_ms < $1", now_ms - APPLIED_KEY_DAYS * 86_400_000
         )

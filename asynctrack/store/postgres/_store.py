@@ -16,9 +16,9 @@ from asynctrack.environment import MLFLOW_HTTP_REQUEST_MAX_RETRIES
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.store._buckets import MetricBuckets, MetricUpdate
 from asynctrack.store._overview import ExperimentStats, RunKeys
-from asynctrack.store._protocol import AbstractStore, BatchLimits, BatchWrite, MetricSeries
+from asynctrack.store._protocol import AbstractStore, BatchLimits, BatchWrite, MetricSeries, RunCounts
 from asynctrack.store._retry import retry_transient
-from asynctrack.store.postgres import _charts, _reads, _search, _writes
+from asynctrack.store.postgres import _charts, _imports, _reads, _search, _writes
 from asynctrack.store.postgres._connection import PoolConfig, open_pool, pooled
 from asynctrack.store.postgres._schema import ensure_schema
 
@@ -271,6 +271,19 @@ class PostgresStore(AbstractStore):
 
     async def run_keys(self, experiment_ids: Sequence[str]) -> RunKeys:
         return await self._read(_charts.run_keys, list(experiment_ids))
+
+    # -- copying between stores: ids kept (see _imports.py)
+    async def import_experiment(self, experiment: Experiment) -> str:
+        return await self._write(
+            "import_experiment", _imports.import_experiment, experiment, self.artifact_root, _now_ms()
+        )
+
+    async def import_run(self, experiment_id: str, info: RunInfo) -> RunInfo:
+        await self._write("import_run", _imports.import_run, str(experiment_id), info)
+        return (await self.get_run(info.run_id)).info
+
+    async def run_counts(self, run_ids: Sequence[str]) -> dict[str, RunCounts]:
+        return await self._read(_imports.run_counts, list(run_ids))
 
     async def aclose(self) -> None:
         try:

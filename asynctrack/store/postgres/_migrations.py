@@ -1,0 +1,83 @@
+"""The PostgreSQL store's schema migrations: its list of steps for the shared registry
+(``store/_migrations.py``), and ``asynctrack db upgrade`` for ``postgresql://`` URIs.
+
+``STEPS[v]`` turns schema version ``v`` into ``v + 1``; version 1 is the first, so the list is empty until
+the schema changes. A PostgreSQL database is shared by design (many clients, several servers), so nothing
+upgrades it on open, a client no more than a server: an older schema is refused with
+:class:`~asynctrack.store._migrations.SchemaTooOld` naming the command, a newer one with
+:class:`~asynctrack.store._migrations.SchemaTooNew`, before anything is written. ``asynctrack db upgrade``
+runs every step in one transaction holding the schema's advisory lock (PostgreSQL's DDL is
+transactional: a failed upgrade leaves the database as it was). It makes no backup: take one with
+``pg_dump`` first.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import asyncpg
+
+from asynctrack.store._migrations import Migration, SchemaTooOld, UpgradeReport, plan
+from asynctrack.store.postgres._connection import PoolConfig, map_error
+from asynctrack.store.postgres._schema import SCHEMA_LOCK, SCHEMA_VERSION, schema_version
+
+__all__ = ["STEPS", "apply_plan", "check_version", "upgrade_database"]
+
+#: Steps by the version they upgrade from (none yet: version 1 is the first PostgreSQL schema).
+STEPS: dict[int, Migration[asyncpg.Connection]] = {}
+
+
+def check_version(found: int, where: str) -> None:
+    """At open: raise unless the database is at this code's version (newer: too new; older: run the
+    upgrade; a missing step: no way there). Reads nothing itself, writes nothing."""
+    if found == SCHEMA_VERSION:
+        return
+    plan(STEPS, where, found, SCHEMA_VERSION)  # raises SchemaTooNew, or for a version with no way up
+    raise SchemaTooOld(where, where, found, SCHEMA_VERSION)
+
+
+async def apply_plan(
+    conn: asyncpg.Connection,
+    where: str,
+    target: int = SCHEMA_VERSION,
+    steps: dict[int, Migration[asyncpg.Connection]] | None = None,
+) -> tuple[int, list[str]]:
+    """Inside the caller's transaction: lock the schema, upgrade it to ``target``; returns (the version
+    found, the steps applied)."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", SCHEMA_LOCK)
+    found = await schema_version(conn)
+    if found is None:
+        raise ValueError(f"{where} has no asynctrack schema (nothing to upgrade)")
+    todo = plan(STEPS if steps is None else steps, where, found, target)
+    for step in todo:
+        done = step.apply(conn)  # a coroutine function for this backend
+        if inspect.isawaitable(done):
+            await done
+    if todo:
+        await conn.execute("UPDATE asynctrack_meta SET value = $1 WHERE key = 'schema_version'", str(target))
+    return found, [f"{s.from_version} -> {s.to_version}: {s.description}" for s in todo]
+
+
+async def upgrade_database(uri: str, *, dry_run: bool = False) -> UpgradeReport:
+    """``asynctrack db upgrade postgresql://...``: every step in one transaction (or, ``dry_run``, only
+    what would be done)."""
+    config = PoolConfig.from_uri(uri)
+    try:
+        conn = await asyncpg.connect(
+            config.dsn, server_settings={"application_name": "asynctrack db upgrade"}
+        )
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise map_error(exc, config.where) from exc
+    try:
+        if dry_run:
+            found = await schema_version(conn)
+            if found is None:
+                raise ValueError(f"{config.where} has no asynctrack schema (nothing to upgrade)")
+            steps = plan(STEPS, config.where, found, SCHEMA_VERSION)
+            names = tuple(f"{s.from_version} -> {s.to_version}: {s.description}" for s in steps)
+            return UpgradeReport(config.where, found, SCHEMA_VERSION, names, dry_run=True)
+        async with conn.transaction():
+            found, done = await apply_plan(conn, config.where)
+        return UpgradeReport(config.where, found, SCHEMA_VERSION, tuple(done))
+    finally:
+        await conn.close()

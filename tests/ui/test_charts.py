@@ -9,6 +9,7 @@ import sys
 import textwrap
 from typing import Any
 
+import pytest
 from ui_browser import UI
 from ui_seed import SPIKE_STEP, SPIKE_VALUE, WIDE_METRICS
 
@@ -126,8 +127,11 @@ def test_zoom_fetches_the_finer_range(ui: UI, page: Any) -> None:
 
 def test_compare_three_runs(ui: UI, page: Any) -> None:
     s = ui.seeded
-    page.goto(f"{ui.url}/#/experiments/{s.experiment_id}?cols=m:loss")
     chosen = ["resnet-01", "resnet-02", "resnet-03"]
+    client = MlflowClient(tracking_uri=ui.url)
+    for name in chosen:  # a metric equal in the three runs
+        client.log_metric(s.runs[name], "epochs", 10.0, synchronous=True)
+    page.goto(f"{ui.url}/#/experiments/{s.experiment_id}?cols=m:loss")
     for name in chosen:
         page.locator(f"#runs-table tr[data-run-id='{s.runs[name]}'] input[type=checkbox]").check()
     page.click("#compare-button")
@@ -139,7 +143,21 @@ def test_compare_three_runs(ui: UI, page: Any) -> None:
         assert len(line) == 200
     assert page.locator("#chart-legend .legend-item").all_inner_texts() == chosen
     assert page.locator("#compare-params").get_by_text("Parameters that differ").count() == 1
+    # Latest metrics side by side: those that differ first and marked, then the equal ones.
+    rows = page.eval_on_selector_all(
+        "#compare-metrics tbody tr",
+        "trs => trs.map(tr => [tr.dataset.key, tr.classList.contains('differs'),"
+        " [...tr.querySelectorAll('td')].map(td => td.textContent)])",
+    )
+    by_key = {key: (differs, cells) for key, differs, cells in rows}
+    assert [key for key, _, _ in rows] == ["accuracy", "loss", "val_loss", "epochs"]
+    assert by_key["epochs"] == (False, ["10", "10", "10"])
+    assert by_key["loss"][0] is True
+    for name, shown in zip(chosen, by_key["loss"][1], strict=True):
+        latest = client.get_run(s.runs[name]).data.metrics["loss"]
+        assert float(shown) == pytest.approx(latest, rel=1e-5)
     # hover shows every run's value
+    page.locator(".chart-card[data-key=loss] .u-over").scroll_into_view_if_needed()
     box = page.locator(".chart-card[data-key=loss] .u-over").bounding_box()
     assert box is not None
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)

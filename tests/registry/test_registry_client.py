@@ -162,3 +162,27 @@ def test_register_model_and_models_uris(tmp_tracking: str, tmp_path: object) -> 
     assert c.get_model_version_download_uri("reg2", 1) == f"{run.info.artifact_uri}/model"
     with pytest.raises(MlflowException, match="Unable to find a logged_model"):
         mlflow.register_model(f"runs:/{run.info.run_id}/missing", "reg")
+
+
+def test_prompts_are_not_models_and_bad_model_uris_say_so(tmp_tracking: str) -> None:
+    c = MlflowClient()
+    store = c._registry()[1]
+    p = c._pipeline()
+    p.call(store.create_registered_model, "a-prompt", [("mlflow.prompt.is_prompt", "true")], None)
+    c.create_registered_model("a-model")
+    assert [m.name for m in c.search_registered_models()] == ["a-model"]
+    assert [m.name for m in c.search_registered_models("tags.`mlflow.prompt.is_prompt` = 'true'")] == [
+        "a-prompt"
+    ]
+    assert _code(c.get_registered_model, "a-prompt") == (
+        "RESOURCE_DOES_NOT_EXIST",
+        "Registered Model with name='a-prompt' not found.",
+    )
+    assert _code(c.create_registered_model, "x", {"mlflow.prompt.is_prompt": "true"})[1] == (
+        "Prompts cannot be registered as models."
+    )
+    for uri in ("models:/", "models:/a/b/c", "models:/a@", "models:/a/ "):
+        with pytest.raises(MlflowException, match="Not a proper models:/ URI"):
+            mlflow.artifacts.download_artifacts(uri)
+    with pytest.raises(MlflowException, match="No versions of model with name 'a-model'"):
+        mlflow.artifacts.download_artifacts("models:/a-model/latest")

@@ -9,8 +9,9 @@ request fields, answers and messages:
 - MLflow 2's ``experiments/permissions/create|get|update|delete`` (POST, GET, PATCH, DELETE);
 - MLflow 3's ``users/permissions/grant|revoke`` (POST) and ``users/permissions/get`` (GET) for
   ``resource_type`` ``experiment``; ``users/current/permissions``;
-- ``registered-models/permissions/*``: 501 ``NOT_IMPLEMENTED`` (asynctrack has no model registry), as are
-  MLflow 3's roles (``roles/*``), which asynctrack does not have.
+- ``registered-models/permissions/*``: 501 ``NOT_IMPLEMENTED`` (the model registry is served, but per-model
+  grants are not kept yet: any authenticated user may use it), as are MLflow 3's roles (``roles/*``), which
+  asynctrack does not have.
 """
 
 from __future__ import annotations
@@ -290,8 +291,9 @@ async def current_permissions(call: _Call) -> Any:
 
 async def not_implemented(call: _Call) -> Any:
     raise MlflowException(
-        f"{call.request.url.path}: asynctrack has no model registry and no roles, so this MLflow "
-        "permission endpoint is not available; experiment permissions are (users/permissions/grant).",
+        f"{call.request.url.path}: asynctrack keeps no per-model permissions (any authenticated user may use "
+        "the model registry) and no roles, so this MLflow permission endpoint is not available; experiment "
+        "permissions are (users/permissions/grant).",
         error_code="NOT_IMPLEMENTED",
     )
 

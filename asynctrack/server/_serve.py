@@ -14,6 +14,7 @@ from typing import cast
 import anyio
 import uvicorn
 
+from asynctrack._redact import redact
 from asynctrack.server._artifacts import destination_root, serves_artifacts, store_location
 from asynctrack.server._config import CONFIG_ENV_VAR, ServerConfig
 from asynctrack.server._security import exposure_warning
@@ -51,7 +52,7 @@ async def _prepare_store(config: ServerConfig) -> str:
     location = store_location(config)
     store = await open_store(location, upgrade=False)  # never migrate a shared DB silently
     await store.aclose()
-    return location.uri
+    return redact(location.uri)  # logged: a PostgreSQL URI may hold a password
 
 
 def serve(config: ServerConfig) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 from asynctrack import (
     artifacts,
     config,
+    data,
     entities,
     environment,
     exceptions,
@@ -41,6 +42,7 @@ from asynctrack._fluent_artifacts import (
     log_table,
     log_text,
 )
+from asynctrack._fluent_datasets import log_input, log_inputs
 from asynctrack._fluent_registry import (
     get_registry_uri,
     register_model,
@@ -161,6 +163,7 @@ __all__ = [
     "active_run",
     "artifacts",
     "autolog",
+    "data",
     "config",
     "create_experiment",
     "delete_experiment",
@@ -188,6 +191,8 @@ __all__ = [
     "log_dict",
     "log_figure",
     "log_image",
+    "log_input",
+    "log_inputs",
     "log_metric",
     "log_metric_array",
     "log_metrics",

@@ -123,13 +123,6 @@ _GROUPS: tuple[tuple[str, str, str], ...] = (
         load_table
         """,
     ),
-    (
-        "planned",
-        "datasets (run inputs)",
-        """
-        data log_input log_inputs
-        """,
-    ),
 )
 
 #: name -> (status, why)

@@ -15,6 +15,7 @@ import numpy.typing as npt
 
 from asynctrack import _logging_calls as calls
 from asynctrack._client_artifacts import MlflowClientArtifacts
+from asynctrack._client_datasets import MlflowClientDatasets
 from asynctrack._client_registry import MlflowClientRegistry, resolve_model_uri
 from asynctrack._context import current_user
 from asynctrack._system_tags import MLFLOW_PARENT_RUN_ID as PARENT_RUN_TAG
@@ -41,7 +42,8 @@ T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 
 
-class MlflowClient(MlflowClientArtifacts, MlflowClientRegistry):  # see _client_artifacts/_client_registry
+# The artifact, registry and dataset methods live in _client_artifacts, _client_registry, _client_datasets.
+class MlflowClient(MlflowClientArtifacts, MlflowClientRegistry, MlflowClientDatasets):
     """Client for a tracking store: ``MlflowClient(tracking_uri=None)``.
 
     >>> client = MlflowClient()                                   # doctest: +SKIP

@@ -102,7 +102,15 @@ def mlflow_postgres_python() -> Path:
 class ServerProcess:
     """A server subprocess on ``127.0.0.1:port``, ready once ``GET /health`` answers 200."""
 
-    def __init__(self, argv: Sequence[str], port: int, log: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        argv: Sequence[str],
+        port: int,
+        log: Path,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
+        self.cwd = cwd
         self.argv = list(argv)
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
@@ -114,7 +122,12 @@ class ServerProcess:
         with open(self.log, "ab") as out:
             # A new session, so stop() can signal the server's worker processes too.
             self.proc = subprocess.Popen(
-                self.argv, stdout=out, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
+                self.argv,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                start_new_session=True,
+                cwd=self.cwd,
             )
         deadline = time.monotonic() + _READY_TIMEOUT
         while time.monotonic() < deadline:
@@ -157,8 +170,10 @@ def asynctrack_server(
     workers: int = 1,
     port: int | None = None,
     extra: Sequence[str] = (),
+    cwd: Path | None = None,
 ) -> ServerProcess:
-    """An ``asynctrack server`` (not started) on a free loopback port, on a SQLite file under ``tmp``."""
+    """An ``asynctrack server`` (not started) on a free loopback port, on a SQLite file under ``tmp``,
+    run in ``cwd`` (default: the tests' working directory)."""
     port = port or free_port()
     uri = backend_store_uri or f"sqlite:///{tmp / 'server.db'}"
     argv = [
@@ -176,7 +191,7 @@ def asynctrack_server(
         str(workers),
         *extra,
     ]
-    return ServerProcess(argv, port, tmp / f"asynctrack-server-{port}.log")
+    return ServerProcess(argv, port, tmp / f"asynctrack-server-{port}.log", cwd=cwd)
 
 
 def mlflow_server(

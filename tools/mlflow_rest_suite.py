@@ -90,6 +90,9 @@ def _argv(tmp_path, db_uri, port):
 def _server(tmp_path, db_uri):
     port = _port()
     env = dict(os.environ)
+    # MLflow's in-process fixture starts no job runner (GenAI scorer jobs, out of scope here): nor do we,
+    # which also spares each test six huey worker processes.
+    env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
     if SERVER == "asynctrack" and os.environ.get("SUITE_ASYNCTRACK_PYTHONPATH"):
         env["PYTHONPATH"] = os.environ["SUITE_ASYNCTRACK_PYTHONPATH"]
     log = open(tmp_path / f"{SERVER}-server.log", "ab")

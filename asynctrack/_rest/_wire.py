@@ -9,12 +9,23 @@ the same dialect.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable
 
 import msgspec
 
-from asynctrack.entities import Experiment, Metric, Run, RunData, RunInfo, RunInputs
+from asynctrack.entities import (
+    Dataset,
+    DatasetInput,
+    Experiment,
+    InputTag,
+    Metric,
+    Run,
+    RunData,
+    RunInfo,
+    RunInputs,
+)
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 
 __all__ = [
@@ -28,6 +39,8 @@ __all__ = [
     "RunInfoJ",
     "RunInputsJ",
     "RunJ",
+    "dataset_input_from_wire",
+    "dataset_input_to_wire",
     "experiment_from_wire",
     "experiment_to_wire",
     "float_from_wire",
@@ -39,6 +52,7 @@ __all__ = [
     "run_info_from_wire",
     "run_info_to_wire",
     "run_to_wire",
+    "wrong_type",
 ]
 
 _NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
@@ -127,6 +141,23 @@ def _invalid(message: str) -> MlflowException:
     return MlflowException(message, error_code=INVALID_PARAMETER_VALUE)
 
 
+def wrong_type(value: object, field: str) -> MlflowException:
+    """MLflow's server message for a value of the wrong type, word for word (its ``invalid_value`` with the
+    type hint, then the API docs pointer), so clients matching on it see the same text::
+
+        Invalid value "foo" for parameter 'step' supplied:  Hint: Value was of type 'str'. See the API docs
+        for more information about request parameters.
+    """
+    try:
+        shown = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):
+        shown = repr(value)
+    return _invalid(
+        f"Invalid value {shown} for parameter '{field}' supplied:  Hint: Value was of type "
+        f"'{type(value).__name__}'. See the API docs for more information about request parameters."
+    )
+
+
 def float_to_wire(value: float) -> float | str:
     """A double as protobuf's JSON mapping writes it (non-finite values as strings)."""
     if math.isfinite(value):
@@ -148,7 +179,7 @@ def float_from_wire(value: float | str | None, field: str) -> float:
             return float(value)
         except ValueError:
             pass
-    raise _invalid(f"Invalid value {value!r} for parameter '{field}' supplied: expected a number")
+    raise wrong_type(value, field)
 
 
 def int_from_wire(value: int | str | None, field: str) -> int:
@@ -162,7 +193,7 @@ def int_from_wire(value: int | str | None, field: str) -> int:
             pass
     elif isinstance(value, float) and value.is_integer():
         return int(value)
-    raise _invalid(f"Invalid value {value!r} for parameter '{field}' supplied: expected an integer")
+    raise wrong_type(value, field)
 
 
 def _opt_int(value: int | str | None, field: str) -> int | None:
@@ -247,7 +278,29 @@ def run_to_wire(run: Run) -> RunJ:
     return RunJ(
         info=run_info_to_wire(run.info),
         data=RunDataJ(metrics, _kv(data.params.items()), _kv(data.tags.items())),
-        inputs=RunInputsJ(),
+        inputs=RunInputsJ(
+            dataset_inputs=[dataset_input_to_wire(d) for d in run.inputs.dataset_inputs] or None
+        ),
+    )
+
+
+def dataset_input_to_wire(d: DatasetInput) -> DatasetInputJ:
+    ds = d.dataset
+    return DatasetInputJ(
+        tags=_kv((t.key, t.value) for t in d.tags),
+        dataset=DatasetJ(ds.name, ds.digest, ds.source_type, ds.source, ds.schema, ds.profile),
+    )
+
+
+def dataset_input_from_wire(j: DatasetInputJ) -> DatasetInput:
+    """A DatasetInput from its JSON; absent strings become ``""`` (a server's answer is complete; a
+    request's required fields are checked by the server before this)."""
+    ds = j.dataset or DatasetJ()
+    return DatasetInput(
+        dataset=Dataset(
+            ds.name or "", ds.digest or "", ds.source_type or "", ds.source or "", ds.schema, ds.profile
+        ),
+        tags=[InputTag(t.key or "", t.value or "") for t in j.tags or ()],
     )
 
 
@@ -260,7 +313,7 @@ def run_from_wire(j: RunJ) -> Run:
     inputs = RunInputs()
     if j.inputs is not None:
         inputs = RunInputs(
-            dataset_inputs=list(j.inputs.dataset_inputs or ()),
+            dataset_inputs=[dataset_input_from_wire(d) for d in j.inputs.dataset_inputs or ()],
             model_inputs=list(j.inputs.model_inputs or ()),
         )
     data = RunData(metrics={m.key: m.value for m in metrics}, params=params, tags=tags)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from asynctrack.entities._dataset import Dataset, DatasetInput, DatasetSummary, InputTag
 from asynctrack.entities._enums import LifecycleStage, RunStatus, ViewType
 from asynctrack.entities._experiment import Experiment
 from asynctrack.entities._registry import (
@@ -16,6 +17,10 @@ from asynctrack.entities._run import Run, RunData, RunInfo, RunInputs
 from asynctrack.entities._values import ExperimentTag, Metric, Param, RunTag
 
 __all__ = [
+    "Dataset",
+    "DatasetInput",
+    "DatasetSummary",
+    "InputTag",
     "Experiment",
     "ExperimentTag",
     "LifecycleStage",

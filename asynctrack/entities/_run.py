@@ -7,6 +7,7 @@ from typing import Any, cast
 
 import msgspec
 
+from asynctrack.entities._dataset import DatasetInput
 from asynctrack.entities._values import Metric, Param, RunTag
 
 __all__ = ["Run", "RunData", "RunInfo", "RunInputs"]
@@ -95,13 +96,16 @@ class RunData(msgspec.Struct, dict=True):
 
 
 class RunInputs(msgspec.Struct):
-    """Datasets and models a run consumed (dataset logging arrives with a later issue)."""
+    """Datasets (``DatasetInput``, with their input tags) and models a run consumed."""
 
-    dataset_inputs: list[Any] = msgspec.field(default_factory=list)
+    dataset_inputs: list[DatasetInput] = msgspec.field(default_factory=list)
     model_inputs: list[Any] = msgspec.field(default_factory=list)
 
     def to_dictionary(self) -> dict[str, Any]:
-        return {"dataset_inputs": list(self.dataset_inputs), "model_inputs": list(self.model_inputs)}
+        return {
+            "dataset_inputs": [d.to_dictionary() for d in self.dataset_inputs],
+            "model_inputs": list(self.model_inputs),
+        }
 
 
 class Run(msgspec.Struct):

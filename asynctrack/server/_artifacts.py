@@ -353,7 +353,7 @@ def disabled_routes(tracking: list[Route]) -> list[Route]:
 
     return [
         Route(r.path, artifacts_only, methods=sorted(r.methods or ()))
-        if r.path.startswith(_SERVICE_PREFIXES)
+        if r.path not in ("/health", "/version")
         else r
         for r in tracking
     ]

@@ -7,7 +7,11 @@ the cross-site write path even for a browser that sends no ``Origin`` (old brows
 behind the origin check. MLflow's server requires it too, with these messages and 400
 ``INVALID_PARAMETER_VALUE``; every MLflow client sends it.
 
-The one exception is the artifact API's PUT and DELETE (``/api/2.0/mlflow-artifacts/...``): a file goes
+MLflow's UI upload (``POST /ajax-api/2.0/mlflow/upload-artifact``) carries the file itself as the body, with
+no type or the file's (MLflow's server takes it so); it may have any type except the three a page can send
+cross-site without a preflight (form, multipart, ``text/plain``), so the rule above still holds for it.
+
+The other exception is the artifact API's PUT and DELETE (``/api/2.0/mlflow-artifacts/...``): a file goes
 up with its own type (MLflow's client sends the type guessed from the file name, and no type at all for
 multipart parts and deletes). PUT and DELETE are never sent cross-site without a preflight, so the
 type adds nothing there. Its POST endpoints (multipart create, complete, abort) take JSON like the rest.
@@ -22,12 +26,25 @@ from asynctrack.server._cross_origin import STATE_CHANGING
 from asynctrack.server._errors import error_response
 from asynctrack.server._hosts import header
 
-__all__ = ["JSON_ONLY_EXEMPT_PREFIXES", "ContentTypeGuard"]
+__all__ = ["FILE_UPLOAD_PATHS", "JSON_ONLY_EXEMPT_PREFIXES", "ContentTypeGuard", "upload_type_error"]
 
 #: PUT and DELETE under these paths carry files of any type.
 JSON_ONLY_EXEMPT_PREFIXES = ("/api/2.0/mlflow-artifacts/", "/ajax-api/2.0/mlflow-artifacts/")
 _EXEMPT_METHODS = frozenset({"PUT", "DELETE"})
 _ALLOWED = ["application/json"]
+#: POST paths whose body is a file (any type but the cross-site-sendable ones, or none).
+FILE_UPLOAD_PATHS = frozenset({"/ajax-api/2.0/mlflow/upload-artifact"})
+_SIMPLE_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data", "text/plain"})
+
+
+def upload_type_error(content_type: str | None) -> MlflowException | None:
+    """The refusal of a file upload a browser could have sent cross-site without a preflight, or None."""
+    if content_type and content_type.split(";", 1)[0].strip().lower() in _SIMPLE_TYPES:
+        return MlflowException.invalid_parameter_value(
+            f"Bad Request. An upload may not be sent as {content_type.split(';', 1)[0].strip()!r} (a type "
+            "any web page can send cross-site); send the file with its own type or none."
+        )
+    return None
 
 
 def content_type_error(content_type: str | None) -> MlflowException | None:
@@ -49,7 +66,12 @@ class ContentTypeGuard:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in STATE_CHANGING:
             path: str = scope["path"]
-            if not (scope["method"] in _EXEMPT_METHODS and path.startswith(JSON_ONLY_EXEMPT_PREFIXES)):
+            if scope["method"] == "POST" and path in FILE_UPLOAD_PATHS:
+                error = upload_type_error(header(scope, b"content-type"))
+                if error is not None:
+                    await error_response(error)(scope, receive, send)
+                    return
+            elif not (scope["method"] in _EXEMPT_METHODS and path.startswith(JSON_ONLY_EXEMPT_PREFIXES)):
                 error = content_type_error(header(scope, b"content-type"))
                 if error is not None:
                     await error_response(error)(scope, receive, send)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from asynctrack._rest._wire import int_from_wire
+from asynctrack._rest._wire import int_from_wire, wrong_type
 from asynctrack.entities import RunStatus, ViewType
 from asynctrack.server._request import API_DOCS_HINT, invalid
 
@@ -29,10 +29,7 @@ def opt_int(value: int | str | None, field: str) -> int | None:
     try:
         return int_from_wire(value, field)
     except Exception:
-        raise invalid(
-            f"Invalid value {value!r} for parameter '{field}' supplied: Hint: Value was of type "
-            f"'{type(value).__name__}', expected an integer. {API_DOCS_HINT}"
-        ) from None
+        raise wrong_type(value, field) from None
 
 
 def _enum(value: str | int, field: str, names: dict[str, int]) -> int:

@@ -54,7 +54,8 @@ def error_response(exc: MlflowException) -> Response:
 
 def endpoint_not_found(request: Request) -> Response:
     exc = MlflowException(
-        f"No API endpoint {request.url.path!r}: see MLflow's REST API 2.0 for the supported paths.",
+        f"No API endpoint {request.method} {request.url.path!r}: asynctrack server does not implement "
+        "it (it serves MLflow's tracking REST API; docs/server.md lists the endpoints).",
         error_code=ENDPOINT_NOT_FOUND,
     )
     return error_response(exc)

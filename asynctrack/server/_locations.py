@@ -14,8 +14,9 @@ location                    accepted when
 ==========================  ==================================================================================
 ``mlflow-artifacts:/p``     the server serves artifacts (or its default root is ``mlflow-artifacts:``); no
                             host part, ``p`` a safe relative path
-an absolute path, ``file:`` inside the store's local artifact root or the artifacts destination, symlinks
-                            resolved
+a path, ``file:``            inside the store's local artifact root or the artifacts destination, symlinks
+                            resolved; a relative path is first made absolute against the server's working
+                            directory and stored so, as MLflow does
 any other scheme            same scheme and host as ``--default-artifact-root``, path below its path
 ==========================  ==================================================================================
 
@@ -70,7 +71,8 @@ def _no_dotdot(path: str) -> bool:
 
 
 def check_artifact_location(location: str | None, config: ServerConfig) -> str | None:
-    """``location`` when a remote client may use it (see the module docstring), None when empty."""
+    """``location`` as it is to be stored when a remote client may use it (see the module docstring): a
+    relative path made absolute, anything else unchanged; None when empty."""
     if not location:
         return None
     if len(location) > MAX_LOCATION_LENGTH:
@@ -97,7 +99,17 @@ def check_artifact_location(location: str | None, config: ServerConfig) -> str |
         return location
     if scheme in ("", "file"):
         if scheme == "" and not os.path.isabs(location):
-            raise _refuse(location, "a relative path would be resolved differently by each client", config)
+            # As MLflow: a relative path names a directory below the server's working directory, stored
+            # absolute; like any local path it must then lie under an artifact root.
+            resolved = os.path.abspath(location)
+            if not any(inside(root, resolved) for root in local):
+                raise _refuse(
+                    location,
+                    f"a relative path is taken from the server's working directory, and {resolved!r} "
+                    "lies outside the server's artifact roots",
+                    config,
+                )
+            location = resolved
         try:
             path = local_path(location)
         except MlflowException as exc:

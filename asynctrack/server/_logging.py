@@ -10,7 +10,7 @@ import msgspec
 import numpy as np
 
 from asynctrack._rest._messages import DeleteTag, Empty, LogBatch, LogInputs, LogMetric, LogParam, SetTag
-from asynctrack._rest._wire import float_from_wire, int_from_wire
+from asynctrack._rest._wire import dataset_input_from_wire, float_from_wire, int_from_wire
 from asynctrack.entities import LifecycleStage, Param, RunTag
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.server._batch import ParsedBatch, parse_log_batch
@@ -78,23 +78,23 @@ async def log_batch(state: ServerState, msg: LogBatch) -> Empty:
 
 
 async def log_inputs(state: ServerState, msg: LogInputs) -> Empty:
-    """Check a log-inputs request as MLflow does, and answer as MLflow does.
-
-    What is kept: nothing yet. The store protocol has no dataset or model inputs (``RunInputs`` stays
-    empty), so after checking the request (field lengths and input tags with MLflow's limits) and that the
-    run exists and is active, the server answers ``{}`` as MLflow does, without recording the inputs.
-    Storing them needs a ``log_inputs`` store method (see the REST server's notes).
-    """
+    """Check a log-inputs request as MLflow does (field lengths and input tags with MLflow's limits, the
+    dataset's required fields with MLflow's messages), then store the dataset inputs; the run must exist
+    and be active. Model inputs (MLflow 3's logged models) are not kept here."""
     run_id = check_run_id(required(msg.run_id, "run_id"))
     for i, item in enumerate(msg.datasets or ()):
         dataset = item.dataset
-        if dataset is not None:
-            for field, limit in _DATASET_FIELD_LIMITS:
-                text = getattr(dataset, field)
-                if text is not None and len(text) > limit:
-                    raise invalid(
-                        f"'datasets[{i}].dataset.{field}' exceeds the maximum length of {limit} characters"
-                    )
+        if dataset is None:
+            raise invalid("Dataset cannot be None")
+        for field, limit in _DATASET_FIELD_LIMITS:
+            text = getattr(dataset, field)
+            if text is not None and len(text) > limit:
+                raise invalid(
+                    f"'datasets[{i}].dataset.{field}' exceeds the maximum length of {limit} characters"
+                )
+        for field in ("name", "digest", "source_type", "source"):
+            if getattr(dataset, field) is None:
+                raise invalid(f"Dataset {field} cannot be None")
         for j, tag in enumerate(item.tags or ()):
             path = f"datasets[{i}].tags[{j}]"
             if tag.key is None:
@@ -107,7 +107,12 @@ async def log_inputs(state: ServerState, msg: LogInputs) -> Empty:
                 raise invalid(
                     f"'{path}.value' exceeds the maximum length of {_MAX_INPUT_TAG_VALUE} characters"
                 )
-    run = await state.call(lambda: state.store.get_run(run_id), "log_inputs")
+    inputs = [dataset_input_from_wire(item) for item in msg.datasets or ()]
+    store = state.store
+    if inputs:
+        await state.call(lambda: store.log_inputs(run_id, inputs), "log_inputs")
+        return Empty()
+    run = await state.call(lambda: store.get_run(run_id), "log_inputs")
     if run.info.lifecycle_stage != LifecycleStage.ACTIVE:
         raise MlflowException(
             f"The run {run_id} must be in the 'active' state. Current state is {run.info.lifecycle_stage}.",

@@ -19,12 +19,13 @@ from starlette.routing import Route
 from asynctrack import __version__
 from asynctrack._rest import _messages as m
 from asynctrack.exceptions import MlflowException
-from asynctrack.server import _experiments, _history, _logging, _runs
+from asynctrack.server import _ajax, _experiments, _history, _logging, _runs
 from asynctrack.server._errors import JSON_TYPE, error_response, internal_error
 from asynctrack.server._request import IDEMPOTENCY_KEY, read_message
+from asynctrack.server._run_artifacts import run_artifact_routes
 from asynctrack.server._state import ServerState
 
-__all__ = ["ENDPOINTS", "PREFIXES", "endpoint", "routes"]
+__all__ = ["AJAX_ENDPOINTS", "ENDPOINTS", "MLFLOW_API_VERSION", "PREFIXES", "endpoint", "routes"]
 
 Handler = Callable[[ServerState, Any], Awaitable[msgspec.Struct]]
 
@@ -65,6 +66,12 @@ ENDPOINTS: tuple[tuple[str, tuple[str, ...], type[msgspec.Struct], Handler], ...
     ),
 )
 
+#: Endpoints MLflow serves for its web UI under the ``/ajax-api/2.0/mlflow`` prefix only (``_ajax.py``).
+AJAX_ENDPOINTS: tuple[tuple[str, tuple[str, ...], type[msgspec.Struct], Handler], ...] = (
+    ("/metrics/get-history-bulk", _GET, _ajax.GetMetricHistoryBulk, _ajax.get_metric_history_bulk),
+    ("/experiments/search-datasets", _POST, _ajax.SearchDatasets, _ajax.search_datasets),
+)
+
 _encoder = msgspec.json.Encoder()
 
 
@@ -91,8 +98,18 @@ async def _health(request: Request) -> Response:
     return PlainTextResponse("OK")
 
 
+#: What ``GET /version`` answers: the MLflow release whose REST API this server follows, not asynctrack's
+#: own version. MLflow's client reads ``/version`` to decide whether a server is recent enough for a
+#: feature before it sends anything (3.17.2's REST store refuses ``log_spans`` below 3.4); answering
+#: asynctrack's ``0.1.0`` would make it refuse features with a misleading "server too old". Endpoints of
+#: that MLflow release that asynctrack does not implement answer 404 ``ENDPOINT_NOT_FOUND`` naming the
+#: path, so a client learns at once what is missing. asynctrack's own version is in the
+#: ``X-Asynctrack-Version`` header of the same answer.
+MLFLOW_API_VERSION = "3.17.2"
+
+
 async def _version(request: Request) -> Response:
-    return PlainTextResponse(__version__)
+    return PlainTextResponse(MLFLOW_API_VERSION, headers={"X-Asynctrack-Version": __version__})
 
 
 def routes() -> list[Route]:
@@ -100,4 +117,6 @@ def routes() -> list[Route]:
     for prefix in PREFIXES:
         for path, methods, msg_type, handler in ENDPOINTS:
             out.append(Route(prefix + path, endpoint(msg_type, handler), methods=list(methods)))
-    return out
+    for path, methods, msg_type, handler in AJAX_ENDPOINTS:
+        out.append(Route(m.AJAX_PREFIX + path, endpoint(msg_type, handler), methods=list(methods)))
+    return out + run_artifact_routes()

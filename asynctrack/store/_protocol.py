@@ -18,7 +18,7 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from asynctrack.entities import Experiment, Metric, Param, Run, RunInfo, RunTag
+from asynctrack.entities import DatasetInput, DatasetSummary, Experiment, Metric, Param, Run, RunInfo, RunTag
 from asynctrack.exceptions import TEMPORARILY_UNAVAILABLE, MlflowException
 from asynctrack.store._buckets import (
     MetricBuckets,
@@ -277,6 +277,23 @@ class AbstractStore(abc.ABC):
 
     @abc.abstractmethod
     async def delete_tag(self, run_id: str, key: str) -> None: ...
+
+    # -- dataset inputs (MLflow's log_inputs)
+    async def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
+        """Record that the (active) run used these datasets, as MLflow's SQL store does: a dataset is
+        identified within the run's experiment by (name, digest) and stored once; a run's use of a
+        dataset is recorded once, with the tags given the first time; within one call the first of
+        several inputs with the same (name, digest) wins. Then they appear in ``run.inputs``."""
+        raise MlflowException(
+            f"{type(self).__name__} does not store dataset inputs", error_code="NOT_IMPLEMENTED"
+        )
+
+    async def search_datasets(self, experiment_ids: Sequence[str]) -> list[DatasetSummary]:
+        """The distinct (experiment, name, digest, context) of the experiments' dataset inputs (at most
+        1,000), as MLflow's search-datasets."""
+        raise MlflowException(
+            f"{type(self).__name__} does not store dataset inputs", error_code="NOT_IMPLEMENTED"
+        )
 
     # -- metric history
     @abc.abstractmethod

@@ -12,11 +12,16 @@ import asynctrack
 
 
 def test_health_and_version(client: httpx.Client) -> None:
-    """/health answers 200 "OK" and /version asynctrack's version, as plain text (as MLflow does)."""
+    """/health answers 200 "OK"; /version the MLflow release whose API the server follows (so MLflow's
+    client does not refuse features as "server too old"), asynctrack's own version in a header."""
     health = client.get("/health")
     assert (health.status_code, health.text) == (200, "OK")
     version = client.get("/version")
-    assert (version.status_code, version.text) == (200, asynctrack.__version__)
+    assert (version.status_code, version.text) == (200, "3.17.2")
+    assert version.headers["X-Asynctrack-Version"] == asynctrack.__version__
+    missing = client.get("/api/2.0/mlflow/traces/search")
+    assert missing.status_code == 404 and missing.json()["error_code"] == "ENDPOINT_NOT_FOUND"
+    assert "/api/2.0/mlflow/traces/search" in missing.json()["message"]
 
 
 def test_experiment_create_get_and_get_by_name(client: httpx.Client) -> None:

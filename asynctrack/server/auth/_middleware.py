@@ -89,9 +89,11 @@ class Fields:
     when it has one (the last value of a repeated name), else the JSON body (decoded again when it is a
     JSON string, as older MLflow clients send it)."""
 
-    def __init__(self, request: Request, body: bytes) -> None:
+    def __init__(self, request: Request, body: bytes, *, query: bool = False) -> None:
         self.request = request
-        self.query = request.method == "GET" and bool(request.url.query)
+        # ``query``: the endpoint reads its ids from the query string whatever the method (upload-artifact,
+        # whose body is the file).
+        self.query = query or (request.method == "GET" and bool(request.url.query))
         self.body: dict[str, Any] = {}
         if not self.query and body.strip():
             try:
@@ -257,7 +259,7 @@ class AuthGuard:
         if self.access.server is None and rule.kind in _NEEDS_TRACKING:
             return receive  # --artifacts-only: no tracking store, and these endpoints answer 503
         body = b""
-        if _needs_body(rule) or rule.kind in ("search_experiments", "create_experiment"):
+        if (_needs_body(rule) and not rule.query) or rule.kind in ("search_experiments", "create_experiment"):
             if scope["method"] not in ("GET", "HEAD") or not scope.get("query_string"):
                 body = await read_body(Request(scope, receive), self.max_body_bytes)
                 receive = _replay(body)
@@ -274,7 +276,7 @@ class AuthGuard:
         if rule.kind == "ui_experiments":
             await _filters.ui_experiments(self.app, scope, receive, send, self.access, who)
             return None
-        if not await self._allowed(rule, Fields(request, body), route, scope, who):
+        if not await self._allowed(rule, Fields(request, body, query=rule.query), route, scope, who):
             raise _Denied
         return receive
 

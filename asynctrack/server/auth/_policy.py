@@ -13,7 +13,10 @@ experiments delete, restore                     ``can_delete``
 experiments create                              any user; the creator gets ``MANAGE`` on the new experiment
 experiments search                              any user; only readable experiments are returned
 runs create                                     ``can_update`` on the experiment
-runs get, metrics get-history, bulk-interval    ``can_read`` on the run's experiment
+runs get, metrics get-history, bulk-interval    ``can_read`` on the run's experiment (get-history-bulk: every
+                                                run's; artifacts/list and /get-artifact: the run's)
+upload-artifact                                 ``can_update`` on the run's experiment
+experiments search-datasets                     ``can_read`` on every experiment asked for
 runs update, log-*, set-tag, delete-tag         ``can_update`` on the run's experiment
 runs delete, restore                            ``can_delete`` on the run's experiment
 runs search                                     ``can_read`` on every experiment asked for (MLflow drops the
@@ -93,6 +96,7 @@ class Rule:
     capability: Capability | None = None
     field: str = ""
     csv: bool = False  # the list field comes as comma-separated query values (the UI's API)
+    query: bool = False  # the field is in the query string whatever the method (the body is a file)
 
 
 _READ: Capability = "can_read"
@@ -133,6 +137,10 @@ MLFLOW_RULES: Mapping[tuple[str, str], Rule] = {
     # registered model, the creator getting MANAGE) are not kept yet; registered-models/permissions/* answer
     # 501 until they are (docs/server.md).
     **{(path, method): Rule("user") for path, method in REGISTRY_PATHS},
+    ("/metrics/get-history-bulk", "GET"): Rule("runs", _READ, "run_id"),
+    ("/artifacts/list", "GET"): Rule("run", _READ, "run_id"),
+    ("/upload-artifact", "POST"): Rule("run", _UPDATE, "run_uuid", query=True),
+    ("/experiments/search-datasets", "POST"): Rule("experiments", _READ, "experiment_ids"),
     # MLflow 3's client asks this before listing a run's artifacts; asynctrack answers no models.
     ("/logged-models/search", "POST"): Rule("user"),
     # User management (MLflow's basic-auth REST API).
@@ -187,6 +195,7 @@ UI_RULES: Mapping[tuple[str, str], Rule] = {
 OTHER_RULES: Mapping[tuple[str, str], Rule] = {
     ("/health", "GET"): Rule("public"),
     ("/version", "GET"): Rule("user"),
+    ("/get-artifact", "GET"): Rule("run", _READ, "run_id"),
     ("/", "GET"): Rule("user"),
     ("/", "HEAD"): Rule("user"),
     ("/static/{path:path}", "GET"): Rule("public"),

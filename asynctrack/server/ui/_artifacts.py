@@ -21,7 +21,6 @@ import os
 import posixpath
 import shutil
 import tempfile
-import urllib.parse
 
 from starlette.background import BackgroundTask
 from starlette.requests import Request
@@ -30,12 +29,10 @@ from starlette.responses import FileResponse, Response
 from asynctrack.artifacts import _fs
 from asynctrack.artifacts._local import LocalArtifactRepository
 from asynctrack.artifacts._paths import check_path, parent_and_name
-from asynctrack.artifacts._repository import ArtifactRepository, get_artifact_repository
-from asynctrack.artifacts._uri import local_path, scheme_of
+from asynctrack.artifacts._repository import ArtifactRepository
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
-from asynctrack.server._artifacts import PROXIED_ROOT, destination_root
 from asynctrack.server._artifacts_io import mapped_errors
-from asynctrack.server._locations import check_artifact_location
+from asynctrack.server._run_artifacts import run_repository
 from asynctrack.server.ui._common import SECURITY_HEADERS, json_response, state_of, str_param
 from asynctrack.validation import check_run_id
 
@@ -79,20 +76,12 @@ def _refused(uri: str, why: str) -> MlflowException:
 
 def _repository(request: Request, artifact_uri: str | None) -> tuple[ArtifactRepository, str]:
     """The repository to read a run's artifacts from, and the run's root inside it."""
-    config = state_of(request).config
-    if not artifact_uri:
-        raise _refused("", "the run has no artifact location")
     try:
-        check_artifact_location(artifact_uri, config)
+        return run_repository(state_of(request).config, artifact_uri)
     except MlflowException as exc:
-        raise _refused(artifact_uri, exc.message) from None
-    scheme = scheme_of(artifact_uri)
-    if scheme == PROXIED_ROOT.rstrip(":"):
-        prefix = check_path(urllib.parse.urlsplit(artifact_uri).path.lstrip("/"), "artifact location")
-        return LocalArtifactRepository(destination_root(config)), prefix
-    if scheme in ("", "file"):
-        return LocalArtifactRepository(local_path(artifact_uri)), ""
-    return get_artifact_repository(artifact_uri), ""
+        if exc.error_code != PERMISSION_DENIED:
+            raise
+        raise _refused(artifact_uri or "", exc.message.split(": ", 1)[-1]) from None
 
 
 async def _run_repository(request: Request) -> tuple[ArtifactRepository, str]:

@@ -190,6 +190,9 @@ async def ensure_schema(conn: asyncpg.Connection, artifact_root: str, now_ms: in
         from asynctrack.store.postgres._migrations import check_version
 
         check_version(version, where)
+        from asynctrack.store.postgres._datasets import DATASET_DDL
+
+        await conn.execute(DATASET_DDL)  # tables added after version 1: created where missing
         await conn.execute(
             "DELETE FROM applied_batches WHERE applied_ms < $1", now_ms - APPLIED_KEY_DAYS * 86_400_000
         )

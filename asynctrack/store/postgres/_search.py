@@ -22,8 +22,10 @@ from typing import Any
 
 import asyncpg
 
-from asynctrack.entities import Experiment, LifecycleStage, Run, RunData, RunInfo, ViewType
+from asynctrack.entities import Experiment, LifecycleStage, Run, RunData, RunInfo, RunInputs, ViewType
+from asynctrack.entities._dataset import DATASET_CONTEXT_TAG
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
+from asynctrack.store.postgres._datasets import inputs_of_runs
 from asynctrack.store.postgres._writes import KeyIds
 from asynctrack.store.search import (
     Comparison,
@@ -227,11 +229,29 @@ def _in_list(q: _Query, column: str, sql_type: str, c: Comparison) -> str:
     return f"{column} <> ALL({items})" if c.op is Op.NOT_IN else f"{column} = ANY({items})"
 
 
+def _dataset_clause(q: _Query, c: Comparison) -> str:
+    """MLflow's ``datasets.name|digest|context <op> value``: some dataset input of the run satisfies it."""
+    if c.key == "context":
+        column = "t.value"
+        source = (
+            "run_inputs AS i JOIN input_tags AS t ON t.input_key = i.input_key "
+            f"AND t.key = {q.bind(DATASET_CONTEXT_TAG, 'text')}"
+        )
+    else:
+        column = f"d.{'name' if c.key == 'name' else 'digest'}"
+        source = "run_inputs AS i JOIN datasets AS d ON d.dataset_key = i.dataset_key"
+    if c.op in (Op.IN, Op.NOT_IN):
+        cond = _in_list(q, column, "text", c)
+    else:
+        cond = q.string_predicate(column, c.op, c.value)
+    return f"EXISTS (SELECT 1 FROM {source} WHERE i.run_key = r.run_key AND {cond})"
+
+
 def _run_clause(q: _Query, keys: _Keys, c: Comparison) -> str:
     if c.entity in _KEY_VALUE_TABLES:
         return _key_value_clause(q, keys, c, c.entity, c.key)
     if c.entity is Entity.DATASET:
-        return "FALSE"  # no run has dataset inputs in this store yet
+        return _dataset_clause(q, c)
     if c.key == "run_name":
         return _key_value_clause(q, keys, c, Entity.TAG, _RUN_NAME_TAG)
     column, _, sql_type = _RUN_COLUMNS[c.key]
@@ -444,6 +464,7 @@ async def search_runs(
         more = max_results is not None and len(rows) > max_results
         rows = rows[:max_results]
         data = await _runs_data(conn, [row[0] for row in rows])
+        inputs = await inputs_of_runs(conn, [row[0] for row in rows])
     runs = [
         Run(
             info=RunInfo(
@@ -458,6 +479,7 @@ async def search_runs(
                 run_name=row[9],
             ),
             data=data[row[0]],
+            inputs=RunInputs(dataset_inputs=inputs.get(row[0], [])),
         )
         for row in rows
     ]

@@ -11,14 +11,14 @@ from typing import Any, TypeVar
 import asyncpg
 
 from asynctrack._names import generate_run_name
-from asynctrack.entities import Experiment, Param, Run, RunInfo, RunTag
+from asynctrack.entities import DatasetInput, DatasetSummary, Experiment, Param, Run, RunInfo, RunTag
 from asynctrack.environment import MLFLOW_HTTP_REQUEST_MAX_RETRIES
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.store._buckets import MetricBuckets, MetricUpdate
 from asynctrack.store._overview import ExperimentStats, RunKeys
 from asynctrack.store._protocol import AbstractStore, BatchLimits, BatchWrite, MetricSeries, RunCounts
 from asynctrack.store._retry import retry_transient
-from asynctrack.store.postgres import _charts, _imports, _reads, _search, _writes
+from asynctrack.store.postgres import _charts, _datasets, _imports, _reads, _search, _writes
 from asynctrack.store.postgres._connection import PoolConfig, open_pool, pooled
 from asynctrack.store.postgres._schema import ensure_schema
 
@@ -209,6 +209,13 @@ class PostgresStore(AbstractStore):
 
     async def delete_tag(self, run_id: str, key: str) -> None:
         await self._write("delete_tag", _writes.delete_tag, run_id, key)
+
+    # -- dataset inputs (_datasets.py)
+    async def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
+        await self._write("log_inputs", _datasets.log_inputs, run_id, list(datasets))
+
+    async def search_datasets(self, experiment_ids: Sequence[str]) -> list[DatasetSummary]:
+        return await self._read(_datasets.search_datasets, list(experiment_ids))
 
     # -- histories and charts
     async def get_metric_series(self, run_id: str, key: str) -> MetricSeries:

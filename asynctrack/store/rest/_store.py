@@ -13,7 +13,9 @@ import numpy.typing as npt
 
 from asynctrack._http._config import HttpConfig
 from asynctrack._http._errors import malformed_response
+from asynctrack._rest._datasets import SearchDatasets, SearchDatasetsResponse
 from asynctrack._rest._messages import (
+    AJAX_PREFIX,
     API_PREFIX,
     CreateExperiment,
     CreateExperimentResponse,
@@ -23,6 +25,7 @@ from asynctrack._rest._messages import (
     Empty,
     ExperimentById,
     ExperimentResponse,
+    LogInputs,
     MetricPointsResponse,
     RunById,
     RunInfoResponse,
@@ -39,11 +42,12 @@ from asynctrack._rest._wire import (
     KeyValueJ,
     RunInfoJ,
     RunJ,
+    dataset_input_to_wire,
     experiment_from_wire,
     run_from_wire,
     run_info_from_wire,
 )
-from asynctrack.entities import Experiment, Param, Run, RunInfo, RunTag
+from asynctrack.entities import DatasetInput, DatasetSummary, Experiment, Param, Run, RunInfo, RunTag
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST, MlflowException
 from asynctrack.store._protocol import AbstractStore, BatchLimits, BatchWrite, MetricSeries
 from asynctrack.store._retry import retry_transient
@@ -63,6 +67,7 @@ _VIEW_TYPES = {1: "ACTIVE_ONLY", 2: "DELETED_ONLY", 3: "ALL"}
 
 _encode = msgspec.json.Encoder().encode
 _EMPTY = msgspec.json.Decoder(Empty)
+_DATASET_SUMMARIES = msgspec.json.Decoder(SearchDatasetsResponse)
 _EXPERIMENT = msgspec.json.Decoder(ExperimentResponse)
 _CREATED_EXPERIMENT = msgspec.json.Decoder(CreateExperimentResponse)
 _RUN = msgspec.json.Decoder(RunResponse)
@@ -279,6 +284,21 @@ class RestStore(AbstractStore, RestRegistry):
 
     async def delete_tag(self, run_id: str, key: str) -> None:
         await self._post("/runs/delete-tag", DeleteTag(run_id, key), _EMPTY)
+
+    # -- dataset inputs
+    async def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
+        body = LogInputs(run_id=run_id, datasets=[dataset_input_to_wire(d) for d in datasets])
+        await self._post("/runs/log-inputs", body, _EMPTY)
+
+    async def search_datasets(self, experiment_ids: Sequence[str]) -> list[DatasetSummary]:
+        """MLflow's UI endpoint (``/ajax-api/2.0/mlflow/experiments/search-datasets``)."""
+        body = _encode(SearchDatasets(experiment_ids=[str(e) for e in experiment_ids]))
+        resp = await self._t.call(
+            "POST", AJAX_PREFIX + "/experiments/search-datasets", _DATASET_SUMMARIES, body=body
+        )
+        return [
+            DatasetSummary(s.experiment_id, s.name, s.digest, s.context) for s in resp.dataset_summaries or ()
+        ]
 
     # -- metric history
     async def get_metric_series(self, run_id: str, key: str) -> MetricSeries:

@@ -50,10 +50,11 @@ def statements(script: str) -> list[str]:
 
 def current_ddl() -> str:
     """Every table and index of the current schema (all ``IF NOT EXISTS``)."""
+    from asynctrack.store.sqlite._datasets import DATASET_DDL
     from asynctrack.store.sqlite._registry_schema import REGISTRY_DDL
     from asynctrack.store.sqlite._search import SEARCH_DDL  # search imports the store's modules
 
-    return DDL + SEARCH_DDL + SUMMARY_DDL + REGISTRY_DDL
+    return DDL + SEARCH_DDL + SUMMARY_DDL + REGISTRY_DDL + DATASET_DDL
 
 
 def _to_3(conn: sqlite3.Connection) -> None:

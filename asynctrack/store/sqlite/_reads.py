@@ -6,10 +6,11 @@ import sqlite3
 
 import numpy as np
 
-from asynctrack.entities import Experiment, Run, RunData, RunInfo
+from asynctrack.entities import Experiment, Run, RunData, RunInfo, RunInputs
 from asynctrack.exceptions import RESOURCE_DOES_NOT_EXIST, MlflowException
 from asynctrack.store._protocol import MetricSeries
 from asynctrack.store.sqlite._columns import decode_ints
+from asynctrack.store.sqlite._datasets import inputs_of_runs
 from asynctrack.store.sqlite._writes import _experiment_key, run_not_found
 
 __all__ = ["experiment_by_id", "experiment_by_name", "metric_series", "run_by_id"]
@@ -83,7 +84,9 @@ def run_by_id(conn: sqlite3.Connection, run_id: str) -> Run:
     metrics = {row[0]: row[1] for row in latest}
     params = dict(conn.execute("SELECT key, value FROM params WHERE run_key = ?", (run_key,)).fetchall())
     tags = dict(conn.execute("SELECT key, value FROM tags WHERE run_key = ?", (run_key,)).fetchall())
-    return Run(info=info, data=RunData(metrics=metrics, params=params, tags=tags).attach_latest(latest))
+    inputs = RunInputs(dataset_inputs=inputs_of_runs(conn, [run_key]).get(run_key, []))
+    data = RunData(metrics=metrics, params=params, tags=tags).attach_latest(latest)
+    return Run(info=info, data=data, inputs=inputs)
 
 
 def metric_series(conn: sqlite3.Connection, run_id: str, key: str) -> MetricSeries:

@@ -42,7 +42,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from asynctrack._system_tags import MLFLOW_RUN_NAME as _RUN_NAME_TAG
-from asynctrack.entities import Experiment, LifecycleStage, Run, RunData, RunInfo, ViewType
+from asynctrack.entities import Experiment, LifecycleStage, Run, RunData, RunInfo, RunInputs, ViewType
+from asynctrack.entities._dataset import DATASET_CONTEXT_TAG
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.store.search import (
     Comparison,
@@ -58,6 +59,7 @@ from asynctrack.store.search import (
     parse_run_order_by,
     validate_max_results,
 )
+from asynctrack.store.sqlite._datasets import inputs_of_runs
 
 __all__ = ["SEARCH_DDL", "experiment_keys", "search_experiments", "search_runs", "snapshot"]
 
@@ -256,7 +258,7 @@ def _run_clause(q: _Query, c: Comparison) -> str:
     if c.entity in _KEY_VALUE_TABLES:
         return _key_value_clause(q, c, _KEY_VALUE_TABLES[c.entity], c.key)
     if c.entity is Entity.DATASET:
-        return "0"  # no run has dataset inputs in this store yet
+        return _dataset_clause(q, c)
     if c.key == "run_name":
         return _key_value_clause(q, c, "tags", _RUN_NAME_TAG)
     column = _RUN_COLUMNS[c.key][0]
@@ -268,6 +270,27 @@ def _run_clause(q: _Query, c: Comparison) -> str:
         return q.string_predicate(column, c.op, c.value)
     assert isinstance(c.value, int | float)
     return f"{column} {_COMPARE[c.op]} {q.bind_number(c.value)}"
+
+
+def _dataset_clause(q: _Query, c: Comparison) -> str:
+    """MLflow's ``datasets.name|digest|context <op> value``: the run has some dataset input for which the
+    comparison holds (``!=`` and ``NOT IN`` included: some input differs)."""
+    if c.key == "context":
+        column = "t.value"
+        source = (
+            "run_inputs AS i JOIN input_tags AS t ON t.input_key = i.input_key "
+            f"AND t.key = {q.bind(DATASET_CONTEXT_TAG)}"
+        )
+    else:
+        column = f"d.{'name' if c.key == 'name' else 'digest'}"
+        source = "run_inputs AS i JOIN datasets AS d ON d.dataset_key = i.dataset_key"
+    if c.op in (Op.IN, Op.NOT_IN):
+        assert isinstance(c.value, tuple)
+        negate = "NOT " if c.op is Op.NOT_IN else ""
+        cond = f"{column} {negate}IN (SELECT value FROM json_each({q.bind(json.dumps(list(c.value)))}))"
+    else:
+        cond = q.string_predicate(column, c.op, c.value)
+    return f"EXISTS (SELECT 1 FROM {source} WHERE i.run_key = r.run_key AND {cond})"
 
 
 def _run_components(q: _Query, keys: Sequence[SortKey]) -> list[_Component]:
@@ -470,6 +493,7 @@ def search_runs(
         more = max_results is not None and len(rows) > max_results
         rows = rows[:max_results]
         data = _runs_data(conn, [row[0] for row in rows])
+        inputs = inputs_of_runs(conn, [row[0] for row in rows])
     runs = [
         Run(
             info=RunInfo(
@@ -484,6 +508,7 @@ def search_runs(
                 run_name=row[9],
             ),
             data=data[row[0]],
+            inputs=RunInputs(dataset_inputs=inputs.get(row[0], [])),
         )
         for row in rows
     ]

@@ -14,7 +14,7 @@ from typing import TypeVar, TypeVarTuple
 import anyio
 
 from asynctrack._names import generate_run_name
-from asynctrack.entities import Experiment, Param, Run, RunInfo, RunTag
+from asynctrack.entities import DatasetInput, DatasetSummary, Experiment, Param, Run, RunInfo, RunTag
 from asynctrack.environment import ASYNCTRACK_SQLITE_BUSY_TIMEOUT, MLFLOW_HTTP_REQUEST_MAX_RETRIES
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.store._buckets import MetricBuckets, MetricUpdate
@@ -28,7 +28,16 @@ from asynctrack.store._protocol import (
     RunCounts,
 )
 from asynctrack.store._retry import retry_transient
-from asynctrack.store.sqlite import _buckets, _imports, _overview, _reads, _sampling, _search, _writes
+from asynctrack.store.sqlite import (
+    _buckets,
+    _datasets,
+    _imports,
+    _overview,
+    _reads,
+    _sampling,
+    _search,
+    _writes,
+)
 from asynctrack.store.sqlite._connection import Connection, guarded, map_error, transaction
 from asynctrack.store.sqlite._express import SqliteExpressWriter
 from asynctrack.store.sqlite._migrations import current_ddl, read_version, refuse_newer, upgrade_opened
@@ -279,6 +288,13 @@ class SqliteStore(AbstractStore, SqliteRegistry):
 
     async def delete_tag(self, run_id: str, key: str) -> None:
         await self._writer.write(_writes.delete_tag, run_id, key)
+
+    # -- dataset inputs (_datasets.py)
+    async def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
+        await self._write("log_inputs", _datasets.log_inputs, run_id, list(datasets))
+
+    async def search_datasets(self, experiment_ids: Sequence[str]) -> list[DatasetSummary]:
+        return await self._read(_datasets.search_datasets, list(experiment_ids))
 
     async def get_metric_series(self, run_id: str, key: str) -> MetricSeries:
         return await self._read(_reads.metric_series, run_id, key)

@@ -101,3 +101,32 @@ def test_a_second_visit_loads_the_app_from_the_cache(ui: UI, page: Any) -> None:
     assert len(files) >= 8, files
     assert all(path.startswith("/static/v") for path, _ in files), files
     assert [f for f in files if f[1] != 0] == []  # 0 bytes over the network: from the cache
+
+
+def test_the_first_rows_are_drawn_before_the_rest_of_the_page(ui: UI, page: Any) -> None:
+    """A page of 100 runs goes on screen in two parts: the first 30 rows (more than the table shows),
+    then, once they are painted, the other 70; a new sort does the same, and all 100 rows end up there
+    in order."""
+    page.add_init_script(
+        """window.__firstBatch = null;
+        new MutationObserver(() => {
+          const n = document.querySelectorAll('#runs-table tbody tr[data-run-id]').length;
+          if (n && window.__firstBatch === null) window.__firstBatch = n;
+        }).observe(document, { childList: true, subtree: true });"""
+    )
+    page.goto(f"{ui.url}/#/experiments/{ui.seeded.many_experiment_id}?cols=m:score")
+    page.wait_for_function(
+        "() => document.querySelectorAll('#runs-table tbody tr[data-run-id]').length === 100"
+    )
+    assert page.evaluate("window.__firstBatch") == 30
+    page.locator("#runs-count", has_text="100 runs loaded").wait_for()
+    page.evaluate("window.__firstBatch = null")
+    page.click("#runs-table th button[data-order='attributes.run_name']")
+    page.wait_for_function("() => location.hash.includes('run_name')")
+    page.wait_for_function(
+        "() => document.querySelectorAll('#runs-table tbody tr[data-run-id]').length === 100"
+        " && document.querySelector('th button.active').dataset.order === 'attributes.run_name'"
+    )
+    assert page.evaluate("window.__firstBatch") == 30
+    names = page.locator("#runs-table tbody tr[data-run-id] td.name a").all_inner_texts()
+    assert names == sorted(names) and len(names) == 100

@@ -10,6 +10,9 @@ import { RUNS_PAGE, colsFromRequest, runsUrl, runsView, storeCols } from "./urls
 
 const LIVE_MS = 1000;
 const LIVE_MAX = 100; // RUNNING rows refreshed per poll
+// Rows put on screen first: more than the table's visible height holds. The rest follow once that frame is
+// painted, so the first rows show without waiting for the layout of the whole page of 100.
+const FIRST_ROWS = 30;
 
 export function mount(main, { experimentIds, route }) {
   const p = route.params;
@@ -36,6 +39,8 @@ export function mount(main, { experimentIds, route }) {
   const thead = h("thead");
   const tbody = h("tbody");
   const more = h("button", { class: "btn", type: "button", text: "Load more", id: "load-more", hidden: true });
+  const wrap = h("div", { class: "table-wrap" }, h("table", { class: "grid runs", id: "runs-table" }, thead, tbody));
+  let drawn = 0; // draw()'s generation: a deferred part of an older draw is dropped
   more.addEventListener("click", () => load(true));
 
   const filterInput = h("input", {
@@ -111,7 +116,7 @@ export function mount(main, { experimentIds, route }) {
       filterError,
       h("div", { class: "toolbar" }, selBar),
       msg,
-      h("div", { class: "table-wrap" }, h("table", { class: "grid runs", id: "runs-table" }, thead, tbody)),
+      wrap,
       h("div", { class: "more" }, more),
     ),
   );
@@ -265,22 +270,37 @@ export function mount(main, { experimentIds, route }) {
         children.get(r.parent_run_id).push(r);
       }
     }
-    const rows = [];
+    const rows = []; // [run, depth, number of children], in display order
     const seen = new Set();
     const add = (r, depth) => {
       if (seen.has(r.run_id)) return;
       seen.add(r.run_id);
       const kids = children.get(r.run_id) || [];
-      rows.push(rowFor(r, depth, kids.length));
+      rows.push([r, depth, kids.length]);
       if (kids.length && state.expanded.has(r.run_id)) for (const k of kids) add(k, depth + 1);
     };
     for (const r of state.runs) if (!(r.parent_run_id && byId.has(r.parent_run_id))) add(r, 0);
     // Runs whose parent chain loops back (never top level above) still show.
     for (const r of state.runs) if (!seen.has(r.run_id) && !isUnderExpandable(r, byId)) add(r, 0);
     const ncols = 7 + (multi ? 1 : 0) + (state.cols || []).length;
-    replace(tbody, rows.length ? rows : h("tr", {}, h("td", { colspan: ncols, class: "muted pad", text: "No runs match." })));
-    info.textContent = `${state.runs.length} run${state.runs.length === 1 ? "" : "s"} loaded${state.next ? ", more available" : ""}`;
-    more.hidden = !state.next;
+    const build = (list) => list.map(([r, depth, n]) => rowFor(r, depth, n));
+    const done = () => {
+      info.textContent = `${state.runs.length} run${state.runs.length === 1 ? "" : "s"} loaded${state.next ? ", more available" : ""}`;
+      more.hidden = !state.next;
+    };
+    const gen = ++drawn;
+    // In two parts only at the top of the table (a first view, a new sort or filter); scrolled down, the
+    // user is looking further down, so everything is redrawn at once and the scroll position kept.
+    const first = wrap.scrollTop === 0 ? FIRST_ROWS : rows.length;
+    replace(tbody, rows.length ? build(rows.slice(0, first)) : h("tr", {}, h("td", { colspan: ncols, class: "muted pad", text: "No runs match." })));
+    if (rows.length <= first) return done();
+    requestAnimationFrame(() =>
+      setTimeout(() => {
+        if (!alive || gen !== drawn) return;
+        tbody.append(...build(rows.slice(first)));
+        done();
+      }, 0),
+    );
   }
 
   function isUnderExpandable(r, byId) {

@@ -18,6 +18,8 @@ opening and the verification count included):
 - asynctrack, MLflow's database -> a new asynctrack SQLite file: ``asynctrack db copy sqlite:///mlflow.db
   sqlite:///copy.db`` (the same code, ``copy_store``, called in-process);
 - asynctrack, that asynctrack file -> another new one (through the store protocol);
+- with ``--postgres`` (a server where a database may be created, e.g. postgresql://postgres@127.0.0.1:5432),
+  that asynctrack file -> asynctrack's PostgreSQL store, a new database each time (dropped afterwards);
 - MLflow 3.17.2's client copying ``--peer-runs`` of the runs from ``mlflow.db`` into a new MLflow SQLite
   database: ``create_run``, ``get_metric_history`` per key, ``log_batch`` of 1,000 points (MLflow's limit),
   ``log_batch`` of the params and tags, ``set_terminated``; MLflow has no copy command, this loop is what
@@ -40,6 +42,7 @@ import anyio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from asynctrack.store import AbstractStore  # noqa: E402
 from asynctrack.store.sqlite import SqliteStore  # noqa: E402
 from asynctrack.transfer import CopyState, copy_store, open_source  # noqa: E402
 
@@ -118,11 +121,17 @@ def _default_mlflow_python() -> str:
     return str(Path.home() / ".cache" / "asynctrack-tests" / "mlflow-3.17.2" / "bin" / "python")
 
 
-async def _copy(source_uri: str, target: Path) -> tuple[int, float]:
+async def _copy(source_uri: str, target: Path | str) -> tuple[int, float]:
     t0 = time.perf_counter()
     source = await open_source(source_uri)
-    store = await SqliteStore.open(str(target), str(target.parent / "artifacts"))
-    state = CopyState(str(target) + ".state", source_uri)
+    if isinstance(target, Path):
+        store: AbstractStore = await SqliteStore.open(str(target), str(target.parent / "artifacts"))
+        state = CopyState(str(target) + ".state", source_uri)
+    else:
+        from asynctrack.store.postgres import PostgresStore
+
+        store = await PostgresStore.open(target, "/bench/artifacts")
+        state = CopyState(tempfile.mktemp(suffix=".state"), source_uri)
     try:
         report = await copy_store(source, store, state)
     finally:
@@ -133,6 +142,23 @@ async def _copy(source_uri: str, target: Path) -> tuple[int, float]:
     if not report.matches:
         raise SystemExit(f"copy counts differ: {report.source} vs {report.target}")
     return report.target.points, seconds
+
+
+async def _into_new_database(server: str, source_uri: str) -> tuple[int, float]:
+    import uuid
+
+    import asyncpg
+
+    name = f"bench_db_copy_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(server.rstrip("/") + "/postgres")
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
+        try:
+            return await _copy(source_uri, f"{server.rstrip('/')}/{name}")
+        finally:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
 
 
 def _rates(label: str, results: list[tuple[int, float]]) -> float:
@@ -151,6 +177,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--peer-runs", type=int, default=2, help="runs the MLflow client loop copies")
     ap.add_argument("--mlflow-python", default=_default_mlflow_python())
+    ap.add_argument("--postgres", default="", help="a PostgreSQL server URI: also copy into a new database")
     a = ap.parse_args()
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(
@@ -179,6 +206,12 @@ def main() -> None:
         for i in range(a.repeat):
             between.append(anyio.run(_copy, f"sqlite:///{root / 'copy0.db'}", root / f"again{i}.db"))
         _rates("asynctrack db copy  asynctrack SQLite -> asynctrack SQLite", between)
+        if a.postgres:
+            into_pg = [
+                anyio.run(_into_new_database, a.postgres, f"sqlite:///{root / 'copy0.db'}")
+                for _ in range(a.repeat)
+            ]
+            _rates("asynctrack db copy  asynctrack SQLite -> asynctrack PostgreSQL", into_pg)
         peer = subprocess.run(
             [a.mlflow_python, "-c", _PEER, str(mlflow_db), str(root / "peer.db"), str(a.peer_runs)],
             check=True,

@@ -58,6 +58,9 @@ def is_mlflow_sqlite(path: str) -> bool:
     return is_mlflow_tables(tables)
 
 
+_POINTS = "SELECT key, value, is_nan, timestamp, step FROM metrics WHERE run_uuid = ? ORDER BY key, step"
+
+
 class _MlflowSql(Source):
     """What both of MLflow's SQL databases share: the queries (``?`` placeholders; ``_query`` adapts them)."""
 
@@ -72,11 +75,10 @@ class _MlflowSql(Source):
         """All rows of one read-only query."""
 
     async def metric_series(self, run: SourceRun) -> list[MetricSeries]:
-        # No ORDER BY: the database would sort the rows itself (a third of the read's time); numpy does.
-        rows = await self._query(
-            "SELECT key, value, is_nan, timestamp, step FROM metrics WHERE run_uuid = ?", (run.info.run_id,)
-        )
-        return _columns(rows)
+        # In the order of MLflow's index on (run_uuid, key, step): no sort in the database; ties of a step
+        # are put in timestamp order by numpy. The rows become arrays in a worker thread, not on the loop.
+        rows = await self._query(_POINTS, (run.info.run_id,))
+        return await anyio.to_thread.run_sync(_columns, rows)
 
     def _where_workspace(self, alias: str = "") -> str:
         return f" WHERE {alias}workspace = 'default'" if self._workspace else ""
@@ -304,23 +306,25 @@ _ROW = np.dtype([("key", "O"), ("value", "<f8"), ("is_nan", "?"), ("timestamp", 
 
 
 def _columns(rows: Sequence[Sequence[Any]]) -> list[MetricSeries]:
-    """Rows (key, value, is_nan, timestamp, step) into one series per key, each in (step, timestamp)
-    order. The rows become one structured array in numpy's C loop (three times faster than transposing
-    them in Python); every column is NOT NULL in MLflow's schema."""
+    """Rows (key, value, is_nan, timestamp, step) grouped by key into one series per key, each in (step,
+    timestamp) order. The rows become one structured array in numpy's C loop (three times faster than
+    transposing them in Python); every column is NOT NULL in MLflow's schema."""
     if not rows:
         return []
     n = len(rows)
-    table = np.array([tuple(r) for r in rows] if not isinstance(rows[0], tuple) else rows, dtype=_ROW)
-    names: dict[str, int] = {}
-    codes = np.fromiter((names.setdefault(k, len(names)) for k in table["key"]), np.int64, n)
+    table = np.array(rows if isinstance(rows[0], tuple) else [tuple(r) for r in rows], dtype=_ROW)
+    keys = table["key"]
+    starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+    first = np.zeros(n, np.bool_)
+    first[starts] = True
+    group = np.cumsum(first) - 1
     values = table["value"].copy()
     values[table["is_nan"]] = np.nan
     stamps, steps = table["timestamp"], table["step"]
-    order = np.lexsort((stamps, steps, codes))  # by key, then step, then timestamp
-    codes, values, stamps, steps = codes[order], values[order], stamps[order], steps[order]
-    bounds = [0, *(np.flatnonzero(codes[1:] != codes[:-1]) + 1).tolist(), n]
-    by_code = {code: name for name, code in names.items()}
+    order = np.lexsort((stamps, steps, group))  # keeps the groups, puts each in (step, timestamp) order
+    values, stamps, steps = values[order], stamps[order], steps[order]
+    bounds = [*starts.tolist(), n]
     return [
-        MetricSeries(str(by_code[int(codes[lo])]), values[lo:hi], stamps[lo:hi], steps[lo:hi])
+        MetricSeries(str(keys[lo]), values[lo:hi], stamps[lo:hi], steps[lo:hi])
         for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
     ]

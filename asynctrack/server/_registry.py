@@ -179,7 +179,8 @@ async def create_model_version(state: ServerState, msg: r.CreateModelVersion) ->
     source: str = required(msg.source, "source")
     tags = _tags(msg.tags)
     run_id = msg.run_id or None
-    await check_source(source, run_id, state.store.get_run)
+    store = state.store
+    await check_source(source, run_id, lambda rid: state.call(lambda: store.get_run(rid), "get_run"))
     mv = await _call(
         state,
         "create_model_version",

@@ -63,20 +63,19 @@ def version_row(conn: sqlite3.Connection, name: str, version: int) -> tuple[obje
 def _version_tags(
     conn: sqlite3.Connection, keys: Sequence[tuple[int, int]]
 ) -> dict[tuple[int, int], dict[str, str]]:
+    """The tags of each (model key, version): one query per 500 versions, whatever models they are of."""
     out: dict[tuple[int, int], dict[str, str]] = {}
-    by_model: dict[int, list[int]] = {}
-    for mk, ver in keys:
-        by_model.setdefault(mk, []).append(ver)
-    for mk, versions in by_model.items():
-        for i in range(0, len(versions), _CHUNK):
-            part = versions[i : i + _CHUNK]
-            marks = ",".join("?" * len(part))
-            for ver, key, value in conn.execute(
-                "SELECT version, key, value FROM model_version_tags "
-                f"WHERE model_key = ? AND version IN ({marks})",
-                (mk, *part),
-            ):
-                out.setdefault((mk, int(ver)), {})[key] = value
+    unique = list(dict.fromkeys(keys))
+    for i in range(0, len(unique), _CHUNK):
+        part = unique[i : i + _CHUNK]
+        pairs = ",".join("(?, ?)" for _ in part)
+        for mk, ver, key, value in conn.execute(
+            # A join from the pairs, so each is a primary-key range (a row-value IN list is scanned).
+            f"SELECT t.model_key, t.version, t.key, t.value FROM (VALUES {pairs}) AS k "
+            "JOIN model_version_tags AS t ON t.model_key = k.column1 AND t.version = k.column2",
+            [n for pair in part for n in pair],
+        ):
+            out.setdefault((int(mk), int(ver)), {})[key] = value
     return out
 
 

@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS registered_model_tags (
     value     TEXT,
     PRIMARY KEY (model_key, key)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS registered_model_tags_by_key ON registered_model_tags (key, value);
 
 CREATE TABLE IF NOT EXISTS model_versions (
     model_key         INTEGER NOT NULL,

@@ -78,35 +78,23 @@ async def log_batch(state: ServerState, msg: LogBatch) -> Empty:
 
 
 async def log_inputs(state: ServerState, msg: LogInputs) -> Empty:
-    """Check a log-inputs request as MLflow does (field lengths and input tags with MLflow's limits, the
-    dataset's required fields with MLflow's messages), then store the dataset inputs; the run must exist
-    and be active. Model inputs (MLflow 3's logged models) are not kept here."""
+    """Check a log-inputs request as MLflow does (field lengths and input tags with MLflow's limits; absent
+    fields are empty strings, as protobuf gives them to MLflow's store), then store the dataset inputs; the
+    run must exist and be active. Model inputs (MLflow 3's logged models) are not kept here."""
     run_id = check_run_id(required(msg.run_id, "run_id"))
-    for i, item in enumerate(msg.datasets or ()):
+    # As MLflow's server (protobuf): an absent dataset, field or tag part is empty, and stored so; lengths
+    # are refused with MLflow's words (which name the field, not its place in the request).
+    for item in msg.datasets or ():
         dataset = item.dataset
-        if dataset is None:
-            raise invalid("Dataset cannot be None")
         for field, limit in _DATASET_FIELD_LIMITS:
-            text = getattr(dataset, field)
+            text = None if dataset is None else getattr(dataset, field)
             if text is not None and len(text) > limit:
-                raise invalid(
-                    f"'datasets[{i}].dataset.{field}' exceeds the maximum length of {limit} characters"
-                )
-        for field in ("name", "digest", "source_type", "source"):
-            if getattr(dataset, field) is None:
-                raise invalid(f"Dataset {field} cannot be None")
-        for j, tag in enumerate(item.tags or ()):
-            path = f"datasets[{i}].tags[{j}]"
-            if tag.key is None:
-                raise invalid(f"InputTag key cannot be None ({path}.key)")
-            if tag.value is None:
-                raise invalid(f"InputTag value cannot be None ({path}.value)")
-            if len(tag.key) > _MAX_INPUT_TAG_KEY:
-                raise invalid(f"'{path}.key' exceeds the maximum length of {_MAX_INPUT_TAG_KEY} characters")
-            if len(tag.value) > _MAX_INPUT_TAG_VALUE:
-                raise invalid(
-                    f"'{path}.value' exceeds the maximum length of {_MAX_INPUT_TAG_VALUE} characters"
-                )
+                raise invalid(f"'{field}' exceeds the maximum length of {limit} characters")
+        for tag in item.tags or ():
+            if tag.key is not None and len(tag.key) > _MAX_INPUT_TAG_KEY:
+                raise invalid(f"'key' exceeds the maximum length of {_MAX_INPUT_TAG_KEY} characters")
+            if tag.value is not None and len(tag.value) > _MAX_INPUT_TAG_VALUE:
+                raise invalid(f"'value' exceeds the maximum length of {_MAX_INPUT_TAG_VALUE} characters")
     inputs = [dataset_input_from_wire(item) for item in msg.datasets or ()]
     store = state.store
     if inputs:

@@ -6,6 +6,7 @@
                                                                 "file_size"}]}`` with run-relative paths
 ``GET  /get-artifact?run_id=&path=``                            the file, as an attachment (MLflow's UI)
 ``POST /ajax-api/2.0/mlflow/upload-artifact?run_uuid=&path=``   the body (at most 10 MiB) as that file
+``GET  /model-versions/get-artifact?name=&version=&path=``      a file of a model version's source
 ==============================================================  ============================================
 
 A run's ``artifact_uri`` is data a client chose, so it is resolved only when it lies under the server's
@@ -46,6 +47,7 @@ from asynctrack.server._errors import JSON_TYPE, error_response, internal_error
 from asynctrack.server._locations import check_artifact_location
 from asynctrack.server._request import missing, read_body
 from asynctrack.server._state import ServerState
+from asynctrack.store._registry_protocol import RegistryStore
 from asynctrack.validation import check_run_id
 
 __all__ = ["MAX_UPLOAD_BYTES", "run_artifact_routes", "run_repository", "safe_path"]
@@ -149,7 +151,11 @@ async def get_artifact(request: Request) -> Response:
         )
     run = await _run(request, "run_id", "run_uuid")
     repo, prefix = run_repository(_state(request).config, run.info.artifact_uri)
-    full = _join(prefix, rel)
+    return await _send(repo, _join(prefix, rel), rel)
+
+
+async def _send(repo: ArtifactRepository, full: str, rel: str) -> Response:
+    """The file ``full`` of ``repo`` as an attachment named after ``rel``, typed by its name."""
     cleanup: str | None = None
     try:
         with mapped_errors(rel):
@@ -177,6 +183,40 @@ async def get_artifact(request: Request) -> Response:
         headers={"X-Content-Type-Options": "nosniff"},
         background=BackgroundTask(shutil.rmtree, cleanup, True) if cleanup else None,
     )
+
+
+async def model_version_artifact(request: Request) -> Response:
+    """``/model-versions/get-artifact?name=&version=&path=``: a file of a registered model version, read
+    from its source (a ``runs:/`` URI or an artifact location) through the configured roots only."""
+    raw = request.query_params.get("path")
+    if raw is None:
+        raise missing("path")
+    rel = safe_path(raw)
+    name = request.query_params.get("name")
+    if not name:
+        raise missing("name")
+    try:
+        version = int(request.query_params.get("version") or "")
+    except ValueError:
+        raise MlflowException(
+            f"Invalid value {request.query_params.get('version')!r} for parameter 'version': expected an "
+            "integer version number",
+            error_code=INVALID_PARAMETER_VALUE,
+        ) from None
+    state = _state(request)
+    store = state.store
+    if not isinstance(store, RegistryStore):
+        raise MlflowException("This server's backend store has no model registry.", "NOT_IMPLEMENTED")
+    mv = await state.call(lambda: store.get_model_version(name, version), "get_model_version")
+    source = mv.source or ""
+    if source.startswith("runs:/"):
+        run_id, _, sub = source[len("runs:/") :].partition("/")
+        run = await state.call(lambda: store.get_run(check_run_id(run_id)), "get_run")
+        repo, prefix = run_repository(state.config, run.info.artifact_uri)
+        base = _join(prefix, check_path(sub))
+    else:
+        repo, base = run_repository(state.config, source)
+    return await _send(repo, _join(base, rel), rel)
 
 
 def _media_type(name: str) -> str:
@@ -239,4 +279,5 @@ def run_artifact_routes() -> list[Route]:
         ),
         Route("/get-artifact", _guarded(get_artifact), methods=["GET"]),
         Route(AJAX_PREFIX + "/upload-artifact", _guarded(upload_artifact), methods=["POST"]),
+        Route("/model-versions/get-artifact", _guarded(model_version_artifact), methods=["GET"]),
     ]

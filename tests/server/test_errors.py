@@ -273,7 +273,7 @@ def test_unknown_ids(client: httpx.Client) -> None:
         ),
         (
             {"metrics": [{"key": "m", "value": "abc", "timestamp": 1}]},
-            "Invalid value 'abc' for parameter 'metrics[1].value' supplied",
+            "Invalid value \"abc\" for parameter 'metrics[1].value' supplied",
         ),
         (
             {"params": [{"key": "d", "value": "1"}, {"key": "d", "value": "1"}]},

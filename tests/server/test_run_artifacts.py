@@ -181,3 +181,26 @@ def test_relative_artifact_location_inside_a_root_is_stored_absolute(tmp_path: P
         assert got["experiment"]["artifact_location"] == str(root / "my_location")
         up = http.post(API + "/experiments/create", json={"name": "f", "artifact_location": "../escape"})
         assert up.status_code == 400
+
+
+def test_model_version_artifact_through_its_source(http: httpx.Client) -> None:
+    """``/model-versions/get-artifact`` reads a file of the version's source (here ``runs:/<id>/model``);
+    a hostile path is MLflow's "Invalid path" before any lookup."""
+    run_id = new_run(http)
+    assert _upload(http, run_id, "model/MLmodel", b"flavors: {}").status_code == 200
+    name = f"m-{uuid.uuid4().hex}"
+    assert http.post(API + "/registered-models/create", json={"name": name}).status_code == 200
+    created = http.post(
+        API + "/model-versions/create",
+        json={"name": name, "source": f"runs:/{run_id}/model", "run_id": run_id},
+    )
+    assert created.status_code == 200, created.text
+    got = http.get("/model-versions/get-artifact", params={"name": name, "version": 1, "path": "MLmodel"})
+    assert (got.status_code, got.content) == (200, b"flavors: {}"), got.text
+    # "//model-versions/get-artifact" is a request target with an authority ("model-versions") and the path
+    # /get-artifact, on MLflow's uvicorn as on ours: the path is refused before the (missing) run id.
+    for path in ("/model-versions/get-artifact", "//model-versions/get-artifact"):
+        bad = http.get(path, params={"name": "model", "version": 1, "path": "../path"})
+        assert bad.status_code == 400 and bad.json()["message"] == "Invalid path"
+    missing = http.get("/model-versions/get-artifact", params={"name": name, "version": 7, "path": "MLmodel"})
+    assert missing.status_code == 404

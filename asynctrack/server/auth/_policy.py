@@ -196,6 +196,8 @@ OTHER_RULES: Mapping[tuple[str, str], Rule] = {
     ("/health", "GET"): Rule("public"),
     ("/version", "GET"): Rule("user"),
     ("/get-artifact", "GET"): Rule("run", _READ, "run_id"),
+    # Registry reads are open to any user here (see MLFLOW_RULES' registry entries).
+    ("/model-versions/get-artifact", "GET"): Rule("user"),
     ("/", "GET"): Rule("user"),
     ("/", "HEAD"): Rule("user"),
     ("/static/{path:path}", "GET"): Rule("public"),

@@ -197,8 +197,6 @@ def test_model_version_artifact_through_its_source(http: httpx.Client) -> None:
     assert created.status_code == 200, created.text
     got = http.get("/model-versions/get-artifact", params={"name": name, "version": 1, "path": "MLmodel"})
     assert (got.status_code, got.content) == (200, b"flavors: {}"), got.text
-    # "//model-versions/get-artifact" is a request target with an authority ("model-versions") and the path
-    # /get-artifact, on MLflow's uvicorn as on ours: the path is refused before the (missing) run id.
     for path in ("/model-versions/get-artifact", "//model-versions/get-artifact"):
         bad = http.get(path, params={"name": "model", "version": 1, "path": "../path"})
         assert bad.status_code == 400 and bad.json()["message"] == "Invalid path"

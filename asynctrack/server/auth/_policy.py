@@ -198,6 +198,7 @@ OTHER_RULES: Mapping[tuple[str, str], Rule] = {
     ("/get-artifact", "GET"): Rule("run", _READ, "run_id"),
     # Registry reads are open to any user here (see MLFLOW_RULES' registry entries).
     ("/model-versions/get-artifact", "GET"): Rule("user"),
+    ("//model-versions/get-artifact", "GET"): Rule("user"),
     ("/", "GET"): Rule("user"),
     ("/", "HEAD"): Rule("user"),
     ("/static/{path:path}", "GET"): Rule("public"),

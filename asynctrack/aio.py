@@ -56,8 +56,12 @@ class AsyncClient(AsyncClientArtifacts):  # artifact methods: asynctrack/_client
     async def _log(
         self, fn: Callable[..., RunOperations | None], synchronous: bool | None, *args: Any, **kwargs: Any
     ) -> RunOperations | None:
-        # Enqueue here when there is room (never blocks); otherwise let a thread wait for room.
-        queue = self._client._pipeline().queue
+        # Enqueue here when there is room (never blocks); otherwise let a thread wait for room. The first
+        # call opens the pipeline (resolving the URI, opening the store) in a thread too.
+        pipeline = self._client._current_pipeline()
+        if pipeline is None:
+            pipeline = await self._in_thread(self._client._pipeline)
+        queue = pipeline.queue
         if queue.has_room():
             ops = fn(*args, synchronous=False, **kwargs)
         else:

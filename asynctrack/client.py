@@ -68,6 +68,11 @@ class MlflowClient(MlflowClientArtifacts, MlflowClientRegistry, MlflowClientData
             self._generation = _registry.generation
         return p
 
+    def _current_pipeline(self) -> Pipeline | None:
+        """The pipeline this client already holds, when still current (no I/O: safe on an event loop)."""
+        p = self._pipe
+        return p if p is not None and self._generation == _registry.generation else None
+
     def _read(self, fn: Callable[[*Ts], Awaitable[T]], *args: *Ts) -> T:
         p = self._pipeline()
         p.sync_own_writes()

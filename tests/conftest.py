@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from blockbuster import BlockBuster, blockbuster_ctx
 
 import asynctrack
 from asynctrack import fluent
@@ -20,6 +21,18 @@ _ENV_VARS = (
     "MLFLOW_EXPERIMENT_ID",
     "MLFLOW_TRUNCATE_LONG_VALUES",
 )
+
+
+@pytest.fixture(autouse=True)
+def blockbuster() -> Iterator[BlockBuster]:
+    """Every test fails if asynctrack makes a blocking call (file or socket I/O, sleep, a lock wait) on a
+    running event loop, its own background loop included (as anyio's tests do with blockbuster)."""
+    with blockbuster_ctx("asynctrack") as bb:
+        # asyncpg looks for ~/.pgpass and ~/.postgresql/ certificates (stat, open, read) while it parses
+        # its connection arguments, on the loop: once per connection, local files, a library we do not own.
+        for function in bb.functions.values():
+            function.can_block_in("asyncpg/connect_utils.py", {"_parse_connect_dsn_and_args"})
+        yield bb
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -14,8 +14,10 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
+from loops import PRODUCTION_LOOP
 
 import asynctrack
 from asynctrack import MlflowClient, MlflowException
@@ -28,8 +30,8 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
+def anyio_backend() -> tuple[str, dict[str, Any]]:
+    return PRODUCTION_LOOP  # asyncio on uvloop, in debug mode: the loop asynctrack runs (tests/loops.py)
 
 
 _MAKE_MLFLOW_DB = """

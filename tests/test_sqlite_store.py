@@ -9,9 +9,11 @@ import math
 import re
 import sqlite3
 import struct
+from typing import Any
 
 import numpy as np
 import pytest
+from loops import PRODUCTION_LOOP
 from postgres_db import STORE_BACKENDS, backend_uri, open_test_store
 
 from asynctrack._names import generate_run_name
@@ -26,8 +28,8 @@ NAME_RE = re.compile(r"^([a-z]+)-([a-z]+)-(\d+)$")
 
 
 @pytest.fixture
-def anyio_backend():
-    return "asyncio"
+def anyio_backend() -> tuple[str, dict[str, Any]]:
+    return PRODUCTION_LOOP  # asyncio on uvloop, in debug mode: the loop asynctrack runs (tests/loops.py)
 
 
 @pytest.fixture

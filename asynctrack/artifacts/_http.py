@@ -189,6 +189,10 @@ def _read_small(path: str) -> tuple[int, bytes | None]:
         return size, (f.read() if size <= _fs.SMALL_FILE else None)
 
 
+# mimetypes reads the system's type maps (/etc/mime.types, ...) on first use; do it at import, not on the
+# event loop at the first upload (found by the blocking-call detector in the tests).
+mimetypes.init()
+
 _capabilities: dict[str, tuple[float, bool]] = {}
 _capabilities_lock = threading.Lock()
 

@@ -70,6 +70,9 @@ FEATURE_DISABLED = "FEATURE_DISABLED"
 
 _SERVICE_PREFIXES = tuple(prefix.removesuffix("/mlflow") for prefix in (API_PREFIX, AJAX_PREFIX))
 
+# mimetypes reads the system's type maps on first use: at import, not on the event loop at the first request.
+mimetypes.init()
+
 
 class _Download(FileResponse):
     """A file as an attachment, streamed 1 MiB per thread hop (Starlette's 64 KiB would cost a hop per

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
+from loops import PRODUCTION_LOOP
 from servers import mlflow_python
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"  # the SQLite store runs on aiosqlite (asyncio)
+def anyio_backend() -> tuple[str, dict[str, Any]]:
+    return PRODUCTION_LOOP  # asyncio on uvloop, in debug mode: the loop asynctrack runs (tests/loops.py)
 
 
 @pytest.fixture(scope="session")

@@ -43,13 +43,13 @@ def test_no_point_lost_across_a_server_outage(kind: str, tmp_path: Path) -> None
         run_id = line.split()[1]
         time.sleep(1.0)  # logging is under way
         server.kill()
-        killed_at = time.monotonic()
+        logging_during_outage = logger.poll() is None  # the premise: the outage hits a running logger
         time.sleep(3.0)
         server.start()  # same port, same database
         out, err = logger.communicate(timeout=180)
         assert logger.returncode == 0, err[-4000:]
         assert "flushed" in out
-        assert time.monotonic() - killed_at > 3.0
+        assert logging_during_outage, "the logger had finished before the server went down"
     finally:
         if logger.poll() is None:
             logger.kill()

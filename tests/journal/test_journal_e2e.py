@@ -149,6 +149,7 @@ def test_the_next_process_replays_first(server: ServerProcess, journal_env: dict
     assert _status(journal_env) == []
 
 
+@pytest.mark.slow
 def test_kill_9_at_random_moments_loses_nothing_accepted(
     server: ServerProcess, journal_env: dict[str, str]
 ) -> None:
@@ -175,16 +176,23 @@ def test_kill_9_at_random_moments_loses_nothing_accepted(
         assert k > 0
 
 
+@pytest.mark.slow
 def test_a_thirty_second_outage_blocks_nobody_and_loses_nothing(
     tmp_path: Path, journal_env: dict[str, str]
 ) -> None:
     """About 5,000 points/s for ~40 s; the server is down for 30 s of it. The queue (room for 250,000)
-    absorbs the outage, so no call waits; after the flush every point is there exactly once."""
+    absorbs the outage, so no call waits: with ASYNCTRACK_QUEUE_FULL=raise, a call that would have waited
+    for room raises instead and the logger fails. After the flush every point is there exactly once."""
     port = free_port()
     server = asynctrack_server(tmp_path, port=port)
     server.start()
     n = 200_000
-    env = {**journal_env, "ASYNCTRACK_QUEUE_SIZE": "250000", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3"}
+    env = {
+        **journal_env,
+        "ASYNCTRACK_QUEUE_SIZE": "250000",
+        "ASYNCTRACK_QUEUE_FULL": "raise",
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
+    }
     proc = _logger(server.url, n, "steady", env)
     try:
         assert proc.stdout is not None
@@ -194,11 +202,8 @@ def test_a_thirty_second_outage_blocks_nobody_and_loses_nothing(
         time.sleep(30)
         server.start()
         out, err = proc.communicate(timeout=300)
-        assert proc.returncode == 0, err
-        slowest = float(
-            next(line for line in out.splitlines() if line.startswith("slowest_call_ms")).split()[1]
-        )
-        assert slowest < 100, f"a logging call waited {slowest} ms"
+        assert proc.returncode == 0, err  # QueueFull would have ended the logger
+        assert "flushed" in out
         assert _steps(server.url, run_id) == Counter(range(n))
     finally:
         if proc.poll() is None:

@@ -6,10 +6,12 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import anyio
 import numpy as np
 import pytest
+from loops import PRODUCTION_LOOP
 
 from asynctrack.entities import Param, RunTag
 from asynctrack.journal._file import JournalWriter, read_journal, try_lock
@@ -21,8 +23,8 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
+def anyio_backend() -> tuple[str, dict[str, Any]]:
+    return PRODUCTION_LOOP  # asyncio on uvloop, in debug mode: the loop asynctrack runs (tests/loops.py)
 
 
 def _series(key: str, n: int, offset: int = 0) -> MetricSeries:

@@ -8,9 +8,11 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import anyio
 import pytest
+from loops import PRODUCTION_LOOP
 
 from asynctrack.exceptions import MlflowException, PipelineClosed, QueueFull
 from asynctrack.pipeline import _operations
@@ -21,8 +23,8 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"  # the worker's side of the queue is asyncio-bound, as in production
+def anyio_backend() -> tuple[str, dict[str, Any]]:
+    return PRODUCTION_LOOP  # asyncio on uvloop, in debug mode: the loop asynctrack runs (tests/loops.py)
 
 
 def frame(tag: bytes = b"op", size: int = 0) -> Callable[[int, int], bytes]:
@@ -118,26 +120,37 @@ async def test_a_waiting_caller_cuts_the_linger_short() -> None:
     assert waited == [None]
 
 
+class CountingLoop:
+    """A loop stand-in that counts the wake-ups scheduled on it (and passes them on)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.scheduled = 0
+
+    def call_soon_threadsafe(self, callback: Callable[[], object]) -> asyncio.Handle:
+        self.scheduled += 1
+        return self.loop.call_soon_threadsafe(callback)
+
+
 async def test_busy_worker_is_not_woken() -> None:
     """While the worker is busy (not in wait_for_work), callers do not schedule wake-ups: a put costs
-    one comparison."""
+    one comparison. Once it is idle, the first put schedules one."""
     q = OpQueue(10)
-    loop = asyncio.get_running_loop()
-    scheduled: list[object] = []
-    real = loop.call_soon_threadsafe
+    loop = CountingLoop(asyncio.get_running_loop())
+    q.attach(loop)  # type: ignore[arg-type]
+    for _ in range(9):
+        q.put(frame())
+    assert loop.scheduled == 0
+    q.take(100)
 
-    def spy(cb: Callable[..., object], *args: object, **kwargs: object) -> asyncio.Handle:
-        scheduled.append(cb)
-        return real(cb, *args)
+    async def worker() -> None:
+        await q.wait_for_work()
 
-    q.attach(loop)
-    loop.call_soon_threadsafe = spy  # type: ignore[method-assign]
-    try:
-        for _ in range(9):
-            q.put(frame())
-    finally:
-        del loop.call_soon_threadsafe  # type: ignore[method-assign]
-    assert scheduled == []
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(worker)
+        await settle()
+        q.put(frame())  # the worker sleeps on an empty queue: this put wakes it, at once
+        assert loop.scheduled == 1
 
 
 def test_put_many_numbers_in_order_and_one_run_operations_covers_them() -> None:

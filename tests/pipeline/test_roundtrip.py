@@ -43,6 +43,7 @@ def test_special_values_one_by_one(db: Path) -> None:
     assert np.isnan(metrics["last_nan"]) and metrics["last_inf"] == float("-inf")
 
 
+@pytest.mark.slow
 def test_a_million_scalar_points(db: Path) -> None:
     """1,000,000 log_metric calls (random values with specials mixed in) read back exactly, in order."""
     rng = np.random.default_rng(1)
@@ -60,6 +61,7 @@ def test_a_million_scalar_points(db: Path) -> None:
     assert np.array_equal(stamps, 1_700_000_000_000 + np.arange(1_000_000))
 
 
+@pytest.mark.slow
 def test_a_million_points_as_arrays(db: Path) -> None:
     """log_metric_array with 1,000,000 points reads back exactly (as arrays and as Metric objects)."""
     rng = np.random.default_rng(2)

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
+from loops import PRODUCTION_LOOP
 from postgres_db import STORE_BACKENDS, backend_uri, open_test_store
 from search_helpers import drop_search_indexes
 
@@ -20,8 +22,8 @@ from asynctrack.store import AbstractStore
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
+def anyio_backend() -> tuple[str, dict[str, Any]]:
+    return PRODUCTION_LOOP  # asyncio on uvloop, in debug mode: the loop asynctrack runs (tests/loops.py)
 
 
 @pytest.fixture(params=["sqlite", "sqlite-no-search-indexes", "postgres"])

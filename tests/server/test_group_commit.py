@@ -4,10 +4,12 @@ each request still fails alone, and a request's data is durable when its write r
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import anyio
 import numpy as np
 import pytest
+from loops import PRODUCTION_LOOP
 from postgres_db import STORE_BACKENDS, backend_uri, open_test_store
 
 from asynctrack.entities import Param, RunTag
@@ -18,8 +20,8 @@ from asynctrack.store import AbstractStore, MetricSeries
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
+def anyio_backend() -> tuple[str, dict[str, Any]]:
+    return PRODUCTION_LOOP  # asyncio on uvloop, in debug mode: the loop asynctrack runs (tests/loops.py)
 
 
 def _series(key: str, start: int, n: int) -> MetricSeries:

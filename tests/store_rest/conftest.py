@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
+from loops import PRODUCTION_LOOP
 from servers import ServerProcess, mlflow_server
 
 import asynctrack
@@ -53,8 +55,8 @@ def http_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
+def anyio_backend() -> tuple[str, dict[str, Any]]:
+    return PRODUCTION_LOOP  # asyncio on uvloop, in debug mode: the loop asynctrack runs (tests/loops.py)
 
 
 @pytest.fixture(scope="session")

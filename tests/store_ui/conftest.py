@@ -4,16 +4,18 @@ PostgreSQL case skipped when it is not reachable)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
+from loops import PRODUCTION_LOOP
 from postgres_db import STORE_BACKENDS, backend_uri, open_test_store
 
 from asynctrack.store import AbstractStore
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
+def anyio_backend() -> tuple[str, dict[str, Any]]:
+    return PRODUCTION_LOOP  # asyncio on uvloop, in debug mode: the loop asynctrack runs (tests/loops.py)
 
 
 @pytest.fixture(params=STORE_BACKENDS)

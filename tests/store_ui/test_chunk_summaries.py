@@ -114,6 +114,7 @@ async def test_long_series_are_cut_into_capped_chunks(tmp_path: Path) -> None:
         ]
 
 
+@pytest.mark.slow
 async def test_spike_in_a_million_points_is_in_max_at_every_zoom(tmp_path: Path) -> None:
     store = await SqliteStore.open(str(tmp_path / "s.db"), str(tmp_path / "a"))
     try:

@@ -280,7 +280,7 @@ async def replay_journal(
 async def replay_pending(directory: str, store: AbstractStore, target: str) -> list[ReplayReport]:
     """Replay every unlocked journal in ``directory`` written for ``target``, oldest first."""
     reports = []
-    for path in journal_files(directory):
+    for path in await anyio.to_thread.run_sync(journal_files, directory):  # a directory listing: off the loop
         with contextlib.suppress(FileNotFoundError):
             rep = await replay_journal(path, store, target)
             if rep.skipped is None:

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
+import anyio
 import msgspec
 import numpy as np
 import numpy.typing as npt
@@ -122,7 +123,9 @@ class RestStore(AbstractStore, RestRegistry):
 
         Opening makes no request: an unreachable server is reported by the first call.
         """
-        return cls(Transport.open(uri, config or HttpConfig.from_env()), history_page_size=history_page_size)
+        # In a thread: the TLS settings read certificate files, which must not block the event loop.
+        transport = await anyio.to_thread.run_sync(Transport.open, uri, config or HttpConfig.from_env())
+        return cls(transport, history_page_size=history_page_size)
 
     async def _post(
         self,

@@ -197,8 +197,10 @@ def test_tokens_work_until_revoked_or_expired(
             UNAUTHENTICATED,
         )
 
+    # The store opens its file synchronously (as the server does at start-up), so not on the test's loop.
+    store = SqliteAuthStore(str(auth_tmp / "asynctrack-auth.db"))
+
     async def expired() -> str:
-        store = SqliteAuthStore(str(auth_tmp / "asynctrack-auth.db"))
         try:
             token_id, full, secret_hash = new_token()
             await store.create_token(name, token_id, "old", secret_hash, expires_at=1)

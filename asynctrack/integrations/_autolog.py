@@ -120,8 +120,11 @@ def autolog(
     if disable:
         _disable()
         return
-    if log_every_n_step is not None and (not isinstance(log_every_n_step, int) or log_every_n_step < 1):
+    if log_every_n_step is not None and not isinstance(log_every_n_step, int):
         raise ValueError(f"log_every_n_step must be a positive integer, got {log_every_n_step!r}")
+    from asynctrack.integrations._run import check_every_n_step  # not at import: asynctrack imports this
+
+    check_every_n_step(log_every_n_step)
     excluded = set(exclude_flavors or ())
     unknown = excluded - set(SUPPORTED) - set(_UNSUPPORTED)
     if unknown:

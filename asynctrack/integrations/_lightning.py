@@ -14,7 +14,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from asynctrack.integrations._run import TrainingRun, flatten, status_of_exception
+from asynctrack.integrations._run import TrainingRun, check_every_n_step, flatten, status_of_exception
 
 __all__ = ["logger_class"]
 
@@ -76,8 +76,7 @@ def _build(pl: Any) -> type:
             super().__init__()
             if log_model not in (True, False, "all"):
                 raise ValueError(f"log_model must be True, False or 'all', got {log_model!r}")
-            if log_every_n_step is not None and log_every_n_step < 1:
-                raise ValueError(f"log_every_n_step must be a positive integer, got {log_every_n_step!r}")
+            check_every_n_step(log_every_n_step)
             self.run = TrainingRun(
                 run_id=run_id,
                 experiment_name=experiment_name,

@@ -24,7 +24,7 @@ from asynctrack.client import MlflowClient
 from asynctrack.exceptions import MlflowException
 from asynctrack.pipeline._operations import RunOperations
 
-__all__ = ["TrainingRun", "flatten", "status_of_exception"]
+__all__ = ["TrainingRun", "check_every_n_step", "flatten", "status_of_exception"]
 
 _log = logging.getLogger("asynctrack")
 
@@ -43,6 +43,13 @@ def flatten(params: Mapping[str, Any], prefix: str = "", sep: str = "/") -> dict
         else:
             out[name] = value
     return out
+
+
+def check_every_n_step(log_every_n_step: Any) -> None:
+    """Refuse a ``log_every_n_step`` below 1 (None means every step), with the same words in every
+    integration and in ``autolog``."""
+    if log_every_n_step is not None and log_every_n_step < 1:
+        raise ValueError(f"log_every_n_step must be a positive integer, got {log_every_n_step!r}")
 
 
 def status_of_exception(exc: BaseException | None) -> str:

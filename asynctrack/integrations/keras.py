@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from asynctrack.integrations._require import require
-from asynctrack.integrations._run import TrainingRun, flatten, status_of_exception
+from asynctrack.integrations._run import TrainingRun, check_every_n_step, flatten, status_of_exception
 
 __all__ = ["AsynctrackCallback"]
 
@@ -48,8 +48,7 @@ class AsynctrackCallback(_Callback):  # type: ignore[misc]
         use_active: bool = True,
     ) -> None:
         super().__init__()
-        if log_every_n_step is not None and log_every_n_step < 1:
-            raise ValueError(f"log_every_n_step must be a positive integer, got {log_every_n_step!r}")
+        check_every_n_step(log_every_n_step)
         self._run_kwargs: dict[str, Any] = dict(
             run_id=run_id,
             experiment_name=experiment_name,

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from asynctrack.integrations._require import require
-from asynctrack.integrations._run import TrainingRun, flatten
+from asynctrack.integrations._run import TrainingRun, check_every_n_step, flatten
 
 __all__ = ["AsynctrackCallback"]
 
@@ -53,8 +53,7 @@ class AsynctrackCallback(_TrainerCallback):  # type: ignore[misc]
         log_every_n_step: int | None = None,
         flatten_params: bool = False,
     ) -> None:
-        if log_every_n_step is not None and log_every_n_step < 1:
-            raise ValueError(f"log_every_n_step must be a positive integer, got {log_every_n_step!r}")
+        check_every_n_step(log_every_n_step)
         self._run_kwargs: dict[str, Any] = dict(
             run_id=run_id,
             experiment_name=experiment_name,

@@ -154,8 +154,10 @@ async def get_artifact(request: Request) -> Response:
     return await _send(repo, _join(prefix, rel), rel)
 
 
-async def _send(repo: ArtifactRepository, full: str, rel: str) -> Response:
-    """The file ``full`` of ``repo`` as an attachment named after ``rel``, typed by its name."""
+async def fetch_file(repo: ArtifactRepository, full: str, rel: str) -> tuple[str, str | None]:
+    """A local path to the file ``full`` of ``repo`` (``rel`` names it in errors), and the temporary
+    directory holding it when the repository is remote (the caller removes it once the file is sent);
+    a directory is refused. Closes ``repo``."""
     cleanup: str | None = None
     try:
         with mapped_errors(rel):
@@ -175,6 +177,12 @@ async def _send(repo: ArtifactRepository, full: str, rel: str) -> Response:
         raise
     finally:
         await repo.aclose()
+    return path, cleanup
+
+
+async def _send(repo: ArtifactRepository, full: str, rel: str) -> Response:
+    """The file ``full`` of ``repo`` as an attachment named after ``rel``, typed by its name."""
+    path, cleanup = await fetch_file(repo, full, rel)
     name = parent_and_name(rel)[1]
     return FileResponse(
         path,

@@ -20,19 +20,15 @@ from __future__ import annotations
 import os
 import posixpath
 import shutil
-import tempfile
 
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
-from asynctrack.artifacts import _fs
-from asynctrack.artifacts._local import LocalArtifactRepository
 from asynctrack.artifacts._paths import check_path, parent_and_name
 from asynctrack.artifacts._repository import ArtifactRepository
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
-from asynctrack.server._artifacts_io import mapped_errors
-from asynctrack.server._run_artifacts import run_repository
+from asynctrack.server._run_artifacts import fetch_file, run_repository
 from asynctrack.server.ui._common import SECURITY_HEADERS, json_response, state_of, str_param
 from asynctrack.validation import check_run_id
 
@@ -131,25 +127,7 @@ async def get_artifact(request: Request) -> Response:
     name = parent_and_name(rel)[1]
     repo, prefix = await _run_repository(request)
     full = _join(prefix, rel)
-    cleanup: str | None = None
-    try:
-        with mapped_errors(rel):
-            if isinstance(repo, LocalArtifactRepository):
-                path = await _fs.in_thread(repo.get_local_path, full)  # symlinks resolved inside the root
-            else:
-                cleanup = await _fs.in_thread(tempfile.mkdtemp)
-                path = await repo.download_artifacts(full, cleanup, strip_parent=True)
-            if await _fs.in_thread(os.path.isdir, path):
-                raise MlflowException(
-                    f"Artifact path refers to a directory, not a file: '{rel}'",
-                    error_code=INVALID_PARAMETER_VALUE,
-                )
-    except BaseException:
-        if cleanup:
-            await _fs.in_thread(shutil.rmtree, cleanup, True)
-        raise
-    finally:
-        await repo.aclose()
+    path, cleanup = await fetch_file(repo, full, rel)
     kind = preview_type(name)
     download = request.query_params.get("download") not in (None, "", "0", "false")
     response = FileResponse(

@@ -263,7 +263,10 @@ def mlflow_server(
         str(workers),
         *extra,
     ]
-    return ServerProcess(argv, port, tmp / f"mlflow-server-{port}.log")
+    # MLflow 3.17.2 starts a job runner with its own worker processes by default; no test here submits a
+    # job, so it only adds idle processes to every reference server on a 2-core machine.
+    env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    return ServerProcess(argv, port, tmp / f"mlflow-server-{port}.log", env=env)
 
 
 @contextlib.contextmanager

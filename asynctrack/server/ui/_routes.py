@@ -1,5 +1,5 @@
 """The web UI's data API routes, under ``/ajax-api/asynctrack/ui/`` (MLflow's ``/api/2.0/mlflow/`` stays
-exactly MLflow's). The contract with the page is ``UI-CONTRACT.md``; docs/ui.md describes it."""
+exactly MLflow's). docs/ui.md describes the contract with the page."""
 
 from __future__ import annotations
 

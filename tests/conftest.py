@@ -30,9 +30,6 @@ _ONE_SHOT_LOOPS = (
     ("asynctrack/server/_serve.py", {"serve"}),
     ("asynctrack/loadtest/_target.py", {"prepare_target"}),
     ("asynctrack/loadtest/_verify.py", {"verify"}),
-    # db copy's engine checks its source and target files in its async setup (it runs on the command's
-    # own loop; its tests call it on theirs). Known; to move to a thread.
-    ("asynctrack/transfer/_open.py", {"open_source", "open_target"}),
 )
 
 
@@ -40,9 +37,6 @@ _ONE_SHOT_LOOPS = (
 def blockbuster(request: pytest.FixtureRequest) -> Iterator[BlockBuster | None]:
     """Every test fails if asynctrack makes a blocking call (file or socket I/O, sleep, a lock wait) on a
     running event loop, its own background loop included (as anyio's tests do with blockbuster)."""
-    if "tests/db/" in str(request.path):  # db copy's engine still checks files on its loop: to be fixed
-        yield None
-        return
     if "tests/ui/" in str(request.path):
         # Playwright's sync API runs an asyncio loop on the test's own thread for as long as its browser
         # fixture lives, so every synchronous call of the test (the client seeding data, reading files)

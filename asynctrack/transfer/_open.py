@@ -58,10 +58,15 @@ def source_name(uri: str) -> str:
 
 
 async def open_source(uri: str) -> Source:
+    """Open the copy's source: an MLflow database read directly, or any asynctrack store.
+
+    Its file checks (is the URI a path, is the file a database, is it MLflow's) run in a worker thread, so
+    this is safe on any event loop.
+    """
     dsn = _postgres_dsn(uri)
     if dsn is not None and is_mlflow_tables(await postgres_tables(dsn)):
         return await MlflowPostgresSource.open(dsn, f"MLflow database {redact(dsn)} (read only)")
-    location = locate(uri)
+    location = await anyio.to_thread.run_sync(locate, uri)
     if location.is_remote or location.is_postgres:
         return StoreSource(await open_store(location, upgrade=False), redact(location.uri))
     path = location.db_path
@@ -76,5 +81,6 @@ async def open_source(uri: str) -> Source:
 
 
 async def open_target(uri: str) -> tuple[AbstractStore, StoreLocation]:
-    location = locate(uri)
+    """Open the copy's target store (never upgraded here); ``locate``'s file check runs in a thread."""
+    location = await anyio.to_thread.run_sync(locate, uri)
     return await open_store(location, upgrade=False), location

@@ -236,11 +236,11 @@ async def test_interrupted_copy_resumes_to_exact_counts(tmp_path: Path) -> None:
     async def copy(progress: Any) -> Any:
         source = await open_source(str(source_path))
         target = await SqliteStore.open(str(target_path), str(tmp_path / "a"))
-        state = CopyState(state_path, "s")
+        state = await anyio.to_thread.run_sync(CopyState, state_path, "s")  # reads its file
         try:
             return await copy_store(source, target, state, progress)
         finally:
-            state.close()
+            await anyio.to_thread.run_sync(state.close)
             await target.aclose()
             await source.aclose()
 
@@ -326,11 +326,11 @@ def test_copy_into_a_server_gets_new_ids_and_resumes_into_the_same_runs(tmp_path
     async def copy(progress: Any) -> Any:
         source = await open_source(str(source_path))
         target = await RestStore.open(server.url)
-        state = CopyState(state_path, "s")
+        state = await anyio.to_thread.run_sync(CopyState, state_path, "s")  # reads its file
         try:
             return await copy_store(source, target, state, progress)
         finally:
-            state.close()
+            await anyio.to_thread.run_sync(state.close)
             await target.aclose()
             await source.aclose()
 

@@ -85,11 +85,11 @@ def test_interrupted_copy_into_postgresql_resumes_exactly(pg: str, tmp_path: Pat
     async def copy(progress: Any) -> Any:
         source = await open_source(str(source_path))
         target = await PostgresStore.open(pg, str(tmp_path / "a"))
-        state = CopyState(str(tmp_path / "copy.state"), "s")
+        state = await anyio.to_thread.run_sync(CopyState, str(tmp_path / "copy.state"), "s")
         try:
             return await copy_store(source, target, state, progress)
         finally:
-            state.close()
+            await anyio.to_thread.run_sync(state.close)
             await target.aclose()
             await source.aclose()
 

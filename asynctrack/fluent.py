@@ -90,8 +90,10 @@ class _ThreadState(threading.local):
         # queue and the run id's intern index.
         self.top_id: str | None = None
         self.top_queue: OpQueue | None = None
-        self.top_producer: Producer | None = None
-        self.top_run_index = 0
+        # The hot path's three values in one tuple (queue, producer, run index), None without an active
+        # run: log_metric reads one thread-local attribute instead of three (each is a dict lookup through
+        # the thread's local dict, cache misses included after a training step).
+        self.top: tuple[OpQueue, Producer, int] | None = None
 
 
 _state = _ThreadState()
@@ -105,12 +107,11 @@ def _set_top() -> None:
     if st.stack:
         st.top_id = run_id = st.stack[-1].info.run_id
         st.top_queue = queue = st.clients[-1]._pipeline().queue
-        st.top_producer = queue.producer()
-        st.top_run_index = queue.intern(run_id)
+        st.top = (queue, queue.producer(), queue.intern(run_id))
     else:
         st.top_id = None
         st.top_queue = None
-        st.top_producer = None
+        st.top = None
 
 
 # A forked child keeps the forking thread's active runs, but not the parent's pipelines: look them up
@@ -459,19 +460,28 @@ def log_metric(
             param re-logged with another value) or ``TEMPORARILY_UNAVAILABLE`` once the store has failed
             past its retry budget; asynchronous calls report these through ``RunOperations.wait()``.
     """
-    st = _state
-    queue = st.top_queue
+    # The hot path (an asynchronous call to the active run) is kept free of closures: a function whose
+    # variables a lambda captures allocates a cell per variable on every call, slow path or not.
+    top = _state.top
     ts = timestamp or _time_ns() // 1_000_000
     if synchronous is None:
         synchronous = not is_async_logging_enabled()
-    if run_id is None and queue is not None and not synchronous:
-        # The hot path: the active run's queue, this thread's producer and the run's index, cached.
-        return queue.put_metric_at(st.top_producer, st.top_run_index, key, value, ts, step or 0)  # type: ignore[arg-type]
+    if run_id is None and top is not None and not synchronous:
+        # The active run's queue, this thread's producer on it and the run's intern index, cached.
+        queue, producer, run_index = top
+        return queue.put_metric_at(producer, run_index, key, value, ts, step or 0)
+    return _log_metric_slow(key, value, step or 0, synchronous, ts, run_id)
+
+
+def _log_metric_slow(
+    key: str, value: float, step: int, synchronous: bool, ts: int, run_id: str | None
+) -> RunOperations | None:
+    """log_metric when synchronous, to another run than the active one, or with no active run yet."""
     rid, queue = _current(run_id)
     if synchronous and queue.express is not None:
-        maker = calls.metric_op(queue, rid, key, value, ts, step or 0)
+        maker = calls.metric_op(queue, rid, key, value, ts, step)
         return calls.submit(queue, True, lambda: queue.put(maker), (maker,))
-    return calls.submit(queue, synchronous, lambda: queue.put_metric(rid, key, value, ts, step or 0))
+    return calls.submit(queue, synchronous, lambda: queue.put_metric(rid, key, value, ts, step))
 
 
 def log_metrics(
@@ -487,16 +497,23 @@ def log_metrics(
 
     Raises: as :func:`log_metric` (``QueueFull``, ``PipelineClosed``, MLflow's errors).
     """
-    st = _state
-    queue = st.top_queue
+    top = _state.top
     ts = timestamp or _time_ns() // 1_000_000
     if synchronous is None:
         synchronous = not is_async_logging_enabled()
-    if run_id is None and queue is not None and not synchronous:
+    if run_id is None and top is not None and not synchronous:
         # The hot path, as log_metric's: all the points in one put, about the cost of one log_metric.
-        return queue.put_metrics_at(st.top_producer, st.top_run_index, metrics, ts, step or 0)  # type: ignore[arg-type]
+        queue, producer, run_index = top
+        return queue.put_metrics_at(producer, run_index, metrics, ts, step or 0)
+    return _log_metrics_slow(metrics, step or 0, synchronous, ts, run_id)
+
+
+def _log_metrics_slow(
+    metrics: Mapping[str, float], step: int, synchronous: bool, ts: int, run_id: str | None
+) -> RunOperations | None:
+    """log_metrics off the hot path (as :func:`_log_metric_slow`)."""
     rid, queue = _current(run_id)
-    makers = [calls.metric_op(queue, rid, k, v, ts, step or 0) for k, v in metrics.items()]
+    makers = [calls.metric_op(queue, rid, k, v, ts, step) for k, v in metrics.items()]
     return calls.submit(queue, synchronous, lambda: queue.put_many(makers), makers)
 
 

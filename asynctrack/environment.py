@@ -23,6 +23,8 @@ __all__ = [
     "ASYNCTRACK_OFFLINE",
     "ASYNCTRACK_LINGER_MS",
     "ASYNCTRACK_QUEUE_FULL",
+    "ASYNCTRACK_QUEUE_FILE",
+    "ASYNCTRACK_QUEUE_FILE_MB",
     "ASYNCTRACK_QUEUE_SIZE",
     "ASYNCTRACK_POSTGRES_ACQUIRE_TIMEOUT",
     "ASYNCTRACK_POSTGRES_POOL_SIZE",
@@ -314,6 +316,20 @@ ASYNCTRACK_JOURNAL_FSYNC_MS = EnvironmentVariable[float](
     _positive_float,
     200.0,
     "The 'interval' fsync policy's period, in milliseconds.",
+)
+ASYNCTRACK_QUEUE_FILE = EnvironmentVariable[bool](
+    "ASYNCTRACK_QUEUE_FILE",
+    parse_bool,
+    True,
+    "Keep each pipeline's queue in a memory-mapped file (default: on), so that what a logging call accepted "
+    "survives a kill -9 of the process and is written by the next process or `asynctrack sync`; off keeps "
+    "the queue in memory only (docs/journal.md, 'The queue file').",
+)
+ASYNCTRACK_QUEUE_FILE_MB = EnvironmentVariable[int](
+    "ASYNCTRACK_QUEUE_FILE_MB",
+    _positive_int,
+    64,
+    "Size of each queue file in MiB (a sparse file: only pages written take disk space).",
 )
 ASYNCTRACK_OFFLINE = EnvironmentVariable[bool](
     "ASYNCTRACK_OFFLINE",

@@ -116,6 +116,11 @@ class Journal:
         self.unacked: dict[int, int] = {}  # seq -> operations, for the exit report
         self.broken: str | None = None  # why the journal could not be written, once it could not
 
+    @property
+    def last_seq(self) -> int:
+        """The sequence number of the last write journaled by this process (0: none yet)."""
+        return self._seq
+
     def key(self, seq: int) -> str:
         return f"{self.journal_id}:{seq}"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -29,6 +30,8 @@ from asynctrack.environment import (
     ASYNCTRACK_JOURNAL_FSYNC_MS,
     ASYNCTRACK_LINGER_MS,
     ASYNCTRACK_OFFLINE,
+    ASYNCTRACK_QUEUE_FILE,
+    ASYNCTRACK_QUEUE_FILE_MB,
     ASYNCTRACK_QUEUE_FULL,
     ASYNCTRACK_QUEUE_SIZE,
 )
@@ -38,6 +41,8 @@ from asynctrack.pipeline._express import Express
 from asynctrack.pipeline._loop import BackgroundLoop
 from asynctrack.pipeline._operations import RunOperations
 from asynctrack.pipeline._queue import OpQueue
+from asynctrack.pipeline._recover import RecoveryReport, recover_queue_files
+from asynctrack.pipeline._ring import QueueFile
 from asynctrack.pipeline._worker import Worker, count_operations
 from asynctrack.store import AbstractStore
 from asynctrack.store._open import open_store
@@ -65,8 +70,35 @@ Ts = TypeVarTuple("Ts")
 _log = logging.getLogger("asynctrack")
 
 
-def _new_queue() -> OpQueue:
-    return OpQueue(ASYNCTRACK_QUEUE_SIZE.get(), ASYNCTRACK_QUEUE_FULL.get())
+def _new_queue(ring: QueueFile | None = None) -> OpQueue:
+    return OpQueue(ASYNCTRACK_QUEUE_SIZE.get(), ASYNCTRACK_QUEUE_FULL.get(), ring)
+
+
+def queue_directory(location: StoreLocation) -> str:
+    """Where the queue files of a store live: beside the embedded store's database (whatever directory
+    the process runs in, the next one logging to that file finds them), else with the target's
+    journals."""
+    if location.db_path:
+        return os.path.join(os.path.dirname(location.db_path), ".asynctrack-queues")
+    return target_directory(location.uri)
+
+
+def _queue_file_for(location: StoreLocation, journal: Journal | None) -> QueueFile | None:
+    """The pipeline's queue file (ASYNCTRACK_QUEUE_FILE), or None when off or when it cannot be made (a
+    read-only or full disk: logged once; the queue is then in memory only, as before)."""
+    if not ASYNCTRACK_QUEUE_FILE.get():
+        return None
+    size = ASYNCTRACK_QUEUE_FILE_MB.get() * 1024 * 1024
+    try:
+        return QueueFile(queue_directory(location), size, journal.path if journal is not None else "")
+    except OSError as exc:
+        _log.warning(
+            "asynctrack: cannot create a queue file for %s (%s); queued operations are kept in memory only "
+            "and do not survive a kill of this process",
+            redact(location.uri),
+            exc,
+        )
+        return None
 
 
 class Pipeline:
@@ -104,6 +136,17 @@ class Pipeline:
         if writer is not None:
             self.queue.set_express(Express(self.queue, writer, store.limits))
         self.worker = Worker(self.queue, store, linger=linger, journal=journal)
+        self.recovered: list[RecoveryReport] = []
+        ring = self.queue.ring
+        if ring is not None:
+            # What dead processes had queued for this store is written before this process's first call
+            # returns, so that a reader that opens the store sees it (``_recover.py``).
+            try:
+                self.recovered = loop.call(
+                    recover_queue_files, self.worker, os.path.dirname(ring.path), ring.path
+                )
+            except Exception as exc:  # the files stay for the next process or `asynctrack sync`
+                _log.warning("asynctrack: recovering earlier processes' queue files failed: %s", exc)
         self.spooled = 0  # operations still queued at shutdown, journaled instead of shipped
         self.journal_kept = False
         self._task = loop.submit(self.worker.run)
@@ -112,14 +155,17 @@ class Pipeline:
     @classmethod
     def open(cls, location: StoreLocation, loop: BackgroundLoop) -> Pipeline:
         # Settings first: a bad value is reported before any connection is opened.
-        queue = _new_queue()
+        _new_queue()
         linger = ASYNCTRACK_LINGER_MS.get() / 1000.0
         if location.is_networked and ASYNCTRACK_OFFLINE.get():
             journal = _journal_for(location, offline=True)
             assert journal is not None
+            queue = _new_queue(_queue_file_for(location, journal))
             return cls(location, OfflineStore(journal), loop, queue, linger, journal)
         journal = _journal_for(location)
-        return cls(location, loop.call(open_store, location), loop, queue, linger, journal)
+        store = loop.call(open_store, location)
+        queue = _new_queue(_queue_file_for(location, journal))
+        return cls(location, store, loop, queue, linger, journal)
 
     def _worker_ended(self, fut: Any) -> None:
         if not fut.cancelled() and fut.exception() is not None:
@@ -167,7 +213,34 @@ class Pipeline:
         if express is not None:
             express.close(max(1.0, deadline - time.monotonic()))
         # After the store is closed, so a write that was in flight is counted as what it became.
-        return self._unwritten_report()
+        report = self._unwritten_report()
+        self._close_ring()
+        return report
+
+    def _ring_keeps(self) -> bool:
+        # Whether the queue file still holds operations nobody else has: the embedded store did not take
+        # them, or the journal could not take the remote store's.
+        ring = self.queue.ring
+        if ring is None:
+            return False
+        pending = bool(ring) or ring.acked < ring.taken
+        if self.journal is not None:
+            return pending and self.journal.broken is not None
+        return pending
+
+    def _close_ring(self) -> None:
+        ring = self.queue.ring
+        if ring is not None:
+            try:
+                ring.close(unlink=not self._ring_keeps())
+            except OSError as exc:
+                _log.debug("asynctrack: closing the queue file failed: %r", exc)
+
+    def forget_ring(self) -> None:
+        """In a forked child: let go of the parent's queue file (the parent still writes it)."""
+        ring = self.queue.ring
+        if ring is not None:
+            ring.forget()
 
     async def _stop(self) -> None:
         # A write in flight finishes (SQLite calls are bounded by the busy timeout); then the store's
@@ -237,6 +310,13 @@ class Pipeline:
             + (f": it was failing ({self.queue.outage.message}); " if self.queue.outage.streak else "; ")
             + f"{self.worker.written} operations were written by this process."
         )
+        ring = self.queue.ring
+        if ring is not None and journal is None:
+            return (
+                f"asynctrack: {queued + inflight} logging operations were not yet written to {where} "
+                f"{summary} They are kept in the queue file {ring.path} and will be written by the next "
+                "process that opens this store, or now with `asynctrack sync`."
+            )
         if journal is not None and self.journal_kept and self.spooled == queued:
             return (
                 f"asynctrack: {queued + inflight} logging operations were not yet written to {where} "

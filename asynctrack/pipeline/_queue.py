@@ -40,6 +40,7 @@ from asynctrack.validation import check_metric
 
 if TYPE_CHECKING:
     from asynctrack.pipeline._express import Express
+    from asynctrack.pipeline._ring import QueueFile
 
 __all__ = ["BIG_FRAME", "MAX_BIG_FRAMES", "NEVER", "OpQueue", "QueueStatistics"]
 
@@ -72,13 +73,16 @@ class QueueStatistics(NamedTuple):
 class OpQueue:
     """Caller-side half of a pipeline: producers, the deque, waking, waiting and back-pressure."""
 
-    def __init__(self, capacity: int, full_policy: str = "block") -> None:
+    def __init__(self, capacity: int, full_policy: str = "block", ring: QueueFile | None = None) -> None:
         if capacity <= 0:
             raise ValueError(f"queue capacity must be positive, got {capacity}")
         self._max = capacity
         self._capacity = capacity  # 0 once closed: every put then takes the slow path and is refused
         self._full_policy = full_policy
-        self._dq: deque[bytes] = deque()
+        # The frames: in the queue file when there is one (``_ring.py``: they survive a kill), else in
+        # memory. Both answer len(), append() and extend(); taking differs (take()).
+        self._ring = ring
+        self._dq: deque[bytes] | QueueFile = ring if ring is not None else deque()
         self._cond = threading.Condition()
         self._high_water = max(1, capacity // 2)
         self._wake_limit = NEVER  # see the module docstring; written by the worker and by _wake()
@@ -125,6 +129,11 @@ class OpQueue:
         return self._outage
 
     @property
+    def ring(self) -> QueueFile | None:
+        """The queue file holding the frames (None: they are in memory only)."""
+        return self._ring
+
+    @property
     def express(self) -> Express | None:
         """The express lane of synchronous calls, when the store has one (``_express.py``)."""
         return self._express
@@ -149,7 +158,10 @@ class OpQueue:
 
     def snapshot(self) -> list[bytes]:
         """The frames still queued, oldest first (for the exit report and the journal's spool)."""
-        return list(self._dq)
+        dq = self._dq
+        if isinstance(dq, deque):
+            return list(dq)
+        return dq.pending()
 
     def give_up_check(self, call: str) -> Callable[[], MlflowException | None]:
         """For one synchronous call starting now: the check ``wait_done(give_up=...)`` takes, which returns
@@ -206,10 +218,15 @@ class OpQueue:
     def take(self, n: int) -> list[bytes]:
         """Remove and return up to ``n`` frames, oldest first; callers blocked on a full queue wake."""
         dq = self._dq
-        n = min(len(dq), n)
-        popleft = dq.popleft
-        frames = [popleft() for _ in range(n)]
-        big = sum(1 for f in frames if len(f) >= BIG_FRAME)
+        if self._ring is not None:
+            # Runs of scalar metric frames come out joined, one frame per run (decode_chunk splits them).
+            frames, big = self._ring.take(n)
+        else:
+            assert isinstance(dq, deque)
+            n = min(len(dq), n)
+            popleft = dq.popleft
+            frames = [popleft() for _ in range(n)]
+            big = sum(1 for f in frames if len(f) >= BIG_FRAME)
         if big:
             self._big_taken += big
         if self._blocked:
@@ -256,6 +273,8 @@ class OpQueue:
                 i = self._name_ids.get(name)
                 if i is None:
                     i = len(self._names)
+                    if self._ring is not None:
+                        self._ring.add_name(i, name)  # on disk before any frame uses it
                     self._names.append(name)  # visible before the id, so the worker can always resolve
                     self._name_ids[name] = i
         return i
@@ -299,12 +318,19 @@ class OpQueue:
             value, timestamp, step = check_metric(key, value, timestamp, step)
             k = self.intern(key)
         seq = p.issued + 1
-        frame = _pack_metric(_METRIC_TAG, p.id, seq, r, k, value, timestamp, step)
-        dq = self._dq
-        n = len(dq)
-        if n >= self._capacity:
-            self._make_room()
-        dq.append(frame)
+        ring = self._ring
+        if ring is not None:
+            n = (ring.head - ring.taken) >> 6
+            if n >= self._capacity:
+                self._make_room()
+            ring.put_metric(p.id, seq, r, k, value, timestamp, step, _METRIC_TAG)
+        else:
+            frame = _pack_metric(_METRIC_TAG, p.id, seq, r, k, value, timestamp, step)
+            dq = self._dq
+            n = len(dq)
+            if n >= self._capacity:
+                self._make_room()
+            dq.append(frame)
         p.issued = seq
         if n >= self._wake_limit:
             self._wake()
@@ -319,7 +345,7 @@ class OpQueue:
         ids = self._name_ids
         pid, seq = p.id, p.issued
         first = seq + 1
-        frames = []
+        frames: list[tuple[int, int, float, int, int]] = []
         for key, value in metrics.items():
             try:
                 k = ids.get(key)
@@ -337,14 +363,21 @@ class OpQueue:
                 value, ts, st = check_metric(key, value, ts, st)
                 k = self.intern(key)
             seq += 1
-            frames.append(_pack_metric(_METRIC_TAG, pid, seq, r, k, value, ts, st))
+            frames.append((seq, k, value, ts, st))
         if not frames:
             return None
         dq = self._dq
         n = len(dq)
         if n >= self._capacity:
             self._make_room()
-        dq.extend(frames)
+        ring = self._ring
+        if ring is not None:
+            put = ring.put_metric
+            for s, k, v, ts, st in frames:
+                put(pid, s, r, k, v, ts, st, _METRIC_TAG)
+        else:
+            assert isinstance(dq, deque)
+            dq.extend([_pack_metric(_METRIC_TAG, pid, s, r, k, v, ts, st) for s, k, v, ts, st in frames])
         p.issued = seq
         if n + len(frames) > self._wake_limit:
             self._wake()

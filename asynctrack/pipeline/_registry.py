@@ -169,6 +169,8 @@ def _after_fork_in_child() -> None:
     # The child has the parent's queues but none of its threads. The parent writes what it queued; the
     # child starts from nothing, so nothing is written twice and nothing waits on a thread that is gone.
     global _loop, _pipelines, _by_uri, _lock, _shut_down, generation
+    for p in list(_pipelines.values()):
+        p.forget_ring()  # the parent's queue file: the child must neither write nor keep it locked
     generation += 1
     _loop = BackgroundLoop()
     _pipelines = {}

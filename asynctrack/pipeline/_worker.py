@@ -22,6 +22,8 @@ import numpy as np
 
 from asynctrack._batching._batch import Batch, coalesce, rebuild, split_by
 from asynctrack._batching._ops import (
+    METRIC_FRAME,
+    METRIC_TAG,
     BarrierOp,
     DeleteTagOp,
     Item,
@@ -30,7 +32,7 @@ from asynctrack._batching._ops import (
     decode_chunk,
     frame_origin,
 )
-from asynctrack.exceptions import INTERNAL_ERROR, MlflowException
+from asynctrack.exceptions import INTERNAL_ERROR, RESOURCE_DOES_NOT_EXIST, MlflowException
 from asynctrack.pipeline._queue import OpQueue
 from asynctrack.store import AbstractStore, BatchWrite
 from asynctrack.store._retry import retry_transient
@@ -83,6 +85,9 @@ class Worker:
         self.failed = 0
         self._logged: set[str] = set()
         self._gate: Express | None = None  # the express lane's gate, while this worker holds it
+        # The intern table of the frames being written, when not this process's queue (recovery of a
+        # dead process's queue file, ``_recover.py``).
+        self.names_override: Sequence[str] | None = None
 
     async def run(self) -> None:
         """Drain the queue until :meth:`stop`; this task is owned by its Pipeline."""
@@ -109,17 +114,45 @@ class Worker:
                         await express.enter_worker()
                         self._gate = express
                     try:
+                        ring = q.ring
+                        start = ring.taken if ring is not None else 0
                         frames = q.take(self._chunk_size)
                         if frames:
+                            end = ring.taken if ring is not None else 0
                             try:
-                                await self._process(frames)
+                                await self._process(frames, start, end)
                             except Exception as exc:  # a bug; a store's errors are handled in _apply
                                 self._fail_chunk(frames, exc)
+                                if ring is not None:
+                                    ring.ack(end)  # failed for good: never replayed
                     finally:
                         self._leave_gate()
         finally:
             q.mark_stopped("the logging worker stopped")
             finished.set()
+
+    @property
+    def store(self) -> AbstractStore:
+        return self._store
+
+    async def apply_recovered(self, batch: Batch) -> None:
+        """Write one batch replayed from a dead process's queue file (``_recover.py``): as :meth:`_apply`
+        does, except that deleting a tag already deleted (the dead process did it before its kill) is
+        not an error."""
+        first = batch.items[0] if batch.items else None
+        if type(first) is DeleteTagOp:
+            try:
+                await retry_transient(
+                    lambda: self._store.delete_tag(batch.run_id, first.key),
+                    what=f"deleting a tag of run {batch.run_id}",
+                )
+            except MlflowException as exc:
+                if exc.error_code != RESOURCE_DOES_NOT_EXIST:
+                    self._fail(first, batch.run_id, exc)
+                    self.inflight = 0
+            return
+        await self._apply(batch)
+        self.inflight = 0  # recovery's operations are not this process's in-flight ones
 
     def _leave_gate(self) -> None:
         gate, self._gate = self._gate, None
@@ -133,15 +166,27 @@ class Worker:
         self._scope.cancel()
         await self._finished.wait()
 
-    async def _process(self, frames: list[bytes]) -> None:
+    async def _process(self, frames: list[bytes], start: int = 0, end: int = 0) -> None:
         items = decode_chunk(frames)  # fails only for a bug (our own encoders made the frames): _fail_chunk
         self.chunk = items
         self.inflight = count_operations(items)
         batches = coalesce(items, self._queue.names, self._store.limits)
         journal = self.journal
+        ring = self._queue.ring
+        if ring is not None:
+            # The queue file records the chunk in flight, so that recovery after a kill knows which of
+            # its frames may be in the store already (docs/journal.md, "The queue file").
+            ring.begin(start, end, journal.last_seq if journal is not None else 0)
+            if journal is None:
+                # Embedded store: each batch carries an idempotency key derived from the chunk, which
+                # recovery derives again from the same frames, so a batch is applied once.
+                for i, batch in enumerate(batches):
+                    batch.key = f"q{ring.id}:{start}:{i}"
         if journal is not None:
             # The whole chunk is in the journal before any of it is shipped.
             await journal.append(batches, self._queue.names)
+            if ring is not None and journal.broken is None:
+                ring.ack(end)  # the journal has it now (a journal that failed: acknowledged below)
         completed = False
 
         def complete() -> None:
@@ -151,6 +196,8 @@ class Worker:
             nonlocal completed
             if not completed:
                 completed = True
+                if ring is not None and ring.acked < end:
+                    ring.ack(end)
                 self._leave_gate()
                 self._complete(items)
 
@@ -163,6 +210,8 @@ class Worker:
                 await self._apply(batch, complete if i == last else None)
                 if batch.seq is not None and journal is not None:
                     journal.applied(batch.seq)
+                elif ring is not None and i < last:
+                    ring.progress(i + 1)
         # Reached only when every batch was written or failed; a cancelled chunk stays in flight and is
         # reported as not written.
         complete()
@@ -235,7 +284,7 @@ class Worker:
         if batch.key is None:
             await self._store.log_batch(
                 batch.run_id,
-                batch.metric_series(self._queue.names),
+                batch.metric_series(self.names_override or self._queue.names),
                 batch.param_list(),
                 batch.tag_list(),
                 durable,
@@ -244,7 +293,7 @@ class Worker:
         # Journaled: sent with its idempotency key, so a retry or a later replay applies it once.
         write = BatchWrite(
             batch.run_id,
-            batch.metric_series(self._queue.names),
+            batch.metric_series(self.names_override or self._queue.names),
             batch.param_list(),
             batch.tag_list(),
             batch.key,
@@ -314,12 +363,19 @@ class Worker:
         )
         last: dict[int, int] = {}
         unknown = 0
-        for frame in frames:
-            origin = frame_origin(frame)
-            if origin is None:
-                unknown += 1
-            elif origin[1] > last.get(origin[0], 0):
-                last[origin[0]] = origin[1]
+        width = METRIC_FRAME.size
+        for joined in frames:
+            # A run of metric frames taken from a queue file comes joined (``_ring.py``): split it.
+            if len(joined) > width and joined[0] == METRIC_TAG and len(joined) % width == 0:
+                parts = [joined[i : i + width] for i in range(0, len(joined), width)]
+            else:
+                parts = [joined]
+            for frame in parts:
+                origin = frame_origin(frame)
+                if origin is None:
+                    unknown += 1
+                elif origin[1] > last.get(origin[0], 0):
+                    last[origin[0]] = origin[1]
         failed = 0
         for pid, seq in last.items():
             p = self._queue.producer_by_id(pid)

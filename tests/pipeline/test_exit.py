@@ -57,9 +57,11 @@ def test_exit_without_flush_writes_everything(tmp_path: Path) -> None:
     assert len(values) == 100_000 and values[-1] == 99_999.0
 
 
-def test_stuck_store_cannot_hang_exit(tmp_path: Path) -> None:
+@pytest.mark.parametrize("queue_file", ["1", "0"])
+def test_stuck_store_cannot_hang_exit(tmp_path: Path, queue_file: str) -> None:
     """With the database locked by another process, exit takes about ASYNCTRACK_EXIT_TIMEOUT and
-    says exactly what was not written."""
+    says exactly what was not written; with the queue file (the default) the next process that opens
+    the store writes it all, without it the operations are lost and said to be."""
     db = tmp_path / "t.db"
     holder = None
     try:
@@ -82,7 +84,7 @@ def test_stuck_store_cannot_hang_exit(tmp_path: Path) -> None:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env={**os.environ, "ASYNCTRACK_EXIT_TIMEOUT": "1"},
+            env={**os.environ, "ASYNCTRACK_EXIT_TIMEOUT": "1", "ASYNCTRACK_QUEUE_FILE": queue_file},
         )
         assert proc.stdout is not None and proc.stdin is not None
         assert proc.stdout.readline().strip() == "ready"
@@ -99,8 +101,21 @@ def test_stuck_store_cannot_hang_exit(tmp_path: Path) -> None:
             holder.close()
     assert proc.returncode == 0
     assert elapsed < 6, f"exit took {elapsed:.1f} s"
-    assert "1002 logging operations were NOT written" in stderr, stderr
     assert "1000 metric points" in stderr and "1 params" in stderr and "1 run updates" in stderr
+    run_id = stderr.split("runs: ")[1].split(")")[0]
+    client = MlflowClient(f"sqlite:///{db}")  # the next process to open the store (recovery runs here)
+    _, values, _ = client.get_metric_history_arrays(run_id, "m")
+    run = client.get_run(run_id)
+    if queue_file == "0":
+        assert "1002 logging operations were NOT written" in stderr, stderr
+        assert len(values) == 0 and run.info.status == "RUNNING"
+        return
+    assert "1002 logging operations were not yet written" in stderr, stderr
+    assert "They are kept in the queue file" in stderr
+    assert values.tolist() == [float(i) for i in range(1000)]
+    assert run.data.params == {"p": "v"} and run.info.status == "FINISHED"
+    kept = stderr.split("kept in the queue file ")[1].split(" and will")[0]
+    assert kept.endswith(".queue") and not os.path.exists(kept)  # replayed, then deleted
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")

@@ -1,0 +1,179 @@
+"""Recovery of queue files left by dead processes (``_ring.py``): what they accepted reaches the store once.
+
+Run by a pipeline's worker before it drains its own queue (and by ``asynctrack sync``). A queue file whose
+lock can be taken belongs to a process that is gone. Its records after the last acknowledgement are:
+
+- the chunk that was in flight (``inflight``), of which the first ``progress`` batches are known durable;
+  the rest are written again with the same idempotency keys the dead worker used (``q<file id>:<chunk
+  start>:<batch>``), derived from the same frames, so a batch that did commit is skipped;
+- then every frame never taken, in chunks of a fixed size, keyed the same way, and acknowledged in the
+  file chunk by chunk, so a recovery that is itself killed resumes where it stopped.
+
+For a journaled (remote) store the frames go into a new journal file instead, which the journal's replay
+then ships; a chunk in flight that the dead process had journaled already (its journal holds writes after
+the mark in the queue file) is left to that journal. Records refused by their checksum, or written after
+the last sync before a reboot, are reported and never replayed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import struct
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import anyio.to_thread
+
+from asynctrack._batching._batch import coalesce
+from asynctrack._batching._ops import decode_chunk
+from asynctrack.journal._file import read_journal, try_lock
+from asynctrack.pipeline._ring import DeadRing, read_ring, remove_ring, ring_files
+from asynctrack.pipeline._worker import count_operations
+
+if TYPE_CHECKING:
+    from asynctrack.pipeline._worker import Worker
+
+__all__ = ["RecoveryReport", "recover_queue_files"]
+
+_log = logging.getLogger("asynctrack")
+CHUNK = 8192
+
+
+@dataclass
+class RecoveryReport:
+    """What recovering one dead process's queue file did."""
+
+    path: str
+    pid: int
+    written: int = 0  # operations replayed to the store (or journaled, for a remote store)
+    skipped: int = 0  # operations of the chunk in flight already durable (or journaled) before the kill
+    failed: int = 0  # operations the store refused for good (as it refused them from the dead process)
+    torn: int = 0  # records refused by their checksum or unverifiable after a reboot: not replayed
+
+    def summary(self) -> str:
+        torn = (
+            f"; {self.torn} damaged record(s) were not replayed (checksum mismatch, or written after the "
+            "last sync before a reboot)"
+            if self.torn
+            else ""
+        )
+        return (
+            f"recovered the queue of process {self.pid} ({os.path.basename(self.path)}): {self.written} "
+            f"operations written, {self.skipped} already in the store, {self.failed} refused{torn}"
+        )
+
+
+def _lock(path: str) -> int | None:
+    # The file's lock, if its process is gone; None while it lives (or the file vanished).
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    if not try_lock(fd):
+        os.close(fd)
+        return None
+    return fd
+
+
+def _set(fd: int, offset: int, *values: int) -> None:
+    os.pwrite(fd, struct.pack(f"<{len(values)}Q", *values), offset)
+
+
+def _chunks(dead: DeadRing) -> list[tuple[int, int, int, list[bytes]]]:
+    """(start, end, batches already durable, frames) of each chunk to replay, in order."""
+    frames = dead.frames
+    out: list[tuple[int, int, int, list[bytes]]] = []
+    i = 0
+    start, end = dead.inflight
+    if frames and end > dead.acked and frames[0][0] == start:
+        while i < len(frames) and frames[i][1] <= end:
+            i += 1
+        out.append((start, frames[i - 1][1], dead.progress, [f for _, _, f in frames[:i]]))
+    while i < len(frames):
+        part = frames[i : i + CHUNK]
+        out.append((part[0][0], part[-1][1], 0, [f for _, _, f in part]))
+        i += CHUNK
+    return out
+
+
+async def _replay_to_store(worker: Worker, dead: DeadRing, fd: int, report: RecoveryReport) -> None:
+    store = worker.store
+    worker.names_override = dead.names
+    try:
+        for start, end, done, frames in _chunks(dead):
+            items = decode_chunk(frames)
+            batches = coalesce(items, dead.names, store.limits)
+            _set(fd, 32, start, end, done)
+            for i, batch in enumerate(batches):
+                n = count_operations(batch.items)
+                if i < done:
+                    report.skipped += n
+                    continue
+                batch.key = f"q{dead.ring_id}:{start}:{i}"
+                before = worker.failed
+                await worker.apply_recovered(batch)
+                failed = worker.failed - before
+                report.failed += failed
+                report.written += n - failed
+                _set(fd, 48, i + 1)
+            _set(fd, 24, end)
+    finally:
+        worker.names_override = None
+
+
+async def _replay_to_journal(worker: Worker, dead: DeadRing, report: RecoveryReport) -> None:
+    journal = worker.journal
+    assert journal is not None
+    frames = dead.frames
+    start, end = dead.inflight
+    if frames and end > dead.acked and dead.journal_path:
+        # Was the chunk in flight journaled before the kill? Then its journal has writes after the mark.
+        with contextlib.suppress(OSError, ValueError):
+            state = await anyio.to_thread.run_sync(read_journal, dead.journal_path)
+            if any(rec.seq > dead.journal_mark for rec in state.pending):
+                skip = [f for f in frames if f[1] <= end]
+                report.skipped += count_operations(decode_chunk([f for _, _, f in skip]))
+                frames = frames[len(skip) :]
+    if not frames:
+        return
+    from asynctrack.journal import Journal
+
+    items = decode_chunk([f for _, _, f in frames])
+    spool = Journal(journal.directory, journal.target, "batch", 0.0)
+    await spool.append(coalesce(items, dead.names, worker.store.limits), dead.names)
+    await spool.close()
+    if spool.broken is not None:
+        raise OSError(spool.broken)
+    report.written += count_operations(items)
+
+
+async def recover_queue_files(worker: Worker, directory: str, own: str | None = None) -> list[RecoveryReport]:
+    """Replay every dead process's queue file in ``directory`` through ``worker`` (its store, or its
+    journal for a remote store), then delete it. Live processes' files are left alone."""
+    reports: list[RecoveryReport] = []
+    for path in await anyio.to_thread.run_sync(ring_files, directory):
+        if path == own:
+            continue
+        fd = await anyio.to_thread.run_sync(_lock, path)
+        if fd is None:
+            continue
+        try:
+            try:
+                dead = await anyio.to_thread.run_sync(read_ring, path)
+            except (OSError, ValueError) as exc:
+                _log.warning("asynctrack: cannot read the queue file %s (%s); it is left in place", path, exc)
+                continue
+            report = RecoveryReport(path, dead.pid, torn=dead.torn)
+            if worker.journal is not None:
+                await _replay_to_journal(worker, dead, report)
+            else:
+                await _replay_to_store(worker, dead, fd, report)
+            await anyio.to_thread.run_sync(remove_ring, path)
+            reports.append(report)
+            log = _log.warning if report.torn else _log.info
+            log("asynctrack: %s", report.summary())
+        finally:
+            os.close(fd)
+    return reports

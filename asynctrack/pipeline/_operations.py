@@ -209,7 +209,19 @@ class RunOperations(msgspec.Struct, gc=False, eq=False):
     def combine(cls, operations: Iterable[RunOperations | None]) -> RunOperations | None:
         """One RunOperations covering all of ``operations`` (None entries are skipped; empty gives None)."""
         present = [ops for ops in operations if ops is not None]
-        return cls._merge(present) if present else None
+        if not present:
+            return None
+        # The common case, checked first in one tight pass: one thread's consecutive calls in order (an
+        # epoch's log_metric results), which make a single range. Anything else takes _merge.
+        head = present[0]
+        p, lo, hi = head._producer, head._first, head._last
+        for ops in present:
+            first = ops._first
+            if ops._producer is not p or ops._rest or not lo <= first <= hi + 1:
+                return cls._merge(present)
+            if ops._last > hi:
+                hi = ops._last
+        return cls(p, lo, hi)
 
     @classmethod
     def _merge(cls, operations: Iterable[RunOperations]) -> RunOperations:

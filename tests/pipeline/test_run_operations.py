@@ -169,3 +169,25 @@ def test_combine_in_any_order_covers_exactly_its_calls(db: Path) -> None:
         assert "800 operation(s)" in repr(RunOperations.combine(ops[::2]))
         assert "800 operation(s)" in repr(RunOperations.combine(shuffled[::2]))
         RunOperations.combine(shuffled).wait()  # type: ignore[union-attr]
+
+
+def test_combine_in_order_is_one_range_and_overlaps_fall_back(db: Path) -> None:
+    """One thread's calls in order (the fast path) give the same single range as the general merge; an
+    overlap, a gap, a step back or a combined input leaves the fast path with the same answer."""
+    with mlflow.start_run():
+        ops = [mlflow.log_metric("m", float(i), step=i, synchronous=False) for i in range(10)]
+        assert ops[0] is not None and ops[9] is not None
+        whole = RunOperations.combine(ops)
+        assert whole is not None
+        assert list(whole._parts()) == list(RunOperations._merge(ops)._parts())  # type: ignore[arg-type]
+        assert len(list(whole._parts())) == 1
+        for variant, n in (
+            (ops[:5] + ops[3:], 10),  # overlap
+            (ops[:3] + ops[5:], 8),  # gap
+            (ops[5:] + ops[:5], 10),  # step back
+            ([ops[0] + ops[9], *ops[1:9]], 10),  # a combined (two-range) input
+        ):
+            combined = RunOperations.combine(variant)
+            assert combined is not None and f"{n} operation(s)" in repr(combined)
+            assert list(combined._parts()) == list(RunOperations._merge(variant)._parts())  # type: ignore[arg-type]
+        whole.wait()

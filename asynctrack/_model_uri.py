@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 from asynctrack.exceptions import MlflowException
 
-__all__ = ["ParsedModelUri", "is_models_uri", "parse_model_uri"]
+__all__ = ["ParsedModelUri", "is_models_uri", "parse_model_uri", "split_models_uri"]
 
 
 class ParsedModelUri(NamedTuple):
@@ -59,3 +59,19 @@ def parse_model_uri(uri: str) -> ParsedModelUri:
             raise _improper(uri)
         return ParsedModelUri(name=name, alias=alias)
     return ParsedModelUri(model_id=parts[0])
+
+
+def split_models_uri(uri: str) -> tuple[str, str]:
+    """``models:/<name>/<suffix>/<path>`` or ``models:/<name>@<alias>/<path>`` split into the model's URI
+    and the path inside its files (``""`` for none), as MLflow's ``ModelsArtifactRepository`` splits it."""
+    parsed = urllib.parse.urlparse(uri.rstrip("/"), allow_fragments=False)
+    path = parsed.path[1:] if parsed.path.startswith("/") else parsed.path
+    if "@" in path:
+        slash = path.find("/", path.index("@"))
+        if slash == -1:
+            return f"models:/{path}", ""
+        return f"models:/{path[:slash]}", path[slash + 1 :]
+    parts = path.split("/", 2)
+    if len(parts) <= 2:
+        return f"models:/{path}", ""
+    return f"models:/{parts[0]}/{parts[1]}", parts[2]

@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import Callable
 from typing import Any
 
+from asynctrack._model_uri import split_models_uri
 from asynctrack.artifacts import _sync
 from asynctrack.artifacts._optional import require
 from asynctrack.artifacts._paths import check_path
@@ -134,11 +135,21 @@ def list_artifacts(
     artifact_path: str | None = None,
     tracking_uri: str | None = None,
 ) -> list[FileInfo]:
-    """The artifacts directly under a location (``[]`` for a file or a missing path), sorted by path."""
+    """The artifacts directly under a location (``[]`` for a file or a missing path), sorted by path.
+
+    ``artifact_uri`` may be a ``runs:/``, ``models:/<name>/<version|stage|latest>[/<path>]``,
+    ``models:/<name>@<alias>[/<path>]``, local or remote artifact URI."""
     _one_of(run_id, artifact_uri, artifact_path)
     if artifact_uri is not None:
         if scheme_of(artifact_uri) == "runs":
             run_id, artifact_path = parse_runs_uri(artifact_uri)
+        elif scheme_of(artifact_uri) == "models":
+            # models:/<name>/<version|stage|latest>[/path] and models:/<name>@<alias>[/path]: the named
+            # version's files (MLflow splits the URI the same way before listing).
+            model_uri, inner = split_models_uri(artifact_uri)
+            location = model_download_uri(model_uri, tracking_uri, None)
+            repo = get_artifact_repository(location, tracking_uri)
+            return _sync.read(repo, repo.list_artifacts, check_path(inner))
         else:
             root, name = split_last(artifact_uri)
             repo = get_artifact_repository(root, tracking_uri)

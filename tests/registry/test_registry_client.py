@@ -157,6 +157,15 @@ def test_register_model_and_models_uris(tmp_tracking: str, tmp_path: object) -> 
     for uri in ("models:/reg/1", "models:/reg@champion", "models:/reg/latest", "models:/reg/None"):
         local = mlflow.artifacts.download_artifacts(uri, dst_path=str(tmp_path) + "/" + uri.replace("/", "_"))
         assert sorted(os.listdir(local)) == ["MLmodel", "data.txt"], uri
+    for uri in ("models:/reg/1", "models:/reg@champion", "models:/reg/latest/", "models:/reg/Production"):
+        if uri.endswith("Production"):
+            c.transition_model_version_stage("reg", 1, "Production")
+        listed = mlflow.artifacts.list_artifacts(uri)
+        assert [(f.path, f.is_dir) for f in listed] == [("MLmodel", False), ("data.txt", False)], uri
+    nested = mlflow.artifacts.list_artifacts("models:/reg@champion/data.txt")
+    assert nested == []  # a file, as MLflow lists one
+    with pytest.raises(MlflowException, match="Registered model alias nope not found"):
+        mlflow.artifacts.list_artifacts("models:/reg@nope")
     copy = mlflow.register_model("models:/reg@champion", "reg2")
     assert (copy.source, copy.run_id) == ("models:/reg/1", run.info.run_id)
     assert c.get_model_version_download_uri("reg2", 1) == f"{run.info.artifact_uri}/model"

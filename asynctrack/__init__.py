@@ -43,6 +43,21 @@ from asynctrack._fluent_artifacts import (
     log_text,
 )
 from asynctrack._fluent_datasets import log_input, log_inputs
+from asynctrack._fluent_logged_models import (
+    ActiveModel,
+    clear_active_model,
+    create_external_model,
+    delete_logged_model_tag,
+    finalize_logged_model,
+    get_active_model_id,
+    get_logged_model,
+    initialize_logged_model,
+    last_logged_model,
+    log_model_params,
+    search_logged_models,
+    set_active_model,
+    set_logged_model_tags,
+)
 from asynctrack._fluent_registry import (
     get_registry_uri,
     register_model,
@@ -224,4 +239,19 @@ __all__ = [
     "system_metrics",
     "tracking",
     "validation",
+    "ActiveModel",
+    "clear_active_model",
+    "create_external_model",
+    "delete_logged_model_tag",
+    "finalize_logged_model",
+    "get_active_model_id",
+    "get_logged_model",
+    "initialize_logged_model",
+    "last_logged_model",
+    "log_model_params",
+    "search_logged_models",
+    "set_active_model",
+    "set_logged_model_tags",
+    "LoggedModel",
+    "LoggedModelStatus",
 ]

@@ -74,13 +74,10 @@ _GROUPS: tuple[tuple[str, str, str], ...] = (
         """,
     ),
     (
-        "planned",
-        "MLflow 3 logged models (issue 18; not implemented yet)",
+        "out of scope",
+        "importing framework checkpoints as logged models (needs the model flavours)",
         """
-        ActiveModel clear_active_model create_external_model delete_logged_model_tag
-        finalize_logged_model get_active_model_id get_logged_model import_checkpoints
-        initialize_logged_model last_logged_model log_model_params search_logged_models
-        set_active_model set_logged_model_tags
+        import_checkpoints
         """,
     ),
     (

@@ -16,6 +16,7 @@ import numpy.typing as npt
 from asynctrack import _logging_calls as calls
 from asynctrack._client_artifacts import MlflowClientArtifacts
 from asynctrack._client_datasets import MlflowClientDatasets
+from asynctrack._client_logged_models import MlflowClientLoggedModels
 from asynctrack._client_registry import MlflowClientRegistry, resolve_model_uri
 from asynctrack._context import current_user
 from asynctrack._system_tags import MLFLOW_PARENT_RUN_ID as PARENT_RUN_TAG
@@ -31,7 +32,7 @@ from asynctrack.pipeline._pipeline import Pipeline
 from asynctrack.pipeline._registry import get_pipeline
 from asynctrack.store import MetricSeries, PagedList
 from asynctrack.store._sampling import sample_steps
-from asynctrack.validation import check_experiment_name, check_experiment_tag, check_tag
+from asynctrack.validation import check_experiment_name, check_experiment_tag, check_metric, check_tag
 
 SEARCH_MAX_RESULTS_DEFAULT = 1000
 
@@ -43,7 +44,9 @@ Ts = TypeVarTuple("Ts")
 
 
 # The artifact, registry and dataset methods live in _client_artifacts, _client_registry, _client_datasets.
-class MlflowClient(MlflowClientArtifacts, MlflowClientRegistry, MlflowClientDatasets):
+class MlflowClient(
+    MlflowClientArtifacts, MlflowClientRegistry, MlflowClientDatasets, MlflowClientLoggedModels
+):
     """Client for a tracking store: ``MlflowClient(tracking_uri=None)``.
 
     >>> client = MlflowClient()                                   # doctest: +SKIP
@@ -253,8 +256,15 @@ class MlflowClient(MlflowClientArtifacts, MlflowClientRegistry, MlflowClientData
         """
         calls.valid_run_id(run_id)
         ts = calls.now_ms() if timestamp is None else timestamp
-        queue = self._pipeline().queue
         st = 0 if step is None else step
+        if model_id is not None or dataset_name is not None or dataset_digest is not None:
+            # Linked to a logged model (or a dataset): written at once, to the run and to the model.
+            v, ts, st = check_metric(key, value, ts, st)
+            self._log_model_metrics(
+                run_id, [Metric(key, v, ts, st, model_id, dataset_name, dataset_digest, run_id)]
+            )
+            return None
+        queue = self._pipeline().queue
         if queue.express is not None and (
             synchronous or (synchronous is None and not is_async_logging_enabled())
         ):
@@ -305,6 +315,10 @@ class MlflowClient(MlflowClientArtifacts, MlflowClientRegistry, MlflowClientData
         Raises: as :meth:`log_metric` (``QueueFull``, ``PipelineClosed``, MLflow's errors).
         """
         calls.valid_run_id(run_id)
+        linked = [m for m in metrics if m.model_id is not None]
+        if linked:  # points linked to logged models: written at once, to the run and to the model
+            self._log_model_metrics(run_id, linked)
+            metrics = [m for m in metrics if m.model_id is None]
         queue = self._pipeline().queue
         makers = calls.batch_makers(queue, run_id, metrics, params, tags)
         return calls.submit(queue, synchronous, lambda: queue.put_many(makers), makers)

@@ -36,6 +36,7 @@ __all__ = [
     "MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD",
     "MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING",
     "MLFLOW_EXPERIMENT_ID",
+    "MLFLOW_ACTIVE_MODEL_ID",
     "MLFLOW_EXPERIMENT_NAME",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR",
     "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER",
@@ -184,6 +185,16 @@ MLFLOW_EXPERIMENT_NAME = EnvironmentVariable[str | None](
 )
 MLFLOW_EXPERIMENT_ID = EnvironmentVariable[str | None](
     "MLFLOW_EXPERIMENT_ID", _str, None, "Experiment id used by start_run when none is set."
+)
+MLFLOW_ACTIVE_MODEL_ID = EnvironmentVariable[str | None](
+    "MLFLOW_ACTIVE_MODEL_ID",
+    _str,
+    None,
+    "Logged model id that get_active_model_id() returns until set_active_model() is called (the legacy "
+    "_MLFLOW_ACTIVE_MODEL_ID is read when this is unset).",
+)
+_MLFLOW_ACTIVE_MODEL_ID = EnvironmentVariable[str | None](
+    "_MLFLOW_ACTIVE_MODEL_ID", _str, None, "Legacy name of MLFLOW_ACTIVE_MODEL_ID (MLflow's internal one)."
 )
 MLFLOW_RUN_ID = EnvironmentVariable[str | None](
     "MLFLOW_RUN_ID", _str, None, "Run resumed by start_run() when no run id is passed."

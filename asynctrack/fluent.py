@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy.typing as npt
 
+from asynctrack import _active_model
 from asynctrack import _logging_calls as calls
 from asynctrack import system_metrics as _system_metrics
 from asynctrack._context import context_tags
@@ -434,6 +435,35 @@ def _current(run_id: str | None) -> tuple[str, OpQueue]:
 # -- logging
 
 
+def _log_linked_metrics(
+    metrics: Mapping[str, float],
+    step: int | None,
+    timestamp: int | None,
+    run_id: str | None,
+    model_id: str | None,
+    dataset: Any,
+    synchronous: bool | None,
+) -> RunOperations | None:
+    """Points linked to a logged model (given, or the thread's active model) or to a dataset: written at
+    once through the client, to the run and to the model (MLflow's ``log_metric(..., model_id=...)``)."""
+    model_id = model_id or _active_model.get()
+    rid, queue = _current(run_id)
+    ts = timestamp or _time_ns() // 1_000_000
+    if model_id is None and dataset is None:
+        makers = [calls.metric_op(queue, rid, k, v, ts, step or 0) for k, v in metrics.items()]
+        if synchronous is None:
+            synchronous = not is_async_logging_enabled()
+        return calls.submit(queue, synchronous, lambda: queue.put_many(makers), makers)
+    name = getattr(dataset, "name", None) if dataset is not None else None
+    digest = getattr(dataset, "digest", None) if dataset is not None else None
+    client = MlflowClient()
+    for k, v in metrics.items():
+        client.log_metric(
+            rid, k, v, ts, step or 0, dataset_name=name, dataset_digest=digest, model_id=model_id
+        )
+    return None
+
+
 def log_metric(
     key: str,
     value: float,
@@ -462,6 +492,8 @@ def log_metric(
     """
     # The hot path (an asynchronous call to the active run) is kept free of closures: a function whose
     # variables a lambda captures allocates a cell per variable on every call, slow path or not.
+    if model_id is not None or dataset is not None or _active_model.maybe_active:
+        return _log_linked_metrics({key: value}, step, timestamp, run_id, model_id, dataset, synchronous)
     top = _state.top
     ts = timestamp or _time_ns() // 1_000_000
     if synchronous is None:
@@ -497,6 +529,8 @@ def log_metrics(
 
     Raises: as :func:`log_metric` (``QueueFull``, ``PipelineClosed``, MLflow's errors).
     """
+    if model_id is not None or dataset is not None or _active_model.maybe_active:
+        return _log_linked_metrics(metrics, step, timestamp, run_id, model_id, dataset, synchronous)
     top = _state.top
     ts = timestamp or _time_ns() // 1_000_000
     if synchronous is None:

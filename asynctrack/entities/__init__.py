@@ -5,6 +5,12 @@ from __future__ import annotations
 from asynctrack.entities._dataset import Dataset, DatasetInput, DatasetSummary, InputTag
 from asynctrack.entities._enums import LifecycleStage, RunStatus, ViewType
 from asynctrack.entities._experiment import Experiment
+from asynctrack.entities._logged_model import (
+    LoggedModel,
+    LoggedModelParameter,
+    LoggedModelStatus,
+    LoggedModelTag,
+)
 from asynctrack.entities._registry import (
     ModelVersion,
     ModelVersionStatus,
@@ -24,6 +30,10 @@ __all__ = [
     "Experiment",
     "ExperimentTag",
     "LifecycleStage",
+    "LoggedModel",
+    "LoggedModelParameter",
+    "LoggedModelStatus",
+    "LoggedModelTag",
     "Metric",
     "ModelVersion",
     "ModelVersionStatus",

@@ -185,6 +185,7 @@ def test_an_mlflow_database_is_never_a_target(mlflow_db: Path, tmp_path: Path) -
 def test_copy_between_asynctrack_files_keeps_ids(tmp_path: Path) -> None:
     source = tmp_path / "s.db"
     source.write_bytes((DATA / "schema4.db").read_bytes())
+    assert main(["db", "upgrade", "--no-backup", f"sqlite:///{source}"]) == 0  # a copy reads current schemas
     target = tmp_path / "t.db"
     assert main(["db", "copy", str(source), f"sqlite:///{target}", "--no-progress"]) == 0
     assert_same(read_store(source), read_store(target))

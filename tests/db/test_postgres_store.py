@@ -54,6 +54,7 @@ def read_pg(uri: str) -> Any:
 def test_sqlite_to_postgresql_and_back_keeps_ids_and_points(pg: str, tmp_path: Path) -> None:
     source = tmp_path / "s.db"
     shutil.copy(DATA / "schema4.db", source)
+    assert main(["db", "upgrade", "--no-backup", f"sqlite:///{source}"]) == 0  # a copy reads current schemas
     assert main(["db", "copy", str(source), pg, "--no-progress", "--state", str(tmp_path / "a.state")]) == 0
     original = read_store(source)
     in_pg = read_pg(pg)

@@ -20,6 +20,7 @@ from asynctrack.store._protocol import AbstractStore, BatchLimits, BatchWrite, M
 from asynctrack.store._retry import retry_transient
 from asynctrack.store.postgres import _charts, _datasets, _imports, _reads, _search, _writes
 from asynctrack.store.postgres._connection import PoolConfig, open_pool, pooled
+from asynctrack.store.postgres._logged_model_store import PostgresLoggedModels
 from asynctrack.store.postgres._schema import ensure_schema
 
 __all__ = ["PostgresStore"]
@@ -31,7 +32,7 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class PostgresStore(AbstractStore):
+class PostgresStore(AbstractStore, PostgresLoggedModels):
     """A store in one PostgreSQL database, shared by any number of processes and machines.
 
     Each store holds one asyncpg pool (``pool_size`` connections at most). Reads and the small writes

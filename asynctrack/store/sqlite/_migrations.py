@@ -51,10 +51,11 @@ def statements(script: str) -> list[str]:
 def current_ddl() -> str:
     """Every table and index of the current schema (all ``IF NOT EXISTS``)."""
     from asynctrack.store.sqlite._datasets import DATASET_DDL
+    from asynctrack.store.sqlite._logged_models import LOGGED_MODEL_DDL
     from asynctrack.store.sqlite._registry_schema import REGISTRY_DDL
     from asynctrack.store.sqlite._search import SEARCH_DDL  # search imports the store's modules
 
-    return DDL + SEARCH_DDL + SUMMARY_DDL + REGISTRY_DDL + DATASET_DDL
+    return DDL + SEARCH_DDL + SUMMARY_DDL + REGISTRY_DDL + DATASET_DDL + LOGGED_MODEL_DDL
 
 
 def _to_3(conn: sqlite3.Connection) -> None:
@@ -68,6 +69,13 @@ def _to_4(conn: sqlite3.Connection) -> None:
     upgrade_to_4(conn)
 
 
+def _to_5(conn: sqlite3.Connection) -> None:
+    from asynctrack.store.sqlite._logged_models import LOGGED_MODEL_DDL
+
+    for sql in statements(LOGGED_MODEL_DDL):
+        conn.execute(sql)
+
+
 STEPS: dict[int, Migration[sqlite3.Connection]] = {
     2: Migration(2, "add applied_batches (idempotency keys of retried and replayed writes)", _to_3),
     3: Migration(
@@ -75,6 +83,12 @@ STEPS: dict[int, Migration[sqlite3.Connection]] = {
         "add chart summaries (metric_summaries, metric_tails) computed for every existing chunk; "
         "runs of small chunks merged",
         _to_4,
+    ),
+    4: Migration(
+        4,
+        "add MLflow 3's logged models (logged_models, logged_model_tags, logged_model_params, "
+        "logged_model_metrics)",
+        _to_5,
     ),
 }
 

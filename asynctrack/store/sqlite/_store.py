@@ -40,6 +40,7 @@ from asynctrack.store.sqlite import (
 )
 from asynctrack.store.sqlite._connection import Connection, guarded, map_error, transaction
 from asynctrack.store.sqlite._express import SqliteExpressWriter
+from asynctrack.store.sqlite._logged_model_store import SqliteLoggedModels
 from asynctrack.store.sqlite._migrations import current_ddl, read_version, refuse_newer, upgrade_opened
 from asynctrack.store.sqlite._ownership import check_file, check_schema_is_ours, create_database
 from asynctrack.store.sqlite._registry_store import SqliteRegistry
@@ -58,7 +59,7 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class SqliteStore(AbstractStore, SqliteRegistry):
+class SqliteStore(AbstractStore, SqliteRegistry, SqliteLoggedModels):
     """A store in one SQLite file (WAL mode), safe for several processes at once.
 
     Each process holds a writer and a reader connection. A locked database (another process writing) is a

@@ -185,13 +185,18 @@ class TrainingRun:
 
     def log_metrics(self, metrics: Mapping[str, Any], step: int, prefix: str = "") -> None:
         """Queue every numeric value of ``metrics`` at ``step`` (one timestamp); strings and other
-        non-numbers are dropped with one warning per key, as MLflow's integrations do."""
+        non-numbers are dropped with one warning per key, as MLflow's integrations do.
+
+        The cleaned values go in with one ``put_metrics_at`` (one producer lookup, one wake check, one
+        RunOperations for the whole dict), not one put per value: a step's 10 values cost about what one
+        ``log_metric`` does plus the per-key checks here."""
         rid = self.run_id
         assert self._client is not None
         queue = self._client._pipeline().queue
         ts = calls.now_ms()
         step = int(step)
         keys = self._keys
+        points: dict[str, float] = {}
         for raw_key, value in metrics.items():
             key = prefix + raw_key if prefix else raw_key
             clean = keys[key] if key in keys else self._metric_key(key)
@@ -204,7 +209,12 @@ class TrainingRun:
                     keys[key] = None
                     continue
                 value = number
-            queue.put_metric(rid, clean, value, ts, step)
+            if clean in points:  # two raw keys cleaned to the same name: both points are logged
+                queue.put_metric(rid, clean, value, ts, step)
+            else:
+                points[clean] = value
+        if points:
+            queue.put_metrics_at(queue.producer(), queue.intern(rid), points, ts, step)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Queue params (MLflow's truncation of long values applies); keys with characters MLflow does not

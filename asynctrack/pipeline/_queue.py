@@ -7,7 +7,9 @@ side cheap and correct:
   (a :class:`Producer`), so no shared counter is contended.
 - **Wake the worker only when it is worth it.** ``wake_limit`` says how many queued operations should
   wake the worker: 0 while it is idle (any operation wakes it), ``high_water`` (half the capacity) while
-  it lingers to let a batch grow, and never while it is busy. The worker sets the limit before it
+  it lingers to let a batch grow, and never while it is busy. After a write the worker stays warm for
+  one linger period (limit ``high_water``) before it goes idle, so a steady stream of calls never pays
+  a wake-up. The worker sets the limit before it
   sleeps and re-checks the deque; a caller compares the queue length with the limit after appending.
   Whichever happens second sees the other, so no operation is left behind, and a busy or lingering
   worker costs callers one comparison.
@@ -196,6 +198,23 @@ class OpQueue:
         dq, event = self._dq, self._event
         assert event is not None, "attach() first"
         try:
+            if not dq and linger > 0:
+                # Still warm (just after a write, or at start): wait up to ``linger`` under the lingering
+                # limit before sleeping for good, so that a steady trickle (a training loop's few metrics
+                # a step) never has its caller wake the worker: each wake-up is a cross-thread write whose
+                # system call hands the GIL to the loop thread in the middle of the caller's step.
+                event.clear()
+                self._wake_limit = self._high_water
+                if not dq and not self._waiters and not self._blocked:
+                    try:
+                        async with asyncio.timeout(linger):
+                            await event.wait()
+                        return  # woken: half full, a caller waits, or the queue closes
+                    except TimeoutError:
+                        pass
+                self._wake_limit = NEVER
+                if dq:
+                    return  # the batch had its linger to grow
             if not dq:
                 event.clear()
                 self._wake_limit = 0

@@ -26,7 +26,7 @@ from test_copy import (
 
 from asynctrack.cli._main import main
 from asynctrack.exceptions import MlflowException
-from asynctrack.store._migrations import Migration, SchemaTooNew
+from asynctrack.store._migrations import Migration, SchemaTooNew, SchemaTooOld
 from asynctrack.store.postgres import SCHEMA_VERSION, PostgresStore
 from asynctrack.transfer import CopyState, copy_store, open_source
 
@@ -117,10 +117,42 @@ def test_postgresql_schema_versions(pg: str, capsys: pytest.CaptureFixture[str])
     ):
         anyio.run(lambda: _open_close(pg))
     assert main(["db", "upgrade", pg]) == 1
-    _set_version(pg, SCHEMA_VERSION - 1)
-    with pytest.raises(MlflowException, match=f"no migration from version {SCHEMA_VERSION - 1}"):
+    _set_version(pg, 0)
+    with pytest.raises(MlflowException, match="no migration from version 0"):
         anyio.run(lambda: _open_close(pg))
     _set_version(pg, SCHEMA_VERSION)
+
+
+def test_postgresql_version_1_gets_the_registry_by_db_upgrade(
+    pg: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A database of schema version 1 (before the model registry) is refused on open, naming the upgrade;
+    ``asynctrack db upgrade`` adds the registry's tables, after which the registry works."""
+    anyio.run(lambda: _open_close(pg))
+    for table in (
+        "registered_model_aliases",
+        "model_version_tags",
+        "model_versions",
+        "registered_model_tags",
+        "registered_models",
+    ):
+        execute(pg, f"DROP TABLE {table}", ())
+    _set_version(pg, 1)
+    with pytest.raises(SchemaTooOld, match="has asynctrack schema version 1; .* db upgrade"):
+        anyio.run(lambda: _open_close(pg))
+    assert main(["db", "upgrade", pg]) == 0
+    assert "1 -> 2: add the model registry" in capsys.readouterr().out
+
+    async def register() -> tuple[str, str]:
+        store = await PostgresStore.open(pg, "/unused")
+        try:
+            await store.create_registered_model("m")
+            mv = await store.create_model_version("m", "s3://b/m")
+            return mv.name, mv.version
+        finally:
+            await store.aclose()
+
+    assert anyio.run(register) == ("m", "1")
 
 
 async def _open_close(uri: str) -> None:

@@ -1,8 +1,8 @@
 """The PostgreSQL store's schema migrations: its list of steps for the shared registry
 (``store/_migrations.py``), and ``asynctrack db upgrade`` for ``postgresql://`` URIs.
 
-``STEPS[v]`` turns schema version ``v`` into ``v + 1``; version 1 is the first, so the list is empty until
-the schema changes. A PostgreSQL database is shared by design (many clients, several servers), so nothing
+``STEPS[v]`` turns schema version ``v`` into ``v + 1``; version 1 is the first (version 2 adds the model
+registry). A PostgreSQL database is shared by design (many clients, several servers), so nothing
 upgrades it on open, a client no more than a server: an older schema is refused with
 :class:`~asynctrack.store._migrations.SchemaTooOld` naming the command, a newer one with
 :class:`~asynctrack.store._migrations.SchemaTooNew`, before anything is written. ``asynctrack db upgrade``
@@ -23,8 +23,17 @@ from asynctrack.store.postgres._schema import SCHEMA_LOCK, SCHEMA_VERSION, schem
 
 __all__ = ["STEPS", "apply_plan", "check_version", "upgrade_database"]
 
-#: Steps by the version they upgrade from (none yet: version 1 is the first PostgreSQL schema).
-STEPS: dict[int, Migration[asyncpg.Connection]] = {}
+
+async def _to_2(conn: asyncpg.Connection) -> None:
+    from asynctrack.store.postgres._registry_schema import REGISTRY_DDL
+
+    await conn.execute(REGISTRY_DDL)
+
+
+#: Steps by the version they upgrade from.
+STEPS: dict[int, Migration[asyncpg.Connection]] = {
+    1: Migration(1, "add the model registry (registered models, versions, their tags and aliases)", _to_2),
+}
 
 
 def check_version(found: int, where: str) -> None:

@@ -30,7 +30,7 @@ from asynctrack.exceptions import MlflowException
 __all__ = ["APPLIED_KEY_DAYS", "DDL", "SCHEMA_LOCK", "SCHEMA_VERSION", "ensure_schema", "schema_version"]
 
 #: The schema this code reads and writes. A database made by a newer asynctrack is refused.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the model registry's tables (_registry_schema.py)
 APPLIED_KEY_DAYS = 30
 DEFAULT_EXPERIMENT_NAME = "Default"
 # Taken while the schema is created or checked, so processes starting together do it once.
@@ -181,7 +181,10 @@ async def ensure_schema(conn: asyncpg.Connection, artifact_root: str, now_ms: in
                     "asynctrack keeps its tables in a database of its own: create an empty one "
                     "(CREATE DATABASE ...) and point the tracking URI at it." + hint
                 )
+            from asynctrack.store.postgres._registry_schema import REGISTRY_DDL
+
             await conn.execute(DDL)
+            await conn.execute(REGISTRY_DDL)
             await conn.execute(
                 "INSERT INTO asynctrack_meta (key, value) VALUES ('schema_version', $1)", str(SCHEMA_VERSION)
             )

@@ -21,6 +21,7 @@ from asynctrack.store._retry import retry_transient
 from asynctrack.store.postgres import _charts, _datasets, _imports, _reads, _search, _writes
 from asynctrack.store.postgres._connection import PoolConfig, open_pool, pooled
 from asynctrack.store.postgres._logged_model_store import PostgresLoggedModels
+from asynctrack.store.postgres._registry_store import PostgresRegistry
 from asynctrack.store.postgres._schema import ensure_schema
 
 __all__ = ["PostgresStore"]
@@ -32,7 +33,7 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class PostgresStore(AbstractStore, PostgresLoggedModels):
+class PostgresStore(AbstractStore, PostgresLoggedModels, PostgresRegistry):
     """A store in one PostgreSQL database, shared by any number of processes and machines.
 
     Each store holds one asyncpg pool (``pool_size`` connections at most). Reads and the small writes

@@ -10,9 +10,9 @@ order of search_model_versions), by run; version tags by (key, value).
 
 from __future__ import annotations
 
-__all__ = ["DELETED_STAGE", "REGISTRY_DDL"]
+from asynctrack.store._registry._steps import DELETED_STAGE
 
-DELETED_STAGE = "Deleted_Internal"
+__all__ = ["DELETED_STAGE", "REGISTRY_DDL"]
 
 REGISTRY_DDL = """
 CREATE TABLE IF NOT EXISTS registered_models (

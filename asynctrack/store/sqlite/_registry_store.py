@@ -1,141 +1,62 @@
-"""The model registry of the embedded SQLite store: :class:`RegistryStore` over the same database file
-and connections as the tracking data (``_registry_ops.py`` and ``_registry_search.py`` do the work)."""
+"""The model registry of the embedded SQLite store: the shared SQL registry (``store/_registry``) driven in
+the store's connection threads, over the same database file as the tracking data."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable, Sequence
+import sqlite3
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
 
-from asynctrack.entities import ModelVersion, RegisteredModel
-from asynctrack.store._registry_protocol import RegistryStore
-from asynctrack.store.sqlite import _registry_ops as ops
-from asynctrack.store.sqlite import _registry_rows as rows
-from asynctrack.store.sqlite._registry_search import search_model_versions, search_registered_models
+from asynctrack.store._registry import SQLITE, Conflict, Fetch, SqlOp, SqlRegistry
+from asynctrack.store.sqlite._search import snapshot
 
-__all__ = ["SqliteRegistry"]
+__all__ = ["SqliteRegistry", "drive"]
 
 T = TypeVar("T")
 
 
-def _now() -> int:
-    return time.time_ns() // 1_000_000
+def drive(conn: sqlite3.Connection, op: Callable[..., SqlOp[T]], *args: Any) -> T:
+    """Run a registry operation on ``conn`` (in its thread): each step executed, its rows sent back, a
+    unique-key violation thrown in as :class:`Conflict`."""
+    gen = op(*args)
+    try:
+        step = next(gen)
+        while True:
+            try:
+                if step.fetch is Fetch.MANY:
+                    conn.executemany(step.sql, step.params)
+                    result: object = None
+                else:
+                    cur = conn.execute(step.sql, step.params)
+                    if step.fetch is Fetch.ONE:
+                        result = cur.fetchone()
+                    elif step.fetch is Fetch.ALL:
+                        result = cur.fetchall()
+                    else:
+                        result = None
+            except sqlite3.IntegrityError:
+                step = gen.throw(Conflict())
+                continue
+            step = gen.send(result)
+    except StopIteration as stop:
+        return cast(T, stop.value)
 
 
-class SqliteRegistry(RegistryStore):
+def _drive_in_snapshot(conn: sqlite3.Connection, op: Callable[..., SqlOp[T]], *args: Any) -> T:
+    with snapshot(conn):
+        return drive(conn, op, *args)
+
+
+class SqliteRegistry(SqlRegistry):
     """Mixed into :class:`~asynctrack.store.sqlite.SqliteStore`, which provides ``_write`` (one retried
     IMMEDIATE transaction) and ``_read`` (the reader connection)."""
 
+    registry_dialect = SQLITE
     _write: Callable[..., Awaitable[object]]
     _read: Callable[..., Awaitable[object]]
 
-    async def _w(self, what: str, fn: Callable[..., T], *args: Any) -> T:
-        return cast(T, await self._write(what, fn, *args))
+    async def _registry_write(self, what: str, op: Callable[..., SqlOp[T]], *args: Any) -> T:
+        return cast(T, await self._write(what, drive, op, *args))
 
-    async def _r(self, fn: Callable[..., T], *args: Any) -> T:
-        return cast(T, await self._read(fn, *args))
-
-    async def create_registered_model(
-        self, name: str, tags: Sequence[tuple[str, str]] = (), description: str | None = None
-    ) -> RegisteredModel:
-        return await self._w(
-            "create_registered_model", ops.create_registered_model, name, list(tags), description, _now()
-        )
-
-    async def get_registered_model(self, name: str) -> RegisteredModel:
-        return await self._r(rows.registered_model, name)
-
-    async def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
-        return await self._w("rename_registered_model", ops.rename_registered_model, name, new_name, _now())
-
-    async def update_registered_model(self, name: str, description: str | None) -> RegisteredModel:
-        return await self._w(
-            "update_registered_model", ops.update_registered_model, name, description, _now()
-        )
-
-    async def delete_registered_model(self, name: str) -> None:
-        await self._w("delete_registered_model", ops.delete_registered_model, name)
-
-    async def set_registered_model_tag(self, name: str, key: str, value: str) -> None:
-        await self._w("set_registered_model_tag", ops.set_registered_model_tag, name, key, value)
-
-    async def delete_registered_model_tag(self, name: str, key: str) -> None:
-        await self._w("delete_registered_model_tag", ops.delete_registered_model_tag, name, key)
-
-    async def search_registered_models(
-        self, filter_string: str, max_results: int, order_by: Sequence[str], page_token: str | None
-    ) -> tuple[list[RegisteredModel], str | None]:
-        return await self._r(search_registered_models, filter_string, max_results, list(order_by), page_token)
-
-    async def get_latest_versions(self, name: str, stages: Sequence[str]) -> list[ModelVersion]:
-        return await self._r(ops.latest_versions_of, name, list(stages))
-
-    async def create_model_version(
-        self,
-        name: str,
-        source: str,
-        run_id: str | None = None,
-        tags: Sequence[tuple[str, str]] = (),
-        run_link: str | None = None,
-        description: str | None = None,
-        model_id: str | None = None,
-    ) -> ModelVersion:
-        return await self._w(
-            "create_model_version",
-            ops.create_model_version,
-            name,
-            source,
-            run_id,
-            list(tags),
-            run_link,
-            description,
-            model_id,
-            _now(),
-        )
-
-    async def get_model_version(self, name: str, version: int) -> ModelVersion:
-        return await self._r(rows.model_version, name, version)
-
-    async def update_model_version(self, name: str, version: int, description: str | None) -> ModelVersion:
-        return await self._w(
-            "update_model_version", ops.update_model_version, name, version, description, _now()
-        )
-
-    async def transition_model_version_stage(
-        self, name: str, version: int, stage: str, archive_existing_versions: bool
-    ) -> ModelVersion:
-        return await self._w(
-            "transition_model_version_stage",
-            ops.transition_stage,
-            name,
-            version,
-            stage,
-            archive_existing_versions,
-            _now(),
-        )
-
-    async def delete_model_version(self, name: str, version: int) -> None:
-        await self._w("delete_model_version", ops.delete_model_version, name, version, _now())
-
-    async def get_model_version_download_uri(self, name: str, version: int) -> str:
-        return await self._r(ops.download_uri, name, version)
-
-    async def set_model_version_tag(self, name: str, version: int, key: str, value: str) -> None:
-        await self._w("set_model_version_tag", ops.set_model_version_tag, name, version, key, value)
-
-    async def delete_model_version_tag(self, name: str, version: int, key: str) -> None:
-        await self._w("delete_model_version_tag", ops.delete_model_version_tag, name, version, key)
-
-    async def search_model_versions(
-        self, filter_string: str, max_results: int, order_by: Sequence[str], page_token: str | None
-    ) -> tuple[list[ModelVersion], str | None]:
-        return await self._r(search_model_versions, filter_string, max_results, list(order_by), page_token)
-
-    async def set_registered_model_alias(self, name: str, alias: str, version: int) -> None:
-        await self._w("set_registered_model_alias", ops.set_registered_model_alias, name, alias, version)
-
-    async def delete_registered_model_alias(self, name: str, alias: str) -> None:
-        await self._w("delete_registered_model_alias", ops.delete_registered_model_alias, name, alias)
-
-    async def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
-        return await self._r(ops.model_version_by_alias, name, alias)
+    async def _registry_read(self, op: Callable[..., SqlOp[T]], *args: Any, snapshot: bool = False) -> T:
+        return cast(T, await self._read(_drive_in_snapshot if snapshot else drive, op, *args))

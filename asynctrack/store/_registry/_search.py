@@ -1,5 +1,5 @@
-"""search_registered_models and search_model_versions on SQLite: MLflow's filters and orders compiled
-to one query per page (plus one per page for tags, aliases and latest versions).
+"""search_registered_models and search_model_versions: MLflow's filters and orders compiled to one query
+per page (plus one per page for tags, aliases and latest versions), for either database.
 
 Paging is MLflow's: an offset in the page token, ``max_results + 1`` rows fetched to know whether a next
 page exists. Prompts (models tagged ``mlflow.prompt.is_prompt = 'true'``) are left out unless the filter
@@ -8,11 +8,13 @@ asks for them, as MLflow does, so the registry and MLflow's prompt registry can 
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
+from typing import Any
 
 from asynctrack.entities import ModelVersion, RegisteredModel
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
+from asynctrack.store._registry._rows import VERSION_COLUMNS, models_from_rows, versions_from_rows
+from asynctrack.store._registry._steps import DELETED_STAGE, Dialect, SqlOp, fetch_all
 from asynctrack.store.search._ast import Comparison, Entity, Op, SortKey
 from asynctrack.store.search._registry import (
     MODEL_VERSION_MAX_RESULTS_THRESHOLD,
@@ -24,13 +26,11 @@ from asynctrack.store.search._registry import (
     parse_registered_model_filter,
     parse_registered_model_order_by,
 )
-from asynctrack.store.sqlite._registry_rows import VERSION_COLUMNS, models_from_rows, versions_from_rows
-from asynctrack.store.sqlite._registry_schema import DELETED_STAGE
-from asynctrack.store.sqlite._search import _COMPARE, _conjunction, _like_limit, _Query, snapshot
 
 __all__ = ["search_model_versions", "search_registered_models"]
 
 IS_PROMPT = "mlflow.prompt.is_prompt"
+_COMPARE = {Op.EQ: "=", Op.NE: "!=", Op.LT: "<", Op.LE: "<=", Op.GT: ">", Op.GE: ">="}
 _MODEL_ORDER = {
     "name": "m.name",
     "creation_timestamp": "m.creation_time",
@@ -73,105 +73,116 @@ def _querying_prompts(clauses: Sequence[Comparison]) -> bool:
     return False
 
 
-def _attribute(q: _Query, column: str, c: Comparison) -> str:
+def _attribute(d: Dialect, params: list[Any], column: str, c: Comparison) -> str:
     if c.op in (Op.IN, Op.NOT_IN):
         assert isinstance(c.value, tuple)
-        marks = ", ".join(q.bind(v) for v in c.value)
+        params.extend(c.value)
+        marks = ", ".join("?" for _ in c.value)
         return f"{column} {'IN' if c.op is Op.IN else 'NOT IN'} ({marks})"
     if isinstance(c.value, int):
-        return f"{column} {_COMPARE[c.op]} {q.bind_number(c.value)}"
-    return q.string_predicate(column, c.op, c.value)
+        params.append(c.value)
+        return f"{column} {_COMPARE[c.op]} ?"
+    assert isinstance(c.value, str)
+    return d.string_predicate(column, c.op, c.value, params)
+
+
+def _conjunction(terms: Sequence[str]) -> str:
+    """``terms`` ANDed as a balanced tree: SQLite caps expression depth at 1,000 and a flat chain of N ANDs
+    is N deep, so a long (valid) filter would otherwise fail in the database."""
+    if len(terms) == 1:
+        return terms[0]
+    middle = len(terms) // 2
+    return f"({_conjunction(terms[:middle])} AND {_conjunction(terms[middle:])})"
 
 
 def _order(keys: Sequence[SortKey], columns: dict[str, str]) -> str:
     return ", ".join(f"{columns[k.key]} {'ASC' if k.ascending else 'DESC'}" for k in keys)
 
 
-def _page(max_results: int, page_token: str | None, q: _Query) -> tuple[int, str]:
-    offset = decode_offset_token(page_token)
-    return offset, f"LIMIT {q.bind(max_results + 1)} OFFSET {q.bind(offset)}"
+def _tag_clause(d: Dialect, params: list[Any], c: Comparison, key_column: str, tags: str) -> str:
+    params.append(c.key)
+    assert isinstance(c.value, str)
+    cond = d.string_predicate("t.value", c.op, c.value, params)
+    return f"{key_column} IN (SELECT {tags} WHERE t.key = ? AND {cond})"
 
 
 def search_registered_models(
-    conn: sqlite3.Connection,
-    filter_string: str,
-    max_results: int,
-    order_by: Sequence[str],
-    page_token: str | None,
-) -> tuple[list[RegisteredModel], str | None]:
+    d: Dialect, filter_string: str, max_results: int, order_by: Sequence[str], page_token: str | None
+) -> SqlOp[tuple[list[RegisteredModel], str | None]]:
     _max_results(max_results, REGISTERED_MODEL_MAX_RESULTS_THRESHOLD)
     clauses = parse_registered_model_filter(filter_string)
     keys = parse_registered_model_order_by(order_by)
-    q = _Query(_like_limit(conn))
+    offset = decode_offset_token(page_token)
+    params: list[Any] = []
+    where: list[str] = []
     prompts = _querying_prompts(clauses)
     for c in clauses:
         if c.entity is Entity.TAG:
             if c.key == IS_PROMPT and not prompts:
                 continue
-            cond = q.string_predicate("t.value", c.op, c.value)
-            q.where.append(
-                "m.model_key IN (SELECT t.model_key FROM registered_model_tags AS t "
-                f"WHERE t.key = {q.bind(c.key)} AND {cond})"
+            where.append(
+                _tag_clause(d, params, c, "m.model_key", "t.model_key FROM registered_model_tags AS t")
             )
         else:
-            q.where.append(_attribute(q, "m.name", c))
+            where.append(_attribute(d, params, "m.name", c))
     if not prompts:
-        q.where.append(
+        where.append(
             "NOT EXISTS (SELECT 1 FROM registered_model_tags AS p WHERE p.model_key = m.model_key "
             f"AND p.key = '{IS_PROMPT}' AND p.value = 'true')"
         )
-    offset, limit = _page(max_results, page_token, q)
-    sql = (
+    found = yield fetch_all(
         "SELECT m.model_key, m.name, m.creation_time, m.last_updated_time, m.description "
-        "FROM registered_models AS m "
-        f"WHERE {_conjunction(q.where)} ORDER BY {_order(keys, _MODEL_ORDER)} {limit}"
+        f"FROM registered_models AS m WHERE {_conjunction(where)} "
+        f"ORDER BY {_order(keys, _MODEL_ORDER)} LIMIT ? OFFSET ?",
+        *params,
+        max_results + 1,
+        offset,
     )
-    with snapshot(conn):
-        found = [tuple(r) for r in conn.execute(sql, q.params)]
-        models = models_from_rows(conn, found[:max_results], by_first_version=False)
+    models = yield from models_from_rows([tuple(r) for r in found[:max_results]], by_first_version=False)
     token = encode_offset_token(offset + max_results) if len(found) > max_results else None
     return models, token
 
 
 def search_model_versions(
-    conn: sqlite3.Connection,
-    filter_string: str,
-    max_results: int,
-    order_by: Sequence[str],
-    page_token: str | None,
-) -> tuple[list[ModelVersion], str | None]:
+    d: Dialect, filter_string: str, max_results: int, order_by: Sequence[str], page_token: str | None
+) -> SqlOp[tuple[list[ModelVersion], str | None]]:
     _max_results(max_results, MODEL_VERSION_MAX_RESULTS_THRESHOLD)
     clauses = parse_model_version_filter(filter_string)
     keys = parse_model_version_order_by(order_by)
-    q = _Query(_like_limit(conn))
-    q.where.append(f"v.current_stage != {q.bind(DELETED_STAGE)}")
+    offset = decode_offset_token(page_token)
+    params: list[Any] = [DELETED_STAGE]
+    where = ["v.current_stage != ?"]
     prompts = _querying_prompts(clauses)
     for c in clauses:
         if c.entity is Entity.TAG:
             if c.key == IS_PROMPT and not prompts:
                 continue
             # Membership in the (key, value) index range of the tag, not a correlated EXISTS per version:
-            # measured 5x faster over 10,000 versions (the planner then starts from the matching tags).
-            cond = q.string_predicate("t.value", c.op, c.value)
-            q.where.append(
-                "(v.model_key, v.version) IN (SELECT t.model_key, t.version FROM model_version_tags AS t "
-                f"WHERE t.key = {q.bind(c.key)} AND {cond})"
+            # measured 5x faster over 10,000 versions on SQLite (the planner starts from the matching tags).
+            where.append(
+                _tag_clause(
+                    d,
+                    params,
+                    c,
+                    "(v.model_key, v.version)",
+                    "t.model_key, t.version FROM model_version_tags AS t",
+                )
             )
         else:
-            q.where.append(_attribute(q, _VERSION_ATTRS[c.key], c))
+            where.append(_attribute(d, params, _VERSION_ATTRS[c.key], c))
     if not prompts:
-        q.where.append(
+        where.append(
             "v.model_key NOT IN (SELECT p.model_key FROM model_version_tags AS p "
             f"WHERE p.key = '{IS_PROMPT}' AND p.value = 'true')"
         )
-    offset, limit = _page(max_results, page_token, q)
-    sql = (
+    found = yield fetch_all(
         f"SELECT {VERSION_COLUMNS} FROM model_versions AS v "
         "JOIN registered_models AS m ON m.model_key = v.model_key "
-        f"WHERE {_conjunction(q.where)} ORDER BY {_order(keys, _VERSION_ORDER)} {limit}"
+        f"WHERE {_conjunction(where)} ORDER BY {_order(keys, _VERSION_ORDER)} LIMIT ? OFFSET ?",
+        *params,
+        max_results + 1,
+        offset,
     )
-    with snapshot(conn):
-        found = [tuple(r) for r in conn.execute(sql, q.params)]
-        versions = versions_from_rows(conn, found[:max_results], with_aliases=False)
+    versions = yield from versions_from_rows([tuple(r) for r in found[:max_results]], with_aliases=False)
     token = encode_offset_token(offset + max_results) if len(found) > max_results else None
     return versions, token

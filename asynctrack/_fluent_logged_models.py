@@ -161,7 +161,12 @@ def search_logged_models(
     if output_format == "pandas":
         import pandas as pd  # optional dependency, as in MLflow
 
-        return pd.DataFrame([m.to_dictionary() for m in models])
+        rows = []
+        for m in models:
+            row = m.to_dictionary()
+            row["status"] = LoggedModelStatus.from_int(row["status"])  # back to the enum, as MLflow does
+            rows.append(row)
+        return pd.DataFrame(rows)
     raise MlflowException(
         f"Unsupported output format: {output_format!r}. Supported string values are 'pandas' or 'list'",
         error_code=INVALID_PARAMETER_VALUE,

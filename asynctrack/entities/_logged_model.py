@@ -106,9 +106,7 @@ class LoggedModel(msgspec.Struct, frozen=True):
         return f"models:/{self.model_id}"
 
     def to_dictionary(self) -> dict[str, Any]:
-        """MLflow's ``to_dictionary``: every field, ``status`` as its name, metrics as dicts."""
+        """MLflow's ``to_dictionary``: every field, ``status`` as its integer, no ``model_uri``."""
         out: dict[str, Any] = {f: getattr(self, f) for f in self.__struct_fields__}
-        out["status"] = str(self.status)
-        out["model_uri"] = self.model_uri
-        out["metrics"] = None if self.metrics is None else [msgspec.to_builtins(m) for m in self.metrics]
+        out["status"] = self.status.to_int()
         return out

@@ -20,11 +20,11 @@ from starlette.routing import BaseRoute
 from asynctrack.server._artifacts import (
     artifact_routes,
     disabled_routes,
-    logged_model_routes,
     store_location,
 )
 from asynctrack.server._config import ServerConfig
 from asynctrack.server._errors import endpoint_not_found, internal_error, method_not_allowed
+from asynctrack.server._logged_models import logged_model_routes
 from asynctrack.server._registry import registry_routes
 from asynctrack.server._routes import routes
 from asynctrack.server._security import security_middleware
@@ -60,7 +60,7 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
         finally:
             await store.aclose()
 
-    tracking = routes() + registry_routes() + logged_model_routes(cfg)
+    tracking = routes() + registry_routes() + logged_model_routes()
     if cfg.artifacts_only:
         tracking = disabled_routes(tracking)
     pages = [] if cfg.artifacts_only else page_routes()  # the web UI needs the tracking store

@@ -24,7 +24,6 @@ from __future__ import annotations
 import mimetypes
 import os
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import msgspec
 from starlette.datastructures import Headers
@@ -50,7 +49,7 @@ from asynctrack.server._artifacts_io import (
 )
 from asynctrack.server._config import ServerConfig
 from asynctrack.server._errors import JSON_TYPE, error_response, internal_error
-from asynctrack.server._request import read_body, read_message
+from asynctrack.server._request import read_body
 
 __all__ = [
     "DEFAULT_ARTIFACTS_DESTINATION",
@@ -58,7 +57,6 @@ __all__ = [
     "artifact_routes",
     "destination_root",
     "disabled_routes",
-    "logged_model_routes",
     "serves_artifacts",
     "store_location",
 ]
@@ -315,31 +313,6 @@ def artifact_routes(config: ServerConfig) -> list[Route]:
         Route(prefix + path, handlers[name], methods=[method])
         for prefix in _SERVICE_PREFIXES
         for path, method, name in _ENDPOINTS
-    ]
-
-
-class SearchLoggedModels(msgspec.Struct):
-    experiment_ids: list[str] | None = None
-    filter: str | None = None
-    datasets: list[Any] | None = None
-    max_results: int | str | None = None
-    order_by: list[Any] | None = None
-    page_token: str | None = None
-
-
-def logged_model_routes(config: ServerConfig) -> list[Route]:
-    """``POST .../mlflow/logged-models/search``, answered with no models: asynctrack keeps no MLflow 3
-    LoggedModels, and MLflow's client asks this endpoint before it lists or downloads any
-    ``runs:/<run_id>/<path>`` (to merge a logged model's files into the run's)."""
-
-    async def search_logged_models(request: Request) -> Response:
-        await read_message(request, SearchLoggedModels, config.max_body_bytes)
-        return _empty()
-
-    endpoint = _guarded(search_logged_models)
-    return [
-        Route(prefix + "/logged-models/search", endpoint, methods=["POST"])
-        for prefix in (API_PREFIX, AJAX_PREFIX)
     ]
 
 

@@ -15,6 +15,10 @@ The other exception is the artifact API's PUT and DELETE (``/api/2.0/mlflow-arti
 up with its own type (MLflow's client sends the type guessed from the file name, and no type at all for
 multipart parts and deletes). PUT and DELETE are never sent cross-site without a preflight, so the
 type adds nothing there. Its POST endpoints (multipart create, complete, abort) take JSON like the rest.
+
+Last, a DELETE with no body at all needs no type: MLflow 3.17.2's client sends the logged-model deletes
+(``DELETE /logged-models/{id}``, ``.../tags/{key}``) that way, and a browser never sends a DELETE
+cross-site without a preflight.
 """
 
 from __future__ import annotations
@@ -57,6 +61,11 @@ def content_type_error(content_type: str | None) -> MlflowException | None:
     return None
 
 
+def _no_body(scope: Scope) -> bool:
+    length = header(scope, b"content-length")
+    return header(scope, b"transfer-encoding") is None and (length is None or length.strip() == "0")
+
+
 class ContentTypeGuard:
     """ASGI middleware: 400 for a POST, PUT, PATCH or DELETE that is not JSON (see the module docstring)."""
 
@@ -71,7 +80,10 @@ class ContentTypeGuard:
                 if error is not None:
                     await error_response(error)(scope, receive, send)
                     return
-            elif not (scope["method"] in _EXEMPT_METHODS and path.startswith(JSON_ONLY_EXEMPT_PREFIXES)):
+            elif not (
+                (scope["method"] in _EXEMPT_METHODS and path.startswith(JSON_ONLY_EXEMPT_PREFIXES))
+                or (scope["method"] == "DELETE" and _no_body(scope))
+            ):
                 error = content_type_error(header(scope, b"content-type"))
                 if error is not None:
                     await error_response(error)(scope, receive, send)

@@ -11,9 +11,10 @@ import numpy as np
 
 from asynctrack._rest._messages import DeleteTag, Empty, LogBatch, LogInputs, LogMetric, LogParam, SetTag
 from asynctrack._rest._wire import dataset_input_from_wire, float_from_wire, int_from_wire
-from asynctrack.entities import LifecycleStage, Param, RunTag
+from asynctrack.entities import LifecycleStage, Metric, Param, RunTag
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.server._batch import ParsedBatch, parse_log_batch
+from asynctrack.server._model_metrics import link_model_metrics, link_wire_metrics
 from asynctrack.server._request import IDEMPOTENCY_KEY, invalid, required
 from asynctrack.server._state import ServerState
 from asynctrack.store import MetricSeries
@@ -42,6 +43,12 @@ async def log_metric(state: ServerState, msg: LogMetric) -> Empty:
     v, ts, st = check_metric(key, value, timestamp, step)
     series = MetricSeries(key, np.array([v], np.float64), np.array([ts], np.int64), np.array([st], np.int64))
     await state.writer.write(ParsedBatch(run_id, [series], [], []))
+    if msg.model_id:  # MLflow 3: the point is also the logged model's
+        name, digest = msg.dataset_name or None, msg.dataset_digest or None
+        if (name is None) != (digest is None):  # MLflow keeps the one given; a link needs both or neither
+            name = digest = None
+        linked = Metric(key, v, ts, st, msg.model_id, name, digest, run_id)
+        await link_model_metrics(state, run_id, [linked])
     return Empty()
 
 
@@ -74,6 +81,7 @@ async def log_batch(state: ServerState, msg: LogBatch) -> Empty:
             raise invalid(f"Idempotency-Key must be 1 to 200 characters, got {len(key)}")
         batch = msgspec.structs.replace(batch, key=key)
     await state.writer.write(batch)
+    await link_wire_metrics(state, batch.run_id, msg.metrics)  # MLflow 3: points naming a logged model
     return Empty()
 
 

@@ -60,6 +60,11 @@ class LoggedModelStore(abc.ABC):
         as MLflow's ``log_metric(..., model_id=...)`` does."""
 
     @abc.abstractmethod
+    async def link_model_metrics(self, run_id: str, metrics: Sequence[Metric]) -> None:
+        """Only link points already written to the run's history to their models (a server's log-metric and
+        log-batch: the run's part goes through its writer). Points without a ``model_id`` are skipped."""
+
+    @abc.abstractmethod
     async def search_logged_models(
         self,
         experiment_ids: Sequence[str],

@@ -54,6 +54,7 @@ class Ctx:
     run_id: str
     caller: str
     other: str
+    model_id: str = ""
 
 
 @dataclass
@@ -191,7 +192,49 @@ CASES = [
         "can_read",
         lambda c: _get(API + "/metrics/get-history-bulk-interval", run_ids=c.run_id, metric_key="m"),
     ),
-    Case("logged-models/search", "user", lambda c: _post(API + "/logged-models/search", {})),
+    Case(
+        "logged-models/search",
+        "can_read",
+        lambda c: _post(API + "/logged-models/search", {"experiment_ids": [c.experiment_id]}),
+    ),
+    Case(
+        "logged-models create",
+        "can_update",
+        lambda c: _post(API + "/logged-models", {"experiment_id": c.experiment_id}),
+    ),
+    Case("logged-models get", "can_read", lambda c: _get(API + f"/logged-models/{c.model_id}")),
+    Case(
+        "logged-models finalize",
+        "can_update",
+        lambda c: _json("PATCH", API + f"/logged-models/{c.model_id}", {"status": "LOGGED_MODEL_READY"}),
+    ),
+    Case(
+        "logged-models set tags",
+        "can_update",
+        lambda c: _json(
+            "PATCH", API + f"/logged-models/{c.model_id}/tags", {"tags": [{"key": "a", "value": "b"}]}
+        ),
+    ),
+    Case(
+        "logged-models params",
+        "can_update",
+        lambda c: _post(
+            API + f"/logged-models/{c.model_id}/params", {"params": [{"key": "a", "value": "b"}]}
+        ),
+    ),
+    Case(
+        "logged-models delete tag",
+        "can_update",
+        lambda c: ("DELETE", API + f"/logged-models/{c.model_id}/tags/t", {}),
+    ),
+    Case(
+        "logged-models delete", "can_delete", lambda c: ("DELETE", API + f"/logged-models/{c.model_id}", {})
+    ),
+    Case(
+        "logged-models artifacts",
+        "can_read",
+        lambda c: _get(API + f"/logged-models/{c.model_id}/artifacts/directories"),
+    ),
     Case("version", "user", lambda c: _get("/version")),
     # The proxied artifact API: the path's first segment is the experiment.
     Case(
@@ -346,7 +389,13 @@ def _prepare(admin: httpx.Client, caller: str, level: str | None, case: Case) ->
     if "deleted_run" in case.setup:
         ok(admin.post(API + "/runs/delete", json={"run_id": run_id}))
     other = new_user(admin, "other") if "other" in case.setup else ADMIN
-    return Ctx(experiment_id, name, run_id, caller, other)
+    model = ok(
+        admin.post(
+            API + "/logged-models",
+            json={"experiment_id": experiment_id, "tags": [{"key": "t", "value": "v"}]},
+        )
+    )
+    return Ctx(experiment_id, name, run_id, caller, other, model["model"]["info"]["model_id"])
 
 
 def _snapshot(admin: httpx.Client, c: Ctx) -> Any:
@@ -360,7 +409,8 @@ def _snapshot(admin: httpx.Client, c: Ctx) -> Any:
     )
     other = admin.get(API + "/users/get", params={"username": c.other}).json()
     users = admin.get(API + "/users/list").json()
-    return experiment, run, artifact, listing, grants.json(), other, users
+    model = admin.get(API + f"/logged-models/{c.model_id}").json() if c.model_id else None
+    return experiment, run, artifact, listing, grants.json(), other, users, model
 
 
 def _send(c: httpx.Client, request: tuple[str, str, dict[str, Any]]) -> httpx.Response:

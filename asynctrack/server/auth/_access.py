@@ -18,6 +18,7 @@ from asynctrack.exceptions import RESOURCE_DOES_NOT_EXIST, MlflowException
 from asynctrack.server._state import ServerState
 from asynctrack.server.auth._permissions import MANAGE, Capability, Permission, get_permission
 from asynctrack.server.auth._store import AuthStore, User
+from asynctrack.store._logged_model_protocol import LoggedModelStore
 
 __all__ = ["Access", "canonical_experiment_id"]
 
@@ -107,6 +108,20 @@ class Access:
             return True
         experiment_id = await self.run_experiment(run_id)
         return experiment_id is not None and await self.can(user, experiment_id, capability)
+
+    async def can_logged_model(self, user: User, model_id: str, capability: Capability) -> bool:
+        """Capability on the logged model's experiment; a missing model is refused (no existence leak)."""
+        if user.is_admin:
+            return True
+        server = self._tracking()
+        store = server.store
+        if not isinstance(store, LoggedModelStore) or not model_id:
+            return False
+        try:
+            model = await server.call(lambda: store.get_logged_model(model_id, True), "get_logged_model")
+        except MlflowException:
+            return False
+        return await self.can(user, model.experiment_id, capability)
 
     async def can_runs(self, user: User, run_ids: list[str], capability: Capability) -> bool:
         for run_id in dict.fromkeys(run_ids):

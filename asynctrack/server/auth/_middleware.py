@@ -155,7 +155,15 @@ class Fields:
 
 #: Rules that look runs or experiments up in the tracking store (absent with ``--artifacts-only``).
 _NEEDS_TRACKING = frozenset(
-    {"experiment_name", "run", "runs", "search_experiments", "ui_experiments", "create_experiment"}
+    {
+        "experiment_name",
+        "run",
+        "runs",
+        "search_experiments",
+        "ui_experiments",
+        "create_experiment",
+        "logged_model",
+    }
 )
 
 
@@ -304,6 +312,9 @@ class AuthGuard:
         if rule.kind == "runs":
             ids = fields.texts(rule.field, csv=rule.csv)
             return await access.can_runs(user, ids, cap)  # type: ignore[arg-type]
+        if rule.kind == "logged_model":
+            model_id = str(_path_params(route, scope).get("model_id", ""))
+            return await access.can_logged_model(user, model_id, cap)  # type: ignore[arg-type]
         if rule.kind == "artifact":
             return await access.can_artifact(user, _artifact_path(route, scope), cap)  # type: ignore[arg-type]
         if rule.kind == "grant":
@@ -311,6 +322,12 @@ class AuthGuard:
                 return False
             return await access.can(user, fields.text("resource_id"), "can_manage")
         raise AssertionError(rule.kind)
+
+
+def _path_params(route: Route, scope: Scope) -> dict[str, Any]:
+    _, child = route.matches(scope)
+    params: dict[str, Any] = child.get("path_params", {})
+    return params
 
 
 def _artifact_path(route: Route, scope: Scope) -> str:

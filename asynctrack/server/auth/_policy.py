@@ -19,6 +19,9 @@ upload-artifact                                 ``can_update`` on the run's expe
 experiments search-datasets                     ``can_read`` on every experiment asked for
 runs update, log-*, set-tag, delete-tag         ``can_update`` on the run's experiment
 runs delete, restore                            ``can_delete`` on the run's experiment
+logged-models create / search                   ``can_update`` on the experiment / ``can_read`` on every one
+logged-models/{model_id}...                     on the model's experiment: GET ``can_read``, DELETE
+                                                ``can_delete``, other writes ``can_update``
 runs search                                     ``can_read`` on every experiment asked for (MLflow drops the
                                                 unreadable ones silently; asynctrack refuses with 403)
 artifacts ``<experiment_id>/...``               GET ``can_read``, PUT/POST ``can_update``, DELETE
@@ -79,6 +82,7 @@ Kind = Literal[
     "experiment_name",  # capability on the experiment named in `field`
     "experiments",  # capability on every experiment in the list `field`
     "run",  # capability on the run's experiment (`field`, or run_uuid)
+    "logged_model",  # capability on the experiment of the logged model in the path's {model_id}
     "runs",  # capability on every run's experiment (list `field`)
     "artifact",  # capability on the experiment the artifact path starts with
     "upload_part",  # authenticated; the upload id was handed out by an authorized create
@@ -141,8 +145,17 @@ MLFLOW_RULES: Mapping[tuple[str, str], Rule] = {
     ("/artifacts/list", "GET"): Rule("run", _READ, "run_id"),
     ("/upload-artifact", "POST"): Rule("run", _UPDATE, "run_uuid", query=True),
     ("/experiments/search-datasets", "POST"): Rule("experiments", _READ, "experiment_ids"),
-    # MLflow 3's client asks this before listing a run's artifacts; asynctrack answers no models.
-    ("/logged-models/search", "POST"): Rule("user"),
+    # MLflow 3's logged models: the model's experiment decides (MLflow's validate_can_*_logged_model).
+    ("/logged-models", "POST"): Rule("experiment", _UPDATE, _EXP),
+    ("/logged-models/search", "POST"): Rule("experiments", _READ, "experiment_ids"),
+    ("/logged-models/{model_id}", "GET"): Rule("logged_model", _READ),
+    ("/logged-models/{model_id}", "PATCH"): Rule("logged_model", _UPDATE),
+    ("/logged-models/{model_id}", "DELETE"): Rule("logged_model", _DELETE),
+    ("/logged-models/{model_id}/tags", "PATCH"): Rule("logged_model", _UPDATE),
+    ("/logged-models/{model_id}/tags/{tag_key}", "DELETE"): Rule("logged_model", _UPDATE),
+    ("/logged-models/{model_id}/params", "POST"): Rule("logged_model", _UPDATE),
+    ("/logged-models/{model_id}/artifacts/directories", "GET"): Rule("logged_model", _READ),
+    ("/logged-models/{model_id}/artifacts/files", "GET"): Rule("logged_model", _READ),
     # User management (MLflow's basic-auth REST API).
     ("/users/create", "POST"): Rule("admin"),
     ("/users/get", "GET"): Rule("self", field="username"),

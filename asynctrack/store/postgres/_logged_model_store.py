@@ -82,7 +82,11 @@ class PostgresLoggedModels(LoggedModelStore):
             for m in metrics
         ]
         await self.log_batch(run_id, series, [], [])
-        await self._lw("log_model_metrics", lm.link_metrics, run_id, list(metrics))
+        await self.link_model_metrics(run_id, metrics)
+
+    async def link_model_metrics(self, run_id: str, metrics: Sequence[Metric]) -> None:
+        if any(m.model_id is not None for m in metrics):
+            await self._lw("link_model_metrics", lm.link_metrics, run_id, list(metrics))
 
     async def search_logged_models(
         self,

@@ -53,6 +53,7 @@ from asynctrack.exceptions import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXI
 from asynctrack.store._protocol import AbstractStore, BatchLimits, BatchWrite, MetricSeries
 from asynctrack.store._retry import retry_transient
 from asynctrack.store.rest._codec import encode_log_batch, points_to_columns, split_batch
+from asynctrack.store.rest._logged_models import RestLoggedModels
 from asynctrack.store.rest._registry import RestRegistry
 from asynctrack.store.rest._transport import QueryParams, Transport
 
@@ -87,7 +88,7 @@ def _view_type(view_type: int) -> str:
         ) from None
 
 
-class RestStore(AbstractStore, RestRegistry):
+class RestStore(AbstractStore, RestRegistry, RestLoggedModels):
     """Coroutines over one MLflow-compatible tracking server.
 
     >>> store = await RestStore.open("http://127.0.0.1:5000")    # doctest: +SKIP

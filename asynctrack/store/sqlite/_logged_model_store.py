@@ -90,7 +90,11 @@ class SqliteLoggedModels(LoggedModelStore):
             for m in metrics
         ]
         await self.log_batch(run_id, series, [], [])
-        await self._lw("log_model_metrics", _link, run_id, list(metrics))
+        await self.link_model_metrics(run_id, metrics)
+
+    async def link_model_metrics(self, run_id: str, metrics: Sequence[Metric]) -> None:
+        if any(m.model_id is not None for m in metrics):
+            await self._lw("link_model_metrics", _link, run_id, list(metrics))
 
     async def search_logged_models(
         self,

@@ -339,8 +339,9 @@ ASYNCTRACK_QUEUE_FILE = EnvironmentVariable[bool](
 ASYNCTRACK_QUEUE_FILE_MB = EnvironmentVariable[int](
     "ASYNCTRACK_QUEUE_FILE_MB",
     _positive_int,
-    64,
-    "Size of each queue file in MiB (a sparse file: only pages written take disk space).",
+    16,
+    "Size of each queue file's ring in MiB, rounded down to a power of two (allocated when the pipeline "
+    "starts; a full ring makes callers wait, as a full queue does).",
 )
 ASYNCTRACK_OFFLINE = EnvironmentVariable[bool](
     "ASYNCTRACK_OFFLINE",

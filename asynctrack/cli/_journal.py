@@ -20,6 +20,8 @@ from asynctrack._tracking_uri import resolve
 from asynctrack.cli._output import print_json, print_table
 from asynctrack.journal import JournalState, journal_files, journal_root, read_journal, replay_journal
 from asynctrack.journal._file import try_lock
+from asynctrack.pipeline._recover import describe_queue_file, sync_queue_directory
+from asynctrack.pipeline._ring import RING_SUFFIX, ring_files
 from asynctrack.store import StoreUnavailable
 from asynctrack.store._open import open_store
 
@@ -50,6 +52,24 @@ def _files(path: str | None) -> list[str]:
         sub = os.path.join(root, entry)
         if os.path.isdir(sub):
             files.extend(journal_files(sub))
+    return files
+
+
+def _queue_files(path: str | None) -> list[str]:
+    """Queue files (``pipeline/_ring.py``): those of remote stores lie with their journals, those of
+    embedded stores in ``.asynctrack-queues`` beside the database (by default ``./mlruns``)."""
+    if path and os.path.isfile(path):
+        return [os.path.abspath(path)] if path.endswith(RING_SUFFIX) else []
+    roots = [os.path.abspath(path)] if path else [journal_root(), os.path.abspath("mlruns")]
+    files: list[str] = []
+    for root in roots:
+        if not os.path.isdir(root):
+            continue
+        files.extend(ring_files(root))
+        for entry in sorted(os.listdir(root)):
+            sub = os.path.join(root, entry)
+            if os.path.isdir(sub):
+                files.extend(ring_files(sub))
     return files
 
 
@@ -89,9 +109,26 @@ def _damage(tail: dict[str, Any] | None) -> str:
 
 def _status(args: argparse.Namespace) -> int:
     rows = [_describe(read_journal(f), _live(f)) for f in _files(args.path)]
+    queues = [describe_queue_file(f) for f in _queue_files(args.path)]
     if args.json:
-        print_json(rows)
+        print_json(rows + [{"kind": "queue file", **q} for q in queues])
         return 0
+    if queues:
+        print_table(
+            "Queue files (what processes had accepted and not yet written)",
+            ["queue file", "target", "state", "pending ops", "damaged records"],
+            [
+                [
+                    os.path.basename(str(q["path"])),
+                    str(q["target"]),
+                    "in use" if q["live"] else "pending" if q["pending_operations"] else "done",
+                    str(q["pending_operations"]),
+                    str(q["damaged_records"]),
+                ]
+                for q in queues
+            ],
+            whole=("queue file",),
+        )
     if not rows:
         print("no journals")
         return 0
@@ -146,12 +183,43 @@ async def _sync_all(files: list[str]) -> list[dict[str, Any]]:
     return out
 
 
+async def _sync_queues(files: list[str]) -> list[dict[str, Any]]:
+    # One recovery per directory and store: dead processes' queue files go to their store (or, for a
+    # remote store, into a journal file, shipped right after with the other journals).
+    out: list[dict[str, Any]] = []
+    groups: dict[tuple[str, str], list[str]] = {}
+    for path in files:
+        try:
+            target = str(describe_queue_file(path)["target"])
+        except (OSError, ValueError) as exc:
+            out.append({"path": path, "error": f"unreadable queue file: {exc}"})
+            continue
+        groups.setdefault((os.path.dirname(path), target), []).append(path)
+    for (directory, target), paths in groups.items():
+        try:
+            reports = await sync_queue_directory(directory, target)
+        except Exception as exc:  # the files stay for the next process or the next sync
+            out.extend({"path": p, "target": target, "error": f"queue file kept: {exc}"} for p in paths)
+            continue
+        out.extend(
+            {"path": r.path, "target": target, "summary": r.summary(), "torn": r.torn} for r in reports
+        )
+    return out
+
+
 def _sync(args: argparse.Namespace) -> int:
+    queue_rows = anyio.run(_sync_queues, _queue_files(args.path))
+    for r in queue_rows if not args.json else ():
+        print(f"{os.path.basename(r['path'])}: {r.get('error') or r['summary']}")
     rows = anyio.run(_sync_all, _files(args.path))
+    failed = [r for r in rows + queue_rows if r.get("error")]
+    if args.json:
+        print_json(queue_rows + rows)
+        return 1 if failed else 0
     failed = [r for r in rows if r.get("error")]
     if args.json:
         print_json(rows)
-    elif not rows:
+    elif not rows and not queue_rows:
         print("no journals to sync")
     for r in rows if not args.json else ():
         name = os.path.basename(r["path"])

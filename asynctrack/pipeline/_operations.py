@@ -91,7 +91,7 @@ def _report(failures: list[MlflowException]) -> MlflowException:
 class Producer:
     """One thread's sequence of operations on one pipeline."""
 
-    __slots__ = ("__weakref__", "done", "failures", "id", "issued", "queue")
+    __slots__ = ("__weakref__", "done", "failures", "id", "issued", "prefix", "queue")
 
     def __init__(self, queue: WatermarkQueue, producer_id: int) -> None:
         self.queue = queue
@@ -99,6 +99,8 @@ class Producer:
         self.issued = 0  # last sequence number handed out; written by the owning thread only
         self.done = 0  # every op with seq <= done is durable or failed; written by the worker only
         self.failures: list[tuple[int, int, MlflowException]] = []  # (first seq, last seq, error)
+        # The head of this producer's metric records in a queue file (``_ring.py``), made once.
+        self.prefix = b""
 
     def fail(self, first: int, last: int, exc: MlflowException) -> None:
         failures = self.failures

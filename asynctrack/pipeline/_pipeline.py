@@ -88,9 +88,11 @@ def _queue_file_for(location: StoreLocation, journal: Journal | None) -> QueueFi
     read-only or full disk: logged once; the queue is then in memory only, as before)."""
     if not ASYNCTRACK_QUEUE_FILE.get():
         return None
-    size = ASYNCTRACK_QUEUE_FILE_MB.get() * 1024 * 1024
+    size = 1 << ((ASYNCTRACK_QUEUE_FILE_MB.get() * 1024 * 1024).bit_length() - 1)  # a power of two
     try:
-        return QueueFile(queue_directory(location), size, journal.path if journal is not None else "")
+        return QueueFile(
+            queue_directory(location), size, journal.path if journal is not None else "", redact(location.uri)
+        )
     except OSError as exc:
         _log.warning(
             "asynctrack: cannot create a queue file for %s (%s); queued operations are kept in memory only "
@@ -136,6 +138,7 @@ class Pipeline:
         if writer is not None:
             self.queue.set_express(Express(self.queue, writer, store.limits))
         self.worker = Worker(self.queue, store, linger=linger, journal=journal)
+        self.worker.ring_sync = (ASYNCTRACK_JOURNAL_FSYNC.get(), ASYNCTRACK_JOURNAL_FSYNC_MS.get() / 1000.0)
         self.recovered: list[RecoveryReport] = []
         ring = self.queue.ring
         if ring is not None:

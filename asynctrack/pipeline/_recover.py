@@ -177,3 +177,44 @@ async def recover_queue_files(worker: Worker, directory: str, own: str | None = 
         finally:
             os.close(fd)
     return reports
+
+
+async def sync_queue_directory(directory: str, target: str) -> list[RecoveryReport]:
+    """``asynctrack sync`` for the queue files in ``directory`` (those of one store, ``target``): replay
+    the dead processes' files into the store, or, for a remote store, into a journal file that the
+    journal's own sync then ships. Live processes' files are left to them."""
+    from asynctrack._tracking_uri import resolve
+    from asynctrack.journal import Journal, target_directory
+    from asynctrack.pipeline._queue import OpQueue
+    from asynctrack.pipeline._worker import Worker
+    from asynctrack.store._open import open_store
+
+    location = resolve(target)
+    store = await open_store(location)
+    try:
+        journal = (
+            Journal(target_directory(location.uri), location.uri, "batch", 0.0)
+            if location.is_networked
+            else None
+        )
+        worker = Worker(OpQueue(1), store, linger=0.0, journal=journal)
+        return await recover_queue_files(worker, directory)
+    finally:
+        await store.aclose()
+
+
+def describe_queue_file(path: str) -> dict[str, object]:
+    """What ``asynctrack journal status`` shows of a queue file."""
+    fd = _lock(path)
+    live = fd is None and os.path.exists(path)
+    if fd is not None:
+        os.close(fd)
+    dead = read_ring(path)
+    return {
+        "path": path,
+        "target": dead.target,
+        "pid": dead.pid,
+        "live": live,
+        "pending_operations": count_operations(decode_chunk([f for _, _, f in dead.frames])),
+        "damaged_records": dead.torn,
+    }

@@ -9,7 +9,7 @@ Layout: one 4 KiB header page, then a ring of ``size`` bytes. A record is 8-byte
 
     u32 length | u32 crc32 (0: none) | payload | padding | u64 commit
 
-``commit`` is ``salt ^ logical position``, written last: a record whose commit word does not match was
+``commit`` is the record's logical position + 1, written last: a record whose commit word does not match was
 never finished (the process died while writing it, its call had not returned) or is left over from an
 earlier lap of the ring; either way it ends the readable records. A scalar metric record is exactly 64
 bytes and carries no checksum (computing one would double the caller's cost); every other record carries
@@ -46,6 +46,7 @@ from asynctrack._batching._ops import METRIC_FRAME, METRIC_TAG
 
 __all__ = [
     "HEADER_SIZE",
+    "METRIC_RECORD",
     "RING_SUFFIX",
     "DeadRing",
     "QueueFile",
@@ -60,20 +61,24 @@ HEADER_SIZE = 4096
 # The intern table (run ids and metric keys that metric frames refer to by index) lives after the header:
 # written in place like the frames (never a system call on the caller's thread, which may be an event
 # loop's); past this size, further names go to a ``.names`` file beside it.
-NAMES_SIZE = 4 * 1024 * 1024
+NAMES_SIZE = 1024 * 1024
 _DATA_AT = HEADER_SIZE + NAMES_SIZE
 _MAGIC = b"ATQRING1"
 # magic, salt, size, acked, inflight start, inflight end, progress, journal mark, synced, pid
 _HEADER = struct.Struct("<8sQQQQQQQQQ")
 _BOOT_AT = 96  # 36 bytes of /proc/sys/kernel/random/boot_id
 _JOURNAL_AT = 160  # u16 length + the journal path this queue's chunks were journaled to (remote stores)
-_JOURNAL_MAX = HEADER_SIZE - _JOURNAL_AT - 2
+_TARGET_AT = 2048  # u16 length + the store's URI, credentials redacted (for `asynctrack sync`)
+_FIELD_MAX = 1800
 _HEAD = struct.Struct("<II")  # length, crc
 _COMMIT = struct.Struct("<Q")
 _WRAP = 0xFFFFFFFF
 # A scalar metric frame as one 64-byte record: length, crc (0), the frame's fields, 3 pad bytes, commit.
-_METRIC_RECORD = struct.Struct("<II" + METRIC_FRAME.format[1:] + "3xQ")
-assert _METRIC_RECORD.size == 64
+# Packed with the record's first 13 bytes (length, crc, tag, producer) as one prefix made per producer:
+# struct converts every argument, so fewer arguments is what makes the caller's call cheaper.
+METRIC_RECORD = struct.Struct("<13sqIIdqq3xQ")
+_PREFIX = struct.Struct("<IIBI")
+assert METRIC_RECORD.size == 64 and _PREFIX.size == 13
 _METRIC_LEN = METRIC_FRAME.size
 # A run of metric records, as numpy sees it: the length word, and the frame (its first byte the tag).
 _RECORDS = np.dtype(
@@ -107,13 +112,20 @@ def _record_size(n: int) -> int:
 class QueueFile:
     """The live ring of one pipeline: producers append, the worker takes and acknowledges."""
 
-    def __init__(self, directory: str, size: int, journal_path: str = "") -> None:
+    def __init__(self, directory: str, size: int, journal_path: str = "", target: str = "") -> None:
         os.makedirs(directory, exist_ok=True)
         self.id = secrets.token_hex(8)
         stem = f"{int(time.time() * 1000)}-{os.getpid()}-{self.id}"
         self.path = os.path.join(directory, stem + RING_SUFFIX)
         self.names_path = os.path.join(directory, stem + NAMES_SUFFIX)
+        if size < 1 << 16 or size & (size - 1):
+            raise ValueError(f"a queue file's ring must be a power of two of at least 64 KiB, not {size}")
         self.size = size
+        self.mask = size - 1
+        self.fit = size - 64  # a metric record at an offset past this would cross the end
+        # The caller's fast path: at most this many bytes between the last acknowledgement and the head
+        # (set by the queue from its capacity; the ring's own size bounds it).
+        self.limit = size - 128
         self._salt = secrets.randbits(64)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
@@ -129,21 +141,22 @@ class QueueFile:
                 os.unlink(self.path)
             raise
         self._fd = fd
-        self._data = memoryview(self._mm)[_DATA_AT:]
+        self.data = memoryview(self._mm)[_DATA_AT:]
         self._names_at = HEADER_SIZE  # where the next name goes in the names area
         self._names_fd: int | None = None  # the overflow file, once the area is full
         _HEADER.pack_into(self._mm, 0, _MAGIC, self._salt, size, 0, 0, 0, 0, 0, 0, os.getpid())
         self._mm[_BOOT_AT : _BOOT_AT + len(_BOOT)] = _BOOT
-        jp = journal_path.encode()[:_JOURNAL_MAX]
-        struct.pack_into(f"<H{len(jp)}s", self._mm, _JOURNAL_AT, len(jp), jp)
-        self._lock = threading.Lock()
+        for at, text in ((_JOURNAL_AT, journal_path), (_TARGET_AT, target)):
+            raw = text.encode()[:_FIELD_MAX]
+            struct.pack_into(f"<H{len(raw)}s", self._mm, at, len(raw), raw)
+        self.lock = threading.Lock()
         self._room = threading.Condition(threading.Lock())
         # Logical end of the last record (producers, under _lock) and of what the worker has taken: the
         # queue's length is their difference in 64-byte units (one scalar metric record each), read
         # inline on the caller's hot path.
         self.head = 0
         self.taken = 0
-        self._acked = 0  # logical end of what is durable (or failed): the space before it is free
+        self.acked = 0  # logical end of what is durable (or failed): the space before it is free
         self._waiting = 0
         self.closed = False
 
@@ -155,23 +168,27 @@ class QueueFile:
     def __bool__(self) -> bool:
         return self.head != self.taken
 
+    @staticmethod
+    def metric_prefix(producer_id: int) -> bytes:
+        """The first 13 bytes of every metric record of one producer (see :meth:`put_metric`)."""
+        return _PREFIX.pack(_METRIC_LEN, 0, METRIC_TAG, producer_id)
+
     def put_metric(
-        self, pid: int, seq: int, run: int, key: int, value: float, timestamp: int, step: int, tag: int
+        self, prefix: bytes, seq: int, run: int, key: int, value: float, timestamp: int, step: int
     ) -> None:
-        """Append one scalar metric frame (the hot path: one lock, one ``pack_into``)."""
-        lock = self._lock
+        """Append one scalar metric frame (the hot path: one lock, one ``pack_into``); ``prefix`` is the
+        producer's :meth:`metric_prefix`."""
+        lock = self.lock
         lock.acquire()
         h = self.head
-        o = h % self.size
-        if o + 64 > self.size or h + 128 - self._acked > self.size:
+        o = h & self.mask
+        if o > self.fit or h - self.acked > self.limit:
             try:
                 h, o = self._make_room(h, 64)
             except BaseException:
                 lock.release()
                 raise
-        _METRIC_RECORD.pack_into(
-            self._data, o, _METRIC_LEN, 0, tag, pid, seq, run, key, value, timestamp, step, self._salt ^ h
-        )
+        METRIC_RECORD.pack_into(self.data, o, prefix, seq, run, key, value, timestamp, step, h + 1)
         self.head = h + 64
         lock.release()
 
@@ -182,15 +199,15 @@ class QueueFile:
         if need + 64 > self.size // 2:
             raise ValueError(f"an operation of {n} bytes does not fit the queue file ({self.size} bytes)")
         crc = zlib.crc32(frame) or 1
-        with self._lock:
+        with self.lock:
             h = self.head
             o = h % self.size
-            if o + need > self.size or h + need + 64 - self._acked > self.size:
+            if o + need > self.size or h + need + 64 - self.acked > self.size:
                 h, o = self._make_room(h, need)
-            data = self._data
+            data = self.data
             _HEAD.pack_into(data, o, n, crc)
             data[o + 8 : o + 8 + n] = frame
-            _COMMIT.pack_into(data, o + need - 8, self._salt ^ h)
+            _COMMIT.pack_into(data, o + need - 8, h + 1)
             self.head = h + need
 
     def _make_room(self, h: int, need: int) -> tuple[int, int]:
@@ -201,16 +218,16 @@ class QueueFile:
             o = h % size
             if o + need > size:
                 if o + 16 <= size:
-                    _HEAD.pack_into(self._data, o, _WRAP, 0)
-                    _COMMIT.pack_into(self._data, o + 8, self._salt ^ h)
+                    _HEAD.pack_into(self.data, o, _WRAP, 0)
+                    _COMMIT.pack_into(self.data, o + 8, h + 1)
                 nh = h + (size - o)
             else:
                 nh = h
-            if nh + need + 64 - self._acked <= size:
+            if nh + need + 64 - self.acked <= size:
                 return nh, nh % size
             if self.closed:
                 raise RingFull("the queue file is closed")
-            self._lock.release()
+            self.lock.release()
             try:
                 with self._room:
                     self._waiting += 1
@@ -219,7 +236,7 @@ class QueueFile:
                     finally:
                         self._waiting -= 1
             finally:
-                self._lock.acquire()
+                self.lock.acquire()
             h = self.head
 
     def add_name(self, index: int, name: str) -> None:
@@ -248,7 +265,7 @@ class QueueFile:
         t = self.taken
         end = self.head  # records before it are complete (the producer moves it after writing)
         size = self.size
-        data = self._data
+        data = self.data
         head_unpack = _HEAD.unpack_from
         taken = big = 0
         while taken < n and t < end:
@@ -285,10 +302,6 @@ class QueueFile:
         finally:
             self.taken = saved
 
-    @property
-    def acked(self) -> int:
-        return self._acked
-
     def begin(self, start: int, end: int, journal_mark: int = 0) -> None:
         """Record the chunk ``[start, end)`` the worker is about to write (and, for a journaled store,
         the journal's last sequence number before it)."""
@@ -301,7 +314,7 @@ class QueueFile:
     def ack(self, end: int) -> None:
         """Everything before ``end`` is durable (or failed for good): free its space."""
         struct.pack_into("<Q", self._mm, 24, end)
-        self._acked = end
+        self.acked = end
         if self._waiting:
             with self._room:
                 self._room.notify_all()
@@ -335,7 +348,7 @@ class QueueFile:
 
     def _release(self) -> None:
         with contextlib.suppress(BufferError, ValueError):
-            self._data.release()
+            self.data.release()
         with contextlib.suppress(BufferError, ValueError):
             self._mm.close()
         if self._names_fd is not None:
@@ -358,6 +371,8 @@ class DeadRing(NamedTuple):
     progress: int
     journal_mark: int
     journal_path: str
+    #: the store's URI, credentials redacted
+    target: str
     #: (logical start, logical end, frame) of each readable record after ``acked``, oldest first
     frames: list[tuple[int, int, bytes]]
     names: list[str]
@@ -406,17 +421,22 @@ def _records(data: memoryview, size: int, salt: int, start: int) -> Iterator[tup
             continue
         length, crc = _HEAD.unpack_from(data, o)
         if length == _WRAP:
-            if commit(data, o + 8)[0] != salt ^ h:
+            if commit(data, o + 8)[0] != h + 1:
                 return
             h += size - o
             continue
         need = _record_size(length)
-        if o + need > size or commit(data, o + need - 8)[0] != salt ^ h:
+        if o + need > size or commit(data, o + need - 8)[0] != h + 1:
             return
         frame = bytes(data[o + 8 : o + 8 + length])
         status = 0 if crc == 0 else (1 if (zlib.crc32(frame) or 1) == crc else -1)
         yield h, h + need, status, frame
         h += need
+
+
+def _field(mm: mmap.mmap, at: int) -> str:
+    (n,) = struct.unpack_from("<H", mm, at)
+    return bytes(mm[at + 2 : at + 2 + min(n, _FIELD_MAX)]).decode(errors="replace")
 
 
 def read_ring(path: str) -> DeadRing:
@@ -428,8 +448,7 @@ def read_ring(path: str) -> DeadRing:
         if magic != _MAGIC:
             raise ValueError(f"{path} is not an asynctrack queue file")
         boot = bytes(mm[_BOOT_AT : _BOOT_AT + 36])
-        (jlen,) = struct.unpack_from("<H", mm, _JOURNAL_AT)
-        jpath = bytes(mm[_JOURNAL_AT + 2 : _JOURNAL_AT + 2 + jlen]).decode(errors="replace")
+        jpath, target = (_field(mm, at) for at in (_JOURNAL_AT, _TARGET_AT))
         reboot = bool(_BOOT) and boot[: len(_BOOT)] != _BOOT
         names = _area_names(mm)
         data = memoryview(mm)[_DATA_AT:]
@@ -456,6 +475,7 @@ def read_ring(path: str) -> DeadRing:
         progress,
         jmark,
         jpath,
+        target,
         frames,
         names + _names(stem + NAMES_SUFFIX),
         torn,

@@ -97,7 +97,8 @@ async def get(state: ServerState, request: Request, msg: Empty) -> w.LoggedModel
 
 
 async def finalize(state: ServerState, request: Request, msg: w.FinalizeLoggedModel) -> w.LoggedModelResponse:
-    model_id = request.path_params["model_id"]
+    # MLflow's server requires the id in the body too (and finalizes the one named there).
+    model_id = required(msg.model_id, "model_id")
     raw = required(msg.status, "status")
     if isinstance(raw, str) and raw.lstrip("-").isdigit():
         raw = int(raw)
@@ -127,6 +128,7 @@ async def delete_tag(state: ServerState, request: Request, msg: Empty) -> Empty:
 
 
 async def log_params(state: ServerState, request: Request, msg: w.LogLoggedModelParams) -> Empty:
+    required(msg.model_id, "model_id")  # MLflow's server requires it in the body; the path's is used
     model_id = request.path_params["model_id"]
     params = _pairs(msg.params)
     await _call(state, "log_logged_model_params", lambda s: s.log_logged_model_params(model_id, params))

@@ -147,7 +147,9 @@ def test_errors_are_mlflows(client: httpx.Client) -> None:
         "RESOURCE_DOES_NOT_EXIST",
         "Logged model with ID 'm-nope' not found.",
     )
-    assert _err(client, "PATCH", "/logged-models/m-nope", {"status": "LOGGED_MODEL_READY"})[:2] == (
+    assert _err(
+        client, "PATCH", "/logged-models/m-nope", {"model_id": "m-nope", "status": "LOGGED_MODEL_READY"}
+    )[:2] == (
         404,
         "RESOURCE_DOES_NOT_EXIST",
     )
@@ -155,15 +157,23 @@ def test_errors_are_mlflows(client: httpx.Client) -> None:
     eid = new_experiment(client)
     mid = _ok(client, "POST", "/logged-models", {"experiment_id": eid})["model"]["info"]["model_id"]
     assert _err(client, "PATCH", f"/logged-models/{mid}", {})[:2] == (400, "INVALID_PARAMETER_VALUE")
-    assert _err(client, "PATCH", f"/logged-models/{mid}", {"status": "DONE"})[:2] == (
+    assert _err(client, "PATCH", f"/logged-models/{mid}", {"model_id": mid, "status": "DONE"})[:2] == (
         400,
         "INVALID_PARAMETER_VALUE",
     )
     assert _err(client, "DELETE", f"/logged-models/{mid}/tags/none")[:2] == (404, "RESOURCE_DOES_NOT_EXIST")
-    _ok(client, "POST", f"/logged-models/{mid}/params", {"params": [{"key": "a", "value": "1"}]})
-    assert _err(client, "POST", f"/logged-models/{mid}/params", {"params": [{"key": "a", "value": "2"}]})[
-        :2
-    ] == (400, "BAD_REQUEST")
+    _ok(
+        client,
+        "POST",
+        f"/logged-models/{mid}/params",
+        {"model_id": mid, "params": [{"key": "a", "value": "1"}]},
+    )
+    assert _err(
+        client,
+        "POST",
+        f"/logged-models/{mid}/params",
+        {"model_id": mid, "params": [{"key": "a", "value": "2"}]},
+    )[:2] == (400, "BAD_REQUEST")
     code = _err(
         client, "POST", "/logged-models/search", {"experiment_ids": [eid], "filter": "metrics.x LIKE 'a'"}
     )

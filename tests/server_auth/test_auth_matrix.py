@@ -206,7 +206,11 @@ CASES = [
     Case(
         "logged-models finalize",
         "can_update",
-        lambda c: _json("PATCH", API + f"/logged-models/{c.model_id}", {"status": "LOGGED_MODEL_READY"}),
+        lambda c: _json(
+            "PATCH",
+            API + f"/logged-models/{c.model_id}",
+            {"model_id": c.model_id, "status": "LOGGED_MODEL_READY"},
+        ),
     ),
     Case(
         "logged-models set tags",
@@ -219,7 +223,8 @@ CASES = [
         "logged-models params",
         "can_update",
         lambda c: _post(
-            API + f"/logged-models/{c.model_id}/params", {"params": [{"key": "a", "value": "b"}]}
+            API + f"/logged-models/{c.model_id}/params",
+            {"model_id": c.model_id, "params": [{"key": "a", "value": "b"}]},
         ),
     ),
     Case(

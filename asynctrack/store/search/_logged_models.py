@@ -299,13 +299,20 @@ def compile_search(
         "m.lifecycle_stage <> 'deleted'",
         f"m.experiment_id IN ({', '.join(d.bind(int(e)) for e in experiment_ids) or 'NULL'})",
     ]
-    dataset_terms = []
-    for ds in datasets or []:
-        term = f"mm.dataset_name = {d.bind(ds['dataset_name'])}"
-        if ds.get("dataset_digest"):
-            term += f" AND mm.dataset_digest = {d.bind(ds['dataset_digest'])}"
-        dataset_terms.append(f"({term})")
-    any_dataset = " OR ".join(dataset_terms)
+
+    def any_dataset() -> str:
+        """The datasets clause, bound afresh where it is used (positional placeholders follow the text).
+        A ``dataset_digest`` key holding None matches NULL digests only, as in MLflow (whose server
+        always passes the key)."""
+        terms = []
+        for ds in datasets or []:
+            term = f"mm.dataset_name = {d.bind(ds['dataset_name'])}"
+            if "dataset_digest" in ds:
+                digest = ds["dataset_digest"]
+                term += " AND mm.dataset_digest " + ("IS NULL" if digest is None else f"= {d.bind(digest)}")
+            terms.append(f"({term})")
+        return " OR ".join(terms)
+
     has_metric = False
     for c in comparisons:
         if c.entity == "attributes":
@@ -319,8 +326,8 @@ def compile_search(
                 f"mm.metric_name = {d.bind(c.key)}",
                 _predicate(d, "mm.metric_value", c.op, c.value),
             ]
-            if any_dataset:
-                terms.append(f"({any_dataset})")
+            if datasets:
+                terms.append(f"({any_dataset()})")
             where.append(f"EXISTS (SELECT 1 FROM logged_model_metrics mm WHERE {' AND '.join(terms)})")
         else:
             table, kcol, vcol = _TABLES[c.entity]
@@ -328,10 +335,10 @@ def compile_search(
                 f"EXISTS (SELECT 1 FROM {table} x WHERE x.model_id = m.model_id AND x.{kcol} = "
                 f"{d.bind(c.key)} AND {_predicate(d, 'x.' + vcol, c.op, c.value)})"
             )
-    if any_dataset and not has_metric:
+    if datasets and not has_metric:
         where.append(
             "EXISTS (SELECT 1 FROM logged_model_metrics mm WHERE mm.model_id = m.model_id "
-            f"AND ({any_dataset}))"
+            f"AND ({any_dataset()}))"
         )
 
     if not has_creation:

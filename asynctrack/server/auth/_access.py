@@ -1,4 +1,5 @@
-"""A user's permission on experiments, runs and artifact paths, resolved against both stores.
+"""A user's permission on experiments, runs, artifact paths and registered models, resolved against both
+stores.
 
 The grant in the auth store for (user, experiment), else the server's default permission; admins have
 ``MANAGE`` everywhere. Experiment ids are compared in the form the tracking store reads them (``int()``
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import re
+from collections.abc import Callable
 
 from asynctrack.artifacts._paths import check_path
 from asynctrack.exceptions import RESOURCE_DOES_NOT_EXIST, MlflowException
@@ -84,6 +86,29 @@ class Access:
             if not await self.can(user, experiment_id, capability):
                 return False
         return True
+
+    # -- registered models (MLflow's grants by model name; a model with no grant for the user, or no such
+    # model, is judged by the default permission, as MLflow's ``_get_permission_from_registered_model_name``)
+
+    async def model_permission(self, user: User, name: str) -> Permission:
+        if user.is_admin:
+            return MANAGE
+        found = await self.store.get_model_permission(user.id, name)
+        return self.default if found is None else get_permission(found)
+
+    async def can_model(self, user: User, name: str, capability: Capability) -> bool:
+        return (await self.model_permission(user, name)).allows(capability)
+
+    async def model_reader(self, user: User) -> Callable[[str], bool]:
+        """Whether the user may read a model, by name, from one read of their grants (for searches)."""
+        if user.is_admin:
+            return lambda name: True
+        grants = {
+            name: get_permission(p).can_read
+            for name, p in (await self.store.list_model_permissions(user.username)).items()
+        }
+        default = self.default.can_read
+        return lambda name: grants.get(name, default)
 
     async def run_experiment(self, run_id: str) -> str | None:
         """The run's experiment id, or None when there is no such run."""

@@ -9,9 +9,9 @@ request fields, answers and messages:
 - MLflow 2's ``experiments/permissions/create|get|update|delete`` (POST, GET, PATCH, DELETE);
 - MLflow 3's ``users/permissions/grant|revoke`` (POST) and ``users/permissions/get`` (GET) for
   ``resource_type`` ``experiment``; ``users/current/permissions``;
-- ``registered-models/permissions/*``: 501 ``NOT_IMPLEMENTED`` (the model registry is served, but per-model
-  grants are not kept yet: any authenticated user may use it), as are MLflow 3's roles (``roles/*``), which
-  asynctrack does not have.
+- ``registered-models/permissions/create|get|update|delete`` (POST, GET, PATCH, DELETE): grants on a
+  registered model by name (READ / EDIT / MANAGE / NO_PERMISSIONS);
+- MLflow 3's roles (``roles/*``) are not served: asynctrack does not have them.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from asynctrack.server.auth._access import Access, canonical_experiment_id
 from asynctrack.server.auth._authn import Authenticator, Principal
 from asynctrack.server.auth._permissions import MANAGE, NO_PERMISSIONS, get_permission
 from asynctrack.server.auth._secrets import check_password_policy, hash_password
-from asynctrack.server.auth._store import User, check_username
+from asynctrack.server.auth._store import User, check_username, no_model_permission
 
 __all__ = ["PREFIXES", "user_routes"]
 
@@ -223,6 +223,42 @@ async def delete_experiment_permission(call: _Call) -> Any:
     return {}
 
 
+# -- registered-model permissions (MLflow's registered-models/permissions/*)
+
+
+async def _model_grant(call: _Call, *, permission: bool) -> tuple[str, User, str]:
+    name = call.text("name")
+    user = await call.user()
+    level = get_permission(call.text("permission")).name if permission else ""
+    return name, user, level
+
+
+async def create_model_permission(call: _Call) -> Any:
+    name, user, level = await _model_grant(call, permission=True)
+    await call.access.store.create_model_permission(user.username, name, level)
+    return {"registered_model_permission": {"name": name, "user_id": user.id, "permission": level}}
+
+
+async def get_model_permission(call: _Call) -> Any:
+    name, user, _ = await _model_grant(call, permission=False)
+    level = await call.access.store.get_model_permission(user.id, name)
+    if level is None:
+        raise no_model_permission(name, user.username)
+    return {"registered_model_permission": {"name": name, "user_id": user.id, "permission": level}}
+
+
+async def update_model_permission(call: _Call) -> Any:
+    name, user, level = await _model_grant(call, permission=True)
+    await call.access.store.update_model_permission(user.username, name, level)
+    return {}
+
+
+async def delete_model_permission(call: _Call) -> Any:
+    name, user, _ = await _model_grant(call, permission=False)
+    await call.access.store.delete_model_permission(user.username, name)
+    return {}
+
+
 # -- MLflow 3's per-user grants
 
 
@@ -289,15 +325,6 @@ async def current_permissions(call: _Call) -> Any:
     }
 
 
-async def not_implemented(call: _Call) -> Any:
-    raise MlflowException(
-        f"{call.request.url.path}: asynctrack keeps no per-model permissions (any authenticated user may use "
-        "the model registry) and no roles, so this MLflow permission endpoint is not available; experiment "
-        "permissions are (users/permissions/grant).",
-        error_code="NOT_IMPLEMENTED",
-    )
-
-
 _TABLE: tuple[tuple[str, str, Handler], ...] = (
     ("/users/create", "POST", create_user),
     ("/users/get", "GET", get_user),
@@ -310,10 +337,10 @@ _TABLE: tuple[tuple[str, str, Handler], ...] = (
     ("/experiments/permissions/get", "GET", get_experiment_permission),
     ("/experiments/permissions/update", "PATCH", update_experiment_permission),
     ("/experiments/permissions/delete", "DELETE", delete_experiment_permission),
-    ("/registered-models/permissions/create", "POST", not_implemented),
-    ("/registered-models/permissions/get", "GET", not_implemented),
-    ("/registered-models/permissions/update", "PATCH", not_implemented),
-    ("/registered-models/permissions/delete", "DELETE", not_implemented),
+    ("/registered-models/permissions/create", "POST", create_model_permission),
+    ("/registered-models/permissions/get", "GET", get_model_permission),
+    ("/registered-models/permissions/update", "PATCH", update_model_permission),
+    ("/registered-models/permissions/delete", "DELETE", delete_model_permission),
     ("/users/permissions/grant", "POST", grant),
     ("/users/permissions/revoke", "POST", revoke),
     ("/users/permissions/get", "GET", get_grant),

@@ -26,7 +26,14 @@ from asynctrack.server.auth._access import Access, canonical_experiment_id
 from asynctrack.server.auth._authn import Principal
 from asynctrack.server.auth._permissions import MANAGE
 
-__all__ = ["MAX_PAGES", "create_experiment", "search_experiments", "ui_experiments"]
+__all__ = [
+    "MAX_PAGES",
+    "create_experiment",
+    "downstream",
+    "reply",
+    "search_experiments",
+    "ui_experiments",
+]
 
 MAX_PAGES = 50
 _DEFAULT_MAX_RESULTS = 1000
@@ -59,7 +66,7 @@ async def search_experiments(request: Request, access: Access, who: Principal, b
     return Response(_encoder.encode(result), media_type=JSON_TYPE)
 
 
-async def _downstream(app: ASGIApp, scope: Scope, receive: Receive) -> tuple[Message, bytes]:
+async def downstream(app: ASGIApp, scope: Scope, receive: Receive) -> tuple[Message, bytes]:
     """Run the endpoint and collect its answer (these answers are small JSON)."""
     start: Message = {}
     chunks: list[bytes] = []
@@ -75,7 +82,7 @@ async def _downstream(app: ASGIApp, scope: Scope, receive: Receive) -> tuple[Mes
     return start, b"".join(chunks)
 
 
-async def _reply(send: Send, start: Message, body: bytes) -> None:
+async def reply(send: Send, start: Message, body: bytes) -> None:
     headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
     headers.append((b"content-length", str(len(body)).encode()))
     await send({**start, "headers": headers})
@@ -87,7 +94,7 @@ async def create_experiment(
 ) -> None:
     """The endpoint, then ``MANAGE`` on the new experiment for its creator, before the client hears of
     it (so its next request already has the permission)."""
-    start, body = await _downstream(app, scope, receive)
+    start, body = await downstream(app, scope, receive)
     if start.get("status") == 200:
         try:
             created = msgspec.json.decode(body, type=m.CreateExperimentResponse)
@@ -97,18 +104,18 @@ async def create_experiment(
             await access.store.set_permission(
                 who.user.username, canonical_experiment_id(created.experiment_id), MANAGE.name
             )
-    await _reply(send, start, body)
+    await reply(send, start, body)
 
 
 async def ui_experiments(
     app: ASGIApp, scope: Scope, receive: Receive, send: Send, access: Access, who: Principal
 ) -> None:
     """The UI's experiment list without the experiments the user may not read."""
-    start, body = await _downstream(app, scope, receive)
+    start, body = await downstream(app, scope, receive)
     if start.get("status") == 200:
         data = msgspec.json.decode(body)
         rows = data.get("experiments", []) if isinstance(data, dict) else []
         readable = await access.readable(who.user, [str(r.get("experiment_id", "")) for r in rows])
         data["experiments"] = [r for r in rows if str(r.get("experiment_id", "")) in readable]
         body = _encoder.encode(data)
-    await _reply(send, start, body)
+    await reply(send, start, body)

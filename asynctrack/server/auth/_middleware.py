@@ -12,8 +12,9 @@ refused before anyone looks at credentials) and in front of every route. For eac
 4. checks the rule's permission against the experiment the request names (read from the query or the JSON
    body exactly as the endpoint will read it; the body is buffered within the size limit and replayed),
    answering MLflow's 403 ``Permission denied`` when it is missing; admins pass;
-5. for searches, returns only what the user may read; after a created experiment, grants its creator
-   ``MANAGE`` (``_filters.py``).
+5. for searches, returns only what the user may read; after a created experiment or registered model,
+   grants its creator ``MANAGE``; after a deleted or renamed model, removes or moves its grants
+   (``_filters.py``, ``_model_filters.py``).
 
 The authenticated user is left in ``scope["asynctrack.auth"]`` for the user-management endpoints.
 """
@@ -34,7 +35,7 @@ from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.server._errors import error_response
 from asynctrack.server._hosts import header
 from asynctrack.server._request import missing, read_body
-from asynctrack.server.auth import _filters
+from asynctrack.server.auth import _filters, _model_filters
 from asynctrack.server.auth._access import Access
 from asynctrack.server.auth._authn import SESSION_COOKIE, Authenticator, Principal, cookie_value
 from asynctrack.server.auth._policy import Rule, check_coverage, find_rule
@@ -163,12 +164,27 @@ _NEEDS_TRACKING = frozenset(
         "ui_experiments",
         "create_experiment",
         "logged_model",
+        "search_models",
+        "search_versions",
     }
+)
+#: Rules whose answer is produced or followed here (the body is read first, for every user).
+_WRAPPED = frozenset(
+    {"search_experiments", "create_experiment", "create_model", "search_models", "search_versions"}
 )
 
 
 def _needs_body(rule: Rule) -> bool:
-    return rule.kind in {"experiment", "experiment_name", "experiments", "run", "runs", "self", "grant"}
+    return rule.kind in {
+        "experiment",
+        "experiment_name",
+        "experiments",
+        "run",
+        "runs",
+        "self",
+        "grant",
+        "model",
+    }
 
 
 class AuthGuard:
@@ -267,18 +283,40 @@ class AuthGuard:
         if self.access.server is None and rule.kind in _NEEDS_TRACKING:
             return receive  # --artifacts-only: no tracking store, and these endpoints answer 503
         body = b""
-        if (_needs_body(rule) and not rule.query) or rule.kind in ("search_experiments", "create_experiment"):
+        if (_needs_body(rule) and not rule.query) or rule.kind in _WRAPPED:
             if scope["method"] not in ("GET", "HEAD") or not scope.get("query_string"):
                 body = await read_body(Request(scope, receive), self.max_body_bytes)
                 receive = _replay(body)
         if rule.kind == "create_experiment":
             await _filters.create_experiment(self.app, scope, receive, send, self.access, who)
             return None
+        if rule.kind == "create_model":
+            await _model_filters.create_registered_model(self.app, scope, receive, send, self.access, who)
+            return None
+        request = Request(scope, receive)
+        if rule.after:
+            # Checked here (admins pass), then the call, then the model's grants follow it (for admins too).
+            fields = Fields(request, body)
+            name = fields.text(rule.field)
+            if not who.user.is_admin and not await self._allowed(rule, fields, route, scope, who):
+                raise _Denied
+            await _model_filters.after_model_call(
+                self.app, scope, receive, send, self.access, rule.after, name, fields.get("new_name")
+            )
+            return None
         if who.user.is_admin:
             return receive
-        request = Request(scope, receive)
         if rule.kind == "search_experiments":
             response = await _filters.search_experiments(request, self.access, who, body)
+            await response(scope, receive, send)
+            return None
+        if rule.kind in ("search_models", "search_versions"):
+            search = (
+                _model_filters.search_registered_models
+                if rule.kind == "search_models"
+                else _model_filters.search_model_versions
+            )
+            response = await search(request, self.access, who)
             await response(scope, receive, send)
             return None
         if rule.kind == "ui_experiments":
@@ -300,6 +338,8 @@ class AuthGuard:
         assert cap is not None or rule.kind == "grant"
         if rule.kind == "experiment":
             return await access.can(user, fields.text(rule.field), cap)  # type: ignore[arg-type]
+        if rule.kind == "model":
+            return await access.can_model(user, fields.text(rule.field), cap)  # type: ignore[arg-type]
         if rule.kind == "experiment_name":
             experiment_id = await access.experiment_id_by_name(fields.text(rule.field))
             return await access.can(user, experiment_id, cap)  # type: ignore[arg-type]

@@ -28,6 +28,18 @@ artifacts ``<experiment_id>/...``               GET ``can_read``, PUT/POST ``can
                                                 ``can_manage``; a path naming no experiment: the default
                                                 permission
 experiments/permissions/*                       ``can_manage`` on the experiment
+registered-models create                        any user; the creator gets ``MANAGE`` on the new model
+registered-models get, get-latest-versions,     ``can_read`` on the model named by ``name`` (no grant, or no
+alias GET, model-versions get,                  such model: the default permission)
+get-download-uri, get-artifact
+registered-models update, rename, set-tag,      ``can_update``; a rename moves the model's grants to the new
+delete-tag, alias POST, model-versions create,  name
+update, transition-stage, set-tag
+registered-models delete, alias DELETE,         ``can_delete``; a deleted model's grants are removed
+model-versions delete, delete-tag
+registered-models search, model-versions        any user; only readable models (versions of readable
+search                                          models) are returned
+registered-models/permissions/*                 ``can_manage`` on the model
 users get, update-password                      the user themselves (or an admin)
 users create, update-admin, delete              admins only
 =============================================  ==============================================================
@@ -72,7 +84,16 @@ REGISTRY_PATHS: tuple[tuple[str, str], ...] = (
     ("/model-versions/delete-tag", "DELETE"),
 )
 
-__all__ = ["ARTIFACT_RULES", "MLFLOW_RULES", "OTHER_RULES", "UI_RULES", "Rule", "check_coverage", "find_rule"]
+__all__ = [
+    "ARTIFACT_RULES",
+    "MLFLOW_RULES",
+    "OTHER_RULES",
+    "REGISTRY_RULES",
+    "UI_RULES",
+    "Rule",
+    "check_coverage",
+    "find_rule",
+]
 
 Kind = Literal[
     "public",  # no credentials needed
@@ -91,7 +112,13 @@ Kind = Literal[
     "search_experiments",  # any user; results filtered
     "ui_experiments",  # any user; results filtered
     "create_experiment",  # any user; creator gets MANAGE
+    "model",  # capability on the registered model named in `field`; then `after`
+    "create_model",  # any user; creator gets MANAGE
+    "search_models",  # any user; results filtered
+    "search_versions",  # any user; results filtered
 ]
+#: What follows a successful registry call: the model's grants removed, or moved to its new name.
+After = Literal["", "wipe_model", "rename_model"]
 
 
 @dataclass(frozen=True)
@@ -101,6 +128,7 @@ class Rule:
     field: str = ""
     csv: bool = False  # the list field comes as comma-separated query values (the UI's API)
     query: bool = False  # the field is in the query string whatever the method (the body is a file)
+    after: After = ""
 
 
 _READ: Capability = "can_read"
@@ -109,6 +137,35 @@ _DELETE: Capability = "can_delete"
 _MANAGE: Capability = "can_manage"
 
 _EXP = "experiment_id"
+
+_NAME = "name"
+
+#: The registry endpoints' rules, by (path below the prefix, method): every one of ``REGISTRY_PATHS``.
+REGISTRY_RULES: Mapping[tuple[str, str], Rule] = {
+    ("/registered-models/create", "POST"): Rule("create_model"),
+    ("/registered-models/get", "GET"): Rule("model", _READ, _NAME),
+    ("/registered-models/rename", "POST"): Rule("model", _UPDATE, _NAME, after="rename_model"),
+    ("/registered-models/update", "PATCH"): Rule("model", _UPDATE, _NAME),
+    ("/registered-models/delete", "DELETE"): Rule("model", _DELETE, _NAME, after="wipe_model"),
+    ("/registered-models/search", "GET"): Rule("search_models"),
+    ("/registered-models/set-tag", "POST"): Rule("model", _UPDATE, _NAME),
+    ("/registered-models/delete-tag", "DELETE"): Rule("model", _UPDATE, _NAME),
+    ("/registered-models/get-latest-versions", "GET"): Rule("model", _READ, _NAME),
+    ("/registered-models/get-latest-versions", "POST"): Rule("model", _READ, _NAME),
+    ("/registered-models/alias", "POST"): Rule("model", _UPDATE, _NAME),
+    ("/registered-models/alias", "DELETE"): Rule("model", _DELETE, _NAME),
+    ("/registered-models/alias", "GET"): Rule("model", _READ, _NAME),
+    ("/model-versions/create", "POST"): Rule("model", _UPDATE, _NAME),
+    ("/model-versions/get", "GET"): Rule("model", _READ, _NAME),
+    ("/model-versions/update", "PATCH"): Rule("model", _UPDATE, _NAME),
+    ("/model-versions/transition-stage", "POST"): Rule("model", _UPDATE, _NAME),
+    ("/model-versions/delete", "DELETE"): Rule("model", _DELETE, _NAME),
+    ("/model-versions/get-download-uri", "GET"): Rule("model", _READ, _NAME),
+    ("/model-versions/search", "GET"): Rule("search_versions"),
+    ("/model-versions/set-tag", "POST"): Rule("model", _UPDATE, _NAME),
+    ("/model-versions/delete-tag", "DELETE"): Rule("model", _DELETE, _NAME),
+}
+assert set(REGISTRY_RULES) == set(REGISTRY_PATHS)
 
 #: Rules for paths under MLflow's API prefixes (``/api/2.0/mlflow``, ``/ajax-api/2.0/mlflow`` and the 3.0
 #: ones), by (path below the prefix, method).
@@ -137,10 +194,8 @@ MLFLOW_RULES: Mapping[tuple[str, str], Rule] = {
     ("/runs/log-inputs", "POST"): Rule("run", _UPDATE, "run_id"),
     ("/metrics/get-history", "GET"): Rule("run", _READ, "run_id"),
     ("/metrics/get-history-bulk-interval", "GET"): Rule("runs", _READ, "run_ids"),
-    # The model registry: any authenticated user. MLflow's per-model grants (READ/EDIT/MANAGE on a
-    # registered model, the creator getting MANAGE) are not kept yet; registered-models/permissions/* answer
-    # 501 until they are (docs/server.md).
-    **{(path, method): Rule("user") for path, method in REGISTRY_PATHS},
+    # The model registry: MLflow's per-model grants (BEFORE_REQUEST_HANDLERS' registry entries).
+    **REGISTRY_RULES,
     ("/metrics/get-history-bulk", "GET"): Rule("runs", _READ, "run_id"),
     ("/artifacts/list", "GET"): Rule("run", _READ, "run_id"),
     ("/upload-artifact", "POST"): Rule("run", _UPDATE, "run_uuid", query=True),
@@ -168,10 +223,10 @@ MLFLOW_RULES: Mapping[tuple[str, str], Rule] = {
     ("/experiments/permissions/get", "GET"): Rule("experiment", _MANAGE, _EXP),
     ("/experiments/permissions/update", "PATCH"): Rule("experiment", _MANAGE, _EXP),
     ("/experiments/permissions/delete", "DELETE"): Rule("experiment", _MANAGE, _EXP),
-    ("/registered-models/permissions/create", "POST"): Rule("user"),
-    ("/registered-models/permissions/get", "GET"): Rule("user"),
-    ("/registered-models/permissions/update", "PATCH"): Rule("user"),
-    ("/registered-models/permissions/delete", "DELETE"): Rule("user"),
+    ("/registered-models/permissions/create", "POST"): Rule("model", _MANAGE, _NAME),
+    ("/registered-models/permissions/get", "GET"): Rule("model", _MANAGE, _NAME),
+    ("/registered-models/permissions/update", "PATCH"): Rule("model", _MANAGE, _NAME),
+    ("/registered-models/permissions/delete", "DELETE"): Rule("model", _MANAGE, _NAME),
     ("/users/permissions/grant", "POST"): Rule("grant"),
     ("/users/permissions/revoke", "POST"): Rule("grant"),
     ("/users/permissions/get", "GET"): Rule("self", field="username"),
@@ -209,9 +264,9 @@ OTHER_RULES: Mapping[tuple[str, str], Rule] = {
     ("/health", "GET"): Rule("public"),
     ("/version", "GET"): Rule("user"),
     ("/get-artifact", "GET"): Rule("run", _READ, "run_id"),
-    # Registry reads are open to any user here (see MLFLOW_RULES' registry entries).
-    ("/model-versions/get-artifact", "GET"): Rule("user"),
-    ("//model-versions/get-artifact", "GET"): Rule("user"),
+    # A version's files: can_read on its model (MLflow's validate_can_read_model_version_artifact).
+    ("/model-versions/get-artifact", "GET"): Rule("model", _READ, _NAME),
+    ("//model-versions/get-artifact", "GET"): Rule("model", _READ, _NAME),
     ("/", "GET"): Rule("user"),
     ("/", "HEAD"): Rule("user"),
     ("/static/{path:path}", "GET"): Rule("public"),

@@ -1,4 +1,4 @@
-"""Where users, their API tokens, UI sessions and experiment permissions live.
+"""Where users, their API tokens, UI sessions, experiment and registered-model permissions live.
 
 :class:`AuthStore` is the narrow interface the server and the CLI use; :class:`SqliteAuthStore` keeps it in
 its own SQLite file (``--auth-db``, by default ``asynctrack-auth.db`` beside the tracking database), as
@@ -31,7 +31,7 @@ from asynctrack.exceptions import (
     MlflowException,
 )
 
-__all__ = ["AuthStore", "SqliteAuthStore", "Token", "User", "check_username"]
+__all__ = ["AuthStore", "SqliteAuthStore", "Token", "User", "check_username", "no_model_permission"]
 
 T = TypeVar("T")
 
@@ -52,6 +52,13 @@ CREATE TABLE experiment_permissions (
     permission TEXT NOT NULL,
     PRIMARY KEY (user_id, experiment_id)
 );
+CREATE TABLE registered_model_permissions (
+    name TEXT NOT NULL,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    permission TEXT NOT NULL,
+    PRIMARY KEY (user_id, name)
+);
+CREATE INDEX registered_model_permissions_name ON registered_model_permissions(name);
 CREATE TABLE tokens (
     id TEXT PRIMARY KEY,
     user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
@@ -69,6 +76,17 @@ CREATE TABLE sessions (
 CREATE INDEX tokens_user ON tokens(user_id);
 CREATE INDEX sessions_user ON sessions(user_id);
 INSERT INTO {_MARKER} VALUES ('schema_version', '{_SCHEMA_VERSION}');
+"""
+#: Added after schema version 1 (per-model grants): created where missing when a store opens, so an auth
+#: database made before keeps working unchanged otherwise.
+_MODEL_PERMISSIONS_DDL = """
+CREATE TABLE IF NOT EXISTS registered_model_permissions (
+    name TEXT NOT NULL,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    permission TEXT NOT NULL,
+    PRIMARY KEY (user_id, name)
+);
+CREATE INDEX IF NOT EXISTS registered_model_permissions_name ON registered_model_permissions(name);
 """
 MAX_USERNAME_LENGTH = 256
 
@@ -132,6 +150,14 @@ class AuthStore(Protocol):
     async def update_permission(self, username: str, experiment_id: str, permission: str) -> None: ...
     async def set_permission(self, username: str, experiment_id: str, permission: str) -> None: ...
     async def delete_permission(self, username: str, experiment_id: str) -> None: ...
+    async def get_model_permission(self, user_id: int, name: str) -> str | None: ...
+    async def list_model_permissions(self, username: str) -> dict[str, str]: ...
+    async def create_model_permission(self, username: str, name: str, permission: str) -> None: ...
+    async def update_model_permission(self, username: str, name: str, permission: str) -> None: ...
+    async def set_model_permission(self, username: str, name: str, permission: str) -> None: ...
+    async def delete_model_permission(self, username: str, name: str) -> None: ...
+    async def wipe_model_permissions(self, name: str) -> None: ...
+    async def rename_model_permissions(self, name: str, new_name: str) -> None: ...
     async def create_token(
         self, username: str, token_id: str, name: str, secret_hash: str, expires_at: int | None
     ) -> Token: ...
@@ -154,6 +180,7 @@ class SqliteAuthStore:
         _ensure_database(self.path)
         self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA foreign_keys = ON")
+        self._db.executescript(_MODEL_PERMISSIONS_DDL)
         with contextlib.suppress(sqlite3.OperationalError):  # another process may hold a lock right now
             self._db.execute("PRAGMA journal_mode = WAL")
         self._lock = threading.Lock()
@@ -341,6 +368,89 @@ class SqliteAuthStore:
 
         await self._run(go)
 
+    # -- registered-model permissions (MLflow's ``registered_model_permissions``, keyed by model name)
+
+    async def get_model_permission(self, user_id: int, name: str) -> str | None:
+        def go(db: sqlite3.Connection) -> str | None:
+            row = db.execute(
+                "SELECT permission FROM registered_model_permissions WHERE user_id = ? AND name = ?",
+                (user_id, name),
+            ).fetchone()
+            return None if row is None else str(row[0])
+
+        return await self._run(go, write=False)
+
+    async def list_model_permissions(self, username: str) -> dict[str, str]:
+        def go(db: sqlite3.Connection) -> dict[str, str]:
+            rows = db.execute(
+                "SELECT name, permission FROM registered_model_permissions WHERE user_id = ? ORDER BY name",
+                (self._user_id(db, username),),
+            )
+            return {str(n): str(p) for n, p in rows}
+
+        return await self._run(go, write=False)
+
+    async def create_model_permission(self, username: str, name: str, permission: str) -> None:
+        def go(db: sqlite3.Connection) -> None:
+            try:
+                db.execute(
+                    "INSERT INTO registered_model_permissions (name, user_id, permission) VALUES (?, ?, ?)",
+                    (name, self._user_id(db, username), permission),
+                )
+            except sqlite3.IntegrityError:
+                raise MlflowException(
+                    f"Registered model permission (name={name}, username={username}) already exists.",
+                    error_code=RESOURCE_ALREADY_EXISTS,
+                ) from None
+
+        await self._run(go)
+
+    async def update_model_permission(self, username: str, name: str, permission: str) -> None:
+        def go(db: sqlite3.Connection) -> None:
+            cur = db.execute(
+                "UPDATE registered_model_permissions SET permission = ? WHERE user_id = ? AND name = ?",
+                (permission, self._user_id(db, username), name),
+            )
+            if cur.rowcount == 0:
+                raise no_model_permission(name, username)
+
+        await self._run(go)
+
+    async def set_model_permission(self, username: str, name: str, permission: str) -> None:
+        def go(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT INTO registered_model_permissions (name, user_id, permission) VALUES (?, ?, ?) "
+                "ON CONFLICT (user_id, name) DO UPDATE SET permission = excluded.permission",
+                (name, self._user_id(db, username), permission),
+            )
+
+        await self._run(go)
+
+    async def delete_model_permission(self, username: str, name: str) -> None:
+        def go(db: sqlite3.Connection) -> None:
+            cur = db.execute(
+                "DELETE FROM registered_model_permissions WHERE user_id = ? AND name = ?",
+                (self._user_id(db, username), name),
+            )
+            if cur.rowcount == 0:
+                raise no_model_permission(name, username)
+
+        await self._run(go)
+
+    async def wipe_model_permissions(self, name: str) -> None:
+        """Every grant on the model (it was deleted: a new model of that name starts with none)."""
+        await self._run(
+            lambda db: db.execute("DELETE FROM registered_model_permissions WHERE name = ?", (name,))
+        )
+
+    async def rename_model_permissions(self, name: str, new_name: str) -> None:
+        """The model's grants follow it to its new name."""
+        await self._run(
+            lambda db: db.execute(
+                "UPDATE registered_model_permissions SET name = ? WHERE name = ?", (new_name, name)
+            )
+        )
+
     # -- API tokens
 
     async def create_token(
@@ -437,6 +547,13 @@ class SqliteAuthStore:
 def _no_permission(experiment_id: str, username: str) -> MlflowException:
     return MlflowException(
         f"Experiment permission with experiment_id={experiment_id} and username={username} not found",
+        error_code=RESOURCE_DOES_NOT_EXIST,
+    )
+
+
+def no_model_permission(name: str, username: str) -> MlflowException:
+    return MlflowException(
+        f"Registered model permission with name={name} and username={username} not found",
         error_code=RESOURCE_DOES_NOT_EXIST,
     )
 

@@ -23,8 +23,11 @@ Scenarios: 1. caller cost of ``log_metric(synchronous=False)`` in bursts that fi
 are timed; untimed flush between bursts); 2. end-to-end rate from the first call until
 ``flush_async_logging()`` returns (scalars; asynctrack also arrays); 3. ``synchronous=True`` calls/s;
 4. peak RSS above the baseline taken after imports and ``start_run``; 5. slowdown of a ~1 ms/step numpy
-training loop logging 4 metrics per step, waited at each epoch's end. Afterwards the points are read back:
-``lost`` = sent - read back.
+training loop logging 4 metrics per step, waited at each epoch's end; 6. points lost to ``kill -9`` of a
+process logging as fast as it can (asynctrack with its queue file, the default, and with the queue in memory,
+ASYNCTRACK_QUEUE_FILE=0, as before issue 15). Scenarios 1 and 2 also run asynctrack with the queue in memory,
+so the queue file's cost is shown in the same run. Afterwards the points are read back: ``lost`` = sent -
+read back.
 """
 
 from __future__ import annotations
@@ -211,6 +214,60 @@ def s5_training(lib: Lib, a: argparse.Namespace) -> Result:
     }
 
 
+_KILL_CHILD = """
+import mmap, os, struct, sys
+lib = __import__(sys.argv[1])
+lib.set_tracking_uri(sys.argv[2])
+run = lib.start_run()
+fd = os.open(sys.argv[3], os.O_RDWR)
+counter = mmap.mmap(fd, 8)
+print(run.info.run_id, flush=True)
+pack = struct.Struct("<q").pack_into
+for i in range(10**9):
+    lib.log_metric("m", float(i), step=i, synchronous=False)
+    pack(counter, 0, i + 1)  # in shared memory: survives the kill, costs ~0.2 us
+"""
+
+
+def s6_kill(lib: Lib, a: argparse.Namespace) -> Result:
+    """Points lost to a kill -9: a child process logs ``synchronous=False`` as fast as it can and counts
+    its returned calls in shared memory; it is killed ``--kill-ms`` after its run exists; then this
+    process opens the store (asynctrack recovers queue files there) and counts the points stored."""
+    import mmap
+    import signal
+    import struct
+
+    uri = f"sqlite:///{os.getcwd()}/kill.db"
+    with open("counter", "wb") as f:
+        f.write(b"\0" * 8)
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILL_CHILD, lib.name, uri, "counter"], stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdout is not None
+    run_id = child.stdout.readline().strip()
+    time.sleep(a.kill_ms / 1000)
+    os.kill(child.pid, signal.SIGKILL)
+    child.communicate()
+    with open("counter", "rb") as f:
+        returned = struct.unpack("<q", mmap.mmap(f.fileno(), 8, access=mmap.ACCESS_READ)[:8])[0]
+    lib.mod.set_tracking_uri(uri)
+    t0 = time.perf_counter()
+    client = lib.mod.MlflowClient()
+    if lib.name == "asynctrack":
+        steps = client.get_metric_history_arrays(run_id, "m")[0].tolist()
+    else:
+        steps = [m.step for m in client.get_metric_history(run_id, "m")]
+    reopen = time.perf_counter() - t0
+    kept = len({s for s in steps if s < returned})
+    return {
+        "returned": returned,
+        "lost": returned - kept,
+        "lost_pct": (returned - kept) / max(returned, 1) * 100,
+        "duplicates": len(steps) - len(set(steps)),
+        "reopen_s": reopen,
+    }
+
+
 def calibrate(target_s: float = 1e-3) -> Result:
     """Size of a square float64 matmul taking about ``target_s`` (median of 50) in this process."""
     import numpy as np
@@ -234,6 +291,7 @@ SCENARIOS: dict[int, Callable[[Lib, argparse.Namespace], Result]] = {
     3: s3_synchronous,
     4: s4_peak_rss,
     5: s5_training,
+    6: s6_kill,
 }
 
 
@@ -244,6 +302,8 @@ def worker(a: argparse.Namespace) -> Result:
     if a.worker == 0:
         return calibrate()
     lib = Lib(a.lib, importlib.import_module(a.lib))
+    if a.worker == 6:
+        return s6_kill(lib, a)  # its run is the killed child's
     lib.mod.set_tracking_uri(f"sqlite:///{os.getcwd()}/bench.db")
     lib.run_id = lib.mod.start_run().info.run_id
     result = SCENARIOS[a.worker](lib, a)
@@ -285,6 +345,7 @@ class Scenario:
 
 
 BUFFERED = (("MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS", "1"),)
+IN_MEMORY = (("ASYNCTRACK_QUEUE_FILE", "0"),)  # the queue without its file (as before issue 15)
 
 
 def plan(n: int, quick: bool, size: int) -> Scenario:
@@ -301,10 +362,14 @@ def plan(n: int, quick: bool, size: int) -> Scenario:
             f"calls, MLflow {int(ml_n):,}, in bursts of <= 20,000 with an (untimed) flush after each",
             [
                 Job("at", 1, at, ("--n", at_n, "--burst", "20000")),
+                Job("atm", 1, at, ("--n", at_n, "--burst", "20000"), IN_MEMORY),
                 Job("ml", 1, ml, ("--n", ml_n, "--burst", "20000")),
             ],
             [
                 Row("µs/call", "us_per_call", "at", "ml", "lower", ("<=", 1.0)),
+                Row(
+                    "µs/call, queue in memory (ASYNCTRACK_QUEUE_FILE=0)", "us_per_call", "atm", "ml", "lower"
+                ),
                 Row("calls/s", "calls_per_s", "at", "ml", "higher"),
                 Row("lost points", "lost", "at", "ml"),
             ],
@@ -317,12 +382,14 @@ def plan(n: int, quick: bool, size: int) -> Scenario:
             f"(default settings) and {int(mlb_n):,} (MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS=1)",
             [
                 Job("at", 2, at, ("--n", at_n)),
+                Job("atm", 2, at, ("--n", at_n), IN_MEMORY),
                 Job("ml", 2, ml, ("--n", ml_n)),
                 Job("mlb", 2, ml, ("--n", mlb_n), BUFFERED),
                 Job("arr", 2, at, ("--n", arr_n, "--mode", "array", "--chunk", "100000")),
             ],
             [
                 Row("scalars/s, vs MLflow default", "per_s", "at", "ml", "higher", (">=", 500_000)),
+                Row("scalars/s, queue in memory (ASYNCTRACK_QUEUE_FILE=0)", "per_s", "atm", "ml", "higher"),
                 Row("scalars/s, vs MLflow buffering 1 s", "per_s", "at", "mlb", "higher"),
                 Row("array points/s (asynctrack only)", "per_s", "arr", None, "", (">=", 10_000_000)),
                 Row("lost scalars, vs MLflow default", "lost", "at", "ml"),
@@ -355,6 +422,26 @@ def plan(n: int, quick: bool, size: int) -> Scenario:
                 Row("RSS baseline MB (after imports and start_run)", "baseline_mb", "at", "ml"),
                 Row("metrics/s while measured", "per_s", "at", "ml"),
                 Row("lost points", "lost", "at", "ml"),
+            ],
+        )
+    if n == 6:
+        return Scenario(
+            "points lost to kill -9: a child logs synchronous=False as fast as it can and is killed 1.5 s "
+            "after its run exists; then another process opens the store and looks for the returned calls",
+            [
+                Job("at", 6, at),
+                Job("atm", 6, at, (), IN_MEMORY),
+                Job("ml", 6, ml),
+            ],
+            [
+                Row("points lost (returned, then not stored)", "lost", "at", "ml"),
+                Row("points lost, queue in memory (QUEUE_FILE=0)", "lost", "atm", "ml"),
+                Row("% of returned calls lost", "lost_pct", "at", "ml", "", ("<=", 0.0)),
+                Row("% lost, queue in memory (QUEUE_FILE=0)", "lost_pct", "atm", "ml"),
+                Row("calls returned before the kill", "returned", "at", "ml"),
+                Row("calls returned, queue in memory", "returned", "atm"),
+                Row("points stored twice", "duplicates", "at", "ml"),
+                Row("s to open the store and read (recovery)", "reopen_s", "at", "ml"),
             ],
         )
     steps, ml_steps, pairs, ml_pairs = q(400, 100), q(50, 20), q(5, 2), q(3, 2)
@@ -517,6 +604,7 @@ def main() -> None:
         ("epochs", 5),
         ("steps", 0),
         ("pairs", 3),
+        ("kill_ms", 1500),
     ):
         worker_args.add_argument(f"--{name}", type=int, default=default, help=argparse.SUPPRESS)
     worker_args.add_argument("--mode", choices=("scalar", "array"), default="scalar", help=argparse.SUPPRESS)

@@ -76,7 +76,9 @@ def disk(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> Iterator[tuple[str, Path, Callable[[], None] | None]]:
     d = tmp_path / "small"
-    with small_disk(request.param, d, size=1024 * 1024) as preexec:
+    # Room for a new database (its schema, with the registry and logged-model tables, is ~200 KiB plus
+    # its WAL) and the ballast; the test then fills the rest.
+    with small_disk(request.param, d, size=2 * 1024 * 1024) as preexec:
         yield request.param, d, preexec
 
 

@@ -22,10 +22,12 @@ from asynctrack._rest import _registry as r
 from asynctrack._rest._messages import Empty
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.server._convert import opt_int
+from asynctrack.server._model_source import check_model_source, record_model_version
 from asynctrack.server._registry_source import check_source
 from asynctrack.server._request import API_DOCS_HINT, required
 from asynctrack.server._routes import PREFIXES, endpoint
 from asynctrack.server._state import ServerState
+from asynctrack.store._logged_model_protocol import LoggedModelStore
 from asynctrack.store._registry_protocol import RegistryStore
 from asynctrack.store.search._registry import (
     MODEL_VERSION_MAX_RESULTS_THRESHOLD,
@@ -180,14 +182,26 @@ async def create_model_version(state: ServerState, msg: r.CreateModelVersion) ->
     tags = _tags(msg.tags)
     run_id = msg.run_id or None
     store = state.store
-    await check_source(source, run_id, lambda rid: state.call(lambda: store.get_run(rid), "get_run"))
+    model_id = msg.model_id or None
+    if model_id is not None and isinstance(store, LoggedModelStore):  # MLflow 3: a logged model vouches
+        lm = store
+        await check_model_source(
+            source, model_id, lambda mid: state.call(lambda: lm.get_logged_model(mid), "get_logged_model")
+        )
+    else:
+        await check_source(source, run_id, lambda rid: state.call(lambda: store.get_run(rid), "get_run"))
     mv = await _call(
         state,
         "create_model_version",
         lambda s: s.create_model_version(
-            name, source, run_id, tags, msg.run_link or None, msg.description or "", msg.model_id or None
+            name, source, run_id, tags, msg.run_link or None, msg.description or "", model_id
         ),
     )
+    if model_id is not None and isinstance(store, LoggedModelStore):
+        lm = store
+        await state.call(
+            lambda: record_model_version(lm, name, mv.version, model_id), "set_logged_model_tags"
+        )
     return _version_response(mv)
 
 

@@ -342,3 +342,30 @@ def test_fuzzed_logged_model_requests_never_fail_internally(client: httpx.Client
 
     run()
     assert client.get("/health").text == "OK"
+
+
+def test_model_version_from_a_logged_model(client: httpx.Client) -> None:
+    """A version created with ``model_id``: its source must lie under the model's artifact location, and the
+    model's ``mlflow.modelVersions`` tag lists each version once."""
+    eid = new_experiment(client)
+    info = _ok(client, "POST", "/logged-models", {"experiment_id": eid})["model"]["info"]
+    mid, root = info["model_id"], info["artifact_uri"]
+    name = f"reg-{mid}"
+    _ok(client, "POST", "/registered-models/create", {"name": name})
+    for _ in range(2):
+        _ok(client, "POST", "/model-versions/create", {"name": name, "source": root, "model_id": mid})
+    tags = {
+        t["key"]: t["value"] for t in _ok(client, "GET", f"/logged-models/{mid}")["model"]["info"]["tags"]
+    }
+    assert tags["mlflow.modelVersions"] == (
+        f'[{{"name": "{name}", "version": 1}}, {{"name": "{name}", "version": 2}}]'
+    )
+    for source in (root + "/../../other", "models:/m-other", f"runs:/{new_run(client, eid)}/x", "/etc"):
+        status, code, _ = _err(
+            client, "POST", "/model-versions/create", {"name": name, "source": source, "model_id": mid}
+        )
+        assert (status, code) == (400, "INVALID_PARAMETER_VALUE"), source
+    status, code, message = _err(
+        client, "POST", "/model-versions/create", {"name": name, "source": root, "model_id": "m-missing"}
+    )
+    assert (status, code) == (400, "INVALID_PARAMETER_VALUE") and "model_id request parameter" in message

@@ -1,16 +1,18 @@
-"""Benchmark the model registry: search_model_versions and get_model_version_by_alias, asynctrack vs MLflow
-3.17.2, each on its embedded SQLite store, in the same run.
+"""Benchmark the model registry: search_model_versions and get_model_version_by_alias, and search_runs with a
+``datasets.name`` filter, asynctrack vs MLflow 3.17.2, each on its embedded SQLite store, in the same run.
 
 MLflow runs from its own venv (``tests/servers.py``'s ``mlflow_python()``, made on first use, or
 ``--mlflow-python``); asynctrack from this interpreter. From the repository root::
 
     /work/venv/bin/python bench/registry.py                  # 1,000 models x 10 versions, 5 repeats
-    /work/venv/bin/python bench/registry.py --models 100 --repeats 3     # a quick look
+    /work/venv/bin/python bench/registry.py --models 100 --runs 500 --repeats 3     # a quick look
 
 Setup, once per library, in its own subprocess, through each library's ``MlflowClient`` (timed and
 reported): ``--models`` registered models ``model-0000``... with ``--versions`` versions each (source
 ``s3://bucket/model-NNNN/V``, run id ``run-<V mod 7>``, tag ``quality`` = ``good`` for one version in ten,
-the others ``ok``), and alias ``champion`` on each model's version 2.
+the others ``ok``), and alias ``champion`` on each model's version 2; then ``--runs`` runs (default 10,000)
+in experiment ``bench-datasets``, each logging one dataset input (``log_inputs``) named ``ds-<i mod 100>``
+(context ``train``).
 
 Queries, ``--repeats`` times, interleaved asynctrack, MLflow, ..., each in a fresh subprocess that opens
 the prepared database and warms up (one untimed (a) and (c)), then times:
@@ -20,11 +22,13 @@ the prepared database and warms up (one untimed (a) and (c)), then times:
 (b) ``search_model_versions("name = 'model-<k>'", order_by=["version_number ASC"])`` for 50 models (one
     model's versions, the common case), per query;
 (c) ``get_model_version_by_alias("model-<k>", "champion")`` for 200 models, per call;
-(d) paging through every version, 1,000 a page, until the token runs out.
+(d) paging through every version, 1,000 a page, until the token runs out;
+(e) ``search_runs([bench-datasets], "datasets.name = 'ds-NN'", max_results=1000)`` for 10 dataset names,
+    per query (each matches ``--runs`` / 100 runs of the ``--runs``).
 
 Medians are printed with the spread (min-max); ratios are MLflow time / asynctrack time (> 1: asynctrack is
 faster). Answers are checked: (a) the same versions in both and as computed from the data, (c) version 2
-every time, (d) every version once.
+every time, (d) every version once, (e) exactly the runs that logged that dataset.
 """
 
 from __future__ import annotations
@@ -51,8 +55,15 @@ ORDER_A = ["last_updated_timestamp DESC"]
 Result = dict[str, Any]
 
 
+DATASET_EXPERIMENT = "bench-datasets"
+
+
 def model_name(i: int) -> str:
     return f"model-{i:04d}"
+
+
+def dataset_name(k: int) -> str:
+    return f"ds-{k:02d}"
 
 
 def expected_a(models: int, versions: int) -> list[tuple[str, str]]:
@@ -90,7 +101,20 @@ def setup(a: argparse.Namespace) -> Result:
             print(
                 f"progress: {m + 1} models in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True
             )
-    return {"setup_s": time.perf_counter() - t0}
+    out: Result = {"setup_s": time.perf_counter() - t0}
+    ent = importlib.import_module(f"{a.lib}.entities")
+    experiment_id = client.create_experiment(DATASET_EXPERIMENT)
+    t0 = time.perf_counter()
+    for i in range(a.runs):
+        run = client.create_run(experiment_id)
+        k = i % 100
+        dataset = ent.Dataset(dataset_name(k), f"digest{k:02d}", "local", '{"uri": "/data/train.csv"}')
+        tag = ent.InputTag("mlflow.data.context", "train")
+        client.log_inputs(run.info.run_id, [ent.DatasetInput(dataset, [tag])])
+        if i % 1000 == 999:
+            print(f"progress: {i + 1} runs in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+    out["runs_setup_s"] = time.perf_counter() - t0
+    return out
 
 
 def query(a: argparse.Namespace) -> Result:
@@ -133,6 +157,18 @@ def query(a: argparse.Namespace) -> Result:
         token, pages = page.token, pages + 1
     out["d_s"] = time.perf_counter() - t0
     out["d_ok"] = len(seen) == len(set(seen)) == a.models * a.versions
+    if a.runs:
+        experiment = client.get_experiment_by_name(DATASET_EXPERIMENT)
+        picks_e = [dataset_name(k) for k in range(3, 100, 10)]
+        client.search_runs([experiment.experiment_id], f"datasets.name = '{picks_e[0]}'", max_results=1000)
+        t0 = time.perf_counter()
+        sizes = [
+            len(client.search_runs([experiment.experiment_id], f"datasets.name = '{name}'", max_results=1000))
+            for name in picks_e
+        ]
+        out["e_ms"] = (time.perf_counter() - t0) * 1e3 / len(picks_e)
+        out["e_ok"] = sizes == [len(range(k, a.runs, 100)) for k in range(3, 100, 10)]
+        out["e_sizes"] = sizes
     return out
 
 
@@ -167,7 +203,8 @@ def parent(a: argparse.Namespace) -> None:
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(
         f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {load}; {a.models:,} models x "
-        f"{a.versions} versions = {a.models * a.versions:,} versions; repeats={a.repeats}; MLflow "
+        f"{a.versions} versions = {a.models * a.versions:,} versions; {a.runs:,} runs with a dataset; "
+        f"repeats={a.repeats}; MLflow "
         f"{mlflow_version(ml_python)} (its own venv: {ml_python})",
         flush=True,
     )
@@ -185,6 +222,8 @@ def parent(a: argparse.Namespace) -> None:
                 str(a.models),
                 "--versions",
                 str(a.versions),
+                "--runs",
+                str(a.runs),
             ]
             setups[lib] = run_job(python, lib, ["--worker", "setup", *common], d, a.timeout)
             print(f"[setup {lib}] {json.dumps(setups[lib])[:3000]}", file=sys.stderr, flush=True)
@@ -198,6 +237,8 @@ def parent(a: argparse.Namespace) -> None:
                     str(a.models),
                     "--versions",
                     str(a.versions),
+                    "--runs",
+                    str(a.runs),
                 ]
                 res = run_job(python, lib, ["--worker", "query", *common], d, a.timeout)
                 results[lib].append(res)
@@ -215,6 +256,8 @@ def parent(a: argparse.Namespace) -> None:
         ("(b) one model's versions, ms per query", "b_ms", None),
         ("(c) get by alias, ms per call", "c_ms", None),
         ("(d) page through all versions, s", "d_s", None),
+        ("setup (runs with a dataset input through MlflowClient), s", "runs_setup_s", None),
+        (f"(e) search_runs datasets.name over {a.runs:,} runs, ms per query", "e_ms", None),
     ]
     version = mlflow_version(ml_python)
     print(
@@ -223,7 +266,9 @@ def parent(a: argparse.Namespace) -> None:
     )
     print("|---|---|---|---|")
     for title, key, _ in rows:
-        if key == "setup_s":
+        if key in ("e_ms", "runs_setup_s") and not a.runs:
+            continue
+        if key in ("setup_s", "runs_setup_s"):
             at, ml = setups["asynctrack"][key], setups["mlflow"][key]
             print(f"| {title} | {fmt(at)} | {fmt(ml)} | {ml / at:.1f}x |")
             continue
@@ -243,6 +288,14 @@ def parent(a: argparse.Namespace) -> None:
         "(c) alias resolves to version 2": all(r["c_ok"] for rs in results.values() for r in rs),
         "(d) every version exactly once": all(r["d_ok"] for rs in results.values() for r in rs),
     }
+    if a.runs:
+        checks["(e) exactly the runs with that dataset"] = all(
+            r["e_ok"] for rs in results.values() for r in rs
+        )
+    for lib, rs in results.items():
+        for r in rs:
+            if a.runs and not r.get("e_ok"):
+                print(f"(e) {lib}: runs found per dataset {r.get('e_sizes')}", file=sys.stderr)
     print("\nanswers: " + ", ".join(f"{k}: {'ok' if v else 'WRONG'}" for k, v in checks.items()))
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if not all(checks.values()):
@@ -253,6 +306,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", type=int, default=1000)
     ap.add_argument("--versions", type=int, default=10, help="versions per model")
+    ap.add_argument(
+        "--runs", type=int, default=10_000, help="runs with a dataset input, for (e); 0: skip (e)"
+    )
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--timeout", type=int, default=3600)
     ap.add_argument("--mlflow-python", default="", help="an interpreter with mlflow==3.17.2")

@@ -146,7 +146,11 @@ class Pipeline:
             # returns, so that a reader that opens the store sees it (``_recover.py``).
             try:
                 self.recovered = loop.call(
-                    recover_queue_files, self.worker, os.path.dirname(ring.path), ring.path
+                    recover_queue_files,
+                    self.worker,
+                    os.path.dirname(ring.path),
+                    redact(location.uri),
+                    ring.path,
                 )
             except Exception as exc:  # the files stay for the next process or `asynctrack sync`
                 _log.warning("asynctrack: recovering earlier processes' queue files failed: %s", exc)

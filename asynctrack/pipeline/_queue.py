@@ -160,7 +160,12 @@ class OpQueue:
     def has_room(self) -> bool:
         """True when a call may enqueue now without blocking (an event loop's check before it puts:
         room for more than one operation, and for a large one). False once the queue is closed."""
-        return len(self._dq) < self._capacity - 1 and self._big_put - self._big_taken < MAX_BIG_FRAMES // 2
+        ring = self._ring
+        return (
+            len(self._dq) < self._capacity - 1
+            and self._big_put - self._big_taken < MAX_BIG_FRAMES // 2
+            and (ring is None or ring.head - ring.acked < ring.size // 2)  # the queue file's room too
+        )
 
     def empty(self) -> bool:
         return not self._dq

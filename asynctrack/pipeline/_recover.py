@@ -149,9 +149,12 @@ async def _replay_to_journal(worker: Worker, dead: DeadRing, report: RecoveryRep
     report.written += count_operations(items)
 
 
-async def recover_queue_files(worker: Worker, directory: str, own: str | None = None) -> list[RecoveryReport]:
-    """Replay every dead process's queue file in ``directory`` through ``worker`` (its store, or its
-    journal for a remote store), then delete it. Live processes' files are left alone."""
+async def recover_queue_files(
+    worker: Worker, directory: str, target: str, own: str | None = None
+) -> list[RecoveryReport]:
+    """Replay every dead process's queue file in ``directory`` that belongs to ``target`` (the store's
+    redacted URI: several databases may share a directory) through ``worker`` (its store, or its journal
+    for a remote store), then delete it. Live processes' files are left alone."""
     reports: list[RecoveryReport] = []
     for path in await anyio.to_thread.run_sync(ring_files, directory):
         if path == own:
@@ -165,6 +168,8 @@ async def recover_queue_files(worker: Worker, directory: str, own: str | None = 
             except (OSError, ValueError) as exc:
                 _log.warning("asynctrack: cannot read the queue file %s (%s); it is left in place", path, exc)
                 continue
+            if dead.target != target:
+                continue  # another store's (the lock is released below)
             report = RecoveryReport(path, dead.pid, torn=dead.torn)
             if worker.journal is not None:
                 await _replay_to_journal(worker, dead, report)
@@ -198,7 +203,7 @@ async def sync_queue_directory(directory: str, target: str) -> list[RecoveryRepo
             else None
         )
         worker = Worker(OpQueue(1), store, linger=0.0, journal=journal)
-        return await recover_queue_files(worker, directory)
+        return await recover_queue_files(worker, directory, target)
     finally:
         await store.aclose()
 

@@ -237,3 +237,30 @@ def test_a_live_process_queue_file_is_never_taken(tmp_path: Path) -> None:
     client = MlflowClient(uri)
     assert _check(client, run_id, returned) == 30_000
     close_pipelines()
+
+
+def test_two_databases_in_one_directory_keep_their_own_queues(tmp_path: Path) -> None:
+    """Queue files of databases in the same directory share ``.asynctrack-queues``: each store recovers
+    only its own."""
+    side_a, side_b = tmp_path / "side-a", tmp_path / "side-b"
+    uri_a, uri_b = f"sqlite:///{tmp_path / 'a.db'}", f"sqlite:///{tmp_path / 'b.db'}"
+    procs = []
+    for uri, side, db in ((uri_a, side_a, "a.db"), (uri_b, side_b, "b.db")):
+        proc = _start(uri, side, 200, "params", _env(tmp_path))
+        lock = _Lock(tmp_path / db, 2.0)
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().strip() == "logged"
+        _kill(proc)
+        lock.wait()
+        procs.append(proc)
+    assert len(ring_files(str(tmp_path / ".asynctrack-queues"))) == 2
+    run_a, returned_a = _side(side_a)
+    client_a = MlflowClient(uri_a)  # recovers a's queue file only
+    assert _check(client_a, run_a, returned_a) == 200
+    left = ring_files(str(tmp_path / ".asynctrack-queues"))  # b's, and this process's own live one
+    assert [p for p in left if f"-{procs[1].pid}-" in p] and not [p for p in left if f"-{procs[0].pid}-" in p]
+    run_b, returned_b = _side(side_b)
+    assert _check(MlflowClient(uri_b), run_b, returned_b) == 200
+    assert {f"p{i}" for i in range(200)} == set(MlflowClient(uri_b).get_run(run_b).data.params)

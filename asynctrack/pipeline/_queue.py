@@ -359,7 +359,7 @@ class OpQueue:
             lock.acquire()
             h = ring.head
             o = h & ring.mask
-            fast = o <= ring.fit and h - ring.acked <= ring.limit
+            fast = o <= ring.fit and h - ring.acked < ring.limit
             if fast:
                 _pack_record(ring.data, o, p.prefix, seq, r, k, value, timestamp, step, h + 1)
                 ring.head = h + 64

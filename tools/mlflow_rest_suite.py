@@ -1,12 +1,14 @@
-"""Run MLflow's ``tests/tracking/test_rest_tracking.py`` against ``asynctrack server`` and ``mlflow server``.
+"""Run MLflow's ``tests/tracking/test_rest_tracking.py`` or ``test_model_registry.py`` against
+``asynctrack server`` and ``mlflow server``.
 
 MLflow's files never enter this repository: they are exported from a git checkout of MLflow (by default the
 ``harupy/mlflow`` mirror the ``fetch`` tool makes, ``/work/.mirror/harupy+mlflow/repo``) into a scratch
 directory outside it, and run there with a Python that has ``mlflow==3.17.2`` and pytest.
 
 The test file is not edited. A pytest plugin written by this script (``asynctrack_mlflow_client.py`` in the
-scratch directory, loaded with ``-p``) replaces exactly one thing, the module's ``mlflow_client`` fixture,
-when pytest imports the module: instead of MLflow's in-process server thread, each test gets a subprocess
+scratch directory, loaded with ``-p``) replaces exactly one thing, the module's client fixture
+(``mlflow_client`` in test_rest_tracking.py, ``client`` in test_model_registry.py), when pytest imports
+it: instead of MLflow's in-process server thread, each test gets a subprocess
 server started with artifacts served (``--serve-artifacts``, an artifacts destination under the test's
 ``tmp_path``) on a fresh SQLite database, and the fluent API and ``MLFLOW_TRACKING_URI`` point at it. Which
 server is chosen by ``SUITE_SERVER`` (``mlflow`` or ``asynctrack``). The ``store_type`` parametrisation stays
@@ -15,6 +17,7 @@ server is chosen by ``SUITE_SERVER`` (``mlflow`` or ``asynctrack``). The ``store
     python tools/mlflow_rest_suite.py export   # files into --dest, once
     python tools/mlflow_rest_suite.py run --server asynctrack [-k EXPR]
     python tools/mlflow_rest_suite.py run --server mlflow
+    python tools/mlflow_rest_suite.py run --server asynctrack tests/tracking/test_model_registry.py
 
 ``run`` prints pytest's summary and writes ``<dest>/results-<server>.txt`` (one ``outcome nodeid`` a line).
 """
@@ -48,7 +51,8 @@ EXPORT = (
 )
 
 PLUGIN = '''
-"""Replaces test_rest_tracking.py's ``mlflow_client`` fixture (and nothing else) with a subprocess server."""
+"""Replaces the client fixture of test_rest_tracking.py (``mlflow_client``) and test_model_registry.py
+(``client``), and nothing else, with a subprocess server."""
 
 import contextlib
 import os
@@ -132,6 +136,19 @@ def mlflow_client(store_type, tmp_path, db_uri, monkeypatch):
         yield MlflowClient(url)
 
 
+@pytest.fixture(params=["file", "sqlalchemy"], name="client")
+def registry_client(request, tmp_path, db_uri, monkeypatch):
+    """test_model_registry.py's ``client``: the same subprocess server (its ``file`` half skipped, as
+    MLflow's fixture skips it)."""
+    if request.param == "file":
+        pytest.skip("FileStore is no longer supported.")
+    monkeypatch.setenv("MLFLOW_CRYPTO_KEK_PASSPHRASE", "test-passphrase-at-least-32-characters-long")
+    with _server(tmp_path, db_uri) as url:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+        mlflow.set_tracking_uri(url)
+        yield MlflowClient(url)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_pycollect_makemodule(module_path, parent):
     module = yield
@@ -142,6 +159,8 @@ def pytest_pycollect_makemodule(module_path, parent):
             obj = load()
             if hasattr(obj, "mlflow_client"):
                 obj.mlflow_client = mlflow_client
+            if module_path.name == "test_model_registry.py" and hasattr(obj, "client"):
+                obj.client = registry_client
             return obj
 
         module._getobj = _getobj

@@ -64,6 +64,12 @@ def _version(value: str | None) -> int:
     return checks.check_version(required(value, "version"))
 
 
+def _tag_value(value: str | None) -> str:
+    """A tag's value: optional, as in MLflow's handlers (its client leaves an empty string out of the
+    JSON, so an absent value is the empty string)."""
+    return "" if value is None else value
+
+
 def _tags(tags: list[Any] | None) -> list[tuple[str, str]]:
     return [checks.check_registry_tag(t.key, t.value) for t in tags or ()]
 
@@ -138,7 +144,7 @@ async def delete_registered_model(state: ServerState, msg: r.ModelName) -> Empty
 
 async def set_registered_model_tag(state: ServerState, msg: r.SetRegisteredModelTag) -> Empty:
     name = _name(msg.name)
-    key, value = checks.check_registry_tag(required(msg.key, "key"), required(msg.value, "value"))
+    key, value = checks.check_registry_tag(required(msg.key, "key"), _tag_value(msg.value))
     await _call(state, "set_registered_model_tag", lambda s: s.set_registered_model_tag(name, key, value))
     return Empty()
 
@@ -263,7 +269,7 @@ async def search_model_versions(state: ServerState, msg: r.SearchRegistry) -> r.
 
 async def set_model_version_tag(state: ServerState, msg: r.SetModelVersionTag) -> Empty:
     name, version = _name(msg.name), _version(msg.version)
-    key, value = checks.check_registry_tag(required(msg.key, "key"), required(msg.value, "value"))
+    key, value = checks.check_registry_tag(required(msg.key, "key"), _tag_value(msg.value))
     await _call(state, "set_model_version_tag", lambda s: s.set_model_version_tag(name, version, key, value))
     return Empty()
 

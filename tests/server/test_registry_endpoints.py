@@ -110,6 +110,24 @@ def test_sources_inside_the_run_are_accepted(registry: httpx.Client) -> None:
         assert _send(registry, "POST", "/model-versions/create", body).status_code == 200, source
 
 
+def test_a_tag_without_a_value_is_the_empty_string(registry: httpx.Client) -> None:
+    """MLflow's client leaves an empty value out of the JSON; MLflow's handlers read it as "" (MLflow's own
+    test_set_registered_model_tag_with_empty_string_as_value and its model-version twin)."""
+    name = _model(registry)
+    assert (
+        _send(registry, "POST", "/registered-models/set-tag", {"name": name, "key": "k"}).status_code == 200
+    )
+    body = {"name": name, "source": "s3://bucket/m"}
+    assert _send(registry, "POST", "/model-versions/create", body).status_code == 200
+    tag = {"name": name, "version": "1", "key": "k"}
+    assert _send(registry, "POST", "/model-versions/set-tag", tag).status_code == 200
+    assert call(registry, "GET", "/registered-models/get", name=name)["registered_model"]["tags"] == [
+        {"key": "k", "value": ""}
+    ]
+    version = call(registry, "GET", "/model-versions/get", name=name, version="1")["model_version"]
+    assert version["tags"] == [{"key": "k", "value": ""}]
+
+
 _scalars = st.one_of(
     st.none(),
     st.booleans(),

@@ -21,6 +21,17 @@ Both databases are ANALYZEd after the setup (what autovacuum does to a live data
 queries.
 (e) bytes per metric point on disk: the metric tables with their indexes and TOAST
     (``pg_total_relation_size``) after (b)-(d), divided by the points logged.
+
+``--server`` runs the server benchmarks instead (each on a fresh database of its own):
+
+(a) server ingest: ``asynctrack server`` vs ``mlflow server`` (its venv), both ``--workers`` worker
+    processes on PostgreSQL, ``--clients`` client processes logging ``--server-points`` points each (MLflow
+    ``--ml-server-points``) with asynctrack's REST client (``synchronous=False``, bench/server.py's client);
+    durable metrics/s = points read back / time to the last flush; then log-batch of 1,000 metrics
+    p50/p99 (``--requests`` per client).
+(f) scale-out: 1, 2 and 4 separate ``asynctrack server`` processes (one worker each, own ports) on one
+    database, the clients spread over them; metrics/s and metrics per CPU-second of the server processes
+    and of the whole machine (PostgreSQL and clients included), so the scaling shows on a 2-core box.
 """
 
 from __future__ import annotations
@@ -168,6 +179,139 @@ def w_query(a: argparse.Namespace) -> Result:
 WORKERS = {"ingest": w_ingest, "setup": w_setup, "query": w_query}
 
 
+# ---------------------------------------------------------------------------------------- server benches
+def _pg_server(python: str, lib: str, uri: str, workdir: str, workers: int) -> Any:
+    from _common import Server, free_port
+
+    port = free_port()
+    common = [
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--backend-store-uri",
+        uri,
+        "--workers",
+        str(workers),
+    ]
+    art = ["--default-artifact-root", os.path.join(workdir, "artifacts")]
+    argv = [python, "-m", lib, "server", *common, *art]
+    return Server(argv, port, os.path.join(workdir, f"{lib}-{port}.log"))
+
+
+def _tree_cpu(pids: list[int]) -> float:
+    """User + system CPU seconds of the processes and their live children."""
+    import psutil
+
+    total = 0.0
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            for p in [proc, *proc.children(recursive=True)]:
+                t = p.cpu_times()
+                total += t.user + t.system
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+def _machine_busy() -> float:
+    import psutil
+
+    t = psutil.cpu_times()
+    return float(sum(t) - t.idle - getattr(t, "iowait", 0.0))
+
+
+def _server_round(a: argparse.Namespace, lib: str, python: str, servers: int, workers: int) -> Result:
+    """Fresh database, ``servers`` server processes on it, the throughput (and, for (a), latency) clients."""
+    import tempfile
+
+    import server as sb  # bench/server.py: its client processes and read-back
+
+    db = f"bench_pgsrv_{lib}_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_admin(a.base, f"CREATE DATABASE \"{db}\" TEMPLATE template0 ENCODING 'UTF8'"))
+    uri = f"{a.base}/{db}"
+    points = a.server_points if lib == "asynctrack" else a.ml_server_points
+    ns = argparse.Namespace(clients=a.clients, timeout=3600)
+    res: Result = {"servers": servers, "workers": workers}
+    try:
+        with tempfile.TemporaryDirectory(prefix=f"bench-pgsrv-{lib}-") as tmp:
+            procs = [_pg_server(python, lib, uri, tmp, workers) for _ in range(servers)]
+            try:
+                for p in procs:  # one after another: the first creates the schema
+                    p.start()
+                urls = [p.url for p in procs]
+                pids = [p.proc.pid for p in procs if p.proc is not None]
+                cpu0, busy0 = _tree_cpu(pids), _machine_busy()
+                tp = sb._clients(ns, "throughput", urls, ["--points", str(points)])
+                end = max(r["flushed"] for r in tp)
+                cpu1, busy1 = _tree_cpu(pids), _machine_busy()
+                stored = sb._read_back(urls[0], [r["run_id"] for r in tp])
+                sent = sum(r["points"] for r in tp)
+                res |= {"metrics_per_s": stored / (end - tp[0]["start"]), "sent": sent, "lost": sent - stored}
+                res["per_server_cpu_s"] = stored / max(cpu1 - cpu0, 1e-9)
+                res["per_machine_cpu_s"] = stored / max(busy1 - busy0, 1e-9)
+                if a.requests:
+                    reqs = a.requests if lib == "asynctrack" else max(1, a.requests // 10)
+                    lat = sb._clients(ns, "latency", urls, ["--batch", "1000", "--requests", str(reqs)])
+                    all_lat = sorted(x for r in lat for x in r["latencies"])
+                    res["p50_1000_ms"] = all_lat[len(all_lat) // 2] * 1e3
+                    res["p99_1000_ms"] = all_lat[min(len(all_lat) - 1, int(len(all_lat) * 0.99))] * 1e3
+            finally:
+                for p in procs:
+                    p.stop()
+    finally:
+        asyncio.run(_admin(a.base, f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
+    print(f"[{lib} x{servers}] {json.dumps(res)}", file=sys.stderr, flush=True)
+    return res
+
+
+def server_parent(a: argparse.Namespace) -> None:
+    ml_python = _mlflow_python()
+    print(
+        f"{os.cpu_count()} CPUs, load {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
+        f"PostgreSQL at {a.base}; "
+        f"clients={a.clients} workers={a.workers} points/client: asynctrack {a.server_points:,}, "
+        f"MLflow {a.ml_server_points:,}; repeats={a.repeats}",
+        flush=True,
+    )
+
+    def med(rounds: list[Result], key: str) -> float:
+        return statistics.median(r[key] for r in rounds)
+
+    at = [_server_round(a, "asynctrack", sys.executable, 1, a.workers) for _ in range(a.repeats)]
+    ml = [_server_round(a, "mlflow", ml_python, 1, a.workers) for _ in range(a.repeats)]
+    print(
+        f"\n{'(a) one server, ' + str(a.workers) + ' workers, PostgreSQL':<46} "
+        f"{'asynctrack':>12} {'MLflow':>12}"
+    )
+    for key, title in (
+        ("metrics_per_s", "durable metrics/s"),
+        ("lost", "points lost"),
+        ("p50_1000_ms", "log-batch 1,000 metrics p50 ms"),
+        ("p99_1000_ms", "log-batch 1,000 metrics p99 ms"),
+    ):
+        if key in at[0]:
+            x, y = med(at, key), med(ml, key)
+            ratio = (
+                ""
+                if key == "lost" or not x or not y
+                else f"{(x / y if key == 'metrics_per_s' else y / x):8.1f}x"
+            )
+            print(f"{title:<46} {x:>12.4g} {y:>12.4g} {ratio}")
+    a.requests = 0
+    print(
+        f"\n{'(f) N asynctrack servers, 1 worker each':<46} {'metrics/s':>12} {'/server CPU-s':>14} "
+        f"{'/machine CPU-s':>15}"
+    )
+    for n in (1, 2, 4):
+        rounds = [_server_round(a, "asynctrack", sys.executable, n, 1) for _ in range(a.repeats)]
+        print(
+            f"{str(n) + ' server process(es)':<46} {med(rounds, 'metrics_per_s'):>12.4g} "
+            f"{med(rounds, 'per_server_cpu_s'):>14.4g} {med(rounds, 'per_machine_cpu_s'):>15.4g}"
+        )
+
+
 # ---------------------------------------------------------------------------------------------- parent
 def _mlflow_python() -> str:
     found = os.environ.get("ASYNCTRACK_BENCH_MLFLOW_PYTHON")
@@ -313,12 +457,21 @@ def main() -> None:
     ap.add_argument("--ml-ingest", type=int, default=20_000)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--json", default="")
+    sv = ap.add_argument_group("server benchmarks (a) and (f)")
+    sv.add_argument("--server", action="store_true", help="run (a) and (f) instead of (b)-(e)")
+    sv.add_argument("--clients", type=int, default=8)
+    sv.add_argument("--workers", type=int, default=4)
+    sv.add_argument("--server-points", type=int, default=100_000, help="points per client, asynctrack")
+    sv.add_argument("--ml-server-points", type=int, default=2_000, help="points per client, MLflow")
+    sv.add_argument("--requests", type=int, default=50, help="log-batch requests of 1,000 metrics per client")
     w = ap.add_argument_group("worker (internal)")
     for name in ("worker", "lib", "uri", "exp", "big"):
         w.add_argument(f"--{name}", default=None, help=argparse.SUPPRESS)
     w.add_argument("--n", type=int, default=0, help=argparse.SUPPRESS)
     a = ap.parse_args()
-    if a.worker is None:
+    if a.worker is None and a.server:
+        server_parent(a)
+    elif a.worker is None:
         parent(a)
     else:
         print(TAG + json.dumps(WORKERS[a.worker](a)), flush=True)

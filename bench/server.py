@@ -99,11 +99,14 @@ def client_latency(a: argparse.Namespace) -> Result:
 # -- parent
 
 
-def _clients(a: argparse.Namespace, role: str, url: str, extra: list[str]) -> list[Result]:
-    """Start ``--clients`` client processes, wait until all are ready, start them together, collect."""
+def _clients(a: argparse.Namespace, role: str, url: str | list[str], extra: list[str]) -> list[Result]:
+    """Start ``--clients`` client processes, wait until all are ready, start them together, collect.
+    Given several URLs (servers behind one database), client ``i`` talks to ``urls[i % len(urls)]``."""
+    urls = [url] if isinstance(url, str) else url
     procs = []
     for i in range(a.clients):
-        cmd = [sys.executable, __file__, "--worker", role, "--url", url, "--index", str(i), *extra]
+        cmd = [sys.executable, __file__, "--worker", role, "--url", urls[i % len(urls)], "--index", str(i)]
+        cmd += extra
         procs.append(
             subprocess.Popen(
                 cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True

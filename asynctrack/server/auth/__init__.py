@@ -1,15 +1,16 @@
-"""Authentication and per-experiment permissions for ``asynctrack server --auth`` (MLflow's basic-auth
-semantics; see docs/security.md, "Authentication").
+"""Authentication and per-experiment and per-model permissions for ``asynctrack server --auth`` (MLflow's
+basic-auth semantics; see docs/security.md, "Authentication").
 
 =================  ====================================================================================
 ``_permissions``    READ / USE / EDIT / MANAGE / NO_PERMISSIONS and their capabilities
 ``_secrets``        scrypt password hashes, API tokens, session tokens
 ``_store``          the users/tokens/sessions/permissions store (:class:`AuthStore`; SQLite file)
 ``_authn``          who is asking: basic, bearer, session cookie (with a verified-credentials cache)
-``_access``         a user's permission on an experiment, a run, an artifact path
+``_access``         a user's permission on an experiment, a run, an artifact path, a registered model
 ``_policy``         the rule of every route (coverage checked when the app is built)
 ``_middleware``     the ASGI middleware enforcing the rules; MLflow's 401 and 403
 ``_filters``        searches filtered to readable experiments; creators get MANAGE
+``_model_filters``  the registry's: model/version searches filtered, creators' MANAGE, renames, deletes
 ``_endpoints``      MLflow's user-management REST API
 ``_session``        the UI's login page, session cookie and CSRF token
 ``_bootstrap``      opening the store, the initial admin

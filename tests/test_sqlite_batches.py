@@ -20,6 +20,7 @@ from asynctrack.exceptions import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXI
 from asynctrack.store import BatchWrite, MetricSeries
 from asynctrack.store.sqlite import SqliteStore
 from asynctrack.store.sqlite._columns import decode_ints, decode_small, encode_ints, encode_small
+from asynctrack.store.sqlite._schema import SCHEMA_VERSION
 from asynctrack.store.sqlite._writes import _latest_point, _latest_small
 
 pytestmark = pytest.mark.anyio
@@ -104,7 +105,7 @@ async def test_version_2_database_gains_the_keys_table(tmp_path: Path) -> None:
         await store.aclose()
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT value FROM asynctrack_meta WHERE key = 'schema_version'").fetchone() == (
-            "4",  # upgraded through 3 to today's version
+            str(SCHEMA_VERSION),  # upgraded through 3 to today's version
         )
 
 

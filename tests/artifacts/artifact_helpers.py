@@ -9,9 +9,10 @@ from pathlib import Path
 
 def snapshot(root: Path, skip: Path | None = None) -> dict[str, tuple[int, int]]:
     """Every file and directory under ``root`` (not following symlinks) with its size and mtime, leaving out
-    the tree under ``skip`` and SQLite's own files."""
+    the tree under ``skip``, SQLite's own files and the pipeline's queue files beside them."""
     seen: dict[str, tuple[int, int]] = {}
     for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d != ".asynctrack-queues"]
         if skip is not None and Path(dirpath) == skip:
             dirnames[:] = []
             continue

@@ -369,3 +369,13 @@ def test_model_version_from_a_logged_model(client: httpx.Client) -> None:
         client, "POST", "/model-versions/create", {"name": name, "source": root, "model_id": "m-missing"}
     )
     assert (status, code) == (400, "INVALID_PARAMETER_VALUE") and "model_id request parameter" in message
+
+
+def test_a_nul_character_in_an_id_is_the_clients_error(client: httpx.Client) -> None:
+    """PostgreSQL's text cannot hold NUL (SQLite's can): either way the answer is a 4xx in MLflow's
+    error JSON, never a 500 (found by the fuzz above on PostgreSQL)."""
+    r = client.request(
+        "PATCH", API_PREFIX + "/logged-models/%00/tags", json={"tags": [{"key": "k", "value": "v"}]}
+    )
+    assert 400 <= r.status_code < 500, r.text
+    assert r.json()["error_code"] in ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST"), r.text

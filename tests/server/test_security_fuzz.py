@@ -213,6 +213,12 @@ def test_writes_that_are_not_json_are_refused(unchanged: tuple[ServerProcess, Pa
         headers = [("Host", f"127.0.0.1:{unchanged[0].port}")]
         headers += [] if content_type is None else [("Content-Type", content_type)]
         response = raw_request(unchanged[0].port, method, path, headers, body)
+        if method == "DELETE" and not body:
+            # A DELETE with no body needs no (JSON) type (MLflow's client deletes logged models that way;
+            # a browser never sends a DELETE cross-site unasked): it reaches routing, which refuses it here
+            # (none of these paths takes a bare DELETE), and the fixture checks that nothing changed.
+            assert 400 <= response.status_code < 500, (response.status_code, response.text)
+            return
         assert _refusal(response, {400}) in (None, "INVALID_PARAMETER_VALUE")
 
     check()

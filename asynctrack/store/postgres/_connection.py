@@ -130,6 +130,13 @@ def map_error(exc: BaseException, where: str) -> MlflowException:
                 f"PostgreSQL at {where}: {exc}; create it first (CREATE DATABASE ...)",
                 error_code=INVALID_PARAMETER_VALUE,
             )
+        if state in ("22021", "22P05"):
+            # A text value PostgreSQL cannot store: a NUL character (SQLite stores it; PostgreSQL's text
+            # cannot hold one). The client's value, so the client's error, not the server's.
+            return MlflowException(
+                f"A value holds a character PostgreSQL cannot store (a NUL character, \\x00): {exc}",
+                error_code=INVALID_PARAMETER_VALUE,
+            )
         if state == "54000":  # program limit exceeded (e.g. an index row too large)
             return MlflowException(f"PostgreSQL at {where}: {exc}", error_code=RESOURCE_EXHAUSTED)
         return MlflowException(f"PostgreSQL at {where} failed: {exc}", error_code=INTERNAL_ERROR)

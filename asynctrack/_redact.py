@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import urllib.parse
 
-__all__ = ["redact"]
+__all__ = ["redact", "restore_credentials"]
 
 # For text urllib cannot parse (a malformed IPv6 host): everything between "//" and the last "@" of the
 # authority is user info.
@@ -35,3 +35,23 @@ def redact(url: str) -> str:
     userinfo, _, hostport = parts.netloc.rpartition("@")
     user = userinfo.partition(":")[0]
     return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{hostport}"))
+
+
+def restore_credentials(stored: str, configured: list[str]) -> str:
+    """The URI to connect to for ``stored``, a URI written redacted (a journal's target): the first
+    ``configured`` URI (the caller's tracking URI) that redacts to it, so its password is used; else
+    ``stored`` without the ``***`` placeholder, so the driver's own sources apply (``PGPASSWORD`` or
+    ``~/.pgpass`` for PostgreSQL, ``MLFLOW_TRACKING_PASSWORD`` for HTTP). A stored URI with no redacted
+    password (an older journal) is returned as is.
+
+    >>> restore_credentials("postgresql://u:***@h/db", ["postgresql://u:pw@h/db"])
+    'postgresql://u:pw@h/db'
+    >>> restore_credentials("postgresql://u:***@h/db", [])
+    'postgresql://u@h/db'
+    """
+    for uri in configured:
+        if uri and redact(uri) == stored:
+            return uri
+    if ":***@" not in stored:
+        return stored
+    return stored.replace(":***@", "@", 1)

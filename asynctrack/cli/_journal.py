@@ -15,7 +15,7 @@ from typing import Any
 
 import anyio
 
-from asynctrack._redact import redact
+from asynctrack._redact import redact, restore_credentials
 from asynctrack._tracking_uri import resolve
 from asynctrack.cli._output import print_json, print_table
 from asynctrack.journal import JournalState, journal_files, journal_root, read_journal, replay_journal
@@ -111,7 +111,7 @@ def _status(args: argparse.Namespace) -> int:
     rows = [_describe(read_journal(f), _live(f)) for f in _files(args.path)]
     queues = [describe_queue_file(f) for f in _queue_files(args.path)]
     if args.json:
-        print_json(rows + [{"kind": "queue file", **q} for q in queues])
+        print_json(rows + [{"kind": "queue file", **q, "target": redact(str(q["target"]))} for q in queues])
         return 0
     if queues:
         print_table(
@@ -120,7 +120,7 @@ def _status(args: argparse.Namespace) -> int:
             [
                 [
                     os.path.basename(str(q["path"])),
-                    str(q["target"]),
+                    redact(str(q["target"])),
                     "in use" if q["live"] else "pending" if q["pending_operations"] else "done",
                     str(q["pending_operations"]),
                     str(q["damaged_records"]),
@@ -158,7 +158,9 @@ async def _sync_all(files: list[str]) -> list[dict[str, Any]]:
         if state.header is None:
             out.append({"path": path, "error": state.torn.reason if state.torn else "unreadable"})
             continue
-        target = state.header.target
+        # The journal names its target redacted: the password comes from the caller's tracking URI
+        # (MLFLOW_TRACKING_URI) or the driver's own sources (PGPASSWORD, MLFLOW_TRACKING_PASSWORD).
+        target = restore_credentials(state.header.target, [os.environ.get("MLFLOW_TRACKING_URI", "")])
         row: dict[str, Any] = {"path": path, "target": redact(target)}
         try:
             store = await open_store(resolve(target))

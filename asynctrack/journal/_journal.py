@@ -107,7 +107,7 @@ class Journal:
         now = int(time.time() * 1000)
         self.path = os.path.join(directory, f"{now}-{os.getpid()}-{self.journal_id[:8]}.journal")
         self._writer = JournalWriter(
-            self.path, Header(self.journal_id, target, os.getpid(), now, offline), fsync, fsync_ms
+            self.path, Header(self.journal_id, redact(target), os.getpid(), now, offline), fsync, fsync_ms
         )
         self.offline = offline
         self.records = 0  # runs and experiments recorded (offline)

@@ -20,6 +20,7 @@ import anyio
 import anyio.to_thread
 import msgspec
 
+from asynctrack._redact import redact
 from asynctrack.entities import Param, RunTag
 from asynctrack.exceptions import MlflowException
 from asynctrack.journal._file import JournalState, read_journal, try_lock
@@ -171,8 +172,9 @@ def _open_for_replay(path: str, target: str | None, report: ReplayReport) -> tup
         if state.header is None:
             report.skipped = state.torn.reason if state.torn else "no header"
             return None
-        if target is not None and state.header.target != target:
-            report.skipped = f"written for {state.header.target}"
+        # Journals store their target redacted (older ones in clear): either form matches.
+        if target is not None and state.header.target not in (target, redact(target)):
+            report.skipped = f"written for {redact(state.header.target)}"
             return None
         if state.torn is not None:
             report.torn = state.torn

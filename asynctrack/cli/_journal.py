@@ -192,7 +192,9 @@ async def _sync_queues(files: list[str]) -> list[dict[str, Any]]:
     groups: dict[tuple[str, str], list[str]] = {}
     for path in files:
         try:
-            target = str(describe_queue_file(path)["target"])
+            target = restore_credentials(
+                str(describe_queue_file(path)["target"]), [os.environ.get("MLFLOW_TRACKING_URI", "")]
+            )
         except (OSError, ValueError) as exc:
             out.append({"path": path, "error": f"unreadable queue file: {exc}"})
             continue

@@ -28,6 +28,7 @@ import anyio.to_thread
 
 from asynctrack._batching._batch import coalesce
 from asynctrack._batching._ops import decode_chunk
+from asynctrack._redact import redact
 from asynctrack.journal._file import read_journal, try_lock
 from asynctrack.pipeline._ring import DeadRing, read_ring, remove_ring, ring_files
 from asynctrack.pipeline._worker import count_operations
@@ -168,7 +169,7 @@ async def recover_queue_files(
             except (OSError, ValueError) as exc:
                 _log.warning("asynctrack: cannot read the queue file %s (%s); it is left in place", path, exc)
                 continue
-            if dead.target != target:
+            if dead.target not in (target, redact(target)):  # stored redacted (older: in clear)
                 continue  # another store's (the lock is released below)
             report = RecoveryReport(path, dead.pid, torn=dead.torn)
             if worker.journal is not None:

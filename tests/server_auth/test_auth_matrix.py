@@ -389,17 +389,18 @@ def _prepare(admin: httpx.Client, caller: str, level: str | None, case: Case) ->
     ok(admin.put(f"{ART}/artifacts/{experiment_id}/{run_id}/artifacts/a.txt", content=b"artifact"))
     if level is not None:
         grant(admin, caller, experiment_id, level)
-    if "deleted_experiment" in case.setup:
-        ok(admin.post(API + "/experiments/delete", json={"experiment_id": experiment_id}))
-    if "deleted_run" in case.setup:
-        ok(admin.post(API + "/runs/delete", json={"run_id": run_id}))
-    other = new_user(admin, "other") if "other" in case.setup else ADMIN
+    # The logged model before any deletion: a deleted experiment takes no new model.
     model = ok(
         admin.post(
             API + "/logged-models",
             json={"experiment_id": experiment_id, "tags": [{"key": "t", "value": "v"}]},
         )
     )
+    if "deleted_experiment" in case.setup:
+        ok(admin.post(API + "/experiments/delete", json={"experiment_id": experiment_id}))
+    if "deleted_run" in case.setup:
+        ok(admin.post(API + "/runs/delete", json={"run_id": run_id}))
+    other = new_user(admin, "other") if "other" in case.setup else ADMIN
     return Ctx(experiment_id, name, run_id, caller, other, model["model"]["info"]["model_id"])
 
 

@@ -64,7 +64,7 @@ HEADER_SIZE = 4096
 NAMES_SIZE = 1024 * 1024
 _DATA_AT = HEADER_SIZE + NAMES_SIZE
 _MAGIC = b"ATQRING1"
-# magic, salt, size, acked, inflight start, inflight end, progress, journal mark, synced, pid
+# magic, reserved (0), size, acked, inflight start, inflight end, progress, journal mark, synced, pid
 _HEADER = struct.Struct("<8sQQQQQQQQQ")
 _BOOT_AT = 96  # 36 bytes of /proc/sys/kernel/random/boot_id
 _JOURNAL_AT = 160  # u16 length + the journal path this queue's chunks were journaled to (remote stores)
@@ -126,7 +126,6 @@ class QueueFile:
         # The caller's fast path: at most this many bytes between the last acknowledgement and the head
         # (set by the queue from its capacity; the ring's own size bounds it).
         self.limit = size - 128
-        self._salt = secrets.randbits(64)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -144,7 +143,7 @@ class QueueFile:
         self.data = memoryview(self._mm)[_DATA_AT:]
         self._names_at = HEADER_SIZE  # where the next name goes in the names area
         self._names_fd: int | None = None  # the overflow file, once the area is full
-        _HEADER.pack_into(self._mm, 0, _MAGIC, self._salt, size, 0, 0, 0, 0, 0, 0, os.getpid())
+        _HEADER.pack_into(self._mm, 0, _MAGIC, 0, size, 0, 0, 0, 0, 0, 0, os.getpid())
         self._mm[_BOOT_AT : _BOOT_AT + len(_BOOT)] = _BOOT
         for at, text in ((_JOURNAL_AT, journal_path), (_TARGET_AT, target)):
             raw = text.encode()[:_FIELD_MAX]
@@ -410,7 +409,7 @@ def _names(path: str) -> list[str]:
     return names
 
 
-def _records(data: memoryview, size: int, salt: int, start: int) -> Iterator[tuple[int, int, int, bytes]]:
+def _records(data: memoryview, size: int, start: int) -> Iterator[tuple[int, int, int, bytes]]:
     # (start, end, crc status: 1 ok / 0 none / -1 bad, frame) of each committed record from ``start``.
     h = start
     commit = _COMMIT.unpack_from
@@ -444,7 +443,7 @@ def read_ring(path: str) -> DeadRing:
     with open(path, "rb") as f:
         mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     try:
-        magic, salt, size, acked, start, end, progress, jmark, synced, pid = _HEADER.unpack_from(mm, 0)
+        magic, _reserved, size, acked, start, end, progress, jmark, synced, pid = _HEADER.unpack_from(mm, 0)
         if magic != _MAGIC:
             raise ValueError(f"{path} is not an asynctrack queue file")
         boot = bytes(mm[_BOOT_AT : _BOOT_AT + 36])
@@ -455,7 +454,7 @@ def read_ring(path: str) -> DeadRing:
         frames: list[tuple[int, int, bytes]] = []
         torn = 0
         try:
-            for s, e, status, frame in _records(data, size, salt, acked):
+            for s, e, status, frame in _records(data, size, acked):
                 if status < 0 or (reboot and status == 0 and e > synced):
                     torn += 1  # never replayed: reported
                     continue

@@ -5,35 +5,47 @@ dies, the kernel still has them and writes them back; the next process that logs
 ``asynctrack sync``) replays what the dead process had not made durable (``_recover.py``). The file *is*
 the queue (no second copy in memory): callers write frames in place, the worker reads them in place.
 
-Layout: one 4 KiB header page, then a ring of ``size`` bytes. A record is 8-byte aligned::
+Layout: one 4 KiB header page, then a ring of ``size`` bytes cut into 64-byte slots. A record fills one
+or more whole slots::
 
     u32 length | u32 crc32 (0: none) | payload | padding | u64 commit
 
 ``commit`` is the record's logical position + 1, written last: a record whose commit word does not match was
 never finished (the process died while writing it, its call had not returned) or is left over from an
-earlier lap of the ring; either way it ends the readable records. A scalar metric record is exactly 64
-bytes and carries no checksum (computing one would double the caller's cost); every other record carries
-a CRC-32 of its payload.
+earlier lap of the ring. A scalar metric record is exactly one slot and carries no checksum (computing one
+would double the caller's cost); every other record carries a CRC-32 of its payload. A *void* record
+(length ``0xFFFFFFFE``, committed) fills a slot that was handed out but not used (a call refused after
+taking it, or slots that did not come out contiguous for a larger record); readers skip it.
 
-Positions are logical (they only grow); ``logical % size`` is where a record lies. A record never wraps:
-when it does not fit before the end, a wrap marker (length ``0xFFFFFFFF``, committed) sends readers to
-the next lap. The header records what the worker has made durable (``acked``), the chunk it is writing
+**No lock.** Slots are handed out by an ``itertools.count``, whose ``next()`` is one C call and therefore
+atomic under the GIL (a lock's acquire and release cost the caller as much as packing the record). A
+record of ``k`` slots takes ``list(islice(count, k))``, also one C call; should the slots still not be
+contiguous, or cross the end of the ring, they are voided and the record tries again. Producers write
+their slots concurrently, so records become readable out of order: the worker takes records up to the
+first slot not yet committed (its writer is still writing it, or waits for room), and recovery skips such
+holes (a hole's call had not returned; the calls after it had, and their records are kept). Free-threaded
+builds (no GIL) hand slots out under a lock instead.
+
+Positions are logical (they only grow); ``logical % size`` is where a record lies, and records never
+cross the end. The header records what the worker has made durable (``acked``), the chunk it is writing
 (``inflight``, with the count of that chunk's batches already durable, ``progress``), and the boot id of
 the machine: after a reboot (a power loss) only records known to be on disk are trusted (see
 ``synced`` and docs/journal.md).
 
-One producer lock orders the records; the caller's extra cost over an in-memory deque is about 0.1 µs.
-The file is locked (``flock``) while its process lives, so recovery never touches a live queue.
+The file is locked (``flock``) while its process lives, so recovery never touches a live queue. Files of
+the first format (``ATQRING1``: 8-byte aligned records, one producer lock, wrap markers) are still read.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import mmap
 import os
 import secrets
 import struct
+import sys
 import threading
 import time
 import zlib
@@ -63,7 +75,8 @@ HEADER_SIZE = 4096
 # loop's); past this size, further names go to a ``.names`` file beside it.
 NAMES_SIZE = 1024 * 1024
 _DATA_AT = HEADER_SIZE + NAMES_SIZE
-_MAGIC = b"ATQRING1"
+_MAGIC = b"ATQRING2"
+_MAGIC_V1 = b"ATQRING1"  # 8-byte aligned records after one producer lock (still read by recovery)
 # magic, reserved (0), size, acked, inflight start, inflight end, progress, journal mark, synced, pid
 _HEADER = struct.Struct("<8sQQQQQQQQQ")
 _BOOT_AT = 96  # 36 bytes of /proc/sys/kernel/random/boot_id
@@ -72,7 +85,8 @@ _TARGET_AT = 2048  # u16 length + the store's URI, credentials redacted (for `as
 _FIELD_MAX = 1800
 _HEAD = struct.Struct("<II")  # length, crc
 _COMMIT = struct.Struct("<Q")
-_WRAP = 0xFFFFFFFF
+_WRAP = 0xFFFFFFFF  # the first format's wrap marker
+_VOID = 0xFFFFFFFE  # a slot handed out but not used
 # A scalar metric frame as one 64-byte record: length, crc (0), the frame's fields, 3 pad bytes, commit.
 # Packed with the record's first 13 bytes (length, crc, tag, producer) as one prefix made per producer:
 # struct converts every argument, so fewer arguments is what makes the caller's call cheaper.
@@ -82,8 +96,8 @@ assert METRIC_RECORD.size == 64 and _PREFIX.size == 13
 _METRIC_LEN = METRIC_FRAME.size
 # A run of metric records, as numpy sees it: the length word, and the frame (its first byte the tag).
 _RECORDS = np.dtype(
-    {"names": ["length", "tag", "frame"], "formats": ["<u4", "u1", f"V{_METRIC_LEN}"], "offsets": [0, 8, 8],
-     "itemsize": 64}
+    {"names": ["length", "tag", "frame", "commit"], "formats": ["<u4", "u1", f"V{_METRIC_LEN}", "<u8"],
+     "offsets": [0, 8, 8, 56], "itemsize": 64}
 )  # fmt: skip
 BIG_RECORD = 64 * 1024  # the queue's BIG_FRAME: large operations are also counted (MAX_BIG_FRAMES)
 _NAME = struct.Struct("<I")
@@ -106,7 +120,15 @@ class RingFull(Exception):
 
 
 def _record_size(n: int) -> int:
+    # The slots a record of an ``n``-byte frame fills, in bytes.
+    return (n + 16 + 63) & ~63
+
+
+def _record_size_v1(n: int) -> int:
     return 8 + ((n + 7) & ~7) + 8
+
+
+_GIL = getattr(sys, "_is_gil_enabled", lambda: True)()
 
 
 class QueueFile:
@@ -122,10 +144,9 @@ class QueueFile:
             raise ValueError(f"a queue file's ring must be a power of two of at least 64 KiB, not {size}")
         self.size = size
         self.mask = size - 1
-        self.fit = size - 64  # a metric record at an offset past this would cross the end
         # The caller's fast path: at most this many bytes between the last acknowledgement and the head
         # (set by the queue from its capacity; the ring's own size bounds it).
-        self.limit = size - 128
+        self._limit = size - 128
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -148,24 +169,59 @@ class QueueFile:
         for at, text in ((_JOURNAL_AT, journal_path), (_TARGET_AT, target)):
             raw = text.encode()[:_FIELD_MAX]
             struct.pack_into(f"<H{len(raw)}s", self._mm, at, len(raw), raw)
-        self.lock = threading.Lock()
         self._room = threading.Condition(threading.Lock())
-        # Logical end of the last record (producers, under _lock) and of what the worker has taken: the
-        # queue's length is their difference in 64-byte units (one scalar metric record each), read
-        # inline on the caller's hot path.
-        self.head = 0
+        # Slots are handed out by a counter (see the module docstring): ``reserve()`` returns the next
+        # slot's logical position. The caller's hot path calls it directly.
+        self._slots = itertools.count(0, 64)
+        self.reserve = self._slots.__next__
+        if not _GIL:  # free-threaded: a counter's next() is not atomic there
+            lock, nxt = threading.Lock(), self._slots.__next__
+
+            def reserve() -> int:
+                with lock:
+                    return nxt()
+
+            self.reserve = reserve
+        # Logical end of what the worker has taken (everything before it is committed) and of what is
+        # durable (or failed): the space before ``acked`` is free.
         self.taken = 0
-        self.acked = 0  # logical end of what is durable (or failed): the space before it is free
+        self.acked = 0
+        # The caller's fast path writes a slot at ``h`` when ``h < bound`` (acked + limit): one load and
+        # one comparison for both the queue's capacity and the ring's room.
+        self.bound = self._limit
         self._waiting = 0
         self.closed = False
 
     # -- producers
+    @property
+    def head(self) -> int:
+        """Logical end of the slots handed out so far (some may still be being written)."""
+        return int(repr(self._slots)[6:].split(",")[0])  # "count(n, 64)": reading it does not advance it
+
+    @property
+    def limit(self) -> int:
+        """The most bytes between the last acknowledgement and a slot the fast path writes (the queue sets
+        it from its capacity, and to 0 when it closes: every call then takes the slow path)."""
+        return self._limit
+
+    @limit.setter
+    def limit(self, value: int) -> None:
+        self._limit = value
+        self.bound = self.acked + value
+
     def __len__(self) -> int:
         """Queued records, in 64-byte units (exact for scalar metrics; a larger operation counts more)."""
         return (self.head - self.taken) >> 6
 
     def __bool__(self) -> bool:
-        return self.head != self.taken
+        """Whether the worker has a record to take now (the next one is committed)."""
+        return self._committed_at(self.taken)
+
+    def _committed_at(self, t: int) -> bool:
+        o = t & self.mask
+        length, _crc = _HEAD.unpack_from(self.data, o)
+        need = 64 if length == _VOID else _record_size(length)
+        return o + need <= self.size and _COMMIT.unpack_from(self.data, o + need - 8)[0] == t + 1
 
     @staticmethod
     def metric_prefix(producer_id: int) -> bytes:
@@ -175,68 +231,87 @@ class QueueFile:
     def put_metric(
         self, prefix: bytes, seq: int, run: int, key: int, value: float, timestamp: int, step: int
     ) -> None:
-        """Append one scalar metric frame (the hot path: one lock, one ``pack_into``); ``prefix`` is the
-        producer's :meth:`metric_prefix`."""
-        lock = self.lock
-        lock.acquire()
-        h = self.head
-        o = h & self.mask
-        if o > self.fit or h - self.acked > self.limit:
-            try:
-                h, o = self._make_room(h, 64)
-            except BaseException:
-                lock.release()
-                raise
-        METRIC_RECORD.pack_into(self.data, o, prefix, seq, run, key, value, timestamp, step, h + 1)
-        self.head = h + 64
-        lock.release()
+        """Append one scalar metric frame; ``prefix`` is the producer's :meth:`metric_prefix`. (The queue
+        inlines this on its hot path: a slot from :attr:`reserve`, one ``pack_into``.)"""
+        h = self.reserve()
+        self.write_metric(h, prefix, seq, run, key, value, timestamp, step)
+
+    def reserve_many(self, k: int) -> list[int]:
+        """The positions of ``k`` slots for ``k`` scalar metric records, in one call (not necessarily
+        contiguous)."""
+        if _GIL:
+            return list(itertools.islice(self._slots, k))
+        return [self.reserve() for _ in range(k)]
+
+    def write_metric(
+        self, h: int, prefix: bytes, seq: int, run: int, key: int, value: float, timestamp: int, step: int
+    ) -> None:
+        """Write a scalar metric frame into the slot at ``h`` once there is room (see :meth:`wait_room`)."""
+        try:
+            self.wait_room(h + 64)
+        except BaseException:
+            self.void(h)
+            raise
+        METRIC_RECORD.pack_into(
+            self.data, h & self.mask, prefix, seq, run, key, value, timestamp, step, h + 1
+        )
 
     def append(self, frame: bytes) -> None:
-        """Append any frame (checksummed)."""
+        """Append any frame (checksummed), in as many contiguous slots as it needs."""
         n = len(frame)
         need = _record_size(n)
-        if need + 64 > self.size // 2:
+        if need > self.size // 2:
             raise ValueError(f"an operation of {n} bytes does not fit the queue file ({self.size} bytes)")
         crc = zlib.crc32(frame) or 1
-        with self.lock:
-            h = self.head
-            o = h % self.size
-            if o + need > self.size or h + need + 64 - self.acked > self.size:
-                h, o = self._make_room(h, need)
-            data = self.data
-            _HEAD.pack_into(data, o, n, crc)
-            data[o + 8 : o + 8 + n] = frame
-            _COMMIT.pack_into(data, o + need - 8, h + 1)
-            self.head = h + need
-
-    def _make_room(self, h: int, need: int) -> tuple[int, int]:
-        # Under _lock. Wrap when the record does not fit before the end (a committed wrap marker), and
-        # wait while the ring lacks room for it (the worker acknowledges durable chunks).
-        size = self.size
+        k = need >> 6
         while True:
-            o = h % size
-            if o + need > size:
-                if o + 16 <= size:
-                    _HEAD.pack_into(self.data, o, _WRAP, 0)
-                    _COMMIT.pack_into(self.data, o + 8, h + 1)
-                nh = h + (size - o)
+            if k == 1:
+                got = [self.reserve()]
+            elif _GIL:
+                got = list(itertools.islice(self._slots, k))  # one C call: contiguous under the GIL
             else:
-                nh = h
-            if nh + need + 64 - self.acked <= size:
-                return nh, nh % size
-            if self.closed:
-                raise RingFull("the queue file is closed")
-            self.lock.release()
+                got = [self.reserve() for _ in range(k)]
+            h, last = got[0], got[-1]
+            if last - h == need - 64 and (h & self.mask) + need <= self.size:
+                break
+            for slot in got:  # not contiguous, or across the end: give them back as voids
+                self.void(slot)
+        try:
+            self.wait_room(h + need)
+        except BaseException:
+            for slot in got:
+                self.void(slot)
+            raise
+        o = h & self.mask
+        data = self.data
+        _HEAD.pack_into(data, o, n, crc)
+        data[o + 8 : o + 8 + n] = frame
+        _COMMIT.pack_into(data, o + need - 8, h + 1)
+
+    def void(self, h: int) -> None:
+        """Fill the slot at ``h`` with a void record (handed out, not used), so readers go past it."""
+        if self.closed:
+            return
+        with contextlib.suppress(RingFull):
+            self.wait_room(h + 64)
+            o = h & self.mask
+            _HEAD.pack_into(self.data, o, _VOID, 0)
+            _COMMIT.pack_into(self.data, o + 56, h + 1)
+
+    def wait_room(self, end: int) -> None:
+        """Return once the space up to logical position ``end`` is free (the worker has acknowledged
+        what lay there on the ring's previous lap); RingFull once the file is closed."""
+        if end - self.acked <= self.size:
+            return
+        with self._room:
+            self._waiting += 1
             try:
-                with self._room:
-                    self._waiting += 1
-                    try:
-                        self._room.wait(0.5)
-                    finally:
-                        self._waiting -= 1
+                while end - self.acked > self.size:
+                    if self.closed:
+                        raise RingFull("the queue file is closed")
+                    self._room.wait(0.5)
             finally:
-                self.lock.acquire()
-            h = self.head
+                self._waiting -= 1
 
     def add_name(self, index: int, name: str) -> None:
         """Record intern table entry ``index`` (before any frame uses it: metric frames hold indexes)."""
@@ -255,41 +330,51 @@ class QueueFile:
 
     # -- the worker
     def take(self, n: int) -> tuple[list[bytes], int]:
-        """Copy out up to ``n`` records after what was taken, oldest first, and count the large ones.
+        """Copy out up to ``n`` records after what was taken, oldest first, and count the large ones;
+        stop at the first record not yet committed.
 
         Consecutive scalar metric records come out as one frame holding all their frames back to back
         (what ``decode_chunk`` joins anyway), read with numpy rather than one Python step per record.
         """
         out: list[bytes] = []
         t = self.taken
-        end = self.head  # records before it are complete (the producer moves it after writing)
-        size = self.size
+        end = self.head  # slots handed out so far (some may still be being written)
+        size, mask = self.size, self.mask
         data = self.data
         head_unpack = _HEAD.unpack_from
+        commit = _COMMIT.unpack_from
         taken = big = 0
         while taken < n and t < end:
-            o = t % size
-            if o + 16 > size:
-                t += size - o
-                continue
+            o = t & mask
             length, _crc = head_unpack(data, o)
-            if length == _WRAP:
-                t += size - o
-                continue
             if length == _METRIC_LEN and data[o + 8] == METRIC_TAG:
                 m = min(n - taken, (size - o) // 64, (end - t) // 64)
                 view = np.frombuffer(data, _RECORDS, m, o)
-                ok = (view["length"] == _METRIC_LEN) & (view["tag"] == METRIC_TAG)
+                # The commit words first, the rest after: numpy may drop the GIL for this, so producers
+                # write meanwhile, and a writer writes a record's commit word last. Checked in the other
+                # order, a slot read as an old metric record and committed by then (as a void record
+                # whose other bytes are still the old record's) would pass.
+                ok = view["commit"] == np.arange(t + 1, t + 1 + 64 * m, 64, dtype=np.uint64)
+                ok &= view["length"] == _METRIC_LEN
+                ok &= view["tag"] == METRIC_TAG
                 run = m if ok.all() else int(np.argmin(ok))
+                if run == 0:
+                    break  # being written
                 out.append(view["frame"][:run].tobytes())
                 t += 64 * run
                 taken += run
                 continue
-            if length >= BIG_RECORD:
-                big += 1
-            out.append(bytes(data[o + 8 : o + 8 + length]))
-            t += _record_size(length)
-            taken += 1
+            need = 64 if length == _VOID else _record_size(length)
+            if o + need > size or commit(data, o + need - 8)[0] != t + 1:
+                break  # being written (or its writer waits for room)
+            if head_unpack(data, o)[0] != length:
+                continue  # the length read was the old lap's, and the record was written since: again
+            if length != _VOID:
+                if length >= BIG_RECORD:
+                    big += 1
+                out.append(bytes(data[o + 8 : o + 8 + length]))
+                taken += 1
+            t += need
         self.taken = t
         return out, big
 
@@ -313,7 +398,11 @@ class QueueFile:
     def ack(self, end: int) -> None:
         """Everything before ``end`` is durable (or failed for good): free its space."""
         struct.pack_into("<Q", self._mm, 24, end)
+        limit = self._limit
         self.acked = end
+        self.bound = end + limit
+        if self._limit != limit:  # the queue closed meanwhile (limit 0): its bound stands
+            self.bound = self.acked + self._limit
         if self._waiting:
             with self._room:
                 self._room.notify_all()
@@ -321,9 +410,9 @@ class QueueFile:
     def sync(self) -> None:
         """Write the file's dirty pages to disk (blocking: call from a thread) and record how far the
         disk copy goes, so a reader after a reboot trusts those records."""
-        head = self.head
+        taken = self.taken  # every record before it is complete (later slots may be half written)
         self._mm.flush()
-        struct.pack_into("<Q", self._mm, 64, head)
+        struct.pack_into("<Q", self._mm, 64, taken)
         self._mm.flush(0, mmap.PAGESIZE)
 
     # -- lifetime
@@ -410,7 +499,29 @@ def _names(path: str) -> list[str]:
 
 
 def _records(data: memoryview, size: int, start: int) -> Iterator[tuple[int, int, int, bytes]]:
-    # (start, end, crc status: 1 ok / 0 none / -1 bad, frame) of each committed record from ``start``.
+    # (start, end, crc status: 1 ok / 0 none / -1 bad, frame) of each committed record in the lap after
+    # ``start``. Slots were written concurrently, so a slot not committed (its writer died before its
+    # call returned) is a hole to step over, not the end: later records may be complete.
+    h, stop = start, start + size
+    commit = _COMMIT.unpack_from
+    head = _HEAD.unpack_from
+    mask = size - 1
+    while h < stop:
+        o = h & mask
+        length, crc = head(data, o)
+        need = 64 if length == _VOID else _record_size(length)
+        if o + need > size or commit(data, o + need - 8)[0] != h + 1:
+            h += 64  # a hole, or a stale slot of an earlier lap
+            continue
+        if length != _VOID:
+            frame = bytes(data[o + 8 : o + 8 + length])
+            status = 0 if crc == 0 else (1 if (zlib.crc32(frame) or 1) == crc else -1)
+            yield h, h + need, status, frame
+        h += need
+
+
+def _records_v1(data: memoryview, size: int, start: int) -> Iterator[tuple[int, int, int, bytes]]:
+    # The first format's records (one producer lock: the first record not committed ends them).
     h = start
     commit = _COMMIT.unpack_from
     while True:
@@ -424,7 +535,7 @@ def _records(data: memoryview, size: int, start: int) -> Iterator[tuple[int, int
                 return
             h += size - o
             continue
-        need = _record_size(length)
+        need = _record_size_v1(length)
         if o + need > size or commit(data, o + need - 8)[0] != h + 1:
             return
         frame = bytes(data[o + 8 : o + 8 + length])
@@ -444,8 +555,9 @@ def read_ring(path: str) -> DeadRing:
         mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     try:
         magic, _reserved, size, acked, start, end, progress, jmark, synced, pid = _HEADER.unpack_from(mm, 0)
-        if magic != _MAGIC:
+        if magic not in (_MAGIC, _MAGIC_V1):
             raise ValueError(f"{path} is not an asynctrack queue file")
+        records = _records if magic == _MAGIC else _records_v1
         boot = bytes(mm[_BOOT_AT : _BOOT_AT + 36])
         jpath, target = (_field(mm, at) for at in (_JOURNAL_AT, _TARGET_AT))
         reboot = bool(_BOOT) and boot[: len(_BOOT)] != _BOOT
@@ -454,7 +566,7 @@ def read_ring(path: str) -> DeadRing:
         frames: list[tuple[int, int, bytes]] = []
         torn = 0
         try:
-            for s, e, status, frame in _records(data, size, acked):
+            for s, e, status, frame in records(data, size, acked):
                 if status < 0 or (reboot and status == 0 and e > synced):
                     torn += 1  # never replayed: reported
                     continue

@@ -1,15 +1,18 @@
 """A training loop killed from outside (tests/crash/test_kill9.py): logs metric ``m`` at full speed with
 ``synchronous=False`` and appends each step to a side file after its call returned.
 
-argv: tracking URI, side file, number of steps, mode ("metrics", "params" or "end"). Prints ``ready`` once
-its run exists; in mode "end" it ends the run after the steps and prints ``ended``, then waits to be
-killed; in mode "params" it waits for a line on stdin, also logs a param per step (non-metric records),
-prints ``logged`` and waits to be killed."""
+argv: tracking URI, side file, number of steps, mode ("metrics", "params", "end" or "threads"). In mode
+"threads" four threads log keys ``t0``..``t3`` at once (the queue file's slots are handed out without a
+lock, so their records are written concurrently) and the side file gets ``<key> <step>`` lines. Prints
+``ready`` once its run exists; in mode "end" it ends the run after the steps and prints ``ended``, then
+waits to be killed; in mode "params" it waits for a line on stdin, also logs a param per step
+(non-metric records), prints ``logged`` and waits to be killed."""
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 
 import asynctrack as mlflow
@@ -22,7 +25,21 @@ os.write(fd, (run.info.run_id + "\n").encode())
 print("ready", flush=True)
 if mode == "params":
     sys.stdin.readline()  # the parent locks the store first: everything below stays queued
-for i in range(n):
+
+
+def _thread(key: str) -> None:
+    for i in range(n):
+        mlflow.log_metric(key, float(i), step=i, synchronous=False, run_id=run.info.run_id)
+        os.write(fd, b"%s %d\n" % (key.encode(), i))
+
+
+if mode == "threads":
+    threads = [threading.Thread(target=_thread, args=(f"t{t}",)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+for i in range(n if mode != "threads" else 0):
     mlflow.log_metric("m", float(i), step=i, synchronous=False)
     if mode == "params":
         mlflow.log_param(f"p{i}", str(i), synchronous=False)

@@ -10,7 +10,7 @@ methods that act on an existing model look the model up first, so a missing mode
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple
 
 from asynctrack import _registry_checks as checks
@@ -79,9 +79,18 @@ class MlflowClientRegistry:
         p, store = self._registry()
         return p.call(pick(store), *args)
 
+    def _reg_read(
+        self, pick: Callable[[RegistryStore], Callable[[*Ts], Coroutine[Any, Any, T]]], *args: *Ts
+    ) -> T:
+        """:meth:`_reg` for a read, which the embedded store answers in the calling thread."""
+        p, store = self._registry()
+        return p.read(pick(store), *args)
+
     def _existing(self, name: str) -> RegisteredModel:
         """The model (MLflow's client looks it up before acting on it); a prompt is reported missing."""
-        model: RegisteredModel = self._reg(lambda s: s.get_registered_model, checks.check_model_name(name))
+        model: RegisteredModel = self._reg_read(
+            lambda s: s.get_registered_model, checks.check_model_name(name)
+        )
         if IS_PROMPT_TAG in model.tags:
             raise _model_not_found(name)
         return model
@@ -137,7 +146,7 @@ class MlflowClientRegistry:
         page_token: str | None = None,
     ) -> PagedList[RegisteredModel]:
         """One page of registered models matching MLflow's filter (``name``, ``tags.<key>``)."""
-        items, token = self._reg(
+        items, token = self._reg_read(
             lambda s: s.search_registered_models,
             filter_string or "",
             max_results,
@@ -149,7 +158,7 @@ class MlflowClientRegistry:
     def get_latest_versions(self, name: str, stages: Sequence[str] | None = None) -> list[ModelVersion]:
         """The newest version in each stage (deprecated in MLflow along with stages)."""
         self._existing(name)
-        return self._reg(lambda s: s.get_latest_versions, name, list(stages or ()))
+        return self._reg_read(lambda s: s.get_latest_versions, name, list(stages or ()))
 
     # -- model versions
     def create_model_version(
@@ -184,7 +193,9 @@ class MlflowClientRegistry:
 
     def get_model_version(self, name: str, version: str | int) -> ModelVersion:
         number = checks.check_version(version)
-        mv: ModelVersion = self._reg(lambda s: s.get_model_version, checks.check_model_name(name), number)
+        mv: ModelVersion = self._reg_read(
+            lambda s: s.get_model_version, checks.check_model_name(name), number
+        )
         if IS_PROMPT_TAG in mv.tags:
             raise _model_not_found(name)
         return mv
@@ -216,7 +227,7 @@ class MlflowClientRegistry:
     def get_model_version_download_uri(self, name: str, version: str | int) -> str:
         """Where the version's files are (its source, or what a ``models:/`` source pointed at)."""
         self._existing(name)
-        return self._reg(lambda s: s.get_model_version_download_uri, name, checks.check_version(version))
+        return self._reg_read(lambda s: s.get_model_version_download_uri, name, checks.check_version(version))
 
     def get_model_version_stages(self, name: str, version: str | int) -> list[str]:
         return list(ALL_STAGES)
@@ -265,7 +276,7 @@ class MlflowClientRegistry:
     ) -> PagedList[ModelVersion]:
         """One page of versions matching MLflow's filter (``name``, ``version_number``, ``run_id``,
         ``source_path``, ``tags.<key>``); newest update first unless ``order_by`` says otherwise."""
-        items, token = self._reg(
+        items, token = self._reg_read(
             lambda s: s.search_model_versions,
             filter_string or "",
             max_results,
@@ -322,7 +333,7 @@ class MlflowClientRegistry:
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
         checks.check_model_name(name)
         checks.check_alias(alias)
-        mv: ModelVersion = self._reg(lambda s: s.get_model_version_by_alias, name, alias)
+        mv: ModelVersion = self._reg_read(lambda s: s.get_model_version_by_alias, name, alias)
         if IS_PROMPT_TAG in mv.tags:
             raise _model_not_found(name)
         return mv

@@ -6,8 +6,8 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar, TypeVarTuple
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar, TypeVarTuple, cast
 
 import anyio
 
@@ -45,6 +45,7 @@ from asynctrack.pipeline._recover import RecoveryReport, recover_queue_files
 from asynctrack.pipeline._ring import QueueFile
 from asynctrack.pipeline._worker import Worker, count_operations
 from asynctrack.store import AbstractStore
+from asynctrack.store._here import run_here
 from asynctrack.store._open import open_store
 
 __all__ = ["Pipeline"]
@@ -183,6 +184,15 @@ class Pipeline:
     # -- store calls from sync code
     def call(self, fn: Callable[[*Ts], Awaitable[T]], *args: *Ts) -> T:
         """Run a store coroutine on the background loop and return its result."""
+        return self.loop.call(fn, *args)
+
+    def read(self, fn: Callable[[*Ts], Coroutine[Any, Any, T]], *args: *Ts) -> T:
+        """:meth:`call` for a read: in the calling thread when the store can (``store/_here.py``: no
+        thread hops), else on the background loop."""
+        if getattr(self.store, "reads_in_caller_thread", False):
+            done, result = run_here(fn, *args)
+            if done:
+                return cast(T, result)
         return self.loop.call(fn, *args)
 
     # -- flushing

@@ -17,6 +17,7 @@ from asynctrack._names import generate_run_name
 from asynctrack.entities import DatasetInput, DatasetSummary, Experiment, Param, Run, RunInfo, RunTag
 from asynctrack.environment import ASYNCTRACK_SQLITE_BUSY_TIMEOUT, MLFLOW_HTTP_REQUEST_MAX_RETRIES
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
+from asynctrack.store import _here
 from asynctrack.store._buckets import MetricBuckets, MetricUpdate
 from asynctrack.store._overview import ExperimentStats, RunKeys
 from asynctrack.store._protocol import (
@@ -40,6 +41,7 @@ from asynctrack.store.sqlite import (
 )
 from asynctrack.store.sqlite._connection import Connection, guarded, map_error, transaction
 from asynctrack.store.sqlite._express import SqliteExpressWriter
+from asynctrack.store.sqlite._here_reader import HereReaders
 from asynctrack.store.sqlite._logged_model_store import SqliteLoggedModels
 from asynctrack.store.sqlite._migrations import current_ddl, read_version, refuse_newer, upgrade_opened
 from asynctrack.store.sqlite._ownership import check_file, check_schema_is_ours, create_database
@@ -69,6 +71,8 @@ class SqliteStore(AbstractStore, SqliteRegistry, SqliteLoggedModels):
     # Batches are ours to size: metric series of any length go in one row per key, so only params and
     # tags keep MLflow's limits (and the pipeline may coalesce up to 10,000 points per batch).
     limits = BatchLimits(max_metrics=10_000, max_params=100, max_tags=100, max_entities=10_200)
+    #: a sync client's reads may run in its own thread (``store/_here.py``, ``_here_reader.py``)
+    reads_in_caller_thread = True
 
     def __init__(
         self, path: str, artifact_root: str, writer: Connection, reader: Connection, busy_timeout: float = 0.1
@@ -78,6 +82,7 @@ class SqliteStore(AbstractStore, SqliteRegistry, SqliteLoggedModels):
         self._writer = writer
         self._reader = reader
         self._busy_timeout = busy_timeout
+        self._here = HereReaders(path, busy_timeout)
         # The WAL checkpoints the express writer asks for, run here in the writer's thread (see
         # ``_express.py``); made on the loop the store was opened on, owned by the store.
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -160,6 +165,8 @@ class SqliteStore(AbstractStore, SqliteRegistry, SqliteLoggedModels):
             self._checkpoint_wanted = False
 
     async def _write(self, what: str, fn: Callable[[sqlite3.Connection, *Ts], T], *args: *Ts) -> T:
+        if _here.active():
+            raise _here.NotHere  # writes go through the writer thread, before anything is done
         return await retry_transient(
             lambda: self._writer.write(fn, *args),
             what=what,
@@ -167,6 +174,8 @@ class SqliteStore(AbstractStore, SqliteRegistry, SqliteLoggedModels):
         )
 
     async def _read(self, fn: Callable[[sqlite3.Connection, *Ts], T], *args: *Ts) -> T:
+        if _here.active():
+            return self._here.read(fn, *args)  # synchronously, in the caller's thread
         return await retry_transient(
             lambda: self._reader.run(fn, *args),
             what="reading",
@@ -374,6 +383,7 @@ class SqliteStore(AbstractStore, SqliteRegistry, SqliteLoggedModels):
 
     async def aclose(self) -> None:
         self._closing = True
+        self._here.close()
         task = self._checkpoint_task
         try:
             if task is not None and not task.done():

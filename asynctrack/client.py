@@ -7,7 +7,7 @@ thread's own queued writes, so a caller always reads back what it logged.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, TypeVar, TypeVarTuple
 
 import numpy as np
@@ -76,10 +76,11 @@ class MlflowClient(
         p = self._pipe
         return p if p is not None and self._generation == _registry.generation else None
 
-    def _read(self, fn: Callable[[*Ts], Awaitable[T]], *args: *Ts) -> T:
+    def _read(self, fn: Callable[[*Ts], Coroutine[Any, Any, T]], *args: *Ts) -> T:
+        # The caller's own queued operations first; then the read, in this thread where the store can.
         p = self._pipeline()
         p.sync_own_writes()
-        return p.call(fn, *args)
+        return p.read(fn, *args)
 
     # -- experiments
     def create_experiment(

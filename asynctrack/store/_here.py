@@ -8,7 +8,8 @@ the calling thread, with :func:`active` telling the store to read synchronously 
 
 Only reads take this path, and only when they can finish without suspending: a store raises
 :class:`NotHere` before doing anything (a write, a locked database) and the call goes to the loop as
-before. A coroutine that suspends anyway is closed and run on the loop: reads have no effects to repeat.
+before. A coroutine that suspends anyway (or fails for want of a running loop) is closed and run on the
+loop: reads have no effects to repeat. The store's own errors propagate as they would from the loop.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import threading
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar, TypeVarTuple
+
+from asynctrack.exceptions import MlflowException
 
 __all__ = ["NotHere", "active", "run_here"]
 
@@ -56,6 +59,10 @@ def run_here(fn: Callable[[*Ts], Coroutine[Any, Any, T]], *args: *Ts) -> tuple[b
         except StopIteration as stop:
             return True, stop.value
         except NotHere:
+            return False, None
+        except MlflowException:
+            raise  # the store's answer (not found, bad input): the same as from the loop
+        except Exception:  # it needed a running loop after all (a read: nothing to undo)
             return False, None
         coro.close()  # it awaited something real: the loop runs it instead
         return False, None

@@ -52,13 +52,36 @@ def test_logged_models_four_ways(
 ) -> None:
     reference = _workload("mlflow", mlflow_srv.url, "ref", tmp_path / "ref.json")
     assert reference["models"]["alpha"]["status"] == "READY" and reference["search"]["metrics.acc > 0.6"]
+    # MLflow links what the workload asked for and what its fluent API adds (the active model and a named
+    # model as inputs, the output at a metric's step); an unknown model id is stored as given.
+    assert reference["links"] == {
+        "trainer": {"datasets": [], "inputs": ["beta", "delta"], "outputs": [["alpha", 2]]},
+        "evaluator": {
+            "datasets": [["evalset", "e1", 0]],
+            "inputs": ["alpha", "m-unknown"],
+            "outputs": [["gamma", 5], ["m-unknown", 1]],
+        },
+    }, reference["links"]
+    assert {k: v for k, v in reference["errors"].items() if k.startswith("log-")} == {
+        "log-inputs unknown model": [200, None],
+        "log-outputs unknown model": [200, None],
+        "log-outputs twice": [400, "BAD_REQUEST"],
+        "log-outputs without models": [400, "INVALID_PARAMETER_VALUE"],
+        "log-outputs empty models": [200, None],
+        "log-outputs without run": [400, "INVALID_PARAMETER_VALUE"],
+        "log-outputs missing run": [404, "RESOURCE_DOES_NOT_EXIST"],
+        "log-outputs deleted run": [400, "INVALID_PARAMETER_VALUE"],
+        "log-inputs model to missing run": [404, "RESOURCE_DOES_NOT_EXIST"],
+        "log-inputs model to deleted run": [400, "INVALID_PARAMETER_VALUE"],
+    }, reference["errors"]
     for label, client, url in (
         ("official client -> asynctrack server", "mlflow", asynctrack_srv.url),
         ("asynctrack -> mlflow server", "asynctrack", mlflow_srv.url),
         ("asynctrack -> asynctrack server", "asynctrack", asynctrack_srv.url),
     ):
         got = _workload(client, url, label.replace(" ", "-"), tmp_path / f"{client}-{abs(hash(label))}.json")
-        for part in ("models", "run_metrics", "search", "order", "datasets", "pages"):
+        parts = ("models", "run_metrics", "run2_metrics", "links", "search_links", "search", "order")
+        for part in (*parts, "datasets", "pages"):
             assert got[part] == reference[part], (label, part)
         for case, (status, code) in reference["errors"].items():
             got_status, got_code = got["errors"][case]

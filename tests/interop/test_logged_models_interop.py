@@ -62,6 +62,7 @@ def test_logged_models_four_ways(
             "outputs": [["gamma", 5], ["m-unknown", 1]],
         },
     }, reference["links"]
+    assert reference["from_model"] == {"source": True, "run": "trainer", "model_kept": None, "download": True}
     assert {k: v for k, v in reference["errors"].items() if k.startswith("log-")} == {
         "log-inputs unknown model": [200, None],
         "log-outputs unknown model": [200, None],
@@ -80,9 +81,19 @@ def test_logged_models_four_ways(
         ("asynctrack -> asynctrack server", "asynctrack", asynctrack_srv.url),
     ):
         got = _workload(client, url, label.replace(" ", "-"), tmp_path / f"{client}-{abs(hash(label))}.json")
-        parts = ("models", "run_metrics", "run2_metrics", "links", "search_links", "search", "order")
+        parts = (
+            "models",
+            "run_metrics",
+            "run2_metrics",
+            "links",
+            "search_links",
+            "search",
+            "order",
+        )
         for part in (*parts, "datasets", "pages"):
             assert got[part] == reference[part], (label, part)
+        kept = {k: v for k, v in got["from_model"].items() if k != "model_kept"}
+        assert kept == {k: v for k, v in reference["from_model"].items() if k != "model_kept"}, label
         for case, (status, code) in reference["errors"].items():
             got_status, got_code = got["errors"][case]
             if status >= 500:  # MLflow fails internally; asynctrack answers a client error instead

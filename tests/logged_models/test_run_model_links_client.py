@@ -122,3 +122,17 @@ def test_resumed_run_links_points_to_its_output_at_their_step(tmp_tracking: str)
     ]
     assert sorted(p.value for p in c.get_metric_history(rid, "auto")) == [1.0, 2.0]
     assert c.get_run(rid).inputs.model_inputs == []  # an output is not made an input
+
+
+def test_fluent_log_metric_with_only_a_dataset(tmp_tracking: str) -> None:
+    """``dataset=`` without a model: the point is the run's, and the dataset becomes an input of the run
+    (once), as in MLflow's fluent API."""
+    c = MlflowClient()
+    ds = Dataset("train", "t1", "code", "{}")
+    with mlflow.start_run() as run:
+        mlflow.log_metric("loss", 0.5, step=0, dataset=ds)
+        mlflow.log_metrics({"loss": 0.4}, step=1, dataset=ds)
+    got = c.get_run(run.info.run_id)
+    assert [(d.dataset.name, d.dataset.digest) for d in got.inputs.dataset_inputs] == [("train", "t1")]
+    assert sorted(p.value for p in c.get_metric_history(run.info.run_id, "loss")) == [0.4, 0.5]
+    assert got.inputs.model_inputs == []

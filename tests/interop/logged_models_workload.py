@@ -168,6 +168,7 @@ def call(method: str, path: str, body: dict[str, Any] | None = None) -> tuple[in
 
 
 missing_run = "0123456789abcdef0123456789abcdef"
+scratch = client.create_run(experiment_id, run_name="scratch").info.run_id  # its links are not compared
 errors = {
     "version from models:/<id> without model_id": call(
         "POST", "/model-versions/create", {"name": registered, "source": f"models:/{a.model_id}"}
@@ -196,6 +197,10 @@ errors = {
         "POST",
         "/runs/outputs",
         {"run_id": deleted_run.info.run_id, "models": [{"model_id": "m-1", "step": 1}]},
+    ),
+    "log-inputs model without id": call("POST", "/runs/log-inputs", {"run_id": scratch, "models": [{}]}),
+    "log-outputs model without id": call(
+        "POST", "/runs/outputs", {"run_id": scratch, "models": [{"step": 3}]}
     ),
     "log-inputs model to missing run": call(
         "POST", "/runs/log-inputs", {"run_id": missing_run, "models": [{"model_id": "m-1"}]}

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 import pytest
+from postgres_db import backend_uri, open_test_store
 
 from asynctrack.entities import LoggedModelInput, LoggedModelOutput, Param, RunTag
 from asynctrack.exceptions import MlflowException
@@ -109,3 +111,33 @@ async def test_hostile_model_ids_are_data(store: Any) -> None:
     got = await store.get_run(rid)
     assert [m.model_id for m in got.inputs.model_inputs] == ids
     assert [(m.model_id, m.step) for m in got.outputs.model_outputs] == [(i, n) for n, i in enumerate(ids)]
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+async def test_a_postgres_database_from_before_the_link_tables_gets_them_on_open(
+    backend: str, tmp_path: Any
+) -> None:
+    """PostgreSQL is never migrated on open, but tables added since its schema version are created where
+    missing (as the dataset and logged-model tables): a database without the link tables, its runs and
+    models intact, takes links after the next open."""
+    with backend_uri(backend, str(tmp_path)) as uri:
+        s = await open_test_store(uri, str(tmp_path / "artifacts"))
+        try:
+            run = await s.create_run("0", "u", 1, [], None)
+            model = await lms(s).create_logged_model("0", name="m")
+        finally:
+            await s.aclose()
+        conn = await asyncpg.connect(uri.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            await conn.execute("DROP TABLE run_model_inputs; DROP TABLE run_model_outputs")
+        finally:
+            await conn.close()
+        s = await open_test_store(uri, str(tmp_path / "artifacts"))
+        try:
+            rid = run.info.run_id
+            await lms(s).log_model_outputs(rid, [LoggedModelOutput(model.model_id, 1)])
+            got = await s.get_run(rid)
+            assert got.outputs.model_outputs == [LoggedModelOutput(model.model_id, 1)]
+            assert (await lms(s).get_logged_model(model.model_id)).name == "m"
+        finally:
+            await s.aclose()

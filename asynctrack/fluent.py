@@ -479,8 +479,9 @@ def _log_linked_metrics(
     rid, queue = _current(run_id)
     active = _active_run_object(rid)
     if model_id is None and active is not None:
-        # MLflow's _get_model_ids_for_new_metric_if_exist: the run's model output at this step (the
-        # first; MLflow's loop returns after it).
+        # MLflow's _get_model_ids_for_new_metric_if_exist: the run's model output at this step. The first
+        # only: MLflow's log_metric returns after it (its log_metrics would link a point to each output of
+        # the step, one point per model in the run's history; rare, and not copied).
         at_step = [m.model_id for m in active.outputs.model_outputs if m.step == (step or 0)]
         model_id = at_step[0] if at_step else None
     ts = timestamp or _time_ns() // 1_000_000

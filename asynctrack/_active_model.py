@@ -2,8 +2,10 @@
 
 A thread's active model starts as ``MLFLOW_ACTIVE_MODEL_ID`` (or the legacy ``_MLFLOW_ACTIVE_MODEL_ID``),
 read when the thread first asks; ``set_active_model`` replaces it for the calling thread only, as in MLflow.
-``maybe_active`` is the fluent logging calls' cheap test: it stays False until a model was set or the
-variable was found, so the hot path of ``log_metric`` pays one global read.
+``maybe_active`` is the fluent logging calls' cheap test: it stays False until a model was set, the
+variable was found, or an active run was found to have model outputs (:func:`note_run_outputs`: fluent
+``log_metric`` links a point to the run's output models at its step), so the hot path of ``log_metric``
+pays one global read.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import threading
 
 from asynctrack.environment import _MLFLOW_ACTIVE_MODEL_ID, MLFLOW_ACTIVE_MODEL_ID
 
-__all__ = ["clear", "get", "maybe_active", "set_id"]
+__all__ = ["clear", "get", "maybe_active", "note_run_outputs", "set_id"]
 
 
 class _Local(threading.local):
@@ -49,6 +51,12 @@ def set_id(model_id: str | None) -> None:
     _local.model_id = model_id
     if model_id is not None:
         maybe_active = True
+
+
+def note_run_outputs() -> None:
+    """An active run has logged-model outputs: fluent logging leaves its hot path to link points to them."""
+    global maybe_active
+    maybe_active = True
 
 
 def clear() -> None:

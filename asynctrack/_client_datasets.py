@@ -1,19 +1,20 @@
-"""``MlflowClient.log_inputs``, a base class (mixin) of the client: dataset inputs of a run, checked with
-MLflow's rules and written straight to the store (ordered after the caller's earlier logging)."""
+"""``MlflowClient.log_inputs``, a base class (mixin) of the client: dataset and logged-model inputs of a
+run, checked with MLflow's rules and written straight to the store (ordered after the caller's earlier
+logging)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from asynctrack import _logging_calls as calls
-from asynctrack.entities import DatasetInput
+from asynctrack.entities import DatasetInput, LoggedModelInput
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 
 if TYPE_CHECKING:
     from asynctrack.pipeline._pipeline import Pipeline
 
-__all__ = ["MlflowClientDatasets", "check_dataset_inputs"]
+__all__ = ["MlflowClientDatasets", "check_dataset_inputs", "check_model_inputs"]
 
 # MLflow's limits (mlflow/utils/validation.py).
 _LIMITS = (("name", 500), ("digest", 36), ("source", 65535), ("schema", 1048575), ("profile", 16777215))
@@ -54,29 +55,43 @@ def check_dataset_inputs(datasets: Sequence[Any]) -> list[DatasetInput]:
     return out
 
 
+def check_model_inputs(models: Sequence[Any]) -> list[LoggedModelInput]:
+    """``models`` as a list of LoggedModelInput with non-empty ids, or an INVALID_PARAMETER_VALUE."""
+    out = []
+    for item in models:
+        if not isinstance(item, LoggedModelInput):
+            raise _invalid(f"log_inputs takes LoggedModelInput entities as models, got {type(item).__name__}")
+        if not item.model_id or not isinstance(item.model_id, str):
+            raise _invalid(f"`model_id` must be a non-empty string, but got {item.model_id!r}")
+        out.append(item)
+    return out
+
+
 class MlflowClientDatasets:
     def _pipeline(self) -> Pipeline:  # provided by MlflowClient
         raise NotImplementedError
+
+    # MlflowClientLoggedModels's (a later base of MlflowClient): only declared here.
+    _log_model_inputs: Callable[[str, list[LoggedModelInput]], None]
 
     def log_inputs(
         self,
         run_id: str,
         datasets: Sequence[DatasetInput] | None = None,
-        models: Sequence[Any] | None = None,
+        models: Sequence[LoggedModelInput] | None = None,
     ) -> None:
-        """Record dataset inputs of an active run (MLflow's ``log_inputs``): a dataset is kept once per
-        experiment by (name, digest), a run's use of it once, with the tags given first. Model inputs
-        (MLflow 3's logged models) are not supported: passing any is an error naming it."""
+        """Record inputs of an active run (MLflow's ``log_inputs``): datasets, each kept once per experiment
+        by (name, digest) and a run's use of it once, with the tags given first; and MLflow 3 logged models
+        (``LoggedModelInput(model_id)``, ``run.inputs.model_inputs``), each once.
+
+        >>> client.log_inputs(run_id, models=[LoggedModelInput(model.model_id)])  # doctest: +SKIP
+        """
         calls.valid_run_id(run_id)
-        if models:
-            raise MlflowException(
-                "log_inputs(models=...) links MLflow 3 logged models, which asynctrack does not keep; "
-                "see docs/api-coverage.md.",
-                error_code="NOT_IMPLEMENTED",
-            )
         inputs = check_dataset_inputs(list(datasets or ()))
-        if not inputs:
-            return
-        p = self._pipeline()
-        p.sync_own_writes()
-        p.call(p.store.log_inputs, run_id, inputs)
+        model_inputs = check_model_inputs(list(models or ()))
+        if inputs:
+            p = self._pipeline()
+            p.sync_own_writes()
+            p.call(p.store.log_inputs, run_id, inputs)
+        if model_inputs:
+            self._log_model_inputs(run_id, model_inputs)

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple
 
-from asynctrack.entities import LoggedModel, LoggedModelStatus, Metric
+from asynctrack import _logging_calls as calls
+from asynctrack.entities import LoggedModel, LoggedModelInput, LoggedModelOutput, LoggedModelStatus, Metric
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.store import PagedList
 from asynctrack.store._logged_model_protocol import LoggedModelStore
@@ -172,6 +173,34 @@ class MlflowClientLoggedModels:
             page_token,
         )
         return PagedList(models, token)
+
+    def _log_model_inputs(self, run_id: str, models: list[LoggedModelInput]) -> None:
+        """``log_inputs(models=...)``'s part, after the caller's earlier logging."""
+        self._pipeline().sync_own_writes()
+        self._lm(lambda s: s.log_model_inputs, run_id, models)
+
+    def log_outputs(self, run_id: str, models: list[LoggedModelOutput]) -> None:
+        """Record logged models as outputs of an active run (``run.outputs.model_outputs``), each with the
+        step it was produced at; a model already an output of the run is BAD_REQUEST, as in MLflow.
+
+        >>> client.log_outputs(run_id, [LoggedModelOutput(model.model_id, step=10)])  # doctest: +SKIP
+        """
+        calls.valid_run_id(run_id)
+        items = list(models or ())
+        for item in items:
+            if not isinstance(item, LoggedModelOutput):
+                raise MlflowException(
+                    f"log_outputs takes LoggedModelOutput entities, got {type(item).__name__}",
+                    error_code=INVALID_PARAMETER_VALUE,
+                )
+            check_model_id(item.model_id)
+            if not isinstance(item.step, int) or isinstance(item.step, bool):
+                raise MlflowException(
+                    f"The step of a LoggedModelOutput must be an integer, got {item.step!r}",
+                    error_code=INVALID_PARAMETER_VALUE,
+                )
+        self._pipeline().sync_own_writes()
+        self._lm(lambda s: s.log_model_outputs, run_id, items)
 
     def _log_model_metrics(self, run_id: str, metrics: Sequence[Metric]) -> None:
         """Metric points linked to logged models: written at once (not through the pipeline's queue), to

@@ -1,4 +1,5 @@
-"""``mlflow.log_input`` and ``mlflow.log_inputs``: datasets the active run used, with their context."""
+"""``mlflow.log_input`` and ``mlflow.log_inputs``: datasets the active run used, with their context, and
+MLflow 3 logged models it used (``LoggedModelInput``)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from asynctrack.data._datasets import to_entity
-from asynctrack.entities import DatasetInput, InputTag
+from asynctrack.entities import DatasetInput, InputTag, LoggedModelInput
 from asynctrack.entities._dataset import DATASET_CONTEXT_TAG
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 
@@ -25,44 +26,37 @@ def log_input(
     dataset: Any = None,
     context: str | None = None,
     tags: Mapping[str, str] | None = None,
-    model: Any = None,
+    model: LoggedModelInput | None = None,
 ) -> None:
     """Log that the active run (started if there is none) used ``dataset`` (``asynctrack.data.from_numpy``
-    / ``from_pandas``, or a Dataset entity), in ``context`` (e.g. ``"training"``), with input ``tags``."""
+    / ``from_pandas``, or a Dataset entity), in ``context`` (e.g. ``"training"``), with input ``tags``;
+    and/or the logged ``model`` (``LoggedModelInput(model_id)``)."""
     from asynctrack.client import MlflowClient
     from asynctrack.fluent import _current
 
-    if model is not None:
-        raise MlflowException(
-            "log_input(model=...) links an MLflow 3 logged model, which asynctrack does not keep; "
-            "see docs/api-coverage.md.",
-            error_code="NOT_IMPLEMENTED",
-        )
-    if dataset is None:
+    if dataset is None and model is None:
         return
     run_id, _ = _current(None)
-    MlflowClient().log_inputs(run_id, [_input(dataset, context, tags)])
+    MlflowClient().log_inputs(
+        run_id,
+        [] if dataset is None else [_input(dataset, context, tags)],
+        None if model is None else [model],
+    )
 
 
 def log_inputs(
     datasets: Sequence[Any] | None = None,
     contexts: Sequence[str | None] | None = None,
     tags_list: Sequence[Mapping[str, str] | None] | None = None,
-    models: Sequence[Any] | None = None,
+    models: Sequence[LoggedModelInput] | None = None,
 ) -> None:
-    """:func:`log_input` for several datasets at once; ``contexts`` and ``tags_list``, when given, have one
-    entry per dataset."""
+    """:func:`log_input` for several datasets and models at once; ``contexts`` and ``tags_list``, when
+    given, have one entry per dataset."""
     from asynctrack.client import MlflowClient
     from asynctrack.fluent import _current
 
-    if models:
-        raise MlflowException(
-            "log_inputs(models=...) links MLflow 3 logged models, which asynctrack does not keep; "
-            "see docs/api-coverage.md.",
-            error_code="NOT_IMPLEMENTED",
-        )
     items = list(datasets or ())
-    if not items:
+    if not items and not models:
         return
     for name, values in (("contexts", contexts), ("tags_list", tags_list)):
         if values is not None and len(values) != len(items):
@@ -76,4 +70,4 @@ def log_inputs(
         _input(d, None if contexts is None else contexts[i], None if tags_list is None else tags_list[i])
         for i, d in enumerate(items)
     ]
-    MlflowClient().log_inputs(run_id, inputs)
+    MlflowClient().log_inputs(run_id, inputs, list(models or ()))

@@ -19,9 +19,9 @@ from typing import Any, Literal
 from asynctrack import _active_model
 from asynctrack._context import context_tags
 from asynctrack.client import MlflowClient
-from asynctrack.entities import LoggedModel, LoggedModelStatus
+from asynctrack.entities import LoggedModel, LoggedModelOutput, LoggedModelStatus
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
-from asynctrack.fluent import _active_experiment_for_search, active_run
+from asynctrack.fluent import _active_experiment_for_search, _current, active_run
 
 __all__ = [
     "ActiveModel",
@@ -34,6 +34,7 @@ __all__ = [
     "initialize_logged_model",
     "last_logged_model",
     "log_model_params",
+    "log_outputs",
     "search_logged_models",
     "set_active_model",
     "set_logged_model_tags",
@@ -71,6 +72,14 @@ def _create(
     )
     _last.model_id = model.model_id
     return model
+
+
+def log_outputs(models: list[LoggedModelOutput] | None = None) -> None:
+    """Record logged models as outputs of the active run (started if there is none), as MLflow's
+    ``mlflow.log_outputs``: ``run.outputs.model_outputs`` of the run. As in MLflow, the active run's
+    in-memory outputs are not extended (only a resumed run's are read at ``start_run``)."""
+    run_id, _ = _current(None)
+    MlflowClient().log_outputs(run_id, list(models or ()))
 
 
 def initialize_logged_model(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from asynctrack._model_uri import is_models_uri, parse_model_uri
 from asynctrack._registry_uri import get_registry_uri, set_registry_uri
 from asynctrack.artifacts._uri import parse_runs_uri, scheme_of
 from asynctrack.client import MlflowClient
@@ -44,9 +45,11 @@ def register_model(
     """Create the registered model ``name`` if needed and a new version of it from ``model_uri``.
 
     A ``runs:/<run_id>/<path>`` URI whose folder holds an ``MLmodel`` file is registered with the run's
-    artifact location as source and the run as lineage, as MLflow does; ``models:/`` and plain artifact
-    URIs are registered as given. (MLflow 3 also finds a *logged model* named by the path of a run;
-    asynctrack keeps no logged models, so such a URI is refused with MLflow's NOT_FOUND message.)
+    artifact location as source and the run as lineage, as MLflow does; otherwise, as in MLflow 3, the
+    run's logged model named ``<path>`` (``source_run_id`` the run) is registered as ``models:/<model_id>``
+    (of several, the one the run output at the largest step), and none is MLflow's NOT_FOUND.
+    ``models:/<model_id>`` registers that logged model (its ``model_id`` recorded on the version); other
+    ``models:/`` and plain artifact URIs are registered as given.
     """
     client = _client()
     try:
@@ -56,17 +59,49 @@ def register_model(
             raise
     source = model_uri
     run_id = None
+    model_id = None
     if scheme_of(model_uri) == "runs":
         run_id, path = parse_runs_uri(model_uri)
         files = {f.path for f in client.list_artifacts(run_id, path or None)}
-        if f"{path}/{MLMODEL_FILE}".lstrip("/") not in files:
-            raise MlflowException(
-                f"Unable to find a logged_model with artifact_path {path} under run {run_id}",
-                error_code=NOT_FOUND,
-            )
-        root = (client.get_run(run_id).info.artifact_uri or "").rstrip("/")
-        source = f"{root}/{path}" if path else root
-    return client.create_model_version(name, source, run_id, tags, await_creation_for=await_registration_for)
+        if f"{path}/{MLMODEL_FILE}".lstrip("/") in files:
+            root = (client.get_run(run_id).info.artifact_uri or "").rstrip("/")
+            source = f"{root}/{path}" if path else root
+        else:
+            model_id = _logged_model_of_run(client, run_id, path)
+            source = f"models:/{model_id}"
+    elif is_models_uri(model_uri):
+        parsed = parse_model_uri(model_uri)
+        if parsed.model_id is not None:
+            model_id = parsed.model_id
+        elif parsed.name is not None and parsed.version is not None:
+            model_id = client.get_model_version(parsed.name, parsed.version).model_id
+    return client.create_model_version(
+        name, source, run_id, tags, await_creation_for=await_registration_for, model_id=model_id
+    )
+
+
+def _logged_model_of_run(client: MlflowClient, run_id: str, path: str) -> str:
+    """MLflow 3's ``runs:/<run_id>/<path>`` without an MLmodel file: the run's logged model named ``path``
+    (of several, the one output at the largest step)."""
+    run = client.get_run(run_id)
+    found = [
+        m
+        for m in collect_pages(
+            lambda n, token: client.search_logged_models(
+                [run.info.experiment_id], f"name = '{path}'", max_results=n, page_token=token
+            ),
+            None,
+            100,
+        )
+        if m.source_run_id == run_id
+    ]
+    if not found:
+        raise MlflowException(
+            f"Unable to find a logged_model with artifact_path {path} under run {run_id}",
+            error_code=NOT_FOUND,
+        )
+    steps = {o.model_id: o.step for o in run.outputs.model_outputs}
+    return max(found, key=lambda m: steps.get(m.model_id, -1)).model_id
 
 
 def search_registered_models(

@@ -82,13 +82,6 @@ _GROUPS: tuple[tuple[str, str, str], ...] = (
     ),
     (
         "out of scope",
-        "logged-model outputs",
-        """
-        log_outputs
-        """,
-    ),
-    (
-        "out of scope",
         "prompt registry and webhooks (the model registry itself is done)",
         """
         delete_prompt_alias load_prompt register_prompt search_prompts set_prompt_alias webhooks

@@ -25,7 +25,8 @@ from asynctrack._tracking_uri import get_tracking_uri, set_tracking_uri
 from asynctrack.artifacts._queue import flush_artifacts
 from asynctrack.client import MlflowClient
 from asynctrack.config import is_async_logging_enabled
-from asynctrack.entities import Experiment, LifecycleStage, Run, RunStatus
+from asynctrack.data._datasets import to_entity
+from asynctrack.entities import DatasetInput, Experiment, LifecycleStage, LoggedModelInput, Run, RunStatus
 from asynctrack.environment import MLFLOW_EXPERIMENT_ID, MLFLOW_EXPERIMENT_NAME, MLFLOW_RUN_ID
 from asynctrack.exceptions import BAD_REQUEST, INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.pipeline._operations import Producer, RunOperations
@@ -301,7 +302,9 @@ def start_run(
             all_tags[_PARENT_TAG] = parent
         exp_id = str(experiment_id) if experiment_id is not None else _experiment_id_for_new_run(client)
         run = client.create_run(exp_id, tags=all_tags, run_name=run_name)
-    active = ActiveRun(run.info, run.data, run.inputs)
+    active = ActiveRun(run.info, run.data, run.inputs, run.outputs)
+    if run.outputs.model_outputs:
+        _active_model.note_run_outputs()
     stack.append(active)
     _state.clients.append(client)
     _set_top()
@@ -435,6 +438,30 @@ def _current(run_id: str | None) -> tuple[str, OpQueue]:
 # -- logging
 
 
+def _active_run_object(run_id: str) -> ActiveRun | None:
+    """The thread's active run when ``run_id`` is it: its inputs and outputs as known in memory (read at
+    ``start_run``, extended by the links fluent logging adds), as MLflow's fluent API keeps them."""
+    stack = _state.stack
+    return stack[-1] if stack and stack[-1].info.run_id == run_id else None
+
+
+def _link_inputs(client: MlflowClient, run: Run, model_id: str | None, dataset: Any) -> None:
+    """MLflow's ``_log_inputs_for_metrics_if_necessary``: a model the points name that is neither an input
+    nor an output of the run becomes an input; a dataset not yet among its inputs becomes one (no tags)."""
+    known = {m.model_id for m in run.inputs.model_inputs} | {m.model_id for m in run.outputs.model_outputs}
+    models = [LoggedModelInput(model_id)] if model_id is not None and model_id not in known else []
+    datasets = []
+    if dataset is not None:
+        entity = to_entity(dataset)
+        logged = {(d.dataset.name, d.dataset.digest) for d in run.inputs.dataset_inputs}
+        if (entity.name, entity.digest) not in logged:
+            datasets = [DatasetInput(entity, [])]
+    if models or datasets:
+        client.log_inputs(run.info.run_id, datasets=datasets, models=models)
+        run.inputs.model_inputs.extend(models)  # in memory too: logged once per active run
+        run.inputs.dataset_inputs.extend(datasets)
+
+
 def _log_linked_metrics(
     metrics: Mapping[str, float],
     step: int | None,
@@ -444,19 +471,29 @@ def _log_linked_metrics(
     dataset: Any,
     synchronous: bool | None,
 ) -> RunOperations | None:
-    """Points linked to a logged model (given, or the thread's active model) or to a dataset: written at
-    once through the client, to the run and to the model (MLflow's ``log_metric(..., model_id=...)``)."""
+    """Points linked to a logged model (given, the thread's active model, or else the active run's output
+    model at this step) or to a dataset: written at once through the client, to the run and to the model
+    (MLflow's ``log_metric(..., model_id=...)``); the model and the dataset become inputs of the run if
+    they are not linked to it yet, as MLflow's fluent API makes them."""
     model_id = model_id or _active_model.get()
     rid, queue = _current(run_id)
+    active = _active_run_object(rid)
+    if model_id is None and active is not None:
+        # MLflow's _get_model_ids_for_new_metric_if_exist: the run's model output at this step. The first
+        # only: MLflow's log_metric returns after it (its log_metrics would link a point to each output of
+        # the step, one point per model in the run's history; rare, and not copied).
+        at_step = [m.model_id for m in active.outputs.model_outputs if m.step == (step or 0)]
+        model_id = at_step[0] if at_step else None
     ts = timestamp or _time_ns() // 1_000_000
     if model_id is None and dataset is None:
         makers = [calls.metric_op(queue, rid, k, v, ts, step or 0) for k, v in metrics.items()]
         if synchronous is None:
             synchronous = not is_async_logging_enabled()
         return calls.submit(queue, synchronous, lambda: queue.put_many(makers), makers)
+    client = MlflowClient()
+    _link_inputs(client, active if active is not None else client.get_run(rid), model_id, dataset)
     name = getattr(dataset, "name", None) if dataset is not None else None
     digest = getattr(dataset, "digest", None) if dataset is not None else None
-    client = MlflowClient()
     for k, v in metrics.items():
         client.log_metric(
             rid, k, v, ts, step or 0, dataset_name=name, dataset_digest=digest, model_id=model_id

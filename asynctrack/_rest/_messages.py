@@ -17,6 +17,7 @@ from asynctrack._rest._wire import (
     KeyValueJ,
     MetricJ,
     ModelInputJ,
+    ModelOutputJ,
     RunInfoJ,
     RunJ,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "GetRun",
     "LogBatch",
     "LogInputs",
+    "LogOutputs",
     "LogMetric",
     "LogBatchPoints",
     "LogParam",
@@ -230,6 +232,11 @@ class LogInputs(_Msg):
     run_id: str | None = None
     datasets: list[DatasetInputJ] | None = None
     models: list[ModelInputJ] | None = None
+
+
+class LogOutputs(_Msg):
+    run_id: str | None = None
+    models: list[ModelOutputJ] | None = None
 
 
 # -- metric history

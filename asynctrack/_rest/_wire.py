@@ -20,11 +20,14 @@ from asynctrack.entities import (
     DatasetInput,
     Experiment,
     InputTag,
+    LoggedModelInput,
+    LoggedModelOutput,
     Metric,
     Run,
     RunData,
     RunInfo,
     RunInputs,
+    RunOutputs,
 )
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 
@@ -35,11 +38,14 @@ __all__ = [
     "KeyValueJ",
     "MetricJ",
     "ModelInputJ",
+    "ModelOutputJ",
     "RunDataJ",
     "RunInfoJ",
     "RunInputsJ",
+    "RunOutputsJ",
     "RunJ",
     "dataset_input_from_wire",
+    "model_output_from_wire",
     "dataset_input_to_wire",
     "experiment_from_wire",
     "experiment_to_wire",
@@ -113,15 +119,25 @@ class ModelInputJ(msgspec.Struct, omit_defaults=True):
     model_id: str | None = None
 
 
+class ModelOutputJ(msgspec.Struct, omit_defaults=True):
+    model_id: str | None = None
+    step: int | str | None = None
+
+
 class RunInputsJ(msgspec.Struct, omit_defaults=True):
     dataset_inputs: list[DatasetInputJ] | None = None
     model_inputs: list[ModelInputJ] | None = None
+
+
+class RunOutputsJ(msgspec.Struct, omit_defaults=True):
+    model_outputs: list[ModelOutputJ] | None = None
 
 
 class RunJ(msgspec.Struct, omit_defaults=True):
     info: RunInfoJ | None = None
     data: RunDataJ | None = None
     inputs: RunInputsJ | None = None
+    outputs: RunOutputsJ | None = None
 
 
 class ExperimentJ(msgspec.Struct, omit_defaults=True):
@@ -279,7 +295,11 @@ def run_to_wire(run: Run) -> RunJ:
         info=run_info_to_wire(run.info),
         data=RunDataJ(metrics, _kv(data.params.items()), _kv(data.tags.items())),
         inputs=RunInputsJ(
-            dataset_inputs=[dataset_input_to_wire(d) for d in run.inputs.dataset_inputs] or None
+            dataset_inputs=[dataset_input_to_wire(d) for d in run.inputs.dataset_inputs] or None,
+            model_inputs=[ModelInputJ(m.model_id) for m in run.inputs.model_inputs] or None,
+        ),
+        outputs=RunOutputsJ(
+            model_outputs=[ModelOutputJ(m.model_id, m.step) for m in run.outputs.model_outputs] or None
         ),
     )
 
@@ -314,11 +334,20 @@ def run_from_wire(j: RunJ) -> Run:
     if j.inputs is not None:
         inputs = RunInputs(
             dataset_inputs=[dataset_input_from_wire(d) for d in j.inputs.dataset_inputs or ()],
-            model_inputs=list(j.inputs.model_inputs or ()),
+            model_inputs=[LoggedModelInput(m.model_id or "") for m in j.inputs.model_inputs or ()],
         )
+    outputs = RunOutputs()
+    if j.outputs is not None:
+        outputs = RunOutputs([model_output_from_wire(m) for m in j.outputs.model_outputs or ()])
     data = RunData(metrics={m.key: m.value for m in metrics}, params=params, tags=tags)
     data.attach_latest([(m.key, m.value, m.timestamp, m.step) for m in metrics])
-    return Run(info=info, data=data, inputs=inputs)
+    return Run(info=info, data=data, inputs=inputs, outputs=outputs)
+
+
+def model_output_from_wire(j: ModelOutputJ) -> LoggedModelOutput:
+    """A LoggedModelOutput from its JSON (the step as a number or, as proto3 JSON gives int64, a string)."""
+    step = 0 if j.step in (None, "") else int_from_wire(j.step, "step")
+    return LoggedModelOutput(j.model_id or "", step)
 
 
 def experiment_to_wire(e: Experiment) -> ExperimentJ:

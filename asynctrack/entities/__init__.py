@@ -19,7 +19,15 @@ from asynctrack.entities._registry import (
     RegisteredModelAlias,
     RegisteredModelTag,
 )
-from asynctrack.entities._run import Run, RunData, RunInfo, RunInputs
+from asynctrack.entities._run import (
+    LoggedModelInput,
+    LoggedModelOutput,
+    Run,
+    RunData,
+    RunInfo,
+    RunInputs,
+    RunOutputs,
+)
 from asynctrack.entities._values import ExperimentTag, Metric, Param, RunTag
 
 __all__ = [
@@ -31,6 +39,8 @@ __all__ = [
     "ExperimentTag",
     "LifecycleStage",
     "LoggedModel",
+    "LoggedModelInput",
+    "LoggedModelOutput",
     "LoggedModelParameter",
     "LoggedModelStatus",
     "LoggedModelTag",
@@ -46,6 +56,7 @@ __all__ = [
     "RunData",
     "RunInfo",
     "RunInputs",
+    "RunOutputs",
     "RunStatus",
     "RunTag",
     "ViewType",

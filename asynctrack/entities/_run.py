@@ -1,4 +1,5 @@
-"""Run entities: RunInfo, RunData, RunInputs, Run."""
+"""Run entities: RunInfo, RunData, RunInputs, RunOutputs, Run, and the logged-model links of a run
+(LoggedModelInput, LoggedModelOutput: MLflow 3's ``log_inputs(models=...)`` and ``log_outputs``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import msgspec
 from asynctrack.entities._dataset import DatasetInput
 from asynctrack.entities._values import Metric, Param, RunTag
 
-__all__ = ["Run", "RunData", "RunInfo", "RunInputs"]
+__all__ = ["LoggedModelInput", "LoggedModelOutput", "Run", "RunData", "RunInfo", "RunInputs", "RunOutputs"]
 
 
 class RunInfo(msgspec.Struct):
@@ -95,29 +96,59 @@ class RunData(msgspec.Struct, dict=True):
         return {"metrics": dict(self.metrics), "params": dict(self.params), "tags": dict(self.tags)}
 
 
+class LoggedModelInput(msgspec.Struct, frozen=True):
+    """A logged model a run used (``models:/<model_id>`` as an input, e.g. a model it evaluated)."""
+
+    model_id: str
+
+
+class LoggedModelOutput(msgspec.Struct, frozen=True):
+    """A logged model a run produced, at ``step`` (MLflow's ``log_model`` records one per model)."""
+
+    model_id: str
+    step: int = 0
+
+    def to_dictionary(self) -> dict[str, str | int]:
+        return {"model_id": self.model_id, "step": self.step}
+
+
 class RunInputs(msgspec.Struct):
-    """Datasets (``DatasetInput``, with their input tags) and models a run consumed."""
+    """Datasets (``DatasetInput``, with their input tags) and logged models (``LoggedModelInput``) a run
+    consumed."""
 
     dataset_inputs: list[DatasetInput] = msgspec.field(default_factory=list)
-    model_inputs: list[Any] = msgspec.field(default_factory=list)
+    model_inputs: list[LoggedModelInput] = msgspec.field(default_factory=list)
 
     def to_dictionary(self) -> dict[str, Any]:
+        # MLflow's: the model inputs as the entities themselves.
         return {
             "dataset_inputs": [d.to_dictionary() for d in self.dataset_inputs],
             "model_inputs": list(self.model_inputs),
         }
 
 
+class RunOutputs(msgspec.Struct):
+    """Logged models a run produced (``LoggedModelOutput``, each with its step)."""
+
+    model_outputs: list[LoggedModelOutput] = msgspec.field(default_factory=list)
+
+    def to_dictionary(self) -> dict[str, Any]:
+        return {"model_outputs": [m.to_dictionary() for m in self.model_outputs]}
+
+
 class Run(msgspec.Struct):
-    """A run: ``run.info`` (RunInfo), ``run.data`` (RunData), ``run.inputs`` (RunInputs)."""
+    """A run: ``run.info`` (RunInfo), ``run.data`` (RunData), ``run.inputs`` (RunInputs), ``run.outputs``
+    (RunOutputs)."""
 
     info: RunInfo
     data: RunData = msgspec.field(default_factory=RunData)
     inputs: RunInputs = msgspec.field(default_factory=RunInputs)
+    outputs: RunOutputs = msgspec.field(default_factory=RunOutputs)
 
     def to_dictionary(self) -> dict[str, Any]:
         return {
             "info": self.info.to_dictionary(),
             "data": self.data.to_dictionary(),
             "inputs": self.inputs.to_dictionary(),
+            "outputs": self.outputs.to_dictionary(),
         }

@@ -14,6 +14,7 @@ from asynctrack._rest._wire import dataset_input_from_wire, float_from_wire, int
 from asynctrack.entities import LifecycleStage, Metric, Param, RunTag
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.server._batch import ParsedBatch, parse_log_batch
+from asynctrack.server._model_links import log_model_inputs
 from asynctrack.server._model_metrics import link_model_metrics, link_wire_metrics
 from asynctrack.server._request import IDEMPOTENCY_KEY, invalid, required
 from asynctrack.server._state import ServerState
@@ -87,8 +88,8 @@ async def log_batch(state: ServerState, msg: LogBatch) -> Empty:
 
 async def log_inputs(state: ServerState, msg: LogInputs) -> Empty:
     """Check a log-inputs request as MLflow does (field lengths and input tags with MLflow's limits; absent
-    fields are empty strings, as protobuf gives them to MLflow's store), then store the dataset inputs; the
-    run must exist and be active. Model inputs (MLflow 3's logged models) are not kept here."""
+    fields are empty strings, as protobuf gives them to MLflow's store), then store the dataset inputs and
+    the model inputs (MLflow 3's logged models); the run must exist and be active."""
     run_id = check_run_id(required(msg.run_id, "run_id"))
     # As MLflow's server (protobuf): an absent dataset, field or tag part is empty, and stored so; lengths
     # are refused with MLflow's words (which name the field, not its place in the request).
@@ -107,6 +108,9 @@ async def log_inputs(state: ServerState, msg: LogInputs) -> Empty:
     store = state.store
     if inputs:
         await state.call(lambda: store.log_inputs(run_id, inputs), "log_inputs")
+    if msg.models:
+        await log_model_inputs(state, run_id, msg.models)
+    if inputs or msg.models:
         return Empty()
     run = await state.call(lambda: store.get_run(run_id), "log_inputs")
     if run.info.lifecycle_stage != LifecycleStage.ACTIVE:

@@ -19,7 +19,7 @@ from starlette.routing import Route
 from asynctrack import __version__
 from asynctrack._rest import _messages as m
 from asynctrack.exceptions import MlflowException
-from asynctrack.server import _ajax, _experiments, _history, _logging, _runs
+from asynctrack.server import _ajax, _experiments, _history, _logging, _model_links, _runs
 from asynctrack.server._errors import JSON_TYPE, error_response, internal_error
 from asynctrack.server._request import IDEMPOTENCY_KEY, read_message
 from asynctrack.server._run_artifacts import run_artifact_routes
@@ -57,6 +57,7 @@ ENDPOINTS: tuple[tuple[str, tuple[str, ...], type[msgspec.Struct], Handler], ...
     ("/runs/delete-tag", _POST, m.DeleteTag, _logging.delete_tag),
     ("/runs/log-batch", _POST, m.LogBatch, _logging.log_batch),
     ("/runs/log-inputs", _POST, m.LogInputs, _logging.log_inputs),
+    ("/runs/outputs", _POST, m.LogOutputs, _model_links.log_outputs),
     ("/metrics/get-history", _GET, m.GetMetricHistory, _history.get_metric_history),
     (
         "/metrics/get-history-bulk-interval",

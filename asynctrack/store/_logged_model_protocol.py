@@ -15,7 +15,7 @@ import abc
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from asynctrack.entities import LoggedModel, LoggedModelStatus, Metric
+from asynctrack.entities import LoggedModel, LoggedModelInput, LoggedModelOutput, LoggedModelStatus, Metric
 
 __all__ = ["LoggedModelStore"]
 
@@ -63,6 +63,16 @@ class LoggedModelStore(abc.ABC):
     async def link_model_metrics(self, run_id: str, metrics: Sequence[Metric]) -> None:
         """Only link points already written to the run's history to their models (a server's log-metric and
         log-batch: the run's part goes through its writer). Points without a ``model_id`` are skipped."""
+
+    @abc.abstractmethod
+    async def log_model_inputs(self, run_id: str, models: Sequence[LoggedModelInput]) -> None:
+        """Record logged models as inputs of an active run (``run.inputs.model_inputs``), each once; the
+        model ids are not looked up (MLflow's rule)."""
+
+    @abc.abstractmethod
+    async def log_model_outputs(self, run_id: str, models: Sequence[LoggedModelOutput]) -> None:
+        """Record logged models as outputs of an active run (``run.outputs.model_outputs``, with their
+        step); a model already an output of the run is BAD_REQUEST, as in MLflow."""
 
     @abc.abstractmethod
     async def search_logged_models(

@@ -1,7 +1,7 @@
-"""Schema migrations on real files: today's schema-4 database (committed fixture, made by the code that
-introduced it) and the schema-3 one, upgraded by ``asynctrack db upgrade``; newer schemas refused unwritten;
-a server refusing an old schema with the command to run; an upgrade that fails half way leaves the file as
-it was."""
+"""Schema migrations on real files: the schema-4 and schema-5 databases (committed fixtures, each made by
+the code of its version) and the schema-3 one, upgraded by ``asynctrack db upgrade``; newer schemas refused
+unwritten; a server refusing an old schema with the command to run; an upgrade that fails half way leaves
+the file as it was."""
 
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ import sys
 from pathlib import Path
 
 import anyio
+import make_schema5_fixture as schema5
 import numpy as np
 import pytest
 from make_schema4_fixture import EXPERIMENTS, KEYS, RUNS_PER_EXPERIMENT, params, series, tags
 
 from asynctrack.cli._main import main
-from asynctrack.entities import ViewType
+from asynctrack.entities import LoggedModelInput, LoggedModelOutput, ViewType
 from asynctrack.exceptions import MlflowException
 from asynctrack.store._migrations import Migration, SchemaTooNew
 from asynctrack.store.sqlite import SqliteStore
@@ -224,3 +225,37 @@ def test_server_refuses_an_old_schema_and_names_the_upgrade_command(tmp_path: Pa
     assert f"schema version 3; this asynctrack reads version {SCHEMA_VERSION}" in err
     assert f"asynctrack db upgrade sqlite:///{path}" in err
     assert version_of(path) == "3" and digest(path) == before
+
+
+@pytest.mark.anyio
+async def test_schema5_fixture_keeps_its_logged_models_and_takes_run_model_links(tmp_path: Path) -> None:
+    """A schema-5 database (logged models, no run model links) written by that code: opened by this code
+    it is upgraded in place to the current version, its model, params, tags and linked points are intact,
+    and its run now takes model inputs and outputs."""
+    path = copy_of(DATA / "schema5.db", tmp_path)
+    assert version_of(path) == "5"
+    store = await SqliteStore.open(str(path), "/nonexistent/artifacts")
+    try:
+        assert version_of(path) == str(SCHEMA_VERSION)
+        exp = await store.get_experiment_by_name("models")
+        assert exp is not None
+        (model,), _ = await store.search_logged_models([exp.experiment_id])
+        assert (model.name, model.params, model.tags) == (
+            schema5.MODEL_NAME,
+            schema5.MODEL_PARAMS,
+            schema5.MODEL_TAGS,
+        )
+        assert model.metrics is not None
+        assert [(m.key, m.value, m.timestamp, m.step) for m in model.metrics] == schema5.POINTS
+        (run,), _ = await store.search_runs([exp.experiment_id], "", ViewType.ALL, 10, [], None)
+        assert run.info.run_name == schema5.RUN_NAME and run.data.params == {"lr": "0.1"}
+        assert model.source_run_id == run.info.run_id
+        rid = run.info.run_id
+        assert (await store.get_run(rid)).outputs.model_outputs == []
+        await store.log_model_inputs(rid, [LoggedModelInput(model.model_id)])
+        await store.log_model_outputs(rid, [LoggedModelOutput(model.model_id, 1)])
+        got = await store.get_run(rid)
+        assert got.inputs.model_inputs == [LoggedModelInput(model.model_id)]
+        assert got.outputs.model_outputs == [LoggedModelOutput(model.model_id, 1)]
+    finally:
+        await store.aclose()

@@ -192,6 +192,7 @@ MLFLOW_RULES: Mapping[tuple[str, str], Rule] = {
     ("/runs/delete-tag", "POST"): Rule("run", _UPDATE, "run_id"),
     ("/runs/log-batch", "POST"): Rule("run", _UPDATE, "run_id"),
     ("/runs/log-inputs", "POST"): Rule("run", _UPDATE, "run_id"),
+    ("/runs/outputs", "POST"): Rule("run", _UPDATE, "run_id"),
     ("/metrics/get-history", "GET"): Rule("run", _READ, "run_id"),
     ("/metrics/get-history-bulk-interval", "GET"): Rule("runs", _READ, "run_ids"),
     # The model registry: MLflow's per-model grants (BEFORE_REQUEST_HANDLERS' registry entries).

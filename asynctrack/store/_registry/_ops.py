@@ -176,6 +176,22 @@ def _version_for(name: str, version: str | None, stage: str | None, alias: str |
     return max(int(mv.version) for mv in latest)
 
 
+def _logged_model(source: str, model_id: str) -> SqlOp[tuple[str, str | None]]:
+    """A live logged model's (artifact location, source run id), or MLflow's error naming the source."""
+    row = yield fetch_one(
+        "SELECT artifact_location, source_run_id FROM logged_models "
+        "WHERE model_id = ? AND lifecycle_stage <> 'deleted'",
+        model_id,
+    )
+    if row is None:
+        raise MlflowException(
+            f"Unable to fetch model from model URI source artifact location '{source}'."
+            f"Error: Logged model with ID '{model_id}' not found.",
+            error_code=INVALID_PARAMETER_VALUE,
+        )
+    return str(row[0]), (None if row[1] is None else str(row[1]))
+
+
 def create_model_version(
     d: Dialect,
     name: str,
@@ -188,29 +204,34 @@ def create_model_version(
     now: int,
 ) -> SqlOp[ModelVersion]:
     """A new version; a ``models:/<name>/...`` source is pinned to the version it names (source
-    ``models:/<name>/<n>``, stored location that version's, run id inherited when none is given)."""
+    ``models:/<name>/<n>``, stored location that version's, run id inherited when none is given). A
+    ``models:/<model_id>`` source (an MLflow 3 logged model of the same database) is kept as given, stored
+    at the model's artifact location, the run id the model's source run when none is given, as a ``model_id``
+    given without a run id also gives it (MLflow's SQL store)."""
     storage = source
     if is_models_uri(source):
         parsed = parse_model_uri(source)
         if parsed.model_id is not None:
-            raise MlflowException(
-                f"Unable to fetch model from model URI source artifact location '{source}'. Logged models "
-                "(models:/<model_id>) are not kept by this store.",
-                error_code=INVALID_PARAMETER_VALUE,
-            )
-        assert parsed.name is not None
-        try:
-            number = yield from _version_for(parsed.name, parsed.version, parsed.stage, parsed.alias)
-            storage = yield from download_uri(parsed.name, number)
-            src = yield from rows.version_row(parsed.name, number)
-        except MlflowException as exc:
-            raise MlflowException(
-                f"Unable to fetch model from model URI source artifact location '{source}'."
-                f"Error: {exc.message}",
-                error_code=INVALID_PARAMETER_VALUE,
-            ) from None
-        source = f"models:/{parsed.name}/{number}"
-        run_id = run_id or (str(src[7]) if src[7] is not None else None)
+            location, source_run = yield from _logged_model(source, parsed.model_id)
+            storage = location
+            run_id = run_id or source_run
+        else:
+            assert parsed.name is not None
+            try:
+                number = yield from _version_for(parsed.name, parsed.version, parsed.stage, parsed.alias)
+                storage = yield from download_uri(parsed.name, number)
+                src = yield from rows.version_row(parsed.name, number)
+            except MlflowException as exc:
+                raise MlflowException(
+                    f"Unable to fetch model from model URI source artifact location '{source}'."
+                    f"Error: {exc.message}",
+                    error_code=INVALID_PARAMETER_VALUE,
+                ) from None
+            source = f"models:/{parsed.name}/{number}"
+            run_id = run_id or (str(src[7]) if src[7] is not None else None)
+    if not run_id and model_id:
+        row = yield fetch_one("SELECT source_run_id FROM logged_models WHERE model_id = ?", model_id)
+        run_id = None if row is None or row[0] is None else str(row[0])
     mk = yield from rows.model_key(name, d)  # locked: the next number is ours until commit
     (top,) = yield fetch_one("SELECT MAX(version) FROM model_versions WHERE model_key = ?", mk)
     version = int(top or 0) + 1

@@ -7,9 +7,10 @@ from typing import Any
 import asyncpg
 import numpy as np
 
-from asynctrack.entities import Experiment, Run, RunData, RunInfo, RunInputs
+from asynctrack.entities import Experiment, Run, RunData, RunInfo, RunInputs, RunOutputs
 from asynctrack.exceptions import RESOURCE_DOES_NOT_EXIST, MlflowException
 from asynctrack.store._protocol import MetricSeries
+from asynctrack.store.postgres import _model_links
 from asynctrack.store.postgres._datasets import inputs_of_runs
 from asynctrack.store.postgres._writes import KeyIds, experiment_key, run_not_found
 from asynctrack.store.sqlite._columns import decode_ints
@@ -88,9 +89,13 @@ async def run_by_id(conn: asyncpg.Connection, run_id: str) -> Run:
         r[0]: r[1] for r in await conn.fetch("SELECT key, value FROM params WHERE run_key = $1", run_key)
     }
     tags = {r[0]: r[1] for r in await conn.fetch("SELECT key, value FROM tags WHERE run_key = $1", run_key)}
-    inputs = RunInputs(dataset_inputs=(await inputs_of_runs(conn, [run_key])).get(run_key, []))
+    inputs = RunInputs(
+        dataset_inputs=(await inputs_of_runs(conn, [run_key])).get(run_key, []),
+        model_inputs=(await _model_links.inputs_of_runs(conn, [run_key])).get(run_key, []),
+    )
+    outputs = RunOutputs((await _model_links.outputs_of_runs(conn, [run_key])).get(run_key, []))
     data = RunData(metrics=metrics, params=params, tags=tags).attach_latest(latest)
-    return Run(info=info, data=data, inputs=inputs)
+    return Run(info=info, data=data, inputs=inputs, outputs=outputs)
 
 
 def empty_series(key: str) -> MetricSeries:

@@ -195,9 +195,11 @@ async def ensure_schema(conn: asyncpg.Connection, artifact_root: str, now_ms: in
         check_version(version, where)
         from asynctrack.store.postgres._datasets import DATASET_DDL
         from asynctrack.store.postgres._logged_models import LOGGED_MODEL_DDL
+        from asynctrack.store.postgres._model_links import MODEL_LINK_DDL
 
         await conn.execute(DATASET_DDL)  # tables added after version 1: created where missing
         await conn.execute(LOGGED_MODEL_DDL)
+        await conn.execute(MODEL_LINK_DDL)
         await conn.execute(
             "DELETE FROM applied_batches WHERE applied_ms < $1", now_ms - APPLIED_KEY_DAYS * 86_400_000
         )

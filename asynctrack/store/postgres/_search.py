@@ -22,10 +22,20 @@ from typing import Any
 
 import asyncpg
 
-from asynctrack.entities import Experiment, LifecycleStage, Run, RunData, RunInfo, RunInputs, ViewType
+from asynctrack.entities import (
+    Experiment,
+    LifecycleStage,
+    Run,
+    RunData,
+    RunInfo,
+    RunInputs,
+    RunOutputs,
+    ViewType,
+)
 from asynctrack.entities._dataset import DATASET_CONTEXT_TAG
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.store.postgres._datasets import inputs_of_runs
+from asynctrack.store.postgres._model_links import outputs_of_runs
 from asynctrack.store.postgres._writes import KeyIds
 from asynctrack.store.search import (
     Comparison,
@@ -465,6 +475,8 @@ async def search_runs(
         rows = rows[:max_results]
         data = await _runs_data(conn, [row[0] for row in rows])
         inputs = await inputs_of_runs(conn, [row[0] for row in rows])
+        # As MLflow's search_runs: the runs' model outputs, but not their model inputs.
+        outputs = await outputs_of_runs(conn, [row[0] for row in rows])
     runs = [
         Run(
             info=RunInfo(
@@ -480,6 +492,7 @@ async def search_runs(
             ),
             data=data[row[0]],
             inputs=RunInputs(dataset_inputs=inputs.get(row[0], [])),
+            outputs=RunOutputs(outputs.get(row[0], [])),
         )
         for row in rows
     ]

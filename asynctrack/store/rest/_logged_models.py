@@ -15,9 +15,9 @@ import msgspec
 
 from asynctrack._http._errors import malformed_response
 from asynctrack._rest import _logged_models as w
-from asynctrack._rest._messages import API_PREFIX, Empty, LogBatch
-from asynctrack._rest._wire import KeyValueJ, metric_to_wire
-from asynctrack.entities import LoggedModel, LoggedModelStatus, Metric
+from asynctrack._rest._messages import API_PREFIX, Empty, LogBatch, LogInputs, LogOutputs
+from asynctrack._rest._wire import KeyValueJ, ModelInputJ, ModelOutputJ, metric_to_wire
+from asynctrack.entities import LoggedModel, LoggedModelInput, LoggedModelOutput, LoggedModelStatus, Metric
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.store._logged_model_protocol import LoggedModelStore
 from asynctrack.store.rest._transport import QueryParams, Transport
@@ -114,6 +114,14 @@ class RestLoggedModels(LoggedModelStore):
             "with their model_id (log_model_metrics).",
             error_code=INVALID_PARAMETER_VALUE,
         )
+
+    async def log_model_inputs(self, run_id: str, models: Sequence[LoggedModelInput]) -> None:
+        body = LogInputs(run_id=run_id, models=[ModelInputJ(m.model_id) for m in models])
+        await self._lm_send("POST", "/runs/log-inputs", body, _EMPTY)
+
+    async def log_model_outputs(self, run_id: str, models: Sequence[LoggedModelOutput]) -> None:
+        body = LogOutputs(run_id=run_id, models=[ModelOutputJ(m.model_id, m.step) for m in models])
+        await self._lm_send("POST", "/runs/outputs", body, _EMPTY)
 
     async def search_logged_models(
         self,

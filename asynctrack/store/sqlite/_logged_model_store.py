@@ -9,11 +9,12 @@ from typing import Any, TypeVar, cast
 
 import numpy as np
 
-from asynctrack.entities import LoggedModel, LoggedModelStatus, Metric
+from asynctrack.entities import LoggedModel, LoggedModelInput, LoggedModelOutput, LoggedModelStatus, Metric
 from asynctrack.exceptions import RESOURCE_DOES_NOT_EXIST, MlflowException
 from asynctrack.store._logged_model_protocol import LoggedModelStore
 from asynctrack.store._protocol import MetricSeries
 from asynctrack.store.sqlite import _logged_models as lm
+from asynctrack.store.sqlite import _model_links
 
 __all__ = ["SqliteLoggedModels"]
 
@@ -95,6 +96,12 @@ class SqliteLoggedModels(LoggedModelStore):
     async def link_model_metrics(self, run_id: str, metrics: Sequence[Metric]) -> None:
         if any(m.model_id is not None for m in metrics):
             await self._lw("link_model_metrics", _link, run_id, list(metrics))
+
+    async def log_model_inputs(self, run_id: str, models: Sequence[LoggedModelInput]) -> None:
+        await self._lw("log_model_inputs", _model_links.log_model_inputs, run_id, list(models))
+
+    async def log_model_outputs(self, run_id: str, models: Sequence[LoggedModelOutput]) -> None:
+        await self._lw("log_model_outputs", _model_links.log_model_outputs, run_id, list(models))
 
     async def search_logged_models(
         self,

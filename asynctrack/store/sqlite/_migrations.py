@@ -52,10 +52,11 @@ def current_ddl() -> str:
     """Every table and index of the current schema (all ``IF NOT EXISTS``)."""
     from asynctrack.store.sqlite._datasets import DATASET_DDL
     from asynctrack.store.sqlite._logged_models import LOGGED_MODEL_DDL
+    from asynctrack.store.sqlite._model_links import MODEL_LINK_DDL
     from asynctrack.store.sqlite._registry_schema import REGISTRY_DDL
     from asynctrack.store.sqlite._search import SEARCH_DDL  # search imports the store's modules
 
-    return DDL + SEARCH_DDL + SUMMARY_DDL + REGISTRY_DDL + DATASET_DDL + LOGGED_MODEL_DDL
+    return DDL + SEARCH_DDL + SUMMARY_DDL + REGISTRY_DDL + DATASET_DDL + LOGGED_MODEL_DDL + MODEL_LINK_DDL
 
 
 def _to_3(conn: sqlite3.Connection) -> None:
@@ -76,6 +77,13 @@ def _to_5(conn: sqlite3.Connection) -> None:
         conn.execute(sql)
 
 
+def _to_6(conn: sqlite3.Connection) -> None:
+    from asynctrack.store.sqlite._model_links import MODEL_LINK_DDL
+
+    for sql in statements(MODEL_LINK_DDL):
+        conn.execute(sql)
+
+
 STEPS: dict[int, Migration[sqlite3.Connection]] = {
     2: Migration(2, "add applied_batches (idempotency keys of retried and replayed writes)", _to_3),
     3: Migration(
@@ -89,6 +97,11 @@ STEPS: dict[int, Migration[sqlite3.Connection]] = {
         "add MLflow 3's logged models (logged_models, logged_model_tags, logged_model_params, "
         "logged_model_metrics)",
         _to_5,
+    ),
+    5: Migration(
+        5,
+        "add a run's logged-model inputs and outputs (run_model_inputs, run_model_outputs)",
+        _to_6,
     ),
 }
 

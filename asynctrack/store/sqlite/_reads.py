@@ -6,9 +6,10 @@ import sqlite3
 
 import numpy as np
 
-from asynctrack.entities import Experiment, Run, RunData, RunInfo, RunInputs
+from asynctrack.entities import Experiment, Run, RunData, RunInfo, RunInputs, RunOutputs
 from asynctrack.exceptions import RESOURCE_DOES_NOT_EXIST, MlflowException
 from asynctrack.store._protocol import MetricSeries
+from asynctrack.store.sqlite import _model_links
 from asynctrack.store.sqlite._columns import decode_ints
 from asynctrack.store.sqlite._datasets import inputs_of_runs
 from asynctrack.store.sqlite._writes import _experiment_key, run_not_found
@@ -84,9 +85,13 @@ def run_by_id(conn: sqlite3.Connection, run_id: str) -> Run:
     metrics = {row[0]: row[1] for row in latest}
     params = dict(conn.execute("SELECT key, value FROM params WHERE run_key = ?", (run_key,)).fetchall())
     tags = dict(conn.execute("SELECT key, value FROM tags WHERE run_key = ?", (run_key,)).fetchall())
-    inputs = RunInputs(dataset_inputs=inputs_of_runs(conn, [run_key]).get(run_key, []))
+    inputs = RunInputs(
+        dataset_inputs=inputs_of_runs(conn, [run_key]).get(run_key, []),
+        model_inputs=_model_links.inputs_of_runs(conn, [run_key]).get(run_key, []),
+    )
+    outputs = RunOutputs(_model_links.outputs_of_runs(conn, [run_key]).get(run_key, []))
     data = RunData(metrics=metrics, params=params, tags=tags).attach_latest(latest)
-    return Run(info=info, data=data, inputs=inputs)
+    return Run(info=info, data=data, inputs=inputs, outputs=outputs)
 
 
 def metric_series(conn: sqlite3.Connection, run_id: str, key: str) -> MetricSeries:

@@ -18,9 +18,10 @@ from __future__ import annotations
 # 4: chart summaries: metric_summaries and metric_tails (store/sqlite/_summaries.py), computed in place for
 #    the chunks of older databases.
 # 5: MLflow 3's logged models (store/sqlite/_logged_models.py): four added tables, nothing rewritten.
+# 6: a run's logged-model inputs and outputs (store/sqlite/_model_links.py): two added tables.
 # Each version after 2 has a step in store/sqlite/_migrations.py (STEPS); a new version adds one there and a
 # fixture database made by the code before it under tests/db/data/.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 APPLIED_KEY_DAYS = 30
 
 DDL = """

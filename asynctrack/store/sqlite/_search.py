@@ -42,7 +42,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from asynctrack._system_tags import MLFLOW_RUN_NAME as _RUN_NAME_TAG
-from asynctrack.entities import Experiment, LifecycleStage, Run, RunData, RunInfo, RunInputs, ViewType
+from asynctrack.entities import (
+    Experiment,
+    LifecycleStage,
+    Run,
+    RunData,
+    RunInfo,
+    RunInputs,
+    RunOutputs,
+    ViewType,
+)
 from asynctrack.entities._dataset import DATASET_CONTEXT_TAG
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.store.search import (
@@ -60,6 +69,7 @@ from asynctrack.store.search import (
     validate_max_results,
 )
 from asynctrack.store.sqlite._datasets import inputs_of_runs
+from asynctrack.store.sqlite._model_links import outputs_of_runs
 
 __all__ = ["SEARCH_DDL", "experiment_keys", "search_experiments", "search_runs", "snapshot"]
 
@@ -494,6 +504,8 @@ def search_runs(
         rows = rows[:max_results]
         data = _runs_data(conn, [row[0] for row in rows])
         inputs = inputs_of_runs(conn, [row[0] for row in rows])
+        # As MLflow's search_runs: the runs' model outputs, but not their model inputs.
+        outputs = outputs_of_runs(conn, [row[0] for row in rows])
     runs = [
         Run(
             info=RunInfo(
@@ -509,6 +521,7 @@ def search_runs(
             ),
             data=data[row[0]],
             inputs=RunInputs(dataset_inputs=inputs.get(row[0], [])),
+            outputs=RunOutputs(outputs.get(row[0], [])),
         )
         for row in rows
     ]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 from collections.abc import Sequence
 
@@ -125,6 +126,7 @@ def _version_number(ident: Identifier, op: str, value: Token | _List | None) -> 
     return Comparison(Entity.ATTRIBUTE, "version_number", _NUMERIC_OPS[op], number, ident.pos)
 
 
+@functools.lru_cache(maxsize=256)
 def parse_registered_model_filter(filter_string: str | None) -> tuple[Comparison, ...]:
     """The clauses of a ``search_registered_models`` filter (empty for none)."""
     if not filter_string:
@@ -139,8 +141,10 @@ def parse_registered_model_filter(filter_string: str | None) -> tuple[Comparison
     return tuple(out)
 
 
+@functools.lru_cache(maxsize=256)
 def parse_model_version_filter(filter_string: str | None) -> tuple[Comparison, ...]:
-    """The clauses of a ``search_model_versions`` filter (empty for none)."""
+    """The clauses of a ``search_model_versions`` filter (empty for none); cached, as the clauses are
+    immutable and a service asks the same few searches again and again (parsing was a third of one)."""
     if not filter_string:
         return ()
     out = []
@@ -173,7 +177,12 @@ def _order(
 
 
 def parse_registered_model_order_by(order_by: Sequence[str] | None) -> tuple[SortKey, ...]:
-    """The full sort of a registered-model search: the caller's keys, then ``name ASC``."""
+    """The full sort of a registered-model search: the caller's keys, then ``name ASC`` (cached)."""
+    return _registered_model_order_by(tuple(order_by or ()))
+
+
+@functools.lru_cache(maxsize=256)
+def _registered_model_order_by(order_by: tuple[str, ...]) -> tuple[SortKey, ...]:
     # MLflow names only its "recommended" keys in this message.
     keys = _order(
         order_by,
@@ -187,7 +196,12 @@ def parse_registered_model_order_by(order_by: Sequence[str] | None) -> tuple[Sor
 
 
 def parse_model_version_order_by(order_by: Sequence[str] | None) -> tuple[SortKey, ...]:
-    """The full sort of a model-version search, MLflow's default and tie-breakers included."""
+    """The full sort of a model-version search, MLflow's default and tie-breakers included (cached)."""
+    return _model_version_order_by(tuple(order_by or ()))
+
+
+@functools.lru_cache(maxsize=256)
+def _model_version_order_by(order_by: tuple[str, ...]) -> tuple[SortKey, ...]:
     given = list(order_by or ()) or ["last_updated_timestamp DESC", "name ASC", "version_number DESC"]
     keys = _order(
         given,

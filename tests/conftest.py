@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
+import postgres_db
 import pytest
 from blockbuster import BlockBuster, blockbuster_ctx
 
@@ -70,6 +71,16 @@ def _session_journal_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[N
             os.environ.pop("ASYNCTRACK_JOURNAL_DIR", None)
         else:
             os.environ["ASYNCTRACK_JOURNAL_DIR"] = old
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _postgres_pool() -> Iterator[None]:
+    """The PostgreSQL databases ``postgres_db.backend_uri`` reused during the session are dropped at its end
+    (none are made in a session that never asks for one)."""
+    try:
+        yield
+    finally:
+        postgres_db.drop_pooled_databases()
 
 
 @pytest.fixture

@@ -129,6 +129,7 @@ def test_wal_mode_foreign_database_left_unchanged(mlflow_db: Path) -> None:
     assert listing(mlflow_db.parent) == ["mlflow.db"]
 
 
+@pytest.mark.slow  # console runs (~1 s each); the store and client cases stay in the quick loop
 def test_cli_refuses_mlflow_database(mlflow_db: Path) -> None:
     """Read and write commands exit 1 with the message; the file is unchanged."""
     before = digest(mlflow_db)
@@ -147,6 +148,7 @@ def test_cli_refuses_mlflow_database(mlflow_db: Path) -> None:
     assert listing(mlflow_db.parent) == ["mlflow.db"]
 
 
+@pytest.mark.slow  # a server process per case
 def test_server_refuses_mlflow_database(mlflow_db: Path) -> None:
     """`asynctrack server` on an MLflow database exits with the message before serving; file unchanged."""
     before = digest(mlflow_db)

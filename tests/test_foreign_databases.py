@@ -247,6 +247,7 @@ print(run.info.run_id)
 """
 
 
+@pytest.mark.slow  # many processes racing to create a store (~20 s)
 def test_processes_creating_one_store_at_once_all_succeed(tmp_path: Path) -> None:
     """Eight processes opening a store that does not exist yet, released at the same instant: one creates
     it, none sees a half-made (0-byte) file and refuses, every run lands. Repeated three times."""

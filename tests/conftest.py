@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterator
 
+import postgres_db
 import pytest
 from blockbuster import BlockBuster, blockbuster_ctx
 
@@ -31,6 +33,21 @@ _ONE_SHOT_LOOPS = (
     ("asynctrack/loadtest/_target.py", {"prepare_target"}),
     ("asynctrack/loadtest/_verify.py", {"verify"}),
 )
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Everything alive once the tests are collected (every test module, and the training libraries that
+    tests/integrations/ imports: ~450,000 objects) moves to the collector's permanent generation. A full
+    collection then walks only what tests create: ~1 ms instead of ~0.9 s, for each ``gc.collect()`` a test
+    makes and each automatic one during the session. Objects tests create are collected as before.
+
+    Hypothesis is imported first: its plugins (trio's) register module-level PRNGs, and it warns about
+    (an error here) a PRNG nothing refers to, looking for referrers with ``gc.get_referrers``, which does
+    not see frozen objects."""
+    import hypothesis  # noqa: F401  (its plugins run on import, before the freeze)
+
+    gc.collect()
+    gc.freeze()
 
 
 @pytest.fixture(autouse=True)
@@ -70,6 +87,16 @@ def _session_journal_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[N
             os.environ.pop("ASYNCTRACK_JOURNAL_DIR", None)
         else:
             os.environ["ASYNCTRACK_JOURNAL_DIR"] = old
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _postgres_pool() -> Iterator[None]:
+    """The PostgreSQL databases ``postgres_db.backend_uri`` reused during the session are dropped at its end
+    (none are made in a session that never asks for one)."""
+    try:
+        yield
+    finally:
+        postgres_db.drop_pooled_databases()
 
 
 @pytest.fixture

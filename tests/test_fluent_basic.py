@@ -283,14 +283,16 @@ def test_start_run_experiment_id_argument(tmp_tracking):
 # -- tags set at start
 
 
-def test_system_tags_and_user(tmp_tracking):
+def test_system_tags_and_user(tmp_tracking, monkeypatch):
     """New runs carry mlflow.user, mlflow.source.name/type and mlflow.runName; user_id is the user."""
+    # The main script as a user's would be, whatever started this process (an xdist worker's is "-c").
+    monkeypatch.setattr(sys, "argv", ["train.py", *sys.argv[1:]])
     with mlflow.start_run(run_name="tagged") as run:
         pass
     stored = mlflow.get_run(run.info.run_id)
     tags = stored.data.tags
     assert tags["mlflow.user"] == current_user() == stored.info.user_id
-    assert tags["mlflow.source.name"] == os.path.abspath(sys.argv[0])
+    assert tags["mlflow.source.name"] == os.path.join(os.getcwd(), "train.py")
     assert tags["mlflow.source.type"] == "LOCAL"
     assert tags["mlflow.runName"] == "tagged" == stored.info.run_name
 

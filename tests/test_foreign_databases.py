@@ -129,6 +129,7 @@ def test_wal_mode_foreign_database_left_unchanged(mlflow_db: Path) -> None:
     assert listing(mlflow_db.parent) == ["mlflow.db"]
 
 
+@pytest.mark.slow  # console runs (~1 s each); the store and client cases stay in the quick loop
 def test_cli_refuses_mlflow_database(mlflow_db: Path) -> None:
     """Read and write commands exit 1 with the message; the file is unchanged."""
     before = digest(mlflow_db)
@@ -147,6 +148,7 @@ def test_cli_refuses_mlflow_database(mlflow_db: Path) -> None:
     assert listing(mlflow_db.parent) == ["mlflow.db"]
 
 
+@pytest.mark.slow  # a server process per case
 def test_server_refuses_mlflow_database(mlflow_db: Path) -> None:
     """`asynctrack server` on an MLflow database exits with the message before serving; file unchanged."""
     before = digest(mlflow_db)
@@ -245,6 +247,7 @@ print(run.info.run_id)
 """
 
 
+@pytest.mark.slow  # many processes racing to create a store (~20 s)
 def test_processes_creating_one_store_at_once_all_succeed(tmp_path: Path) -> None:
     """Eight processes opening a store that does not exist yet, released at the same instant: one creates
     it, none sees a half-made (0-byte) file and refuses, every run lands. Repeated three times."""

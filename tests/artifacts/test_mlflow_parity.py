@@ -53,6 +53,7 @@ def ours(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return run_workload(sys.executable, "asynctrack", tmp_path_factory.mktemp("asynctrack"))
 
 
+@pytest.mark.slow  # the real mlflow in a subprocess writes the reference (~10 s)
 def test_same_files_and_answers_as_mlflow(reference: dict[str, Any], ours: dict[str, Any]) -> None:
     """Every key of the record, compared one by one so a failure names what differs."""
     assert sorted(ours) == sorted(reference)

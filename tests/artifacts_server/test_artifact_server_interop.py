@@ -22,6 +22,9 @@ import pytest
 from artifact_server_helpers import MiB, workload_env
 from servers import ServerProcess, mlflow_python
 
+# Every test here compares with an official mlflow server (~20 s to start on 2 cores).
+pytestmark = pytest.mark.slow
+
 HERE = Path(__file__).parent
 MULTIPART = {
     "MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD": "true",

@@ -28,6 +28,7 @@ def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow  # a dozen console runs of ~1 s each
 def test_experiment_lifecycle_commands(tmp_path: Path) -> None:
     """create, rename, delete and restore print what they did and change the store."""
     out = cli(tmp_path, "experiments", "create", "first", "--json")
@@ -48,12 +49,19 @@ def test_experiment_lifecycle_commands(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message", "code"),
     [
-        (("experiments", "delete", "999"), "No Experiment with id=999 exists", 1),
+        # A console run costs ~1 s: one store error and one usage error stay in the quick loop.
+        pytest.param(
+            ("experiments", "delete", "999"), "No Experiment with id=999 exists", 1, marks=pytest.mark.slow
+        ),
         (("experiments", "create", ""), "Invalid experiment name", 1),
-        (("runs", "describe", "f" * 32), f"Run with id={'f' * 32} not found", 1),
-        (("runs", "describe", "bad id!"), "bad id!", 1),
+        pytest.param(
+            ("runs", "describe", "f" * 32), f"Run with id={'f' * 32} not found", 1, marks=pytest.mark.slow
+        ),
+        pytest.param(("runs", "describe", "bad id!"), "bad id!", 1, marks=pytest.mark.slow),
         (("runs", "list", "--max-results", "0"), "must be a positive integer", 2),
-        (("experiments", "list", "--view", "sideways"), "invalid view", 2),
+        pytest.param(
+            ("experiments", "list", "--view", "sideways"), "invalid view", 2, marks=pytest.mark.slow
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_non_zero(tmp_path: Path, args, message: str, code: int) -> None:
@@ -64,6 +72,7 @@ def test_bad_input_is_one_line_and_non_zero(tmp_path: Path, args, message: str, 
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.slow  # several console runs of ~1 s each
 def test_run_describe_delete_restore(tmp_path: Path) -> None:
     """describe shows a run's fields, metrics, params and tags; delete and restore change its stage."""
     client = MlflowClient(f"sqlite:///{tmp_path}/c.db")
@@ -81,6 +90,7 @@ def test_run_describe_delete_restore(tmp_path: Path) -> None:
     assert client.get_run(rid).info.lifecycle_stage == "active"
 
 
+@pytest.mark.slow  # several console runs of ~1 s each
 def test_runs_list_filters_orders_and_prints_json(tmp_path: Path) -> None:
     """runs list applies --filter, --order-by and --max-results; the table and JSON agree."""
     client = MlflowClient(f"sqlite:///{tmp_path}/c.db")

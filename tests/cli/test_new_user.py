@@ -38,6 +38,7 @@ def _lines_with(text: str, needle: str) -> list[str]:
     return [line for line in text.splitlines() if needle in line]
 
 
+@pytest.mark.slow  # a dozen console runs of ~1 s each
 def test_demo_then_runs_list_at_80_columns(deep: Path) -> None:
     """The demo names its experiment, prints its data path whole and the exact command listing its runs;
     that command and a bare `runs list` show the demo's runs (not "0 run(s) in experiment(s) 0"), every
@@ -73,7 +74,15 @@ def test_demo_then_runs_list_at_80_columns(deep: Path) -> None:
     assert experiments.returncode == 0 and "asynctrack-demo" in experiments.stdout
 
 
-@pytest.mark.parametrize("uri", [None, "sqlite:///elsewhere.db", "file-store-dir"])
+# Six console runs of ~1 s each per case: the other two cases are in the slow set.
+@pytest.mark.parametrize(
+    "uri",
+    [
+        None,
+        pytest.param("sqlite:///elsewhere.db", marks=pytest.mark.slow),
+        pytest.param("file-store-dir", marks=pytest.mark.slow),
+    ],
+)
 def test_reading_never_creates_a_store(tmp_path: Path, uri: str | None) -> None:
     """In an empty directory, the read-only commands say there is nothing there and create nothing:
     lists exit 0 (JSON: an empty list), describing an unknown run exits 1."""

@@ -150,6 +150,7 @@ def assert_same(source: Contents, target: Contents, *, default_location_differs:
         assert target["runs"][rid] == run, rid
 
 
+@pytest.mark.slow  # mlflow_db: the real mlflow writes it in a subprocess (~15 s)
 def test_copy_from_mlflow_database_leaves_it_unmodified(
     mlflow_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -174,6 +175,7 @@ def test_copy_from_mlflow_database_leaves_it_unmodified(
     assert digest(mlflow_db) == before
 
 
+@pytest.mark.slow  # mlflow_db: the real mlflow writes it in a subprocess (~15 s)
 def test_an_mlflow_database_is_never_a_target(mlflow_db: Path, tmp_path: Path) -> None:
     before = digest(mlflow_db)
     source = tmp_path / "s.db"

@@ -78,6 +78,7 @@ def checksums(dsn: str) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow  # the real mlflow writes its PostgreSQL database in a subprocess (~20 s)
 def test_copy_from_mlflow_on_postgresql_reads_only(database: str, tmp_path: Path) -> None:
     done = subprocess.run(
         [str(mlflow_postgres_python()), str(WRITER), database], capture_output=True, text=True, timeout=600

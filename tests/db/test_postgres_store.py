@@ -74,11 +74,13 @@ def test_sqlite_to_postgresql_and_back_keeps_ids_and_points(pg: str, tmp_path: P
     assert int(anyio.run(new_experiment_gets_a_fresh_id)) > max(int(e) for e in original["experiments"])
 
 
+@pytest.mark.slow  # mlflow_db: the real mlflow writes it in a subprocess (~15 s)
 def test_mlflow_database_into_postgresql(mlflow_db: Path, pg: str, tmp_path: Path) -> None:
     assert main(["db", "copy", f"sqlite:///{mlflow_db}", pg, "--state", str(tmp_path / "s")]) == 0
     assert_same(mlflow_contents(mlflow_db), read_pg(pg))
 
 
+@pytest.mark.slow  # interrupts and resumes a copy many times (~5 s)
 def test_interrupted_copy_into_postgresql_resumes_exactly(pg: str, tmp_path: Path) -> None:
     source_path = tmp_path / "s.db"
     anyio.run(make_source, source_path, 3, 120_000)

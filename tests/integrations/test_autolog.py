@@ -18,6 +18,7 @@ from tests.integrations.conftest import need
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow  # real Lightning training in a fresh interpreter (~20 s)
 def test_lightning_imported_after_autolog_is_logged(tmp_path: Path) -> None:
     need("lightning")
     script = textwrap.dedent(

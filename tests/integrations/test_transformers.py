@@ -112,6 +112,7 @@ def _stored(run_id: str) -> dict[str, list[tuple[int, float]]]:
     return {k: [(m.step, m.value) for m in client.get_metric_history(run_id, k)] for k in keys}
 
 
+@pytest.mark.slow  # real training (~5 s); the other Transformers tests stay in the quick loop
 def test_every_log_params_status_and_model(tmp_tracking: str, tmp_path: Any) -> None:
     from asynctrack.integrations.transformers import AsynctrackCallback
 

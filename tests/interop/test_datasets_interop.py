@@ -56,6 +56,7 @@ def _workload(client: str, url: str, prefix: str, out: Path) -> dict[str, Any]:
     return json.loads(out.read_text())  # type: ignore[no-any-return]
 
 
+@pytest.mark.slow  # an official mlflow server (~20 s to start on 2 cores) and four workload processes
 def test_dataset_inputs_four_ways(
     mlflow_srv: ServerProcess, asynctrack_srv: ServerProcess, tmp_path: Path
 ) -> None:
@@ -186,6 +187,7 @@ def _sampled_steps(
     return out
 
 
+@pytest.mark.slow  # an official mlflow server (~20 s to start on 2 cores)
 def test_bulk_interval_sampling_equals_mlflow_3_17_2(
     mlflow_srv: ServerProcess, asynctrack_srv: ServerProcess
 ) -> None:

@@ -26,6 +26,9 @@ from typing import Any
 import pytest
 from servers import ServerProcess, asynctrack_server, mlflow_python, mlflow_server, running
 
+# Every test here starts official mlflow servers or runs mlflow's client (~20 s on 2 cores).
+pytestmark = pytest.mark.slow
+
 HERE = Path(__file__).parent
 _MAX = 1.7976931348623157e308
 

@@ -15,6 +15,9 @@ from typing import Any
 import pytest
 from servers import ServerProcess, asynctrack_server, mlflow_python, mlflow_server, running
 
+# Every test here starts an official mlflow server (~20 s on 2 cores).
+pytestmark = pytest.mark.slow
+
 HERE = Path(__file__).parent
 #: Requests MLflow accepts and asynctrack refuses on purpose (docs/server.md, the differences table).
 REFUSED_HERE = {"log-inputs model without id", "log-outputs model without id"}

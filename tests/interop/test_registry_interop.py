@@ -21,6 +21,9 @@ from typing import Any
 import pytest
 from servers import ServerProcess, asynctrack_server, mlflow_python, mlflow_server, running
 
+# Every test here starts official mlflow servers (~20 s on 2 cores).
+pytestmark = pytest.mark.slow
+
 HERE = Path(__file__).parent
 
 

@@ -90,6 +90,7 @@ def _log_while_down(server: ServerProcess, n: int, env: dict[str, str]) -> tuple
     return run_id, err
 
 
+@pytest.mark.slow  # writer and sync processes around a stopped server (~10 s)
 def test_exit_while_the_server_is_down_keeps_everything_for_sync(
     server: ServerProcess, journal_env: dict[str, str]
 ) -> None:
@@ -113,6 +114,7 @@ def test_exit_while_the_server_is_down_keeps_everything_for_sync(
     assert _status(journal_env) == []  # replayed journals are deleted
 
 
+@pytest.mark.slow  # a writer process waiting out its exit deadline (~5 s)
 def test_closing_while_the_server_is_down_leaves_no_fsync_behind(
     server: ServerProcess, journal_env: dict[str, str]
 ) -> None:
@@ -137,6 +139,7 @@ def test_closing_while_the_server_is_down_leaves_no_fsync_behind(
         assert "Bad file descriptor" not in err and "never retrieved" not in err, err
 
 
+@pytest.mark.slow  # two writer processes and a server restart (~6 s)
 def test_the_next_process_replays_first(server: ServerProcess, journal_env: dict[str, str]) -> None:
     n = 10_000
     run_id, _ = _log_while_down(server, n, journal_env)
@@ -211,6 +214,7 @@ def test_a_thirty_second_outage_blocks_nobody_and_loses_nothing(
         server.stop()
 
 
+@pytest.mark.slow  # writer and sync processes (~8 s)
 def test_a_damaged_tail_replays_the_intact_prefix(server: ServerProcess, journal_env: dict[str, str]) -> None:
     n = 20_000
     run_id, _ = _log_while_down(server, n, journal_env)
@@ -232,6 +236,7 @@ def test_a_damaged_tail_replays_the_intact_prefix(server: ServerProcess, journal
     assert Path(f"{path}.torn-{damaged['damaged_tail']['offset']}").exists()  # type: ignore[index]
 
 
+@pytest.mark.slow  # writer and sync processes (~7 s)
 def test_offline_then_sync_creates_everything_at_the_server(
     tmp_path: Path, journal_env: dict[str, str]
 ) -> None:

@@ -21,6 +21,7 @@ def _one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
+@pytest.mark.slow  # a load run through the console (~5 s)
 def test_config_file_holds_every_option_and_flags_win(tmp_path: Path) -> None:
     """A file with the target and the workload runs as written; a flag given too overrides its key."""
     config = tmp_path / "lt.toml"
@@ -61,6 +62,7 @@ def test_bad_config_file_is_one_line_exit_2(tmp_path: Path, text: str, message: 
     assert message in str(err.value)
 
 
+@pytest.mark.slow  # console runs of ~1 s each (~8 s)
 def test_bad_config_file_and_bad_flag_through_the_command(tmp_path: Path) -> None:
     """... and through the real command: one line, exit 2, for a config error and a bad flag."""
     config = tmp_path / "bad.toml"

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from loadtest_helpers import SMALL, assert_verified, loadtest, read_back, results
 
 
+@pytest.mark.slow  # a load run with reader threads (~5 s); the task-based one stays in the quick loop
 def test_threads_with_readers_verify_every_point_sent(tmp_path: Path) -> None:
     """Writers in threads (synchronous=False, awaited every 5 steps) and dashboard readers: the harness
     reports 1,000 points, 40 params and 20 tags sent and verified, and the store holds exactly those."""

@@ -11,6 +11,7 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
 from loadtest_helpers import loadtest_env
 
 
@@ -28,6 +29,7 @@ def _processes_with(marker: str) -> list[int]:
     return found
 
 
+@pytest.mark.slow  # a load run interrupted after seconds (~7 s)
 def test_sigint_stops_cleanly_and_still_reports(tmp_path: Path) -> None:
     """A 60-second load test interrupted after it started logging exits with 130 well before then; its
     JSON and HTML report say "interrupted", and every point it sent before stopping was verified."""

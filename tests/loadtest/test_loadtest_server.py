@@ -7,12 +7,14 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 from loadtest_helpers import assert_verified, loadtest, read_back, results
 from matplotlib.image import imread
 from PIL import Image
 from servers import asynctrack_server, running
 
 
+@pytest.mark.slow  # servers and load runs against each (~15 s)
 def test_server_compared_with_embedded_store_and_report(tmp_path: Path) -> None:
     """Two seconds of logging to the server, then the same workload to a SQLite file: both verified
     point for point, the comparison lists both with ratios, and the report's PNGs decode."""

@@ -75,6 +75,7 @@ def test_rejecting_target_is_one_line_exit_1(tmp_path: Path, forbidding_server: 
     assert proc.stdout == ""
 
 
+@pytest.mark.slow  # a server killed midway through a load run (~10 s)
 def test_target_failing_midway_is_reported_and_verification_still_runs(tmp_path: Path) -> None:
     """The server is killed while the workers log: the run ends within its bounds (the stalled workers
     close their pipelines), the errors are listed by code, what was not written is reported, and the

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from functools import cmp_to_key
 from typing import Any
 
+import pytest
 from anyio.from_thread import BlockingPortal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -408,6 +409,7 @@ def _plain(run: Run) -> dict[str, Any]:
     return d
 
 
+@pytest.mark.slow  # 100 generated experiments against the reference per store (~20-45 s)
 @settings(
     max_examples=100,
     deadline=None,

@@ -8,6 +8,7 @@ import math
 from typing import Any
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from server_helpers import new_experiment, new_run
@@ -104,6 +105,7 @@ def _check(response: httpx.Response) -> None:
     assert response.status_code < 500 or data["error_code"] == "INVALID_STATE", data
 
 
+@pytest.mark.slow  # 300 generated requests per store (~10 s)
 def test_fuzzed_requests_never_fail_internally(server: ServerProcess) -> None:
     """300 generated requests over every endpoint: JSON bodies of random shape and type (with real and
     unknown ids mixed in), random query strings, wrong methods and non-JSON bytes."""

@@ -76,6 +76,7 @@ def _check(response: httpx.Response) -> None:
     assert "Traceback" not in data["message"]
 
 
+@pytest.mark.slow  # 250 generated requests (~10 s)
 def test_fuzzed_requests_to_new_endpoints(served: tuple[ServerProcess, Path]) -> None:
     server, dest = served
     with httpx.Client(base_url=server.url, timeout=30) as client:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from server_helpers import new_experiment, new_run
@@ -314,6 +315,7 @@ def _fuzz_requests(model_ids: list[str]) -> st.SearchStrategy[tuple[str, str, An
     return st.tuples(paths, body).map(lambda pb: (pb[0][0], pb[0][1], pb[1]))
 
 
+@pytest.mark.slow  # 300 generated requests per store (~5-9 s)
 def test_fuzzed_logged_model_requests_never_fail_internally(client: httpx.Client) -> None:
     """300 generated requests over every logged-model endpoint, against models that exist and ones that do
     not: every answer is a success or MLflow's error JSON, never a 500."""

@@ -6,6 +6,7 @@ import concurrent.futures
 from pathlib import Path
 
 import httpx
+import pytest
 from server_helpers import API, call, make_server, new_experiment
 from servers import running
 
@@ -35,6 +36,7 @@ def _client(url: str, run_id: str, index: int) -> int:
     return sent
 
 
+@pytest.mark.slow  # a two-worker server under load (~9 s)
 def test_two_workers_share_one_sqlite_database(tmp_path: Path) -> None:
     """2 workers, 6 concurrent clients (3 runs, 2 clients each): every request succeeds, and once its
     response arrived every point, param and latest value is in the database, read through either worker."""

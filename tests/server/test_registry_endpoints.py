@@ -161,6 +161,7 @@ def _requests(draw: st.DrawFn, names: list[str]) -> tuple[str, str, dict[str, An
     return method, path, body
 
 
+@pytest.mark.slow  # 400 generated requests per store (~6-15 s)
 def test_fuzzed_registry_requests_never_fail_internally(
     registry: httpx.Client, server: ServerProcess
 ) -> None:

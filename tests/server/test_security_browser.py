@@ -141,6 +141,7 @@ def test_a_hostile_page_cannot_write(tmp_path: Path, browser: Browser, attacker_
         assert "blocked cross-origin" in server.log.read_text()
 
 
+@pytest.mark.slow  # a browser page per case (~3 s); the hostile page stays in the quick loop
 def test_the_same_page_on_an_allowed_origin_writes(
     tmp_path: Path, browser: Browser, attacker_port: int
 ) -> None:
@@ -154,6 +155,7 @@ def test_the_same_page_on_an_allowed_origin_writes(
         assert _stage(server, victim) == "active"
 
 
+@pytest.mark.slow  # a browser page per case (~3 s); the hostile page stays in the quick loop
 def test_a_rebound_name_is_refused(tmp_path: Path, browser: Browser) -> None:
     """DNS rebinding: the browser reaches the server under the attacker's name; the server does not answer."""
     with running(make_server(tmp_path)) as server:

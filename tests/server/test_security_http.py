@@ -290,6 +290,7 @@ def test_json_with_parameters_and_artifact_files_of_any_type_are_accepted(
     assert not (dest / "typed" / "0.bin").exists()
 
 
+@pytest.mark.slow  # an official mlflow server (~15 s to start)
 def test_same_answers_as_mlflow_server(tmp_path: Path) -> None:
     """The statuses MLflow 3.17.2 gives: 400 for a write that is not JSON (same JSON body), 403 for a
     foreign Origin and for a foreign Host (MLflow's text is where our message starts)."""
@@ -335,6 +336,7 @@ def test_same_answers_as_mlflow_server(tmp_path: Path) -> None:
             assert a.json()["message"].startswith(m.text.strip()), (a.text, m.text)
 
 
+@pytest.mark.slow  # a server process per bad option (~20 s)
 def test_bad_security_options_fail_before_serving(tmp_path: Path) -> None:
     base = make_server(tmp_path).argv
     for flag, value, says in (

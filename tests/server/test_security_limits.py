@@ -319,6 +319,7 @@ def _download_request(server: ServerProcess, name: str) -> socket.socket:
     return sock
 
 
+@pytest.mark.slow  # waits out the server's send timeout (~10 s)
 def test_download_that_is_never_read_is_cut_off(strict: tuple[ServerProcess, Path]) -> None:
     """A client that asks for a large file and stops reading: once the socket buffers are full, the server
     waits --body-timeout (2 s here) for it to take more, then closes the connection."""

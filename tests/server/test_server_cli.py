@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 from server_helpers import call, make_server
 from servers import ServerProcess, free_port, running
 
@@ -32,6 +33,7 @@ def test_default_backend_store_is_the_clients_tracking_uri(tmp_path: Path) -> No
         assert close_pipelines(timeout=10) == []
 
 
+@pytest.mark.slow  # a server process per bad argument (~5 s)
 def test_bad_arguments_fail_before_serving(tmp_path: Path) -> None:
     """An unusable port or store: the command exits non-zero with a message, without serving."""
     base = [sys.executable, "-m", make_server(tmp_path).argv[2], "server"]

@@ -189,7 +189,7 @@ def test_tokens_work_until_revoked_or_expired(
         assert ok(c.get(API + "/users/current"))["user"]["username"] == name
         listed = users_cli(auth_tmp, "tokens", "list", name, "--json")
         assert [t["name"] for t in json.loads(listed.stdout)] == ["ci"]
-        assert token.split("_")[2] not in listed.stdout  # never the secret
+        assert token.split("_", 2)[2] not in listed.stdout  # never the secret (which may hold "_")
         token_id = token.split("_")[1]
         assert users_cli(auth_tmp, "tokens", "revoke", name, token_id).returncode == 0
         assert (c.get(API + "/users/current").status_code, c.get(API + "/users/current").text) == (
@@ -322,6 +322,7 @@ def test_a_foreign_auth_db_is_refused_and_untouched(tmp_path: Path) -> None:
     assert hashlib.sha256(foreign.read_bytes()).hexdigest() == before
 
 
+@pytest.mark.slow  # a dozen console runs (~20 s)
 def test_users_cli(server: ServerProcess, auth_tmp: Path) -> None:
     name = f"cli-{uuid.uuid4().hex[:8]}"
     made = users_cli(auth_tmp, "create", name, "--password-stdin", stdin="cli-password-1234\n")
@@ -364,6 +365,7 @@ def test_users_cli(server: ServerProcess, auth_tmp: Path) -> None:
     assert ADMIN in users_cli(auth_tmp, "list").stdout
 
 
+@pytest.mark.slow  # a multi-worker server (~20 s)
 def test_changes_reach_every_worker(tmp_path: Path) -> None:
     """Each worker remembers verified passwords; a change made through any worker (or the CLI) must still
     take effect in all of them at the next request."""

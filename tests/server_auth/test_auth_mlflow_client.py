@@ -10,6 +10,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
 from auth_helpers import ADMIN_PASSWORD, users_cli
 from servers import ServerProcess, mlflow_auth_python
 
@@ -109,6 +110,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow  # mlflow's client in a subprocess (~8 s)
 def test_mlflow_auth_client_and_tracking(server: ServerProcess, auth_tmp: Path) -> None:
     # A machine user and its API token, made with the CLI on the server's auth database.
     created = users_cli(auth_tmp, "create", "alice-ci", "--password-stdin", stdin="ci-password-12345\n")

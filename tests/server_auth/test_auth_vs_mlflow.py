@@ -254,6 +254,7 @@ def _view(response: httpx.Response, compare: str) -> Any:
     return response.status_code, body, response.headers.get("www-authenticate")
 
 
+@pytest.mark.slow  # an official mlflow server with basic-auth (~40 s)
 def test_same_answers_as_mlflow_basic_auth(servers: dict[str, ServerProcess]) -> None:
     answers: dict[str, list[Any]] = {}
     for name, server in servers.items():

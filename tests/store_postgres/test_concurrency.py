@@ -28,6 +28,7 @@ def database() -> object:
         yield uri
 
 
+@pytest.mark.slow  # four logging processes (~9 s)
 def test_64_runs_from_4_processes(database: str, tmp_path: Path) -> None:
     from asynctrack.store.postgres import PostgresStore
 

@@ -47,6 +47,7 @@ def _post(url: str, endpoint: str, body: object, **headers: str) -> httpx.Respon
     return httpx.post(url + API + endpoint, json=body, headers=headers, timeout=30)
 
 
+@pytest.mark.slow  # server processes on one database (~5 s)
 def test_runs_and_retries_across_servers(servers: list[ServerProcess]) -> None:
     a, b, c = (s.url for s in servers)
     exp = _post(a, "/experiments/create", {"name": f"e-{uuid.uuid4().hex}"}).json()["experiment_id"]

@@ -19,6 +19,7 @@ from asynctrack.entities import Metric, Param, RunTag
 from asynctrack.pipeline import _registry, close_pipelines
 
 
+@pytest.mark.slow  # an official mlflow server (~15 s to start)
 def test_fluent_api_logs_asynchronously_to_mlflow_server(rest_tracking, unique):
     """start_run / nested run / params / metrics / tags with synchronous=False, then
     flush_async_logging(): everything is at the server, exactly, and the runs end FINISHED."""
@@ -143,6 +144,7 @@ def test_forked_child_logs_through_its_own_connection(rest_tracking, unique):
     assert metrics == {"parent": 3.0, "child": 2.0}
 
 
+@pytest.mark.slow  # console runs (~1 s each)
 def test_cli_against_a_tracking_server(rest_tracking, unique, tmp_path):
     """``asynctrack --tracking-uri http://...`` lists and describes what the server holds."""
     client = MlflowClient()

@@ -43,6 +43,7 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield uri
 
 
+@pytest.mark.slow  # generated series against the reference per store (~12 s)
 @settings(
     max_examples=60,
     deadline=None,

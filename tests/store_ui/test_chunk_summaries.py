@@ -74,6 +74,7 @@ async def test_schema_3_database_is_upgraded_in_place(tmp_path: Path) -> None:
         ).fetchall() == [(1, 99_999), (1, 99_999)]
 
 
+@pytest.mark.slow  # thousands of one-point writes (~9 s)
 async def test_one_point_writes_are_merged(tmp_path: Path) -> None:
     store = await SqliteStore.open(str(tmp_path / "s.db"), str(tmp_path / "a"))
     try:

@@ -28,6 +28,7 @@ def _wait_chart(page: Any, key: str) -> list[list[float | None]]:
     return data
 
 
+@pytest.mark.slow  # a million points into a browser chart (~5 s)
 def test_a_spike_in_a_million_points_is_drawn_at_full_zoom_out(ui: UI, page: Any) -> None:
     with page.expect_response(lambda r: "/ajax-api/asynctrack/ui/series" in r.url) as got:
         page.goto(ui.run_url(ui.seeded.long_run_id, "?tab=charts"))
@@ -190,6 +191,7 @@ _LOGGER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # a browser waiting for live updates (~5 s)
 def test_a_running_run_shows_new_points_without_reload(ui: UI, page: Any) -> None:
     client = MlflowClient(tracking_uri=ui.url)
     rid = client.create_run(ui.seeded.other_experiment_id, run_name="live-run").info.run_id

@@ -37,6 +37,7 @@ from asynctrack.artifacts._paths import parent_and_name
 from asynctrack.entities import LoggedModel, LoggedModelStatus
 from asynctrack.exceptions import BAD_REQUEST, INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.server._errors import JSON_TYPE, error_response, internal_error
+from asynctrack.server._model_links import logged_model_store
 from asynctrack.server._request import read_message, required
 from asynctrack.server._routes import PREFIXES
 from asynctrack.server._run_artifacts import fetch_file, run_repository, safe_path
@@ -46,21 +47,11 @@ from asynctrack.store._logged_model_protocol import LoggedModelStore
 __all__ = ["LOGGED_MODEL_ENDPOINTS", "logged_model_routes"]
 
 T = TypeVar("T")
-ENDPOINT_NOT_FOUND = "ENDPOINT_NOT_FOUND"
 _encode = msgspec.json.Encoder().encode
 
 
-def _store(state: ServerState) -> LoggedModelStore:
-    store = state.store
-    if not isinstance(store, LoggedModelStore):
-        raise MlflowException(
-            "This server's backend store keeps no MLflow 3 logged models.", error_code=ENDPOINT_NOT_FOUND
-        )
-    return store
-
-
 async def _call(state: ServerState, what: str, fn: Callable[[LoggedModelStore], Awaitable[T]]) -> T:
-    store = _store(state)
+    store = logged_model_store(state)
     return await state.call(lambda: fn(store), what)
 
 

@@ -15,12 +15,13 @@ from asynctrack.server._state import ServerState
 from asynctrack.store._logged_model_protocol import LoggedModelStore
 from asynctrack.validation import check_run_id
 
-__all__ = ["log_model_inputs", "log_outputs"]
+__all__ = ["log_model_inputs", "log_outputs", "logged_model_store"]
 
 ENDPOINT_NOT_FOUND = "ENDPOINT_NOT_FOUND"
 
 
-def _store(state: ServerState) -> LoggedModelStore:
+def logged_model_store(state: ServerState) -> LoggedModelStore:
+    """The server's store as a logged-model store; ENDPOINT_NOT_FOUND when its backend keeps none."""
     store = state.store
     if not isinstance(store, LoggedModelStore):
         raise MlflowException(
@@ -32,7 +33,7 @@ def _store(state: ServerState) -> LoggedModelStore:
 async def log_model_inputs(state: ServerState, run_id: str, models: Sequence[ModelInputJ]) -> None:
     """The ``models`` of a log-inputs request: each needs its ``model_id``."""
     items = [LoggedModelInput(required(m.model_id, "model_id")) for m in models]
-    store = _store(state)
+    store = logged_model_store(state)
     await state.call(lambda: store.log_model_inputs(run_id, items), "log_inputs")
 
 
@@ -42,6 +43,6 @@ async def log_outputs(state: ServerState, msg: LogOutputs) -> Empty:
     models = [model_output_from_wire(m) for m in required(msg.models, "models")]
     for m in models:
         required(m.model_id, "model_id")
-    store = _store(state)
+    store = logged_model_store(state)
     await state.call(lambda: store.log_model_outputs(run_id, models), "log_outputs")
     return Empty()

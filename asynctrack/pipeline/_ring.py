@@ -86,7 +86,7 @@ _FIELD_MAX = 1800
 _HEAD = struct.Struct("<II")  # length, crc
 _COMMIT = struct.Struct("<Q")
 _WRAP = 0xFFFFFFFF  # the first format's wrap marker
-_VOID = 0xFFFFFFFE  # a slot handed out but not used
+_VOID = 0xFFFFFFFE  # slots handed out but not used (the crc word holds how many: a void record's span)
 # A scalar metric frame as one 64-byte record: length, crc (0), the frame's fields, 3 pad bytes, commit.
 # Packed with the record's first 13 bytes (length, crc, tag, producer) as one prefix made per producer:
 # struct converts every argument, so fewer arguments is what makes the caller's call cheaper.
@@ -122,6 +122,11 @@ class RingFull(Exception):
 def _record_size(n: int) -> int:
     # The slots a record of an ``n``-byte frame fills, in bytes.
     return (n + 16 + 63) & ~63
+
+
+def _span(length: int, crc: int) -> int:
+    # The bytes a record whose head reads (length, crc) fills: a void record's crc word counts its slots.
+    return 64 * max(crc, 1) if length == _VOID else _record_size(length)
 
 
 def _record_size_v1(n: int) -> int:
@@ -219,8 +224,8 @@ class QueueFile:
 
     def _committed_at(self, t: int) -> bool:
         o = t & self.mask
-        length, _crc = _HEAD.unpack_from(self.data, o)
-        need = 64 if length == _VOID else _record_size(length)
+        length, crc = _HEAD.unpack_from(self.data, o)
+        need = _span(length, crc)
         return o + need <= self.size and _COMMIT.unpack_from(self.data, o + need - 8)[0] == t + 1
 
     @staticmethod
@@ -274,13 +279,11 @@ class QueueFile:
             h, last = got[0], got[-1]
             if last - h == need - 64 and (h & self.mask) + need <= self.size:
                 break
-            for slot in got:  # not contiguous, or across the end: give them back as voids
-                self.void(slot)
+            self._void_all(got)  # not contiguous, or across the end: give them back
         try:
             self.wait_room(h + need)
         except BaseException:
-            for slot in got:
-                self.void(slot)
+            self._void_all(got)
             raise
         o = h & self.mask
         data = self.data
@@ -288,15 +291,28 @@ class QueueFile:
         data[o + 8 : o + 8 + n] = frame
         _COMMIT.pack_into(data, o + need - 8, h + 1)
 
-    def void(self, h: int) -> None:
-        """Fill the slot at ``h`` with a void record (handed out, not used), so readers go past it."""
+    def void(self, h: int, slots: int = 1) -> None:
+        """Fill ``slots`` slots from ``h`` (handed out, not used; not across the ring's end) with one void
+        record, so readers go past them in one step."""
         if self.closed:
             return
         with contextlib.suppress(RingFull):
-            self.wait_room(h + 64)
+            self.wait_room(h + 64 * slots)
             o = h & self.mask
-            _HEAD.pack_into(self.data, o, _VOID, 0)
-            _COMMIT.pack_into(self.data, o + 56, h + 1)
+            _HEAD.pack_into(self.data, o, _VOID, slots)
+            _COMMIT.pack_into(self.data, o + 64 * slots - 8, h + 1)
+
+    def _void_all(self, got: list[int]) -> None:
+        # Void the slots ``got`` (ascending positions) as few records as they allow: one per run of
+        # contiguous slots, split at the ring's end (a large record's slots that crossed it: two records,
+        # not thousands).
+        start = prev = got[0]
+        for h in got[1:]:
+            if h != prev + 64 or h & self.mask == 0:
+                self.void(start, (prev - start >> 6) + 1)
+                start = h
+            prev = h
+        self.void(start, (prev - start >> 6) + 1)
 
     def wait_room(self, end: int) -> None:
         """Return once the space up to logical position ``end`` is free (the worker has acknowledged
@@ -346,7 +362,7 @@ class QueueFile:
         taken = big = 0
         while taken < n and t < end:
             o = t & mask
-            length, _crc = head_unpack(data, o)
+            length, crc = head_unpack(data, o)
             if length == _METRIC_LEN and data[o + 8] == METRIC_TAG:
                 m = min(n - taken, (size - o) // 64, (end - t) // 64)
                 view = np.frombuffer(data, _RECORDS, m, o)
@@ -364,11 +380,11 @@ class QueueFile:
                 t += 64 * run
                 taken += run
                 continue
-            need = 64 if length == _VOID else _record_size(length)
+            need = _span(length, crc)
             if o + need > size or commit(data, o + need - 8)[0] != t + 1:
                 break  # being written (or its writer waits for room)
-            if head_unpack(data, o)[0] != length:
-                continue  # the length read was the old lap's, and the record was written since: again
+            if head_unpack(data, o) != (length, crc):
+                continue  # the head read was the old lap's, and the record was written since: again
             if length != _VOID:
                 if length >= BIG_RECORD:
                     big += 1
@@ -509,7 +525,7 @@ def _records(data: memoryview, size: int, start: int) -> Iterator[tuple[int, int
     while h < stop:
         o = h & mask
         length, crc = head(data, o)
-        need = 64 if length == _VOID else _record_size(length)
+        need = _span(length, crc)
         if o + need > size or commit(data, o + need - 8)[0] != h + 1:
             h += 64  # a hole, or a stale slot of an earlier lap
             continue

@@ -168,3 +168,24 @@ def test_slots_are_positions_in_64_byte_steps(tmp_path: Path) -> None:
     assert ring.take(10) == ([], 0)
     assert ring.taken == 320
     ring.close(unlink=True)
+
+
+def test_a_large_record_across_the_end_is_voided_in_two_records(tmp_path: Path) -> None:
+    """The slots of a large record that crossed the ring's end are given back as one void record on each
+    side of the end, not one per slot (a 1.6 MB metric array takes 25,000 slots)."""
+    ring = _ring(tmp_path)
+    for seq in range(1, SIZE // 64 - 10):  # 11 slots left before the end
+        _metric(ring, 1, seq)
+    ring.take(1 << 30)
+    ring.ack(ring.taken)
+    ring.append(b"z" * 2000)  # 32 slots: 11 before the end, 21 after, voided; then written after them
+    t = ring.taken
+    head = []
+    while t < ring.head:
+        length, crc = struct.unpack_from("<II", ring.data, t & (SIZE - 1))
+        head.append((length, crc))
+        t += 64 * crc if length == 0xFFFFFFFE else (length + 16 + 63) & ~63
+    assert head == [(0xFFFFFFFE, 11), (0xFFFFFFFE, 21), (2000, zlib.crc32(b"z" * 2000) or 1)]
+    assert ring.take(10)[0] == [b"z" * 2000]
+    assert read_ring(ring.path).frames[-1][2] == b"z" * 2000
+    ring.close(unlink=True)

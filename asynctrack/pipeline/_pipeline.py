@@ -189,7 +189,7 @@ class Pipeline:
     def read(self, fn: Callable[[*Ts], Coroutine[Any, Any, T]], *args: *Ts) -> T:
         """:meth:`call` for a read: in the calling thread when the store can (``store/_here.py``: no
         thread hops), else on the background loop."""
-        if getattr(self.store, "reads_in_caller_thread", False):
+        if self.store.reads_in_caller_thread:
             done, result = run_here(fn, *args)
             if done:
                 return cast(T, result)

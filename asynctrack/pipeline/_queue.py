@@ -353,7 +353,7 @@ class OpQueue:
         seq = p.issued + 1
         ring = self._ring
         if ring is not None:
-            # QueueFile.put_metric, inlined (a method call is a third of what the queue file adds): a slot
+            # QueueFile.write_metric, inlined (a method call is a third of what the queue file adds): a slot
             # from the ring's counter (no lock), one bound check covering the queue's capacity and the
             # ring's room, one pack_into.
             h = ring.reserve()
@@ -429,8 +429,7 @@ class OpQueue:
                 try:
                     self._make_room(slots[0])
                 except BaseException:
-                    for h in slots:
-                        ring.void(h)
+                    ring.void_all(slots)
                     raise
             data, mask, prefix = ring.data, ring.mask, p.prefix
             for h, (s, k, v, ts, st) in zip(slots, frames, strict=True):

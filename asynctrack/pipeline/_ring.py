@@ -133,6 +133,17 @@ def _record_size_v1(n: int) -> int:
     return 8 + ((n + 7) & ~7) + 8
 
 
+def _record_at(data: memoryview, size: int, t: int) -> tuple[int, int, int] | None:
+    # (length, crc, bytes filled) of the committed record at logical position ``t``, or None: not written
+    # yet, half written, or a stale slot of an earlier lap.
+    o = t & (size - 1)
+    length, crc = _HEAD.unpack_from(data, o)
+    need = _span(length, crc)
+    if o + need > size or _COMMIT.unpack_from(data, o + need - 8)[0] != t + 1:
+        return None
+    return length, crc, need
+
+
 _GIL = getattr(sys, "_is_gil_enabled", lambda: True)()
 
 
@@ -223,23 +234,12 @@ class QueueFile:
         return self._committed_at(self.taken)
 
     def _committed_at(self, t: int) -> bool:
-        o = t & self.mask
-        length, crc = _HEAD.unpack_from(self.data, o)
-        need = _span(length, crc)
-        return o + need <= self.size and _COMMIT.unpack_from(self.data, o + need - 8)[0] == t + 1
+        return _record_at(self.data, self.size, t) is not None
 
     @staticmethod
     def metric_prefix(producer_id: int) -> bytes:
-        """The first 13 bytes of every metric record of one producer (see :meth:`put_metric`)."""
+        """The first 13 bytes of every metric record of one producer (see :meth:`write_metric`)."""
         return _PREFIX.pack(_METRIC_LEN, 0, METRIC_TAG, producer_id)
-
-    def put_metric(
-        self, prefix: bytes, seq: int, run: int, key: int, value: float, timestamp: int, step: int
-    ) -> None:
-        """Append one scalar metric frame; ``prefix`` is the producer's :meth:`metric_prefix`. (The queue
-        inlines this on its hot path: a slot from :attr:`reserve`, one ``pack_into``.)"""
-        h = self.reserve()
-        self.write_metric(h, prefix, seq, run, key, value, timestamp, step)
 
     def reserve_many(self, k: int) -> list[int]:
         """The positions of ``k`` slots for ``k`` scalar metric records, in one call (not necessarily
@@ -270,20 +270,15 @@ class QueueFile:
         crc = zlib.crc32(frame) or 1
         k = need >> 6
         while True:
-            if k == 1:
-                got = [self.reserve()]
-            elif _GIL:
-                got = list(itertools.islice(self._slots, k))  # one C call: contiguous under the GIL
-            else:
-                got = [self.reserve() for _ in range(k)]
+            got = self.reserve_many(k)  # contiguous under the GIL (one C call)
             h, last = got[0], got[-1]
             if last - h == need - 64 and (h & self.mask) + need <= self.size:
                 break
-            self._void_all(got)  # not contiguous, or across the end: give them back
+            self.void_all(got)  # not contiguous, or across the end: give them back
         try:
             self.wait_room(h + need)
         except BaseException:
-            self._void_all(got)
+            self.void_all(got)
             raise
         o = h & self.mask
         data = self.data
@@ -302,10 +297,10 @@ class QueueFile:
             _HEAD.pack_into(self.data, o, _VOID, slots)
             _COMMIT.pack_into(self.data, o + 64 * slots - 8, h + 1)
 
-    def _void_all(self, got: list[int]) -> None:
-        # Void the slots ``got`` (ascending positions) as few records as they allow: one per run of
-        # contiguous slots, split at the ring's end (a large record's slots that crossed it: two records,
-        # not thousands).
+    def void_all(self, got: list[int]) -> None:
+        """Void the slots ``got`` (ascending positions) in as few records as they allow: one per run of
+        contiguous slots, split at the ring's end (a large record's slots that crossed it: two records,
+        not thousands)."""
         start = prev = got[0]
         for h in got[1:]:
             if h != prev + 64 or h & self.mask == 0:
@@ -358,7 +353,6 @@ class QueueFile:
         size, mask = self.size, self.mask
         data = self.data
         head_unpack = _HEAD.unpack_from
-        commit = _COMMIT.unpack_from
         taken = big = 0
         while taken < n and t < end:
             o = t & mask
@@ -380,9 +374,10 @@ class QueueFile:
                 t += 64 * run
                 taken += run
                 continue
-            need = _span(length, crc)
-            if o + need > size or commit(data, o + need - 8)[0] != t + 1:
+            record = _record_at(data, size, t)
+            if record is None:
                 break  # being written (or its writer waits for room)
+            length, crc, need = record
             if head_unpack(data, o) != (length, crc):
                 continue  # the head read was the old lap's, and the record was written since: again
             if length != _VOID:
@@ -519,17 +514,14 @@ def _records(data: memoryview, size: int, start: int) -> Iterator[tuple[int, int
     # ``start``. Slots were written concurrently, so a slot not committed (its writer died before its
     # call returned) is a hole to step over, not the end: later records may be complete.
     h, stop = start, start + size
-    commit = _COMMIT.unpack_from
-    head = _HEAD.unpack_from
-    mask = size - 1
     while h < stop:
-        o = h & mask
-        length, crc = head(data, o)
-        need = _span(length, crc)
-        if o + need > size or commit(data, o + need - 8)[0] != h + 1:
+        record = _record_at(data, size, h)
+        if record is None:
             h += 64  # a hole, or a stale slot of an earlier lap
             continue
+        length, crc, need = record
         if length != _VOID:
+            o = h & (size - 1)
             frame = bytes(data[o + 8 : o + 8 + length])
             status = 0 if crc == 0 else (1 if (zlib.crc32(frame) or 1) == crc else -1)
             yield h, h + need, status, frame

@@ -158,6 +158,9 @@ class AbstractStore(abc.ABC):
     #: How many runs' batches the pipeline may write at once (1: one after another). A store whose writes
     #: are network round trips raises it; one run's batches are always written in order.
     concurrent_writes: int = 1
+    #: Whether a sync client's reads may run in the calling thread instead of on the background loop
+    #: (``store/_here.py``): a store whose reads can run synchronously in any thread says True.
+    reads_in_caller_thread: bool = False
 
     @property
     def synchronous_retries(self) -> int:

@@ -20,10 +20,7 @@ def _ring(tmp_path: Path) -> QueueFile:
 
 def _metric(ring: QueueFile, producer: int, seq: int, h: int | None = None) -> None:
     prefix = QueueFile.metric_prefix(producer)
-    if h is None:
-        ring.put_metric(prefix, seq, 0, 0, float(seq), 1, seq)
-    else:
-        ring.write_metric(h, prefix, seq, 0, 0, float(seq), 1, seq)
+    ring.write_metric(ring.reserve() if h is None else h, prefix, seq, 0, 0, float(seq), 1, seq)
 
 
 def _frames(chunks: list[bytes]) -> list[tuple[int, ...]]:

@@ -21,7 +21,8 @@ import base64
 import binascii
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from asynctrack.store.search._ast import Comparison, Entity, Op, SortKey
 from asynctrack.store.search._filter import Identifier, _clauses, _List, _string, _string_list
@@ -126,9 +127,30 @@ def _version_number(ident: Identifier, op: str, value: Token | _List | None) -> 
     return Comparison(Entity.ATTRIBUTE, "version_number", _NUMERIC_OPS[op], number, ident.pos)
 
 
-@functools.lru_cache(maxsize=256)
+A = TypeVar("A")
+R = TypeVar("R")
+
+
+def _cached(fn: Callable[[A], R]) -> Callable[[A], R]:
+    """``fn`` with its last 256 answers kept (parsed clauses are immutable, and a service asks the same
+    few searches again and again: parsing was a third of a filtered version search). An argument that
+    cannot be hashed (a caller's odd type) is parsed each time, so it meets the parser's own error."""
+    cached = functools.lru_cache(maxsize=256)(fn)
+
+    @functools.wraps(fn)
+    def call(arg: A) -> R:
+        try:
+            hash(arg)
+        except TypeError:
+            return fn(arg)
+        return cached(arg)
+
+    return call
+
+
+@_cached
 def parse_registered_model_filter(filter_string: str | None) -> tuple[Comparison, ...]:
-    """The clauses of a ``search_registered_models`` filter (empty for none)."""
+    """The clauses of a ``search_registered_models`` filter (empty for none; cached)."""
     if not filter_string:
         return ()
     out = []
@@ -141,10 +163,9 @@ def parse_registered_model_filter(filter_string: str | None) -> tuple[Comparison
     return tuple(out)
 
 
-@functools.lru_cache(maxsize=256)
+@_cached
 def parse_model_version_filter(filter_string: str | None) -> tuple[Comparison, ...]:
-    """The clauses of a ``search_model_versions`` filter (empty for none); cached, as the clauses are
-    immutable and a service asks the same few searches again and again (parsing was a third of one)."""
+    """The clauses of a ``search_model_versions`` filter (empty for none; cached)."""
     if not filter_string:
         return ()
     out = []
@@ -181,7 +202,7 @@ def parse_registered_model_order_by(order_by: Sequence[str] | None) -> tuple[Sor
     return _registered_model_order_by(tuple(order_by or ()))
 
 
-@functools.lru_cache(maxsize=256)
+@_cached
 def _registered_model_order_by(order_by: tuple[str, ...]) -> tuple[SortKey, ...]:
     # MLflow names only its "recommended" keys in this message.
     keys = _order(
@@ -200,7 +221,7 @@ def parse_model_version_order_by(order_by: Sequence[str] | None) -> tuple[SortKe
     return _model_version_order_by(tuple(order_by or ()))
 
 
-@functools.lru_cache(maxsize=256)
+@_cached
 def _model_version_order_by(order_by: tuple[str, ...]) -> tuple[SortKey, ...]:
     given = list(order_by or ()) or ["last_updated_timestamp DESC", "name ASC", "version_number DESC"]
     keys = _order(

@@ -195,3 +195,13 @@ def test_prompts_are_not_models_and_bad_model_uris_say_so(tmp_tracking: str) -> 
             mlflow.artifacts.download_artifacts(uri)
     with pytest.raises(MlflowException, match="No versions of model with name 'a-model'"):
         mlflow.artifacts.download_artifacts("models:/a-model/latest")
+
+
+def test_an_order_by_that_cannot_be_hashed_gets_mlflows_error(tmp_tracking: str) -> None:
+    """The searches cache their parsed order_by; a value the cache cannot hold is still parsed and refused
+    with INVALID_PARAMETER_VALUE, not a TypeError from the cache."""
+    c = MlflowClient()
+    for search in (c.search_model_versions, c.search_registered_models):
+        code, message = _code(lambda s=search: s(order_by=[["name"]]))
+        assert code == "INVALID_PARAMETER_VALUE"
+        assert "['name']" in message

@@ -301,6 +301,7 @@ class JournalState(msgspec.Struct):
     torn: TornTail | None
     intact_bytes: int
     mapping: dict[str, str] = {}  # local id -> the target's id (offline journals being synced)
+    last_seq: int = 0  # the highest write sequence number in the intact prefix, acknowledged or not
 
     def pending_operations(self) -> int:
         return sum(r.operation_count() for r in self.pending)
@@ -351,4 +352,5 @@ def read_journal(path: str) -> JournalState:
         end = offset + (len(payload) + 9)
     pending = [r for seq, r in sorted(batches.items()) if seq not in done]
     applied = len(done) - len(rejected)
-    return JournalState(path, header, pending, applied, rejected, runs, experiments, torn, end, mapping)
+    last = max(batches, default=0)
+    return JournalState(path, header, pending, applied, rejected, runs, experiments, torn, end, mapping, last)

@@ -32,7 +32,7 @@ from asynctrack.journal._file import JournalFullError, JournalWriter
 from asynctrack.journal._format import BatchRecord, ExperimentRecord, Header, RunRecord, SeriesRecord
 from asynctrack.store import AbstractStore, MetricSeries
 
-__all__ = ["Journal", "batch_record", "journal_root", "record_series", "target_directory"]
+__all__ = ["Journal", "batch_record", "journal_root", "journaled", "record_series", "target_directory"]
 
 _log = logging.getLogger("asynctrack")
 
@@ -80,11 +80,16 @@ def record_series(rec: BatchRecord) -> list[MetricSeries]:
     ]
 
 
+def journaled(batch: Batch) -> bool:
+    """Whether :meth:`Journal.append` gives ``batch`` a record (a barrier has nothing to write)."""
+    return type(batch.items[0]) is not BarrierOp
+
+
 def _record(seq: int, batch: Batch, names: Sequence[str]) -> BatchRecord | None:
+    if not journaled(batch):
+        return None
     first = batch.items[0]
     t = type(first)
-    if t is BarrierOp:
-        return None
     if t is DeleteTagOp:
         return BatchRecord(seq, batch.run_id, op="delete_tag", key=first.key)  # type: ignore[union-attr]
     if t is UpdateRunOp:

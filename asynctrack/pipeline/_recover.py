@@ -17,7 +17,6 @@ the last sync before a reboot, are reported and never replayed.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import struct
@@ -26,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import anyio.to_thread
 
-from asynctrack._batching._batch import coalesce
+from asynctrack._batching._batch import Batch, coalesce
 from asynctrack._batching._ops import decode_chunk
 from asynctrack._redact import redact
 from asynctrack.journal._file import read_journal, try_lock
@@ -124,30 +123,52 @@ async def _replay_to_store(worker: Worker, dead: DeadRing, fd: int, report: Reco
         worker.names_override = None
 
 
+async def _journaled_after(path: str, mark: int) -> int:
+    """How many writes the dead process's journal at ``path`` holds after sequence number ``mark`` (those
+    of the chunk it was journaling at the kill: all of them, or the first few when the kill cut the
+    journal's write short); 0 when it cannot be read."""
+    try:
+        state = await anyio.to_thread.run_sync(read_journal, path)
+    except (OSError, ValueError):
+        return 0
+    return max(0, state.last_seq - mark)
+
+
 async def _replay_to_journal(worker: Worker, dead: DeadRing, report: RecoveryReport) -> None:
+    from asynctrack.journal import Journal
+    from asynctrack.journal._journal import journaled
+
     journal = worker.journal
     assert journal is not None
+    limits = worker.store.limits
     frames = dead.frames
+    batches: list[Batch] = []
     start, end = dead.inflight
     if frames and end > dead.acked and dead.journal_path:
-        # Was the chunk in flight journaled before the kill? Then its journal has writes after the mark.
-        with contextlib.suppress(OSError, ValueError):
-            state = await anyio.to_thread.run_sync(read_journal, dead.journal_path)
-            if any(rec.seq > dead.journal_mark for rec in state.pending):
-                skip = [f for f in frames if f[1] <= end]
-                report.skipped += count_operations(decode_chunk([f for _, _, f in skip]))
-                frames = frames[len(skip) :]
-    if not frames:
+        # The chunk in flight at the kill may be in the dead process's journal: wholly, or (a kill in the
+        # middle of the journal's one write, which the kernel may leave short) its first writes only.
+        # Its batches come out of coalescing its frames again exactly as they went into that journal, so
+        # the ones the journal holds are skipped and the rest journaled here: none twice, none lost.
+        done = await _journaled_after(dead.journal_path, dead.journal_mark)
+        if done:
+            inflight = [f for _, e, f in frames if e <= end]
+            frames = frames[len(inflight) :]
+            for batch in coalesce(decode_chunk(inflight), dead.names, limits):
+                if done and journaled(batch):
+                    done -= 1
+                    report.skipped += count_operations(batch.items)
+                else:
+                    batches.append(batch)
+    if frames:
+        batches.extend(coalesce(decode_chunk([f for _, _, f in frames]), dead.names, limits))
+    if not batches:
         return
-    from asynctrack.journal import Journal
-
-    items = decode_chunk([f for _, _, f in frames])
     spool = Journal(journal.directory, journal.target, "batch", 0.0)
-    await spool.append(coalesce(items, dead.names, worker.store.limits), dead.names)
+    await spool.append(batches, dead.names)
     await spool.close()
     if spool.broken is not None:
         raise OSError(spool.broken)
-    report.written += count_operations(items)
+    report.written += sum(count_operations(b.items) for b in batches)
 
 
 async def recover_queue_files(

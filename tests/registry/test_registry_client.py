@@ -205,3 +205,56 @@ def test_an_order_by_that_cannot_be_hashed_gets_mlflows_error(tmp_tracking: str)
         code, message = _code(lambda s=search: s(order_by=[["name"]]))
         assert code == "INVALID_PARAMETER_VALUE"
         assert "['name']" in message
+
+
+def test_version_searches_on_several_tags_answer_as_computed(tmp_tracking: str) -> None:
+    """Tag clauses (the first joined from its index range, the others as membership), with attribute
+    clauses, every comparator, each order and paging: the same versions as computed here from what was
+    created, in the same order."""
+    c = MlflowClient()
+    made: list[tuple[str, int, dict[str, str]]] = []
+    for i in range(6):
+        name = f"tagged-{i}"
+        c.create_registered_model(name)
+        for v in range(1, 5):
+            tags = {"quality": ("good", "ok", "Good")[(i + v) % 3], "team": f"t{v % 2}"}
+            if v == 2:
+                tags["extra"] = "yes"
+            c.create_model_version(name, f"s3://b/{name}/{v}", run_id=f"run{v}", tags=tags)
+            made.append((name, v, tags))
+    c.delete_model_version("tagged-0", "1")  # deleted versions are never found
+    live = [m for m in made if (m[0], m[1]) != ("tagged-0", 1)]
+    cases = {
+        "tags.quality = 'good'": lambda t: t["quality"] == "good",
+        "tags.quality = 'good' AND tags.team = 't1'": lambda t: t["quality"] == "good" and t["team"] == "t1",
+        "tags.team = 't0' AND tags.quality != 'ok'": lambda t: t["team"] == "t0" and t["quality"] != "ok",
+        "tags.quality LIKE 'G%'": lambda t: t["quality"].startswith("G"),
+        "tags.quality ILIKE 'g%' AND tags.extra = 'yes'": lambda t: (
+            t["quality"] in ("good", "Good") and t.get("extra") == "yes"
+        ),
+        "tags.team = 't9'": lambda t: False,
+    }
+    for flt, keep in cases.items():
+        for name_clause, name_ok in (
+            ("", lambda n: True),
+            (" AND name LIKE 'tagged-1%'", lambda n: n == "tagged-1"),
+        ):
+            want = sorted(
+                ((n, v) for n, v, t in live if keep(t) and name_ok(n)), key=lambda nv: (nv[0], -nv[1])
+            )
+            got = c.search_model_versions(flt + name_clause, order_by=["name ASC", "version_number DESC"])
+            assert [(v.name, int(v.version)) for v in got] == want, flt + name_clause
+            assert all(
+                v.tags == dict(next(t for n, x, t in live if (n, x) == (v.name, int(v.version)))) for v in got
+            )
+            paged, token = [], None
+            while True:
+                page = c.search_model_versions(
+                    flt + name_clause, max_results=3, order_by=["version_number ASC"], page_token=token
+                )
+                paged += [(v.name, int(v.version)) for v in page]
+                token = page.token
+                if not token:
+                    break
+            assert sorted(paged) == sorted(want) and len(paged) == len(set(paged))
+            assert [v for _, v in paged] == sorted(v for _, v in paged)

@@ -32,7 +32,15 @@ from asynctrack.journal._file import JournalFullError, JournalWriter
 from asynctrack.journal._format import BatchRecord, ExperimentRecord, Header, RunRecord, SeriesRecord
 from asynctrack.store import AbstractStore, MetricSeries
 
-__all__ = ["Journal", "batch_record", "journal_root", "journaled", "record_series", "target_directory"]
+__all__ = [
+    "Journal",
+    "batch_record",
+    "earlier_directories",
+    "journal_root",
+    "journaled",
+    "record_series",
+    "target_directory",
+]
 
 _log = logging.getLogger("asynctrack")
 
@@ -42,10 +50,22 @@ def journal_root() -> str:
     return os.path.abspath(ASYNCTRACK_JOURNAL_DIR.get() or os.path.join("mlruns", ".journal"))
 
 
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def target_directory(target: str, root: str | None = None) -> str:
-    """The directory holding the journals of one target (a digest of its URI: URIs are not file names)."""
-    digest = hashlib.sha256(target.encode()).hexdigest()[:16]
-    return os.path.join(root or journal_root(), digest)
+    """The directory holding the journals (and queue files) of one target: a digest of its URI without
+    its password (URIs are not file names). Without the password, because a digest of a short password is
+    open to guessing and a changed password must find the journals written before the change."""
+    return os.path.join(root or journal_root(), _digest(redact(target)))
+
+
+def earlier_directories(target: str, root: str | None = None) -> list[str]:
+    """Where releases before 2026-12-05 put the journals of a target with a password in its URI (their
+    digest included it): still replayed and recovered from, so an upgrade loses nothing."""
+    old = os.path.join(root or journal_root(), _digest(target))
+    return [old] if old != target_directory(target, root) else []
 
 
 def batch_record(
@@ -183,7 +203,9 @@ class Journal:
         if self.offline:
             return  # no target to replay to
         try:
-            await replay_pending(self.directory, store, self.target)
+            root = os.path.dirname(self.directory)
+            for directory in (self.directory, *earlier_directories(self.target, root)):
+                await replay_pending(directory, store, self.target)
         except MlflowException as exc:
             _log.warning(
                 "asynctrack: replaying earlier journals for %s failed (%s); they stay in %s for the next "

@@ -36,6 +36,7 @@ from asynctrack.environment import (
     ASYNCTRACK_QUEUE_SIZE,
 )
 from asynctrack.journal import Journal, target_directory
+from asynctrack.journal._journal import earlier_directories
 from asynctrack.journal._offline import OfflineStore
 from asynctrack.pipeline._express import Express
 from asynctrack.pipeline._loop import BackgroundLoop
@@ -145,14 +146,13 @@ class Pipeline:
         if ring is not None:
             # What dead processes had queued for this store is written before this process's first call
             # returns, so that a reader that opens the store sees it (``_recover.py``).
+            here = os.path.dirname(ring.path)
+            older = earlier_directories(location.uri, os.path.dirname(here)) if journal is not None else []
             try:
-                self.recovered = loop.call(
-                    recover_queue_files,
-                    self.worker,
-                    os.path.dirname(ring.path),
-                    redact(location.uri),
-                    ring.path,
-                )
+                for directory in (here, *older):
+                    self.recovered += loop.call(
+                        recover_queue_files, self.worker, directory, redact(location.uri), ring.path
+                    )
             except Exception as exc:  # the files stay for the next process or `asynctrack sync`
                 _log.warning("asynctrack: recovering earlier processes' queue files failed: %s", exc)
         self.spooled = 0  # operations still queued at shutdown, journaled instead of shipped

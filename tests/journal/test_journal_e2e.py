@@ -3,6 +3,7 @@ the server is down, a kill -9 at random moments, a long outage, a damaged journa
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -20,6 +21,7 @@ from small_disk import KINDS
 from small_disk import small_disk as make_small_disk
 
 from asynctrack import MlflowClient
+from asynctrack._redact import redact
 
 HERE = Path(__file__).parent
 
@@ -370,5 +372,36 @@ def test_a_kill_inside_the_journals_write_loses_none_of_the_chunk_in_flight(
     assert done.stdout.startswith("journaled")
     synced = _cli({**journal_env, "MLFLOW_TRACKING_URI": server.url}, "sync")
     assert synced.returncode == 0, synced.stdout + synced.stderr
+    assert _steps(server.url, run_id) == Counter(range(n))
+    assert _status(journal_env) == []
+
+
+@pytest.mark.slow  # writer processes around a stopped server (~6 s)
+def test_journals_are_filed_without_the_password_and_older_ones_still_replay(
+    server: ServerProcess, journal_env: dict[str, str]
+) -> None:
+    """The journal directory's name is a digest of the target without its password (a digest of a short
+    password can be guessed; a changed password must still find the journals). Journals that releases
+    before this one filed under a digest with the password are still replayed by the next process."""
+    url = server.url.replace("http://", "http://alice:s3cret@")
+    n = 3000
+    proc = _logger(url, n, "wait", journal_env)
+    assert proc.stdout is not None and proc.stdin is not None
+    run_id = proc.stdout.readline().split()[1]
+    server.kill()
+    proc.stdin.write("go\n")
+    proc.stdin.flush()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and "kept in the journal" in err, err
+    root = Path(journal_env["ASYNCTRACK_JOURNAL_DIR"])
+    (directory,) = [p for p in root.iterdir() if p.is_dir()]
+    assert directory.name == hashlib.sha256(redact(url).encode()).hexdigest()[:16]
+    older = root / hashlib.sha256(url.encode()).hexdigest()[:16]
+    assert older.name != directory.name
+    directory.rename(older)  # as an earlier release filed it
+    server.start()
+    other = _logger(url, 10, "flush", journal_env)
+    out, err = other.communicate(timeout=120)
+    assert other.returncode == 0, err
     assert _steps(server.url, run_id) == Counter(range(n))
     assert _status(journal_env) == []

@@ -13,14 +13,15 @@ import json
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 import pytest
-from servers import ServerProcess, asynctrack_server, mlflow_python, mlflow_server, running
+from postgres_db import STORE_BACKENDS
+from servers import ServerProcess, mlflow_python, mlflow_server
 
 import asynctrack
 
@@ -38,12 +39,6 @@ def mlflow_srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProce
         server.kill()  # its data is thrown away; a graceful stop takes mlflow about 10 s
 
 
-@pytest.fixture(scope="module")
-def asynctrack_srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    with running(asynctrack_server(tmp_path_factory.mktemp("asynctrack-ds"))) as server:
-        yield server
-
-
 def _workload(client: str, url: str, prefix: str, out: Path) -> dict[str, Any]:
     python = str(mlflow_python()) if client == "mlflow" else sys.executable
     done = subprocess.run(
@@ -58,17 +53,18 @@ def _workload(client: str, url: str, prefix: str, out: Path) -> dict[str, Any]:
 
 @pytest.mark.slow  # an official mlflow server (~20 s to start on 2 cores) and four workload processes
 def test_dataset_inputs_four_ways(
-    mlflow_srv: ServerProcess, asynctrack_srv: ServerProcess, tmp_path: Path
+    mlflow_srv: ServerProcess, asynctrack_on: Callable[[str], ServerProcess], tmp_path: Path
 ) -> None:
     reference = _workload("mlflow", mlflow_srv.url, "ref", tmp_path / "ref.json")
     assert reference["inputs"]["first"] and reference["search"]["datasets.name = 'train'"] == [
         "first",
         "second",
     ]
+    ours = {backend: asynctrack_on(backend).url for backend in STORE_BACKENDS}
     for label, client, url in (
-        ("official client -> asynctrack server", "mlflow", asynctrack_srv.url),
+        *((f"official client -> asynctrack server on {b}", "mlflow", u) for b, u in ours.items()),
         ("asynctrack -> mlflow server", "asynctrack", mlflow_srv.url),
-        ("asynctrack -> asynctrack server", "asynctrack", asynctrack_srv.url),
+        *((f"asynctrack -> asynctrack server on {b}", "asynctrack", u) for b, u in ours.items()),
     ):
         got = _workload(client, url, label.replace(" ", "-"), tmp_path / f"{client}-{abs(hash(label))}.json")
         for part in ("inputs", "search", "search_datasets"):
@@ -189,7 +185,7 @@ def _sampled_steps(
 
 @pytest.mark.slow  # an official mlflow server (~20 s to start on 2 cores)
 def test_bulk_interval_sampling_equals_mlflow_3_17_2(
-    mlflow_srv: ServerProcess, asynctrack_srv: ServerProcess
+    mlflow_srv: ServerProcess, asynctrack_on: Callable[[str], ServerProcess]
 ) -> None:
     """MLflow 3.17.2 samples rows into NTILE buckets: 10 steps with max_results=5 give [0, 2, 4, 6, 9];
     the same rule for every size, window and max_results here."""
@@ -205,4 +201,5 @@ def test_bulk_interval_sampling_equals_mlflow_3_17_2(
     queries += [(5, 2, 9), (4, 3, 3), (7, 50, 1000)]
     reference = _sampled_steps(mlflow_srv, sizes, queries)
     assert reference["10/5/None/None"] == [0, 2, 4, 6, 9]
-    assert _sampled_steps(asynctrack_srv, sizes, queries) == reference
+    for backend in STORE_BACKENDS:
+        assert _sampled_steps(asynctrack_on(backend), sizes, queries) == reference, backend

@@ -19,12 +19,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from servers import ServerProcess, asynctrack_server, mlflow_python, mlflow_server, running
+from servers import ServerProcess, mlflow_python, mlflow_server, running
 
 # Every test here starts official mlflow servers or runs mlflow's client (~20 s on 2 cores).
 pytestmark = pytest.mark.slow
@@ -36,12 +36,6 @@ _MAX = 1.7976931348623157e308
 @pytest.fixture(scope="module")
 def mlflow_srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     with running(mlflow_server(tmp_path_factory.mktemp("mlflow-server"))) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def asynctrack_srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    with running(asynctrack_server(tmp_path_factory.mktemp("asynctrack-server"), workers=2)) as server:
         yield server
 
 
@@ -96,17 +90,23 @@ def reference(
 
 @pytest.mark.parametrize(
     ("client", "server"),
-    [("mlflow", "asynctrack"), ("asynctrack", "mlflow"), ("asynctrack", "asynctrack")],
+    [
+        ("mlflow", "asynctrack-sqlite"),
+        ("mlflow", "asynctrack-postgres"),
+        ("asynctrack", "mlflow"),
+        ("asynctrack", "asynctrack-sqlite"),
+        ("asynctrack", "asynctrack-postgres"),
+    ],
 )
 def test_same_answers_and_same_data_as_mlflow(
     client: str,
     server: str,
     reference: tuple[dict[str, Any], dict[str, Any]],
     mlflow_srv: ServerProcess,
-    asynctrack_srv: ServerProcess,
+    asynctrack_on: Callable[[str], ServerProcess],
     tmp_path: Path,
 ) -> None:
-    url = mlflow_srv.url if server == "mlflow" else asynctrack_srv.url
+    url = mlflow_srv.url if server == "mlflow" else asynctrack_on(server.split("-")[1]).url
     prefix = f"{client}-on-{server}"
     expected_answers, expected_dump = reference
     answers = _scenario(client, url, prefix, tmp_path / "answers.json")

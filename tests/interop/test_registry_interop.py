@@ -14,12 +14,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from servers import ServerProcess, asynctrack_server, mlflow_python, mlflow_server, running
+from servers import ServerProcess, mlflow_python, mlflow_server, running
 
 # Every test here starts official mlflow servers (~20 s on 2 cores).
 pytestmark = pytest.mark.slow
@@ -30,12 +30,6 @@ HERE = Path(__file__).parent
 @pytest.fixture(scope="module")
 def mlflow_srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     with running(mlflow_server(tmp_path_factory.mktemp("mlflow-registry"))) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def asynctrack_srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    with running(asynctrack_server(tmp_path_factory.mktemp("asynctrack-registry"), workers=2)) as server:
         yield server
 
 
@@ -59,17 +53,23 @@ def reference(mlflow_srv: ServerProcess, tmp_path_factory: pytest.TempPathFactor
 
 @pytest.mark.parametrize(
     ("client", "server"),
-    [("mlflow", "asynctrack"), ("asynctrack", "mlflow"), ("asynctrack", "asynctrack")],
+    [
+        ("mlflow", "asynctrack-sqlite"),
+        ("mlflow", "asynctrack-postgres"),
+        ("asynctrack", "mlflow"),
+        ("asynctrack", "asynctrack-sqlite"),
+        ("asynctrack", "asynctrack-postgres"),
+    ],
 )
 def test_registry_answers_equal_mlflow(
     client: str,
     server: str,
     reference: dict[str, Any],
     mlflow_srv: ServerProcess,
-    asynctrack_srv: ServerProcess,
+    asynctrack_on: Callable[[str], ServerProcess],
     tmp_path: Path,
 ) -> None:
-    url = mlflow_srv.url if server == "mlflow" else asynctrack_srv.url
+    url = mlflow_srv.url if server == "mlflow" else asynctrack_on(server.split("-")[1]).url
     answers = _scenario(client, url, f"{client}-on-{server}", tmp_path / "answers.json")
     assert sorted(answers) == sorted(reference)
     for key in reference:  # key by key, so a failure names the answer

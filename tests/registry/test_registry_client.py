@@ -258,3 +258,20 @@ def test_version_searches_on_several_tags_answer_as_computed(tmp_tracking: str) 
                     break
             assert sorted(paged) == sorted(want) and len(paged) == len(set(paged))
             assert [v for _, v in paged] == sorted(v for _, v in paged)
+
+
+def test_a_filter_that_is_not_a_string_gets_mlflows_code_in_every_search(tmp_tracking: str) -> None:
+    c = MlflowClient()
+    experiment = c.create_experiment("searched")
+    searches = {
+        "search_model_versions": lambda f: c.search_model_versions(f),
+        "search_registered_models": lambda f: c.search_registered_models(f),
+        "search_runs": lambda f: c.search_runs([experiment], f),
+        "search_experiments": lambda f: c.search_experiments(filter_string=f),
+        "search_logged_models": lambda f: c.search_logged_models([experiment], filter_string=f),
+    }
+    for name, search in searches.items():
+        for bad in (["name = 'a'"], 7, {"a": 1}):
+            code, message = _code(search, bad)
+            assert code == "INVALID_PARAMETER_VALUE", (name, bad, code)
+            assert f"it must be a string, not {type(bad).__name__}" in message, (name, message)

@@ -93,6 +93,8 @@ def _quoted(source: str, start: int, what: str) -> tuple[int, str]:
 
 def tokenize(source: str, what: str = "filter") -> list[Token]:
     """The tokens of ``source``, ending with an ``END`` token; ``what`` names the input in errors."""
+    if not isinstance(source, str):  # every search's filter and order_by passes here: one check for all
+        raise invalid(f"Invalid {what} {source!r}: it must be a string, not {type(source).__name__}")
     try:
         source.encode("utf-8")
     except UnicodeEncodeError as exc:

@@ -2,8 +2,9 @@
 
 Each library logs into a database of its own on the same server (created here, dropped at the end), from
 worker subprocesses: asynctrack from this interpreter (``postgresql://`` tracking URI, asyncpg), MLflow from
-its own venv with ``psycopg2-binary`` (``ASYNCTRACK_BENCH_MLFLOW_PYTHON``, else the tests' venv made by
-``tests/servers.py``'s ``mlflow_python()``; add ``pip install psycopg2-binary`` to it)::
+its own venv with ``psycopg2-binary`` and ``psycopg[binary]`` (``ASYNCTRACK_BENCH_MLFLOW_PYTHON``, else the
+tests' venv made by ``tests/servers.py``'s ``mlflow_python()``; add ``pip install psycopg2-binary
+"psycopg[binary]"`` to it)::
 
     PYTHONPATH=. /work/venv/bin/python bench/postgres.py --runs 1000 --repeats 5
 
@@ -111,11 +112,82 @@ def w_ingest(a: argparse.Namespace) -> Result:
     return {"points": done, "seconds": time.perf_counter() - t0}
 
 
+def _seed_mlflow_sql(a: argparse.Namespace, client: Any, ent: Any, exp: str, runs: list[Result]) -> None:
+    """MLflow's runs 2..n written straight into its schema (``--ml-seed sql``): its client needs hours for
+    100,000 runs here. The first run is logged through MLflow's client, and its rows in every run table are
+    the template the others are cloned from (new run id, name, start time and values), so the rows are the
+    ones MLflow writes; three cloned runs are then read back through MLflow's client and checked."""
+    import psycopg2  # type: ignore[import-not-found]
+    from psycopg2.extras import execute_values  # type: ignore[import-not-found]
+
+    first = runs[0]
+    rid0 = client.create_run(exp, start_time=first["start"], run_name=first["name"]).info.run_id
+    ts0 = first["start"] + 500
+    client.log_batch(
+        rid0,
+        [ent.Metric(f"m{k}", v, ts0, 0) for k, v in enumerate(first["m"])],
+        [ent.Param(f"p{k}", v) for k, v in enumerate(first["p"])],
+        [ent.RunTag(f"t{k}", v) for k, v in enumerate(first["t"])],
+    )
+    conn = psycopg2.connect(a.uri)
+    cur = conn.cursor()
+    template: dict[str, tuple[list[str], list[tuple[Any, ...]]]] = {}
+    for table in ("runs", "params", "tags", "metrics", "latest_metrics"):
+        cur.execute(f"SELECT * FROM {table} WHERE run_uuid = %s", (rid0,))
+        template[table] = ([d.name for d in cur.description], cur.fetchall())
+
+    def clone(table: str, rid: str, r: Result) -> list[tuple[Any, ...]]:
+        cols, rows = template[table]
+        out = []
+        for row in rows:
+            d = dict(zip(cols, row, strict=True))
+            d["run_uuid"] = rid
+            key = d.get("key")
+            if table == "runs":
+                d["name"], d["start_time"] = r["name"], r["start"]
+                d["artifact_uri"] = str(d["artifact_uri"]).replace(rid0, rid)
+            elif table == "params":
+                d["value"] = r["p"][int(key[1:])]
+            elif table == "tags":
+                if key == "mlflow.runName":
+                    d["value"] = r["name"]
+                elif key.startswith("t") and key[1:].isdigit():
+                    d["value"] = r["t"][int(key[1:])]
+            else:  # metrics, latest_metrics
+                d["value"], d["timestamp"] = r["m"][int(key[1:])], r["start"] + 500
+            out.append(tuple(d[c] for c in cols))
+        return out
+
+    for lo in range(1, len(runs), 2000):
+        part = [(uuid.uuid4().hex, r) for r in runs[lo : lo + 2000]]
+        for table in ("runs", "params", "tags", "metrics", "latest_metrics"):
+            cols = template[table][0]
+            rows = [row for rid, r in part for row in clone(table, rid, r)]
+            execute_values(cur, f"INSERT INTO {table} ({', '.join(cols)}) VALUES %s", rows, page_size=5000)
+        conn.commit()
+        if lo % 20_000 == 1:
+            print(f"progress: {lo + len(part)} runs seeded", file=sys.stderr, flush=True)
+    cur.execute("SELECT run_uuid, name FROM runs WHERE experiment_id = %s ORDER BY name", (int(exp),))
+    by_name = {name: rid for rid, name in cur.fetchall()}
+    conn.close()
+    assert len(by_name) == len(runs), (len(by_name), len(runs))
+    for r in (runs[1], runs[len(runs) // 2], runs[-1]):
+        got = client.get_run(by_name[r["name"]])
+        assert got.info.run_name == r["name"] and got.info.start_time == r["start"], got.info
+        assert got.data.metrics == {f"m{k}": v for k, v in enumerate(r["m"])}, r["name"]
+        assert got.data.params == {f"p{k}": v for k, v in enumerate(r["p"])}, r["name"]
+        assert {k: v for k, v in got.data.tags.items() if k.startswith("t")} == {
+            f"t{k}": v for k, v in enumerate(r["t"])
+        }, r["name"]
+
+
 def w_setup(a: argparse.Namespace) -> Result:
     mod, ent, client = _client(a.lib, a.uri)
     exp = client.create_experiment("search")
     t0 = time.perf_counter()
-    for r in make_runs(a.n, 42):
+    if a.lib == "mlflow" and a.seed == "sql":
+        _seed_mlflow_sql(a, client, ent, exp, make_runs(a.n, 42))
+    for r in make_runs(a.n, 42) if not (a.lib == "mlflow" and a.seed == "sql") else []:
         run_id = client.create_run(exp, start_time=r["start"], run_name=r["name"]).info.run_id
         ts = r["start"] + 500
         metrics = [ent.Metric(f"m{k}", v, ts, 0) for k, v in enumerate(r["m"])]
@@ -416,7 +488,7 @@ def parent(a: argparse.Namespace) -> None:
                 r["bulk_ingest_rate"] = statistics.median(x["points"] / x["seconds"] for x in bulk)
                 r["ingest_points"] += sum(x["points"] for x in bulk)
             points = a.points if lib == "asynctrack" else a.ml_points
-            s = job(py, lib, uri, "setup", n=a.runs, points=points)
+            s = job(py, lib, uri, "setup", n=a.runs, points=points, seed=a.ml_seed)
             r |= {"setup": s, "history_points": points}
             asyncio.run(_analyze(uri))
             r["query"] = job(py, lib, uri, "query", n=a.runs, exp=s["exp"], big=s["big"], repeats=a.repeats)
@@ -480,6 +552,13 @@ def main() -> None:
     ap.add_argument("--ml-ingest", type=int, default=20_000)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--json", default="")
+    ap.add_argument(
+        "--ml-seed",
+        choices=("client", "sql"),
+        default="client",
+        help="how MLflow's --runs runs are made for (c): through its client (hours at 100,000 here), or its "
+        "first run through the client and the others cloned from that run's rows in its schema",
+    )
     sv = ap.add_argument_group("server benchmarks (a) and (f)")
     sv.add_argument("--server", action="store_true", help="run (a) and (f) instead of (b)-(e)")
     sv.add_argument("--clients", type=int, default=8)
@@ -488,7 +567,7 @@ def main() -> None:
     sv.add_argument("--ml-server-points", type=int, default=2_000, help="points per client, MLflow")
     sv.add_argument("--requests", type=int, default=50, help="log-batch requests of 1,000 metrics per client")
     w = ap.add_argument_group("worker (internal)")
-    for name in ("worker", "lib", "uri", "exp", "big"):
+    for name in ("worker", "lib", "uri", "exp", "big", "seed"):
         w.add_argument(f"--{name}", default=None, help=argparse.SUPPRESS)
     w.add_argument("--n", type=int, default=0, help=argparse.SUPPRESS)
     a = ap.parse_args()

@@ -78,10 +78,13 @@ def _status(env: dict[str, str]) -> list[dict[str, object]]:
     return list(json.loads(done.stdout))
 
 
-def _log_while_down(server: ServerProcess, n: int, env: dict[str, str]) -> tuple[str, str]:
+def _log_while_down(
+    server: ServerProcess, n: int, env: dict[str, str], url: str | None = None
+) -> tuple[str, str]:
     """A process creates its run, the server dies, the process logs ``n`` points and exits without
-    flushing (its exit hook gives up after ASYNCTRACK_EXIT_TIMEOUT). Returns the run id and its stderr."""
-    proc = _logger(server.url, n, "wait", env)
+    flushing (its exit hook gives up after ASYNCTRACK_EXIT_TIMEOUT). Returns the run id and its stderr.
+    ``url``: the server's URL as the process writes it (default ``server.url``)."""
+    proc = _logger(url or server.url, n, "wait", env)
     assert proc.stdout is not None and proc.stdin is not None
     run_id = proc.stdout.readline().split()[1]
     server.kill()
@@ -385,14 +388,8 @@ def test_journals_are_filed_without_the_password_and_older_ones_still_replay(
     before this one filed under a digest with the password are still replayed by the next process."""
     url = server.url.replace("http://", "http://alice:s3cret@")
     n = 3000
-    proc = _logger(url, n, "wait", journal_env)
-    assert proc.stdout is not None and proc.stdin is not None
-    run_id = proc.stdout.readline().split()[1]
-    server.kill()
-    proc.stdin.write("go\n")
-    proc.stdin.flush()
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0 and "kept in the journal" in err, err
+    run_id, err = _log_while_down(server, n, journal_env, url)
+    assert "kept in the journal" in err, err
     root = Path(journal_env["ASYNCTRACK_JOURNAL_DIR"])
     (directory,) = [p for p in root.iterdir() if p.is_dir()]
     assert directory.name == hashlib.sha256(redact(url).encode()).hexdigest()[:16]

@@ -211,28 +211,46 @@ async def write_batch(
 async def write_batches(
     conn: asyncpg.Connection, key_ids: dict[str, int], writes: Sequence[BatchWrite], now_ms: int
 ) -> list[MlflowException | None]:
-    """Each write in its own savepoint of the caller's transaction: a failing write is rolled back alone.
-    A write whose idempotency key is in ``applied_batches`` is skipped (reported as success)."""
+    """Each write as if in its own savepoint of the caller's transaction: a failing write is rolled back
+    alone. A write whose idempotency key is in ``applied_batches`` is skipped (reported as success).
+
+    All writes go first under one savepoint (two round trips per group instead of two per write: a
+    chunk of the pipeline is about ten writes); only if one of them fails is that savepoint rolled back and
+    the writes made again, each in a savepoint of its own, so that the failing one alone is refused."""
+    together = conn.transaction()  # a savepoint inside the caller's transaction
+    await together.start()
+    try:
+        for w in writes:
+            await _write_once(conn, key_ids, w, now_ms)
+    except MlflowException:
+        await together.rollback()
+    else:
+        await together.commit()
+        return [None] * len(writes)
     outcomes: list[MlflowException | None] = []
     for w in writes:
         try:
-            async with conn.transaction():  # a savepoint inside the caller's transaction
-                if w.key is not None:
-                    fresh = await conn.fetchval(
-                        "INSERT INTO applied_batches (key, applied_ms) VALUES ($1, $2) "
-                        "ON CONFLICT DO NOTHING RETURNING 1",
-                        w.key,
-                        now_ms,
-                    )
-                    if fresh is None:  # applied before
-                        outcomes.append(None)
-                        continue
-                await write_batch(conn, key_ids, w.run_id, w.metrics, w.params, w.tags)
+            async with conn.transaction():
+                await _write_once(conn, key_ids, w, now_ms)
         except MlflowException as exc:
             outcomes.append(exc)
         else:
             outcomes.append(None)
     return outcomes
+
+
+async def _write_once(conn: asyncpg.Connection, key_ids: dict[str, int], w: BatchWrite, now_ms: int) -> None:
+    """``w`` unless its idempotency key was applied before (by any process)."""
+    if w.key is not None:
+        fresh = await conn.fetchval(
+            "INSERT INTO applied_batches (key, applied_ms) VALUES ($1, $2) "
+            "ON CONFLICT DO NOTHING RETURNING 1",
+            w.key,
+            now_ms,
+        )
+        if fresh is None:  # applied before
+            return
+    await write_batch(conn, key_ids, w.run_id, w.metrics, w.params, w.tags)
 
 
 async def _write_params(conn: asyncpg.Connection, run_id: str, run_key: int, params: Sequence[Param]) -> None:

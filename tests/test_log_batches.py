@@ -1,5 +1,5 @@
-"""``SqliteStore.log_batches``: many writes in one transaction, each failing alone; idempotency keys; and
-the small-series write path agreeing with the numpy path."""
+"""``log_batches``: many writes in one transaction, each failing alone, and idempotency keys, on the
+embedded store and on PostgreSQL; and the small-series write path agreeing with the numpy path."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from loops import PRODUCTION_LOOP
+from postgres_db import STORE_BACKENDS, backend_uri, open_test_store
 
 from asynctrack.entities import Param, RunTag
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST
@@ -36,8 +37,13 @@ def _series(key: str, steps: list[int], value: float = 1.0) -> MetricSeries:
     return MetricSeries(key, s.astype(np.float64) * value, s + 1000, s)
 
 
-async def test_one_bad_write_fails_alone(tmp_path: Path) -> None:
-    store = await SqliteStore.open(str(tmp_path / "s.db"), str(tmp_path / "a"))
+@pytest.mark.parametrize("backend", STORE_BACKENDS)
+async def test_one_bad_write_fails_alone(tmp_path: Path, backend: str) -> None:
+    with backend_uri(backend, str(tmp_path)) as uri:
+        await _one_bad_write_fails_alone(await open_test_store(uri, str(tmp_path / "a")))
+
+
+async def _one_bad_write_fails_alone(store: Any) -> None:
     try:
         a = (await store.create_run("0", "u", 1, [], "a")).info.run_id
         b = (await store.create_run("0", "u", 1, [], "b")).info.run_id
@@ -65,9 +71,19 @@ async def test_one_bad_write_fails_alone(tmp_path: Path) -> None:
         await store.aclose()
 
 
-async def test_keys_make_writes_idempotent(tmp_path: Path) -> None:
-    path = str(tmp_path / "s.db")
-    store = await SqliteStore.open(path, str(tmp_path / "a"))
+@pytest.mark.parametrize("backend", STORE_BACKENDS)
+async def test_keys_make_writes_idempotent(tmp_path: Path, backend: str) -> None:
+    with backend_uri(backend, str(tmp_path)) as uri:
+        await _keys_make_writes_idempotent(await open_test_store(uri, str(tmp_path / "a")))
+    if backend == "sqlite":
+        with sqlite3.connect(uri[len("sqlite:///") :]) as conn:
+            assert {r[0] for r in conn.execute("SELECT key FROM applied_batches")} == {
+                "journal-1:7",
+                "journal-1:8",
+            }
+
+
+async def _keys_make_writes_idempotent(store: Any) -> None:
     try:
         run = (await store.create_run("0", "u", 1, [], "a")).info.run_id
         w = BatchWrite(run, [_series("m", [0, 1])], [Param("p", "1")], [], key="journal-1:7")
@@ -83,11 +99,6 @@ async def test_keys_make_writes_idempotent(tmp_path: Path) -> None:
         assert [m.step for m in await store.get_metric_history(run, "m")] == [0, 1, 5]
     finally:
         await store.aclose()
-    with sqlite3.connect(path) as conn:
-        assert {r[0] for r in conn.execute("SELECT key FROM applied_batches")} == {
-            "journal-1:7",
-            "journal-1:8",
-        }
 
 
 async def test_version_2_database_gains_the_keys_table(tmp_path: Path) -> None:

@@ -102,14 +102,18 @@ class KeyIds:
 async def active_run_key(conn: asyncpg.Connection, run_id: str) -> int:
     """The run's integer key; the run must exist and not be deleted (MLflow's rule for logging)."""
     row = await conn.fetchrow("SELECT run_key, lifecycle_stage FROM runs WHERE run_id = $1", run_id)
-    if row is None:
+    return _active(run_id, None, None) if row is None else _active(run_id, row[0], row[1])
+
+
+def _active(run_id: str, run_key: int | None, stage: str | None) -> int:
+    if run_key is None:
         raise run_not_found(run_id)
-    if row[1] != LifecycleStage.ACTIVE:
+    if stage != LifecycleStage.ACTIVE:
         raise MlflowException(
-            f"The run {run_id} must be in the 'active' state. Current state is {row[1]}.",
+            f"The run {run_id} must be in the 'active' state. Current state is {stage}.",
             error_code=INVALID_PARAMETER_VALUE,
         )
-    return int(row[0])
+    return int(run_key)
 
 
 _UPSERT_TAGS = (
@@ -165,9 +169,12 @@ async def write_batch(
     metrics: Sequence[MetricSeries],
     params: Sequence[Param],
     tags: Sequence[RunTag],
+    run_key: int | None = None,
 ) -> None:
-    """One run's metrics, params and tags (``key_ids``: every metric key's id, resolved beforehand)."""
-    run_key = await active_run_key(conn, run_id)
+    """One run's metrics, params and tags (``key_ids``: every metric key's id, resolved beforehand;
+    ``run_key``: the run's key when the caller has checked that the run is active)."""
+    if run_key is None:
+        run_key = await active_run_key(conn, run_id)
     if params:
         await _write_params(conn, run_id, run_key, params)
     if tags:
@@ -239,18 +246,27 @@ async def write_batches(
     return outcomes
 
 
+# The write's idempotency key recorded and its run looked up in one round trip. The key's INSERT runs
+# whatever the lookup finds; a run that is missing or deleted fails the write, whose savepoint then rolls
+# the key back with it.
+_KEY_AND_RUN = (
+    "WITH fresh AS (INSERT INTO applied_batches (key, applied_ms) VALUES ($2, $3) "
+    "ON CONFLICT DO NOTHING RETURNING 1) "
+    "SELECT (SELECT count(*) FROM fresh), r.run_key, r.lifecycle_stage "
+    "FROM (SELECT 1) AS one LEFT JOIN runs AS r ON r.run_id = $1"
+)
+
+
 async def _write_once(conn: asyncpg.Connection, key_ids: dict[str, int], w: BatchWrite, now_ms: int) -> None:
     """``w`` unless its idempotency key was applied before (by any process)."""
-    if w.key is not None:
-        fresh = await conn.fetchval(
-            "INSERT INTO applied_batches (key, applied_ms) VALUES ($1, $2) "
-            "ON CONFLICT DO NOTHING RETURNING 1",
-            w.key,
-            now_ms,
-        )
-        if fresh is None:  # applied before
-            return
-    await write_batch(conn, key_ids, w.run_id, w.metrics, w.params, w.tags)
+    if w.key is None:
+        await write_batch(conn, key_ids, w.run_id, w.metrics, w.params, w.tags)
+        return
+    fresh, run_key, stage = await conn.fetchrow(_KEY_AND_RUN, w.run_id, w.key, now_ms)
+    if not fresh:  # applied before
+        return
+    key = _active(w.run_id, run_key, stage)
+    await write_batch(conn, key_ids, w.run_id, w.metrics, w.params, w.tags, key)
 
 
 async def _write_params(conn: asyncpg.Connection, run_id: str, run_key: int, params: Sequence[Param]) -> None:

@@ -146,14 +146,23 @@ def map_error(exc: BaseException, where: str) -> MlflowException:
     return MlflowException(f"PostgreSQL at {where} failed: {exc!r}", error_code=INTERNAL_ERROR)
 
 
-async def _setup(conn: asyncpg.Connection) -> None:
-    # Each connection's session: UTC, so that nothing depends on the server's time zone.
-    await conn.execute("SET TIME ZONE 'UTC'")
+async def _reset(conn: asyncpg.Connection) -> None:
+    """What a connection needs when it goes back to the pool: nothing, unless a transaction is still open
+    (an error cut its block short), which asyncpg's full reset rolls back.
+
+    asyncpg's default reset costs a round trip per use (``RESET ALL``, ``UNLISTEN *``, ``CLOSE ALL``, advisory
+    unlocks): this store changes no session state after connecting (its settings are startup parameters),
+    listens to nothing, and takes advisory locks and cursors inside transactions only, which end with them.
+    """
+    if conn.is_in_transaction():
+        await conn.reset()
 
 
 async def open_pool(config: PoolConfig) -> asyncpg.Pool:
     """A pool of at most ``pool_size`` connections, one opened now (so a wrong URI fails here)."""
-    settings = {"application_name": "asynctrack"}
+    # Startup parameters, so that they are the session's defaults (a RESET ALL keeps them): UTC, so that
+    # nothing depends on the server's time zone.
+    settings = {"application_name": "asynctrack", "TimeZone": "UTC"}
     if config.statement_timeout > 0:
         settings["statement_timeout"] = str(int(config.statement_timeout * 1000))
     try:
@@ -166,7 +175,7 @@ async def open_pool(config: PoolConfig) -> asyncpg.Pool:
             timeout=max(config.acquire_timeout, 1.0),
             command_timeout=None,
             max_inactive_connection_lifetime=300.0,
-            init=_setup,
+            reset=_reset,
         )
     except Exception as exc:  # asyncpg raises many types; every one is mapped
         raise map_error(exc, config.where) from exc

@@ -201,3 +201,35 @@ def test_postgresql_steps_run_in_one_transaction(pg: str) -> None:
     found, done = anyio.run(upgrade, add_table)
     assert (found, done) == (SCHEMA_VERSION, [f"{SCHEMA_VERSION} -> {SCHEMA_VERSION + 1}: test step"])
     assert anyio.run(state) == (str(SCHEMA_VERSION + 1), 1, True)
+
+
+def test_postgresql_version_2_gets_covering_value_indexes_by_db_upgrade(
+    pg: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A database of schema version 2 (its params' and tags' value indexes without the run) is refused on
+    open; ``asynctrack db upgrade`` rebuilds both indexes to cover the run, and a param filter then reads
+    the index alone."""
+    anyio.run(lambda: _open_close(pg))
+    for table in ("params", "tags"):
+        execute(pg, f"DROP INDEX {table}_by_value", ())
+        execute(pg, f"CREATE INDEX {table}_by_value ON {table} (key, value)", ())
+    _set_version(pg, 2)
+    with pytest.raises(SchemaTooOld, match="has asynctrack schema version 2; .* db upgrade"):
+        anyio.run(lambda: _open_close(pg))
+    assert main(["db", "upgrade", pg]) == 0
+    assert "2 -> 3: rebuild the params' and tags' value indexes" in capsys.readouterr().out
+
+    async def definitions() -> list[str]:
+        conn = await asyncpg.connect(pg)
+        try:
+            rows = await conn.fetch(
+                "SELECT indexdef FROM pg_indexes WHERE indexname IN ('params_by_value', 'tags_by_value') "
+                "ORDER BY indexname"
+            )
+            return [r[0] for r in rows]
+        finally:
+            await conn.close()
+
+    defs = anyio.run(definitions)
+    assert len(defs) == 2 and all(d.endswith("(key, value) INCLUDE (run_key)") for d in defs), defs
+    anyio.run(lambda: _open_close(pg))  # current again

@@ -2,13 +2,13 @@
 (``store/_migrations.py``), and ``asynctrack db upgrade`` for ``postgresql://`` URIs.
 
 ``STEPS[v]`` turns schema version ``v`` into ``v + 1``; version 1 is the first (version 2 adds the model
-registry). A PostgreSQL database is shared by design (many clients, several servers), so nothing
-upgrades it on open, a client no more than a server: an older schema is refused with
-:class:`~asynctrack.store._migrations.SchemaTooOld` naming the command, a newer one with
-:class:`~asynctrack.store._migrations.SchemaTooNew`, before anything is written. ``asynctrack db upgrade``
-runs every step in one transaction holding the schema's advisory lock (PostgreSQL's DDL is
-transactional: a failed upgrade leaves the database as it was). It makes no backup: take one with
-``pg_dump`` first.
+registry, version 3 makes the param and tag value indexes covering). A PostgreSQL database is shared by
+design (many clients, several servers), so nothing upgrades it on open, a client no more than a server:
+an older schema is refused with :class:`~asynctrack.store._migrations.SchemaTooOld` naming the command,
+a newer one with :class:`~asynctrack.store._migrations.SchemaTooNew`, before anything is written.
+``asynctrack db upgrade`` runs every step in one transaction holding the schema's advisory lock
+(PostgreSQL's DDL is transactional: a failed upgrade leaves the database as it was). It makes no backup:
+take one with ``pg_dump`` first.
 """
 
 from __future__ import annotations
@@ -30,9 +30,23 @@ async def _to_2(conn: asyncpg.Connection) -> None:
     await conn.execute(REGISTRY_DDL)
 
 
+async def _to_3(conn: asyncpg.Connection) -> None:
+    # The params' and tags' (key, value) indexes rebuilt with the run key included: a filter on a param or
+    # a tag becomes an index-only scan (measured 13 -> 4.5 ms for a param and a tag filter at 20,000 runs).
+    for table in ("params", "tags"):
+        await conn.execute(f"DROP INDEX IF EXISTS {table}_by_value")
+        await conn.execute(f"CREATE INDEX {table}_by_value ON {table} (key, value) INCLUDE (run_key)")
+
+
 #: Steps by the version they upgrade from.
 STEPS: dict[int, Migration[asyncpg.Connection]] = {
     1: Migration(1, "add the model registry (registered models, versions, their tags and aliases)", _to_2),
+    2: Migration(
+        2,
+        "rebuild the params' and tags' value indexes to cover the run (writes to those tables wait while "
+        "they build)",
+        _to_3,
+    ),
 }
 
 

@@ -188,15 +188,14 @@ def search_model_versions(
             "v.model_key NOT IN (SELECT p.model_key FROM model_version_tags AS p "
             f"WHERE p.key = '{IS_PROMPT}' AND p.value = 'true')"
         )
-    # The page's keys first, sorting narrow rows (the columns it is ordered by); then its rows fetched by
-    # primary key: measured 1.25 ms instead of 1.57 ms for a 200-row page out of 1,000 matches on SQLite.
-    sort = [_VERSION_ORDER[k.key] for k in keys]
-    picked = ", ".join(f"{col} AS s{i}" for i, col in enumerate(sort))
-    order = ", ".join(f"k.s{i} {'ASC' if k.ascending else 'DESC'}" for i, k in enumerate(keys))
+    # The page's keys first, sorting narrow rows (its keys and what it is ordered by); then its rows
+    # fetched by primary key and put in the same order: measured 1.25 ms instead of 1.57 ms for a 200-row
+    # page out of 1,000 matches on SQLite.
+    order = _order(keys, _VERSION_ORDER)
     found = yield fetch_all(
-        f"SELECT {VERSION_COLUMNS} FROM (SELECT v.model_key AS mk, v.version AS ver, {picked} FROM {source} "
+        f"SELECT {VERSION_COLUMNS} FROM (SELECT v.model_key AS mk, v.version AS ver FROM {source} "
         "JOIN registered_models AS m ON m.model_key = v.model_key "
-        f"WHERE {_conjunction(where)} ORDER BY {_order(keys, _VERSION_ORDER)} LIMIT ? OFFSET ?) AS k "
+        f"WHERE {_conjunction(where)} ORDER BY {order} LIMIT ? OFFSET ?) AS k "
         f"{d.page_join} model_versions AS v ON v.model_key = k.mk AND v.version = k.ver "
         f"JOIN registered_models AS m ON m.model_key = v.model_key ORDER BY {order}",
         *params,

@@ -11,7 +11,7 @@ import abc
 import anyio
 import msgspec
 
-from asynctrack.entities import Experiment, Param, RunInfo, RunTag, ViewType
+from asynctrack.entities import DatasetInput, Experiment, Param, RunInfo, RunTag, ViewType
 from asynctrack.store._protocol import AbstractStore, MetricSeries, RunCounts
 
 __all__ = ["Source", "SourceRun", "StoreSource", "Totals"]
@@ -21,14 +21,19 @@ _KEYS_AT_ONCE = 8  # metric histories of one run read concurrently (round trips,
 
 
 class SourceRun(msgspec.Struct, frozen=True):
-    """One run to copy: its info, params and tags, the keys of its metrics, how many dataset inputs it has
-    (counted, not copied: asynctrack does not store inputs)."""
+    """One run to copy: its info, params and tags, the keys of its metrics, and its dataset inputs (each
+    dataset with the tags of its use, ``mlflow.data.context`` for one)."""
 
     info: RunInfo
     params: list[Param]
     tags: list[RunTag]
     metric_keys: list[str]
-    inputs: int = 0
+    datasets: list[DatasetInput] = msgspec.field(default_factory=list)
+
+    @property
+    def inputs(self) -> int:
+        """How many dataset inputs the run has (the verification counts them)."""
+        return len(self.datasets)
 
     def counts(self, points: int) -> RunCounts:
         return RunCounts(len(self.params), len(self.tags), points)
@@ -109,7 +114,7 @@ class StoreSource(Source):
                         [Param(k, v) for k, v in d.params.items()],
                         [RunTag(k, v) for k, v in d.tags.items()],
                         sorted(d.metrics),
-                        len(run.inputs.dataset_inputs),
+                        list(run.inputs.dataset_inputs),
                     )
                 )
             if not token:

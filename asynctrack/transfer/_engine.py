@@ -261,7 +261,10 @@ async def copy_store(
     for counts in found.values():
         target_totals.add_run(counts)
     target_totals.inputs = await _target_inputs(target, target_experiments, set(target_runs))
-    return CopyReport(source_totals, target_totals, copied, skipped, time.monotonic() - began, state.path)
+    notes = await source.not_copied()
+    return CopyReport(
+        source_totals, target_totals, copied, skipped, time.monotonic() - began, state.path, notes
+    )
 
 
 async def _target_inputs(target: AbstractStore, experiment_ids: set[str], run_ids: set[str]) -> int:

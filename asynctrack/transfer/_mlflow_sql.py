@@ -28,7 +28,7 @@ import numpy as np
 from asynctrack.entities import Dataset, DatasetInput, Experiment, InputTag, Param, RunInfo, RunTag
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.store._protocol import MetricSeries
-from asynctrack.transfer._source import Source, SourceRun, Totals
+from asynctrack.transfer._source import Source, SourceRun, Totals, uncopied_notes
 
 __all__ = [
     "MlflowPostgresSource",
@@ -66,6 +66,7 @@ class _MlflowSql(Source):
 
     def __init__(self, description: str, tables: set[str], experiment_columns: set[str]) -> None:
         self.description = description
+        self._tables = frozenset(tables)
         self._has_inputs = "inputs" in tables
         self._workspace = "workspace" in experiment_columns
 
@@ -198,6 +199,16 @@ class _MlflowSql(Source):
                 )[0][0]
             )
         return out
+
+    async def not_copied(self) -> list[str]:
+        async def count(table: str) -> int:
+            if table not in self._tables:
+                return 0
+            return int((await self._query(f"SELECT count(*) FROM {table}"))[0][0])
+
+        return uncopied_notes(
+            await count("registered_models"), await count("model_versions"), await count("logged_models")
+        )
 
 
 class MlflowSqliteSource(_MlflowSql):

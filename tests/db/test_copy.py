@@ -419,3 +419,33 @@ def test_copy_into_a_server_gets_new_ids_and_resumes_into_the_same_runs(tmp_path
                 await target.aclose()
 
         anyio.run(check)
+
+
+def test_copy_names_the_registry_and_logged_models_it_leaves_behind(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "s.db"
+    anyio.run(make_source, source, 1, 10)
+
+    async def register() -> None:
+        store = await SqliteStore.open(str(source), str(tmp_path / "artifacts"))
+        try:
+            exp = await store.get_experiment_by_name("big")
+            assert exp is not None
+            await store.create_registered_model("clf")
+            await store.create_registered_model("reg")
+            for _ in range(3):
+                await store.create_model_version("clf", "s3://b/m")
+            await store.create_logged_model(exp.experiment_id, "m")
+        finally:
+            await store.aclose()
+
+    target = tmp_path / "t.db"
+    assert main(["db", "copy", str(source), f"sqlite:///{target}", "--no-progress"]) == 0
+    assert "not copied" not in capsys.readouterr().out  # nothing of the kind yet: no note
+    anyio.run(register)
+    again = tmp_path / "t2.db"
+    assert main(["db", "copy", str(source), f"sqlite:///{again}", "--no-progress"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "2 registered model(s) with 3 version(s) were not copied" in out
+    assert "1 logged model(s) were not copied" in out

@@ -143,11 +143,11 @@ async def _copy(args: argparse.Namespace) -> int:
 
 def _print_report(report: CopyReport, source: str, target: str, as_json: bool) -> int:
     s, t = report.source, report.target
-    names = ("experiments", "runs", "params", "tags", "points")
+    names = ("experiments", "runs", "params", "tags", "points", "inputs")
     if as_json:
         print_json(
             {
-                "source": {n: getattr(s, n) for n in names} | {"inputs": s.inputs},
+                "source": {n: getattr(s, n) for n in names},
                 "target": {n: getattr(t, n) for n in names},
                 "copied_runs": report.copied_runs,
                 "skipped_runs": report.skipped_runs,

@@ -1,13 +1,14 @@
 """The copy itself: experiments, then each experiment's runs, each run's params, tags and metric histories
-written in bulk (``log_batches`` of the target's largest batches), then the run's status, end time and
-lifecycle stage; a verification count of both sides at the end.
+written in bulk (``log_batches`` of the target's largest batches) after its dataset inputs (``log_inputs``),
+then the run's status, end time and lifecycle stage; a verification count of both sides at the end.
 
 Reading and writing overlap: the next runs' histories are read (a bounded read-ahead) while the current
 run is written. Every data write carries an idempotency key (``asynctrack-copy:<source run>:<target
 run>:<n>``, ``n`` the write's position in the run's deterministic plan), so a run cut short by a crash or
 Ctrl-C is completed on the next run of the command without duplicating a point; the side file
 (``_state.py``) records each run as it is created and as it completes, so complete runs are skipped unread
-and an incomplete one is finished in the same target run.
+and an incomplete one is finished in the same target run. Dataset inputs need no key: a store records a
+run's use of a (name, digest) dataset once, so logging them again on a resumed run adds nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Protocol
 import anyio
 import msgspec
 
-from asynctrack.entities import Experiment, LifecycleStage
+from asynctrack.entities import Experiment, LifecycleStage, ViewType
 from asynctrack.exceptions import INVALID_STATE, RESOURCE_DOES_NOT_EXIST, MlflowException
 from asynctrack.store._protocol import AbstractStore, BatchLimits, BatchWrite, MetricSeries, RunCounts
 from asynctrack.transfer._source import Source, SourceRun, Totals
@@ -66,14 +67,15 @@ class CopyReport(msgspec.Struct):
 
     @property
     def matches(self) -> bool:
-        """Experiments, runs, params, tags and points equal on both sides."""
+        """Experiments, runs, params, tags, points and dataset inputs equal on both sides."""
         s, t = self.source, self.target
-        return (s.experiments, s.runs, s.params, s.tags, s.points) == (
+        return (s.experiments, s.runs, s.params, s.tags, s.points, s.inputs) == (
             t.experiments,
             t.runs,
             t.params,
             t.tags,
             t.points,
+            t.inputs,
         )
 
 
@@ -170,6 +172,8 @@ async def _copy_run(
     run_id = info.run_id
     if info.lifecycle_stage == LifecycleStage.DELETED:  # a resumed run, finished before the crash
         await target.restore_run(run_id)
+    if run.datasets:  # before the data: a resumed run logs them again, which adds nothing
+        await target.log_inputs(run_id, run.datasets)
     await _write_all(target, plan_writes(run_id, run, series, target.limits), progress)
     src = run.info
     await target.update_run_info(run_id, src.status, src.end_time, None)
@@ -256,12 +260,22 @@ async def copy_store(
                 raise
     for counts in found.values():
         target_totals.add_run(counts)
-    notes = []
-    if source_totals.inputs:
-        notes.append(
-            f"{source_totals.inputs} dataset input(s) of the source's runs were not copied: asynctrack does "
-            "not store run inputs yet."
-        )
+    target_totals.inputs = await _target_inputs(target, target_experiments, set(target_runs))
+    notes = await source.not_copied()
     return CopyReport(
         source_totals, target_totals, copied, skipped, time.monotonic() - began, state.path, notes
     )
+
+
+async def _target_inputs(target: AbstractStore, experiment_ids: set[str], run_ids: set[str]) -> int:
+    """The dataset inputs of the copied runs as the target has them (search pages of the experiments the
+    copy wrote to; runs of those experiments that the copy did not write are left out)."""
+    found = 0
+    for experiment_id in sorted(experiment_ids):
+        token: str | None = None
+        while True:
+            page, token = await target.search_runs([experiment_id], "", ViewType.ALL, 1000, [], token)
+            found += sum(len(r.inputs.dataset_inputs) for r in page if r.info.run_id in run_ids)
+            if not token:
+                break
+    return found

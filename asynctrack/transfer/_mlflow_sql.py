@@ -1,10 +1,10 @@
 """MLflow's own SQL database as a copy source, read directly and read-only.
 
 MLflow's SQLAlchemy schema (``experiments``, ``experiment_tags``, ``runs``, ``params``, ``tags``, ``metrics``
-with one row per point, ``inputs``) is read with plain queries. The file is opened with SQLite's
-``mode=ro`` URI, so nothing can be written to it, not even a journal or a WAL switch; PostgreSQL is read in
-a ``READ ONLY`` transaction. MLflow stores NaN as 0 with ``is_nan`` set (turned back into NaN here) and
-+-inf as +-1.7976931348623157e308 (kept: that is what MLflow itself returns for them).
+with one row per point, ``datasets``, ``inputs`` and ``input_tags``) is read with plain queries. The file is
+opened with SQLite's ``mode=ro`` URI, so nothing can be written to it, not even a journal or a WAL switch;
+PostgreSQL is read in a ``READ ONLY`` transaction. MLflow stores NaN as 0 with ``is_nan`` set (turned back
+into NaN here) and +-inf as +-1.7976931348623157e308 (kept: that is what MLflow itself returns for them).
 
 Only the ``default`` workspace is read when the database has MLflow's workspaces (experiment names are
 unique per workspace, so two workspaces could not land in one store); the others are counted and named in
@@ -25,10 +25,10 @@ from typing import Any
 import anyio
 import numpy as np
 
-from asynctrack.entities import Experiment, Param, RunInfo, RunTag
+from asynctrack.entities import Dataset, DatasetInput, Experiment, InputTag, Param, RunInfo, RunTag
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.store._protocol import MetricSeries
-from asynctrack.transfer._source import Source, SourceRun, Totals
+from asynctrack.transfer._source import Source, SourceRun, Totals, uncopied_notes
 
 __all__ = [
     "MlflowPostgresSource",
@@ -66,9 +66,9 @@ class _MlflowSql(Source):
 
     def __init__(self, description: str, tables: set[str], experiment_columns: set[str]) -> None:
         self.description = description
+        self._tables = frozenset(tables)
         self._has_inputs = "inputs" in tables
         self._workspace = "workspace" in experiment_columns
-        self._inputs: dict[str, int] | None = None
 
     @abc.abstractmethod
     async def _query(self, sql: str, args: Sequence[Any] = ()) -> Sequence[Sequence[Any]]:
@@ -103,16 +103,31 @@ class _MlflowSql(Source):
             for eid, name, loc, stage, ct, ut in rows
         ]
 
-    async def _input_counts(self) -> dict[str, int]:
-        if self._inputs is None:
-            self._inputs = {}
-            if self._has_inputs:
-                rows = await self._query(
-                    "SELECT destination_id, count(*) FROM inputs WHERE destination_type = 'RUN' "
-                    "GROUP BY destination_id"
-                )
-                self._inputs = {str(r): int(n) for r, n in rows}
-        return self._inputs
+    async def _datasets(self, experiment_id: int) -> dict[str, list[DatasetInput]]:
+        """The dataset inputs of the experiment's runs (``inputs`` rows from a dataset to a run, joined to
+        ``datasets``), each with its ``input_tags``; in (name, digest) order within a run."""
+        out: dict[str, list[DatasetInput]] = defaultdict(list)
+        if not self._has_inputs:
+            return out
+        tags: dict[str, list[InputTag]] = defaultdict(list)
+        for uuid, key, value in await self._query(
+            "SELECT t.input_uuid, t.name, t.value FROM input_tags t JOIN inputs i ON i.input_uuid = "
+            "t.input_uuid JOIN runs r ON r.run_uuid = i.destination_id WHERE i.destination_type = 'RUN' "
+            "AND r.experiment_id = ? ORDER BY t.input_uuid, t.name",
+            (experiment_id,),
+        ):
+            tags[str(uuid)].append(InputTag(str(key), str(value)))
+        for run, uuid, name, digest, source_type, source, schema, profile in await self._query(
+            "SELECT i.destination_id, i.input_uuid, d.name, d.digest, d.dataset_source_type, "
+            "d.dataset_source, d.dataset_schema, d.dataset_profile FROM inputs i "
+            "JOIN datasets d ON d.dataset_uuid = i.source_id JOIN runs r ON r.run_uuid = i.destination_id "
+            "WHERE i.source_type = 'DATASET' AND i.destination_type = 'RUN' AND r.experiment_id = ? "
+            "ORDER BY i.destination_id, d.name, d.digest",
+            (experiment_id,),
+        ):
+            dataset = Dataset(str(name), str(digest), str(source_type), str(source), schema, profile)
+            out[str(run)].append(DatasetInput(dataset, tags[str(uuid)]))
+        return out
 
     async def runs(self, experiment_id: str) -> list[SourceRun]:
         eid = int(experiment_id)
@@ -130,7 +145,7 @@ class _MlflowSql(Source):
             (eid,),
         ):
             tags[run].append(RunTag(str(key), "" if value is None else str(value)))
-        inputs = await self._input_counts()
+        datasets = await self._datasets(eid)
         rows = await self._query(
             "SELECT run_uuid, name, user_id, status, start_time, end_time, lifecycle_stage, artifact_uri "
             "FROM runs WHERE experiment_id = ? ORDER BY start_time, run_uuid",
@@ -152,7 +167,7 @@ class _MlflowSql(Source):
                 params[run],
                 tags[run],
                 [],  # the points query finds the keys
-                inputs.get(str(run), 0),
+                datasets.get(str(run), []),
             )
             for run, name, user, status, start, end, stage, art in rows
         ]
@@ -178,11 +193,22 @@ class _MlflowSql(Source):
                     await self._query(
                         "SELECT count(*) FROM inputs i JOIN runs r ON r.run_uuid = i.destination_id "
                         "JOIN experiments e ON e.experiment_id = r.experiment_id "
-                        "WHERE i.destination_type = 'RUN'" + ws.replace(" WHERE", " AND")
+                        "WHERE i.destination_type = 'RUN' AND i.source_type = 'DATASET'"
+                        + ws.replace(" WHERE", " AND")
                     )
                 )[0][0]
             )
         return out
+
+    async def not_copied(self) -> list[str]:
+        async def count(table: str) -> int:
+            if table not in self._tables:
+                return 0
+            return int((await self._query(f"SELECT count(*) FROM {table}"))[0][0])
+
+        return uncopied_notes(
+            await count("registered_models"), await count("model_versions"), await count("logged_models")
+        )
 
 
 class MlflowSqliteSource(_MlflowSql):

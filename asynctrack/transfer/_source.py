@@ -7,12 +7,17 @@ tracking server through the REST store), and MLflow's own SQL database read dire
 from __future__ import annotations
 
 import abc
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 
 import anyio
 import msgspec
 
-from asynctrack.entities import Experiment, Param, RunInfo, RunTag, ViewType
+from asynctrack.entities import DatasetInput, Experiment, Param, RunInfo, RunTag, ViewType
+from asynctrack.exceptions import MlflowException
+from asynctrack.store._logged_model_protocol import LoggedModelStore
 from asynctrack.store._protocol import AbstractStore, MetricSeries, RunCounts
+from asynctrack.store._registry_protocol import RegistryStore
 
 __all__ = ["Source", "SourceRun", "StoreSource", "Totals"]
 
@@ -21,14 +26,19 @@ _KEYS_AT_ONCE = 8  # metric histories of one run read concurrently (round trips,
 
 
 class SourceRun(msgspec.Struct, frozen=True):
-    """One run to copy: its info, params and tags, the keys of its metrics, how many dataset inputs it has
-    (counted, not copied: asynctrack does not store inputs)."""
+    """One run to copy: its info, params and tags, the keys of its metrics, and its dataset inputs (each
+    dataset with the tags of its use, ``mlflow.data.context`` for one)."""
 
     info: RunInfo
     params: list[Param]
     tags: list[RunTag]
     metric_keys: list[str]
-    inputs: int = 0
+    datasets: list[DatasetInput] = msgspec.field(default_factory=list)
+
+    @property
+    def inputs(self) -> int:
+        """How many dataset inputs the run has (the verification counts them)."""
+        return len(self.datasets)
 
     def counts(self, points: int) -> RunCounts:
         return RunCounts(len(self.params), len(self.tags), points)
@@ -75,8 +85,28 @@ class Source(abc.ABC):
         when that would mean reading everything again (then the copy's own tally is shown)."""
         return None
 
+    async def not_copied(self) -> list[str]:
+        """What the source holds that the copy leaves behind (the model registry, logged models), one
+        sentence each, for the report; empty when it holds none or cannot tell."""
+        return []
+
     @abc.abstractmethod
     async def aclose(self) -> None: ...
+
+
+def uncopied_notes(models: int, versions: int, logged_models: int) -> list[str]:
+    """The report's sentences for what the copy does not bring along."""
+    notes = []
+    if models or versions:
+        notes.append(
+            f"{models} registered model(s) with {versions} version(s) were not copied: db copy does not "
+            "copy the model registry yet."
+        )
+    if logged_models:
+        notes.append(
+            f"{logged_models} logged model(s) were not copied: db copy does not copy logged models yet."
+        )
+    return notes
 
 
 class StoreSource(Source):
@@ -109,7 +139,7 @@ class StoreSource(Source):
                         [Param(k, v) for k, v in d.params.items()],
                         [RunTag(k, v) for k, v in d.tags.items()],
                         sorted(d.metrics),
-                        len(run.inputs.dataset_inputs),
+                        list(run.inputs.dataset_inputs),
                     )
                 )
             if not token:
@@ -130,8 +160,42 @@ class StoreSource(Source):
                 tg.start_soon(one, i, key)
         return [s for s in out if s is not None]
 
+    async def not_copied(self) -> list[str]:
+        store = self.store
+        models = versions = logged = 0
+        try:
+            if isinstance(store, RegistryStore):
+                models = await _count_pages(lambda t: store.search_registered_models("", _PAGE, [], t))
+                versions = await _count_pages(lambda t: store.search_model_versions("", _PAGE, [], t))
+        except MlflowException:  # a server without a registry: nothing left behind there
+            models = versions = 0
+        if isinstance(store, LoggedModelStore):
+            ids = [e.experiment_id for e in await self.experiments()]
+            try:
+                for lo in range(0, len(ids), 100):
+                    logged += await _count_pages(partial(_logged_page, store, ids[lo : lo + 100]))
+            except MlflowException:
+                logged = 0
+        return uncopied_notes(models, versions, logged)
+
     async def aclose(self) -> None:
         await self.store.aclose()
+
+
+async def _logged_page(
+    store: LoggedModelStore, experiment_ids: list[str], token: str | None
+) -> tuple[Sequence[object], str | None]:
+    return await store.search_logged_models(experiment_ids, None, None, _PAGE, None, token)
+
+
+async def _count_pages(page: Callable[[str | None], Awaitable[tuple[Sequence[object], str | None]]]) -> int:
+    """How many items the paged search ``page`` returns in all."""
+    found, token = 0, None
+    while True:
+        items, token = await page(token)
+        found += len(items)
+        if not token:
+            return found
 
 
 def _id_order(e: Experiment) -> tuple[int, str]:

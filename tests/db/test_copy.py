@@ -25,7 +25,7 @@ import pytest
 from servers import asynctrack_server, mlflow_python, mlflow_server, running
 
 from asynctrack.cli._main import main
-from asynctrack.entities import Param, RunTag, ViewType
+from asynctrack.entities import Dataset, DatasetInput, InputTag, Param, RunTag, ViewType
 from asynctrack.store import AbstractStore, MetricSeries
 from asynctrack.store.rest import RestStore
 from asynctrack.store.sqlite import SqliteStore
@@ -84,11 +84,22 @@ def mlflow_contents(source: Path | Any) -> Contents:
             "SELECT key, value, is_nan, timestamp, step FROM metrics WHERE run_uuid = ?", (rid,)
         ):
             metrics[key].append((step, ts, "nan" if is_nan else value))
+        datasets = []
+        for uuid, *dataset in query(
+            "SELECT i.input_uuid, d.name, d.digest, d.dataset_source_type, d.dataset_source, "
+            "d.dataset_schema, d.dataset_profile FROM inputs i "
+            "JOIN datasets d ON d.dataset_uuid = i.source_id "
+            "WHERE i.source_type = 'DATASET' AND i.destination_type = 'RUN' AND i.destination_id = ?",
+            (rid,),
+        ):
+            input_tags = sorted(query("SELECT name, value FROM input_tags WHERE input_uuid = ?", (uuid,)))
+            datasets.append((tuple(dataset), input_tags))
         runs[rid] = (
             (str(eid), name, user, status, start, end, stage, art),
             params,
             tags,
             {k: sorted(v, key=repr) for k, v in metrics.items()},
+            sorted(datasets),
         )
     return {"experiments": experiments, "runs": runs}
 
@@ -123,8 +134,17 @@ async def store_contents(store: AbstractStore) -> Contents:
                 dict(run.data.params),
                 dict(run.data.tags),
                 metrics,
+                sorted(_dataset_row(d) for d in run.inputs.dataset_inputs),
             )
     return {"experiments": experiments, "runs": runs}
+
+
+def _dataset_row(given: DatasetInput) -> tuple[tuple[Any, ...], list[tuple[str, str]]]:
+    d = given.dataset
+    return (
+        (d.name, d.digest, d.source_type, d.source, d.schema, d.profile),
+        sorted((t.key, t.value) for t in given.tags),
+    )
 
 
 def read_store(path: Path) -> Contents:
@@ -167,7 +187,8 @@ def test_copy_from_mlflow_database_leaves_it_unmodified(
     points = sum(len(p) for run in source["runs"].values() for p in run[3].values())
     assert points == 5700
     assert "points" in out and "5,700" in out and "DIFFERS" not in out
-    assert "1 dataset input(s) of the source's runs were not copied" in out
+    assert sum(len(run[4]) for run in source["runs"].values()) == 1  # the writer's one dataset input
+    assert "inputs" in out and "not copied" not in out
     # a second run finds everything complete and copies nothing again
     assert main(["db", "copy", f"sqlite:///{mlflow_db}", f"sqlite:///{target}", "--json"]) == 0
     assert '"copied_runs": 0' in capsys.readouterr().out
@@ -226,8 +247,21 @@ async def make_source(path: Path, runs: int, points: int, keys: int = 2) -> None
                 for k in range(keys)
             ]
             await store.log_batch(run.info.run_id, series, [Param("p", str(r))], [])
+            await store.log_inputs(run.info.run_id, source_datasets(r))
     finally:
         await store.aclose()
+
+
+def source_datasets(r: int) -> list[DatasetInput]:
+    """Run ``r``'s dataset inputs in ``make_source``: a training set shared by every other run, and an
+    evaluation set with a schema and a profile on the even runs."""
+    train = Dataset("train", f"d{r % 2}", "local", f'{{"uri": "/data/train{r % 2}"}}')
+    out = [DatasetInput(train, [InputTag("mlflow.data.context", "training")])]
+    if r % 2 == 0:
+        schema, profile = '{"mlflow_colspec": [{"type": "double"}]}', f'{{"num_rows": {r}}}'
+        evaluation = Dataset("eval", f"e{r}", "http", '{"url": "https://x/eval"}', schema, profile)
+        out.append(DatasetInput(evaluation, [InputTag("mlflow.data.context", "eval"), InputTag("k", "v")]))
+    return out
 
 
 @pytest.mark.anyio
@@ -257,6 +291,28 @@ async def test_interrupted_copy_resumes_to_exact_counts(tmp_path: Path) -> None:
     assert (report.copied_runs, report.skipped_runs) == (2, 1)
     assert report.matches
     assert (report.target.runs, report.target.points, report.target.params) == (3, 720_000, 3)
+    # the interrupted run's inputs were logged before it stopped and again on resume: still once each
+    assert report.target.inputs == report.source.inputs == 5
+    target = await SqliteStore.open(str(target_path), str(tmp_path / "a"))
+    try:
+        assert_same(await anyio.to_thread.run_sync(read_store, source_path), await store_contents(target))
+        await assert_found_by_dataset(target)
+    finally:
+        await target.aclose()
+
+
+async def assert_found_by_dataset(store: AbstractStore) -> None:
+    """The copied inputs answer dataset filters: ``eval`` on runs 0 and 2, digest ``d1`` on run 1."""
+    exp = await store.get_experiment_by_name("big")
+    assert exp is not None
+
+    async def names(where: str) -> list[str | None]:
+        runs, _ = await store.search_runs([exp.experiment_id], where, ViewType.ALL, 100, [], None)
+        return sorted(r.info.run_name for r in runs)
+
+    assert await names("datasets.name = 'eval'") == ["run0", "run2"]
+    assert await names("datasets.digest = 'd1'") == ["run1"]
+    assert await names("datasets.context = 'training'") == ["run0", "run1", "run2"]
 
 
 def _count_lines(path: Path) -> int:
@@ -363,3 +419,33 @@ def test_copy_into_a_server_gets_new_ids_and_resumes_into_the_same_runs(tmp_path
                 await target.aclose()
 
         anyio.run(check)
+
+
+def test_copy_names_the_registry_and_logged_models_it_leaves_behind(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "s.db"
+    anyio.run(make_source, source, 1, 10)
+
+    async def register() -> None:
+        store = await SqliteStore.open(str(source), str(tmp_path / "artifacts"))
+        try:
+            exp = await store.get_experiment_by_name("big")
+            assert exp is not None
+            await store.create_registered_model("clf")
+            await store.create_registered_model("reg")
+            for _ in range(3):
+                await store.create_model_version("clf", "s3://b/m")
+            await store.create_logged_model(exp.experiment_id, "m")
+        finally:
+            await store.aclose()
+
+    target = tmp_path / "t.db"
+    assert main(["db", "copy", str(source), f"sqlite:///{target}", "--no-progress"]) == 0
+    assert "not copied" not in capsys.readouterr().out  # nothing of the kind yet: no note
+    anyio.run(register)
+    again = tmp_path / "t2.db"
+    assert main(["db", "copy", str(source), f"sqlite:///{again}", "--no-progress"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "2 registered model(s) with 3 version(s) were not copied" in out
+    assert "1 logged model(s) were not copied" in out

@@ -1,7 +1,8 @@
 """``db copy`` and ``db upgrade`` with asynctrack's PostgreSQL store (a database of the test's own on the
 local server): SQLite -> PostgreSQL -> SQLite keeping ids and every point, MLflow's database into
-PostgreSQL, an interrupted copy into PostgreSQL resumed exactly, and the schema checks (newer refused
-unwritten naming both versions, a missing migration named, a failing step rolled back whole)."""
+PostgreSQL, an interrupted copy into PostgreSQL resumed exactly (dataset inputs included, then copied back
+to SQLite), and the schema checks (newer refused unwritten naming both versions, a missing migration named,
+a failing step rolled back whole)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from test_copy import (
     DATA,
     Interrupt,
     StopInSecondRun,
+    assert_found_by_dataset,
     assert_same,
     make_source,
     mlflow_contents,
@@ -102,7 +104,20 @@ def test_interrupted_copy_into_postgresql_resumes_exactly(pg: str, tmp_path: Pat
     assert (report.copied_runs, report.skipped_runs) == (2, 1)
     assert report.matches
     assert (report.target.runs, report.target.points) == (3, 720_000)
+    assert report.target.inputs == report.source.inputs == 5  # the resumed run's inputs not twice
     assert_same(read_store(source_path), read_pg(pg))
+
+    async def filter_datasets() -> None:
+        store = await PostgresStore.open(pg, "/unused")
+        try:
+            await assert_found_by_dataset(store)
+        finally:
+            await store.aclose()
+
+    anyio.run(filter_datasets)
+    back = tmp_path / "back.db"  # and PostgreSQL -> SQLite, inputs included
+    assert main(["db", "copy", pg, f"sqlite:///{back}", "--no-progress"]) == 0
+    assert_same(read_store(source_path), read_store(back))
 
 
 def _set_version(uri: str, version: int) -> None:

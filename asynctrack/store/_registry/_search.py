@@ -169,19 +169,11 @@ def search_model_versions(
         )
     where.append("v.current_stage != ?")
     params.append(DELETED_STAGE)
+    members = "t.model_key, t.version FROM model_version_tags AS t"
+    for c in tags[1:]:
+        where.append(_tag_clause(d, params, c, "(v.model_key, v.version)", members))
     for c in clauses:
-        if c.entity is Entity.TAG:
-            if c in tags[1:]:
-                where.append(
-                    _tag_clause(
-                        d,
-                        params,
-                        c,
-                        "(v.model_key, v.version)",
-                        "t.model_key, t.version FROM model_version_tags AS t",
-                    )
-                )
-        else:
+        if c.entity is not Entity.TAG:
             where.append(_attribute(d, params, _VERSION_ATTRS[c.key], c))
     if not prompts:
         where.append(

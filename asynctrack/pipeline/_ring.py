@@ -75,6 +75,8 @@ HEADER_SIZE = 4096
 # loop's); past this size, further names go to a ``.names`` file beside it.
 NAMES_SIZE = 1024 * 1024
 _DATA_AT = HEADER_SIZE + NAMES_SIZE
+# Linux keeps a MAP_SHARED file mapping's pages in the file's page cache: fdatasync writes them back.
+_FDATASYNC_WRITES_MAPPINGS = sys.platform.startswith("linux") and hasattr(os, "fdatasync")
 _MAGIC = b"ATQRING2"
 _MAGIC_V1 = b"ATQRING1"  # 8-byte aligned records after one producer lock (still read by recovery)
 # magic, reserved (0), size, acked, inflight start, inflight end, progress, journal mark, synced, pid
@@ -422,9 +424,22 @@ class QueueFile:
         """Write the file's dirty pages to disk (blocking: call from a thread) and record how far the
         disk copy goes, so a reader after a reboot trusts those records."""
         taken = self.taken  # every record before it is complete (later slots may be half written)
-        self._mm.flush()
+        self._flush()
         struct.pack_into("<Q", self._mm, 64, taken)
-        self._mm.flush(0, mmap.PAGESIZE)
+        self._flush(mmap.PAGESIZE)
+
+    def _flush(self, length: int = 0) -> None:
+        # ``mmap.flush()`` holds the GIL through its msync(MS_SYNC) (CPython's mmapmodule.c, every
+        # version), which stalled every Python thread, the training loop's included, for the whole disk
+        # write of the 16 MiB ring several times a second. On Linux a shared mapping's dirty pages are the
+        # file's page cache, which fdatasync(2) writes back with the GIL released (and only the dirty
+        # pages, where msync walks the whole range). Elsewhere msync is the portable guarantee.
+        if _FDATASYNC_WRITES_MAPPINGS:
+            os.fdatasync(self._fd)
+        elif length:
+            self._mm.flush(0, length)
+        else:
+            self._mm.flush()
 
     # -- lifetime
     def close(self, unlink: bool) -> None:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import anyio
+import anyio.abc
 import numpy as np
 
 from asynctrack._batching._batch import Batch, coalesce, rebuild, split_by
@@ -94,6 +95,7 @@ class Worker:
         # power loss can cost what was accepted since, docs/journal.md); a kill costs nothing either way.
         self.ring_sync: tuple[str, float] = ("never", 0.0)
         self._ring_synced = 0.0
+        self._ring_sync_due = False  # a timed sync is scheduled
 
     async def run(self) -> None:
         """Drain the queue until :meth:`stop`; this task is owned by its Pipeline."""
@@ -104,40 +106,46 @@ class Worker:
         journal = self.journal
         try:
             with scope:
-                if journal is not None:
-                    # What earlier processes could not ship to this target goes first.
-                    await journal.replay_others(self._store)
-                while True:
-                    if journal is not None and q.empty():
-                        await journal.flush_acknowledgements()  # idle: record what the target has
-                    await q.wait_for_work(self._linger, self._target)
-                    express = q.express
-                    if express is not None:
-                        # The express lane's gate: held from taking a chunk until it is durable or
-                        # failed, so no synchronous call is written from its caller's thread meanwhile;
-                        # released as the chunk completes, before its waiting callers are woken, so
-                        # their next synchronous call finds the lane free.
-                        await express.enter_worker()
-                        self._gate = express
-                    try:
-                        ring = q.ring
-                        start = ring.taken if ring is not None else 0
-                        frames = q.take(self._chunk_size)
-                        if frames:
-                            end = ring.taken if ring is not None else 0
-                            if ring is not None:
-                                await self._sync_ring(ring)
-                            try:
-                                await self._process(frames, start, end)
-                            except Exception as exc:  # a bug; a store's errors are handled in _apply
-                                self._fail_chunk(frames, exc)
-                                if ring is not None:
-                                    ring.ack(end)  # failed for good: never replayed
-                    finally:
-                        self._leave_gate()
+                async with anyio.create_task_group() as tasks:  # the queue file's timed syncs
+                    if journal is not None:
+                        # What earlier processes could not ship to this target goes first.
+                        await journal.replay_others(self._store)
+                    while True:
+                        if journal is not None and q.empty():
+                            await journal.flush_acknowledgements()  # idle: record what the target has
+                        await q.wait_for_work(self._linger, self._target)
+                        await self._drain_once(tasks)
         finally:
             q.mark_stopped("the logging worker stopped")
             finished.set()
+
+    async def _drain_once(self, tasks: anyio.abc.TaskGroup) -> None:
+        """Take one chunk and write it."""
+        q = self._queue
+        express = q.express
+        if express is not None:
+            # The express lane's gate: held from taking a chunk until it is durable or failed, so no
+            # synchronous call is written from its caller's thread meanwhile; released as the chunk
+            # completes, before its waiting callers are woken, so their next synchronous call finds the
+            # lane free.
+            await express.enter_worker()
+            self._gate = express
+        try:
+            ring = q.ring
+            start = ring.taken if ring is not None else 0
+            frames = q.take(self._chunk_size)
+            if frames:
+                end = ring.taken if ring is not None else 0
+                if ring is not None:
+                    await self._sync_ring(ring, tasks)
+                try:
+                    await self._process(frames, start, end)
+                except Exception as exc:  # a bug; a store's errors are handled in _apply
+                    self._fail_chunk(frames, exc)
+                    if ring is not None:
+                        ring.ack(end)  # failed for good: never replayed
+        finally:
+            self._leave_gate()
 
     @property
     def store(self) -> AbstractStore:
@@ -162,14 +170,27 @@ class Worker:
         await self._apply(batch)
         self.inflight = 0  # recovery's operations are not this process's in-flight ones
 
-    async def _sync_ring(self, ring: QueueFile) -> None:
+    async def _sync_ring(self, ring: QueueFile, tasks: anyio.abc.TaskGroup) -> None:
+        """Write the queue file's pages to disk under the fsync policy: before the chunk is written with
+        ``batch``; with ``interval``, at most once an interval in a task of its own, beside the writes,
+        so that a caller waiting for its chunk never waits for the disk as well."""
         policy, interval = self.ring_sync
         if policy == "never":
             return
-        now = time.monotonic()
-        if policy == "batch" or now - self._ring_synced >= interval:
-            self._ring_synced = now
+        if policy == "batch":
             await anyio.to_thread.run_sync(ring.sync)
+        elif not self._ring_sync_due:
+            self._ring_sync_due = True
+            tasks.start_soon(self._sync_ring_later, ring, interval)
+
+    async def _sync_ring_later(self, ring: QueueFile, interval: float) -> None:
+        try:
+            await anyio.sleep(max(0.0, self._ring_synced + interval - time.monotonic()))
+            if not ring.closed:
+                await anyio.to_thread.run_sync(ring.sync)
+        finally:
+            self._ring_synced = time.monotonic()
+            self._ring_sync_due = False
 
     def _leave_gate(self) -> None:
         gate, self._gate = self._gate, None

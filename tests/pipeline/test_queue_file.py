@@ -186,3 +186,19 @@ def test_a_large_record_across_the_end_is_voided_in_two_records(tmp_path: Path) 
     assert ring.take(10)[0] == [b"z" * 2000]
     assert read_ring(ring.path).frames[-1][2] == b"z" * 2000
     ring.close(unlink=True)
+
+
+def _synced_mark(path: str) -> int:
+    with open(path, "rb") as f:
+        return int(struct.unpack_from("<Q", f.read(72), 64)[0])
+
+
+def test_sync_records_how_far_the_disk_copy_goes(tmp_path: Path) -> None:
+    ring = _ring(tmp_path)
+    for seq in range(1, 11):
+        _metric(ring, 1, seq)
+    ring.take(4)
+    assert _synced_mark(ring.path) == 0
+    ring.sync()
+    assert _synced_mark(ring.path) == ring.taken > 0  # the records taken so far are trusted after a reboot
+    ring.close(unlink=True)

@@ -30,8 +30,9 @@ def split_by(column: np.ndarray[Any, Any]) -> list[tuple[int, np.ndarray[Any, An
         return [(int(first), np.arange(len(column)))]
     order = np.argsort(column, kind="stable")
     ordered = column[order]
-    cuts = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
-    return [(int(ordered[g[0]]), order[g]) for g in np.split(np.arange(len(order)), cuts)]
+    # Slices of ``order`` between the cuts (np.split costs tens of microseconds in Python per call).
+    bounds = [0, *(np.flatnonzero(ordered[1:] != ordered[:-1]) + 1).tolist(), len(order)]
+    return [(int(ordered[a]), order[a:b]) for a, b in zip(bounds, bounds[1:])]
 
 
 class Batch:

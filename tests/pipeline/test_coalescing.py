@@ -7,8 +7,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 import asynctrack as mlflow
-from asynctrack._batching._batch import coalesce
+from asynctrack._batching._batch import coalesce, split_by
 from asynctrack._batching._ops import (
     METRIC_TAG,
     BarrierOp,
@@ -32,6 +34,22 @@ NAMES = ["run-a", "run-b", "loss", "acc"]
 
 def metric(seq: int, run: int, key: int, step: int) -> bytes:
     return pack_metric(METRIC_TAG, 1, seq, run, key, float(step), 1000, step)
+
+
+def test_split_by_groups_rows_by_value_in_their_original_order() -> None:
+    rng = np.random.default_rng(7)
+    for column in (
+        np.array([], np.int32),
+        np.array([5], np.int32),
+        np.full(9, 3, np.int32),
+        np.tile(np.arange(4, dtype=np.int32), 50),
+        rng.integers(0, 7, 1000).astype(np.int32),
+    ):
+        groups = split_by(column)
+        expected = {int(v): np.flatnonzero(column == v) for v in np.unique(column)}
+        assert [v for v, _ in groups] == sorted(expected)
+        for v, idx in groups:
+            assert idx.tolist() == expected[v].tolist()
 
 
 def test_coalesce_respects_limits_and_keeps_run_order() -> None:

@@ -89,6 +89,7 @@ def _assert_mlflow_refusal(message: str, path: Path) -> None:
     assert f"asynctrack db copy sqlite:///{path} sqlite:///asynctrack.db" in " ".join(message.split())
 
 
+@pytest.mark.slow
 async def test_store_refuses_mlflow_database_unchanged(mlflow_db: Path) -> None:
     """The store refuses an MLflow database, naming what it found, and leaves the file as it was."""
     before, files = digest(mlflow_db), listing(mlflow_db.parent)

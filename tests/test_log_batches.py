@@ -129,6 +129,7 @@ ints = st.integers(-(2**63), 2**63 - 1)
 floats = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([0.0, -0.0, 1.0]))
 
 
+@pytest.mark.slow
 @settings(max_examples=500, deadline=None)
 @given(
     steps=st.lists(st.integers(-5, 5) | ints, min_size=1, max_size=16),

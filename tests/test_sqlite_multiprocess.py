@@ -120,6 +120,7 @@ def _check_runs(run_ids: list[str]) -> None:
     assert client.get_experiment(experiment_ids.pop()).name == "shared"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("busy_timeout", ["0.1", "0"], ids=["default-busy-timeout", "no-busy-timeout"])
 def test_concurrent_processes_lose_nothing(tmp_tracking, tmp_path, busy_timeout):
     """Processes logging into one existing database all land every point, error-free.
@@ -132,6 +133,7 @@ def test_concurrent_processes_lose_nothing(tmp_tracking, tmp_path, busy_timeout)
     _check_runs(run_ids)
 
 
+@pytest.mark.slow
 def test_concurrent_processes_on_fresh_database(tmp_tracking, tmp_path):
     """Processes that create the database and the same experiment at once still land every point."""
     assert not (tmp_path / "t.db").exists()
@@ -151,6 +153,7 @@ def _release(holder: subprocess.Popen) -> None:
     assert holder.returncode == 0, err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("operation", ["log_metric", "log_batch", "create_experiment", "end_run"])
 def test_locked_database_is_waited_out(tmp_tracking, tmp_path, operation):
     """A synchronous call made while another process holds BEGIN EXCLUSIVE succeeds after the release."""
@@ -182,6 +185,7 @@ def test_locked_database_is_waited_out(tmp_tracking, tmp_path, operation):
         assert client.get_run(rid).info.status == "FINISHED"
 
 
+@pytest.mark.slow
 def test_set_experiment_tolerates_concurrent_creation(tmp_tracking, tmp_path):
     """set_experiment(name) uses the experiment another process created while it was trying to."""
     MlflowClient().get_experiment("0")
@@ -193,6 +197,7 @@ def test_set_experiment_tolerates_concurrent_creation(tmp_tracking, tmp_path):
     assert exp.name == "shared" and exp.artifact_location == "/elsewhere"
 
 
+@pytest.mark.slow
 def test_experiment_name_env_tolerates_concurrent_creation(tmp_tracking, tmp_path, monkeypatch):
     """start_run with MLFLOW_EXPERIMENT_NAME uses the experiment another process created concurrently."""
     MlflowClient().get_experiment("0")

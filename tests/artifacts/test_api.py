@@ -266,6 +266,7 @@ def test_large_file_streams_and_round_trips(client: MlflowClient, run_id: str, t
     assert os.listdir(root / "blobs") == ["big.bin"]
 
 
+@pytest.mark.slow
 def test_figure_detection_with_matplotlib_half_loaded() -> None:
     """matplotlib imported without its figure module (another library did ``import matplotlib``): a plotly
     figure is still recognised (found by the full suite, where test order decides what is loaded)."""

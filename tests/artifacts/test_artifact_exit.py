@@ -13,6 +13,8 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 from asynctrack import MlflowClient
 
 
@@ -31,6 +33,7 @@ def run_child(
     )
 
 
+@pytest.mark.slow
 def test_exit_writes_pending_uploads(tmp_path: Path) -> None:
     """A process that queues 200 uploads and 1,000 metrics asynchronously and just exits loses none, and
     ends its artifact I/O threads on the way out."""
@@ -64,6 +67,7 @@ def test_exit_writes_pending_uploads(tmp_path: Path) -> None:
     assert client.get_run(run_id).info.status == "FINISHED"
 
 
+@pytest.mark.slow
 def test_exit_reports_uploads_it_could_not_write(tmp_path: Path) -> None:
     """An upload whose source never delivers (a pipe no one writes) cannot finish: the process still exits
     within about ASYNCTRACK_EXIT_TIMEOUT, writes everything else, and names the upload it could not write."""

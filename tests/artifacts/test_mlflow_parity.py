@@ -63,6 +63,7 @@ def test_same_files_and_answers_as_mlflow(reference: dict[str, Any], ours: dict[
     assert not different, json.dumps(different, indent=1)
 
 
+@pytest.mark.slow
 def test_the_record_covers_the_layout(ours: dict[str, Any]) -> None:
     """The comparison is not vacuous: the record holds MLflow's layout and the image-series files."""
     assert ours["artifact_uri"] == "CWD/mlruns/0/RUN/artifacts"

@@ -38,6 +38,7 @@ def _error(response: httpx.Response, status: int, code: str) -> str:
 # -- the API's shapes, as mlflow server's
 
 
+@pytest.mark.slow
 def test_upload_list_download_delete(http: httpx.Client) -> None:
     """Upload answers 200; a listing has base names, sizes for files (0 for an empty one: MLflow's server
     leaves the field out) and none for directories; an empty listing, a file's and a missing path's are
@@ -229,6 +230,7 @@ def _peak_rss(pid: int) -> int:
     raise AssertionError("no VmHWM")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads peak RSS from /proc")
 def test_uploads_and_downloads_stream_in_bounded_memory(artifacts_only: tuple[ServerProcess, Path]) -> None:
     """256 MiB up and down through a one-process server: its peak RSS grows by far less than the file."""

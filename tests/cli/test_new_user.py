@@ -75,6 +75,7 @@ def test_demo_then_runs_list_at_80_columns(deep: Path) -> None:
 
 
 # Six console runs of ~1 s each per case: the other two cases are in the slow set.
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "uri",
     [

@@ -264,6 +264,7 @@ def source_datasets(r: int) -> list[DatasetInput]:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_interrupted_copy_resumes_to_exact_counts(tmp_path: Path) -> None:
     source_path, target_path = tmp_path / "s.db", tmp_path / "t.db"

@@ -301,6 +301,7 @@ def small_disk(
         yield d, preexec
 
 
+@pytest.mark.slow
 def test_a_full_journal_disk_is_reported_and_nothing_is_dropped(
     server: ServerProcess, journal_env: dict[str, str], small_disk: tuple[Path, Callable[[], None] | None]
 ) -> None:
@@ -324,6 +325,7 @@ def test_a_full_journal_disk_is_reported_and_nothing_is_dropped(
     assert _steps(server.url, run_id) == Counter(range(n))  # shipped all the same
 
 
+@pytest.mark.slow
 def test_a_synchronous_call_to_a_dead_server_raises_and_keeps_the_operation(
     server: ServerProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -68,6 +68,7 @@ async def test_round_trip_and_acknowledgements(tmp_path: Path) -> None:
     assert state.pending_operations() == 3 * (103 + 2)
 
 
+@pytest.mark.slow
 async def test_every_truncation_point_keeps_the_intact_prefix(tmp_path: Path) -> None:
     path = tmp_path / "j.journal"
     await _write(path, 3)
@@ -152,6 +153,7 @@ async def test_lock_is_held_by_the_writer_and_released_by_its_death(tmp_path: Pa
         os.close(fd)
 
 
+@pytest.mark.slow
 async def test_the_background_fsync_never_outlives_the_file(tmp_path: Path) -> None:
     """An append that starts a background fsync, then an immediate close: the fsync must end before the
     descriptor is closed (before the fix it ran on a closed descriptor about half the time: EBADF, reported
@@ -182,6 +184,7 @@ async def test_the_background_fsync_never_outlives_the_file(tmp_path: Path) -> N
     assert reported == []
 
 
+@pytest.mark.slow
 async def test_a_close_cut_short_leaves_the_descriptor_to_the_running_fsync(tmp_path: Path) -> None:
     """A close cancelled while it waits (the exit's deadline) must not close the descriptor under a
     background fsync either: the descriptor closes when the fsync ends, and nothing is reported."""

@@ -13,6 +13,7 @@ from pathlib import Path
 import anyio
 import numpy as np
 import postgres_db
+import pytest
 
 from asynctrack._redact import restore_credentials
 from asynctrack._tracking_uri import StoreLocation, resolve
@@ -71,6 +72,7 @@ async def _history(location: StoreLocation, run_id: str) -> list[float]:
         await store.aclose()
 
 
+@pytest.mark.slow
 def test_postgres_journal_is_redacted_and_still_replays(tmp_path: Path) -> None:
     postgres_db.require()
     with postgres_db.temporary_database() as plain:

@@ -30,6 +30,7 @@ def test_threads_with_readers_verify_every_point_sent(tmp_path: Path) -> None:
     assert read_back(uri, r["experiment_id"], 5) == {"runs": 4, "points": 1000, "params": 40, "tags": 20}
 
 
+@pytest.mark.slow
 def test_tasks_synchronous_verify_every_point_sent(tmp_path: Path) -> None:
     """Runs as asyncio tasks with synchronous=True: each call is durable when it returns, so the caller
     latency is the durability latency, and again everything sent is in the store."""

@@ -66,6 +66,7 @@ def test_unreachable_target_is_one_line_exit_1(tmp_path: Path) -> None:
     assert proc.stdout == ""
 
 
+@pytest.mark.slow
 def test_rejecting_target_is_one_line_exit_1(tmp_path: Path, forbidding_server: str) -> None:
     """A server that refuses every request: MLflow's error code and message are shown."""
     proc = loadtest(tmp_path, forbidding_server, "--json", timeout=60)

@@ -15,6 +15,7 @@ from asynctrack.exceptions import QueueFull
 from asynctrack.pipeline import get_pipeline
 
 
+@pytest.mark.slow
 def test_full_queue_blocks_then_proceeds(db: Path, locker: type, monkeypatch: pytest.MonkeyPatch) -> None:
     """With room for 100 operations and the store locked for 1 s, the caller waits, then all land."""
     monkeypatch.setenv("ASYNCTRACK_QUEUE_SIZE", "100")
@@ -58,6 +59,7 @@ def test_raise_policy_refuses_at_the_call_site(
     assert 50 <= len(accepted) < 10_000
 
 
+@pytest.mark.slow
 def test_array_bytes_are_bounded(db: Path, locker: type) -> None:
     """Large arrays wait for room too: at most 64 array operations queue up while the store is stuck
     (the worker holds at most one chunk more)."""

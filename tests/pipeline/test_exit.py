@@ -57,6 +57,7 @@ def test_exit_without_flush_writes_everything(tmp_path: Path) -> None:
     assert len(values) == 100_000 and values[-1] == 99_999.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("queue_file", ["1", "0"])
 def test_stuck_store_cannot_hang_exit(tmp_path: Path, queue_file: str) -> None:
     """With the database locked by another process, exit takes about ASYNCTRACK_EXIT_TIMEOUT and
@@ -118,6 +119,7 @@ def test_stuck_store_cannot_hang_exit(tmp_path: Path, queue_file: str) -> None:
     assert kept.endswith(".queue") and not os.path.exists(kept)  # replayed, then deleted
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_fork_child_neither_hangs_nor_writes_twice(tmp_path: Path) -> None:
     """A forked child starts with an empty pipeline: it logs its own run, and the parent's queued
@@ -156,6 +158,7 @@ def test_fork_child_neither_hangs_nor_writes_twice(tmp_path: Path) -> None:
     assert len(client.get_metric_history(lines["child"], "c")) == 1000
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_fork_child_keeps_logging_to_the_active_run(tmp_path: Path) -> None:
     """A forked child that logs through the fluent API to the inherited active run is written too

@@ -109,6 +109,7 @@ def _refusal(line: str, db: Path) -> int:
     return int(words[1])
 
 
+@pytest.mark.slow
 def test_synchronous_call_on_a_full_disk_raises_and_nothing_is_lost(
     disk: tuple[str, Path, Callable[[], None] | None], api: str
 ) -> None:

@@ -43,6 +43,7 @@ def _snapshot(root: Path) -> set[str]:
     return {str(p.relative_to(root)) for p in root.rglob("*")}
 
 
+@pytest.mark.slow
 def test_upload_list_and_get_a_runs_artifacts(http: httpx.Client, served: tuple[ServerProcess, Path]) -> None:
     run_id = new_run(http)
     assert _upload(http, run_id, "test.txt", b"hello world").status_code == 200
@@ -169,6 +170,7 @@ def test_relative_artifact_location_outside_the_roots_is_refused(http: httpx.Cli
     assert "my_location" in message and os.path.join(os.getcwd(), "my_location") in message
 
 
+@pytest.mark.slow
 def test_relative_artifact_location_inside_a_root_is_stored_absolute(tmp_path: Path) -> None:
     """Started inside its artifact root, the server stores ``my_location`` as ``<cwd>/my_location``, the
     answer MLflow's test_create_get_search_experiment expects; ``..`` still never passes."""

@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from server_helpers import new_experiment, new_run
@@ -123,6 +124,7 @@ _text = st.one_of(
 )
 
 
+@pytest.mark.slow
 def test_fuzzed_link_requests_never_fail_internally(client: httpx.Client) -> None:
     rid = new_run(client)
     model = st.fixed_dictionaries({}, optional={"model_id": _text, "step": _text})

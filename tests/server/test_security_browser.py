@@ -131,6 +131,7 @@ def _stage(server: ServerProcess, experiment_id: str) -> str:
         )
 
 
+@pytest.mark.slow
 def test_a_hostile_page_cannot_write(tmp_path: Path, browser: Browser, attacker_port: int) -> None:
     with running(make_server(tmp_path)) as server:
         for site in ("evil.test", "localhost"):  # another site; the same site on another port

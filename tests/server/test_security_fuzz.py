@@ -134,6 +134,7 @@ _settings = settings(max_examples=150, deadline=None, suppress_health_check=list
 _ARTIFACT_PREFIXES = ("/api/2.0/mlflow-artifacts/", "/ajax-api/2.0/mlflow-artifacts/")
 
 
+@pytest.mark.slow
 def test_foreign_hosts_are_refused_everywhere(unchanged: tuple[ServerProcess, Path]) -> None:
     @_settings
     @given(

@@ -85,6 +85,7 @@ def test_default_allowed_hosts_are_loopback_names_this_machine_and_ip_literals(
     assert web.get("/version", headers={"Host": "evil.example"}).status_code == 200
 
 
+@pytest.mark.slow
 def test_allowed_hosts_option_replaces_the_defaults(tmp_path: Path) -> None:
     extra = ["--allowed-hosts", "mlflow.example.com,*.corp.example:5000,127.0.0.1"]
     with running(make_server(tmp_path, extra=extra)) as srv, httpx.Client(base_url=srv.url) as c:
@@ -117,6 +118,7 @@ def test_allowed_hosts_option_replaces_the_defaults(tmp_path: Path) -> None:
     }
 
 
+@pytest.mark.slow
 def test_allowed_hosts_star_allows_any_host(tmp_path: Path) -> None:
     with (
         running(make_server(tmp_path, extra=["--allowed-hosts", "*"])) as srv,
@@ -357,6 +359,7 @@ def test_bad_security_options_fail_before_serving(tmp_path: Path) -> None:
         assert says in done.stderr, (flag, value, done.stderr)
 
 
+@pytest.mark.slow
 def test_mlflow_server_variables_set_the_defaults(tmp_path: Path) -> None:
     """MLFLOW_SERVER_ALLOWED_HOSTS and MLFLOW_SERVER_CORS_ALLOWED_ORIGINS, as MLflow's server reads them."""
     server = make_server(tmp_path)
@@ -386,6 +389,7 @@ def test_refusals_carry_the_security_headers_too(web: httpx.Client) -> None:
         assert response.headers["x-frame-options"] == "SAMEORIGIN"
 
 
+@pytest.mark.slow
 def test_ui_command_takes_the_security_options(tmp_path: Path) -> None:
     port = free_port()
     argv = [sys.executable, "-m", "asynctrack", "ui", "--host", "127.0.0.1", "--port", str(port)]

@@ -96,11 +96,13 @@ def test_ordinary_nesting_still_decodes(http: httpx.Client) -> None:
 # -- slow clients
 
 
+@pytest.mark.slow
 def test_connection_sending_nothing_is_closed(strict: tuple[ServerProcess, Path]) -> None:
     with _connect(strict[0]) as sock:
         assert _read_until_closed(sock) == b""
 
 
+@pytest.mark.slow
 def test_headers_trickled_byte_by_byte_are_cut_off(strict: tuple[ServerProcess, Path]) -> None:
     """Each byte arrives well within any idle timeout, but the headers as a whole take too long."""
     with _connect(strict[0]) as sock:
@@ -119,6 +121,7 @@ def test_headers_trickled_byte_by_byte_are_cut_off(strict: tuple[ServerProcess, 
         assert closed
 
 
+@pytest.mark.slow
 def test_kept_alive_connection_then_stalled_headers_is_closed(strict: tuple[ServerProcess, Path]) -> None:
     """After a first answered request, a second request's headers that never complete close the connection."""
     with _connect(strict[0]) as sock:
@@ -131,6 +134,7 @@ def test_kept_alive_connection_then_stalled_headers_is_closed(strict: tuple[Serv
         assert _read_until_closed(sock) == b""
 
 
+@pytest.mark.slow
 def test_idle_kept_alive_connection_is_closed(strict: tuple[ServerProcess, Path]) -> None:
     """After an answer, a connection that sends nothing more is closed (--keep-alive-timeout, 5 s)."""
     with _connect(strict[0]) as sock:
@@ -139,6 +143,7 @@ def test_idle_kept_alive_connection_is_closed(strict: tuple[ServerProcess, Path]
     assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"OK")
 
 
+@pytest.mark.slow
 def test_half_sent_body_gets_408_and_the_connection_is_closed(
     http: httpx.Client, strict: tuple[ServerProcess, Path]
 ) -> None:
@@ -155,6 +160,7 @@ def test_half_sent_body_gets_408_and_the_connection_is_closed(
     assert experiment_named(http, name) is None
 
 
+@pytest.mark.slow
 def test_half_sent_artifact_upload_leaves_nothing(strict: tuple[ServerProcess, Path]) -> None:
     dest = strict[1]
     with _connect(strict[0]) as sock:
@@ -169,6 +175,7 @@ def test_half_sent_artifact_upload_leaves_nothing(strict: tuple[ServerProcess, P
     assert leftovers == []  # neither the file nor its temporary
 
 
+@pytest.mark.slow
 def test_slow_but_steady_body_is_accepted(http: httpx.Client, strict: tuple[ServerProcess, Path]) -> None:
     """The body timeout bounds each wait, not the whole body: pieces 0.5 s apart (under 2 s) get through."""
     name = f"steady-{uuid.uuid4().hex}"
@@ -186,6 +193,7 @@ def test_slow_but_steady_body_is_accepted(http: httpx.Client, strict: tuple[Serv
     assert experiment_named(http, name) is not None
 
 
+@pytest.mark.slow
 def test_connection_cap_answers_503_then_recovers(tmp_path: Path) -> None:
     extra = ["--max-connections", "4", "--header-timeout", "120"]
     with running(make_server(tmp_path, extra=extra)) as srv:
@@ -266,6 +274,7 @@ def test_artifact_location_under_a_root_is_kept(
 # -- startup
 
 
+@pytest.mark.slow
 def test_warning_when_listening_beyond_loopback(tmp_path: Path) -> None:
     exposed = make_server(tmp_path, extra=["--host", "0.0.0.0"])
     with running(exposed):
@@ -337,6 +346,7 @@ def test_download_that_is_never_read_is_cut_off(strict: tuple[ServerProcess, Pat
     assert "took no response data" in server.log.read_text()
 
 
+@pytest.mark.slow
 def test_download_read_slowly_but_steadily_completes(strict: tuple[ServerProcess, Path]) -> None:
     server, dest = strict
     size = 6 * 1024 * 1024

@@ -42,6 +42,7 @@ def _user_client(server: ServerProcess, admin: httpx.Client) -> tuple[str, httpx
     return name, client(server, basic(name, PASSWORD))
 
 
+@pytest.mark.slow
 def test_experiment_search_returns_only_readable_experiments_page_by_page(
     server: ServerProcess, admin: httpx.Client
 ) -> None:
@@ -177,6 +178,7 @@ def test_creator_gets_manage(server: ServerProcess, admin: httpx.Client) -> None
         ok(c.post(API + "/experiments/delete", json={"experiment_id": mine}))
 
 
+@pytest.mark.slow
 def test_tokens_work_until_revoked_or_expired(
     server: ServerProcess, admin: httpx.Client, auth_tmp: Path
 ) -> None:
@@ -399,6 +401,7 @@ def test_changes_reach_every_worker(tmp_path: Path) -> None:
             assert statuses == {401}
 
 
+@pytest.mark.slow
 def test_artifacts_only_server_with_auth(tmp_path: Path) -> None:
     """--artifacts-only has no tracking store: its tracking endpoints still answer their 503 to users, and
     the artifact API is judged by the path's experiment as usual."""

@@ -23,6 +23,7 @@ def browser() -> Iterator[Browser]:
         yield b
 
 
+@pytest.mark.slow
 def test_login_page_cookie_filtered_list_and_csrf_protected_writes(
     server: ServerProcess, admin: httpx.Client, browser: Browser
 ) -> None:

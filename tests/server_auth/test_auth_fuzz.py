@@ -201,6 +201,7 @@ def session_cookie(server: ServerProcess, world: World) -> str:
         return str(c.cookies["asynctrack_session"])
 
 
+@pytest.mark.slow
 def test_fuzz_routes_with_and_without_credentials(
     server: ServerProcess, world: World, session_cookie: str
 ) -> None:

@@ -459,6 +459,7 @@ _QUICK_CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "case",
     [pytest.param(c, id=c.name, marks=() if c.name in _QUICK_CASES else pytest.mark.slow) for c in CASES],

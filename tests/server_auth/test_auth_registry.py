@@ -258,6 +258,7 @@ def closed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPr
         yield srv
 
 
+@pytest.mark.slow
 def test_default_permission_applies_to_models_without_a_grant(closed_server: ServerProcess) -> None:
     with client(closed_server, basic(ADMIN, ADMIN_PASSWORD)) as admin:
         owner_name, owner = _user(closed_server, admin)

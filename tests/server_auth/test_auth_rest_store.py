@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 from auth_helpers import API, PASSWORD, grant, new_experiment, new_user, users_cli
 from servers import ServerProcess
 
@@ -51,6 +52,7 @@ def _run(server: ServerProcess, env: dict[str, str], readonly: str) -> subproces
     )
 
 
+@pytest.mark.slow
 def test_rest_store_with_password_and_token(
     server: ServerProcess, admin: httpx.Client, auth_tmp: Path
 ) -> None:

@@ -103,6 +103,7 @@ async def _locked(dsn: str) -> asyncpg.Connection:
     return conn
 
 
+@pytest.mark.slow
 def test_statement_timeout_and_pool_exhaustion_are_mlflow_errors(database: str, tmp_path: Path) -> None:
     async def body() -> None:
         store = await PostgresStore.open(database + "?statement_timeout=0.3", str(tmp_path / "a"))

@@ -75,6 +75,7 @@ def test_runs_and_retries_across_servers(servers: list[ServerProcess]) -> None:
     assert len(again) == 101
 
 
+@pytest.mark.slow
 def test_multipart_upload_across_servers(servers: list[ServerProcess]) -> None:
     a, b, c = (s.url for s in servers)
     chunks = [os.urandom(1 << 20), os.urandom(4321)]

@@ -57,6 +57,7 @@ def test_fluent_api_logs_asynchronously_to_mlflow_server(rest_tracking, unique):
     assert [r.info.run_id for r in children] == [child.info.run_id]
 
 
+@pytest.mark.slow
 def test_param_relogged_with_another_value_fails_only_that_call(rest_tracking, unique):
     """The server's INVALID_PARAMETER_VALUE reaches the caller through its RunOperations; the rest lands."""
     mlflow.set_experiment(f"relog-{unique}")

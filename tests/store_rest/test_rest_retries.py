@@ -49,6 +49,7 @@ def retry_delays(caplog: pytest.LogCaptureFixture) -> list[float]:
 _RETRY_LINE = re.compile(r"retry \d+ of \d+ in ([\d.]+) s")
 
 
+@pytest.mark.slow
 async def test_503_and_429_retried_honouring_retry_after(caplog: pytest.LogCaptureFixture) -> None:
     """Two answers asking to come back in 1 s (503, then 429) are waited out, then the call succeeds."""
     caplog.set_level(logging.DEBUG, logger="asynctrack")
@@ -81,6 +82,7 @@ async def test_retry_after_can_be_ignored(monkeypatch, caplog: pytest.LogCapture
     assert retry_delays(caplog) == [0.0]
 
 
+@pytest.mark.slow
 async def test_5xx_backoff_grows_exponentially():
     """Without Retry-After: the first retry at once, then factor * 2**(n-1) s (MLflow's urllib3 schedule)."""
     config = HttpConfig(max_retries=3, backoff_factor=0.1, backoff_jitter=0.0)
@@ -127,6 +129,7 @@ async def test_unreachable_server_is_a_clear_error_after_retries():
     assert "ConnectError" in ei.value.message
 
 
+@pytest.mark.slow
 async def test_read_timeout_is_retried_and_named(monkeypatch):
     """A server slower than MLFLOW_HTTP_REQUEST_TIMEOUT: each attempt times out; the error says which knob."""
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "0.2")
@@ -279,6 +282,7 @@ async def test_base_path_is_kept():
     assert app.requests[0].query == f"run_id={RUN_ID}"
 
 
+@pytest.mark.slow
 def test_pipeline_keeps_logging_through_an_outage(monkeypatch, tmp_path):
     """The server is down when logging starts, answers 503 for a while after it comes up, then accepts:
     once flush() returns, every point, param and tag the pipeline accepted is at the server, in order."""

@@ -45,6 +45,7 @@ def test_a_spike_in_a_million_points_is_drawn_at_full_zoom_out(ui: UI, page: Any
     assert max(v for v in data[1] if v is not None) < SPIKE_VALUE
 
 
+@pytest.mark.slow
 def test_only_charts_in_view_fetch_and_a_finished_run_is_not_polled(ui: UI, page: Any) -> None:
     keys: list[str] = []
     polls: list[str] = []
@@ -72,6 +73,7 @@ def test_only_charts_in_view_fetch_and_a_finished_run_is_not_polled(ui: UI, page
     assert polls == []
 
 
+@pytest.mark.slow
 def test_zoom_fetches_the_finer_range(ui: UI, page: Any) -> None:
     page.goto(ui.run_url(ui.seeded.long_run_id, "?tab=charts"))
     full = _wait_chart(page, "signal")
@@ -126,6 +128,7 @@ def test_zoom_fetches_the_finer_range(ui: UI, page: Any) -> None:
     )
 
 
+@pytest.mark.slow
 def test_compare_three_runs(ui: UI, page: Any) -> None:
     s = ui.seeded
     chosen = ["resnet-01", "resnet-02", "resnet-03"]

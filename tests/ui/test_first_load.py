@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from ui_browser import UI
 
 
@@ -26,6 +27,7 @@ def _requests(page: Any) -> list[dict[str, Any]]:
     return seen
 
 
+@pytest.mark.slow
 def test_the_runs_table_is_one_request_sent_by_the_first_module(ui: UI, page: Any) -> None:
     """One GET brings the rows, the default columns and the picker's keys; prefetch.js sends it (and the
     experiment's name and the session) as soon as it runs, not after the page modules loaded; the page
@@ -57,6 +59,7 @@ def test_the_runs_table_is_one_request_sent_by_the_first_module(ui: UI, page: An
     assert len(runs) == 2 and not any(u.endswith("/js/prefetch.js") for u in runs[1]["stack"])
 
 
+@pytest.mark.slow
 def test_the_column_choice_is_remembered_per_experiment(ui: UI, page: Any) -> None:
     """Columns picked in a table come back when the experiment is opened again without `cols` in its link
     (localStorage, per set of experiments), already in the first request; other experiments keep theirs."""

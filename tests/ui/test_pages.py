@@ -7,6 +7,7 @@ import re
 import subprocess
 from typing import Any
 
+import pytest
 from servers import mlflow_python
 from ui_browser import UI
 from ui_seed import HOSTILE
@@ -83,6 +84,7 @@ def test_hostile_names_are_shown_as_text_and_never_run(ui: UI, page: Any) -> Non
     _no_injection(page)
 
 
+@pytest.mark.slow
 def test_mlflow_view_run_link_opens_the_run_page(ui: UI, page: Any) -> None:
     """The official mlflow client prints `View run <name> at: <url>/#/experiments/<id>/runs/<run_id>` after
     a run on our server; that URL opens the run's page."""

@@ -6,11 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from ui_browser import UI
 
 from asynctrack import MlflowClient
 
 
+@pytest.mark.slow
 def test_run_page_shows_details_parent_and_children(ui: UI, page: Any) -> None:
     s = ui.seeded
     page.goto(ui.run_url(s.parent_id))
@@ -26,6 +28,7 @@ def test_run_page_shows_details_parent_and_children(ui: UI, page: Any) -> None:
     assert "FINISHED" in details.upper() and "Duration" in details and "5m 00s" in details
 
 
+@pytest.mark.slow
 def test_edit_the_description(ui: UI, page: Any) -> None:
     rid = ui.seeded.runs["resnet-03"]
     page.goto(ui.run_url(rid))
@@ -56,6 +59,7 @@ def test_add_and_delete_a_tag(ui: UI, page: Any) -> None:
     assert "reviewed" not in MlflowClient(tracking_uri=ui.url).get_run(rid).data.tags
 
 
+@pytest.mark.slow
 def test_artifact_previews_and_download(ui: UI, page: Any, tmp_path: Path) -> None:
     rid = ui.seeded.runs["resnet-00"]
     page.goto(ui.run_url(rid, "?tab=artifacts"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from ui_browser import UI
 from ui_seed import MANY_RUNS
 
@@ -29,6 +30,7 @@ def _column(page: Any, key: str) -> list[str]:
     )
 
 
+@pytest.mark.slow
 def test_filter_with_the_search_grammar_and_a_bad_token(ui: UI, page: Any) -> None:
     page.goto(f"{ui.url}/#/experiments/{ui.seeded.experiment_id}?cols=m:loss,p:lr")
     _rows(page).first.wait_for()
@@ -113,6 +115,7 @@ def test_paging_stays_correct_while_runs_are_added(ui: UI, page: Any) -> None:
         client.delete_run(rid)
 
 
+@pytest.mark.slow
 def test_pick_columns(ui: UI, page: Any) -> None:
     page.goto(f"{ui.url}/#/experiments/{ui.seeded.experiment_id}?cols=m:loss")
     _rows(page).first.wait_for()
@@ -158,6 +161,7 @@ def test_nested_runs_expand_under_their_parent(ui: UI, page: Any) -> None:
     page.locator(f"#runs-table tr[data-run-id='{s.children[0]}']").wait_for(state="detached")
 
 
+@pytest.mark.slow
 def test_select_runs_delete_and_restore(ui: UI, page: Any) -> None:
     eid = ui.seeded.other_experiment_id
     client = MlflowClient(tracking_uri=ui.url)
@@ -177,6 +181,7 @@ def test_select_runs_delete_and_restore(ui: UI, page: Any) -> None:
     assert client.get_run(victim).info.lifecycle_stage == "active"
 
 
+@pytest.mark.slow
 def test_experiments_create_rename_delete_restore(ui: UI, page: Any) -> None:
     page.goto(ui.url + "/")
     page.fill("input[aria-label='New experiment name']", "made-in-browser")

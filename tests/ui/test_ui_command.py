@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from servers import ServerProcess, free_port, running
 
 from asynctrack.server.ui import UI_HEADERS, app_version
@@ -23,6 +24,7 @@ def _ui(tmp_path: Path, *extra: str) -> ServerProcess:
     return ServerProcess(argv, port, tmp_path / "ui.log")
 
 
+@pytest.mark.slow
 def test_ui_command_serves_the_app_and_prints_its_url(tmp_path: Path) -> None:
     """Defaults as `mlflow ui`: loopback, the given port, the client's store; the URL is printed first."""
     uri = f"sqlite:///{tmp_path / 'ui.db'}"

@@ -207,6 +207,7 @@ def test_series_hostile_numbers_are_a_clear_400(
     assert len(err["message"]) < 400  # a huge value is not echoed whole
 
 
+@pytest.mark.slow
 def test_series_accepts_the_numbers_a_page_sends(client: httpx.Client) -> None:
     run_id = new_run(client, new_experiment(client))
     _log_points(client, run_id, range(10), [float(i) for i in range(10)])

@@ -32,7 +32,7 @@ def split_by(column: np.ndarray[Any, Any]) -> list[tuple[int, np.ndarray[Any, An
     ordered = column[order]
     # Slices of ``order`` between the cuts (np.split costs tens of microseconds in Python per call).
     bounds = [0, *(np.flatnonzero(ordered[1:] != ordered[:-1]) + 1).tolist(), len(order)]
-    return [(int(ordered[a]), order[a:b]) for a, b in zip(bounds, bounds[1:])]
+    return [(int(ordered[a]), order[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)]
 
 
 class Batch:

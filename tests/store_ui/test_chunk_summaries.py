@@ -97,6 +97,56 @@ async def test_one_point_writes_are_merged(tmp_path: Path) -> None:
     assert len(sizes) <= 10 + 2 * MERGE_AT, sizes
 
 
+async def test_a_training_loops_small_pieces_go_without_summaries_and_read_back(tmp_path: Path) -> None:
+    """A worker's chunk of a training loop: a few points of each of several keys in one batch. Its small
+    pieces are written without summaries (as a lone one is), stay the last few of their key until merged,
+    and every read (history, buckets at several zooms) sees exactly what was written."""
+    store = await SqliteStore.open(str(tmp_path / "s.db"), str(tmp_path / "a"))
+    keys = ["loss", "acc", "lr"]
+    written: dict[str, list[MetricSeries]] = {k: [] for k in keys}
+    rng = np.random.default_rng(3)
+    try:
+        run_id = (await store.create_run("0", "u", 0, [], "r")).info.run_id
+        step = 0
+        for cycle in range(2 * MERGE_AT + 5):
+            n = SMALL + 3 if cycle == MERGE_AT // 2 else 13  # one cycle of larger pieces among the small ones
+            steps = np.arange(step, step + n, dtype=np.int64)
+            step += n
+            batch = [MetricSeries(k, rng.normal(size=n), 1_700_000_000_000 + steps, steps) for k in keys]
+            for series in batch:
+                written[series.key].append(series)
+            await store.log_batch(run_id, batch, [], [])
+        for key in keys:
+            got = await store.get_metric_series(run_id, key)
+            np.testing.assert_array_equal(got.steps, np.concatenate([w.steps for w in written[key]]))
+            np.testing.assert_array_equal(got.values, np.concatenate([w.values for w in written[key]]))
+            for x_kind, buckets in [("step", 20), ("wall", 7), ("step", 5000)]:
+                reference_check(
+                    await store.metric_buckets(run_id, key, x_kind, None, None, buckets),
+                    written[key],
+                    x_kind,
+                    None,
+                    None,
+                    buckets,
+                )
+    finally:
+        await store.aclose()
+    with sqlite3.connect(tmp_path / "s.db") as conn:
+        unsummarised = conn.execute(
+            "SELECT c.key, c.n FROM metric_chunks c LEFT JOIN metric_summaries s USING (chunk_id) "
+            "WHERE s.chunk_id IS NULL"
+        ).fetchall()
+        summarised_sizes = {
+            r[0]
+            for r in conn.execute("SELECT c.n FROM metric_chunks c JOIN metric_summaries s USING (chunk_id)")
+        }
+    assert unsummarised, "small pieces of a multi-key batch are written without summaries"
+    assert all(n < SMALL for _, n in unsummarised), unsummarised
+    for key in keys:  # only a key's last few chunks: merging bounds them
+        assert 0 < sum(1 for k, _ in unsummarised if k == key) < MERGE_AT
+    assert SMALL + 3 in summarised_sizes  # a larger piece in a multi-key batch keeps its summary
+
+
 async def test_long_series_are_cut_into_capped_chunks(tmp_path: Path) -> None:
     store = await SqliteStore.open(str(tmp_path / "s.db"), str(tmp_path / "a"))
     try:

@@ -43,6 +43,7 @@ import numpy as np
 import numpy.typing as npt
 
 from asynctrack.store.sqlite._columns import decode_ints, decode_small, encode_ints, encode_small
+from asynctrack.store.sqlite._rows import insert_rows
 
 __all__ = [
     "BLOCK",
@@ -301,17 +302,19 @@ class Piece(NamedTuple):
     small: tuple[list[int], list[float], list[int], bytes, bytes, bytes] | None = None
 
 
-_INSERT_CHUNK = (
-    "INSERT INTO metric_chunks (chunk_id, run_key, key, n, min_step, max_step, steps, vals, timestamps) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_CHUNK_HEAD = (
+    "INSERT INTO metric_chunks (chunk_id, run_key, key, n, min_step, max_step, steps, vals, timestamps)"
 )
-_INSERT_SUMMARY = "INSERT INTO metric_summaries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-_COUNT_TAIL = (
-    "INSERT INTO metric_tails (run_key, key, points, small, medium) VALUES (?, ?, ?, ?, ?) "
+_INSERT_CHUNK = f"{_CHUNK_HEAD} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_SUMMARY_HEAD = "INSERT INTO metric_summaries"
+_INSERT_SUMMARY = f"{_SUMMARY_HEAD} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_TAIL_HEAD = "INSERT INTO metric_tails (run_key, key, points, small, medium)"
+_TAIL_TAIL = (
     "ON CONFLICT (run_key, key) DO UPDATE SET points = points + excluded.points, "
     "small = CASE WHEN excluded.small THEN small + 1 ELSE 0 END, "
     "medium = CASE WHEN excluded.medium THEN medium + 1 ELSE 0 END"
 )
+_COUNT_TAIL = f"{_TAIL_HEAD} VALUES (?, ?, ?, ?, ?) {_TAIL_TAIL}"
 
 
 def _chunk_rows(
@@ -340,8 +343,8 @@ def insert_chunks(conn: sqlite3.Connection, run_key: int, pieces: list[Piece]) -
     is left out, which halves the cost of a one-point write: such a chunk is always among its key's
     trailing small chunks (fewer than ``MERGE_AT``), which readers summarise from their few points
     (:func:`fill_summaries`), and it gets its summary when those chunks are merged, or when a larger write
-    ends their run (:func:`_summarise_tail`). More pieces take four statements and a check (five when a
-    run of small chunks ends), whatever their number."""
+    ends their run (:func:`_summarise_tail`). More pieces take three or four statements and a check (one
+    more when a run of small chunks ends), whatever their number; small ones go without a summary too."""
     if len(pieces) == 1:
         p = pieces[0]
         n = len(p.values)
@@ -367,16 +370,20 @@ def insert_chunks(conn: sqlite3.Connection, run_key: int, pieces: list[Piece]) -
     merge_keys = set()
     for chunk_id, p in enumerate(pieces, start=first):
         n = len(p.values)
-        chunk, summary = _chunk_rows(chunk_id, run_key, p)
-        assert summary is not None
+        # A small piece goes without a summary, as a lone one does: it is among its key's trailing small
+        # chunks, which readers summarise from their few points until they are merged or a larger chunk
+        # ends their run (a worker's chunk of a training loop is mostly such pieces, a few per key).
+        chunk, summary = _chunk_rows(chunk_id, run_key, p, summarise=n >= SMALL)
         chunks.append(chunk)
-        summaries.append(summary)
+        if summary is not None:
+            summaries.append(summary)
         tails.append((run_key, p.key, n, n < SMALL, n < MEDIUM))
         if n < MEDIUM:
             merge_keys.add(p.key)
-    conn.executemany(_INSERT_CHUNK, chunks)
-    conn.executemany(_INSERT_SUMMARY, summaries)
-    conn.executemany(_COUNT_TAIL, tails)
+    # One statement a table (``_rows.py``: one GIL hand-over instead of one per row).
+    insert_rows(conn, _CHUNK_HEAD, chunks)
+    insert_rows(conn, _SUMMARY_HEAD, summaries)
+    insert_rows(conn, _TAIL_HEAD, tails, _TAIL_TAIL)
     if merge_keys:
         marks = ",".join("?" * len(merge_keys))
         for key, small, medium in conn.execute(

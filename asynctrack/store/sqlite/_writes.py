@@ -19,6 +19,7 @@ from asynctrack.exceptions import (
 )
 from asynctrack.store._protocol import BatchWrite, MetricSeries
 from asynctrack.store.sqlite._columns import encode_small
+from asynctrack.store.sqlite._rows import insert_rows
 from asynctrack.store.sqlite._summaries import CHUNK_CAP, Piece, insert_chunks
 
 _ONE = struct.Struct("<q")
@@ -41,13 +42,12 @@ __all__ = [
 ]
 
 
-_UPSERT_TAG = (
-    "INSERT INTO tags (run_key, key, value) VALUES (?, ?, ?) "
-    "ON CONFLICT (run_key, key) DO UPDATE SET value = excluded.value"
-)
+_TAG_HEAD = "INSERT INTO tags (run_key, key, value)"
+_TAG_TAIL = "ON CONFLICT (run_key, key) DO UPDATE SET value = excluded.value"
+_UPSERT_TAG = f"{_TAG_HEAD} VALUES (?, ?, ?) {_TAG_TAIL}"
 # MLflow's "latest" metric: largest step, then largest timestamp, then largest value (NaN counts as 0).
-_UPSERT_LATEST = (
-    "INSERT INTO latest_metrics (run_key, key, value, is_nan, timestamp, step) VALUES (?, ?, ?, ?, ?, ?) "
+_LATEST_HEAD = "INSERT INTO latest_metrics (run_key, key, value, is_nan, timestamp, step)"
+_LATEST_TAIL = (
     "ON CONFLICT (run_key, key) DO UPDATE SET value = excluded.value, is_nan = excluded.is_nan, "
     "timestamp = excluded.timestamp, step = excluded.step "
     "WHERE (excluded.step, excluded.timestamp, excluded.value) > "
@@ -125,7 +125,7 @@ def write_batch(
     if params:
         _write_params(conn, run_id, run_key, params)
     if tags:
-        conn.executemany(_UPSERT_TAG, [(run_key, t.key, t.value) for t in tags])
+        insert_rows(conn, _TAG_HEAD, [(run_key, t.key, t.value) for t in tags], _TAG_TAIL)
         for t in tags:
             if t.key == RUN_NAME_TAG:
                 conn.execute("UPDATE runs SET name = ? WHERE run_key = ?", (t.value, run_key))
@@ -148,7 +148,7 @@ def write_batch(
             latest.append((run_key, s.key, *_latest_point(s)))
         if pieces:
             insert_chunks(conn, run_key, pieces)
-            conn.executemany(_UPSERT_LATEST, latest)
+            insert_rows(conn, _LATEST_HEAD, latest, _LATEST_TAIL)
 
 
 def write_batches(

@@ -77,8 +77,15 @@ def _report(failures: list[MlflowException]) -> MlflowException:
     copies = []
     for exc in failures:
         cls = type(exc)
-        c = cls.__new__(cls)  # every attribute kept (a subclass's too), none of the traceback
-        c.__dict__.update(exc.__dict__)
+        c = cls.__new__(cls)  # none of the traceback
+        # Every attribute kept (a subclass's too); the mutable ones (``json_kwargs``, the ``__notes__``
+        # of ``add_note``) copied, so that a handler changing what its wait() raised changes nothing else.
+        c.__dict__.update(
+            {
+                k: dict(v) if type(v) is dict else list(v) if type(v) is list else v
+                for k, v in exc.__dict__.items()
+            }
+        )
         c.args = exc.args
         c.__cause__ = exc.__cause__
         c.__suppress_context__ = exc.__suppress_context__

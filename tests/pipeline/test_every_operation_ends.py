@@ -85,3 +85,27 @@ def test_each_wait_raises_its_own_exception(db: Path) -> None:
     assert [e.error_code for e in both.failures] == ["INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST"]
     assert first.failures == [first]  # unchanged by the later wait
     assert first.__traceback__ is None or first.__traceback__ is not both.__traceback__
+
+
+def test_what_one_wait_raises_can_be_changed_without_touching_another(db: Path) -> None:
+    """The copies each wait() raises own their mutable parts: a note added to one (``add_note``, as a
+    caller's error handler may do) or a change to its ``json_kwargs`` is not seen by the other or by
+    later waits (before: the copies shared one dict and one notes list)."""
+    client = MlflowClient()
+    rid = client.create_run("0").info.run_id
+    client.log_param(rid, "p", "1", synchronous=True)
+    bad = client.log_param(rid, "p", "2", synchronous=False)
+    assert bad is not None
+    first = bad.exception(timeout=30)
+    assert first is not None
+    first.add_note("seen by the first handler")
+    first.json_kwargs["extra"] = "first"
+    second, third = bad.exception(timeout=30), bad.exception(timeout=30)
+    assert second is not None and third is not None
+    assert getattr(second, "__notes__", []) == []
+    assert "extra" not in second.json_kwargs
+    second.add_note("seen by the second handler")
+    second.json_kwargs["extra"] = "second"
+    assert first.__notes__ == ["seen by the first handler"]
+    assert first.json_kwargs["extra"] == "first"
+    assert getattr(third, "__notes__", []) == [] and "extra" not in third.json_kwargs

@@ -1,7 +1,8 @@
 """Logs N metric points with ``synchronous=False`` at a steady pace, then flushes and exits.
 
-Usage: ``python outage_logger.py URI N``. Prints ``run <id>`` once the run exists, ``logged`` when every
-call has returned and ``flushed`` when ``flush_async_logging()`` has. The test kills and restarts the
+Usage: ``python outage_logger.py URI N``. Prints ``run <id>`` once the run exists, ``shipping`` once the
+first 200 points are on the server (logging is under way), ``logged`` when every call has returned and
+``flushed`` when ``flush_async_logging()`` has. The test kills and restarts the
 server while this runs.
 """
 
@@ -17,8 +18,14 @@ def main(uri: str, n: int) -> None:
     mlflow.set_tracking_uri(uri)
     run = mlflow.start_run(run_name="outage")
     print("run", run.info.run_id, flush=True)
+    first = []
     for i in range(n):
-        mlflow.log_metric("x", float(i), step=i, synchronous=False)
+        ops = mlflow.log_metric("x", float(i), step=i, synchronous=False)
+        if i < 200:
+            first.append(ops)
+        if i == 199:
+            mlflow.RunOperations.combine(first).wait(timeout=60)
+            print("shipping", flush=True)
         if i % 200 == 199:
             time.sleep(0.02)  # about 10,000 points/s: the run spans the outage
     print("logged", flush=True)

@@ -44,7 +44,8 @@ def test_no_point_lost_across_a_server_outage(kind: str, tmp_path: Path) -> None
         line = logger.stdout.readline()
         assert line.startswith("run "), line + (logger.stderr.read() if logger.stderr else "")
         run_id = line.split()[1]
-        time.sleep(1.0)  # logging is under way
+        line = logger.stdout.readline()  # the first points reached the server: logging is under way
+        assert line.strip() == "shipping", line + (logger.stderr.read() if logger.stderr else "")
         server.kill()
         logging_during_outage = logger.poll() is None  # the premise: the outage hits a running logger
         time.sleep(3.0)

@@ -101,7 +101,9 @@ def test_stuck_store_cannot_hang_exit(tmp_path: Path, queue_file: str) -> None:
             holder.execute("ROLLBACK")
             holder.close()
     assert proc.returncode == 0
-    assert elapsed < 6, f"exit took {elapsed:.1f} s"
+    # ASYNCTRACK_EXIT_TIMEOUT=1 was honoured: the default (10 s) or waiting out the lock would take longer
+    # (a generous margin for a loaded machine; the figure itself is not the point).
+    assert elapsed < 9, f"exit took {elapsed:.1f} s"
     assert "1000 metric points" in stderr and "1 params" in stderr and "1 run updates" in stderr
     run_id = stderr.split("runs: ")[1].split(")")[0]
     client = MlflowClient(f"sqlite:///{db}")  # the next process to open the store (recovery runs here)

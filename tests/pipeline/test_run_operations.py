@@ -6,7 +6,6 @@ import concurrent.futures
 import gc
 import random
 import threading
-import time
 from pathlib import Path
 
 import anyio
@@ -153,10 +152,8 @@ def test_synchronous_true_returns_none_and_is_durable(db: Path) -> None:
     with mlflow.start_run() as run:
         assert mlflow.log_metric("m", 1.5, synchronous=True) is None
         assert mlflow.log_param("p", 7, synchronous=True) == 7
-        start = time.monotonic()
-        data = mlflow.get_run(run.info.run_id).data
+        data = mlflow.get_run(run.info.run_id).data  # no flush: the store already has them
     assert data.metrics["m"] == 1.5 and data.params["p"] == "7"
-    assert time.monotonic() - start < 5
 
 
 def test_combine_in_any_order_covers_exactly_its_calls(db: Path) -> None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple
 from asynctrack import _registry_checks as checks
 from asynctrack._model_uri import is_models_uri, parse_model_uri
 from asynctrack._registry_uri import registry_uri_or
+from asynctrack._system_tags import MLFLOW_PROMPT_IS_PROMPT as IS_PROMPT_TAG
 from asynctrack.entities import ModelVersion, RegisteredModel
 from asynctrack.entities._registry import ALL_STAGES
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST, MlflowException
@@ -34,7 +35,6 @@ __all__ = ["MlflowClientRegistry", "resolve_model_uri"]
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
-IS_PROMPT_TAG = "mlflow.prompt.is_prompt"
 
 
 def _model_not_found(name: str) -> MlflowException:

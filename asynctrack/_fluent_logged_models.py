@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from asynctrack import _active_model
 from asynctrack._context import context_tags
+from asynctrack._system_tags import MLFLOW_MODEL_IS_EXTERNAL
 from asynctrack.client import MlflowClient
 from asynctrack.entities import LoggedModel, LoggedModelOutput, LoggedModelStatus
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
@@ -41,7 +42,6 @@ __all__ = [
 ]
 
 _logger = logging.getLogger(__name__)
-MLFLOW_MODEL_IS_EXTERNAL = "mlflow.model.isExternal"
 
 
 class _Last(threading.local):

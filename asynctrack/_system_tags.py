@@ -7,9 +7,13 @@ __all__ = [
     "MLFLOW_GIT_BRANCH",
     "MLFLOW_GIT_COMMIT",
     "MLFLOW_GIT_REPO_URL",
+    "MLFLOW_DATASET_CONTEXT",
     "MLFLOW_LOGGED_ARTIFACTS",
     "MLFLOW_LOGGED_IMAGES",
+    "MLFLOW_MODEL_IS_EXTERNAL",
+    "MLFLOW_MODEL_VERSIONS",
     "MLFLOW_PARENT_RUN_ID",
+    "MLFLOW_PROMPT_IS_PROMPT",
     "MLFLOW_RUN_NAME",
     "MLFLOW_RUN_NOTE",
     "MLFLOW_SOURCE_NAME",
@@ -30,3 +34,11 @@ MLFLOW_RUN_NOTE = "mlflow.note.content"
 MLFLOW_LOGGED_ARTIFACTS = "mlflow.loggedArtifacts"
 #: set once a run has images logged with log_image, for MLflow's UI
 MLFLOW_LOGGED_IMAGES = "mlflow.loggedImages"
+#: the run's model versions (JSON), written by the registry when a version's source is a run
+MLFLOW_MODEL_VERSIONS = "mlflow.modelVersions"
+#: marks a logged model created outside MLflow (``create_external_model``)
+MLFLOW_MODEL_IS_EXTERNAL = "mlflow.model.isExternal"
+#: marks a registered model that is a prompt (prompts are not models in registry listings)
+MLFLOW_PROMPT_IS_PROMPT = "mlflow.prompt.is_prompt"
+#: the context of a dataset input (``training``, ``eval``, ...), an input tag
+MLFLOW_DATASET_CONTEXT = "mlflow.data.context"

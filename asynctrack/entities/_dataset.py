@@ -8,10 +8,6 @@ import msgspec
 
 __all__ = ["Dataset", "DatasetInput", "DatasetSummary", "InputTag"]
 
-#: The input tag naming how a run used a dataset ("training", "evaluation", ...): MLflow's
-#: ``MLFLOW_DATASET_CONTEXT``; ``datasets.context`` in a run filter and search-datasets read it.
-DATASET_CONTEXT_TAG = "mlflow.data.context"
-
 
 class Dataset(msgspec.Struct):
     """A dataset's identity and description: ``name`` and ``digest`` identify it within an experiment;

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 import anyio
 
 from asynctrack._model_uri import parse_model_uri
+from asynctrack._system_tags import MLFLOW_MODEL_VERSIONS as MODEL_VERSIONS_TAG
 from asynctrack.entities import LoggedModel
 from asynctrack.exceptions import RESOURCE_DOES_NOT_EXIST, MlflowException
 from asynctrack.server._registry_source import (
@@ -34,7 +35,6 @@ from asynctrack.store._logged_model_protocol import LoggedModelStore
 
 __all__ = ["MODEL_VERSIONS_TAG", "check_model_source", "record_model_version"]
 
-MODEL_VERSIONS_TAG = "mlflow.modelVersions"
 GetModel = Callable[[str], Awaitable[LoggedModel]]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from asynctrack._system_tags import MLFLOW_PROMPT_IS_PROMPT as IS_PROMPT
 from asynctrack.entities import ModelVersion, RegisteredModel
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.store._registry._rows import VERSION_COLUMNS, models_from_rows, versions_from_rows
@@ -29,7 +30,6 @@ from asynctrack.store.search._registry import (
 
 __all__ = ["search_model_versions", "search_registered_models"]
 
-IS_PROMPT = "mlflow.prompt.is_prompt"
 _COMPARE = {Op.EQ: "=", Op.NE: "!=", Op.LT: "<", Op.LE: "<=", Op.GT: ">", Op.GE: ">="}
 _MODEL_ORDER = {
     "name": "m.name",

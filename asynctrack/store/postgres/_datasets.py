@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 import asyncpg
 
+from asynctrack._system_tags import MLFLOW_DATASET_CONTEXT as DATASET_CONTEXT_TAG
 from asynctrack.entities import Dataset, DatasetInput, DatasetSummary, InputTag
-from asynctrack.entities._dataset import DATASET_CONTEXT_TAG
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.store.postgres._writes import experiment_key, run_not_found
 

@@ -22,6 +22,8 @@ from typing import Any
 
 import asyncpg
 
+from asynctrack._system_tags import MLFLOW_DATASET_CONTEXT as DATASET_CONTEXT_TAG
+from asynctrack._system_tags import MLFLOW_RUN_NAME as _RUN_NAME_TAG
 from asynctrack.entities import (
     Experiment,
     LifecycleStage,
@@ -32,7 +34,6 @@ from asynctrack.entities import (
     RunOutputs,
     ViewType,
 )
-from asynctrack.entities._dataset import DATASET_CONTEXT_TAG
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.store.postgres._datasets import inputs_of_runs
 from asynctrack.store.postgres._model_links import outputs_of_runs
@@ -54,7 +55,6 @@ from asynctrack.store.search import (
 
 __all__ = ["experiment_keys", "search_experiments", "search_runs"]
 
-_RUN_NAME_TAG = "mlflow.runName"
 _MAX_JOINED_KEYS = 60
 _INT64 = (-(2**63), 2**63 - 1)
 # SQLite's default limit on a LIKE/GLOB pattern, kept so both stores refuse the same filters.

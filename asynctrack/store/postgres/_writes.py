@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import asyncpg
 import numpy as np
 
+from asynctrack._system_tags import MLFLOW_RUN_NAME as RUN_NAME_TAG
 from asynctrack.entities import LifecycleStage, Param, RunTag
 from asynctrack.exceptions import (
     INVALID_PARAMETER_VALUE,
@@ -44,8 +45,6 @@ __all__ = [
     "write_batch",
     "write_batches",
 ]
-
-RUN_NAME_TAG = "mlflow.runName"
 
 
 def run_not_found(run_id: str) -> MlflowException:

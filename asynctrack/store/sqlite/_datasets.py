@@ -14,8 +14,8 @@ import sqlite3
 import uuid
 from collections.abc import Sequence
 
+from asynctrack._system_tags import MLFLOW_DATASET_CONTEXT as DATASET_CONTEXT_TAG
 from asynctrack.entities import Dataset, DatasetInput, DatasetSummary, InputTag
-from asynctrack.entities._dataset import DATASET_CONTEXT_TAG
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.store.sqlite._writes import _experiment_key, run_not_found
 

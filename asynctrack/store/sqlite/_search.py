@@ -41,6 +41,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from asynctrack._system_tags import MLFLOW_DATASET_CONTEXT as DATASET_CONTEXT_TAG
 from asynctrack._system_tags import MLFLOW_RUN_NAME as _RUN_NAME_TAG
 from asynctrack.entities import (
     Experiment,
@@ -52,7 +53,6 @@ from asynctrack.entities import (
     RunOutputs,
     ViewType,
 )
-from asynctrack.entities._dataset import DATASET_CONTEXT_TAG
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.store.search import (
     Comparison,

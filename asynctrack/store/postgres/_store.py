@@ -6,7 +6,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar, TypeVarTuple
 
 import asyncpg
 
@@ -27,6 +27,7 @@ from asynctrack.store.postgres._schema import ensure_schema
 __all__ = ["PostgresStore"]
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 
 def _now_ms() -> int:
@@ -74,20 +75,20 @@ class PostgresStore(AbstractStore, PostgresLoggedModels, PostgresRegistry):
             raise
         return store
 
-    async def _call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+    async def _call(self, fn: Callable[[asyncpg.Connection, *Ts], Awaitable[T]], *args: *Ts) -> T:
         async with pooled(self._pool, self.config) as conn:
             return await fn(conn, *args)
 
-    async def _transaction(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+    async def _transaction(self, fn: Callable[[asyncpg.Connection, *Ts], Awaitable[T]], *args: *Ts) -> T:
         async with pooled(self._pool, self.config) as conn, conn.transaction():
             return await fn(conn, *args)
 
-    async def _read(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+    async def _read(self, fn: Callable[[asyncpg.Connection, *Ts], Awaitable[T]], *args: *Ts) -> T:
         return await retry_transient(
             lambda: self._call(fn, *args), what="reading", budget=self.synchronous_retries
         )
 
-    async def _write(self, what: str, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+    async def _write(self, what: str, fn: Callable[[asyncpg.Connection, *Ts], Awaitable[T]], *args: *Ts) -> T:
         return await retry_transient(
             lambda: self._transaction(fn, *args), what=what, budget=self.synchronous_retries
         )

@@ -11,7 +11,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar, TypeVarTuple
 
 import aiosqlite
 
@@ -21,6 +21,8 @@ from asynctrack.store._protocol import StoreUnavailable
 __all__ = ["Connection", "configure", "guarded", "map_error", "transaction"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
+Ts = TypeVarTuple("Ts")
 
 # SQLite keeps per-process lock bookkeeping for each open file. If a process forks while one of its
 # connections is inside a transaction, the child inherits bookkeeping that says "locked" with no thread
@@ -61,7 +63,7 @@ class _ForkGuard:
 _fork_guard = _ForkGuard()
 
 
-def guarded(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+def guarded(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     guard = _fork_guard
     guard.enter()
     try:
@@ -121,8 +123,9 @@ def map_error(exc: sqlite3.Error, path: str) -> MlflowException:
 
 def transaction(
     conn: sqlite3.Connection,
-    fn: Callable[..., T],
-    *args: Any,
+    fn: Callable[[sqlite3.Connection, *Ts], T],
+    /,
+    *args: *Ts,
     on_commit: Callable[[], None] | None = None,
 ) -> T:
     """Run ``fn(conn, *args)`` inside ``BEGIN IMMEDIATE`` ... ``COMMIT``; roll back on any error.
@@ -172,17 +175,29 @@ class Connection:
             raise
         return conn
 
-    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def run(
+        self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
         """``fn(sqlite3_connection, *args, **kwargs)`` in the connection thread; driver errors mapped."""
+        return await self._call(fn, self._db._conn, *args, **kwargs)
+
+    async def write(
+        self,
+        fn: Callable[[sqlite3.Connection, *Ts], T],
+        *args: *Ts,
+        on_commit: Callable[[], None] | None = None,
+    ) -> T:
+        """``fn`` inside one IMMEDIATE transaction, in the connection thread; ``on_commit`` runs right after
+        COMMIT, there."""
+        return await self._call(transaction, self._db._conn, fn, *args, on_commit=on_commit)
+
+    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        # aiosqlite's _execute is untyped: the public methods above check their callers' arguments.
         try:
-            result: T = await self._db._execute(guarded, fn, self._db._conn, *args, **kwargs)  # type: ignore[no-untyped-call]
+            result: T = await self._db._execute(guarded, fn, *args, **kwargs)  # type: ignore[no-untyped-call]
             return result
         except sqlite3.Error as exc:
             raise map_error(exc, self.path) from exc
-
-    async def write(self, fn: Callable[..., T], *args: Any) -> T:
-        """``fn`` inside one IMMEDIATE transaction, in the connection thread."""
-        return await self.run(transaction, fn, *args)
 
     async def close(self) -> None:
         await self._db.close()

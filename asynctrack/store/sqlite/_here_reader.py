@@ -13,7 +13,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar, TypeVarTuple
 
 from asynctrack.store._here import NotHere
 from asynctrack.store._protocol import StoreUnavailable
@@ -22,6 +22,7 @@ from asynctrack.store.sqlite._connection import configure, guarded, map_error
 __all__ = ["HereReaders"]
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 
 class HereReaders:
@@ -53,7 +54,7 @@ class HereReaders:
         self._local.conn, self._local.pid = conn, os.getpid()
         return conn
 
-    def read(self, fn: Callable[..., T], *args: Any) -> T:
+    def read(self, fn: Callable[[sqlite3.Connection, *Ts], T], *args: *Ts) -> T:
         """``fn(connection, *args)`` on this thread's connection; driver errors mapped, a busy or
         unavailable database (or a closed store) raising NotHere."""
         if self._closed:

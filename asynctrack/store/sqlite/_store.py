@@ -280,9 +280,7 @@ class SqliteStore(AbstractStore, SqliteRegistry, SqliteLoggedModels):
         on_durable: Callable[[], None] | None = None,
     ) -> None:
         # No retry here: the pipeline's worker owns retries.
-        await self._writer.run(
-            transaction, _writes.write_batch, run_id, metrics, params, tags, on_commit=on_durable
-        )
+        await self._writer.write(_writes.write_batch, run_id, metrics, params, tags, on_commit=on_durable)
 
     async def log_batches(
         self, writes: Sequence[BatchWrite], on_durable: Callable[[], None] | None = None
@@ -291,8 +289,8 @@ class SqliteStore(AbstractStore, SqliteRegistry, SqliteLoggedModels):
         alone; a write whose ``key`` was applied before is skipped. One commit, one fsync for all."""
         if not writes:
             return []
-        outcomes: list[MlflowException | None] = await self._writer.run(
-            transaction, _writes.write_batches, list(writes), _now_ms(), on_commit=on_durable
+        outcomes: list[MlflowException | None] = await self._writer.write(
+            _writes.write_batches, list(writes), _now_ms(), on_commit=on_durable
         )
         return outcomes
 

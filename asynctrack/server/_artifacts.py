@@ -73,10 +73,11 @@ mimetypes.init()
 
 
 class _Download(FileResponse):
-    """A file as an attachment, streamed 1 MiB per thread hop (Starlette's 64 KiB would cost a hop per
-    64 KiB), or sent from ``data`` when the file was small enough to be read whole (no further hop)."""
+    """A file as an attachment, streamed :data:`~asynctrack.artifacts._fs.CHUNK` (1 MiB) per thread hop
+    (Starlette's 64 KiB would cost a hop per 64 KiB), or sent from ``data`` when the file was small enough
+    to be read whole (no further hop)."""
 
-    chunk_size = 1024 * 1024
+    chunk_size = _fs.CHUNK  # the artifact stores' file read size, so the server reads files as they do
 
     def __init__(self, path: str, st: os.stat_result, name: str, data: bytes | None) -> None:
         super().__init__(

@@ -11,6 +11,7 @@ import pytest
 
 from asynctrack import MlflowClient, MlflowException
 from asynctrack.pipeline import _worker, get_pipeline
+from asynctrack.pipeline._operations import _report
 
 
 def _undecodable(run_id: str) -> object:
@@ -109,3 +110,20 @@ def test_what_one_wait_raises_can_be_changed_without_touching_another(db: Path) 
     assert first.__notes__ == ["seen by the first handler"]
     assert first.json_kwargs["extra"] == "first"
     assert getattr(third, "__notes__", []) == [] and "extra" not in third.json_kwargs
+
+
+def test_a_recorded_failure_with_notes_gives_each_report_its_own() -> None:
+    """A recorded failure that already carries notes (and json_kwargs) is copied per ``wait()``: a note or
+    a key added to one report is seen neither by another report nor by the recorded failure (before: the
+    shallow copy shared the recorded ``__notes__`` list and ``json_kwargs`` dict with every report)."""
+    recorded = MlflowException("boom", error_code="INVALID_PARAMETER_VALUE", key="p")
+    recorded.add_note("recorded by the store")
+    one, other = _report([recorded]), _report([recorded])
+    one.add_note("added by one handler")
+    one.json_kwargs["extra"] = "one"
+    assert other.__notes__ == ["recorded by the store"]
+    assert other.json_kwargs == {"key": "p"}
+    assert recorded.__notes__ == ["recorded by the store"]
+    assert recorded.json_kwargs == {"key": "p"}
+    assert one.__notes__ == ["recorded by the store", "added by one handler"]
+    assert one.json_kwargs == {"key": "p", "extra": "one"}

@@ -14,6 +14,12 @@ import asynctrack
 from asynctrack import fluent
 from asynctrack.pipeline import close_pipelines
 
+# Every event loop of the suite runs in asyncio's debug mode (uvloop honours it too): a call_soon from a
+# thread other than the loop's, a coroutine never awaited or a callback blocking the loop for 100 ms is
+# reported. Set before any loop exists (the library's background loop starts on first use); subprocesses
+# (servers, loggers) inherit it.
+os.environ.setdefault("PYTHONASYNCIODEBUG", "1")
+
 # Variables that change where or how the fluent API logs; none may leak in from the developer's shell.
 _ENV_VARS = (
     "MLFLOW_ENABLE_ASYNC_LOGGING",

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple
 
+import asyncpg
 import numpy as np
 
 from asynctrack.entities import LoggedModel, LoggedModelInput, LoggedModelOutput, LoggedModelStatus, Metric
@@ -18,20 +19,27 @@ from asynctrack.store.sqlite._logged_models import check_model_name
 __all__ = ["PostgresLoggedModels"]
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 
 class PostgresLoggedModels(LoggedModelStore):
     """Mixed into :class:`~asynctrack.store.postgres.PostgresStore` (``_write``, ``_read``, ``log_batch``)."""
 
-    _write: Callable[..., Awaitable[object]]
-    _read: Callable[..., Awaitable[object]]
+    if TYPE_CHECKING:  # provided by PostgresStore
+
+        async def _write(
+            self, what: str, fn: Callable[[asyncpg.Connection, *Ts], Awaitable[T]], *args: *Ts
+        ) -> T: ...
+
+        async def _read(self, fn: Callable[[asyncpg.Connection, *Ts], Awaitable[T]], *args: *Ts) -> T: ...
+
     log_batch: Callable[..., Awaitable[None]]
 
-    async def _lw(self, what: str, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
-        return cast(T, await self._write(what, fn, *args))
+    async def _lw(self, what: str, fn: Callable[[asyncpg.Connection, *Ts], Awaitable[T]], *args: *Ts) -> T:
+        return await self._write(what, fn, *args)
 
-    async def _lr(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
-        return cast(T, await self._read(fn, *args))
+    async def _lr(self, fn: Callable[[asyncpg.Connection, *Ts], Awaitable[T]], *args: *Ts) -> T:
+        return await self._read(fn, *args)
 
     async def create_logged_model(
         self,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple
 
 import numpy as np
 
@@ -19,6 +19,7 @@ from asynctrack.store.sqlite import _model_links
 __all__ = ["SqliteLoggedModels"]
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 
 def _link(conn: sqlite3.Connection, run_id: str, metrics: Sequence[Metric]) -> None:
@@ -31,15 +32,19 @@ def _link(conn: sqlite3.Connection, run_id: str, metrics: Sequence[Metric]) -> N
 class SqliteLoggedModels(LoggedModelStore):
     """Mixed into :class:`~asynctrack.store.sqlite.SqliteStore` (``_write``, ``_read`` and ``log_batch``)."""
 
-    _write: Callable[..., Awaitable[object]]
-    _read: Callable[..., Awaitable[object]]
     log_batch: Callable[..., Awaitable[None]]
 
-    async def _lw(self, what: str, fn: Callable[..., T], *args: Any) -> T:
-        return cast(T, await self._write(what, fn, *args))
+    if TYPE_CHECKING:  # provided by SqliteStore
 
-    async def _lr(self, fn: Callable[..., T], *args: Any) -> T:
-        return cast(T, await self._read(fn, *args))
+        async def _write(self, what: str, fn: Callable[[sqlite3.Connection, *Ts], T], *args: *Ts) -> T: ...
+
+        async def _read(self, fn: Callable[[sqlite3.Connection, *Ts], T], *args: *Ts) -> T: ...
+
+    async def _lw(self, what: str, fn: Callable[[sqlite3.Connection, *Ts], T], *args: *Ts) -> T:
+        return await self._write(what, fn, *args)
+
+    async def _lr(self, fn: Callable[[sqlite3.Connection, *Ts], T], *args: *Ts) -> T:
+        return await self._read(fn, *args)
 
     async def create_logged_model(
         self,

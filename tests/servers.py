@@ -18,8 +18,9 @@ import time
 import urllib.error
 import urllib.request
 import venv
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -39,15 +40,22 @@ _SKIP_NO_MLFLOW = (
     f"at a venv with mlflow=={MLFLOW_VERSION} installed (python -m venv DIR && DIR/bin/pip install "
     f"mlflow=={MLFLOW_VERSION})"
 )
-_mlflow_unavailable: str | None = None  # why the venv could not be built, once it could not (tried once)
+# Why a part of a venv could not be built (by its marker file: mlflow itself, the auth extra, psycopg), once
+# it could not: tried once per session, so later tests skip at once instead of waiting for pip again.
+_mlflow_unavailable: dict[Path, str] = {}
+# pip's own defaults (15 s, 5 retries) keep an offline machine waiting for minutes per install.
+_PIP_INSTALL = ("-m", "pip", "install", "--quiet", "--retries", "2", "--timeout", "20")
 
 
 def _has_mlflow(python: Path) -> bool:
-    probe = subprocess.run(
-        [str(python), "-c", "import importlib.metadata as m; print(m.version('mlflow'))"],
-        capture_output=True,
-        text=True,
-    )
+    try:
+        probe = subprocess.run(
+            [str(python), "-c", "import importlib.metadata as m; print(m.version('mlflow'))"],
+            capture_output=True,
+            text=True,
+        )
+    except OSError:  # not an interpreter that runs here
+        return False
     return probe.returncode == 0 and probe.stdout.strip() == MLFLOW_VERSION
 
 
@@ -55,70 +63,35 @@ def mlflow_python() -> Path:
     """The interpreter of a venv with ``mlflow==3.17.2``, created on first use.
 
     ``ASYNCTRACK_TEST_MLFLOW_VENV`` names a venv to use (one that already has mlflow 3.17.2 is used as it
-    is) or to create. When it cannot be built (no network), the calling test is skipped with one line
-    saying how to provide one; CI sets ``ASYNCTRACK_TEST_REQUIRE_MLFLOW=1`` so that there it fails instead.
+    is) or to create. When it cannot be built (no network, pip failing, a directory that cannot be
+    created), the calling test is skipped with one line saying how to provide one; CI sets
+    ``ASYNCTRACK_TEST_REQUIRE_MLFLOW=1`` so that there it fails instead.
     """
-    global _mlflow_unavailable
     given = os.environ.get("ASYNCTRACK_TEST_MLFLOW_VENV")
     root = Path(given or Path.home() / ".cache" / "asynctrack-tests" / f"mlflow-{MLFLOW_VERSION}")
     python = root / "bin" / "python"
-    marker = root / ".installed"
-    if marker.exists():
+    if (root / ".installed").exists():
         return python
     if given and python.exists() and _has_mlflow(python):
         return python
-    if _mlflow_unavailable is not None:
-        _unavailable(_mlflow_unavailable)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    with open(root.parent / f".{root.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not marker.exists():
-            try:
-                venv.create(root, with_pip=True, clear=True)
-            except (OSError, subprocess.CalledProcessError) as exc:  # ensurepip failed, no space, ...
-                _mlflow_unavailable = f"creating a venv at {root} failed: {exc}"[:300]
-                _unavailable(_mlflow_unavailable)
-            done = subprocess.run(
-                [
-                    str(python), "-m", "pip", "install", "--quiet", "--retries", "2", "--timeout", "20",
-                    f"mlflow=={MLFLOW_VERSION}",
-                ],
-                capture_output=True,
-                text=True,
-            )  # fmt: skip
-            if done.returncode:
-                last = (done.stderr.strip().splitlines() or ["pip failed"])[-1]
-                _mlflow_unavailable = f"pip install mlflow=={MLFLOW_VERSION} failed: {last[:200]}"
-                _unavailable(_mlflow_unavailable)
-            marker.write_text(MLFLOW_VERSION)
+
+    def build() -> str | None:
+        try:
+            venv.create(root, with_pip=True, clear=True)
+        except Exception as exc:  # ensurepip failed (CalledProcessError), no space, no permission, ...
+            return f"creating a venv at {root} failed: {exc}"
+        return _pip_install(python, f"mlflow=={MLFLOW_VERSION}")
+
+    _build_once(root / ".installed", build)
     return python
-
-
-def _unavailable(why: str) -> None:
-    if os.environ.get("ASYNCTRACK_TEST_REQUIRE_MLFLOW") == "1":
-        raise RuntimeError(_SKIP_NO_MLFLOW.format(why=why))
-    pytest.skip(_SKIP_NO_MLFLOW.format(why=why))
 
 
 def mlflow_auth_python() -> Path:
     """:func:`mlflow_python` with MLflow's ``auth`` extra (Flask-WTF, which ``mlflow.server.auth`` and so
     its ``AuthServiceClient`` and ``mlflow server --app-name basic-auth`` import), added on first use."""
     python = mlflow_python()
-    marker = python.parent.parent / ".auth-installed"
-    if marker.exists():
-        return python
-    with open(python.parent.parent.parent / f".{python.parent.parent.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not marker.exists():
-            done = subprocess.run(
-                [str(python), "-m", "pip", "install", "--quiet", "Flask-WTF<2"],  # mlflow[auth]'s pin
-                capture_output=True,
-                text=True,
-            )
-            if done.returncode:  # no network: skip, as for mlflow itself (CI fails instead)
-                last = (done.stderr.strip().splitlines() or ["pip failed"])[-1]
-                _unavailable(f"pip install Flask-WTF failed: {last[:200]}")
-            marker.write_text("Flask-WTF")
+    flask_wtf = "Flask-WTF<2"  # mlflow[auth]'s pin
+    _build_once(python.parent.parent / ".auth-installed", lambda: _pip_install(python, flask_wtf))
     return python
 
 
@@ -126,22 +99,54 @@ def mlflow_postgres_python() -> Path:
     """:func:`mlflow_python` with the PostgreSQL driver MLflow 3.17.2 uses for ``postgresql://`` URIs
     (``psycopg`` 3), added on first use."""
     python = mlflow_python()
-    marker = python.parent.parent / ".postgres-installed"
-    if marker.exists():
-        return python
-    with open(python.parent.parent.parent / f".{python.parent.parent.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not marker.exists():
-            done = subprocess.run(
-                [str(python), "-m", "pip", "install", "--quiet", "psycopg[binary]>=3.1"],
-                capture_output=True,
-                text=True,
-            )
-            if done.returncode:  # no network: skip, as for mlflow itself (CI fails instead)
-                last = (done.stderr.strip().splitlines() or ["pip failed"])[-1]
-                _unavailable(f"pip install psycopg failed: {last[:200]}")
-            marker.write_text("psycopg")
+    psycopg = "psycopg[binary]>=3.1"
+    _build_once(python.parent.parent / ".postgres-installed", lambda: _pip_install(python, psycopg))
     return python
+
+
+def _pip_install(python: Path, requirement: str) -> str | None:
+    """Install ``requirement`` with the venv's pip; why it failed, or None."""
+    try:
+        done = subprocess.run([str(python), *_PIP_INSTALL, requirement], capture_output=True, text=True)
+    except OSError as exc:  # the venv has no interpreter
+        return f"running {python} -m pip failed: {exc}"
+    if done.returncode == 0:
+        return None
+    last = (done.stderr.strip().splitlines() or ["pip failed"])[-1]
+    return f"pip install {requirement} failed: {last}"
+
+
+def _build_once(marker: Path, build: Callable[[], str | None]) -> None:
+    """Unless ``marker`` (a file in the venv's directory) exists: run ``build``, which returns why it
+    failed or None, under the venv's file lock (parallel test processes build once), then write the marker.
+    Any failure, making the lock's directory included, skips the calling test (fails it under
+    ``ASYNCTRACK_TEST_REQUIRE_MLFLOW=1``), and later ones at once, without trying again."""
+    if marker.exists():
+        return
+    if marker in _mlflow_unavailable:
+        _unavailable(_mlflow_unavailable[marker])
+    root = marker.parent
+    why: str | None
+    try:
+        root.parent.mkdir(parents=True, exist_ok=True)
+        with open(root.parent / f".{root.name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if marker.exists():  # another process built it meanwhile
+                return
+            why = build()
+            if why is None:
+                marker.write_text(MLFLOW_VERSION)
+    except OSError as exc:  # the cache directory or the lock cannot be made, a read-only disk, ...
+        why = f"preparing {root} failed: {exc}"
+    if why is not None:
+        _mlflow_unavailable[marker] = " ".join(why.split())[:600]  # one line, whatever pip or the OS said
+        _unavailable(_mlflow_unavailable[marker])
+
+
+def _unavailable(why: str) -> NoReturn:
+    if os.environ.get("ASYNCTRACK_TEST_REQUIRE_MLFLOW") == "1":
+        raise RuntimeError(_SKIP_NO_MLFLOW.format(why=why))
+    pytest.skip(_SKIP_NO_MLFLOW.format(why=why))
 
 
 class ServerProcess:

@@ -5,12 +5,12 @@ checksummed before and after, and the source's connection refuses writes."""
 from __future__ import annotations
 
 import subprocess
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
+import postgres_db
 import pytest
 from servers import mlflow_postgres_python
 from test_copy import WRITER, assert_same, mlflow_contents, read_store
@@ -21,31 +21,16 @@ from asynctrack.transfer._mlflow_sql import MlflowPostgresSource
 
 asyncpg = pytest.importorskip("asyncpg")
 
-HOST, PORT, USER = "127.0.0.1", 5432, "postgres"
 TABLES = ("experiments", "experiment_tags", "runs", "params", "tags", "metrics", "latest_metrics", "inputs")
-
-
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(host=HOST, port=PORT, user=USER, database="postgres", timeout=5)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 @pytest.fixture
 def database() -> Iterator[str]:
-    """A new database with a unique name, dropped afterwards; skipped without a reachable server."""
-    try:
-        anyio.run(_admin, "SELECT 1")
-    except (OSError, asyncpg.PostgresError) as exc:
-        pytest.skip(f"PostgreSQL is not reachable at {HOST}:{PORT} ({exc})")
-    name = f"asynctrack_test_{uuid.uuid4().hex[:16]}"
-    anyio.run(_admin, f'CREATE DATABASE "{name}" TEMPLATE template0')
-    try:
-        yield f"postgresql://{USER}@{HOST}:{PORT}/{name}"
-    finally:
-        anyio.run(_admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    """A new empty database of its own, dropped afterwards; skipped, as every PostgreSQL test is, when the
+    server is not reachable (tests/postgres_db.py)."""
+    postgres_db.require()
+    with postgres_db.temporary_database() as uri:
+        yield uri
 
 
 def pg_query(dsn: str) -> Any:

@@ -2,13 +2,15 @@
 
 Usage: ``python outage_logger.py URI N``. Prints ``run <id>`` once the run exists, ``shipping`` once the
 first 200 points are on the server (logging is under way), ``logged`` when every call has returned and
-``flushed`` when ``flush_async_logging()`` has. The test kills and restarts the
-server while this runs.
+``flushed`` when ``flush_async_logging()`` has. The test kills and restarts the server while this runs,
+and writes a line to stdin once it has killed it: the second half of the points is logged only after that,
+so however slowly the test is scheduled, the outage hits a logger that is still logging.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 import time
 
 import asynctrack as mlflow
@@ -18,8 +20,12 @@ def main(uri: str, n: int) -> None:
     mlflow.set_tracking_uri(uri)
     run = mlflow.start_run(run_name="outage")
     print("run", run.info.run_id, flush=True)
+    killed = threading.Event()
+    threading.Thread(target=lambda: sys.stdin.readline() and killed.set(), daemon=True).start()
     first = []
     for i in range(n):
+        if i == n // 2 and not killed.wait(timeout=300):
+            sys.exit("the test did not say it had killed the server")
         ops = mlflow.log_metric("x", float(i), step=i, synchronous=False)
         if i < 200:
             first.append(ops)

@@ -34,13 +34,14 @@ def test_no_point_lost_across_a_server_outage(kind: str, tmp_path: Path) -> None
     server.start()
     logger = subprocess.Popen(
         [sys.executable, str(HERE / "outage_logger.py"), server.url, str(N)],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={**server.env, "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"},
     )
     try:
-        assert logger.stdout is not None
+        assert logger.stdout is not None and logger.stdin is not None
         line = logger.stdout.readline()
         assert line.startswith("run "), line + (logger.stderr.read() if logger.stderr else "")
         run_id = line.split()[1]
@@ -48,7 +49,9 @@ def test_no_point_lost_across_a_server_outage(kind: str, tmp_path: Path) -> None
         assert line.strip() == "shipping", line + (logger.stderr.read() if logger.stderr else "")
         server.kill()
         logging_during_outage = logger.poll() is None  # the premise: the outage hits a running logger
-        time.sleep(3.0)
+        logger.stdin.write("killed\n")  # its second half of the points is logged from now on
+        logger.stdin.flush()
+        time.sleep(3.0)  # the outage's length (not a wait for anything)
         server.start()  # same port, same database
         out, err = logger.communicate(timeout=180)
         assert logger.returncode == 0, err[-4000:]

@@ -90,31 +90,41 @@ def test_wait_timeout_while_store_is_locked(db: Path, locker: type) -> None:
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
 def test_await_from_async_code(db: Path, locker: type, backend: str) -> None:
-    """``await ops`` works from asyncio and trio, and other tasks keep running while it waits."""
+    """``await ops`` works from asyncio and trio, and other tasks keep running while it waits.
+
+    Event-driven, not timed: the store stays locked until another task has run 20 times during the wait,
+    so the await can only end if the loop kept running that task. An await that blocked the loop would
+    leave the lock to a 60 s fallback and the other task to run only afterwards, finding the operation
+    done."""
     with mlflow.start_run() as run:
         mlflow.log_metric("warm", 1.0)
-        lock = locker(db).__enter__()
-        ops = mlflow.log_metric("m", 2.0, synchronous=False)
-        threading.Timer(0.3, lock.__exit__).start()
+        with locker(db) as lock:
+            ops = mlflow.log_metric("m", 2.0, synchronous=False)
+            fallback = threading.Timer(60, lock.release)
+            fallback.start()
 
-        async def main() -> int:
-            ticks = 0
+            async def main() -> int:
+                ticks = 0
 
-            async def ticker() -> None:
-                nonlocal ticks
-                while True:
-                    ticks += 1
-                    await anyio.sleep(0.001)
+                async def ticker() -> None:
+                    nonlocal ticks
+                    while ticks < 20:
+                        assert not ops.done(), "the other task ran only once the wait was over"
+                        ticks += 1
+                        await anyio.sleep(0.001)
+                    await anyio.to_thread.run_sync(lock.release)  # now the store can write
 
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(ticker)
-                await ops
-                tg.cancel_scope.cancel()
-            return ticks
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(ticker)
+                    await ops
+                return ticks
 
-        ticks = anyio.run(main, backend=backend)
+            try:
+                ticks = anyio.run(main, backend=backend)
+            finally:
+                fallback.cancel()
         assert ops.done()
-        assert ticks >= 20  # the loop ran other tasks during the ~0.3 s wait
+        assert ticks == 20
     assert mlflow.get_run(run.info.run_id).data.metrics["m"] == 2.0
 
 

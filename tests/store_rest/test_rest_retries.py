@@ -287,10 +287,20 @@ async def test_base_path_is_kept():
     assert app.requests[0].query == f"run_id={RUN_ID}"
 
 
+def wait_for_log_line(caplog: pytest.LogCaptureFixture, text: str, timeout: float = 60.0) -> None:
+    """Until a record of the ``asynctrack`` logger (any thread's) contains ``text``: an event to wait for,
+    with a timeout only for when it never comes."""
+    deadline = time.monotonic() + timeout
+    while not any(text in r.getMessage() for r in list(caplog.records) if r.name == "asynctrack"):
+        assert time.monotonic() < deadline, f"no log line with {text!r} after {timeout} s"
+        time.sleep(0.01)
+
+
 @pytest.mark.slow
-def test_pipeline_keeps_logging_through_an_outage(monkeypatch, tmp_path):
+def test_pipeline_keeps_logging_through_an_outage(monkeypatch, tmp_path, caplog):
     """The server is down when logging starts, answers 503 for a while after it comes up, then accepts:
     once flush() returns, every point, param and tag the pipeline accepted is at the server, in order."""
+    caplog.set_level(logging.DEBUG, logger="asynctrack")
     monkeypatch.chdir(tmp_path)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -300,7 +310,8 @@ def test_pipeline_keeps_logging_through_an_outage(monkeypatch, tmp_path):
         client.log_metric(RUN_ID, "loss", float(i), timestamp=1000 + i, step=i, synchronous=False)
     client.log_param(RUN_ID, "lr", "0.1", synchronous=False)
     client.set_tag(RUN_ID, "phase", "train", synchronous=False)
-    time.sleep(1.0)  # the worker meets connection refused, and keeps retrying
+    # The worker met connection refused (its request's own retries exhausted) and keeps retrying.
+    wait_for_log_line(caplog, f"logging to run {RUN_ID}: store unavailable")
     app = Scripted([unavailable(), unavailable(), unavailable(), unavailable()])
     try:
         with serve(app, port=port):

@@ -24,7 +24,7 @@ import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar, TypeVarTuple
 
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -36,6 +36,9 @@ from asynctrack.server._config import ServerConfig
 __all__ = ["BodyTimeoutGuard", "HeaderTimeoutProtocol"]
 
 _log = logging.getLogger("asynctrack.server")
+
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 
 @functools.cache
@@ -193,7 +196,7 @@ def _slow_reader(exc: BaseException) -> bool:
     return isinstance(exc, _SlowReader)
 
 
-async def _within(seconds: float, call: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+async def _within(seconds: float, call: Callable[[*Ts], Awaitable[T]], *args: *Ts) -> T | bool:
     """``call(*args)``'s result (True for None), or False when it takes longer than ``seconds``. On asyncio
     (uvicorn's loop) with asyncio's own timeout, a third of an anyio cancel scope's cost on this
     per-request path; on any other event loop with anyio's."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 import abc
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar, TypeVarTuple
 
 from asynctrack.entities import ModelVersion, RegisteredModel
 from asynctrack.store._registry import _ops as ops
@@ -19,6 +19,7 @@ from asynctrack.store._registry_protocol import RegistryStore
 __all__ = ["SqlRegistry"]
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 
 def _now() -> int:
@@ -31,14 +32,14 @@ class SqlRegistry(RegistryStore):
     registry_dialect: Dialect
 
     @abc.abstractmethod
-    async def _registry_write(self, what: str, op: Callable[..., SqlOp[T]], *args: Any) -> T:
+    async def _registry_write(self, what: str, op: Callable[[*Ts], SqlOp[T]], *args: *Ts) -> T:
         """Run ``op(*args)`` in one write transaction (retried where the store retries)."""
 
     @abc.abstractmethod
-    async def _registry_read(self, op: Callable[..., SqlOp[T]], *args: Any, snapshot: bool = False) -> T:
+    async def _registry_read(self, op: Callable[[*Ts], SqlOp[T]], *args: *Ts, snapshot: bool = False) -> T:
         """Run ``op(*args)`` on a reader; with ``snapshot``, every query sees the same snapshot."""
 
-    async def _w(self, what: str, op: Callable[..., SqlOp[T]], *args: Any) -> T:
+    async def _w(self, what: str, op: Callable[[Dialect, *Ts], SqlOp[T]], *args: *Ts) -> T:
         return await self._registry_write(what, op, self.registry_dialect, *args)
 
     async def create_registered_model(

@@ -4,7 +4,7 @@ asyncpg, in the store's pooled connections and retried transactions."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar, TypeVarTuple, cast
 
 import asyncpg
 
@@ -14,9 +14,10 @@ from asynctrack.store._registry._steps import dollar_placeholders
 __all__ = ["PostgresRegistry", "drive"]
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 
-async def drive(conn: asyncpg.Connection, op: Callable[..., SqlOp[T]], *args: Any) -> T:
+async def drive(conn: asyncpg.Connection, op: Callable[[*Ts], SqlOp[T]], *args: *Ts) -> T:
     """Run a registry operation on ``conn``: each step executed (``?`` as ``$n``), its rows sent back as
     tuples, a unique-key violation thrown in as :class:`Conflict` (PostgreSQL has then aborted the
     transaction: the operation raises, it runs no further statement)."""
@@ -45,7 +46,7 @@ async def drive(conn: asyncpg.Connection, op: Callable[..., SqlOp[T]], *args: An
         return cast(T, stop.value)
 
 
-async def _drive_in_snapshot(conn: asyncpg.Connection, op: Callable[..., SqlOp[T]], *args: Any) -> T:
+async def _drive_in_snapshot(conn: asyncpg.Connection, op: Callable[[*Ts], SqlOp[T]], *args: *Ts) -> T:
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         return await drive(conn, op, *args)
 
@@ -55,11 +56,17 @@ class PostgresRegistry(SqlRegistry):
     retried transaction on a pooled connection) and ``_read``."""
 
     registry_dialect = POSTGRES
-    _write: Callable[..., Awaitable[object]]
-    _read: Callable[..., Awaitable[object]]
 
-    async def _registry_write(self, what: str, op: Callable[..., SqlOp[T]], *args: Any) -> T:
-        return cast(T, await self._write(what, drive, op, *args))
+    if TYPE_CHECKING:  # provided by the store
 
-    async def _registry_read(self, op: Callable[..., SqlOp[T]], *args: Any, snapshot: bool = False) -> T:
-        return cast(T, await self._read(_drive_in_snapshot if snapshot else drive, op, *args))
+        async def _write(
+            self, what: str, fn: Callable[[asyncpg.Connection, *Ts], Awaitable[T]], *args: *Ts
+        ) -> T: ...
+
+        async def _read(self, fn: Callable[[asyncpg.Connection, *Ts], Awaitable[T]], *args: *Ts) -> T: ...
+
+    async def _registry_write(self, what: str, op: Callable[[*Ts], SqlOp[T]], *args: *Ts) -> T:
+        return await self._write(what, drive, op, *args)
+
+    async def _registry_read(self, op: Callable[[*Ts], SqlOp[T]], *args: *Ts, snapshot: bool = False) -> T:
+        return await self._read(_drive_in_snapshot if snapshot else drive, op, *args)

@@ -4,8 +4,8 @@ the store's connection threads, over the same database file as the tracking data
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar, cast
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar, TypeVarTuple, cast
 
 from asynctrack.store._registry import SQLITE, Conflict, Fetch, SqlOp, SqlRegistry
 from asynctrack.store.sqlite._search import snapshot
@@ -13,9 +13,10 @@ from asynctrack.store.sqlite._search import snapshot
 __all__ = ["SqliteRegistry", "drive"]
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 
-def drive(conn: sqlite3.Connection, op: Callable[..., SqlOp[T]], *args: Any) -> T:
+def drive(conn: sqlite3.Connection, op: Callable[[*Ts], SqlOp[T]], *args: *Ts) -> T:
     """Run a registry operation on ``conn`` (in its thread): each step executed, its rows sent back, a
     unique-key violation thrown in as :class:`Conflict`."""
     gen = op(*args)
@@ -42,7 +43,7 @@ def drive(conn: sqlite3.Connection, op: Callable[..., SqlOp[T]], *args: Any) -> 
         return cast(T, stop.value)
 
 
-def _drive_in_snapshot(conn: sqlite3.Connection, op: Callable[..., SqlOp[T]], *args: Any) -> T:
+def _drive_in_snapshot(conn: sqlite3.Connection, op: Callable[[*Ts], SqlOp[T]], *args: *Ts) -> T:
     with snapshot(conn):
         return drive(conn, op, *args)
 
@@ -52,11 +53,15 @@ class SqliteRegistry(SqlRegistry):
     IMMEDIATE transaction) and ``_read`` (the reader connection)."""
 
     registry_dialect = SQLITE
-    _write: Callable[..., Awaitable[object]]
-    _read: Callable[..., Awaitable[object]]
 
-    async def _registry_write(self, what: str, op: Callable[..., SqlOp[T]], *args: Any) -> T:
-        return cast(T, await self._write(what, drive, op, *args))
+    if TYPE_CHECKING:  # provided by the store
 
-    async def _registry_read(self, op: Callable[..., SqlOp[T]], *args: Any, snapshot: bool = False) -> T:
-        return cast(T, await self._read(_drive_in_snapshot if snapshot else drive, op, *args))
+        async def _write(self, what: str, fn: Callable[[sqlite3.Connection, *Ts], T], *args: *Ts) -> T: ...
+
+        async def _read(self, fn: Callable[[sqlite3.Connection, *Ts], T], *args: *Ts) -> T: ...
+
+    async def _registry_write(self, what: str, op: Callable[[*Ts], SqlOp[T]], *args: *Ts) -> T:
+        return await self._write(what, drive, op, *args)
+
+    async def _registry_read(self, op: Callable[[*Ts], SqlOp[T]], *args: *Ts, snapshot: bool = False) -> T:
+        return await self._read(_drive_in_snapshot if snapshot else drive, op, *args)

@@ -59,15 +59,6 @@ class Cluster:
     def stop(self) -> None:
         self._ctl("-m", "fast", "stop")
 
-    def restart(self) -> None:
-        self._ctl(
-            "-m",
-            "fast",
-            "-o",
-            f"'-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1'",
-            "restart",
-        )
-
 
 @contextmanager
 def private_cluster() -> Iterator[Cluster]:

@@ -47,14 +47,18 @@ def test_restart_mid_logging_loses_nothing_and_a_dead_database_fails_clearly(
         env = {**os.environ, "ASYNCTRACK_JOURNAL_DIR": str(tmp_path / "journal")}
         child = subprocess.Popen(
             [sys.executable, str(Path(__file__).with_name("fault_logger.py")), uri, run_id, str(POINTS)],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             env=env,
         )
-        time.sleep(1.0)  # the child is logging (about 1.2 s of it)
-        assert child.poll() is None, "the logger finished before the restart: nothing was tested"
-        cluster.restart()
+        assert child.stdin is not None and child.stdout is not None
+        assert child.stdout.readline().strip() == "half", "the logger did not reach its second half"
+        cluster.stop()  # the second half is logged while the database is down...
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        cluster.start()  # ...and written once it is back
         out, err = child.communicate(timeout=180)
         assert child.returncode == 0 and out.strip() == "ok", err[-3000:]
 

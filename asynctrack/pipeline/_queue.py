@@ -103,6 +103,7 @@ class OpQueue:
         self._stopped = False  # set once the worker has exited for good
         self._loop: asyncio.AbstractEventLoop | None = None
         self._event: asyncio.Event | None = None  # the worker's wake-up, set from any thread via the loop
+        self._timed_out = False  # the worker's linger ended by its timer, not by a wake-up
         # Intern table for run ids and metric keys in metric frames: index -> string and back. Appended
         # under a lock, read without one (list and dict reads are atomic).
         self._names: list[str] = []
@@ -217,13 +218,8 @@ class OpQueue:
                 # system call hands the GIL to the loop thread in the middle of the caller's step.
                 event.clear()
                 self._wake_limit = self._high_water
-                if not dq and not self._waiters and not self._blocked:
-                    try:
-                        async with asyncio.timeout(linger):
-                            await event.wait()
-                        return  # woken: half full, a caller waits, or the queue closes
-                    except TimeoutError:
-                        pass
+                if not dq and not self._waiters and not self._blocked and await self._linger(event, linger):
+                    return  # woken: half full, a caller waits, or the queue closes
                 self._wake_limit = NEVER
                 if dq:
                     return  # the batch had its linger to grow
@@ -238,13 +234,33 @@ class OpQueue:
                 event.clear()
                 self._wake_limit = self._high_water
                 if len(dq) < self._high_water and not self._waiters and not self._blocked:
-                    try:
-                        async with asyncio.timeout(linger):
-                            await event.wait()
-                    except TimeoutError:
-                        pass
+                    await self._linger(event, linger)
         finally:
             self._wake_limit = NEVER
+
+    async def _linger(self, event: asyncio.Event, linger: float) -> bool:
+        """Wait for ``event`` at most ``linger`` seconds; whether it was set (not timed out).
+
+        A timer that sets the event, rather than ``asyncio.timeout``, which ends the wait by cancelling
+        the task and raising through it: a lingering worker times out about twenty times a second under
+        a training loop's trickle of points, and the exception costs more than the timer."""
+        loop = self._loop
+        assert loop is not None
+        self._timed_out = False
+        timer = loop.call_later(linger, self._linger_over, event)
+        try:
+            await event.wait()
+        finally:
+            timer.cancel()
+        if self._timed_out:
+            self._timed_out = False
+            return False
+        return True
+
+    def _linger_over(self, event: asyncio.Event) -> None:
+        if not event.is_set():
+            self._timed_out = True
+            event.set()
 
     def take(self, n: int) -> list[bytes]:
         """Remove and return up to ``n`` frames, oldest first; callers blocked on a full queue wake."""

@@ -99,6 +99,8 @@ async def _keys_make_writes_idempotent(store: Any) -> None:
         assert [m.step for m in await store.get_metric_history(run, "m")] == [0, 1, 5]
         # nor does a write to a missing run (its key goes back with it): sent again, it fails again
         missing = BatchWrite("0" * 32, [_series("m", [0])], key="journal-1:9")
+        (alone,) = await store.log_batches([missing])  # alone in its transaction, as with others
+        assert alone is not None and alone.error_code == RESOURCE_DOES_NOT_EXIST
         for _ in range(2):
             outcome, _ = await store.log_batches([missing, w])
             assert outcome is not None and outcome.error_code == RESOURCE_DOES_NOT_EXIST

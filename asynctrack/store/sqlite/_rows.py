@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["insert_rows"]
 
@@ -23,16 +24,19 @@ _MAX_PARAMETERS = 999
 
 def insert_rows(
     conn: sqlite3.Connection, head: str, rows: Sequence[Sequence[object]], tail: str = ""
-) -> None:
+) -> list[Any]:
     """``head VALUES (?, ...), (?, ...) tail`` for ``rows`` (all of the same width), in as few statements
     as the parameter limit allows; ``head`` is ``INSERT ... (columns)``, ``tail`` e.g. an ON CONFLICT
-    clause."""
+    clause, and may end with a RETURNING clause, whose rows are returned (one per row inserted or
+    updated, in no promised order)."""
+    out: list[Any] = []
     if not rows:
-        return
+        return out
     width = len(rows[0])
     group = "(" + ", ".join("?" * width) + ")"
     per = max(1, _MAX_PARAMETERS // width)
     for lo in range(0, len(rows), per):
         part = rows[lo : lo + per]
         params = [value for row in part for value in row]
-        conn.execute(f"{head} VALUES {', '.join([group] * len(part))} {tail}", params)
+        out += conn.execute(f"{head} VALUES {', '.join([group] * len(part))} {tail}", params).fetchall()
+    return out

@@ -289,6 +289,12 @@ class SqliteStore(AbstractStore, SqliteRegistry, SqliteLoggedModels):
         alone; a write whose ``key`` was applied before is skipped. One commit, one fsync for all."""
         if not writes:
             return []
+        if len(writes) == 1:  # the transaction is the write's savepoint
+            try:
+                await self._writer.write(_writes.write_one, writes[0], _now_ms(), on_commit=on_durable)
+            except _writes.Refused as refused:
+                return [refused.error]
+            return [None]
         outcomes: list[MlflowException | None] = await self._writer.write(
             _writes.write_batches, list(writes), _now_ms(), on_commit=on_durable
         )

@@ -315,6 +315,7 @@ _TAIL_TAIL = (
     "medium = CASE WHEN excluded.medium THEN medium + 1 ELSE 0 END"
 )
 _COUNT_TAIL = f"{_TAIL_HEAD} VALUES (?, ?, ?, ?, ?) {_TAIL_TAIL}"
+_TAIL_RETURNING = f"{_TAIL_TAIL} RETURNING key, points, small, medium"
 
 
 def _chunk_rows(
@@ -383,14 +384,14 @@ def insert_chunks(conn: sqlite3.Connection, run_key: int, pieces: list[Piece]) -
     # One statement a table (``_rows.py``: one GIL hand-over instead of one per row).
     insert_rows(conn, _CHUNK_HEAD, chunks)
     insert_rows(conn, _SUMMARY_HEAD, summaries)
-    insert_rows(conn, _TAIL_HEAD, tails, _TAIL_TAIL)
-    if merge_keys:
-        marks = ",".join("?" * len(merge_keys))
-        for key, small, medium in conn.execute(
-            f"SELECT key, small, medium FROM metric_tails WHERE run_key = ? AND key IN ({marks}) "
-            "AND (small >= ? OR medium - small >= ?)",
-            (run_key, *merge_keys, MERGE_AT, MERGE_AT),
-        ).fetchall():
+    # The counts after the upsert come back with it (no SELECT after): a key of several pieces (a series
+    # longer than CHUNK_CAP) returns a row per piece, and its final counts are those of its most points.
+    final: dict[str, tuple[int, int, int]] = {}
+    for key, points, small, medium in insert_rows(conn, _TAIL_HEAD, tails, _TAIL_RETURNING):
+        if key in merge_keys and points > final.get(key, (-1, 0, 0))[0]:
+            final[key] = (points, small, medium)
+    for key, (_points, small, medium) in final.items():
+        if small >= MERGE_AT or medium - small >= MERGE_AT:
             _merge_tail(conn, run_key, key, small, medium)
 
 

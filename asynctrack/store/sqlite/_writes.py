@@ -38,7 +38,9 @@ __all__ = [
     "insert_run",
     "update_run",
     "write_batch",
+    "Refused",
     "write_batches",
+    "write_one",
 ]
 
 
@@ -151,6 +153,36 @@ def write_batch(
             insert_rows(conn, _LATEST_HEAD, latest, _LATEST_TAIL)
 
 
+_APPLIED = "INSERT OR IGNORE INTO applied_batches (key, applied_ms) VALUES (?, ?)"
+
+
+class Refused(Exception):
+    """A lone write's own error (its run unknown, a param changed), raised out of its transaction so that
+    the transaction's rollback undoes it: the savepoint of :func:`write_batches` without its two
+    statements. Neither an ``MlflowException`` nor a driver error, so nothing on the way mistakes it for
+    a store failure to retry."""
+
+    def __init__(self, error: MlflowException) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def write_one(conn: sqlite3.Connection, w: BatchWrite, now_ms: int) -> None:
+    """One write as the whole transaction (the pipeline's usual cycle: one run's batch), skipped if its
+    idempotency key is in ``applied_batches``; its own error raises :class:`Refused`.
+
+    Two statements (SAVEPOINT, RELEASE) fewer than :func:`write_batches`: each statement is a GIL
+    hand-over in the store's thread, which a training loop holding the GIL pays for."""
+    if w.key is not None:
+        cur = conn.execute(_APPLIED, (w.key, now_ms))
+        if cur.rowcount == 0:  # applied before
+            return
+    try:
+        write_batch(conn, w.run_id, w.metrics, w.params, w.tags)
+    except MlflowException as exc:
+        raise Refused(exc) from None
+
+
 def write_batches(
     conn: sqlite3.Connection, writes: Sequence[BatchWrite], now_ms: int
 ) -> list[MlflowException | None]:
@@ -161,9 +193,7 @@ def write_batches(
         conn.execute("SAVEPOINT w")
         try:
             if w.key is not None:
-                cur = conn.execute(
-                    "INSERT OR IGNORE INTO applied_batches (key, applied_ms) VALUES (?, ?)", (w.key, now_ms)
-                )
+                cur = conn.execute(_APPLIED, (w.key, now_ms))
                 if cur.rowcount == 0:  # applied before
                     conn.execute("RELEASE w")
                     outcomes.append(None)

@@ -63,9 +63,10 @@ def mlflow_python() -> Path:
     """The interpreter of a venv with ``mlflow==3.17.2``, created on first use.
 
     ``ASYNCTRACK_TEST_MLFLOW_VENV`` names a venv to use (one that already has mlflow 3.17.2 is used as it
-    is) or to create. When it cannot be built (no network, pip failing, a directory that cannot be
-    created), the calling test is skipped with one line saying how to provide one; CI sets
-    ``ASYNCTRACK_TEST_REQUIRE_MLFLOW=1`` so that there it fails instead.
+    is) or to create; a directory there that these tests did not make is never rebuilt (that would wipe
+    it). When it cannot be built (no network, pip failing, a directory that cannot be created), the calling
+    test is skipped with one line saying how to provide one; CI sets ``ASYNCTRACK_TEST_REQUIRE_MLFLOW=1``
+    so that there it fails instead.
     """
     given = os.environ.get("ASYNCTRACK_TEST_MLFLOW_VENV")
     root = Path(given or Path.home() / ".cache" / "asynctrack-tests" / f"mlflow-{MLFLOW_VERSION}")
@@ -76,14 +77,36 @@ def mlflow_python() -> Path:
         return python
 
     def build() -> str | None:
+        if given and _foreign(root):
+            # Named by the user and not made here: rebuilding it (venv.create clears the directory) could
+            # wipe a venv or a directory named by mistake.
+            return (
+                f"{root} exists, has no mlflow=={MLFLOW_VERSION} and was not made by these tests, so it is "
+                "left as it is; install mlflow there, or name a new or empty directory"
+            )
         try:
             venv.create(root, with_pip=True, clear=True)
+            (root / _MADE_HERE).touch()
         except Exception as exc:  # ensurepip failed (CalledProcessError), no space, no permission, ...
             return f"creating a venv at {root} failed: {exc}"
         return _pip_install(python, f"mlflow=={MLFLOW_VERSION}")
 
     _build_once(root / ".installed", build)
     return python
+
+
+# Written into a venv these tests create: only such a directory (or an empty one) is ever rebuilt.
+_MADE_HERE = ".asynctrack-tests-venv"
+
+
+def _foreign(root: Path) -> bool:
+    """Whether ``root`` holds something these tests did not make (a non-empty directory without our mark,
+    or a file)."""
+    if not root.exists():
+        return False
+    if not root.is_dir():
+        return True
+    return (root / _MADE_HERE).exists() is False and any(root.iterdir())
 
 
 def mlflow_auth_python() -> Path:

@@ -159,3 +159,42 @@ def test_a_real_pip_without_an_index_skips(monkeypatch: pytest.MonkeyPatch, tmp_
     assert "pip install mlflow==3.17.2 failed" in message and "ASYNCTRACK_TEST_MLFLOW_VENV" in message
     assert "\n" not in message
     assert (root / "bin" / "python").exists() and not (root / ".installed").exists()
+
+
+def test_a_given_directory_without_mlflow_is_never_wiped(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """ASYNCTRACK_TEST_MLFLOW_VENV naming someone's venv (or any directory) without mlflow 3.17.2: rebuilding
+    it would clear it, so the tests skip and say so, and the directory is left exactly as it was."""
+    root = _venv_at(monkeypatch, tmp_path, ci=False)
+    (root / "bin").mkdir(parents=True)
+    python = root / "bin" / "python"
+    python.write_text("#!/bin/sh\nexit 1\n")  # a venv's interpreter without mlflow
+    python.chmod(python.stat().st_mode | stat.S_IXUSR)
+    (root / "work.txt").write_text("keep me")
+    monkeypatch.setattr(venv, "create", _unexpected)
+    with pytest.raises(pytest.skip.Exception) as info:
+        servers.mlflow_python()
+    message = str(info.value)
+    assert "left as it is" in message and str(root) in message and "\n" not in message
+    assert (root / "work.txt").read_text() == "keep me"
+    assert sorted(p.name for p in root.iterdir()) == ["bin", "work.txt"]
+
+
+def test_a_given_venv_these_tests_made_is_rebuilt(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A venv an earlier run made at ASYNCTRACK_TEST_MLFLOW_VENV whose install did not finish is built
+    again (it carries the tests' mark)."""
+    root = _venv_at(monkeypatch, tmp_path, ci=False)
+    root.mkdir(parents=True)
+    (root / servers._MADE_HERE).touch()
+    (root / "half-installed").touch()
+    made: list[Path] = []
+
+    def create(at: Path, **kwargs: object) -> None:
+        made.append(at)
+        _pip_offline(at, **kwargs)
+
+    monkeypatch.setattr(venv, "create", create)
+    with pytest.raises(pytest.skip.Exception) as info:
+        servers.mlflow_python()
+    assert made == [root] and PIP_OFFLINE in str(info.value)

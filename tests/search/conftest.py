@@ -8,6 +8,7 @@ must give the same answers (skipped when PostgreSQL is not reachable).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,30 @@ from postgres_db import STORE_BACKENDS, backend_uri, open_test_store
 from search_helpers import drop_search_indexes
 
 from asynctrack.store import AbstractStore
+
+# The developer's loop (``pytest -m "not slow"``) runs every case of these tables on SQLite and the first
+# few of each test on PostgreSQL; the other PostgreSQL cases (a fresh database each: a fifth of the
+# loop's time) are marked slow, so ``pytest`` (CI) still runs them all.
+_TABLES_SAMPLED_ON_POSTGRES = {
+    "test_search_doc_examples.py",
+    "test_search_errors.py",
+    "test_search_paging.py",
+}
+_POSTGRES_CASES_IN_LOOP = 2
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    seen: Counter[tuple[str, str]] = Counter()
+    for item in items:
+        if item.path.name not in _TABLES_SAMPLED_ON_POSTGRES or not isinstance(item, pytest.Function):
+            continue
+        callspec = getattr(item, "callspec", None)
+        if callspec is None or callspec.params.get("store_variant") != "postgres":
+            continue
+        test = (item.path.name, item.originalname)
+        seen[test] += 1
+        if seen[test] > _POSTGRES_CASES_IN_LOOP:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture

@@ -252,10 +252,8 @@ class OpQueue:
             await event.wait()
         finally:
             timer.cancel()
-        if self._timed_out:
-            self._timed_out = False
-            return False
-        return True
+        timed_out, self._timed_out = self._timed_out, False
+        return not timed_out
 
     def _linger_over(self, event: asyncio.Event) -> None:
         if not event.is_set():

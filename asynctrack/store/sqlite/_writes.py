@@ -192,17 +192,11 @@ def write_batches(
     for w in writes:
         conn.execute("SAVEPOINT w")
         try:
-            if w.key is not None:
-                cur = conn.execute(_APPLIED, (w.key, now_ms))
-                if cur.rowcount == 0:  # applied before
-                    conn.execute("RELEASE w")
-                    outcomes.append(None)
-                    continue
-            write_batch(conn, w.run_id, w.metrics, w.params, w.tags)
-        except MlflowException as exc:
+            write_one(conn, w, now_ms)
+        except Refused as refused:
             conn.execute("ROLLBACK TO w")
             conn.execute("RELEASE w")
-            outcomes.append(exc)
+            outcomes.append(refused.error)
         else:
             conn.execute("RELEASE w")
             outcomes.append(None)

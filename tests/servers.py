@@ -106,7 +106,7 @@ def _foreign(root: Path) -> bool:
         return False
     if not root.is_dir():
         return True
-    return (root / _MADE_HERE).exists() is False and any(root.iterdir())
+    return not (root / _MADE_HERE).exists() and any(root.iterdir())
 
 
 def mlflow_auth_python() -> Path:

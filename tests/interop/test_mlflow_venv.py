@@ -25,15 +25,22 @@ def _ensurepip_fails(root: Path, **kwargs: object) -> None:
     raise subprocess.CalledProcessError(1, [str(root / "bin" / "python"), "-m", "ensurepip"])
 
 
-def _pip_offline(root: Path, **kwargs: object) -> None:
-    """A venv whose interpreter fails every command as pip does offline, noting each call."""
+def _fake_python(root: Path, script: str) -> Path:
+    """``root/bin/python`` as a shell script running ``script`` (a stand-in for a venv's interpreter)."""
     (root / "bin").mkdir(parents=True)
     python = root / "bin" / "python"
-    python.write_text(
-        f'#!/bin/sh\necho "$*" >> "{root / "calls"}"\n'
-        f'echo "WARNING: Retrying..." >&2\necho "{PIP_OFFLINE}" >&2\nexit 1\n'
-    )
+    python.write_text(f"#!/bin/sh\n{script}")
     python.chmod(python.stat().st_mode | stat.S_IXUSR)
+    return python
+
+
+def _pip_offline(root: Path, **kwargs: object) -> None:
+    """A venv whose interpreter fails every command as pip does offline, noting each call."""
+    _fake_python(
+        root,
+        f'echo "$*" >> "{root / "calls"}"\n'
+        f'echo "WARNING: Retrying..." >&2\necho "{PIP_OFFLINE}" >&2\nexit 1\n',
+    )
 
 
 def _location_not_a_directory(root: Path) -> None:
@@ -134,10 +141,7 @@ def test_an_extra_that_cannot_be_installed_skips_once(
 def test_a_given_venv_with_mlflow_is_used_as_it_is(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """A venv made elsewhere (no marker of ours) with mlflow 3.17.2 in it is neither rebuilt nor touched."""
     root = _venv_at(monkeypatch, tmp_path, ci=True)
-    (root / "bin").mkdir(parents=True)
-    python = root / "bin" / "python"
-    python.write_text("#!/bin/sh\necho 3.17.2\n")
-    python.chmod(python.stat().st_mode | stat.S_IXUSR)
+    python = _fake_python(root, "echo 3.17.2\n")
     monkeypatch.setattr(venv, "create", _unexpected)
     assert servers.mlflow_python() == python
     assert sorted(p.name for p in root.iterdir()) == ["bin"]
@@ -167,10 +171,7 @@ def test_a_given_directory_without_mlflow_is_never_wiped(
     """ASYNCTRACK_TEST_MLFLOW_VENV naming someone's venv (or any directory) without mlflow 3.17.2: rebuilding
     it would clear it, so the tests skip and say so, and the directory is left exactly as it was."""
     root = _venv_at(monkeypatch, tmp_path, ci=False)
-    (root / "bin").mkdir(parents=True)
-    python = root / "bin" / "python"
-    python.write_text("#!/bin/sh\nexit 1\n")  # a venv's interpreter without mlflow
-    python.chmod(python.stat().st_mode | stat.S_IXUSR)
+    _fake_python(root, "exit 1\n")  # a venv's interpreter without mlflow
     (root / "work.txt").write_text("keep me")
     monkeypatch.setattr(venv, "create", _unexpected)
     with pytest.raises(pytest.skip.Exception) as info:

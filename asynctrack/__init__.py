@@ -136,7 +136,7 @@ from asynctrack.system_metrics import (
 )
 
 # MLflow's names that asynctrack lacks raise an error saying whether they are planned or out of scope
-# (``_mlflow_names.py``), as attributes and as modules (``import asynctrack.pytorch``).
+# (``_mlflow_names.py``), as attributes and as modules (``import asynctrack.sklearn``).
 install_import_hook()
 
 

@@ -22,6 +22,7 @@ __all__ = [
     "UNAVAILABLE",
     "MlflowModuleUnavailable",
     "MlflowNameUnavailable",
+    "flavour_name_unavailable",
     "install_import_hook",
     "unavailable_message",
 ]
@@ -60,10 +61,10 @@ _GROUPS: tuple[tuple[str, str, str], ...] = (
         "framework integrations (autologging, model flavours), not tracking",
         """
         ag2 agno anthropic autogen azure bedrock catboost crewai diffusers dspy gemini groq h2o
-        haystack johnsnowlabs keras langchain lightgbm litellm llama_index mistral
-        ml_package_versions onnx openai optuna paddle pmdarima prophet pydantic_ai pyspark pytorch
+        haystack johnsnowlabs langchain lightgbm litellm llama_index mistral
+        ml_package_versions onnx openai optuna paddle pmdarima prophet pydantic_ai pyspark
         rfunc semantic_kernel sentence_transformers shap sklearn smolagents spacy spark statsmodels
-        strands tensorflow transformers txtai xgboost
+        strands tensorflow txtai xgboost
         """,
     ),
     (
@@ -136,6 +137,23 @@ def unavailable_message(name: str) -> str:
 
 class MlflowNameUnavailable(AttributeError):
     """An MLflow name asynctrack does not provide (planned or out of scope); the message says which."""
+
+
+def flavour_name_unavailable(module: ModuleType, name: str) -> AttributeError:
+    """The error for ``mlflow.<flavour>.<name>`` where asynctrack's flavour module (``asynctrack.pytorch``,
+    ``asynctrack.keras``, ``asynctrack.transformers``) has only ``autolog``: MLflow's model flavour functions
+    (``log_model``, ``load_model``, ...) are out of scope. Private names get the plain error."""
+    flavour = module.__name__.rpartition(".")[2]
+    if name.startswith("_"):
+        return AttributeError(f"module {module.__name__!r} has no attribute {name!r}", name=name, obj=module)
+    return MlflowNameUnavailable(
+        f"mlflow.{flavour}.{name} is not available in asynctrack: asynctrack.{flavour} provides autolog() "
+        f"only; MLflow's model flavours (log_model, save_model, load_model, ...) are out of scope for "
+        f"asynctrack, which covers MLflow's experiment tracking. Every MLflow name and its status is listed "
+        f"in asynctrack's {DOC}.",
+        name=name,
+        obj=module,
+    )
 
 
 class MlflowModuleUnavailable(ModuleNotFoundError):

@@ -9,6 +9,10 @@ by autolog itself. The patches read the settings of the latest ``autolog()`` cal
 - Transformers: ``Trainer.__init__`` adds an ``AsynctrackCallback``; ``Trainer.train`` ends its run FAILED
   (KILLED on Ctrl-C) when training raises, which callbacks are never told.
 - Keras: ``Model.fit`` adds an ``AsynctrackCallback`` to ``callbacks`` and does the same on an exception.
+
+Each flavour keeps the settings of the latest call that enabled it, so ``asynctrack.pytorch.autolog()`` and
+``asynctrack.keras.autolog()`` (MLflow's per-library entry points, :func:`enable`) can differ, and a
+per-library ``disable=True`` (:func:`disable_flavours`) undoes only that library's patches.
 """
 
 from __future__ import annotations
@@ -17,14 +21,14 @@ import functools
 import importlib
 import importlib.util
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-from asynctrack.integrations._post_import import clear_hooks, when_imported
+from asynctrack.integrations._post_import import forget_hooks, when_imported
 
-__all__ = ["SUPPORTED", "autolog"]
+__all__ = ["SUPPORTED", "Settings", "autolog", "disable_flavours", "enable"]
 
 _log = logging.getLogger("asynctrack")
 
@@ -70,20 +74,23 @@ _UNSUPPORTED: dict[str, str] = {
 # the default) said to be ignored.
 
 
-@dataclass
-class _Settings:
+@dataclass(frozen=True)
+class Settings:
+    """What one flavour's patches do; the latest ``autolog()`` call that enabled the flavour sets them."""
+
     log_every_n_step: int | None = None
-    log_models: bool = False
+    log_every_epoch: bool = True  # Keras: log each epoch's logs (mlflow.keras.autolog's log_every_epoch)
+    log_models: bool | str = False  # Lightning also takes "all" (each checkpoint as it is saved)
     silent: bool = False
     exclusive: bool = False
-    extra_tags: dict[str, Any] = field(default_factory=dict)
+    extra_tags: Mapping[str, Any] = field(default_factory=dict)
     log_system_metrics: bool | None = None
-    enabled: set[str] = field(default_factory=set)
 
 
-_settings = _Settings()
-# (owner, attribute) -> the original, for autolog(disable=True); _INHERITED: the class had none of its own
-_originals: dict[tuple[Any, str], Any] = {}
+# flavour -> its settings, for the flavours enabled now
+_settings: dict[str, Settings] = {}
+# flavour -> {(owner, attribute) -> the original}, for disable(); _INHERITED: the class had none of its own
+_originals: dict[str, dict[tuple[Any, str], Any]] = {}
 _INHERITED = object()
 
 
@@ -118,10 +125,8 @@ def autolog(
     ``log_every_n_step``; plus ``log_system_metrics`` for the runs it starts. See docs/integrations.md.
     """
     if disable:
-        _disable()
+        disable_flavours(None)
         return
-    if log_every_n_step is not None and not isinstance(log_every_n_step, int):
-        raise ValueError(f"log_every_n_step must be a positive integer, got {log_every_n_step!r}")
     from asynctrack.integrations._run import check_every_n_step  # not at import: asynctrack imports this
 
     check_every_n_step(log_every_n_step)
@@ -131,73 +136,89 @@ def autolog(
         raise ValueError(
             f"exclude_flavors has unknown flavours {sorted(unknown)}; asynctrack's are {sorted(SUPPORTED)}"
         )
-    _settings.log_every_n_step = log_every_n_step
-    _settings.log_models = bool(log_models)
-    _settings.silent = bool(silent)
-    _settings.exclusive = bool(exclusive)
-    _settings.extra_tags = dict(extra_tags or {})
-    _settings.log_system_metrics = log_system_metrics
-
     if log_input_examples and not silent:
         _log.warning("asynctrack.autolog(): log_input_examples is for MLflow's model flavours and is ignored")
 
-    wanted = [f for f in SUPPORTED if f not in excluded]
-    present = [f for f in wanted if _installed(SUPPORTED[f])]
+    settings = Settings(
+        log_every_n_step=log_every_n_step,
+        log_models=bool(log_models),
+        silent=bool(silent),
+        exclusive=bool(exclusive),
+        extra_tags=dict(extra_tags or {}),
+        log_system_metrics=log_system_metrics,
+    )
     unsupported = [f for f, pkg in _UNSUPPORTED.items() if f not in excluded and _installed(pkg)]
-    supported_list = ", ".join(SUPPORTED)
     if unsupported and not silent:
         _log.warning(
             "asynctrack.autolog() does not log %s (installed here): asynctrack's autologging supports %s. "
             "See docs/integrations.md.",
             ", ".join(unsupported),
-            supported_list,
+            ", ".join(SUPPORTED),
         )
+    enable([f for f in SUPPORTED if f not in excluded], settings, "asynctrack.autolog()")
+
+
+def enable(flavours: Sequence[str], settings: Settings, who: str) -> None:
+    """Install ``flavours`` (those installed here) with ``settings``; ``who`` names the caller in messages.
+
+    Says when none of them is installed, even when silent: nothing would be logged, and autolog is never a
+    silent no-op.
+    """
+    present = [f for f in flavours if _installed(SUPPORTED[f])]
     if not present:
-        # Never a silent no-op, even with silent=True: nothing would be logged.
         _log.warning(
-            "asynctrack.autolog() found none of the libraries it supports (%s) installed: nothing will be "
-            "logged automatically. See docs/integrations.md.",
-            supported_list,
+            "%s found none of the libraries it supports (%s) installed: nothing will be logged "
+            "automatically. See docs/integrations.md.",
+            who,
+            ", ".join(flavours or SUPPORTED),
         )
         return
     for flavour in present:
-        if flavour in _settings.enabled:
-            continue
-        _settings.enabled.add(flavour)
-        when_imported(SUPPORTED[flavour], _PATCHERS[flavour])
-    if not silent:
-        _log.info("asynctrack.autolog(): logging %s", ", ".join(present))
+        new = flavour not in _settings
+        _settings[flavour] = settings  # read by the patches each time they run
+        if new:
+            when_imported(SUPPORTED[flavour], functools.partial(_PATCHERS[flavour], flavour))
+    if not settings.silent:
+        _log.info("%s: logging %s", who, ", ".join(present))
 
 
-def _disable() -> None:
-    clear_hooks()
-    for (owner, name), original in list(_originals.items()):
-        if original is _INHERITED:
-            delattr(owner, name)
-        else:
-            setattr(owner, name, original)
-    _originals.clear()
-    _settings.enabled.clear()
+def disable_flavours(flavours: Iterable[str] | None = None) -> None:
+    """Undo the patches of ``flavours`` (all of them when None) and forget their pending import hooks."""
+    for flavour in list(SUPPORTED) if flavours is None else list(flavours):
+        _settings.pop(flavour, None)
+        forget_hooks(SUPPORTED[flavour])
+        for (owner, name), original in _originals.pop(flavour, {}).items():
+            if original is _INHERITED:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, original)
 
 
-def _patch(owner: Any, name: str, make: Callable[[Any], Any]) -> None:
-    if (owner, name) in _originals:
+def _patch(flavour: str, owner: Any, name: str, make: Callable[[Any], Any]) -> None:
+    originals = _originals.setdefault(flavour, {})
+    if (owner, name) in originals:
         return
     original = getattr(owner, name)  # maybe inherited (keras.Model.fit is its backend trainer's)
-    _originals[(owner, name)] = owner.__dict__.get(name, _INHERITED)
+    originals[(owner, name)] = owner.__dict__.get(name, _INHERITED)
     setattr(owner, name, functools.wraps(original)(make(original)))
 
 
-def _run_kwargs() -> dict[str, Any]:
+def _current(flavour: str) -> Settings | None:
+    """The flavour's settings now; None once it was disabled (a patched object someone kept a reference
+    to then behaves as the original)."""
+    return _settings.get(flavour)
+
+
+def _run_kwargs(s: Settings) -> dict[str, Any]:
     return {
-        "tags": _settings.extra_tags or None,
-        "log_system_metrics": _settings.log_system_metrics,
-        "use_active": not _settings.exclusive,
+        "tags": dict(s.extra_tags) or None,
+        "log_system_metrics": s.log_system_metrics,
+        "use_active": not s.exclusive,
     }
 
 
 # -- Lightning
-def _patch_lightning(module: ModuleType) -> None:
+def _patch_lightning(flavour: str, module: ModuleType) -> None:
     package = importlib.import_module(module.__name__.rsplit(".trainer.trainer", 1)[0])
     from asynctrack.integrations._lightning import logger_class
 
@@ -205,20 +226,21 @@ def _patch_lightning(module: ModuleType) -> None:
 
     def make(original: Callable[..., Any]) -> Callable[..., Any]:
         def fit(self: Any, *args: Any, **kwargs: Any) -> Any:
-            if not any(isinstance(lg, logger_cls) for lg in self.loggers):
-                logger = logger_cls(log_model=_settings.log_models, **_run_kwargs())
+            s = _current(flavour)
+            if s is not None and not any(isinstance(lg, logger_cls) for lg in self.loggers):
+                logger = logger_cls(log_model=s.log_models, **_run_kwargs(s))
                 self.loggers = [*self.loggers, logger]
-                if _settings.log_every_n_step is not None:
-                    self.log_every_n_steps = _settings.log_every_n_step
+                if s.log_every_n_step is not None:
+                    self.log_every_n_steps = s.log_every_n_step
             return original(self, *args, **kwargs)
 
         return fit
 
-    _patch(module.Trainer, "fit", make)
+    _patch(flavour, module.Trainer, "fit", make)
 
 
 # -- Transformers
-def _patch_transformers(module: ModuleType) -> None:
+def _patch_transformers(flavour: str, module: ModuleType) -> None:
     from asynctrack.integrations.transformers import AsynctrackCallback
 
     def ours(trainer: Any) -> list[Any]:
@@ -227,11 +249,10 @@ def _patch_transformers(module: ModuleType) -> None:
     def make_init(original: Callable[..., Any]) -> Callable[..., Any]:
         def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
             original(self, *args, **kwargs)
-            if not ours(self):
+            s = _current(flavour)
+            if s is not None and not ours(self):
                 callback = AsynctrackCallback(
-                    log_models=_settings.log_models,
-                    log_every_n_step=_settings.log_every_n_step,
-                    **_run_kwargs(),
+                    log_models=bool(s.log_models), log_every_n_step=s.log_every_n_step, **_run_kwargs(s)
                 )
                 self.add_callback(callback)
 
@@ -248,24 +269,28 @@ def _patch_transformers(module: ModuleType) -> None:
 
         return train
 
-    _patch(module.Trainer, "__init__", make_init)
-    _patch(module.Trainer, "train", make_train)
+    _patch(flavour, module.Trainer, "__init__", make_init)
+    _patch(flavour, module.Trainer, "train", make_train)
 
 
 # -- Keras
-def _patch_keras(module: ModuleType) -> None:
+def _patch_keras(flavour: str, module: ModuleType) -> None:
     from asynctrack.integrations.keras import AsynctrackCallback
 
     def make(original: Callable[..., Any]) -> Callable[..., Any]:
         def fit(self: Any, *args: Any, **kwargs: Any) -> Any:
+            s = _current(flavour)
+            if s is None:
+                return original(self, *args, **kwargs)
             positional = len(args) > 5  # fit(x, y, batch_size, epochs, verbose, callbacks, ...)
             callbacks = list((args[5] if positional else kwargs.get("callbacks")) or [])
             callback = next((c for c in callbacks if isinstance(c, AsynctrackCallback)), None)
             if callback is None:
                 callback = AsynctrackCallback(
-                    log_every_n_step=_settings.log_every_n_step,
-                    log_models=_settings.log_models,
-                    **_run_kwargs(),
+                    log_every_epoch=s.log_every_epoch,
+                    log_every_n_step=s.log_every_n_step,
+                    log_models=bool(s.log_models),
+                    **_run_kwargs(s),
                 )
                 callbacks.append(callback)
                 if positional:
@@ -280,10 +305,10 @@ def _patch_keras(module: ModuleType) -> None:
 
         return fit
 
-    _patch(module.Model, "fit", make)
+    _patch(flavour, module.Model, "fit", make)
 
 
-_PATCHERS: dict[str, Callable[[ModuleType], None]] = {
+_PATCHERS: dict[str, Callable[[str, ModuleType], None]] = {
     "lightning": _patch_lightning,
     "pytorch_lightning": _patch_lightning,
     "transformers": _patch_transformers,

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
 
-__all__ = ["clear_hooks", "when_imported"]
+__all__ = ["forget_hooks", "when_imported"]
 
 _log = logging.getLogger("asynctrack")
 
@@ -92,9 +92,9 @@ def when_imported(name: str, hook: Hook) -> None:
             sys.meta_path.insert(0, _finder)
 
 
-def clear_hooks() -> None:
-    """Forget every hook not run yet."""
+def forget_hooks(name: str) -> None:
+    """Forget the hooks on module ``name`` not run yet (and the finder once none is left)."""
     with _lock:
-        _hooks.clear()
-        if _finder in sys.meta_path:
+        _hooks.pop(name, None)
+        if not _hooks and _finder in sys.meta_path:
             sys.meta_path.remove(_finder)

@@ -46,9 +46,9 @@ def flatten(params: Mapping[str, Any], prefix: str = "", sep: str = "/") -> dict
 
 
 def check_every_n_step(log_every_n_step: Any) -> None:
-    """Refuse a ``log_every_n_step`` below 1 (None means every step), with the same words in every
-    integration and in ``autolog``."""
-    if log_every_n_step is not None and log_every_n_step < 1:
+    """Refuse a ``log_every_n_step`` that is not an integer of at least 1 (None means every step), with the
+    same words in every integration and in each ``autolog``."""
+    if log_every_n_step is not None and (not isinstance(log_every_n_step, int) or log_every_n_step < 1):
         raise ValueError(f"log_every_n_step must be a positive integer, got {log_every_n_step!r}")
 
 

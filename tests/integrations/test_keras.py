@@ -145,3 +145,30 @@ def test_autolog_exclusive_starts_its_own_run(tmp_tracking: str) -> None:
     assert theirs.info.status == "FINISHED" and theirs.data.tags["team"] == "a"
     assert set(theirs.data.metrics) == {"loss", "mae"}
     assert asynctrack.get_run(outer.info.run_id).data.metrics == {}
+
+
+def test_keras_autolog_with_mlflows_arguments(tmp_tracking: str) -> None:
+    """``mlflow.keras.autolog(log_every_epoch=False, log_every_n_steps=2)``: batch logs every second batch,
+    no epoch logs, the model saved (MLflow's default ``log_models=True``); MLflow's argument rules refused
+    with its words; ``disable=True`` puts ``Model.fit`` back."""
+    import keras
+
+    recorder, original_fit = _recorder(), keras.Model.fit
+    with pytest.raises(ValueError, match=r"`log_every_n_steps` must be None if `log_every_epoch=True`"):
+        asynctrack.keras.autolog(log_every_n_steps=2)
+    with pytest.raises(ValueError, match=r"`log_every_n_steps` must be specified if `log_every_epoch=False`"):
+        asynctrack.keras.autolog(log_every_epoch=False)
+    asynctrack.keras.autolog(log_every_epoch=False, log_every_n_steps=2, silent=True)
+    try:
+        x, y = _data()
+        _model().fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[recorder])
+    finally:
+        asynctrack.keras.autolog(disable=True)
+    assert keras.Model.fit is original_fit
+    run = asynctrack.last_active_run()
+    assert run is not None and run.info.status == "FINISHED"
+    expected = {k: v[1::2] for k, v in _expected(recorder).items() if k.startswith("batch/")}
+    assert [s for s, _ in expected["batch/loss"]] == [2, 4, 6, 8]
+    assert _stored(run.info.run_id) == expected
+    files = [a.path for a in asynctrack.MlflowClient().list_artifacts(run.info.run_id, "model")]
+    assert files == ["model/model.keras"]

@@ -216,3 +216,39 @@ def test_ddp_logs_from_rank_zero_only(tmp_path: Any) -> None:
     history = client.get_metric_history(runs[0].info.run_id, "train_loss")
     assert [m.step for m in history] == [0, 1, 2, 3]
     assert f"rank 0 {runs[0].info.run_id}" in done.stdout
+
+
+def test_pytorch_autolog_logs_each_checkpoint_and_disables_alone(tmp_tracking: str, tmp_path: Any) -> None:
+    """``mlflow.pytorch.autolog()``'s defaults (checkpoint=True): every step, the params, and each checkpoint
+    the Trainer saves, as it is saved (Lightning's default ModelCheckpoint keeps only the latest file); a
+    Keras ``disable=True`` leaves the Lightning patch alone, Lightning's own puts ``Trainer.fit`` back."""
+    from tests.integrations._lightning_models import loader
+
+    pl, _Logger, Recorder, Model = _setup("lightning.pytorch")
+    original_fit = pl.Trainer.fit
+    recorder = Recorder()
+    asynctrack.pytorch.autolog(log_every_n_step=1, extra_tags={"via": "pytorch.autolog"}, silent=True)
+    try:
+        asynctrack.keras.autolog(disable=True)
+        assert pl.Trainer.fit is not original_fit
+        trainer = _trainer(pl, [recorder], tmp_path, enable_checkpointing=True)
+        trainer.fit(Model(), loader())
+    finally:
+        asynctrack.pytorch.autolog(disable=True)
+    assert pl.Trainer.fit is original_fit
+    run = asynctrack.last_active_run()
+    assert run is not None and run.info.status == "FINISHED" and run.data.tags["via"] == "pytorch.autolog"
+    assert _stored(run.info.run_id) == _expected(recorder)
+    assert run.data.params["lr"] == "0.05"
+    listed = sorted(a.path for a in asynctrack.MlflowClient().list_artifacts(run.info.run_id, "checkpoints"))
+    assert listed == [f"checkpoints/epoch={e}-step={4 * (e + 1)}.ckpt" for e in range(3)]
+
+
+def test_pytorch_autolog_refuses_what_it_cannot_do(tmp_tracking: str) -> None:
+    with pytest.raises(ValueError, match=r"log_every_n_epoch=2 is not supported"):
+        asynctrack.pytorch.autolog(log_every_n_epoch=2)
+    refused = r"does not take checkpoint_mode, checkpoint_monitor: .*ModelCheckpoint"
+    with pytest.raises(ValueError, match=refused):
+        asynctrack.pytorch.autolog(checkpoint_monitor="train_loss", checkpoint_mode="max")
+    with pytest.raises(ValueError, match=r"log_every_n_step must be a positive integer, got 2.5"):
+        asynctrack.pytorch.autolog(log_every_n_step=2.5)  # type: ignore[arg-type]

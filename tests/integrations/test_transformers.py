@@ -135,20 +135,30 @@ def test_every_log_params_status_and_model(tmp_tracking: str, tmp_path: Any) -> 
     assert asynctrack.active_run() is None
 
 
-def test_failing_step_through_autolog_ends_failed_with_earlier_logs(tmp_tracking: str, tmp_path: Any) -> None:
+@pytest.mark.parametrize("entry", ["autolog", "transformers.autolog"])
+def test_failing_step_through_autolog_ends_failed_with_earlier_logs(
+    entry: str, tmp_tracking: str, tmp_path: Any
+) -> None:
+    """Through ``asynctrack.autolog()`` and through ``mlflow.transformers.autolog()``'s stand-in alike."""
     import transformers
 
     Recorder, _Dataset = _parts()
     recorder = Recorder()
     original_train = transformers.Trainer.train
-    asynctrack.autolog(silent=True, exclude_flavors=["lightning", "pytorch_lightning", "keras"])
+    if entry == "autolog":
+        asynctrack.autolog(silent=True, exclude_flavors=["lightning", "pytorch_lightning", "keras"])
+    else:
+        asynctrack.transformers.autolog(silent=True)
     try:
         trainer = _trainer(_model(fail_after=5), [recorder], tmp_path)
         ours = next(c for c in trainer.callback_handler.callbacks if type(c).__name__ == "AsynctrackCallback")
         with pytest.raises(RuntimeError, match="a failing training step"):
             trainer.train()
     finally:
-        asynctrack.autolog(disable=True)
+        if entry == "autolog":
+            asynctrack.autolog(disable=True)
+        else:
+            asynctrack.transformers.autolog(disable=True)
     assert transformers.Trainer.train is original_train  # unpatched again
     run = asynctrack.get_run(ours.run.run_id)
     assert run.info.status == "FAILED"

@@ -124,6 +124,8 @@ def test_active_model_from_the_environment(tmp_tracking: str, monkeypatch: pytes
 
 def test_flavours_are_out_of_scope_with_a_pointer() -> None:
     with pytest.raises(AttributeError, match=r"out of scope.*docs/api-coverage.md"):
-        mlflow.pytorch  # noqa: B018
+        mlflow.sklearn  # noqa: B018
+    with pytest.raises(AttributeError, match=r"mlflow.pytorch.log_model .*out of scope.*api-coverage.md"):
+        mlflow.pytorch.log_model  # noqa: B018
     with pytest.raises(ModuleNotFoundError, match=r"docs/api-coverage.md"):
         import asynctrack.sklearn  # noqa: F401

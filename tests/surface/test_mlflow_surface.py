@@ -77,7 +77,7 @@ def test_import_statements_keep_the_explanation() -> None:
     function, and from ``mlflow.tracking``."""
     code = """
 import importlib
-for stmt in ("import asynctrack.pytorch", "from asynctrack import sklearn", "from asynctrack import evaluate",
+for stmt in ("import asynctrack.xgboost", "from asynctrack import sklearn", "from asynctrack import evaluate",
              "from asynctrack import start_span", "from asynctrack.tracking import search_traces"):
     try:
         exec(stmt)
@@ -90,7 +90,7 @@ for stmt in ("import asynctrack.pytorch", "from asynctrack import sklearn", "fro
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert len(lines) == 5
-    expected = ["pytorch", "sklearn", "evaluate", "start_span", "search_traces"]
+    expected = ["xgboost", "sklearn", "evaluate", "start_span", "search_traces"]
     for line, name in zip(lines, expected, strict=True):
         kind, message = line.split(" | ")
         assert kind == "MlflowModuleUnavailable", line
@@ -110,6 +110,40 @@ def test_tracking_module_offers_what_mlflow_tracking_has() -> None:
             getattr(tracking, name)
         except MlflowNameUnavailable as exc:
             _assert_explained(exc, name)
+
+
+@pytest.mark.parametrize("flavour", ["pytorch", "keras", "transformers"])
+def test_flavour_modules_have_autolog_and_explain_the_rest(flavour: str) -> None:
+    """``mlflow.pytorch.autolog`` and its kin exist with MLflow's signature (every MLflow parameter, in
+    MLflow's order, with MLflow's defaults; asynctrack's additions after them); the flavour's other names
+    (``log_model``) say why they are missing, importing it pulls in no training library, and private
+    names stay plain errors."""
+    code = f"""
+import sys, inspect, json
+import asynctrack as mlflow
+module = getattr(mlflow, {flavour!r})
+params = [(p.name, repr(p.default)) for p in inspect.signature(module.autolog).parameters.values()]
+try:
+    module.log_model
+except AttributeError as exc:
+    error = f"{{type(exc).__name__}} | {{exc}}"
+heavy = sorted({{"torch", "lightning", "keras", "transformers"}} & set(sys.modules))
+print(json.dumps([params, error, heavy]))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    params, error, heavy = json.loads(out.stdout)
+    theirs = SURFACE["autolog_signatures"][flavour]
+    assert params[: len(theirs)] == theirs  # so positional calls written for MLflow mean the same
+    extras = {name for name, _ in params[len(theirs) :]}
+    assert extras <= {"log_system_metrics", "log_every_n_step"}, extras
+    assert error.startswith(f"MlflowNameUnavailable | mlflow.{flavour}.log_model is not available"), error
+    assert "autolog() only" in error and "docs/api-coverage.md" in error, error
+    assert heavy == []
+    module = importlib.import_module(f"asynctrack.{flavour}")
+    with pytest.raises(AttributeError) as ei:
+        module._private  # noqa: B018
+    assert not isinstance(ei.value, MlflowNameUnavailable)
 
 
 def test_unknown_names_are_plain_attribute_errors() -> None:

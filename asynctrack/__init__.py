@@ -33,6 +33,7 @@ from asynctrack import (
 from asynctrack._fluent_artifacts import (
     flush_artifact_async_logging,
     get_artifact_uri,
+    load_table,
     log_artifact,
     log_artifacts,
     log_dict,
@@ -215,6 +216,7 @@ __all__ = [
     "log_param",
     "log_params",
     "log_stream",
+    "load_table",
     "log_table",
     "log_text",
     "restore_experiment",

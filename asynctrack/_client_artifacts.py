@@ -14,16 +14,18 @@ from __future__ import annotations
 import functools
 import io
 import json
+import logging
 import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import anyio
 
 from asynctrack import _logging_calls as calls
+from asynctrack._runs_frame import runs_to_dataframe
 from asynctrack._system_tags import MLFLOW_LOGGED_ARTIFACTS as LOGGED_ARTIFACTS_TAG
 from asynctrack._system_tags import MLFLOW_LOGGED_IMAGES as LOGGED_IMAGES_TAG
 from asynctrack.artifacts import _api, _fs, _media, _sync
@@ -32,8 +34,10 @@ from asynctrack.artifacts._paths import check_file_name, check_path, parent_and_
 from asynctrack.artifacts._queue import human_size
 from asynctrack.artifacts._repository import ArtifactRepository, FileInfo
 from asynctrack.config import is_async_logging_enabled
-from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
+from asynctrack.entities import ViewType
+from asynctrack.exceptions import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST, MlflowException
 from asynctrack.pipeline._operations import RunOperations
+from asynctrack.store._paged import collect_pages
 
 if TYPE_CHECKING:
     from asynctrack.entities import Run
@@ -46,6 +50,18 @@ P = ParamSpec("P")
 
 def _waits(synchronous: bool | None) -> bool:
     return True if synchronous is None else bool(synchronous)
+
+
+_log = logging.getLogger("asynctrack")
+
+
+def _logged_artifacts(run: Run) -> list[Any]:
+    """The run's ``mlflow.loggedArtifacts`` entries; a tag that is not a JSON list counts as none."""
+    try:
+        logged = json.loads(run.data.tags.get(LOGGED_ARTIFACTS_TAG, "[]"))
+    except ValueError:
+        return []
+    return logged if isinstance(logged, list) else []
 
 
 def _artifact_file(artifact_file: str) -> str:
@@ -288,6 +304,85 @@ class MlflowClientArtifacts:
             logged.append(entry)
             self.set_tag(run_id, LOGGED_ARTIFACTS_TAG, json.dumps(logged), synchronous=True)
 
+    def load_table(
+        self,
+        experiment_id: str,
+        artifact_file: str,
+        run_ids: Sequence[str] | None = None,
+        extra_columns: Sequence[str] | None = None,
+    ) -> Any:
+        """The table ``artifact_file`` (logged with :meth:`log_table`) of every active run of the experiment
+        that has it (only ``run_ids`` when given), concatenated into one pandas DataFrame, runs in
+        ``search_runs`` order (newest first). ``extra_columns`` adds columns of ``search_runs``' DataFrame
+        for each row's run (``run_id``, ``status``, ``params.lr``, ...); a name already in the table gets
+        a trailing underscore, as in MLflow.
+
+        Raises ``RESOURCE_DOES_NOT_EXIST`` when no run has the table (or a run lists it and its file is
+        gone), and ``INVALID_PARAMETER_VALUE`` naming an extra column ``search_runs`` does not have. Runs
+        are selected by their ``mlflow.loggedArtifacts`` entry for exactly this path (MLflow matches a
+        LIKE pattern, where ``_`` in the name matches any character).
+        """
+        pd = require("pandas", "load_table")
+        _media.check_table_chars(artifact_file)
+        # The characters check_table_chars refuses include both quotes: the name cannot leave the string.
+        like = f'%"path"%:%"{artifact_file}"%'
+        runs = collect_pages(
+            lambda n, token: self.search_runs(  # type: ignore[attr-defined]
+                [experiment_id],
+                f"tags.`{LOGGED_ARTIFACTS_TAG}` LIKE '{like}'",
+                ViewType.ACTIVE_ONLY,
+                n,
+                None,
+                token,
+            ),
+            None,
+        )
+        entry = {"path": artifact_file, "type": "table"}
+        runs = [r for r in runs if entry in _logged_artifacts(r)]
+        if run_ids:
+            wanted = set(run_ids)
+            runs = [r for r in runs if r.info.run_id in wanted]
+            if len(runs) != len(wanted):
+                _log.warning("Not all runs have the specified table artifact. Some runs will be skipped.")
+        if not runs:
+            raise MlflowException(
+                "No runs found with the corresponding table artifact.", RESOURCE_DOES_NOT_EXIST
+            )
+        columns = None
+        if extra_columns:
+            columns = runs_to_dataframe(runs)
+            unknown = [c for c in extra_columns if c not in columns.columns]
+            if unknown:
+                raise MlflowException(
+                    f"extra_columns {unknown} are not columns of search_runs' DataFrame for these runs "
+                    f"({', '.join(map(str, columns.columns))})",
+                    INVALID_PARAMETER_VALUE,
+                )
+        parent, _ = parent_and_name(_artifact_file(artifact_file))
+        tables = []
+        with tempfile.TemporaryDirectory() as tmp:
+            for i, run in enumerate(runs):
+                run_id = run.info.run_id
+                if artifact_file not in [f.path for f in self.list_artifacts(run_id, parent or None)]:
+                    raise MlflowException(
+                        f"Artifact {artifact_file} not found for run {run_id}.", RESOURCE_DOES_NOT_EXIST
+                    )
+                table = _media.read_table(
+                    self.download_artifacts(run_id, artifact_file, os.path.join(tmp, str(i)))
+                )
+                for column in extra_columns or ():
+                    name = column
+                    if column in table:
+                        name = f"{column}_"
+                        _log.warning(
+                            "Column name %s already exists in the table. Resolving the conflict, by "
+                            "appending an underscore to the column name.",
+                            column,
+                        )
+                    table[name] = columns[column].iloc[i]  # type: ignore[index]
+                tables.append(table)
+        return pd.concat(tables, ignore_index=True)
+
     def _log_table_image(self, run_id: str, table_name: str, image: Any) -> dict[str, str]:
         stem = posix_join("table_images", table_name, str(uuid.uuid4()))
         png, webp = f"{stem}.png", f"{stem}.webp"
@@ -361,6 +456,15 @@ class AsyncClientArtifacts:
 
     async def log_table(self, run_id: str, data: Any, artifact_file: str) -> None:
         await self._call(self._client.log_table, run_id, data, artifact_file)
+
+    async def load_table(
+        self,
+        experiment_id: str,
+        artifact_file: str,
+        run_ids: Sequence[str] | None = None,
+        extra_columns: Sequence[str] | None = None,
+    ) -> Any:
+        return await self._call(self._client.load_table, experiment_id, artifact_file, run_ids, extra_columns)
 
     async def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
         return await self._call(self._client.list_artifacts, run_id, path)

@@ -23,6 +23,7 @@ from asynctrack.pipeline._operations import RunOperations
 __all__ = [
     "flush_artifact_async_logging",
     "get_artifact_uri",
+    "load_table",
     "log_artifact",
     "log_artifacts",
     "log_dict",
@@ -134,6 +135,21 @@ def log_table(data: Any, artifact_file: str, run_id: str | None = None) -> None:
     """Log a pandas DataFrame or a dict as a table (``.json`` or ``.parquet``), appending to an existing
     one of the same name."""
     MlflowClient().log_table(_run_id(run_id), data, artifact_file)
+
+
+def load_table(
+    artifact_file: str, run_ids: list[str] | None = None, extra_columns: list[str] | None = None
+) -> Any:
+    """The table ``artifact_file`` of the current experiment's runs (only ``run_ids`` when given) as one
+    pandas DataFrame, with ``extra_columns`` of ``search_runs``' DataFrame (e.g. ``["run_id"]``) added::
+
+    mlflow.log_table({"inputs": ["q1"], "outputs": ["a1"]}, "eval.json")
+    mlflow.load_table("eval.json", extra_columns=["run_id"])
+
+    See :meth:`MlflowClient.load_table` for the errors.
+    """
+    experiment_id = fluent._active_experiment_for_search()
+    return MlflowClient().load_table(experiment_id, artifact_file, run_ids, extra_columns)
 
 
 def get_artifact_uri(artifact_path: str | None = None) -> str:

@@ -107,13 +107,6 @@ _GROUPS: tuple[tuple[str, str, str], ...] = (
         update_assessment update_current_trace
         """,
     ),
-    (
-        "planned",
-        "artifacts issue",
-        """
-        load_table
-        """,
-    ),
 )
 
 #: name -> (status, why)

@@ -188,10 +188,16 @@ def render_figure(figure: Any, artifact_file: str, save_kwargs: dict[str, Any] |
 _FORBIDDEN_TABLE_CHARS = ('"', "'", ",", ":", "[", "]", "{", "}")
 
 
-def check_table_file(artifact_file: str) -> None:
+def check_table_chars(artifact_file: str) -> None:
+    """MLflow's rule for table names: none of the characters of the JSON that records them as a run's
+    table (which also keeps them out of ``load_table``'s search filter)."""
     for char in _FORBIDDEN_TABLE_CHARS:
         if char in artifact_file:
             raise ValueError(f"The artifact_file contains forbidden character: {char}")
+
+
+def check_table_file(artifact_file: str) -> None:
+    check_table_chars(artifact_file)
     if not artifact_file.endswith((".json", ".parquet")):
         raise ValueError(
             f"Invalid artifact file path '{artifact_file}'. Please ensure the file you are trying to log "

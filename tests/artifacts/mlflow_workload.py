@@ -204,6 +204,27 @@ with mlflow.start_run(experiment_id=exp) as run2:
     mlflow.log_text("x", "x.txt")
     answer("custom_artifact_uri", lambda: run2.info.artifact_uri)
 
+# load_table across runs of the default experiment: run 1's tables and run 3's table of the same name,
+# whose own run_id column meets extra_columns=["run_id"]; run 2 is in another experiment.
+with mlflow.start_run() as run3:
+    run_ids.append(run3.info.run_id)
+    mlflow.log_param("lr", "0.1")
+    mlflow.log_table({"col": [9], "s": ["z"], "run_id": ["mine"]}, "tables/t.json")
+
+
+def frame(df: Any) -> Any:
+    return df.astype(object).where(df.notna(), None).to_dict(orient="split")
+
+
+answer("load_table_all", lambda: frame(mlflow.load_table("tables/t.json", extra_columns=["run_id"])))
+answer("load_table_ids", lambda: frame(mlflow.load_table("tables/t.json", run_ids=[run_id])))
+answer("load_table_params", lambda: frame(mlflow.load_table("tables/t.json", extra_columns=["params.lr"])))
+answer("load_table_some_ids", lambda: frame(mlflow.load_table("t3.json", run_ids=[run_id, run3.info.run_id])))
+answer("load_table_client", lambda: frame(client.load_table("0", "t2.json", extra_columns=["status"])))
+answer("load_table_other_experiment", lambda: mlflow.load_table("x.txt"))
+answer("load_table_missing", lambda: mlflow.load_table("nope.json"))
+answer("load_table_bad_char", lambda: mlflow.load_table("a,b.json"))
+
 answers["tags"] = norm(
     {k: v for k, v in mlflow.get_run(run_id).data.tags.items() if k.startswith("mlflow.logged")}
 )

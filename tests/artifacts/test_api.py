@@ -280,3 +280,36 @@ def test_figure_detection_with_matplotlib_half_loaded() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "True", out.stderr
+
+
+def test_load_table_selects_exact_entries_and_names_bad_columns(tmp_tracking: str, tmp_path: Path) -> None:
+    """Beyond the parity workload: a run whose table name only matches MLflow's LIKE pattern (``_`` is a
+    wildcard there) is not read; an unknown extra column is refused with its name and the columns there
+    are; a table whose file is gone says which run; the async client answers the same."""
+    with mlflow.start_run() as a:
+        mlflow.log_param("lr", "0.5")
+        mlflow.log_table({"x": [1, 2]}, "eval_results.json")
+    with mlflow.start_run():
+        mlflow.log_table({"x": [3]}, "evalXresults.json")  # MLflow's filter matches this one as well
+    got = mlflow.load_table("eval_results.json", extra_columns=["run_id", "params.lr"])
+    assert got.to_dict(orient="list") == {
+        "x": [1, 2],
+        "run_id": [a.info.run_id] * 2,
+        "params.lr": ["0.5"] * 2,
+    }
+
+    with pytest.raises(MlflowException, match=r"extra_columns \['nope'\] are not columns .*params.lr") as ei:
+        mlflow.load_table("eval_results.json", extra_columns=["run_id", "nope"])
+    assert ei.value.error_code == "INVALID_PARAMETER_VALUE"
+
+    async def via_async_client() -> Any:
+        async with mlflow.AsyncClient() as client:
+            return await client.load_table(a.info.experiment_id, "eval_results.json")
+
+    assert anyio.run(via_async_client).to_dict(orient="list") == {"x": [1, 2]}
+
+    os.remove(os.path.join(mlflow.get_run(a.info.run_id).info.artifact_uri, "eval_results.json"))
+    with pytest.raises(
+        MlflowException, match=f"Artifact eval_results.json not found for run {a.info.run_id}"
+    ):
+        mlflow.load_table("eval_results.json")

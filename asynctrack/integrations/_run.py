@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -23,10 +24,14 @@ from asynctrack._context import context_tags
 from asynctrack.client import MlflowClient
 from asynctrack.exceptions import MlflowException
 from asynctrack.pipeline._operations import RunOperations
+from asynctrack.pipeline._queue import OpQueue
+from asynctrack.validation import check_metric
 
 __all__ = ["TrainingRun", "check_every_n_step", "flatten", "status_of_exception"]
 
 _log = logging.getLogger("asynctrack")
+_time_ns = time.time_ns
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 # MLflow's key rule (validation.py): word characters, '/', '.', '-', ' ' and ':'. Anything else is removed,
 # as Lightning's MLFlowLogger does, with one warning per key.
@@ -95,6 +100,12 @@ class TrainingRun:
         self._via_fluent = False
         self._lock = threading.Lock()
         self._keys: dict[str, str | None] = {}  # metric key as given -> as logged (None: dropped)
+        # The hot path's cache, for the queue it was filled from (a new pipeline after fork() starts it
+        # again): that queue, the run's intern index, and per key prefix, key as given -> intern index of
+        # the key as logged.
+        self._fast_queue: OpQueue | None = None
+        self._fast_run = 0
+        self._fast_ids: dict[str, dict[str, int]] = {}
         self._artifact_ops: list[RunOperations] = []
         self.finished_status: str | None = None
 
@@ -187,34 +198,63 @@ class TrainingRun:
         """Queue every numeric value of ``metrics`` at ``step`` (one timestamp); strings and other
         non-numbers are dropped with one warning per key, as MLflow's integrations do.
 
-        The cleaned values go in with one ``put_metrics_at`` (one producer lookup, one wake check, one
-        RunOperations for the whole dict), not one put per value: a step's 10 values cost about what one
-        ``log_metric`` does plus the per-key checks here."""
+        This runs in the training step, once per logged step, so it is one pass over the dict: a key seen
+        before with a float value costs a dict lookup and two appends, and the points go in with one
+        ``put_points_at`` (one slot reservation, one wake check, one RunOperations). Anything else (a new
+        key, a value that is not a float) takes :meth:`_point`."""
         rid = self.run_id
-        assert self._client is not None
-        queue = self._client._pipeline().queue
-        ts = calls.now_ms()
+        client = self._client
+        assert client is not None
+        queue = client._pipeline().queue
+        if queue is not self._fast_queue:
+            self._fast_queue, self._fast_run, self._fast_ids = queue, queue.intern(rid), {}
+        ids = self._fast_ids.get(prefix)
+        if ids is None:
+            ids = self._fast_ids[prefix] = {}
+        ts = _time_ns() // 1_000_000
         step = int(step)
-        keys = self._keys
-        points: dict[str, float] = {}
+        if not _INT64_MIN <= step <= _INT64_MAX:
+            check_metric("step", 0.0, ts, step)  # raises MLflow's error for the step
+        keys: list[int] = []
+        values: list[float] = []
         for raw_key, value in metrics.items():
-            key = prefix + raw_key if prefix else raw_key
-            clean = keys[key] if key in keys else self._metric_key(key)
-            if clean is None:
-                continue
-            if type(value) is not float:
-                number = _number(value)
-                if number is None:  # said once: the key is dropped from now on
-                    _log.warning("asynctrack: metric %r=%r is not a number; it is not logged", key, value)
-                    keys[key] = None
+            try:
+                k = ids.get(raw_key)
+            except TypeError:  # an unhashable key: _point says so
+                k = None
+            if k is None or type(value) is not float:
+                point = self._point(queue, ids, prefix, raw_key, value, step)
+                if point is None:
                     continue
-                value = number
-            if clean in points:  # two raw keys cleaned to the same name: both points are logged
-                queue.put_metric(rid, clean, value, ts, step)
-            else:
-                points[clean] = value
-        if points:
-            queue.put_metrics_at(queue.producer(), queue.intern(rid), points, ts, step)
+                k, value = point
+            keys.append(k)
+            values.append(value)
+        if keys:
+            queue.put_points_at(queue.producer(), self._fast_run, keys, values, ts, step)
+
+    def _point(
+        self, queue: OpQueue, ids: dict[str, int], prefix: str, raw_key: Any, value: Any, step: int
+    ) -> tuple[int, float] | None:
+        """The slow half of :meth:`log_metrics` for one value: the key cleaned (warned once) and checked,
+        the value turned into a float, or None when the point is dropped. Raises MLflow's error for a
+        step out of range."""
+        key = prefix + str(raw_key) if prefix else str(raw_key)
+        keys = self._keys
+        clean = keys[key] if key in keys else self._metric_key(key)
+        if clean is None:
+            return None
+        if type(value) is not float:
+            number = _number(value)
+            if number is None:  # said once: the key is dropped from now on
+                _log.warning("asynctrack: metric %r=%r is not a number; it is not logged", key, value)
+                keys[key] = None
+                return None
+            value = number
+        check_metric(clean, value, 0, step)  # the key as logged (MLflow's errors)
+        k = queue.intern(clean)
+        if isinstance(raw_key, str):
+            ids[raw_key] = k
+        return k, value
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Queue params (MLflow's truncation of long values applies); keys with characters MLflow does not

@@ -406,62 +406,88 @@ class OpQueue:
         self, p: Producer, r: int, metrics: Mapping[str, object], timestamp: object, step: object
     ) -> RunOperations | None:
         """:meth:`put_metric_at` for several keys at one step and timestamp (``log_metrics``): every point
-        is checked before any is enqueued, then all go in with one ``extend``, one wake check and one
-        RunOperations, so a dict of metrics costs about what one ``log_metric`` does."""
+        is checked before any is enqueued, then all go in through :meth:`put_points_at`, with one wake
+        check and one RunOperations, so a dict of metrics costs about what one ``log_metric`` does. The
+        timestamp and step, shared by every point, are checked once."""
         ids = self._name_ids
-        pid, seq = p.id, p.issued
-        first = seq + 1
-        frames: list[tuple[int, int, float, int, int]] = []
+        ts, st = timestamp, step
+        shared_ok = (
+            type(ts) is int and type(st) is int and 0 <= ts <= _INT64_MAX and _INT64_MIN <= st <= _INT64_MAX
+        )
+        keys: list[int] = []
+        values: list[float] = []
         for key, value in metrics.items():
             try:
                 k = ids.get(key)
             except TypeError:  # an unhashable key: check_metric names it
                 k = None
-            ts, st = timestamp, step
-            if (
-                k is None
-                or type(value) is not float
-                or type(ts) is not int
-                or type(st) is not int
-                or not 0 <= ts <= _INT64_MAX
-                or not _INT64_MIN <= st <= _INT64_MAX
-            ):
-                value, ts, st = check_metric(key, value, ts, st)
+            if k is None or type(value) is not float or not shared_ok:
+                value, ts, st = check_metric(key, value, timestamp, step)
                 k = self.intern(key)
-            seq += 1
-            frames.append((seq, k, value, ts, st))
-        if not frames:
+            keys.append(k)
+            values.append(value)
+        if not keys:
             return None
+        return self.put_points_at(p, r, keys, values, ts, st)  # type: ignore[arg-type]
+
+    def put_points_at(
+        self, p: Producer, r: int, keys: Sequence[int], values: Sequence[float], timestamp: int, step: int
+    ) -> RunOperations:
+        """Enqueue checked points of run ``r``: ``keys`` are intern indexes of valid metric keys,
+        ``values`` floats, ``timestamp`` and ``step`` ints in int64's range (the callers check, once per
+        key or per call: :meth:`put_metrics_at`, the integrations' ``TrainingRun.log_metrics``). All are
+        accepted or none (a full queue blocks or refuses the whole call)."""
+        if not (
+            type(timestamp) is int
+            and type(step) is int
+            and 0 <= timestamp <= _INT64_MAX
+            and _INT64_MIN <= step <= _INT64_MAX
+        ):
+            # Checked before any slot is taken: a record that failed to pack half-way through would leave
+            # slots the worker waits for.
+            raise ValueError(f"put_points_at needs int64 timestamp and step, got {timestamp!r}, {step!r}")
+        first = p.issued + 1
+        count = len(keys)
         ring = self._ring
         if ring is not None:
-            # Every slot at once (one C call), so the capacity check covers the whole dict: all of it is
-            # accepted or none (a refused call voids its slots).
-            slots = ring.reserve_many(len(frames))
+            # Every slot at once (one C call), so the capacity check covers the whole call (a refused call
+            # voids its slots).
+            slots = ring.reserve_many(count)
             last = slots[-1]
             n = (last - ring.taken) >> 6
-            if last >= ring.bound and n >= self._capacity:
+            bound = ring.bound
+            if last >= bound and n >= self._capacity:
                 try:
                     self._make_room(slots[0])
                 except BaseException:
                     ring.void_all(slots)
                     raise
             data, mask, prefix = ring.data, ring.mask, p.prefix
-            for h, (s, k, v, ts, st) in zip(slots, frames, strict=True):
-                if h < ring.bound:
-                    _pack_record(data, h & mask, prefix, s, r, k, v, ts, st, h + 1)
+            seq = first
+            for h, k, v in zip(slots, keys, values, strict=True):
+                if h < bound:
+                    _pack_record(data, h & mask, prefix, seq, r, k, v, timestamp, step, h + 1)
                 else:
-                    ring.write_metric(h, prefix, s, r, k, v, ts, st)
+                    ring.write_metric(h, prefix, seq, r, k, v, timestamp, step)
+                seq += 1
         else:
             dq = self._dq
             n = len(dq)
             if n >= self._capacity:
                 self._make_room()
             assert isinstance(dq, deque)
-            dq.extend([_pack_metric(_METRIC_TAG, pid, s, r, k, v, ts, st) for s, k, v, ts, st in frames])
-        p.issued = seq
-        if n + len(frames) > self._wake_limit:
+            pid = p.id
+            dq.extend(
+                [
+                    _pack_metric(_METRIC_TAG, pid, seq, r, k, v, timestamp, step)
+                    for seq, k, v in zip(range(first, first + count), keys, values, strict=True)
+                ]
+            )
+        last_seq = first + count - 1
+        p.issued = last_seq
+        if n + count > self._wake_limit:
             self._wake()
-        return RunOperations(p, first, seq)
+        return RunOperations(p, first, last_seq)
 
     def put(self, make: Callable[[int, int], bytes]) -> RunOperations:
         """Enqueue the encoded operation ``make(producer_id, seq)``."""

@@ -254,3 +254,24 @@ def test_fail_bounds_its_ranges_by_merging_the_oldest(monkeypatch: pytest.Monkey
     assert p.failures[0][:2] == (0, 20)  # ops 0..20 reported failed, though only 0, 10, 20 were
     for i in range(5):
         assert p.failures_between(10 * i, 10 * i)  # every real failure is still reported
+
+
+@pytest.mark.parametrize("with_ring", [False, True])
+def test_put_points_at_checks_before_taking_slots(with_ring: bool, tmp_path: Any) -> None:
+    """put_points_at (checked points from log_metrics and the integrations) refuses a timestamp or step
+    outside int64 before it takes any slot, so the queue is left as it was and the next call numbers on
+    from the last accepted one; accepted points come out in order with one RunOperations."""
+    from asynctrack._batching._ops import MetricPoints, decode_chunk
+    from asynctrack.pipeline._ring import QueueFile
+
+    q = OpQueue(100, ring=QueueFile(str(tmp_path), 1 << 16) if with_ring else None)
+    p, r, k = q.producer(), q.intern("run"), q.intern("loss")
+    first = q.put_points_at(p, r, [k, k], [1.0, 2.0], 5, 0)
+    for ts, step in ((5, 2**63), (-1, 0), (5, 1.5)):
+        with pytest.raises(ValueError, match="int64 timestamp and step"):
+            q.put_points_at(p, r, [k], [3.0], ts, step)  # type: ignore[arg-type]
+    second = q.put_points_at(p, r, [k], [4.0], 6, 1)
+    assert [(a, b) for _p, a, b in (first + second)._parts()] == [(1, 3)]
+    assert q.statistics().queued == 3
+    (block,) = [i for i in decode_chunk(q.take(10)) if type(i) is MetricPoints]
+    assert block.rows["value"].tolist() == [1.0, 2.0, 4.0] and block.rows["seq"].tolist() == [1, 2, 3]

@@ -1,0 +1,64 @@
+"""``TrainingRun.log_metrics``, the one pass over a step's dict that every integration calls in its training
+step: what it stores when keys repeat, clean to the same name, change value type or are dropped; a step
+out of range refused with MLflow's error and nothing queued; and its cache following the pipeline after
+the pipelines are closed and made again (as after fork)."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+import asynctrack
+from asynctrack.exceptions import MlflowException
+from asynctrack.integrations._run import TrainingRun
+from asynctrack.pipeline import close_pipelines
+
+
+def _history(run_id: str) -> dict[str, list[tuple[int, float]]]:
+    client = asynctrack.MlflowClient()
+    keys = client.get_run(run_id).data.metrics
+    return {k: [(m.step, m.value) for m in client.get_metric_history(run_id, k)] for k in sorted(keys)}
+
+
+def test_every_value_as_given_across_steps(tmp_tracking: str, caplog: pytest.LogCaptureFixture) -> None:
+    run = TrainingRun(run_name="direct")
+    with caplog.at_level(logging.WARNING, logger="asynctrack"):
+        run.log_metrics({"loss": 1.0, "acc@1": 0.5, "n": 3, "note": "x"}, 0)
+        run.log_metrics({"loss": 0.5, "acc@1": np.float32(0.75), "acc1": 0.7, "n": 4.5, "note": "y"}, 1)
+        run.log_metrics({"loss": 2, "acc@1": 0.25, "n": True}, 2)  # int and bool values of cached keys
+        run.log_metrics({"loss": 0.25}, 3, prefix="val/")  # the same raw key under a prefix
+        run.log_metrics({}, 4)
+    run.finish("FINISHED")
+    assert _history(run.run_id) == {
+        # acc@1 cleans to acc1: both raw keys' points are kept, in the order given
+        "acc1": [(0, 0.5), (1, 0.75), (1, 0.7), (2, 0.25)],
+        "loss": [(0, 1.0), (1, 0.5), (2, 2.0)],
+        "n": [(0, 3.0), (1, 4.5), (2, 1.0)],
+        "val/loss": [(3, 0.25)],
+    }
+    assert caplog.text.count("'acc@1'") == 1  # the cleaning is said once
+    assert caplog.text.count("'note'='x' is not a number") == 1 and "'y'" not in caplog.text
+
+
+def test_a_step_out_of_range_is_refused_and_queues_nothing(tmp_tracking: str) -> None:
+    run = TrainingRun()
+    run.log_metrics({"loss": 1.0}, 0)
+    for metrics in ({"loss": 2.0}, {"loss": 2.0, "new": 1.0}):  # keys all seen before, and a new one
+        with pytest.raises(MlflowException) as ei:
+            run.log_metrics(metrics, 2**63)
+        assert ei.value.error_code == "INVALID_PARAMETER_VALUE" and str(2**63) in ei.value.message
+    run.log_metrics({"loss": 3.0}, 1)
+    run.finish("FINISHED")
+    assert _history(run.run_id) == {"loss": [(0, 1.0), (1, 3.0)]}
+
+
+def test_the_cache_follows_a_new_pipeline(tmp_tracking: str) -> None:
+    run = TrainingRun()
+    run.log_metrics({"loss": 1.0}, 0)
+    asynctrack.flush_async_logging()
+    close_pipelines()  # what exit and fork() do: the next call gets a new pipeline and queue
+    run.log_metrics({"loss": 2.0}, 1)
+    run.finish("FINISHED")
+    assert _history(run.run_id) == {"loss": [(0, 1.0), (1, 2.0)]}

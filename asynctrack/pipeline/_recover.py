@@ -29,7 +29,7 @@ from asynctrack._batching._batch import Batch, coalesce
 from asynctrack._batching._ops import decode_chunk
 from asynctrack._redact import redact
 from asynctrack.journal._file import read_journal, try_lock
-from asynctrack.pipeline._ring import DeadRing, read_ring, remove_ring, ring_files
+from asynctrack.pipeline._ring import DeadRing, read_ring, remove_ring, ring_files, ring_target
 from asynctrack.pipeline._worker import count_operations
 
 if TYPE_CHECKING:
@@ -178,8 +178,19 @@ async def recover_queue_files(
     redacted URI: several databases may share a directory) through ``worker`` (its store, or its journal
     for a remote store), then delete it. Live processes' files are left alone."""
     reports: list[RecoveryReport] = []
+    wanted = (target, redact(target))  # stored redacted (older files: in clear)
     for path in await anyio.to_thread.run_sync(ring_files, directory):
         if path == own:
+            continue
+        # Other stores' files (dead or alive) are skipped on their header alone: never locked, and never
+        # scanned, however many of them a shared directory has collected.
+        try:
+            theirs: str | None = await anyio.to_thread.run_sync(ring_target, path)
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError):
+            theirs = None  # a live process's file being made, or a damaged one: the lock and read decide
+        if theirs is not None and theirs not in wanted:
             continue
         fd = await anyio.to_thread.run_sync(_lock, path)
         if fd is None:
@@ -190,7 +201,7 @@ async def recover_queue_files(
             except (OSError, ValueError) as exc:
                 _log.warning("asynctrack: cannot read the queue file %s (%s); it is left in place", path, exc)
                 continue
-            if dead.target not in (target, redact(target)):  # stored redacted (older: in clear)
+            if dead.target not in wanted:
                 continue  # another store's (the lock is released below)
             report = RecoveryReport(path, dead.pid, torn=dead.torn)
             if worker.journal is not None:

@@ -65,6 +65,7 @@ __all__ = [
     "RingFull",
     "boot_id",
     "read_ring",
+    "ring_target",
 ]
 
 RING_SUFFIX = ".queue"
@@ -570,6 +571,18 @@ def _records_v1(data: memoryview, size: int, start: int) -> Iterator[tuple[int, 
 def _field(mm: mmap.mmap, at: int) -> str:
     (n,) = struct.unpack_from("<H", mm, at)
     return bytes(mm[at + 2 : at + 2 + min(n, _FIELD_MAX)]).decode(errors="replace")
+
+
+def ring_target(path: str) -> str:
+    """The store a queue file belongs to (its redacted URI), read from its header alone: recovery asks
+    this of every dead file in a shared directory before it reads one, so other stores' files (a
+    directory of several databases, processes killed long ago) cost a header read, not a scan."""
+    with open(path, "rb") as f:
+        head = f.read(_TARGET_AT + 2 + _FIELD_MAX)
+    if head[:8] not in (_MAGIC, _MAGIC_V1) or len(head) < _TARGET_AT + 2:
+        raise ValueError(f"{path} is not an asynctrack queue file")
+    (n,) = struct.unpack_from("<H", head, _TARGET_AT)
+    return head[_TARGET_AT + 2 : _TARGET_AT + 2 + min(n, _FIELD_MAX)].decode(errors="replace")
 
 
 def read_ring(path: str) -> DeadRing:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from asynctrack._mlflow_names import flavour_name_unavailable
-from asynctrack.integrations._autolog import Settings, disable_flavours, enable
+from asynctrack.integrations._autolog import disable_flavours, enable, settings
 from asynctrack.integrations._run import check_every_n_step
 
 __all__ = ["autolog"]
@@ -79,16 +79,10 @@ def autolog(
             "MLflow model",
             ", ".join(ignored),
         )
-    settings = Settings(
-        log_every_n_step=log_every_n_steps,
-        log_every_epoch=bool(log_every_epoch),
-        log_models=bool(log_models),
-        silent=bool(silent),
-        exclusive=bool(exclusive),
-        extra_tags=dict(extra_tags or {}),
-        log_system_metrics=log_system_metrics,
+    chosen = settings(
+        log_every_n_steps, log_models, silent, exclusive, extra_tags, log_system_metrics, log_every_epoch
     )
-    enable(["keras"], settings, "asynctrack.keras.autolog()")
+    enable(["keras"], chosen, "asynctrack.keras.autolog()")
 
 
 def __getattr__(name: str) -> Any:

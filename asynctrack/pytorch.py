@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from asynctrack._mlflow_names import flavour_name_unavailable
-from asynctrack.integrations._autolog import Settings, disable_flavours, enable
+from asynctrack.integrations._autolog import disable_flavours, enable, settings
 from asynctrack.integrations._run import check_every_n_step
 
 __all__ = ["autolog"]
@@ -96,15 +96,8 @@ def autolog(
             registered_model_name,
         )
     log_model: bool | str = "all" if checkpoint else bool(log_models)
-    settings = Settings(
-        log_every_n_step=log_every_n_step,
-        log_models=log_model,
-        silent=bool(silent),
-        exclusive=bool(exclusive),
-        extra_tags=dict(extra_tags or {}),
-        log_system_metrics=log_system_metrics,
-    )
-    enable(_FLAVOURS, settings, "asynctrack.pytorch.autolog()")
+    chosen = settings(log_every_n_step, log_model, silent, exclusive, extra_tags, log_system_metrics)
+    enable(_FLAVOURS, chosen, "asynctrack.pytorch.autolog()")
 
 
 def __getattr__(name: str) -> Any:

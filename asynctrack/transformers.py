@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from asynctrack._mlflow_names import flavour_name_unavailable
-from asynctrack.integrations._autolog import Settings, disable_flavours, enable
+from asynctrack.integrations._autolog import disable_flavours, enable, settings
 from asynctrack.integrations._run import check_every_n_step
 
 __all__ = ["autolog"]
@@ -45,15 +45,8 @@ def autolog(
         disable_flavours(["transformers"])
         return
     check_every_n_step(log_every_n_step)
-    settings = Settings(
-        log_every_n_step=log_every_n_step,
-        log_models=bool(log_models),
-        silent=bool(silent),
-        exclusive=bool(exclusive),
-        extra_tags=dict(extra_tags or {}),
-        log_system_metrics=log_system_metrics,
-    )
-    enable(["transformers"], settings, "asynctrack.transformers.autolog()")
+    chosen = settings(log_every_n_step, log_models, silent, exclusive, extra_tags, log_system_metrics)
+    enable(["transformers"], chosen, "asynctrack.transformers.autolog()")
 
 
 def __getattr__(name: str) -> Any:

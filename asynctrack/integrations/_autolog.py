@@ -28,7 +28,7 @@ from typing import Any
 
 from asynctrack.integrations._post_import import forget_hooks, when_imported
 
-__all__ = ["SUPPORTED", "Settings", "autolog", "disable_flavours", "enable"]
+__all__ = ["SUPPORTED", "Settings", "autolog", "disable_flavours", "enable", "settings"]
 
 _log = logging.getLogger("asynctrack")
 
@@ -87,6 +87,27 @@ class Settings:
     log_system_metrics: bool | None = None
 
 
+def settings(
+    log_every_n_step: int | None,
+    log_models: bool | str,
+    silent: bool,
+    exclusive: bool,
+    extra_tags: Mapping[str, Any] | None,
+    log_system_metrics: bool | None,
+    log_every_epoch: bool = True,
+) -> Settings:
+    """The :class:`Settings` of one ``autolog`` call, from its arguments as the user gave them."""
+    return Settings(
+        log_every_n_step=log_every_n_step,
+        log_every_epoch=bool(log_every_epoch),
+        log_models=log_models if log_models == "all" else bool(log_models),
+        silent=bool(silent),
+        exclusive=bool(exclusive),
+        extra_tags=dict(extra_tags or {}),
+        log_system_metrics=log_system_metrics,
+    )
+
+
 # flavour -> its settings, for the flavours enabled now
 _settings: dict[str, Settings] = {}
 # flavour -> {(owner, attribute) -> the original}, for disable(); _INHERITED: the class had none of its own
@@ -139,14 +160,7 @@ def autolog(
     if log_input_examples and not silent:
         _log.warning("asynctrack.autolog(): log_input_examples is for MLflow's model flavours and is ignored")
 
-    settings = Settings(
-        log_every_n_step=log_every_n_step,
-        log_models=bool(log_models),
-        silent=bool(silent),
-        exclusive=bool(exclusive),
-        extra_tags=dict(extra_tags or {}),
-        log_system_metrics=log_system_metrics,
-    )
+    chosen = settings(log_every_n_step, log_models, silent, exclusive, extra_tags, log_system_metrics)
     unsupported = [f for f, pkg in _UNSUPPORTED.items() if f not in excluded and _installed(pkg)]
     if unsupported and not silent:
         _log.warning(
@@ -155,11 +169,11 @@ def autolog(
             ", ".join(unsupported),
             ", ".join(SUPPORTED),
         )
-    enable([f for f in SUPPORTED if f not in excluded], settings, "asynctrack.autolog()")
+    enable([f for f in SUPPORTED if f not in excluded], chosen, "asynctrack.autolog()")
 
 
-def enable(flavours: Sequence[str], settings: Settings, who: str) -> None:
-    """Install ``flavours`` (those installed here) with ``settings``; ``who`` names the caller in messages.
+def enable(flavours: Sequence[str], chosen: Settings, who: str) -> None:
+    """Install ``flavours`` (those installed here) with ``chosen``; ``who`` names the caller in messages.
 
     Says when none of them is installed, even when silent: nothing would be logged, and autolog is never a
     silent no-op.
@@ -175,10 +189,10 @@ def enable(flavours: Sequence[str], settings: Settings, who: str) -> None:
         return
     for flavour in present:
         new = flavour not in _settings
-        _settings[flavour] = settings  # read by the patches each time they run
+        _settings[flavour] = chosen  # read by the patches each time they run
         if new:
             when_imported(SUPPORTED[flavour], functools.partial(_PATCHERS[flavour], flavour))
-    if not settings.silent:
+    if not chosen.silent:
         _log.info("%s: logging %s", who, ", ".join(present))
 
 

@@ -15,14 +15,15 @@ from __future__ import annotations
 import importlib.abc
 import importlib.machinery
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import ModuleType
+from typing import Any
 
 __all__ = [
     "UNAVAILABLE",
     "MlflowModuleUnavailable",
     "MlflowNameUnavailable",
-    "flavour_name_unavailable",
+    "flavour_getattr",
     "install_import_hook",
     "unavailable_message",
 ]
@@ -132,21 +133,27 @@ class MlflowNameUnavailable(AttributeError):
     """An MLflow name asynctrack does not provide (planned or out of scope); the message says which."""
 
 
-def flavour_name_unavailable(module: ModuleType, name: str) -> AttributeError:
-    """The error for ``mlflow.<flavour>.<name>`` where asynctrack's flavour module (``asynctrack.pytorch``,
-    ``asynctrack.keras``, ``asynctrack.transformers``) has only ``autolog``: MLflow's model flavour functions
-    (``log_model``, ``load_model``, ...) are out of scope. Private names get the plain error."""
-    flavour = module.__name__.rpartition(".")[2]
-    if name.startswith("_"):
-        return AttributeError(f"module {module.__name__!r} has no attribute {name!r}", name=name, obj=module)
-    return MlflowNameUnavailable(
-        f"mlflow.{flavour}.{name} is not available in asynctrack: asynctrack.{flavour} provides autolog() "
-        f"only; MLflow's model flavours (log_model, save_model, load_model, ...) are out of scope for "
-        f"asynctrack, which covers MLflow's experiment tracking. Every MLflow name and its status is listed "
-        f"in asynctrack's {DOC}.",
-        name=name,
-        obj=module,
-    )
+def flavour_getattr(module_name: str) -> Callable[[str], Any]:
+    """The module ``__getattr__`` of asynctrack's flavour modules (``asynctrack.pytorch``, ``.keras``,
+    ``.transformers``), which have only ``autolog``: ``mlflow.<flavour>.<name>`` for MLflow's model flavour
+    functions (``log_model``, ``load_model``, ...) raises :class:`MlflowNameUnavailable` saying they are out
+    of scope; private names get the plain error."""
+    flavour = module_name.rpartition(".")[2]
+
+    def __getattr__(name: str) -> Any:
+        module = sys.modules[module_name]
+        if name.startswith("_"):
+            raise AttributeError(f"module {module_name!r} has no attribute {name!r}", name=name, obj=module)
+        raise MlflowNameUnavailable(
+            f"mlflow.{flavour}.{name} is not available in asynctrack: asynctrack.{flavour} provides "
+            f"autolog() only; MLflow's model flavours (log_model, save_model, load_model, ...) are out of "
+            f"scope for asynctrack, which covers MLflow's experiment tracking. Every MLflow name and its "
+            f"status is listed in asynctrack's {DOC}.",
+            name=name,
+            obj=module,
+        )
+
+    return __getattr__
 
 
 class MlflowModuleUnavailable(ModuleNotFoundError):

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from asynctrack._mlflow_names import flavour_name_unavailable
+from asynctrack._mlflow_names import flavour_getattr
 from asynctrack.integrations._autolog import disable_flavours, enable, settings
 from asynctrack.integrations._run import check_every_n_step
 
@@ -100,7 +100,4 @@ def autolog(
     enable(_FLAVOURS, chosen, "asynctrack.pytorch.autolog()")
 
 
-def __getattr__(name: str) -> Any:
-    import sys
-
-    raise flavour_name_unavailable(sys.modules[__name__], name)
+__getattr__ = flavour_getattr(__name__)

@@ -568,7 +568,7 @@ def _records_v1(data: memoryview, size: int, start: int) -> Iterator[tuple[int, 
         h += need
 
 
-def _field(mm: mmap.mmap, at: int) -> str:
+def _field(mm: mmap.mmap | bytes, at: int) -> str:
     (n,) = struct.unpack_from("<H", mm, at)
     return bytes(mm[at + 2 : at + 2 + min(n, _FIELD_MAX)]).decode(errors="replace")
 
@@ -581,8 +581,7 @@ def ring_target(path: str) -> str:
         head = f.read(_TARGET_AT + 2 + _FIELD_MAX)
     if head[:8] not in (_MAGIC, _MAGIC_V1) or len(head) < _TARGET_AT + 2:
         raise ValueError(f"{path} is not an asynctrack queue file")
-    (n,) = struct.unpack_from("<H", head, _TARGET_AT)
-    return head[_TARGET_AT + 2 : _TARGET_AT + 2 + min(n, _FIELD_MAX)].decode(errors="replace")
+    return _field(head, _TARGET_AT)
 
 
 def read_ring(path: str) -> DeadRing:

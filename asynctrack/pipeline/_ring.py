@@ -525,23 +525,46 @@ def _names(path: str) -> list[str]:
     return names
 
 
+def _record_starts(data: memoryview, size: int, start: int) -> list[int]:
+    # The logical positions, ascending, where a committed record of the lap after ``start`` may begin. A
+    # record's commit word (its last 8 bytes) holds its start + 1, so each slot's last word names at most one
+    # record start; only words naming a slot-aligned position in this lap, at or before their own slot, can
+    # be real commits (stale slots of earlier laps name positions before ``start``). Every committed record
+    # is among them; _record_at checks each. numpy finds them in one pass over the lap (262,144 slots of a
+    # 16 MiB ring), where stepping slot by slot in Python cost ~0.1 s per dead file, mostly over empty slots.
+    n = size // 64
+    commits = np.frombuffer(data, dtype="<u8", count=n * 8)[7::8]
+    first = (start & (size - 1)) // 64  # the slot where the lap begins: rotated to the front
+    commits = np.concatenate((commits[first:], commits[:first]))
+    # each slot's logical position + 1 (a lap starts at a slot: records are slot-aligned)
+    pos = np.arange(n, dtype=np.uint64) * np.uint64(64) + np.uint64((start & ~63) + 1)
+    below = np.uint64(start)
+    cand = commits[(commits > below) & (commits <= pos) & ((commits - np.uint64(1) - below) % 64 == 0)]
+    cand.sort(kind="stable")  # already in order unless a stale word mimics a start: O(n) then
+    keep = np.ones(len(cand), dtype=bool)
+    np.not_equal(cand[1:], cand[:-1], out=keep[1:])
+    starts: list[int] = (cand[keep] - np.uint64(1)).tolist()
+    return starts
+
+
 def _records(data: memoryview, size: int, start: int) -> Iterator[tuple[int, int, int, bytes]]:
     # (start, end, crc status: 1 ok / 0 none / -1 bad, frame) of each committed record in the lap after
     # ``start``. Slots were written concurrently, so a slot not committed (its writer died before its
     # call returned) is a hole to step over, not the end: later records may be complete.
-    h, stop = start, start + size
-    while h < stop:
-        record = _record_at(data, size, h)
+    h = start
+    for t in _record_starts(data, size, start):
+        if t < h:
+            continue  # inside the record taken last
+        record = _record_at(data, size, t)
         if record is None:
-            h += 64  # a hole, or a stale slot of an earlier lap
-            continue
+            continue  # a hole, or a stale slot of an earlier lap
         length, crc, need = record
         if length != _VOID:
-            o = h & (size - 1)
+            o = t & (size - 1)
             frame = bytes(data[o + 8 : o + 8 + length])
             status = 0 if crc == 0 else (1 if (zlib.crc32(frame) or 1) == crc else -1)
-            yield h, h + need, status, frame
-        h += need
+            yield t, t + need, status, frame
+        h = t + need
 
 
 def _records_v1(data: memoryview, size: int, start: int) -> Iterator[tuple[int, int, int, bytes]]:

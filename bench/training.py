@@ -1,7 +1,7 @@
 """What logging costs inside real training on CPU, through each framework integration, against no logging and
 against MLflow 3.17.2's own integration for the same framework, in the same run.
 
-    python bench/training.py                      # all three frameworks, 7 pairs each
+    python bench/training.py                      # all three frameworks, 7 rounds each
     python bench/training.py --pairs 3 --frameworks lightning
 
 Frameworks and what each job trains (~10 metrics per step; the model's own compute is about a millisecond a
@@ -19,9 +19,10 @@ loggers start no system metrics. Both log to a SQLite file in a fresh temporary 
 
 Method: each (framework, library) is a fresh subprocess (asynctrack in this interpreter, MLflow in its own
 venv with torch==2.13.0 from this machine's disk, built on first use). It warms up (one fit each way, which
-also creates the database), then runs ``--pairs`` pairs of fits, logging off and on, the order alternating.
+also creates the database), then runs ``--pairs`` rounds of three fits, each position in turn: logging off,
+on, and through a no-op logger (the floor: the framework's own logging machinery, which any logger pays).
 A fit's time includes everything the integration does inside ``fit`` (asynctrack's final flush included).
-The slowdown is the median over pairs of on/off - 1; the noise is the spread (interquartile range) of the
+The slowdown is the median over rounds of on/off - 1; the noise is the spread (interquartile range) of the
 "off" fits. Afterwards the asynctrack worker reads back every point it logged and counts them.
 """
 
@@ -130,7 +131,18 @@ def _lightning_job(steps: int) -> Any:
 
         return MLFlowLogger(tracking_uri=f"sqlite:///{tmp}/mlflow.db")
 
-    return fit, make_logger
+    class NoOpLogger(pl.loggers.Logger):  # type: ignore[misc]
+        """Lightning's logger machinery with nothing at the end of it: what any logger costs a fit."""
+
+        name, version = "noop", 0
+
+        def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+            pass
+
+        def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
+            pass
+
+    return fit, make_logger, NoOpLogger
 
 
 def _transformers_job(steps: int) -> Any:
@@ -197,7 +209,13 @@ def _transformers_job(steps: int) -> Any:
 
         return MLflowCallback()
 
-    return fit, make_logger
+    class NoOpCallback(transformers.TrainerCallback):  # type: ignore[misc]
+        """A callback that receives every on_log dict and keeps nothing: what any logging callback costs."""
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
+            pass
+
+    return fit, make_logger, NoOpCallback
 
 
 def _keras_job(steps: int) -> Any:
@@ -248,7 +266,14 @@ def _keras_job(steps: int) -> Any:
         mlflow.set_tracking_uri(f"sqlite:///{tmp}/mlflow.db")
         return mlflow.keras.MlflowCallback(log_every_n_steps=1)
 
-    return fit, make_logger
+    class NoOpCallback(keras.callbacks.Callback):  # type: ignore[misc]
+        """A callback with a per-batch hook that keeps nothing: Keras hands it each batch's logs (on the torch
+        backend, converting them to Python numbers), as it does for any per-batch logging callback."""
+
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            pass
+
+    return fit, make_logger, NoOpCallback
 
 
 JOBS = {"lightning": _lightning_job, "transformers": _transformers_job, "keras": _keras_job}
@@ -289,6 +314,19 @@ def _time_hooks(cls: type, spent: list[float]) -> None:
         setattr(cls, name, functools.wraps(original)(timed))
 
 
+def _voluntary_switches() -> int:
+    """This thread's voluntary context switches (Linux; 0 elsewhere): each is a wait, here mostly for the
+    GIL while a background thread holds it, counted whatever the machine's load."""
+    try:
+        with open("/proc/thread-self/status") as f:
+            for line in f:
+                if line.startswith("voluntary_ctxt_switches"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def _iqr(values: list[float]) -> float:
     if len(values) < 4:
         return max(values) - min(values)
@@ -314,14 +352,19 @@ def worker(a: argparse.Namespace) -> Result:
     import torch
 
     torch.set_num_threads(1)
-    fit, make_logger = JOBS[a.framework](a.steps)
+    fit, make_logger, make_floor = JOBS[a.framework](a.steps)
     fit(None)  # warm-up: imports, first-call costs
+    fit(make_floor())
     first = make_logger(a.lib, tmp)
     fit(first)  # ... and the database's creation
     hook_cpu = [0.0]
     _time_hooks(type(first), hook_cpu)
     off: list[float] = []
     on: list[float] = []
+    # The floor: the framework's own logging machinery feeding a logger that keeps nothing, which any
+    # logger pays (Lightning's logger connector, Transformers' on_log, Keras's per-batch logs). The
+    # slowdown against it is what the logger itself adds.
+    floor: list[float] = []
     # CPU seconds of the training thread (what a step pays on the caller's side, robust to other tenants'
     # load, which only stretches wall time) and of the whole process (the pipeline's worker and the
     # sampler included).
@@ -329,12 +372,23 @@ def worker(a: argparse.Namespace) -> Result:
     cpu_on: list[float] = []
     proc_off: list[float] = []
     proc_on: list[float] = []
+    switches_on: list[int] = []
+    variants = ("off", "on", "floor")
     for p in range(a.pairs):
-        for logging_on in (False, True) if p % 2 == 0 else (True, False):
-            logger = make_logger(a.lib, tmp) if logging_on else None
+        for variant in variants[p % 3 :] + variants[: p % 3]:  # each position in turn
+            logger = (
+                None if variant == "off" else make_floor() if variant == "floor" else make_logger(a.lib, tmp)
+            )
+            v0 = _voluntary_switches()
             c0, pc0, t0 = time.thread_time(), time.process_time(), time.perf_counter()
             fit(logger)
             wall, cpu, proc = time.perf_counter() - t0, time.thread_time() - c0, time.process_time() - pc0
+            if variant == "on":
+                switches_on.append(_voluntary_switches() - v0)
+            if variant == "floor":
+                floor.append(wall)
+                continue
+            logging_on = variant == "on"
             (on if logging_on else off).append(wall)
             (cpu_on if logging_on else cpu_off).append(cpu)
             (proc_on if logging_on else proc_off).append(proc)
@@ -350,8 +404,16 @@ def worker(a: argparse.Namespace) -> Result:
         "thread_cpu_pct": ratio(cpu_on, cpu_off),
         "thread_cpu_noise_pct": _iqr(cpu_off) / statistics.median(cpu_off) * 100.0,
         "process_cpu_pct": ratio(proc_on, proc_off),
+        # CPU of every other thread (the pipeline, the sampler) per step, and the training thread's waits
+        # per step: what a loop holding the GIL feels, counted rather than timed
+        "background_cpu_ms_per_step": statistics.median(p - c for p, c in zip(proc_on, cpu_on, strict=True))
+        / a.steps
+        * 1e3,
+        "switches_per_step": statistics.median(switches_on) / a.steps,
         "slowdown_pct": statistics.median(slowdowns),
         "slowdown_best_pct": (min(on) / min(off) - 1.0) * 100.0,
+        "floor_pct": ratio(floor, off),
+        "slowdown_vs_floor_pct": ratio(on, floor),
         "noise_pct": _iqr(off) / statistics.median(off) * 100.0,
         "fit_s_off": statistics.median(off),
         "step_ms_off": statistics.median(off) / a.steps * 1e3,
@@ -408,8 +470,8 @@ def run_worker(framework: str, lib: str, a: argparse.Namespace, python: str) -> 
 def parent(a: argparse.Namespace) -> None:
     ml_python = str(mlflow_training_python())
     print(
-        f"bench/training.py: {a.pairs} pairs of fits per framework and library, {a.steps} steps per fit, "
-        f"{N_METRICS} metrics per step; MLflow {MLFLOW_VERSION} in {ml_python}"
+        f"bench/training.py: {a.pairs} rounds of 3 fits (off, on, floor) per framework and library, "
+        f"{a.steps} steps per fit, {N_METRICS} metrics per step; MLflow {MLFLOW_VERSION} in {ml_python}"
     )
     everything: dict[str, Any] = {}
     rows = []
@@ -423,7 +485,7 @@ def parent(a: argparse.Namespace) -> None:
     print("wall-clock slowdown of a fit (other tenants' load stretches wall time; see the noise columns):")
     print(
         f"{'framework':<13}{'step ms (off)':>14}{'asynctrack':>12}{'noise':>8}{'MLflow':>10}{'noise':>8}"
-        f"{'sampler CPU':>13}{'points':>9}"
+        f"{'sampler CPU':>13}{'points':>9}{'floor':>9}{'asynctrack vs floor':>21}{'MLflow vs floor':>17}"
     )
     for framework, ours, theirs in rows:
 
@@ -435,6 +497,8 @@ def parent(a: argparse.Namespace) -> None:
             f"{fmt(ours.get('noise_pct')):>7}%{pct(theirs, 'slowdown_pct'):>10}"
             f"{fmt(theirs.get('noise_pct')):>7}%"
             f"{fmt(ours.get('sampler_cpu_pct')):>11} %{ours.get('points', '-'):>9}"
+            f"{pct(ours, 'floor_pct'):>9}{pct(ours, 'slowdown_vs_floor_pct'):>21}"
+            f"{pct(theirs, 'slowdown_vs_floor_pct'):>17}"
         )
     print(
         "training-thread CPU inside the integration's hooks (ms per step; % of a fit's thread CPU without):"
@@ -461,9 +525,19 @@ def parent(a: argparse.Namespace) -> None:
             f"{cpu(ours, 'process_cpu_pct'):>10}{cpu(theirs, 'thread_cpu_pct'):>10}"
             f"{fmt(theirs.get('thread_cpu_noise_pct')):>7}%{cpu(theirs, 'process_cpu_pct'):>10}"
         )
+    print("counted, not timed (median fit with logging): other threads' CPU per step, training-thread waits")
+    print(f"{'framework':<13}{'asynctrack':>14}{'waits':>8}{'MLflow':>12}{'waits':>8}")
+    for framework, ours, theirs in rows:
+        print(
+            f"{framework:<13}{fmt(ours.get('background_cpu_ms_per_step')):>11} ms"
+            f"{fmt(ours.get('switches_per_step')):>8}{fmt(theirs.get('background_cpu_ms_per_step')):>9} ms"
+            f"{fmt(theirs.get('switches_per_step')):>8}"
+        )
     print(
-        "slowdown: median over pairs of (fit with logging / fit without) - 1; noise: interquartile range of"
-        " the fits without logging, in % of their median; sampler CPU: system metrics thread, % of one core."
+        "slowdown: median over rounds of (fit with logging / fit without) - 1; noise: interquartile range of"
+        " the fits without logging, in % of their median; sampler CPU: system metrics thread, % of one core;"
+        " floor: a fit with a logger that keeps nothing (the framework's own logging machinery, which any"
+        " logger pays), against no logger; vs floor: a fit with the logger against that."
     )
     if a.json:
         Path(a.json).write_text(json.dumps(everything, indent=2))

@@ -22,6 +22,7 @@ __all__ = [
     "ASYNCTRACK_JOURNAL_FSYNC_MS",
     "ASYNCTRACK_OFFLINE",
     "ASYNCTRACK_LINGER_MS",
+    "ASYNCTRACK_MAX_LINGER_MS",
     "ASYNCTRACK_QUEUE_FULL",
     "ASYNCTRACK_QUEUE_FILE",
     "ASYNCTRACK_QUEUE_FILE_MB",
@@ -242,6 +243,14 @@ ASYNCTRACK_LINGER_MS = EnvironmentVariable[float](
     50.0,
     "How long the worker lets a batch grow once woken, in milliseconds (cut short when the queue is "
     "half full or a caller waits).",
+)
+ASYNCTRACK_MAX_LINGER_MS = EnvironmentVariable[float](
+    "ASYNCTRACK_MAX_LINGER_MS",
+    _non_negative_float,
+    1000.0,
+    "The longest the worker stretches its linger to, in milliseconds, when its write cycles take long (a "
+    "training loop holding the GIL, a slow store), so that writing takes at most a fiftieth of the time; at "
+    "or below ASYNCTRACK_LINGER_MS the linger stays fixed.",
 )
 ASYNCTRACK_EXIT_TIMEOUT = EnvironmentVariable[float](
     "ASYNCTRACK_EXIT_TIMEOUT",

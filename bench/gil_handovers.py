@@ -13,8 +13,11 @@ Each configuration runs in a fresh process: a loop of ``--steps`` steps of pure-
 ``--step-ms`` ms each), logging ``--keys`` metrics a step with ``log_metrics(..., synchronous=False)`` to
 the embedded store, then one flush (inside the measured time). Usage::
 
-    python bench/gil_handovers.py                     # lingers 50 (the default), 200, 1000 ms, 3 runs each
+    python bench/gil_handovers.py                     # the default, a fixed 50 ms and a fixed 1000 ms linger
     python bench/gil_handovers.py --lingers 50 --runs 5
+
+A setting is ``L`` (``ASYNCTRACK_LINGER_MS=L``, stretched after slow cycles up to the default
+``ASYNCTRACK_MAX_LINGER_MS``) or ``L:M`` (and ``ASYNCTRACK_MAX_LINGER_MS=M``; ``L:L`` keeps it fixed).
 """
 
 from __future__ import annotations
@@ -100,10 +103,12 @@ def _child(steps: int, keys: int, step_ms: float, log: bool) -> None:
     )
 
 
-def _run(linger: float | None, args: argparse.Namespace) -> dict[str, float]:
+def _run(linger: str | None, args: argparse.Namespace) -> dict[str, float]:
     env = dict(os.environ)
     if linger is not None:
-        env["ASYNCTRACK_LINGER_MS"] = str(linger)
+        env["ASYNCTRACK_LINGER_MS"], _, longest = linger.partition(":")
+        if longest:
+            env["ASYNCTRACK_MAX_LINGER_MS"] = longest
     argv = [sys.executable, __file__, _CHILD, str(args.steps), str(args.keys), str(args.step_ms)]
     argv.append("log" if linger is not None else "off")
     out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout
@@ -114,14 +119,16 @@ def _run(linger: float | None, args: argparse.Namespace) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--lingers", default="50,200,1000", help="ASYNCTRACK_LINGER_MS values, comma-separated"
+        "--lingers",
+        default="50,50:50,1000:1000",
+        help="ASYNCTRACK_LINGER_MS[:ASYNCTRACK_MAX_LINGER_MS] settings, comma-separated",
     )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--keys", type=int, default=11)
     parser.add_argument("--step-ms", type=float, default=1.5)
     args = parser.parse_args()
-    lingers = [float(v) for v in args.lingers.split(",")]
+    lingers = args.lingers.split(",")
     metrics = args.steps * args.keys
     print(
         f"{args.steps} steps of ~{args.step_ms} ms of pure Python, {args.keys} metrics a step "
@@ -143,7 +150,7 @@ def main() -> None:
         sw = [r["switches"] * 1000 / args.steps for r in runs]
         cpu = [r["background_cpu_ms"] * 1000 / metrics for r in runs]
         tx = [r["transactions"] for r in runs]
-        print(f"{linger:>10g} {cell(slow, 2):>18} {cell(sw, 0):>22} {cell(cpu, 2):>24} {cell(tx, 0):>14}")
+        print(f"{linger:>10} {cell(slow, 2):>18} {cell(sw, 0):>22} {cell(cpu, 2):>24} {cell(tx, 0):>14}")
     print(f"logging off: {base:.3f} s a loop (runs {min(off):.3f}-{max(off):.3f})")
 
 

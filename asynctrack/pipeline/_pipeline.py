@@ -29,6 +29,7 @@ from asynctrack.environment import (
     ASYNCTRACK_JOURNAL_FSYNC,
     ASYNCTRACK_JOURNAL_FSYNC_MS,
     ASYNCTRACK_LINGER_MS,
+    ASYNCTRACK_MAX_LINGER_MS,
     ASYNCTRACK_OFFLINE,
     ASYNCTRACK_QUEUE_FILE,
     ASYNCTRACK_QUEUE_FILE_MB,
@@ -139,7 +140,8 @@ class Pipeline:
         writer = store.express_writer() if journal is None else None
         if writer is not None:
             self.queue.set_express(Express(self.queue, writer, store.limits))
-        self.worker = Worker(self.queue, store, linger=linger, journal=journal)
+        max_linger = ASYNCTRACK_MAX_LINGER_MS.get() / 1000.0
+        self.worker = Worker(self.queue, store, linger=linger, max_linger=max_linger, journal=journal)
         self.worker.ring_sync = (ASYNCTRACK_JOURNAL_FSYNC.get(), ASYNCTRACK_JOURNAL_FSYNC_MS.get() / 1000.0)
         self.recovered: list[RecoveryReport] = []
         ring = self.queue.ring
@@ -165,6 +167,7 @@ class Pipeline:
         # Settings first: a bad value is reported before any connection is opened.
         _new_queue()
         linger = ASYNCTRACK_LINGER_MS.get() / 1000.0
+        ASYNCTRACK_MAX_LINGER_MS.get()  # a bad value is reported here too
         if location.is_networked and ASYNCTRACK_OFFLINE.get():
             journal = _journal_for(location, offline=True)
             assert journal is not None

@@ -1,6 +1,7 @@
 """The batching worker: one task on the background loop per pipeline.
 
-It sleeps until woken, lingers a few milliseconds for a batch to fill (unless a caller is waiting),
+It sleeps until woken, lingers a few milliseconds for a batch to fill (unless a caller is waiting; longer
+after write cycles that took long, see :func:`next_linger`),
 drains a chunk, coalesces it into per-run ``log_batch`` writes, retries transient store errors with
 capped back-off, splits a batch that fails permanently until only the bad operations fail, and finally
 advances the producers' watermarks. Nothing escapes its loop: an unexpected error (a bug: a chunk that
@@ -44,10 +45,34 @@ if TYPE_CHECKING:
     from asynctrack.pipeline._express import Express
     from asynctrack.pipeline._ring import QueueFile
 
-__all__ = ["Worker", "count_operations"]
+__all__ = ["Worker", "count_operations", "next_linger"]
 
 _log = logging.getLogger("asynctrack")
 _MAX_DISTINCT_LOGGED = 1000
+
+
+# The largest share of wall time the worker spends in write cycles while callers trickle points in.
+_DUTY = 0.02
+
+
+def next_linger(linger: float, max_linger: float, cycle: float) -> float:
+    """The linger before the next cycle, after one that took ``cycle`` seconds of wall time: the configured
+    ``linger``, stretched so that writing takes at most a fiftieth of the time, up to ``max_linger``.
+
+    Why: what a cycle costs a training loop is per cycle, not per point. On the embedded store each SQLite
+    statement releases the GIL and takes it back; a training loop running Python code that holds the GIL
+    (Lightning, Transformers, Keras) makes every take-back wait for it, so one cycle of about ten
+    statements lasts 5–100 ms and interrupts the loop twenty-odd times, whatever the cycle's size. A long
+    cycle is the sign of this (or of a slow store); rarer, larger cycles cut the interruptions per second
+    in proportion. Cycles that run freely (about a millisecond) keep the configured linger. A caller
+    waiting for its points (``wait``, ``flush_async_logging``, a synchronous call) still cuts any linger
+    short, and queued points are crash-safe in the queue file meanwhile (the default; with the queue in
+    memory, a ``kill -9`` can cost up to ``max_linger`` of points instead of ``linger``): what a longer
+    linger delays is when other readers see them.
+    """
+    if linger <= 0:
+        return linger
+    return max(linger, min(max_linger, cycle * (1.0 / _DUTY - 1.0)))
 
 
 def count_operations(items: Sequence[Item]) -> int:
@@ -70,6 +95,7 @@ class Worker:
         store: AbstractStore,
         *,
         linger: float,
+        max_linger: float = 0.0,
         chunk_size: int = 8192,
         batch_target: int = 1000,
         journal: Journal | None = None,
@@ -78,6 +104,8 @@ class Worker:
         self._store = store
         self.journal = journal
         self._linger = linger
+        self._max_linger = max_linger
+        self.linger = linger  # the next cycle's (next_linger)
         self._chunk_size = chunk_size
         self._target = batch_target
         self._scope: anyio.CancelScope | None = None  # made on the loop, in run()
@@ -113,8 +141,10 @@ class Worker:
                     while True:
                         if journal is not None and q.empty():
                             await journal.flush_acknowledgements()  # idle: record what the target has
-                        await q.wait_for_work(self._linger, self._target)
+                        await q.wait_for_work(self.linger, self._target)
+                        began = time.monotonic()
                         await self._drain_once(tasks)
+                        self.linger = next_linger(self._linger, self._max_linger, time.monotonic() - began)
         finally:
             q.mark_stopped("the logging worker stopped")
             finished.set()

@@ -102,7 +102,8 @@ async def test_a_training_loops_small_pieces_go_without_summaries_and_read_back(
     pieces are written without summaries (as a lone one is), stay the last few of their key until merged,
     and every read (history, buckets at several zooms) sees exactly what was written."""
     store = await SqliteStore.open(str(tmp_path / "s.db"), str(tmp_path / "a"))
-    keys = ["loss", "acc", "lr"]
+    # Keys outside ASCII and outside the BMP too: the tails' counts come back as JSON (one row for all keys).
+    keys = ["loss", "acc", "lr", "\U0001d49cccuracy/é", "val: loss-1.0"]
     written: dict[str, list[MetricSeries]] = {k: [] for k in keys}
     rng = np.random.default_rng(3)
     try:

@@ -315,7 +315,10 @@ _TAIL_TAIL = (
     "medium = CASE WHEN excluded.medium THEN medium + 1 ELSE 0 END"
 )
 _COUNT_TAIL = f"{_TAIL_HEAD} VALUES (?, ?, ?, ?, ?) {_TAIL_TAIL}"
-_TAIL_RETURNING = f"{_TAIL_TAIL} RETURNING key, points, small, medium"
+_TAIL_COUNTS = (
+    "SELECT json_group_array(json_array(key, small, medium)) FROM metric_tails "
+    "WHERE run_key = ? AND key IN (SELECT value FROM json_each(?))"
+)
 
 
 def _chunk_rows(
@@ -384,15 +387,15 @@ def insert_chunks(conn: sqlite3.Connection, run_key: int, pieces: list[Piece]) -
     # One statement a table (``_rows.py``: one GIL hand-over instead of one per row).
     insert_rows(conn, _CHUNK_HEAD, chunks)
     insert_rows(conn, _SUMMARY_HEAD, summaries)
-    # The counts after the upsert come back with it (no SELECT after): a key of several pieces (a series
-    # longer than CHUNK_CAP) returns a row per piece, and its final counts are those of its most points.
-    final: dict[str, tuple[int, int, int]] = {}
-    for key, points, small, medium in insert_rows(conn, _TAIL_HEAD, tails, _TAIL_RETURNING):
-        if key in merge_keys and points > final.get(key, (-1, 0, 0))[0]:
-            final[key] = (points, small, medium)
-    for key, (_points, small, medium) in final.items():
-        if small >= MERGE_AT or medium - small >= MERGE_AT:
-            _merge_tail(conn, run_key, key, small, medium)
+    insert_rows(conn, _TAIL_HEAD, tails, _TAIL_TAIL)
+    if merge_keys:
+        # The counts after the upsert, of every key that may need a merge, as one row (a RETURNING clause
+        # or a plain SELECT would step, and hand the GIL over, once per key).
+        keys = json.dumps(sorted(merge_keys), ensure_ascii=False)  # raw UTF-8, nothing to unescape
+        (counts,) = conn.execute(_TAIL_COUNTS, (run_key, keys)).fetchone()
+        for key, small, medium in sorted(json.loads(counts)):
+            if small >= MERGE_AT or medium - small >= MERGE_AT:
+                _merge_tail(conn, run_key, key, small, medium)
 
 
 def _summarise_tail(conn: sqlite3.Connection, run_key: int, keys: list[str]) -> None:

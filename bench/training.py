@@ -244,7 +244,7 @@ def _keras_job(steps: int) -> Any:
             metrics=metrics,
         )
         run = None
-        if callback is not None and not hasattr(callback, "run"):  # MLflow's callback needs an active run
+        if type(callback).__module__.startswith("mlflow"):  # MLflow's callback needs an active run
             import mlflow
 
             run = mlflow.start_run()

@@ -159,6 +159,7 @@ def test_asynctrack_defaults(monkeypatch):
         "ASYNCTRACK_QUEUE_SIZE",
         "ASYNCTRACK_QUEUE_FULL",
         "ASYNCTRACK_LINGER_MS",
+        "ASYNCTRACK_MAX_LINGER_MS",
         "ASYNCTRACK_EXIT_TIMEOUT",
         "ASYNCTRACK_SQLITE_BUSY_TIMEOUT",
     ):
@@ -166,6 +167,7 @@ def test_asynctrack_defaults(monkeypatch):
     assert env.ASYNCTRACK_QUEUE_SIZE.get() == 50_000
     assert env.ASYNCTRACK_QUEUE_FULL.get() == "block"
     assert env.ASYNCTRACK_LINGER_MS.get() == 50.0
+    assert env.ASYNCTRACK_MAX_LINGER_MS.get() == 1000.0
     assert env.ASYNCTRACK_EXIT_TIMEOUT.get() == 10.0
     assert env.ASYNCTRACK_SQLITE_BUSY_TIMEOUT.get() == 0.1
 
@@ -202,7 +204,13 @@ def test_queue_full_policy_rejects_others(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "var", ["ASYNCTRACK_LINGER_MS", "ASYNCTRACK_EXIT_TIMEOUT", "ASYNCTRACK_SQLITE_BUSY_TIMEOUT"]
+    "var",
+    [
+        "ASYNCTRACK_LINGER_MS",
+        "ASYNCTRACK_MAX_LINGER_MS",
+        "ASYNCTRACK_EXIT_TIMEOUT",
+        "ASYNCTRACK_SQLITE_BUSY_TIMEOUT",
+    ],
 )
 @pytest.mark.parametrize(("raw", "expected"), [("0", 0.0), ("2.5", 2.5), ("10", 10.0)])
 def test_non_negative_floats_parse(var, raw, expected, monkeypatch):
@@ -212,7 +220,13 @@ def test_non_negative_floats_parse(var, raw, expected, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "var", ["ASYNCTRACK_LINGER_MS", "ASYNCTRACK_EXIT_TIMEOUT", "ASYNCTRACK_SQLITE_BUSY_TIMEOUT"]
+    "var",
+    [
+        "ASYNCTRACK_LINGER_MS",
+        "ASYNCTRACK_MAX_LINGER_MS",
+        "ASYNCTRACK_EXIT_TIMEOUT",
+        "ASYNCTRACK_SQLITE_BUSY_TIMEOUT",
+    ],
 )
 @pytest.mark.parametrize("raw", ["-1", "nan", "abc"])
 def test_non_negative_floats_reject(var, raw, monkeypatch):

@@ -48,3 +48,13 @@ def test_a_slow_cycle_stretches_the_linger_and_a_waiting_caller_cuts_it_short(
     client.log_metric(rid, "m", 2.0, step=2, synchronous=False).wait(timeout=60)  # type: ignore[union-attr]
     assert time.monotonic() - began < 30
     assert [m.step for m in client.get_metric_history(rid, "m")] == [0, 1, 2]
+
+
+def test_a_bad_max_linger_is_refused_when_the_pipeline_opens(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ASYNCTRACK_MAX_LINGER_MS", "-5")
+    with pytest.raises(
+        ValueError, match=r"ASYNCTRACK_MAX_LINGER_MS must be a non-negative number, but got '-5'"
+    ):
+        get_pipeline()

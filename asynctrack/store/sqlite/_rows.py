@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from typing import Any
 
 __all__ = ["insert_rows"]
 
@@ -24,19 +23,16 @@ _MAX_PARAMETERS = 999
 
 def insert_rows(
     conn: sqlite3.Connection, head: str, rows: Sequence[Sequence[object]], tail: str = ""
-) -> list[Any]:
+) -> None:
     """``head VALUES (?, ...), (?, ...) tail`` for ``rows`` (all of the same width), in as few statements
     as the parameter limit allows; ``head`` is ``INSERT ... (columns)``, ``tail`` e.g. an ON CONFLICT
-    clause, and may end with a RETURNING clause, whose rows are returned (one per row inserted or
-    updated, in no promised order)."""
-    out: list[Any] = []
+    clause (no RETURNING clause: its rows would be stepped, and the GIL handed over, one by one)."""
     if not rows:
-        return out
+        return
     width = len(rows[0])
     group = "(" + ", ".join("?" * width) + ")"
     per = max(1, _MAX_PARAMETERS // width)
     for lo in range(0, len(rows), per):
         part = rows[lo : lo + per]
         params = [value for row in part for value in row]
-        out += conn.execute(f"{head} VALUES {', '.join([group] * len(part))} {tail}", params).fetchall()
-    return out
+        conn.execute(f"{head} VALUES {', '.join([group] * len(part))} {tail}", params)

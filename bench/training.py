@@ -384,8 +384,7 @@ def worker(a: argparse.Namespace) -> Result:
             c0, pc0, t0 = time.thread_time(), time.process_time(), time.perf_counter()
             fit(logger)
             wall, cpu, proc = time.perf_counter() - t0, time.thread_time() - c0, time.process_time() - pc0
-            if variant != "floor":
-                (switches_on if variant == "on" else switches_off).append(_voluntary_switches() - v0)
+            switches = _voluntary_switches() - v0
             if variant == "floor":
                 floor.append(wall)
                 continue
@@ -393,6 +392,7 @@ def worker(a: argparse.Namespace) -> Result:
             (on if logging_on else off).append(wall)
             (cpu_on if logging_on else cpu_off).append(cpu)
             (proc_on if logging_on else proc_off).append(proc)
+            (switches_on if logging_on else switches_off).append(switches)
     slowdowns = [(t_on / t_off - 1.0) * 100.0 for t_on, t_off in zip(on, off, strict=True)]
 
     def ratio(xs: list[float], ys: list[float]) -> float:

@@ -32,6 +32,7 @@ __all__ = ["TrainingRun", "check_every_n_step", "flatten", "status_of_exception"
 _log = logging.getLogger("asynctrack")
 _time_ns = time.time_ns
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_FLOAT_OR_INT = frozenset((float, int))
 
 # MLflow's key rule (validation.py): word characters, '/', '.', '-', ' ' and ':'. Anything else is removed,
 # as Lightning's MLFlowLogger does, with one warning per key.
@@ -106,6 +107,9 @@ class TrainingRun:
         self._fast_queue: OpQueue | None = None
         self._fast_run = 0
         self._fast_ids: dict[str, dict[str, int]] = {}
+        # per key prefix, the keys of the last dict that went in whole (a tuple, in order) and their intern
+        # indexes: a framework logs the same keys step after step
+        self._fast_dicts: dict[str, tuple[tuple[Any, ...], list[int]]] = {}
         self._artifact_ops: list[RunOperations] = []
         self.finished_status: str | None = None
 
@@ -198,25 +202,41 @@ class TrainingRun:
         """Queue every numeric value of ``metrics`` at ``step`` (one timestamp); strings and other
         non-numbers are dropped with one warning per key, as MLflow's integrations do.
 
-        This runs in the training step, once per logged step, so it is one pass over the dict: a key seen
-        before with a float value costs a dict lookup and two appends, and the points go in with one
-        ``put_points_at`` (one slot reservation, one wake check, one RunOperations). Anything else (a new
-        key, a value that is not a float) takes :meth:`_point`."""
+        This runs in the training step, once per logged step. A framework logs the same keys step after
+        step (Lightning adds an int ``epoch`` to its floats), so a dict with the keys of the last one, in the
+        same order, and only float or int values, goes in without a Python-level pass over it: the keys are
+        compared as a tuple, the values converted by ``map(float, ...)``, and the points packed by one
+        ``put_points_at``. Any other dict takes one pass in which a key seen before with a float value
+        costs a dict lookup and two appends, and anything else (a new key, a value of another type) takes
+        :meth:`_point`."""
         rid = self.run_id
         client = self._client
         assert client is not None
         queue = client._pipeline().queue
         if queue is not self._fast_queue:
-            self._fast_queue, self._fast_run, self._fast_ids = queue, queue.intern(rid), {}
-        ids = self._fast_ids.get(prefix)
-        if ids is None:
-            ids = self._fast_ids[prefix] = {}
+            self._fast_queue, self._fast_run = queue, queue.intern(rid)
+            self._fast_ids, self._fast_dicts = {}, {}
         ts = _time_ns() // 1_000_000
         step = int(step)
         if not _INT64_MIN <= step <= _INT64_MAX:
             check_metric("step", 0.0, ts, step)  # raises MLflow's error for the step
+        names = tuple(metrics)
+        seen = self._fast_dicts.get(prefix)
+        if seen is not None and seen[0] == names:
+            values = list(metrics.values())
+            if _FLOAT_OR_INT.issuperset(map(type, values)):
+                try:
+                    values = list(map(float, values))
+                except OverflowError:  # an int past float's range: the pass below drops it, warning
+                    pass
+                else:
+                    queue.put_points_at(queue.producer(), self._fast_run, seen[1], values, ts, step)
+                    return
+        ids = self._fast_ids.get(prefix)
+        if ids is None:
+            ids = self._fast_ids[prefix] = {}
         keys: list[int] = []
-        values: list[float] = []
+        values = []
         for raw_key, value in metrics.items():
             try:
                 k = ids.get(raw_key)
@@ -231,6 +251,10 @@ class TrainingRun:
             values.append(value)
         if keys:
             queue.put_points_at(queue.producer(), self._fast_run, keys, values, ts, step)
+        if keys and len(keys) == len(names):  # every key went in: the next such dict skips the pass
+            self._fast_dicts[prefix] = (names, keys)
+        else:  # a key was dropped: the next dict with these keys takes the pass, which decides again
+            self._fast_dicts.pop(prefix, None)
 
     def _point(
         self, queue: OpQueue, ids: dict[str, int], prefix: str, raw_key: Any, value: Any, step: int
@@ -331,7 +355,7 @@ def _number(value: Any) -> float | None:
         return None
     try:
         return float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int past float's range
         return None
 
 

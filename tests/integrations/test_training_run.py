@@ -1,7 +1,8 @@
 """``TrainingRun.log_metrics``, the one pass over a step's dict that every integration calls in its training
-step: what it stores when keys repeat, clean to the same name, change value type or are dropped; a step
-out of range refused with MLflow's error and nothing queued; and its cache following the pipeline after
-the pipelines are closed and made again (as after fork)."""
+step: what it stores when keys repeat, clean to the same name, change value type or are dropped; a dict
+with the keys of the last one (the repeated-keys path) in another order, with an int, a string or an int
+past float's range among its values; a step out of range refused with MLflow's error and nothing queued;
+and its cache following the pipeline after the pipelines are closed and made again (as after fork)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,32 @@ def test_every_value_as_given_across_steps(tmp_tracking: str, caplog: pytest.Log
     }
     assert caplog.text.count("'acc@1'") == 1  # the cleaning is said once
     assert caplog.text.count("'note'='x' is not a number") == 1 and "'y'" not in caplog.text
+
+
+def test_a_dict_with_the_last_dicts_keys(tmp_tracking: str, caplog: pytest.LogCaptureFixture) -> None:
+    run = TrainingRun()
+    with caplog.at_level(logging.WARNING, logger="asynctrack"):
+        for step in range(3):  # Lightning's dict: floats and an int epoch, the same keys every step
+            run.log_metrics({"loss": 1.0 + step, "acc": 0.5, "epoch": step}, step)
+        run.log_metrics({"epoch": 7, "acc": 0.25, "loss": 9.0}, 3)  # the same keys in another order
+        run.log_metrics({"epoch": 7, "acc": 0.25, "loss": 9.0}, 4)
+        run.log_metrics({"epoch": 2**1100, "acc": 0.75, "loss": 8.0}, 5)  # an int float() cannot hold
+        run.log_metrics({"epoch": 8, "acc": 0.5, "loss": 7.0}, 6)  # epoch stays dropped
+        run.log_metrics({"epoch": 8, "acc": "n/a", "loss": 6.0}, 7)  # a string where a number was
+        run.log_metrics({"epoch": 9, "acc": 0.125, "loss": 5.0}, 8)  # the int stays dropped, a float is kept
+        run.log_metrics({"loss": 4.0, "lr": 0.5}, 9)
+        run.log_metrics({"loss": 3.0, "lr": np.float64(0.25)}, 10)  # a float subclass
+        run.log_metrics({"loss": 2.0}, 11)  # fewer keys
+    run.finish("FINISHED")
+    assert _history(run.run_id) == {
+        "acc": [(0, 0.5), (1, 0.5), (2, 0.5), (3, 0.25), (4, 0.25), (5, 0.75), (6, 0.5), (8, 0.125)],
+        "epoch": [(0, 0.0), (1, 1.0), (2, 2.0), (3, 7.0), (4, 7.0)],
+        "loss": [(0, 1.0), (1, 2.0), (2, 3.0), (3, 9.0), (4, 9.0), (5, 8.0), (6, 7.0), (7, 6.0), (8, 5.0),
+                 (9, 4.0), (10, 3.0), (11, 2.0)],
+        "lr": [(9, 0.5), (10, 0.25)],
+    }  # fmt: skip
+    # a value that is not a number drops its key from then on, with one warning (MLflow's integrations)
+    assert "'epoch'=" in caplog.text and "'acc'='n/a' is not a number" in caplog.text
 
 
 def test_a_step_out_of_range_is_refused_and_queues_nothing(tmp_tracking: str) -> None:

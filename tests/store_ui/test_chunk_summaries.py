@@ -148,6 +148,42 @@ async def test_a_training_loops_small_pieces_go_without_summaries_and_read_back(
     assert SMALL + 3 in summarised_sizes  # a larger piece in a multi-key batch keeps its summary
 
 
+async def test_each_summary_takes_its_own_chunks_id_in_a_mixed_batch(tmp_path: Path) -> None:
+    """SQLite numbers a batch's chunks (after those of other runs and batches), and the summaries take their
+    ids from the last one: in a batch mixing pieces with a summary (SMALL points or more) and without, each
+    summary must describe its own chunk."""
+    store = await SqliteStore.open(str(tmp_path / "s.db"), str(tmp_path / "a"))
+    try:
+        other = (await store.create_run("0", "u", 0, [], "other")).info.run_id
+        run_id = (await store.create_run("0", "u", 0, [], "r")).info.run_id
+        step = 0
+        for cycle in range(4):
+            n_other = 3 + cycle
+            await store.log_batch(other, [_series("x", 0, n_other), _series("y", 0, n_other)], [], [])
+            sizes = [SMALL + 2 * i if (i + cycle) % 2 == 0 else 2 + i for i in range(7)]
+            await store.log_batch(run_id, [_series(f"k{i}", step, n) for i, n in enumerate(sizes)], [], [])
+            step += max(sizes)
+    finally:
+        await store.aclose()
+    with sqlite3.connect(tmp_path / "s.db") as conn:
+        pairs = conn.execute(
+            "SELECT s.run_key = c.run_key AND s.key = c.key AND s.n = c.n AND s.min_step = c.min_step "
+            "AND s.max_step = c.max_step FROM metric_summaries s LEFT JOIN metric_chunks c USING (chunk_id)"
+        ).fetchall()
+        large, unsummarised = conn.execute(
+            "SELECT count(*), count(*) - count(s.chunk_id) FROM metric_chunks c "
+            "LEFT JOIN metric_summaries s USING (chunk_id) WHERE c.n >= ?",
+            (SMALL,),
+        ).fetchone()
+    assert large == 4 + 3 + 4 + 3 and unsummarised == 0  # every large piece has a summary ...
+    assert len(pairs) >= large and all(ok for (ok,) in pairs), pairs  # ... and every summary its own chunk
+
+
+def _series(key: str, start: int, n: int) -> MetricSeries:
+    steps = np.arange(start, start + n, dtype=np.int64)
+    return MetricSeries(key, steps * 0.5, 1_700_000_000_000 + steps, steps)
+
+
 async def test_long_series_are_cut_into_capped_chunks(tmp_path: Path) -> None:
     store = await SqliteStore.open(str(tmp_path / "s.db"), str(tmp_path / "a"))
     try:

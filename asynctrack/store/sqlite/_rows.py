@@ -23,16 +23,22 @@ _MAX_PARAMETERS = 999
 
 def insert_rows(
     conn: sqlite3.Connection, head: str, rows: Sequence[Sequence[object]], tail: str = ""
-) -> None:
+) -> int | None:
     """``head VALUES (?, ...), (?, ...) tail`` for ``rows`` (all of the same width), in as few statements
     as the parameter limit allows; ``head`` is ``INSERT ... (columns)``, ``tail`` e.g. an ON CONFLICT
-    clause (no RETURNING clause: its rows would be stepped, and the GIL handed over, one by one)."""
+    clause (no RETURNING clause: its rows would be stepped, and the GIL handed over, one by one).
+
+    Returns the rowid of the last row inserted (None for no rows). Rows inserted with a NULL ``INTEGER
+    PRIMARY KEY`` get consecutive ids, each one more than the largest before it (SQLite's rowid rule), so
+    a caller holding the write lock knows every row's id from the last one without reading them back."""
     if not rows:
-        return
+        return None
     width = len(rows[0])
     group = "(" + ", ".join("?" * width) + ")"
     per = max(1, _MAX_PARAMETERS // width)
+    last: int | None = None
     for lo in range(0, len(rows), per):
         part = rows[lo : lo + per]
         params = [value for row in part for value in row]
-        conn.execute(f"{head} VALUES {', '.join([group] * len(part))} {tail}", params)
+        last = conn.execute(f"{head} VALUES {', '.join([group] * len(part))} {tail}", params).lastrowid
+    return last

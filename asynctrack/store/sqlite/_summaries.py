@@ -347,7 +347,7 @@ def insert_chunks(conn: sqlite3.Connection, run_key: int, pieces: list[Piece]) -
     is left out, which halves the cost of a one-point write: such a chunk is always among its key's
     trailing small chunks (fewer than ``MERGE_AT``), which readers summarise from their few points
     (:func:`fill_summaries`), and it gets its summary when those chunks are merged, or when a larger write
-    ends their run (:func:`_summarise_tail`). More pieces take three or four statements and a check (one
+    ends their run (:func:`_summarise_tail`). More pieces take two or three statements and a check (one
     more when a run of small chunks ends), whatever their number; small ones go without a summary too."""
     if len(pieces) == 1:
         p = pieces[0]
@@ -367,26 +367,29 @@ def insert_chunks(conn: sqlite3.Connection, run_key: int, pieces: list[Piece]) -
     ending = {p.key for p in pieces if len(p.values) >= SMALL}
     if ending:
         _summarise_tail(conn, run_key, sorted(ending))
-    first = int(conn.execute("SELECT coalesce(max(chunk_id), 0) + 1 FROM metric_chunks").fetchone()[0])
     chunks = []
-    summaries = []
+    summaries: list[tuple[int, tuple[object, ...]]] = []  # (the piece's index, its summary row)
     tails = []
     merge_keys = set()
-    for chunk_id, p in enumerate(pieces, start=first):
+    for i, p in enumerate(pieces):
         n = len(p.values)
         # A small piece goes without a summary, as a lone one does: it is among its key's trailing small
         # chunks, which readers summarise from their few points until they are merged or a larger chunk
         # ends their run (a worker's chunk of a training loop is mostly such pieces, a few per key).
-        chunk, summary = _chunk_rows(chunk_id, run_key, p, summarise=n >= SMALL)
+        chunk, summary = _chunk_rows(None, run_key, p, summarise=n >= SMALL)
         chunks.append(chunk)
         if summary is not None:
-            summaries.append(summary)
+            summaries.append((i, summary))
         tails.append((run_key, p.key, n, n < SMALL, n < MEDIUM))
         if n < MEDIUM:
             merge_keys.add(p.key)
-    # One statement a table (``_rows.py``: one GIL hand-over instead of one per row).
-    insert_rows(conn, _CHUNK_HEAD, chunks)
-    insert_rows(conn, _SUMMARY_HEAD, summaries)
+    # One statement a table (``_rows.py``: one GIL hand-over instead of one per row). SQLite numbers the
+    # chunks (NULL ids: consecutive, after the largest), so the summaries take their ids from the last
+    # one: one statement fewer than reading the next id first.
+    last = insert_rows(conn, _CHUNK_HEAD, chunks)
+    assert last is not None
+    first = last - len(chunks) + 1
+    insert_rows(conn, _SUMMARY_HEAD, [(first + i, *summary[1:]) for i, summary in summaries])
     insert_rows(conn, _TAIL_HEAD, tails, _TAIL_TAIL)
     if merge_keys:
         # The counts after the upsert, of every key that may need a merge, as one row (a RETURNING clause

@@ -52,6 +52,12 @@ def test_client_checks_input_as_mlflow_does(tmp_tracking: str) -> None:
         c.search_logged_models("0")  # type: ignore[arg-type]
     with pytest.raises(MlflowException, match="Invalid logged model status"):
         c.finalize_logged_model(c.create_logged_model("0").model_id, "DONE")
+    # experiment ids no experiment can have (not a number, past 64 bits): they match nothing, or name it
+    huge = "12345678901234567890"
+    assert c.search_logged_models([huge, "abc"]) == []
+    with pytest.raises(MlflowException, match=f"No Experiment with id={huge} exists") as e:
+        c.create_logged_model(huge)
+    assert e.value.error_code == "RESOURCE_DOES_NOT_EXIST"
 
 
 def test_metrics_linked_to_a_model(tmp_tracking: str) -> None:

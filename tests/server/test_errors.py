@@ -244,12 +244,13 @@ def test_unknown_ids(client: httpx.Client) -> None:
             else client.post(API + endpoint, json=body)
         )
         assert _error(response) == (404, "RESOURCE_DOES_NOT_EXIST", message)
-    response = client.get(API + "/experiments/get", params={"experiment_id": "abc"})
-    assert _error(response) == (
-        400,
-        "INVALID_PARAMETER_VALUE",
-        "Invalid experiment ID 'abc'. Experiment ID must be a valid integer.",
-    )
+    for bad in ("abc", "12345678901234567890"):  # not a number; past 64 bits (found by test_fuzz.py)
+        response = client.get(API + "/experiments/get", params={"experiment_id": bad})
+        assert _error(response) == (
+            400,
+            "INVALID_PARAMETER_VALUE",
+            f"Invalid experiment ID '{bad}'. Experiment ID must be a valid integer.",
+        )
 
 
 @pytest.mark.parametrize(

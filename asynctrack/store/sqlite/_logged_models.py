@@ -137,11 +137,14 @@ def not_found(model_id: str) -> MlflowException:
 
 def _experiment_key(experiment_id: str) -> int:
     try:
-        return int(experiment_id)
+        key = int(experiment_id)
     except (TypeError, ValueError):
+        key = None
+    if key is None or not -(2**63) <= key < 2**63:  # past 64 bits: no such row (binding it would overflow)
         raise MlflowException(
             f"No Experiment with id={experiment_id} exists", error_code=RESOURCE_DOES_NOT_EXIST
-        ) from None
+        )
+    return key
 
 
 def _duplicate(what: str, model_id: str, key: str) -> MlflowException:
@@ -396,9 +399,9 @@ def prepare_search(
     keys = []
     for e in experiment_ids:
         try:
-            keys.append(int(e))
-        except (TypeError, ValueError):
-            continue  # no experiment has such an id: it matches nothing
+            keys.append(_experiment_key(e))
+        except MlflowException:
+            continue  # no experiment has such an id (not an int64): it matches nothing
     return keys, comparisons, order, limit, offset
 
 

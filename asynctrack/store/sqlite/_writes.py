@@ -340,13 +340,19 @@ def update_run(
 
 
 def _experiment_key(experiment_id: str) -> int:
+    """The integer the tables hold; INVALID_PARAMETER_VALUE for anything else, a number past SQLite's
+    64-bit integers included (binding it would raise OverflowError), as the search filter's ids and the
+    PostgreSQL store do."""
     try:
-        return int(experiment_id)
+        key = int(experiment_id)
     except (TypeError, ValueError):
+        key = None
+    if key is None or not -(2**63) <= key < 2**63:
         raise MlflowException(
             f"Invalid experiment ID '{experiment_id}'. Experiment ID must be a valid integer.",
             error_code=INVALID_PARAMETER_VALUE,
-        ) from None
+        )
+    return key
 
 
 # -- lifecycle and experiment metadata (MLflow's semantics: deleting an experiment deletes its runs,

@@ -32,6 +32,7 @@ from asynctrack.store.search._logged_models import (
     parse_logged_model_filter,
 )
 from asynctrack.store.sqlite._search import snapshot
+from asynctrack.store.sqlite._writes import _experiment_key as experiment_key
 
 __all__ = [
     "LOGGED_MODEL_DDL",
@@ -136,15 +137,14 @@ def not_found(model_id: str) -> MlflowException:
 
 
 def _experiment_key(experiment_id: str) -> int:
+    """The store's experiment-id parser, with the logged-model API's error: an id that is not an int64
+    names no experiment."""
     try:
-        key = int(experiment_id)
-    except (TypeError, ValueError):
-        key = None
-    if key is None or not -(2**63) <= key < 2**63:  # past 64 bits: no such row (binding it would overflow)
+        return experiment_key(experiment_id)
+    except MlflowException:
         raise MlflowException(
             f"No Experiment with id={experiment_id} exists", error_code=RESOURCE_DOES_NOT_EXIST
-        )
-    return key
+        ) from None
 
 
 def _duplicate(what: str, model_id: str, key: str) -> MlflowException:

@@ -70,6 +70,7 @@ from asynctrack.store.search import (
 )
 from asynctrack.store.sqlite._datasets import inputs_of_runs
 from asynctrack.store.sqlite._model_links import outputs_of_runs
+from asynctrack.store.sqlite._writes import _experiment_key
 
 __all__ = ["SEARCH_DDL", "experiment_keys", "search_experiments", "search_runs", "snapshot"]
 
@@ -224,16 +225,7 @@ def _stages(view_type: int) -> list[str]:
 
 def experiment_keys(experiment_ids: Sequence[str]) -> list[int]:
     """Experiment ids as the integers the tables hold; INVALID_PARAMETER_VALUE naming a bad one."""
-    ids = []
-    for experiment_id in experiment_ids:
-        try:
-            n = int(experiment_id)
-        except (TypeError, ValueError):
-            n = None
-        if n is None or not _INT64[0] <= n <= _INT64[1]:
-            raise _invalid(f"Invalid experiment ID '{experiment_id}'. Experiment ID must be a valid integer.")
-        ids.append(n)
-    return ids
+    return [_experiment_key(experiment_id) for experiment_id in experiment_ids]
 
 
 def _like_limit(conn: sqlite3.Connection) -> int:

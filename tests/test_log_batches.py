@@ -108,6 +108,51 @@ async def _keys_make_writes_idempotent(store: Any) -> None:
         await store.aclose()
 
 
+async def test_a_remembered_run_is_checked_again_in_every_write(tmp_path: Path) -> None:
+    """The store remembers the keys of runs it wrote to and folds the run check into the idempotency
+    key's statement: a run deleted, restored or removed by another connection since is still seen."""
+    path = str(tmp_path / "db.sqlite")
+    store = await SqliteStore.open(path, str(tmp_path / "a"))
+    try:
+        run = (await store.create_run("0", "u", 1, [], "a")).info.run_id
+        assert await store.log_batches([BatchWrite(run, [_series("m", [0])], key="k0")]) == [None]
+        assert await store.log_batches([BatchWrite(run, [_series("m", [1])], key="k1")]) == [None]
+        with sqlite3.connect(path) as other:  # another process deletes the run
+            other.execute("UPDATE runs SET lifecycle_stage = 'deleted' WHERE run_id = ?", (run,))
+        (refused,) = await store.log_batches([BatchWrite(run, [_series("m", [2])], key="k2")])
+        assert refused is not None and refused.error_code == INVALID_PARAMETER_VALUE
+        assert "must be in the 'active' state" in refused.message
+        # a key applied before is still skipped as applied, whatever its run's state now
+        assert await store.log_batches([BatchWrite(run, [_series("m", [1])], key="k1")]) == [None]
+        await store.restore_run(run)
+        assert await store.log_batches([BatchWrite(run, [_series("m", [2])], key="k2")]) == [None]
+        assert [m.step for m in await store.get_metric_history(run, "m")] == [0, 1, 2]
+        # the run's row removed and its key given to a newer run: the old id must not write into it
+        with sqlite3.connect(path) as other:
+            (run_key,) = other.execute("SELECT run_key FROM runs WHERE run_id = ?", (run,)).fetchone()
+            other.execute("DELETE FROM runs WHERE run_id = ?", (run,))
+            other.execute(
+                "INSERT INTO runs (run_key, run_id, experiment_id, name, user_id, status, start_time, "
+                "lifecycle_stage, artifact_uri) VALUES (?, ?, 0, 'b', 'u', 'RUNNING', 1, 'active', '')",
+                (run_key, "b" * 32),
+            )
+        (gone,) = await store.log_batches([BatchWrite(run, [_series("n", [3])], key="k3")])
+        assert gone is not None and gone.error_code == RESOURCE_DOES_NOT_EXIST
+        assert await store.get_metric_history("b" * 32, "n") == []
+        # and a batch of several writes takes the same check
+        outcomes = await store.log_batches(
+            [
+                BatchWrite("b" * 32, [_series("n", [0])], key="k4"),
+                BatchWrite(run, [_series("n", [4])], key="k5"),
+            ]
+        )
+        assert outcomes[0] is None
+        assert outcomes[1] is not None and outcomes[1].error_code == RESOURCE_DOES_NOT_EXIST
+        assert [m.step for m in await store.get_metric_history("b" * 32, "n")] == [0]
+    finally:
+        await store.aclose()
+
+
 async def test_version_2_database_gains_the_keys_table(tmp_path: Path) -> None:
     path = str(tmp_path / "old.db")
     store = await SqliteStore.open(path, str(tmp_path / "a"))

@@ -80,6 +80,9 @@ class SqliteStore(AbstractStore, SqliteRegistry, SqliteLoggedModels):
         self.path = path
         self.artifact_root = artifact_root
         self._writer = writer
+        # run id -> run key of runs written through the pipeline, used in the writer's thread only
+        # (_writes._claim): one statement fewer a write cycle.
+        self._run_keys: dict[str, int] = {}
         self._reader = reader
         self._busy_timeout = busy_timeout
         self._here = HereReaders(path, busy_timeout)
@@ -291,12 +294,14 @@ class SqliteStore(AbstractStore, SqliteRegistry, SqliteLoggedModels):
             return []
         if len(writes) == 1:  # the transaction is the write's savepoint
             try:
-                await self._writer.write(_writes.write_one, writes[0], _now_ms(), on_commit=on_durable)
+                await self._writer.write(
+                    _writes.write_one, writes[0], _now_ms(), self._run_keys, on_commit=on_durable
+                )
             except _writes.Refused as refused:
                 return [refused.error]
             return [None]
         outcomes: list[MlflowException | None] = await self._writer.write(
-            _writes.write_batches, list(writes), _now_ms(), on_commit=on_durable
+            _writes.write_batches, list(writes), _now_ms(), self._run_keys, on_commit=on_durable
         )
         return outcomes
 

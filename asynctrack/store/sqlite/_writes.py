@@ -122,8 +122,12 @@ def write_batch(
     metrics: Sequence[MetricSeries],
     params: Sequence[Param],
     tags: Sequence[RunTag],
+    run_key: int | None = None,
 ) -> None:
-    run_key = active_run_key(conn, run_id)
+    """Write a run's batch; ``run_key``, when given, is the run's key already checked active in this
+    transaction."""
+    if run_key is None:
+        run_key = active_run_key(conn, run_id)
     if params:
         _write_params(conn, run_id, run_key, params)
     if tags:
@@ -154,6 +158,13 @@ def write_batch(
 
 
 _APPLIED = "INSERT OR IGNORE INTO applied_batches (key, applied_ms) VALUES (?, ?)"
+# The same, only if the run behind a remembered key is still this run and active: the run check folded into
+# the key's statement. Both columns are compared: SQLite may give a purged run's key to a newer run.
+_APPLIED_IF_ACTIVE = (
+    "INSERT OR IGNORE INTO applied_batches (key, applied_ms) SELECT ?, ? WHERE EXISTS "
+    "(SELECT 1 FROM runs WHERE run_key = ? AND run_id = ? AND lifecycle_stage = 'active')"
+)
+_RUN_KEYS_KEPT = 1024
 
 
 class Refused(Exception):
@@ -167,24 +178,55 @@ class Refused(Exception):
         self.error = error
 
 
-def write_one(conn: sqlite3.Connection, w: BatchWrite, now_ms: int) -> None:
+def _claim(
+    conn: sqlite3.Connection, key: str, run_id: str, now_ms: int, run_keys: dict[str, int]
+) -> int | None:
+    """Record the idempotency ``key`` and return the run's key, checked active; None if ``key`` was
+    applied before. Raises MlflowException for a run that is unknown or not active.
+
+    ``run_keys`` remembers the keys of runs written before (an id's key never changes); for those, the
+    key's INSERT checks the run too, one statement instead of two a cycle (each a GIL hand-over that a
+    training thread holding the GIL pays for). Anything else takes the two: the first write of a run, a
+    replayed key, a run deleted or purged since."""
+    run_key = run_keys.get(run_id)
+    if run_key is not None:
+        if conn.execute(_APPLIED_IF_ACTIVE, (key, now_ms, run_key, run_id)).rowcount:
+            return run_key
+        del run_keys[run_id]
+    if conn.execute(_APPLIED, (key, now_ms)).rowcount == 0:  # applied before (the run is not looked at)
+        return None
+    run_key = active_run_key(conn, run_id)
+    if len(run_keys) >= _RUN_KEYS_KEPT:
+        run_keys.clear()
+    run_keys[run_id] = run_key
+    return run_key
+
+
+def write_one(
+    conn: sqlite3.Connection, w: BatchWrite, now_ms: int, run_keys: dict[str, int] | None = None
+) -> None:
     """One write as the whole transaction (the pipeline's usual cycle: one run's batch), skipped if its
-    idempotency key is in ``applied_batches``; its own error raises :class:`Refused`.
+    idempotency key is in ``applied_batches``; its own error raises :class:`Refused`. ``run_keys`` is the
+    caller's memory of run keys (see :func:`_claim`), kept per database.
 
     Two statements (SAVEPOINT, RELEASE) fewer than :func:`write_batches`: each statement is a GIL
     hand-over in the store's thread, which a training loop holding the GIL pays for."""
-    if w.key is not None:
-        cur = conn.execute(_APPLIED, (w.key, now_ms))
-        if cur.rowcount == 0:  # applied before
-            return
     try:
-        write_batch(conn, w.run_id, w.metrics, w.params, w.tags)
+        run_key = None
+        if w.key is not None:
+            run_key = _claim(conn, w.key, w.run_id, now_ms, {} if run_keys is None else run_keys)
+            if run_key is None:  # applied before
+                return
+        write_batch(conn, w.run_id, w.metrics, w.params, w.tags, run_key)
     except MlflowException as exc:
         raise Refused(exc) from None
 
 
 def write_batches(
-    conn: sqlite3.Connection, writes: Sequence[BatchWrite], now_ms: int
+    conn: sqlite3.Connection,
+    writes: Sequence[BatchWrite],
+    now_ms: int,
+    run_keys: dict[str, int] | None = None,
 ) -> list[MlflowException | None]:
     """Each write in its own savepoint of the caller's transaction: a failing write is rolled back alone.
     A write whose idempotency key is in ``applied_batches`` is skipped (reported as success)."""
@@ -192,7 +234,7 @@ def write_batches(
     for w in writes:
         conn.execute("SAVEPOINT w")
         try:
-            write_one(conn, w, now_ms)
+            write_one(conn, w, now_ms, run_keys)
         except Refused as refused:
             conn.execute("ROLLBACK TO w")
             conn.execute("RELEASE w")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import socket
@@ -17,6 +18,7 @@ from typing import Any
 
 __all__ = [
     "median_of",
+    "median_interval",
     "Server",
     "fmt",
     "free_port",
@@ -25,6 +27,7 @@ __all__ = [
     "percentile",
     "serving",
     "tracking_server",
+    "verdict",
 ]
 
 
@@ -54,6 +57,36 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     ordered = sorted(values)
     rank = max(0, min(len(ordered) - 1, int(round(q * len(ordered) + 0.5)) - 1))
     return ordered[rank]
+
+
+def median_interval(values: Sequence[float], confidence: float = 0.9) -> tuple[float, float, float]:
+    """A distribution-free confidence interval for the median of the population ``values`` come from:
+    ``(low, high, coverage)``, the narrowest pair of order statistics ``x(k), x(n+1-k)`` whose coverage
+    (``1 - 2 P(Binomial(n, 1/2) < k)``) is at least ``confidence``; too few values give ``(min, max)``
+    with the lower coverage they have. Noise from other tenants is neither normal nor symmetric, so no
+    distribution is assumed."""
+    xs = sorted(values)
+    n = len(xs)
+    if n == 0:
+        raise ValueError("median_interval needs at least one value")
+    below = [math.comb(n, i) / 2**n for i in range(n + 1)]
+    k = 1
+    while k < (n + 1) // 2 and 1 - 2 * sum(below[: k + 1]) >= confidence:
+        k += 1
+    return xs[k - 1], xs[n - k], 1 - 2 * sum(below[:k])
+
+
+def verdict(values: Sequence[float], op: str, goal: float, confidence: float = 0.9) -> str:
+    """PASS when the whole confidence interval of the median meets the target (``op`` ``<=`` or ``>=``
+    ``goal``), FAIL when none of it does, else UNRESOLVED: a median near the target, or a noisy machine,
+    is not a measurement either way. Says the interval, so a reader sees how close it was."""
+    low, high, coverage = median_interval(values, confidence)
+    met_low, met_high = (low >= goal, high >= goal) if op == ">=" else (low <= goal, high <= goal)
+    word = "PASS" if met_low and met_high else "FAIL" if not (met_low or met_high) else "UNRESOLVED"
+    return (
+        f"target {op} {fmt(goal)}: {word} (median {fmt(statistics.median(values))}, "
+        f"{coverage:.0%} interval {fmt(low)} .. {fmt(high)}, n={len(values)})"
+    )
 
 
 def mlflow_version(python: str = sys.executable) -> str | None:

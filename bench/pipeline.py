@@ -51,7 +51,7 @@ from types import ModuleType
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import fmt, median_of, mlflow_version  # noqa: E402
+from _common import fmt, median_of, mlflow_version, verdict  # noqa: E402
 
 SCRIPT = os.path.abspath(__file__)
 RESULT_TAG = "BENCH-RESULT "
@@ -207,6 +207,7 @@ def s5_training(lib: Lib, a: argparse.Namespace) -> Result:
     slowdowns = [(t_on / t_off - 1.0) * 100.0 for t_on, t_off in zip(on, off, strict=True)]
     return {
         "slowdown_pct": statistics.median(slowdowns),
+        "slowdown_pct_samples": slowdowns,  # every pair's, for the verdict over all runs' pairs
         "slowdown_best_pct": (min(on) / min(off) - 1.0) * 100.0,  # fastest vs fastest: robust to load
         "step_ms_off": statistics.median(off) / per_run * 1e3,
         "step_ms_on": statistics.median(on) / per_run * 1e3,
@@ -542,8 +543,12 @@ def report(n: int, sc: Scenario, results: dict[str, list[Result]]) -> list[str]:
         elif row.better and row.ml and at is not None and ml is not None:
             ratio = "n/a (a value <= 0)"
         if row.target and at is not None:
-            ratio += "   " + _verdict(
-                row.target, [r[row.key] for r in results.get(row.at, []) if row.key in r]
+            runs = [r for r in results.get(row.at, []) if row.key in r]
+            samples = [x for r in runs for x in r.get(f"{row.key}_samples", [])]
+            # per-pair samples: the median's confidence interval over every run's pairs decides; else
+            # every run's median must meet the target
+            ratio += "   " + (
+                verdict(samples, *row.target) if samples else _verdict(row.target, [r[row.key] for r in runs])
             )
         ml_txt = "n/a" if not row.ml else fmt(ml) if row.ml in results else "skipped"
         lines.append(f"   {row.title:<50}{fmt(at):>12}{ml_txt:>12}   {ratio}{_spread(results, row)}")

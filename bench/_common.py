@@ -79,7 +79,9 @@ def median_interval(values: Sequence[float], confidence: float = 0.9) -> tuple[f
 def verdict(values: Sequence[float], op: str, goal: float, confidence: float = 0.9) -> str:
     """PASS when the whole confidence interval of the median meets the target (``op`` ``<=`` or ``>=``
     ``goal``), FAIL when none of it does, else UNRESOLVED: a median near the target, or a noisy machine,
-    is not a measurement either way. Says the interval, so a reader sees how close it was."""
+    is not a measurement either way. Says the interval, so a reader sees how close it was. With
+    ``confidence=1.0`` the interval is the values' whole range: PASS only when every value meets the
+    target, FAIL when none does (for a few runs' figures, where a median's interval means little)."""
     low, high, coverage = median_interval(values, confidence)
     met_low, met_high = (low >= goal, high >= goal) if op == ">=" else (low <= goal, high <= goal)
     word = "PASS" if met_low and met_high else "FAIL" if not (met_low or met_high) else "UNRESOLVED"

@@ -412,10 +412,15 @@ def worker(a: argparse.Namespace) -> Result:
             (cpu_on if logging_on else cpu_off).append(cpu)
             (proc_on if logging_on else proc_off).append(proc)
             (switches_on if logging_on else switches_off).append(switches)
-    slowdowns = [(t_on / t_off - 1.0) * 100.0 for t_on, t_off in zip(on, off, strict=True)]
+
+    def changes(xs: list[float], ys: list[float]) -> list[float]:
+        """Round by round, how much longer (in %) each x took than its y."""
+        return [(x / y - 1.0) * 100.0 for x, y in zip(xs, ys, strict=True)]
 
     def ratio(xs: list[float], ys: list[float]) -> float:
-        return statistics.median((x / y - 1.0) * 100.0 for x, y in zip(xs, ys, strict=True))
+        return statistics.median(changes(xs, ys))
+
+    slowdowns = changes(on, off)
 
     result: Result = {
         # the integration's own hooks on the training thread, per step and relative to a fit without it
@@ -433,7 +438,7 @@ def worker(a: argparse.Namespace) -> Result:
         "switches_per_step_off": statistics.median(switches_off) / a.steps,
         "slowdown_pct": statistics.median(slowdowns),
         "slowdown_pct_samples": slowdowns,
-        "slowdown_vs_floor_pct_samples": [(x / y - 1.0) * 100.0 for x, y in zip(on, floor, strict=True)],
+        "slowdown_vs_floor_pct_samples": changes(on, floor),
         # What the logger adds to a fit, estimated from within-fit shares: its hooks' CPU plus the extra
         # time the training thread stood still, each against its own fit (round by round). A model, not
         # a timing: it leaves out effects on caches, and the framework's own logging machinery (the floor).
@@ -445,7 +450,7 @@ def worker(a: argparse.Namespace) -> Result:
         "stalled_off_pct": statistics.median(stalled_off),
         "slowdown_best_pct": (min(on) / min(off) - 1.0) * 100.0,
         "floor_pct": ratio(floor, off),
-        "floor_pct_samples": [(x / y - 1.0) * 100.0 for x, y in zip(floor, off, strict=True)],
+        "floor_pct_samples": changes(floor, off),
         "slowdown_vs_floor_pct": ratio(on, floor),
         "noise_pct": _iqr(off) / statistics.median(off) * 100.0,
         "fit_s_off": statistics.median(off),

@@ -28,6 +28,7 @@ __all__ = [
     "serving",
     "tracking_server",
     "verdict",
+    "voluntary_switches",
 ]
 
 
@@ -173,3 +174,16 @@ def tracking_server(kind: str, workdir: str, workers: int, python: str = sys.exe
             str(workers),
         ]
     return Server(argv, port, os.path.join(workdir, f"{kind}-server.log"))
+
+
+def voluntary_switches() -> int:
+    """The calling thread's voluntary context switches (Linux; 0 elsewhere): each is a wait, in a training
+    loop mostly for the GIL while a background thread holds it, counted whatever the machine's load."""
+    try:
+        with open("/proc/thread-self/status") as f:
+            for line in f:
+                if line.startswith("voluntary_ctxt_switches"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0

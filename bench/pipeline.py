@@ -48,10 +48,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import fmt, median_of, mlflow_version, verdict  # noqa: E402
+from _common import fmt, median_of, mlflow_version, verdict, voluntary_switches  # noqa: E402
 
 SCRIPT = os.path.abspath(__file__)
 RESULT_TAG = "BENCH-RESULT "
@@ -169,16 +169,27 @@ def s4_peak_rss(lib: Lib, a: argparse.Namespace) -> Result:
     }
 
 
-def _train(lib: Lib | None, size: int, epochs: int, steps: int, offset: int) -> tuple[float, float, float]:
+class _Fit(NamedTuple):
+    """What one training run of scenario 5 measured."""
+
+    wall: float
+    cpu: float  # the training thread's CPU
+    in_calls: float  # the training thread's CPU inside the logging calls (the clock readings alone when off)
+    process_cpu: float  # every thread's CPU: the rest is the pipeline's threads
+    waits: int  # the training thread's voluntary context switches: GIL waits, the epoch-end waits
+
+
+def _train(lib: Lib | None, size: int, epochs: int, steps: int, offset: int) -> _Fit:
     """One training run: ``epochs x steps`` matmuls; with ``lib``, 4 metrics per step, waited per epoch.
 
-    Returns (wall, the thread's CPU, the thread's CPU inside the logging calls): the clock is read around
-    the calls with or without ``lib``, so both kinds of run pay for the reading."""
+    The clock is read around the calls with or without ``lib``, so both kinds of run pay for the
+    reading."""
     import numpy as np
 
     x = np.random.default_rng(1).random((size, size))
     clock = time.thread_time
     in_calls = 0.0
+    v0, p0 = voluntary_switches(), time.process_time()
     c0, t0 = clock(), time.perf_counter()
     for epoch in range(epochs):
         pending: list[Any] = []
@@ -196,7 +207,8 @@ def _train(lib: Lib | None, size: int, epochs: int, steps: int, offset: int) -> 
         elif lib is not None:
             for ops in pending:
                 ops.wait()
-    return time.perf_counter() - t0, clock() - c0, in_calls
+    wall, cpu = time.perf_counter() - t0, clock() - c0
+    return _Fit(wall, cpu, in_calls, time.process_time() - p0, voluntary_switches() - v0)
 
 
 def s5_training(lib: Lib, a: argparse.Namespace) -> Result:
@@ -205,10 +217,11 @@ def s5_training(lib: Lib, a: argparse.Namespace) -> Result:
     Also a within-run estimate, which the CPU's changing speed (another tenant on the core's sibling)
     moves little, unlike run against run: the share of the thread's CPU spent in the logging calls, plus
     the share of the run the thread stood still (wall minus its CPU: GIL waits, the epoch-end waits,
-    preemption), each less the same share in the pair's run without logging."""
+    preemption), each less the same share in the pair's run without logging. Both parts are reported, with
+    what explains the second: the other threads' CPU and the training thread's waits, per step."""
     _train(None, a.size, 1, a.steps, 0)  # warm-up
-    off: list[tuple[float, float, float]] = []
-    on: list[tuple[float, float, float]] = []
+    off: list[_Fit] = []
+    on: list[_Fit] = []
     per_run = a.epochs * a.steps
     for p in range(a.pairs):
         for logging_on in (False, True) if p % 2 == 0 else (True, False):
@@ -216,19 +229,29 @@ def s5_training(lib: Lib, a: argparse.Namespace) -> Result:
                 on.append(_train(lib, a.size, a.epochs, a.steps, p * per_run))
             else:
                 off.append(_train(None, a.size, a.epochs, a.steps, 0))
-    slowdowns = [(r_on[0] / r_off[0] - 1.0) * 100.0 for r_on, r_off in zip(on, off, strict=True)]
+    pairs = list(zip(on, off, strict=True))
+    slowdowns = [(r_on.wall / r_off.wall - 1.0) * 100.0 for r_on, r_off in pairs]
 
-    def share(r: tuple[float, float, float]) -> float:
-        wall, cpu, in_calls = r
-        return (in_calls / cpu + (wall - cpu) / wall) * 100.0
+    def calls(r: _Fit) -> float:
+        return r.in_calls / r.cpu * 100.0
 
-    estimates = [share(r_on) - share(r_off) for r_on, r_off in zip(on, off, strict=True)]
-    walls_on, walls_off = [r[0] for r in on], [r[0] for r in off]
+    def stood_still(r: _Fit) -> float:
+        return (r.wall - r.cpu) / r.wall * 100.0
+
+    calls_pct = [calls(r_on) - calls(r_off) for r_on, r_off in pairs]
+    still_pct = [stood_still(r_on) - stood_still(r_off) for r_on, r_off in pairs]
+    estimates = [c + s for c, s in zip(calls_pct, still_pct, strict=True)]
+    walls_on, walls_off = [r.wall for r in on], [r.wall for r in off]
     return {
         "slowdown_pct": statistics.median(slowdowns),
         "slowdown_pct_samples": slowdowns,  # every pair's, for the verdict over all runs' pairs
         "within_run_pct": statistics.median(estimates),
         "within_run_pct_samples": estimates,
+        "calls_pct": statistics.median(calls_pct),
+        "stood_still_pct": statistics.median(still_pct),
+        "background_us_per_step": statistics.median((r.process_cpu - r.cpu) / per_run * 1e6 for r in on),
+        "waits_per_step": statistics.median(r.waits / per_run for r in on),
+        "waits_per_step_off": statistics.median(r.waits / per_run for r in off),
         "slowdown_best_pct": (min(walls_on) / min(walls_off) - 1.0) * 100.0,  # fastest vs fastest
         "step_ms_off": statistics.median(walls_off) / per_run * 1e3,
         "step_ms_on": statistics.median(walls_on) / per_run * 1e3,
@@ -480,6 +503,11 @@ def plan(n: int, quick: bool, size: int) -> Scenario:
             Row("slowdown % (median of per-pair ratios)", "slowdown_pct", "at", "ml", "lower", ("<=", 1.0)),
             Row("slowdown % (fastest on vs fastest off)", "slowdown_best_pct", "at", "ml", "lower"),
             Row("within-run estimate % (calls, stood still)", "within_run_pct", "at", "ml", "", ("<=", 1.0)),
+            Row("  of it: calls, % of the thread's CPU", "calls_pct", "at", "ml"),
+            Row("  of it: stood still, % of the run", "stood_still_pct", "at", "ml"),
+            Row("other threads' CPU, us/step (logging on)", "background_us_per_step", "at", "ml"),
+            Row("training-thread waits/step, logging on", "waits_per_step", "at", "ml"),
+            Row("training-thread waits/step, logging off", "waits_per_step_off", "at", "ml"),
             Row("ms/step, logging off", "step_ms_off", "at", "ml"),
             Row("ms/step, logging on", "step_ms_on", "at", "ml"),
             Row("lost points", "lost", "at", "ml"),

@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import fmt, median_interval, verdict  # noqa: E402
+from _common import fmt, median_interval, verdict, voluntary_switches  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 MLFLOW_VERSION = "3.17.2"
@@ -323,19 +323,6 @@ def _time_hooks(cls: type, spent: list[float]) -> None:
         setattr(cls, name, functools.wraps(original)(timed))
 
 
-def _voluntary_switches() -> int:
-    """This thread's voluntary context switches (Linux; 0 elsewhere): each is a wait, here mostly for the
-    GIL while a background thread holds it, counted whatever the machine's load."""
-    try:
-        with open("/proc/thread-self/status") as f:
-            for line in f:
-                if line.startswith("voluntary_ctxt_switches"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
 def _iqr(values: list[float]) -> float:
     if len(values) < 4:
         return max(values) - min(values)
@@ -392,11 +379,11 @@ def worker(a: argparse.Namespace) -> Result:
             logger = (
                 None if variant == "off" else make_floor() if variant == "floor" else make_logger(a.lib, tmp)
             )
-            v0, h0 = _voluntary_switches(), hook_cpu[0]
+            v0, h0 = voluntary_switches(), hook_cpu[0]
             c0, pc0, t0 = time.thread_time(), time.process_time(), time.perf_counter()
             fit(logger)
             wall, cpu, proc = time.perf_counter() - t0, time.thread_time() - c0, time.process_time() - pc0
-            switches = _voluntary_switches() - v0
+            switches = voluntary_switches() - v0
             if variant == "floor":
                 floor.append(wall)
                 continue

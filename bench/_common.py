@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 __all__ = [
+    "changes",
     "median_of",
     "median_interval",
     "Server",
@@ -75,6 +76,12 @@ def median_interval(values: Sequence[float], confidence: float = 0.9) -> tuple[f
     while k < (n + 1) // 2 and 1 - 2 * sum(below[: k + 1]) >= confidence:
         k += 1
     return xs[k - 1], xs[n - k], 1 - 2 * sum(below[:k])
+
+
+def changes(xs: Sequence[float], ys: Sequence[float]) -> list[float]:
+    """Pair by pair, how much larger (in %) each x is than its y: the per-pair slowdowns the verdicts and
+    medians of the training benchmarks are taken over."""
+    return [(x / y - 1.0) * 100.0 for x, y in zip(xs, ys, strict=True)]
 
 
 def verdict(values: Sequence[float], op: str, goal: float, confidence: float = 0.9) -> str:

@@ -51,7 +51,7 @@ from types import ModuleType
 from typing import Any, NamedTuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import fmt, median_of, mlflow_version, verdict, voluntary_switches  # noqa: E402
+from _common import changes, fmt, median_of, mlflow_version, verdict, voluntary_switches  # noqa: E402
 
 SCRIPT = os.path.abspath(__file__)
 RESULT_TAG = "BENCH-RESULT "
@@ -230,7 +230,8 @@ def s5_training(lib: Lib, a: argparse.Namespace) -> Result:
             else:
                 off.append(_train(None, a.size, a.epochs, a.steps, 0))
     pairs = list(zip(on, off, strict=True))
-    slowdowns = [(r_on.wall / r_off.wall - 1.0) * 100.0 for r_on, r_off in pairs]
+    walls_on, walls_off = [r.wall for r in on], [r.wall for r in off]
+    slowdowns = changes(walls_on, walls_off)
 
     def calls(r: _Fit) -> float:
         return r.in_calls / r.cpu * 100.0
@@ -241,7 +242,6 @@ def s5_training(lib: Lib, a: argparse.Namespace) -> Result:
     calls_pct = [calls(r_on) - calls(r_off) for r_on, r_off in pairs]
     still_pct = [stood_still(r_on) - stood_still(r_off) for r_on, r_off in pairs]
     estimates = [c + s for c, s in zip(calls_pct, still_pct, strict=True)]
-    walls_on, walls_off = [r.wall for r in on], [r.wall for r in off]
     return {
         "slowdown_pct": statistics.median(slowdowns),
         "slowdown_pct_samples": slowdowns,  # every pair's, for the verdict over all runs' pairs

@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import fmt, median_interval, verdict, voluntary_switches  # noqa: E402
+from _common import changes, fmt, median_interval, verdict, voluntary_switches  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 MLFLOW_VERSION = "3.17.2"
@@ -401,10 +401,6 @@ def worker(a: argparse.Namespace) -> Result:
             (cpu_on if logging_on else cpu_off).append(cpu)
             (proc_on if logging_on else proc_off).append(proc)
             (switches_on if logging_on else switches_off).append(switches)
-
-    def changes(xs: list[float], ys: list[float]) -> list[float]:
-        """Round by round, how much longer (in %) each x took than its y."""
-        return [(x / y - 1.0) * 100.0 for x, y in zip(xs, ys, strict=True)]
 
     def ratio(xs: list[float], ys: list[float]) -> float:
         return statistics.median(changes(xs, ys))

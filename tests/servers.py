@@ -205,9 +205,7 @@ class ServerProcess:
         deadline = time.monotonic() + _READY_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"server exited with {self.proc.returncode}:\n{self.log.read_text()[-4000:]}"
-                )
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.tail()}")
             try:
                 with urllib.request.urlopen(self.url + "/health", timeout=2) as resp:
                     if resp.status == 200:
@@ -216,7 +214,33 @@ class ServerProcess:
                 pass
             time.sleep(0.1)
         self.stop()
-        raise RuntimeError(f"server not ready after {_READY_TIMEOUT} s:\n{self.log.read_text()[-4000:]}")
+        raise RuntimeError(f"server not ready after {_READY_TIMEOUT} s:\n{self.tail()}")
+
+    def tail(self) -> str:
+        """The end of the server's log, for an error message."""
+        return self.log.read_text(errors="replace")[-4000:]
+
+    def wait_for_workers(self, count: int, timeout: float = _READY_TIMEOUT) -> set[str]:
+        """Wait until the log names ``count`` started worker processes and return their pids.
+
+        ``start()`` returns once one worker answers; the others of a multi-worker server may still be
+        importing, and on a loaded machine a short test can finish before they take a connection."""
+        deadline = time.monotonic() + timeout
+        while True:
+            pids = {
+                line.split("[", 1)[1].split("]", 1)[0]
+                for line in self.log.read_text(errors="replace").splitlines()
+                if "Started server process [" in line
+            }
+            if len(pids) >= count:
+                return pids
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.tail()}")
+            if time.monotonic() >= deadline:
+                raise RuntimeError(
+                    f"{len(pids)} of {count} workers started after {timeout} s:\n{self.tail()}"
+                )
+            time.sleep(0.1)
 
     def kill(self) -> None:
         """SIGKILL the server and all its workers (a crash, not a shutdown)."""

@@ -51,6 +51,9 @@ _log = logging.getLogger("asynctrack")
 _MAX_DISTINCT_LOGGED = 1000
 
 
+# How often the pages ahead of the queue file's head are mapped writable when it is never synced.
+_PREFAULT_INTERVAL = 0.2
+
 # The largest share of wall time the worker spends in write cycles while callers trickle points in.
 _DUTY = 0.01
 
@@ -204,21 +207,23 @@ class Worker:
     async def _sync_ring(self, ring: QueueFile, tasks: anyio.abc.TaskGroup) -> None:
         """Write the queue file's pages to disk under the fsync policy: before the chunk is written with
         ``batch``; with ``interval``, at most once an interval in a task of its own, beside the writes,
-        so that a caller waiting for its chunk never waits for the disk as well."""
+        so that a caller waiting for its chunk never waits for the disk as well. With ``never``, that
+        task only maps the pages ahead writable (``QueueFile.prefault``; a sync does it too)."""
         policy, interval = self.ring_sync
-        if policy == "never":
-            return
         if policy == "batch":
             await anyio.to_thread.run_sync(ring.sync)
         elif not self._ring_sync_due:
             self._ring_sync_due = True
-            tasks.start_soon(self._sync_ring_later, ring, interval)
+            if policy == "never":
+                tasks.start_soon(self._sync_ring_later, ring, interval or _PREFAULT_INTERVAL, ring.prefault)
+            else:
+                tasks.start_soon(self._sync_ring_later, ring, interval, ring.sync)
 
-    async def _sync_ring_later(self, ring: QueueFile, interval: float) -> None:
+    async def _sync_ring_later(self, ring: QueueFile, interval: float, sync: Callable[[], None]) -> None:
         try:
             await anyio.sleep(max(0.0, self._ring_synced + interval - time.monotonic()))
             if not ring.closed:
-                await anyio.to_thread.run_sync(ring.sync)
+                await anyio.to_thread.run_sync(sync)
         finally:
             self._ring_synced = time.monotonic()
             self._ring_sync_due = False

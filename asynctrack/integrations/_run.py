@@ -323,6 +323,9 @@ class TrainingRun:
         if self._client is None:
             return
         self._client._pipeline().flush()
+        self._wait_artifacts()
+
+    def _wait_artifacts(self) -> None:
         ops, self._artifact_ops = self._artifact_ops, []
         combined = RunOperations.combine(ops) if ops else None
         if combined is not None:
@@ -330,14 +333,24 @@ class TrainingRun:
 
     def finish(self, status: str = "FINISHED") -> None:
         """Flush, then end the run with ``status`` if this integration started it (a run it did not start
-        is left open, flushed). Idempotent: a second call only flushes."""
+        is left open, flushed). Idempotent: a second call only flushes.
+
+        Ending the run is itself the flush of its data: the status change is a synchronous call queued
+        behind everything logged before it, so it returns once all of that is written, in one wait on
+        the pipeline rather than two (a flush, then the status change: about 3 ms more per fit, measured
+        in a Lightning fit's ``finalize``). Artifacts are waited for first, so that a run reads as ended
+        only once its files are there."""
         if self._run_id is None:
             return
+        ending = self.owned and self.finished_status is None
         try:
-            self.flush()
+            if ending:
+                self._wait_artifacts()
+            else:
+                self.flush()
         except MlflowException as exc:
             _log.error("asynctrack: some of run %s's data could not be written: %s", self._run_id, exc)
-        if not self.owned or self.finished_status is not None:
+        if not ending:
             return
         self.finished_status = status
         top = fluent.active_run()

@@ -89,3 +89,35 @@ def test_the_cache_follows_a_new_pipeline(tmp_tracking: str) -> None:
     run.log_metrics({"loss": 2.0}, 1)
     run.finish("FINISHED")
     assert _history(run.run_id) == {"loss": [(0, 1.0), (1, 2.0)]}
+
+
+@pytest.mark.parametrize("via_fluent", [True, False])
+def test_finish_returns_with_every_point_written_and_the_run_ended(
+    tmp_tracking: str, via_fluent: bool
+) -> None:
+    """``finish`` waits once, on the status change queued behind the data: when it returns, another
+    thread (with no operations of its own to wait for) reads every point and the ended run."""
+    import concurrent.futures
+
+    if not via_fluent:
+        asynctrack.start_run(run_name="the user's own run")  # the integration then makes a run of its own
+        run = TrainingRun(run_name="beside", use_active=False)
+    else:
+        run = TrainingRun(run_name="fluent")
+    try:
+        for step in range(3000):
+            run.log_metrics({"loss": float(step), "acc": step / 3000}, step)
+        run.finish("FAILED")
+
+        def read() -> tuple[str, list[int], list[int]]:
+            client = asynctrack.MlflowClient()
+            info = client.get_run(run.run_id).info
+            steps = [m.step for m in client.get_metric_history(run.run_id, "loss")]
+            return info.status, steps, [m.step for m in client.get_metric_history(run.run_id, "acc")]
+
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            status, loss, acc = pool.submit(read).result()
+        assert status == "FAILED"
+        assert loss == list(range(3000)) and acc == list(range(3000))
+    finally:
+        asynctrack.end_run()

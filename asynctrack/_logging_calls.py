@@ -23,6 +23,7 @@ from asynctrack._batching._ops import (
     encode,
     pack_metric,
 )
+from asynctrack._int64 import INT64_MAX
 from asynctrack.config import is_async_logging_enabled
 from asynctrack.entities import Metric, Param, RunTag
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
@@ -176,7 +177,7 @@ def _as_column(name: str, key: str, data: object, dtype: Any, n: int | None) -> 
             f"log_metric_array('{key}'): {name} must be integers, got dtype {arr.dtype}",
             error_code=INVALID_PARAMETER_VALUE,
         )
-    if arr.dtype.kind == "u" and len(arr) and int(arr.max()) > 2**63 - 1:
+    if arr.dtype.kind == "u" and len(arr) and int(arr.max()) > INT64_MAX:
         raise MlflowException(
             f"log_metric_array('{key}'): {name} must fit in 64-bit signed integers",
             error_code=INVALID_PARAMETER_VALUE,

@@ -10,6 +10,7 @@ import json
 import posixpath
 import re
 
+from asynctrack._int64 import INT64_MAX, INT64_MIN
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 
 __all__ = [
@@ -82,7 +83,7 @@ def check_version(version: object) -> int:
         assert isinstance(number, int)
     except (TypeError, ValueError):
         raise _invalid(f"Parameter 'version' must be an integer, got '{version}'.") from None
-    if not -(2**63) <= number < 2**63:
+    if not INT64_MIN <= number <= INT64_MAX:
         raise _invalid(f"Parameter 'version' must be a 64-bit integer, got '{version}'.")
     return number
 

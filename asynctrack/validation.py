@@ -13,6 +13,8 @@ import numbers
 import posixpath
 import re
 
+from asynctrack._int64 import INT64_MAX as _INT64_MAX
+from asynctrack._int64 import INT64_MIN as _INT64_MIN
 from asynctrack.environment import MLFLOW_TRUNCATE_LONG_VALUES
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 
@@ -45,8 +47,6 @@ MAX_PARAM_VAL_LENGTH = 6000
 MAX_TAG_VAL_LENGTH = 8000
 MAX_EXPERIMENT_NAME_LENGTH = 500
 
-_INT64_MIN = -(2**63)
-_INT64_MAX = 2**63 - 1
 
 _VALID_KEY = re.compile(r"^[/\w.\- :]*$")
 _BAD_CHARACTERS = (

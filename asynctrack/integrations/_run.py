@@ -21,6 +21,8 @@ from asynctrack import _logging_calls as calls
 from asynctrack import fluent
 from asynctrack import system_metrics as _system_metrics
 from asynctrack._context import context_tags
+from asynctrack._int64 import INT64_MAX as _INT64_MAX
+from asynctrack._int64 import INT64_MIN as _INT64_MIN
 from asynctrack.client import MlflowClient
 from asynctrack.exceptions import MlflowException
 from asynctrack.pipeline._operations import RunOperations
@@ -31,7 +33,6 @@ __all__ = ["TrainingRun", "check_every_n_step", "flatten", "status_of_exception"
 
 _log = logging.getLogger("asynctrack")
 _time_ns = time.time_ns
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _FLOAT_OR_INT = frozenset((float, int))
 
 # MLflow's key rule (validation.py): word characters, '/', '.', '-', ' ' and ':'. Anything else is removed,

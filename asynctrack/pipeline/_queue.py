@@ -35,6 +35,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 from asynctrack._batching import _ops
+from asynctrack._int64 import INT64_MAX as _INT64_MAX
+from asynctrack._int64 import INT64_MIN as _INT64_MIN
 from asynctrack.exceptions import MlflowException, PipelineClosed, QueueFull
 from asynctrack.pipeline._operations import Producer, RunOperations, wait_for_watermark
 from asynctrack.pipeline._outage import Outage
@@ -54,8 +56,6 @@ MAX_BIG_FRAMES = 64
 
 _pack_metric = _ops.pack_metric
 _pack_record = METRIC_RECORD.pack_into
-_INT64_MIN = -(2**63)
-_INT64_MAX = 2**63 - 1
 _METRIC_TAG = _ops.METRIC_TAG
 
 

@@ -35,8 +35,6 @@ from asynctrack.validation import (
 
 __all__ = ["ParsedBatch", "at_path", "parse_log_batch", "metric_series"]
 
-_INT64_MAX = 2**63 - 1
-
 
 class ParsedBatch(msgspec.Struct, frozen=True):
     """A checked log-batch: what the store's ``log_batch`` takes, and how many entities it holds."""

@@ -18,6 +18,7 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
+from asynctrack._int64 import INT64_MIN
 from asynctrack.entities import DatasetInput, DatasetSummary, Experiment, Metric, Param, Run, RunInfo, RunTag
 from asynctrack.exceptions import TEMPORARILY_UNAVAILABLE, MlflowException
 from asynctrack.store._buckets import (
@@ -44,7 +45,7 @@ __all__ = [
 def _step_cursor(series: MetricSeries) -> str:
     """The default update cursor: ``"<largest step>:<points at it>"`` (the smallest int64 and 0 for none)."""
     if len(series) == 0:
-        return f"{-(2**63)}:0"
+        return f"{INT64_MIN}:0"
     high = int(series.steps.max())
     return f"{high}:{int(np.count_nonzero(series.steps == high))}"
 

@@ -13,6 +13,7 @@ from functools import partial
 import anyio
 import msgspec
 
+from asynctrack._int64 import INT64_MAX
 from asynctrack.entities import DatasetInput, Experiment, Param, RunInfo, RunTag, ViewType
 from asynctrack.exceptions import MlflowException
 from asynctrack.store._logged_model_protocol import LoggedModelStore
@@ -199,4 +200,4 @@ async def _count_pages(page: Callable[[str | None], Awaitable[tuple[Sequence[obj
 
 
 def _id_order(e: Experiment) -> tuple[int, str]:
-    return (int(e.experiment_id), "") if e.experiment_id.isdigit() else (2**63, e.experiment_id)
+    return (int(e.experiment_id), "") if e.experiment_id.isdigit() else (INT64_MAX + 1, e.experiment_id)

@@ -12,14 +12,13 @@ from collections.abc import Sequence
 
 import asyncpg
 
+from asynctrack._int64 import INT64_MAX as _INT64_MAX
 from asynctrack.entities import Experiment, LifecycleStage, RunInfo
 from asynctrack.exceptions import RESOURCE_ALREADY_EXISTS, RESOURCE_DOES_NOT_EXIST, MlflowException
 from asynctrack.store._protocol import RunCounts
 from asynctrack.store.postgres._writes import RUN_NAME_TAG
 
 __all__ = ["import_experiment", "import_run", "run_counts"]
-
-_INT64_MAX = 2**63 - 1
 
 
 async def _upsert_tags(conn: asyncpg.Connection, experiment_id: int, tags: dict[str, str]) -> None:

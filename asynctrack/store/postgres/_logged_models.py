@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 
+from asynctrack._int64 import INT64_MAX, INT64_MIN
 from asynctrack._names import generate_run_name
 from asynctrack.entities import LoggedModel, LoggedModelStatus, Metric
 from asynctrack.exceptions import (
@@ -95,7 +96,7 @@ def _experiment_key(experiment_id: str) -> int:
         key = int(experiment_id)
     except (TypeError, ValueError):
         key = -1
-    if not -(2**63) <= key < 2**63 or key < 0:
+    if not INT64_MIN <= key <= INT64_MAX or key < 0:
         raise MlflowException(
             f"No Experiment with id={experiment_id} exists", error_code=RESOURCE_DOES_NOT_EXIST
         )
@@ -344,7 +345,7 @@ async def search(
     keys, comparisons, order, limit, offset = prepare_search(
         experiment_ids, filter_string, datasets, max_results, order_by, page_token
     )
-    keys = [k for k in keys if -(2**63) <= k < 2**63]
+    keys = [k for k in keys if INT64_MIN <= k <= INT64_MAX]
     d = _PgDialect()
     sql = compile_search(d, keys, comparisons, datasets, order, limit + 1, offset)
     async with conn.transaction(isolation="repeatable_read", readonly=True):

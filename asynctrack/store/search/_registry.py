@@ -24,6 +24,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
+from asynctrack._int64 import INT64_MAX, INT64_MIN
 from asynctrack.store.search._ast import Comparison, Entity, Op, SortKey
 from asynctrack.store.search._filter import Identifier, _clauses, _List, _string, _string_list
 from asynctrack.store.search._lexer import Kind, Token, invalid
@@ -122,7 +123,7 @@ def _version_number(ident: Identifier, op: str, value: Token | _List | None) -> 
     except ValueError:
         shown = repr(float(text)) if value.kind is Kind.NUMBER else repr(text)
         raise invalid(f"Invalid value for numeric attribute 'version_number': {shown}") from None
-    if not -(2**63) <= number < 2**63:
+    if not INT64_MIN <= number <= INT64_MAX:
         raise invalid(f"Invalid value for numeric attribute 'version_number': {number!r}")
     return Comparison(Entity.ATTRIBUTE, "version_number", _NUMERIC_OPS[op], number, ident.pos)
 
@@ -256,6 +257,6 @@ def decode_offset_token(token: str | None) -> int:
     offset = parsed.get("offset") if isinstance(parsed, dict) else None
     if offset is None:
         raise invalid(f"Invalid page token, parsed value={parsed!r}")
-    if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset < 2**63:
+    if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset <= INT64_MAX:
         raise invalid(f"Invalid page token, offset must be a non-negative integer, got {offset!r}")
     return offset

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from asynctrack._int64 import INT64_MAX, INT64_MIN
+
 __all__ = ["decode_ints", "decode_small", "encode_ints", "encode_small"]
 
 _ONE = struct.Struct("<q")
@@ -30,7 +32,7 @@ def encode_ints(values: np.ndarray[Any, Any]) -> bytes:
     if n == 1:
         return b"C" + _ONE.pack(first)
     stride = int(values[1]) - first
-    if -(2**63) <= stride < 2**63:
+    if INT64_MIN <= stride <= INT64_MAX:
         expected = first + stride * np.arange(n, dtype=np.int64)
         if np.array_equal(values, expected):
             return (b"C" + _ONE.pack(first)) if stride == 0 else (b"A" + _TWO.pack(first, stride))
@@ -57,7 +59,7 @@ def encode_small(ints: list[int]) -> bytes:
     if len(ints) == 1:
         return b"C" + _ONE.pack(first)
     stride = ints[1] - first
-    if -(2**63) <= stride < 2**63 and all(ints[i] - ints[i - 1] == stride for i in range(2, len(ints))):
+    if INT64_MIN <= stride <= INT64_MAX and all(ints[i] - ints[i - 1] == stride for i in range(2, len(ints))):
         return (b"C" + _ONE.pack(first)) if stride == 0 else (b"A" + _TWO.pack(first, stride))
     return b"R" + struct.pack(f"<{len(ints)}q", *ints)
 

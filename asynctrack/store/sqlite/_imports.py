@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
+from asynctrack._int64 import INT64_MAX
 from asynctrack.entities import Experiment, LifecycleStage, RunInfo
 from asynctrack.exceptions import RESOURCE_ALREADY_EXISTS, RESOURCE_DOES_NOT_EXIST, MlflowException
 from asynctrack.store._protocol import RunCounts
@@ -36,7 +37,7 @@ def import_experiment(conn: sqlite3.Connection, exp: Experiment, artifact_root: 
         _upsert_experiment_tags(conn, int(row[0]), exp.tags)
         return str(row[0])
     wanted: int | None = int(exp.experiment_id) if exp.experiment_id.isdigit() else None
-    if wanted is not None and wanted < 2**63:
+    if wanted is not None and wanted <= INT64_MAX:
         taken = conn.execute("SELECT 1 FROM experiments WHERE experiment_id = ?", (wanted,)).fetchone()
         if taken is not None:
             wanted = None

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from asynctrack._int64 import INT64_MAX, INT64_MIN
 from asynctrack._system_tags import MLFLOW_RUN_NAME as RUN_NAME_TAG
 from asynctrack.entities import LifecycleStage, Param, RunTag
 from asynctrack.exceptions import (
@@ -389,7 +390,7 @@ def _experiment_key(experiment_id: str) -> int:
         key = int(experiment_id)
     except (TypeError, ValueError):
         key = None
-    if key is None or not -(2**63) <= key < 2**63:
+    if key is None or not INT64_MIN <= key <= INT64_MAX:
         raise MlflowException(
             f"Invalid experiment ID '{experiment_id}'. Experiment ID must be a valid integer.",
             error_code=INVALID_PARAMETER_VALUE,

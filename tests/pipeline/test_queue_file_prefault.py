@@ -56,16 +56,24 @@ def test_spans_start_at_the_heads_page_and_wrap_at_the_rings_end() -> None:
     assert prefault_spans(size - PAGE, 2 * size, size) == [(size - PAGE, PAGE), (0, size - PAGE)]
 
 
+def _needs_write_faults(ring: QueueFile, start: int) -> None:
+    """The control: 16 pages never prefaulted fault on their first write. File systems without dirty
+    tracking (tmpfs) map shared pages writable at once; there is nothing to prefault, so skip."""
+    if _faults_touching(ring, start, 64 * KIB) < 12:
+        ring.close(unlink=True)
+        pytest.skip("this file system maps a shared file's pages writable at once (tmpfs?)")
+
+
 def test_a_new_ring_has_its_first_window_writable(ring: QueueFile) -> None:
+    _needs_write_faults(ring, 512 * KIB)
     try:
-        # Pages never prefaulted fault on their first write (the control: the count tells them apart).
-        assert _faults_touching(ring, 512 * KIB, 64 * KIB) >= 12
         assert _faults_touching(ring, 0, 64 * KIB) <= 2
     finally:
         ring.close(unlink=True)
 
 
 def test_after_a_sync_the_pages_ahead_are_writable_again(ring: QueueFile) -> None:
+    _needs_write_faults(ring, 768 * KIB)
     try:
         head = ring.reserve_many(1024)[-1] + 64  # 64 KiB handed out (nothing written: no worker here)
         assert head == 64 * KIB

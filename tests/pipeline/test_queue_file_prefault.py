@@ -11,6 +11,7 @@ import mmap
 import resource
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,14 +34,16 @@ def _faults_touching(ring: QueueFile, start: int, length: int) -> int:
 
 
 @pytest.fixture
-def ring(tmp_path: Path) -> QueueFile:
+def ring(tmp_path: Path) -> Iterator[QueueFile]:
     if not sys.platform.startswith("linux"):
         pytest.skip("prefaulting is Linux-only")
     q = QueueFile(str(tmp_path / "queues"), 1 << 20)
-    if q._populate is None:
-        q.close(unlink=True)
-        pytest.skip("this kernel has no MADV_POPULATE_WRITE (Linux 5.14 and later)")
-    return q
+    try:
+        if q._populate is None:
+            pytest.skip("this kernel has no MADV_POPULATE_WRITE (Linux 5.14 and later)")
+        yield q
+    finally:
+        q.close(unlink=True)  # idempotent: a test may have closed it
 
 
 def test_spans_start_at_the_heads_page_and_wrap_at_the_rings_end() -> None:
@@ -60,36 +63,31 @@ def _needs_write_faults(ring: QueueFile, start: int) -> None:
     """The control: 16 pages never prefaulted fault on their first write. File systems without dirty
     tracking (tmpfs) map shared pages writable at once; there is nothing to prefault, so skip."""
     if _faults_touching(ring, start, 64 * KIB) < 12:
-        ring.close(unlink=True)
         pytest.skip("this file system maps a shared file's pages writable at once (tmpfs?)")
 
 
 def test_a_new_ring_has_its_first_window_writable(ring: QueueFile) -> None:
     _needs_write_faults(ring, 512 * KIB)
-    try:
-        assert _faults_touching(ring, 0, 64 * KIB) <= 2
-    finally:
-        ring.close(unlink=True)
+    assert _faults_touching(ring, 0, 64 * KIB) <= 2
 
 
 def test_after_a_sync_the_pages_ahead_are_writable_again(ring: QueueFile) -> None:
     _needs_write_faults(ring, 768 * KIB)
-    try:
-        head = ring.reserve_many(1024)[-1] + 64  # 64 KiB handed out (nothing written: no worker here)
-        assert head == 64 * KIB
-        _faults_touching(ring, 64 * KIB, 128 * KIB)  # dirty: the next write-back cleans them
-        ring._flush()  # a write-back alone leaves them read-only ...
-        assert _faults_touching(ring, 64 * KIB, 64 * KIB) >= 12
-        ring.sync()  # ... a sync maps twice what was written since (128 KiB) from the head writable
-        assert _faults_touching(ring, 64 * KIB, 128 * KIB) <= 2
-        assert _faults_touching(ring, 256 * KIB, 64 * KIB) >= 12  # past the window: as before
-    finally:
-        ring.close(unlink=True)
+    head = ring.reserve_many(1024)[-1] + 64  # 64 KiB handed out (nothing written: no worker here)
+    assert head == 64 * KIB
+    _faults_touching(ring, 64 * KIB, 128 * KIB)  # dirty: the next write-back cleans them
+    ring._flush()  # a write-back alone leaves them read-only ...
+    assert _faults_touching(ring, 64 * KIB, 64 * KIB) >= 12
+    ring.sync()  # ... a sync maps twice what was written since (128 KiB) from the head writable
+    assert _faults_touching(ring, 64 * KIB, 128 * KIB) <= 2
+    assert _faults_touching(ring, 256 * KIB, 64 * KIB) >= 12  # past the window: as before
 
 
 def test_a_closed_ring_is_not_prefaulted(ring: QueueFile) -> None:
+    ring.reserve_many(16)  # records written since the last prefault ...
     ring.close(unlink=True)
-    ring.prefault()  # unmapped: returns without touching the address
+    ring.prefault()  # ... but the file is unmapped: it returns before reading the head or the address
+    assert ring._prefault_head == 0
 
 
 @pytest.mark.parametrize("policy", ["interval", "never"])

@@ -15,7 +15,7 @@ import collections
 import re
 from collections.abc import Callable
 
-from asynctrack._int64 import INT64_RANGE
+from asynctrack._int64 import INT64_RANGE as _INT64
 from asynctrack.artifacts._paths import check_path
 from asynctrack.exceptions import RESOURCE_DOES_NOT_EXIST, MlflowException
 from asynctrack.server._state import ServerState
@@ -25,7 +25,6 @@ from asynctrack.store._logged_model_protocol import LoggedModelStore
 
 __all__ = ["Access", "canonical_experiment_id"]
 
-_INT64 = INT64_RANGE
 #: Runs whose experiment a worker remembers: a run never moves to another experiment, so the mapping
 #: cannot go stale (a deleted run is still judged by its experiment, as MLflow does).
 RUN_CACHE_SIZE = 100_000

@@ -22,7 +22,7 @@ from typing import Any
 
 import asyncpg
 
-from asynctrack._int64 import INT64_RANGE
+from asynctrack._int64 import INT64_RANGE as _INT64
 from asynctrack._system_tags import MLFLOW_DATASET_CONTEXT as DATASET_CONTEXT_TAG
 from asynctrack._system_tags import MLFLOW_RUN_NAME as _RUN_NAME_TAG
 from asynctrack.entities import (
@@ -57,7 +57,6 @@ from asynctrack.store.search import (
 __all__ = ["experiment_keys", "search_experiments", "search_runs"]
 
 _MAX_JOINED_KEYS = 60
-_INT64 = INT64_RANGE
 # SQLite's default limit on a LIKE/GLOB pattern, kept so both stores refuse the same filters.
 _LIKE_LIMIT = 50_000
 

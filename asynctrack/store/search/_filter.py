@@ -25,7 +25,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from asynctrack._int64 import INT64_RANGE
+from asynctrack._int64 import INT64_RANGE as _INT64
 from asynctrack.store.search._ast import Comparison, Entity, Op
 from asynctrack.store.search._lexer import Kind, Token, invalid, tokenize, unexpected
 
@@ -81,7 +81,6 @@ _NUMERIC_OPS = frozenset({Op.EQ, Op.NE, Op.LT, Op.LE, Op.GT, Op.GE})
 _STRING_OPS = frozenset({Op.EQ, Op.NE, Op.LIKE, Op.ILIKE})
 _KEY_VALUE_OPS = _STRING_OPS | {Op.IS_NULL, Op.IS_NOT_NULL}
 _LIST_OPS = frozenset({Op.IN, Op.NOT_IN})
-_INT64 = INT64_RANGE
 _INTEGER = re.compile(r"-?\d+")
 
 

@@ -23,7 +23,7 @@ import json
 import math
 from collections.abc import Sequence
 
-from asynctrack._int64 import INT64_RANGE
+from asynctrack._int64 import INT64_RANGE as _INT64
 from asynctrack.store.search._lexer import invalid
 
 __all__ = [
@@ -43,7 +43,6 @@ SEARCH_MAX_RESULTS_THRESHOLD = 50000
 TokenValue = int | float | str | None
 
 _VERSION = 1
-_INT64 = INT64_RANGE
 
 
 def validate_max_results(max_results: int | None, *, allow_none: bool) -> None:

@@ -41,7 +41,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from asynctrack._int64 import INT64_RANGE
+from asynctrack._int64 import INT64_RANGE as _INT64
 from asynctrack._system_tags import MLFLOW_DATASET_CONTEXT as DATASET_CONTEXT_TAG
 from asynctrack._system_tags import MLFLOW_RUN_NAME as _RUN_NAME_TAG
 from asynctrack.entities import (
@@ -87,7 +87,6 @@ CREATE INDEX IF NOT EXISTS tags_by_value ON tags (key, value);
 """
 
 _MAX_JOINED_KEYS = 60
-_INT64 = INT64_RANGE
 
 # attribute -> (column, nullable)
 _RUN_COLUMNS = {

@@ -249,7 +249,7 @@ ASYNCTRACK_MAX_LINGER_MS = EnvironmentVariable[float](
     _non_negative_float,
     1000.0,
     "The longest the worker stretches its linger to, in milliseconds, when its write cycles take long (a "
-    "training loop holding the GIL, a slow store), so that writing takes at most a hundredth of the time; at "
+    "training loop holding the GIL, a slow store), so that writing takes at most 0.3 % of the time; at "
     "or below ASYNCTRACK_LINGER_MS the linger stays fixed.",
 )
 ASYNCTRACK_EXIT_TIMEOUT = EnvironmentVariable[float](

@@ -55,23 +55,25 @@ _MAX_DISTINCT_LOGGED = 1000
 _PREFAULT_INTERVAL = 0.2
 
 # The largest share of wall time the worker spends in write cycles while callers trickle points in.
-_DUTY = 0.01
+_DUTY = 0.003
 
 
 def next_linger(linger: float, max_linger: float, cycle: float) -> float:
     """The linger before the next cycle, after one that took ``cycle`` seconds of wall time: the configured
-    ``linger``, stretched so that writing takes at most a hundredth of the time, up to ``max_linger``.
+    ``linger``, stretched so that writing takes at most 0.3 % of the time, up to ``max_linger``.
 
-    Why: what a cycle costs a training loop is per cycle, not per point. On the embedded store each SQLite
-    statement releases the GIL and takes it back; a training loop running Python code that holds the GIL
-    (Lightning, Transformers, Keras) makes every take-back wait for it, so one cycle of about ten
-    statements lasts 5–100 ms and interrupts the loop twenty-odd times, whatever the cycle's size. A long
-    cycle is the sign of this (or of a slow store); rarer, larger cycles cut the interruptions per second
-    in proportion (a hundredth rather than a fiftieth halved a Lightning fit's hand-overs and cut the
-    background CPU by a third, docs/benchmarks.md). Cycles that run freely (about a millisecond) keep the
-    configured linger. A caller waiting for its points (``wait``, ``flush_async_logging``, a synchronous
-    call) still cuts any linger short, and queued points are crash-safe in the queue file meanwhile (the
-    default; with the queue in memory, a ``kill -9`` can cost up to ``max_linger`` of points instead of
+    Why: what a cycle costs a training loop is per cycle, not per point. A cycle wakes the loop thread,
+    the store's thread and the queue file's sync thread, each with cold caches: about 2–3 ms of CPU on
+    the project's VM even for one point, against about 0.3 µs for each further point (docs/benchmarks.md).
+    On the embedded store each SQLite statement also releases the GIL and takes it back; a training loop
+    running Python code that holds the GIL (Lightning, Transformers, Keras) makes every take-back wait for
+    it, so a cycle lasts 5–100 ms and interrupts the loop twenty-odd times. Rarer, larger cycles cut both
+    in proportion: against a hundredth of the time, 0.3 % cut the background's CPU in a 1 ms-a-step loop
+    by 60 % and the training thread's waits for the GIL by 80 %; a fiftieth to a hundredth had halved a
+    Lightning fit's hand-overs. Cycles that run freely (a tenth of a millisecond) keep the configured
+    linger. A caller waiting for its points (``wait``, ``flush_async_logging``, a synchronous call) still
+    cuts any linger short, and queued points are crash-safe in the queue file meanwhile (the default;
+    with the queue in memory, a ``kill -9`` can cost up to ``max_linger`` of points instead of
     ``linger``): what a longer linger delays is when other readers see them.
     """
     if linger <= 0:

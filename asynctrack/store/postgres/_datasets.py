@@ -12,7 +12,8 @@ import asyncpg
 from asynctrack._system_tags import MLFLOW_DATASET_CONTEXT as DATASET_CONTEXT_TAG
 from asynctrack.entities import Dataset, DatasetInput, DatasetSummary, InputTag
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
-from asynctrack.store.postgres._writes import experiment_key, run_not_found
+from asynctrack.store._experiment_ids import experiment_key
+from asynctrack.store.postgres._writes import run_not_found
 
 __all__ = ["DATASET_DDL", "inputs_of_runs", "log_inputs", "search_datasets"]
 

@@ -9,10 +9,11 @@ import numpy as np
 
 from asynctrack.entities import Experiment, Run, RunData, RunInfo, RunInputs, RunOutputs
 from asynctrack.exceptions import RESOURCE_DOES_NOT_EXIST, MlflowException
+from asynctrack.store._experiment_ids import experiment_key
 from asynctrack.store._protocol import MetricSeries
 from asynctrack.store.postgres import _model_links
 from asynctrack.store.postgres._datasets import inputs_of_runs
-from asynctrack.store.postgres._writes import KeyIds, experiment_key, run_not_found
+from asynctrack.store.postgres._writes import KeyIds, run_not_found
 from asynctrack.store.sqlite._columns import decode_ints
 
 __all__ = ["experiment_by_id", "experiment_by_name", "metric_series", "run_by_id", "series_from_chunks"]

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 import asyncpg
 import numpy as np
 
-from asynctrack._int64 import INT64_MAX, INT64_MIN
 from asynctrack._system_tags import MLFLOW_RUN_NAME as RUN_NAME_TAG
 from asynctrack.entities import LifecycleStage, Param, RunTag
 from asynctrack.exceptions import (
@@ -24,6 +23,7 @@ from asynctrack.exceptions import (
     RESOURCE_DOES_NOT_EXIST,
     MlflowException,
 )
+from asynctrack.store._experiment_ids import experiment_key
 from asynctrack.store._protocol import BatchWrite, MetricSeries
 from asynctrack.store.sqlite._columns import encode_ints
 from asynctrack.store.sqlite._summaries import CHUNK_CAP, summary_row
@@ -34,7 +34,6 @@ __all__ = [
     "KeyIds",
     "delete_experiment_tag",
     "delete_tag",
-    "experiment_key",
     "insert_experiment",
     "insert_run",
     "rename_experiment",
@@ -50,19 +49,6 @@ __all__ = [
 
 def run_not_found(run_id: str) -> MlflowException:
     return MlflowException(f"Run with id={run_id} not found", error_code=RESOURCE_DOES_NOT_EXIST)
-
-
-def experiment_key(experiment_id: str) -> int:
-    try:
-        key = int(experiment_id)
-    except (TypeError, ValueError):
-        key = None
-    if key is None or not INT64_MIN <= key <= INT64_MAX:
-        raise MlflowException(
-            f"Invalid experiment ID '{experiment_id}'. Experiment ID must be a valid integer.",
-            error_code=INVALID_PARAMETER_VALUE,
-        )
-    return key
 
 
 class KeyIds:

@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from asynctrack._system_tags import MLFLOW_DATASET_CONTEXT as DATASET_CONTEXT_TAG
 from asynctrack.entities import Dataset, DatasetInput, DatasetSummary, InputTag
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
-from asynctrack.store.sqlite._writes import _experiment_key, run_not_found
+from asynctrack.store._experiment_ids import experiment_key
+from asynctrack.store.sqlite._writes import run_not_found
 
 __all__ = ["DATASET_DDL", "inputs_of_runs", "log_inputs", "search_datasets"]
 
@@ -128,7 +129,7 @@ def search_datasets(conn: sqlite3.Connection, experiment_ids: Sequence[str]) -> 
     ids = []
     for e in experiment_ids:
         try:
-            ids.append(_experiment_key(e))
+            ids.append(experiment_key(e))
         except MlflowException:
             continue
     rows = conn.execute(

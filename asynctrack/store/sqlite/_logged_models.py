@@ -23,6 +23,7 @@ from asynctrack.exceptions import (
     RESOURCE_DOES_NOT_EXIST,
     MlflowException,
 )
+from asynctrack.store._experiment_ids import experiment_key
 from asynctrack.store.search._logged_models import (
     LOGGED_MODEL_MAX_RESULTS_DEFAULT,
     check_order_by,
@@ -32,7 +33,6 @@ from asynctrack.store.search._logged_models import (
     parse_logged_model_filter,
 )
 from asynctrack.store.sqlite._search import snapshot
-from asynctrack.store.sqlite._writes import _experiment_key as experiment_key
 
 __all__ = [
     "LOGGED_MODEL_DDL",

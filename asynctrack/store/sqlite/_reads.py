@@ -8,11 +8,12 @@ import numpy as np
 
 from asynctrack.entities import Experiment, Run, RunData, RunInfo, RunInputs, RunOutputs
 from asynctrack.exceptions import RESOURCE_DOES_NOT_EXIST, MlflowException
+from asynctrack.store._experiment_ids import experiment_key
 from asynctrack.store._protocol import MetricSeries
 from asynctrack.store.sqlite import _model_links
 from asynctrack.store.sqlite._columns import decode_ints
 from asynctrack.store.sqlite._datasets import inputs_of_runs
-from asynctrack.store.sqlite._writes import _experiment_key, run_not_found
+from asynctrack.store.sqlite._writes import run_not_found
 
 __all__ = ["experiment_by_id", "experiment_by_name", "metric_series", "run_by_id"]
 
@@ -42,7 +43,7 @@ def _experiment(conn: sqlite3.Connection, row: tuple[object, ...]) -> Experiment
 def experiment_by_id(conn: sqlite3.Connection, experiment_id: str) -> Experiment:
     row = conn.execute(
         f"SELECT {_EXPERIMENT_COLUMNS} FROM experiments WHERE experiment_id = ?",
-        (_experiment_key(experiment_id),),
+        (experiment_key(experiment_id),),
     ).fetchone()
     if row is None:
         raise MlflowException(

@@ -55,6 +55,7 @@ from asynctrack.entities import (
     ViewType,
 )
 from asynctrack.exceptions import INVALID_PARAMETER_VALUE, MlflowException
+from asynctrack.store._experiment_ids import experiment_key
 from asynctrack.store.search import (
     Comparison,
     Entity,
@@ -71,7 +72,6 @@ from asynctrack.store.search import (
 )
 from asynctrack.store.sqlite._datasets import inputs_of_runs
 from asynctrack.store.sqlite._model_links import outputs_of_runs
-from asynctrack.store.sqlite._writes import _experiment_key
 
 __all__ = ["SEARCH_DDL", "experiment_keys", "search_experiments", "search_runs", "snapshot"]
 
@@ -225,7 +225,7 @@ def _stages(view_type: int) -> list[str]:
 
 def experiment_keys(experiment_ids: Sequence[str]) -> list[int]:
     """Experiment ids as the integers the tables hold; INVALID_PARAMETER_VALUE naming a bad one."""
-    return [_experiment_key(experiment_id) for experiment_id in experiment_ids]
+    return [experiment_key(experiment_id) for experiment_id in experiment_ids]
 
 
 def _like_limit(conn: sqlite3.Connection) -> int:

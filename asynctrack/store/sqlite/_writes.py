@@ -9,7 +9,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from asynctrack._int64 import INT64_MAX, INT64_MIN
 from asynctrack._system_tags import MLFLOW_RUN_NAME as RUN_NAME_TAG
 from asynctrack.entities import LifecycleStage, Param, RunTag
 from asynctrack.exceptions import (
@@ -18,6 +17,7 @@ from asynctrack.exceptions import (
     RESOURCE_DOES_NOT_EXIST,
     MlflowException,
 )
+from asynctrack.store._experiment_ids import experiment_key
 from asynctrack.store._protocol import BatchWrite, MetricSeries
 from asynctrack.store.sqlite._columns import encode_small
 from asynctrack.store.sqlite._rows import insert_rows
@@ -341,7 +341,7 @@ def insert_run(
     """Insert a RUNNING run; returns its artifact URI. The experiment must exist and be active."""
     row = conn.execute(
         "SELECT artifact_location, lifecycle_stage FROM experiments WHERE experiment_id = ?",
-        (_experiment_key(experiment_id),),
+        (experiment_key(experiment_id),),
     ).fetchone()
     if row is None:
         raise MlflowException(
@@ -382,22 +382,6 @@ def update_run(
         conn.execute(_UPSERT_TAG, (run_key, RUN_NAME_TAG, run_name))
 
 
-def _experiment_key(experiment_id: str) -> int:
-    """The integer the tables hold; INVALID_PARAMETER_VALUE for anything else, a number past SQLite's
-    64-bit integers included (binding it would raise OverflowError), as the search filter's ids and the
-    PostgreSQL store do."""
-    try:
-        key = int(experiment_id)
-    except (TypeError, ValueError):
-        key = None
-    if key is None or not INT64_MIN <= key <= INT64_MAX:
-        raise MlflowException(
-            f"Invalid experiment ID '{experiment_id}'. Experiment ID must be a valid integer.",
-            error_code=INVALID_PARAMETER_VALUE,
-        )
-    return key
-
-
 # -- lifecycle and experiment metadata (MLflow's semantics: deleting an experiment deletes its runs,
 # restoring it restores them)
 
@@ -407,7 +391,7 @@ def _experiment_row(
 ) -> tuple[object, ...]:
     row = conn.execute(
         "SELECT experiment_id, lifecycle_stage FROM experiments WHERE experiment_id = ?",
-        (_experiment_key(experiment_id),),
+        (experiment_key(experiment_id),),
     ).fetchone()
     if row is None or row[1] not in stages:
         raise MlflowException(

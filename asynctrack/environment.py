@@ -23,6 +23,7 @@ __all__ = [
     "ASYNCTRACK_OFFLINE",
     "ASYNCTRACK_LINGER_MS",
     "ASYNCTRACK_MAX_LINGER_MS",
+    "ASYNCTRACK_NO_EXTENSIONS",
     "ASYNCTRACK_QUEUE_FULL",
     "ASYNCTRACK_QUEUE_FILE",
     "ASYNCTRACK_QUEUE_FILE_MB",
@@ -351,6 +352,14 @@ ASYNCTRACK_QUEUE_FILE_MB = EnvironmentVariable[int](
     16,
     "Size of each queue file's ring in MiB, rounded down to a power of two (allocated when the pipeline "
     "starts; a full ring makes callers wait, as a full queue does).",
+)
+ASYNCTRACK_NO_EXTENSIONS = EnvironmentVariable[bool](
+    "ASYNCTRACK_NO_EXTENSIONS",
+    parse_bool,
+    False,
+    "Use the pure-Python code even where the compiled hot path (asynctrack/pipeline/_cqueue.c: a metric "
+    "call's record written into the queue file) is built; read once, when asynctrack is imported. The "
+    "two write the same bytes (docs/pipeline.md, 'The compiled calls').",
 )
 ASYNCTRACK_OFFLINE = EnvironmentVariable[bool](
     "ASYNCTRACK_OFFLINE",

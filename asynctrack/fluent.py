@@ -31,6 +31,7 @@ from asynctrack.environment import MLFLOW_EXPERIMENT_ID, MLFLOW_EXPERIMENT_NAME,
 from asynctrack.exceptions import BAD_REQUEST, INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.pipeline._operations import Producer, RunOperations
 from asynctrack.pipeline._queue import OpQueue
+from asynctrack.pipeline._queue import put_metric_at as _put_metric_at
 from asynctrack.pipeline._registry import add_exit_callback, flush_all, get_pipeline
 
 __all__ = [
@@ -538,7 +539,7 @@ def log_metric(
     if run_id is None and top is not None and not synchronous:
         # The active run's queue, this thread's producer on it and the run's intern index, cached.
         queue, producer, run_index = top
-        return queue.put_metric_at(producer, run_index, key, value, ts, step or 0)
+        return _put_metric_at(queue, producer, run_index, key, value, ts, step or 0)
     return _log_metric_slow(key, value, step or 0, synchronous, ts, run_id)
 
 

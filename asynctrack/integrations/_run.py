@@ -27,6 +27,7 @@ from asynctrack.client import MlflowClient
 from asynctrack.exceptions import MlflowException
 from asynctrack.pipeline._operations import RunOperations
 from asynctrack.pipeline._queue import OpQueue
+from asynctrack.pipeline._queue import put_points_at as _put_points_at
 from asynctrack.validation import check_metric
 
 __all__ = ["TrainingRun", "check_every_n_step", "flatten", "status_of_exception"]
@@ -231,7 +232,7 @@ class TrainingRun:
                 except OverflowError:  # an int past float's range: the pass below drops it, warning
                     pass
                 else:
-                    queue.put_points_at(queue.producer(), self._fast_run, seen[1], values, ts, step)
+                    _put_points_at(queue, queue.producer(), self._fast_run, seen[1], values, ts, step)
                     return
         ids = self._fast_ids.get(prefix)
         if ids is None:
@@ -251,7 +252,7 @@ class TrainingRun:
             keys.append(k)
             values.append(value)
         if keys:
-            queue.put_points_at(queue.producer(), self._fast_run, keys, values, ts, step)
+            _put_points_at(queue, queue.producer(), self._fast_run, keys, values, ts, step)
         if keys and len(keys) == len(names):  # every key went in: the next such dict skips the pass
             self._fast_dicts[prefix] = (names, keys)
         else:  # a key was dropped: the next dict with these keys takes the pass, which decides again

@@ -32,11 +32,13 @@ import threading
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from types import ModuleType
 from typing import TYPE_CHECKING, NamedTuple
 
 from asynctrack._batching import _ops
 from asynctrack._int64 import INT64_MAX as _INT64_MAX
 from asynctrack._int64 import INT64_MIN as _INT64_MIN
+from asynctrack.environment import ASYNCTRACK_NO_EXTENSIONS
 from asynctrack.exceptions import MlflowException, PipelineClosed, QueueFull
 from asynctrack.pipeline._operations import Producer, RunOperations, wait_for_watermark
 from asynctrack.pipeline._outage import Outage
@@ -47,7 +49,16 @@ if TYPE_CHECKING:
     from asynctrack.pipeline._express import Express
     from asynctrack.pipeline._ring import QueueFile
 
-__all__ = ["BIG_FRAME", "MAX_BIG_FRAMES", "NEVER", "OpQueue", "QueueStatistics"]
+__all__ = [
+    "BIG_FRAME",
+    "COMPILED",
+    "MAX_BIG_FRAMES",
+    "NEVER",
+    "OpQueue",
+    "QueueStatistics",
+    "put_metric_at",
+    "put_points_at",
+]
 
 NEVER = 1 << 62  # a wake_limit no queue length reaches
 
@@ -428,7 +439,7 @@ class OpQueue:
             values.append(value)
         if not keys:
             return None
-        return self.put_points_at(p, r, keys, values, ts, st)  # type: ignore[arg-type]
+        return put_points_at(self, p, r, keys, values, ts, st)  # type: ignore[arg-type]
 
     def put_points_at(
         self, p: Producer, r: int, keys: Sequence[int], values: Sequence[float], timestamp: int, step: int
@@ -446,8 +457,10 @@ class OpQueue:
             # Checked before any slot is taken: a record that failed to pack half-way through would leave
             # slots the worker waits for.
             raise ValueError(f"put_points_at needs int64 timestamp and step, got {timestamp!r}, {step!r}")
-        first = p.issued + 1
         count = len(keys)
+        if count != len(values) or not count:
+            raise ValueError(f"put_points_at needs one value per key, at least one: {count}, {len(values)}")
+        first = p.issued + 1
         ring = self._ring
         if ring is not None:
             # Every slot at once (one C call), so the capacity check covers the whole call (a refused call
@@ -625,3 +638,33 @@ class OpQueue:
         self._capacity = 0
         if self._ring is not None:
             self._ring.limit = 0  # every metric then takes _put_metric_slow, which refuses it
+
+
+def _compiled() -> ModuleType | None:
+    """The compiled calls (``_cqueue.c``), bound to this module's classes; None where the extension was
+    not built (no compiler at install time), cannot work here, or ``ASYNCTRACK_NO_EXTENSIONS`` is set."""
+    if ASYNCTRACK_NO_EXTENSIONS.get():
+        return None
+    try:
+        from asynctrack.pipeline import _cqueue
+    except ImportError:
+        return None
+    if not _cqueue.AVAILABLE:
+        return None
+    _cqueue.bind(RunOperations, OpQueue.put_metric_at, OpQueue.put_points_at)
+    return _cqueue
+
+
+# The hot calls as functions of the queue (``put_metric_at(queue, p, r, ...)``), for the callers on a
+# training step's path (fluent ``log_metric``/``log_metrics``, the integrations): the compiled ones where
+# they are built, which take the common case and hand every other to the methods above, else the methods
+# themselves. Either way the methods are the reference: the two write the same bytes
+# (tests/pipeline/test_compiled.py).
+_cqueue = _compiled()
+COMPILED = _cqueue is not None
+put_metric_at: Callable[[OpQueue, Producer, int, str, object, object, object], RunOperations] = (
+    _cqueue.put_metric_at if _cqueue is not None else OpQueue.put_metric_at
+)
+put_points_at: Callable[[OpQueue, Producer, int, Sequence[int], Sequence[float], int, int], RunOperations] = (
+    _cqueue.put_points_at if _cqueue is not None else OpQueue.put_points_at
+)

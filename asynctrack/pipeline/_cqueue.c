@@ -1,0 +1,516 @@
+/* The two hottest calls of the operation queue, compiled: asynctrack.pipeline._cqueue.
+
+   put_metric_at() and put_points_at() are OpQueue's methods of the same names (pipeline/_queue.py), which
+   stay the reference: these functions take their common case, a scalar metric written into the queue file
+   (_ring.py), and hand anything else to the Python method unchanged (an in-memory queue, a key not yet
+   checked and interned, a value that is not a float, a full ring or queue, the wrong arguments). Both
+   write exactly the bytes the Python code writes (METRIC_RECORD: "<13sqIIdqq3xQ"), commit word last, and
+   tests/pipeline/test_compiled.py holds them to it. Why compiled: after a training step has evicted the
+   caches, the interpreter's own code and data for these calls cost more than the work they do (measured:
+   docs/benchmarks.md, "tenth session").
+
+   Every Python object these functions read is gathered before a slot is taken from the ring: once a slot
+   is taken it is always written (or handed to the Python code that voids it on failure), so no error
+   leaves a hole that the worker would wait for. The GIL is held throughout: the worker cannot read a
+   record half-written by this code, and a process killed half-way leaves a record whose commit word does
+   not match, which readers skip (as for the Python code). */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#if PY_LITTLE_ENDIAN && !defined(Py_GIL_DISABLED)
+#define CQUEUE_AVAILABLE 1
+#else
+#define CQUEUE_AVAILABLE 0 /* records are little-endian; slots are handed out under the GIL */
+#endif
+
+/* Set by bind(): the RunOperations type and the Python methods that take everything else. */
+static PyObject *run_operations = NULL;
+static PyObject *py_put_metric_at = NULL;
+static PyObject *py_put_points_at = NULL;
+
+static PyObject *s_ring, *s_name_ids, *s_wake_limit, *s_wake, *s_capacity, *s_make_room;
+static PyObject *s_put_metric_slow, *s_issued, *s_prefix, *s_data, *s_mask, *s_bound, *s_taken;
+static PyObject *s_reserve, *s_slots, *s_void_all, *s_write_metric;
+
+/* Keep the error being raised while a cleanup call runs (PyErr_GetRaisedException is 3.12's). */
+typedef struct {
+    PyObject *type, *value, *traceback;
+} SavedError;
+
+static inline void
+error_save(SavedError *e)
+{
+    PyErr_Fetch(&e->type, &e->value, &e->traceback);
+}
+
+static inline void
+error_restore(SavedError *e)
+{
+    PyErr_Restore(e->type, e->value, e->traceback);
+}
+
+#define RECORD 64
+#define PREFIX_SIZE 13
+
+/* An int attribute as a C long long; -1 with an exception set on failure. */
+static int
+get_ll(PyObject *obj, PyObject *name, long long *out)
+{
+    PyObject *v = PyObject_GetAttr(obj, name);
+    if (v == NULL) {
+        return -1;
+    }
+    int overflow = 0;
+    *out = PyLong_AsLongLongAndOverflow(v, &overflow);
+    Py_DECREF(v);
+    if (overflow) {
+        PyErr_Format(PyExc_OverflowError, "%U does not fit 64 bits", name);
+        return -1;
+    }
+    return (*out == -1 && PyErr_Occurred()) ? -1 : 0;
+}
+
+/* An exact int in [lo, hi], or 0 (not one: the caller falls back to Python). */
+static int
+exact_ll(PyObject *v, long long lo, long long hi, long long *out)
+{
+    if (!PyLong_CheckExact(v)) {
+        return 0;
+    }
+    int overflow = 0;
+    *out = PyLong_AsLongLongAndOverflow(v, &overflow);
+    return !overflow && *out >= lo && *out <= hi;
+}
+
+static inline void
+put_u64(char *d, uint64_t v)
+{
+    memcpy(d, &v, 8);
+}
+
+static inline void
+put_u32(char *d, uint32_t v)
+{
+    memcpy(d, &v, 4);
+}
+
+/* One scalar metric record in its 64-byte slot, as METRIC_RECORD.pack_into writes it: the producer's
+   13-byte prefix, seq, run, key, value, timestamp, step, 3 zero bytes, then the commit word h + 1, stored
+   last and with release order so no compiler or CPU moves it before the fields. */
+static void
+pack_record(char *d, const char *prefix, long long seq, uint32_t run, uint32_t key, double value,
+            long long ts, long long step, long long h)
+{
+    memcpy(d, prefix, PREFIX_SIZE);
+    put_u64(d + 13, (uint64_t)seq);
+    put_u32(d + 21, run);
+    put_u32(d + 25, key);
+    memcpy(d + 29, &value, 8);
+    put_u64(d + 37, (uint64_t)ts);
+    put_u64(d + 45, (uint64_t)step);
+    memset(d + 53, 0, 3);
+    __atomic_store_n((uint64_t *)(d + 56), (uint64_t)(h + 1), __ATOMIC_RELEASE);
+}
+
+/* What a call needs from its queue file and producer, read before any slot is taken. */
+typedef struct {
+    PyObject *ring;
+    PyObject *prefix; /* bytes of PREFIX_SIZE */
+    Py_buffer buf;    /* the ring's data, writable */
+    long long mask, bound, issued;
+} Target;
+
+static void
+target_release(Target *t)
+{
+    if (t->buf.obj != NULL) {
+        PyBuffer_Release(&t->buf);
+    }
+    Py_CLEAR(t->prefix);
+    Py_CLEAR(t->ring);
+}
+
+/* 1: ready; 0: not this code's case (an in-memory queue, an odd prefix, a closed queue file): fall back;
+   -1: an error. */
+static int
+target_get(Target *t, PyObject *queue, PyObject *p)
+{
+    memset(t, 0, sizeof(*t));
+    t->ring = PyObject_GetAttr(queue, s_ring);
+    if (t->ring == NULL) {
+        return -1;
+    }
+    if (t->ring == Py_None) {
+        return 0;
+    }
+    t->prefix = PyObject_GetAttr(p, s_prefix);
+    if (t->prefix == NULL) {
+        return -1;
+    }
+    if (!PyBytes_CheckExact(t->prefix) || PyBytes_GET_SIZE(t->prefix) != PREFIX_SIZE) {
+        return 0;
+    }
+    if (get_ll(p, s_issued, &t->issued) < 0 || get_ll(t->ring, s_mask, &t->mask) < 0 ||
+        get_ll(t->ring, s_bound, &t->bound) < 0) {
+        return -1;
+    }
+    PyObject *data = PyObject_GetAttr(t->ring, s_data);
+    if (data == NULL) {
+        return -1;
+    }
+    int got = PyObject_GetBuffer(data, &t->buf, PyBUF_WRITABLE);
+    Py_DECREF(data);
+    if (got < 0) {
+        /* Released: the queue file is closed. The Python code refuses the call as it should. */
+        t->buf.obj = NULL;
+        PyErr_Clear();
+        return 0;
+    }
+    return 1;
+}
+
+/* The slot at logical position h, or NULL (a bug: h & mask always leaves room for a record). */
+static char *
+slot_at(Target *t, long long h)
+{
+    long long off = h & t->mask;
+    if (off < 0 || off + RECORD > t->buf.len) {
+        return NULL;
+    }
+    return (char *)t->buf.buf + off;
+}
+
+/* After the records: the producer's last seq, the wake check, the call's RunOperations. */
+static PyObject *
+finish(PyObject *queue, PyObject *p, PyObject *ring, long long first, long long last, long long end)
+{
+    long long taken, wake_limit;
+    if (get_ll(ring, s_taken, &taken) < 0) {
+        return NULL;
+    }
+    PyObject *first_obj = PyLong_FromLongLong(first);
+    PyObject *last_obj = first == last ? Py_NewRef(first_obj) : PyLong_FromLongLong(last);
+    if (first_obj == NULL || last_obj == NULL || PyObject_SetAttr(p, s_issued, last_obj) < 0) {
+        goto error;
+    }
+    long long n = (end - taken) >> 6;
+    if (get_ll(queue, s_wake_limit, &wake_limit) < 0) {
+        goto error;
+    }
+    if (n + (last - first) >= wake_limit) {
+        PyObject *r = PyObject_CallMethodNoArgs(queue, s_wake);
+        if (r == NULL) {
+            goto error;
+        }
+        Py_DECREF(r);
+    }
+    PyObject *argv[3] = {p, first_obj, last_obj};
+    PyObject *ops = PyObject_Vectorcall(run_operations, argv, 3, NULL);
+    Py_DECREF(first_obj);
+    Py_DECREF(last_obj);
+    return ops;
+error:
+    Py_XDECREF(first_obj);
+    Py_XDECREF(last_obj);
+    return NULL;
+}
+
+PyDoc_STRVAR(put_metric_at_doc,
+"put_metric_at(queue, p, r, key, value, timestamp, step) -> RunOperations\n\n"
+"OpQueue.put_metric_at, compiled for a checked key and a float value written into the queue file;\n"
+"anything else goes to the Python method.");
+
+static PyObject *
+put_metric_at(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (run_operations == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "asynctrack.pipeline._cqueue is not bound (bind())");
+        return NULL;
+    }
+    if (nargs != 7) {
+        goto fallback;
+    }
+    PyObject *queue = args[0], *p = args[1], *key = args[3], *value = args[4];
+    long long run, ts, step, k;
+    if (!PyUnicode_CheckExact(key) || !PyFloat_CheckExact(value) || !exact_ll(args[2], 0, UINT32_MAX, &run) ||
+        !exact_ll(args[5], 0, INT64_MAX, &ts) || !exact_ll(args[6], INT64_MIN, INT64_MAX, &step)) {
+        goto fallback;
+    }
+    /* The intern table doubles as the cache of valid keys: a key not in it goes to Python's checks. */
+    PyObject *names = PyObject_GetAttr(queue, s_name_ids);
+    if (names == NULL) {
+        return NULL;
+    }
+    PyObject *k_obj = PyDict_CheckExact(names) ? PyDict_GetItemWithError(names, key) : NULL;
+    int known = k_obj != NULL && exact_ll(k_obj, 0, UINT32_MAX, &k);
+    Py_DECREF(names);
+    if (!known) {
+        if (PyErr_Occurred()) {
+            return NULL;
+        }
+        goto fallback;
+    }
+    Target t;
+    int ready = target_get(&t, queue, p);
+    if (ready <= 0) {
+        target_release(&t);
+        if (ready < 0) {
+            return NULL;
+        }
+        goto fallback;
+    }
+    PyObject *reserve = PyObject_GetAttr(t.ring, s_reserve);
+    if (reserve == NULL) {
+        target_release(&t);
+        return NULL;
+    }
+    PyObject *h_obj = PyObject_CallNoArgs(reserve); /* the slot: from here on it must be written */
+    Py_DECREF(reserve);
+    if (h_obj == NULL) {
+        target_release(&t);
+        return NULL;
+    }
+    long long h = PyLong_AsLongLong(h_obj);
+    long long seq = t.issued + 1;
+    char *d = h < t.bound ? slot_at(&t, h) : NULL;
+    if (d != NULL) {
+        pack_record(d, PyBytes_AS_STRING(t.prefix), seq, (uint32_t)run, (uint32_t)k,
+                    PyFloat_AS_DOUBLE(value), ts, step, h);
+    }
+    else {
+        /* Past the bound (a full queue or ring): the Python code waits or refuses, and voids the slot
+           if it raises. */
+        PyBuffer_Release(&t.buf);
+        t.buf.obj = NULL;
+        PyObject *seq_obj = PyLong_FromLongLong(seq);
+        PyObject *r = seq_obj == NULL ? NULL
+                                      : PyObject_CallMethodObjArgs(queue, s_put_metric_slow, t.ring, h_obj,
+                                                                   p, seq_obj, args[2], k_obj, value,
+                                                                   args[5], args[6], NULL);
+        Py_XDECREF(seq_obj);
+        if (r == NULL) {
+            Py_DECREF(h_obj);
+            target_release(&t);
+            return NULL;
+        }
+        Py_DECREF(r);
+    }
+    Py_DECREF(h_obj);
+    PyObject *ops = finish(queue, p, t.ring, seq, seq, h);
+    target_release(&t);
+    return ops;
+fallback:
+    return PyObject_Vectorcall(py_put_metric_at, args, nargs, NULL);
+}
+
+PyDoc_STRVAR(put_points_at_doc,
+"put_points_at(queue, p, r, keys, values, timestamp, step) -> RunOperations\n\n"
+"OpQueue.put_points_at, compiled for lists or tuples of key indexes and floats written into the queue\n"
+"file; anything else goes to the Python method.");
+
+static PyObject *
+put_points_at(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (run_operations == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "asynctrack.pipeline._cqueue is not bound (bind())");
+        return NULL;
+    }
+    if (nargs != 7) {
+        goto fallback;
+    }
+    PyObject *queue = args[0], *p = args[1], *keys = args[3], *values = args[4];
+    long long run, ts, step, k;
+    if (!exact_ll(args[2], 0, UINT32_MAX, &run) || !exact_ll(args[5], 0, INT64_MAX, &ts) ||
+        !exact_ll(args[6], INT64_MIN, INT64_MAX, &step) ||
+        !(PyList_CheckExact(keys) || PyTuple_CheckExact(keys)) ||
+        !(PyList_CheckExact(values) || PyTuple_CheckExact(values))) {
+        goto fallback;
+    }
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(keys);
+    if (count == 0 || count != PySequence_Fast_GET_SIZE(values)) {
+        goto fallback;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        if (!exact_ll(PySequence_Fast_GET_ITEM(keys, i), 0, UINT32_MAX, &k) ||
+            !PyFloat_CheckExact(PySequence_Fast_GET_ITEM(values, i))) {
+            goto fallback;
+        }
+    }
+    Target t;
+    int ready = target_get(&t, queue, p);
+    if (ready <= 0) {
+        target_release(&t);
+        if (ready < 0) {
+            return NULL;
+        }
+        goto fallback;
+    }
+    long long capacity;
+    PyObject *slots_iter = PyObject_GetAttr(t.ring, s_slots);
+    if (slots_iter == NULL || get_ll(queue, s_capacity, &capacity) < 0) {
+        Py_XDECREF(slots_iter);
+        target_release(&t);
+        return NULL;
+    }
+    /* Every slot at once, as reserve_many() takes them: consecutive next() calls on the ring's counter,
+       atomic together because nothing here releases the GIL. */
+    PyObject *slots = PyList_New(count);
+    if (slots == NULL) {
+        Py_DECREF(slots_iter);
+        target_release(&t);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *h = PyIter_Next(slots_iter);
+        if (h == NULL) {
+            /* Not possible for an itertools.count; the slots taken so far are given back. */
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_RuntimeError, "the queue file's slot counter ended");
+            }
+            SavedError e;
+            error_save(&e);
+            PyObject *taken = PyList_GetSlice(slots, 0, i);
+            PyObject *r = taken ? PyObject_CallMethodOneArg(t.ring, s_void_all, taken) : NULL;
+            Py_XDECREF(r);
+            Py_XDECREF(taken);
+            error_restore(&e);
+            Py_DECREF(slots);
+            Py_DECREF(slots_iter);
+            target_release(&t);
+            return NULL;
+        }
+        PyList_SET_ITEM(slots, i, h);
+    }
+    Py_DECREF(slots_iter);
+    long long last_h = PyLong_AsLongLong(PyList_GET_ITEM(slots, count - 1));
+    if (last_h >= t.bound) {
+        long long taken;
+        if (get_ll(t.ring, s_taken, &taken) < 0) {
+            goto void_all;
+        }
+        if (((last_h - taken) >> 6) >= capacity) {
+            /* The queue is full: wait for room or refuse, as the Python code does. */
+            PyBuffer_Release(&t.buf);
+            t.buf.obj = NULL;
+            PyObject *r = PyObject_CallMethodOneArg(queue, s_make_room, PyList_GET_ITEM(slots, 0));
+            if (r == NULL) {
+                goto void_all;
+            }
+            Py_DECREF(r);
+            PyObject *data = PyObject_GetAttr(t.ring, s_data);
+            int got = data == NULL ? -1 : PyObject_GetBuffer(data, &t.buf, PyBUF_WRITABLE);
+            Py_XDECREF(data);
+            if (got < 0) {
+                t.buf.obj = NULL;
+                goto void_all;
+            }
+        }
+    }
+    const char *prefix = PyBytes_AS_STRING(t.prefix);
+    long long seq = t.issued + 1;
+    for (Py_ssize_t i = 0; i < count; i++, seq++) {
+        PyObject *h_obj = PyList_GET_ITEM(slots, i);
+        long long h = PyLong_AsLongLong(h_obj);
+        PyObject *k_obj = PySequence_Fast_GET_ITEM(keys, i);
+        PyObject *v_obj = PySequence_Fast_GET_ITEM(values, i);
+        char *d = h < t.bound ? slot_at(&t, h) : NULL;
+        if (d != NULL) {
+            pack_record(d, prefix, seq, (uint32_t)run, (uint32_t)PyLong_AsLongLong(k_obj),
+                        PyFloat_AS_DOUBLE(v_obj), ts, step, h);
+            continue;
+        }
+        /* No room in the ring yet for this one: QueueFile.write_metric waits for it (and voids the slot if
+           it raises, as the Python code does). */
+        PyObject *seq_obj = PyLong_FromLongLong(seq);
+        PyObject *r = seq_obj == NULL ? NULL
+                                      : PyObject_CallMethodObjArgs(t.ring, s_write_metric, h_obj, t.prefix,
+                                                                   seq_obj, args[2], k_obj, v_obj, args[5],
+                                                                   args[6], NULL);
+        Py_XDECREF(seq_obj);
+        if (r == NULL) {
+            Py_DECREF(slots);
+            target_release(&t);
+            return NULL;
+        }
+        Py_DECREF(r);
+    }
+    Py_DECREF(slots);
+    long long first = t.issued + 1;
+    PyObject *ops = finish(queue, p, t.ring, first, first + count - 1, last_h);
+    target_release(&t);
+    return ops;
+void_all: {
+    SavedError e;
+    error_save(&e);
+    PyObject *r = PyObject_CallMethodOneArg(t.ring, s_void_all, slots);
+    Py_XDECREF(r);
+    error_restore(&e);
+    Py_DECREF(slots);
+    target_release(&t);
+    return NULL;
+}
+fallback:
+    return PyObject_Vectorcall(py_put_points_at, args, nargs, NULL);
+}
+
+PyDoc_STRVAR(bind_doc,
+"bind(run_operations, put_metric_at, put_points_at)\n\n"
+"The RunOperations type the calls return and the Python methods that take every other case.");
+
+static PyObject *
+bind(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "bind() takes 3 arguments");
+        return NULL;
+    }
+    Py_XSETREF(run_operations, Py_NewRef(args[0]));
+    Py_XSETREF(py_put_metric_at, Py_NewRef(args[1]));
+    Py_XSETREF(py_put_points_at, Py_NewRef(args[2]));
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"put_metric_at", (PyCFunction)(void (*)(void))put_metric_at, METH_FASTCALL, put_metric_at_doc},
+    {"put_points_at", (PyCFunction)(void (*)(void))put_points_at, METH_FASTCALL, put_points_at_doc},
+    {"bind", (PyCFunction)(void (*)(void))bind, METH_FASTCALL, bind_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT, "asynctrack.pipeline._cqueue",
+    "OpQueue's put_metric_at and put_points_at, compiled (see _cqueue.c).", -1, methods,
+};
+
+PyMODINIT_FUNC
+PyInit__cqueue(void)
+{
+    struct {
+        PyObject **slot;
+        const char *text;
+    } names[] = {
+        {&s_ring, "_ring"}, {&s_name_ids, "_name_ids"}, {&s_wake_limit, "_wake_limit"},
+        {&s_wake, "_wake"}, {&s_capacity, "_capacity"}, {&s_make_room, "_make_room"},
+        {&s_put_metric_slow, "_put_metric_slow"}, {&s_issued, "issued"}, {&s_prefix, "prefix"},
+        {&s_data, "data"}, {&s_mask, "mask"}, {&s_bound, "bound"}, {&s_taken, "taken"},
+        {&s_reserve, "reserve"}, {&s_slots, "_slots"}, {&s_void_all, "void_all"},
+        {&s_write_metric, "write_metric"},
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (*names[i].slot == NULL && (*names[i].slot = PyUnicode_InternFromString(names[i].text)) == NULL) {
+            return NULL;
+        }
+    }
+    PyObject *m = PyModule_Create(&module_def);
+    if (m == NULL) {
+        return NULL;
+    }
+    if (PyModule_AddIntConstant(m, "AVAILABLE", CQUEUE_AVAILABLE) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -1,0 +1,31 @@
+"""Types of the compiled calls (``_cqueue.c``): OpQueue's ``put_metric_at`` and ``put_points_at``."""
+
+from collections.abc import Callable, Sequence
+
+from asynctrack.pipeline._operations import Producer, RunOperations
+from asynctrack.pipeline._queue import OpQueue
+
+_PutMetric = Callable[[OpQueue, Producer, int, str, object, object, object], RunOperations]
+_PutPoints = Callable[[OpQueue, Producer, int, Sequence[int], Sequence[float], int, int], RunOperations]
+
+AVAILABLE: int
+
+def bind(
+    run_operations: type[RunOperations],
+    put_metric_at: _PutMetric,
+    put_points_at: _PutPoints,
+    /,
+) -> None: ...
+def put_metric_at(
+    queue: OpQueue, p: Producer, r: int, key: str, value: object, timestamp: object, step: object, /
+) -> RunOperations: ...
+def put_points_at(
+    queue: OpQueue,
+    p: Producer,
+    r: int,
+    keys: Sequence[int],
+    values: Sequence[float],
+    timestamp: int,
+    step: int,
+    /,
+) -> RunOperations: ...

@@ -1,0 +1,329 @@
+"""The compiled hot calls (pipeline/_cqueue.c) against their reference, OpQueue's Python methods.
+
+``put_metric_at`` and ``put_points_at`` must write exactly the bytes the Python methods write, take the
+same decisions (refuse, block, fall back) and raise the same errors. Each test drives both on identical
+queues, on real queue files. Where the extension is not built these tests skip, except in CI
+(``ASYNCTRACK_TEST_REQUIRE_EXTENSIONS=1``, set by .ci/run), where a missing extension fails.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import asynctrack as mlflow
+from asynctrack import fluent
+from asynctrack._batching._ops import METRIC_FRAME
+from asynctrack._int64 import INT64_MAX, INT64_MIN
+from asynctrack.exceptions import MlflowException, QueueFull
+from asynctrack.integrations import _run
+from asynctrack.pipeline import _queue
+from asynctrack.pipeline._operations import RunOperations
+from asynctrack.pipeline._queue import OpQueue
+from asynctrack.pipeline._ring import METRIC_RECORD, QueueFile
+
+try:
+    from asynctrack.pipeline import _cqueue
+except ImportError:  # not built here (no compiler when it was installed)
+    _cqueue = None  # type: ignore[assignment]
+
+if _cqueue is None and os.environ.get("ASYNCTRACK_TEST_REQUIRE_EXTENSIONS"):
+    raise RuntimeError("asynctrack.pipeline._cqueue is not built, and this run requires it (CI)")
+pytestmark = pytest.mark.skipif(_cqueue is None, reason="the compiled extension is not built here")
+if _cqueue is not None:
+    # As _queue binds it (again, when ASYNCTRACK_NO_EXTENSIONS kept _queue from doing so).
+    _cqueue.bind(RunOperations, OpQueue.put_metric_at, OpQueue.put_points_at)
+
+SIZE = 1 << 16
+PY_METRIC: Callable[..., RunOperations] = OpQueue.put_metric_at
+PY_POINTS: Callable[..., RunOperations] = OpQueue.put_points_at
+
+
+def _c_metric(*args: Any) -> RunOperations:
+    assert _cqueue is not None
+    return _cqueue.put_metric_at(*args)
+
+
+def _c_points(*args: Any) -> RunOperations:
+    assert _cqueue is not None
+    return _cqueue.put_points_at(*args)
+
+
+class Side:
+    """One queue on its own queue file, with a run and keys interned, as the fluent API holds them."""
+
+    def __init__(self, directory: Path, capacity: int = 1000, policy: str = "block") -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.ring = QueueFile(str(directory), SIZE)
+        self.queue = OpQueue(capacity, policy, ring=self.ring)
+        self.p = self.queue.producer()
+        self.run = self.queue.intern("0123456789abcdef0123456789abcdef")
+        for key in ("loss", "acc", "lr"):
+            self.queue.intern(key)
+
+    def record(self, index: int) -> bytes:
+        """The record of the ``index``-th slot handed out (this side's only producer wrote them in order)."""
+        at = (index * 64) & self.ring.mask
+        return bytes(self.ring.data[at : at + 64])
+
+    def drain(self) -> list[bytes]:
+        """What the worker would take, acknowledged at once (room for the next records)."""
+        frames = self.queue.take(100_000)
+        self.ring.ack(self.ring.taken)
+        return frames
+
+    def close(self) -> None:
+        self.ring.close(unlink=True)
+
+
+@pytest.fixture
+def sides(tmp_path: Path) -> Iterator[tuple[Side, Side]]:
+    c, py = Side(tmp_path / "c"), Side(tmp_path / "py")
+    yield c, py
+    c.close()
+    py.close()
+
+
+def test_the_extension_is_what_the_queue_uses() -> None:
+    # Unless the environment asks for Python (the slow test below runs the suite that way).
+    if os.environ.get("ASYNCTRACK_NO_EXTENSIONS"):
+        assert not _queue.COMPILED and _queue.put_metric_at is OpQueue.put_metric_at
+    else:
+        assert _queue.COMPILED and _queue.put_metric_at is _cqueue.put_metric_at
+        assert fluent._put_metric_at is _cqueue.put_metric_at
+        assert _run._put_points_at is _cqueue.put_points_at
+
+
+_floats = st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=True)
+_timestamps = st.integers(0, INT64_MAX)
+_steps = st.integers(INT64_MIN, INT64_MAX)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+@given(value=_floats, ts=_timestamps, step=_steps, key=st.sampled_from(["loss", "acc", "lr"]))
+def test_a_metric_record_is_byte_for_byte_the_python_one(
+    sides: tuple[Side, Side], value: float, ts: int, step: int, key: str
+) -> None:
+    c, py = sides
+    i = c.p.issued  # both sides have written i records so far
+    ops_c = _c_metric(c.queue, c.p, c.run, key, value, ts, step)
+    ops_py = PY_METRIC(py.queue, py.p, py.run, key, value, ts, step)
+    assert c.record(i) == py.record(i)
+    k = c.queue.intern(key)
+    assert c.record(i) == METRIC_RECORD.pack(c.p.prefix, i + 1, c.run, k, value, ts, step, i * 64 + 1)
+    assert (ops_c._producer, ops_c._first, ops_c._last) == (c.p, i + 1, i + 1)
+    assert (ops_py._first, ops_py._last) == (ops_c._first, ops_c._last)
+    assert c.p.issued == py.p.issued == i + 1
+    assert c.drain() == py.drain()
+
+
+@settings(max_examples=100, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+@given(values=st.lists(_floats, min_size=1, max_size=12), ts=_timestamps, step=_steps, as_tuple=st.booleans())
+def test_a_call_of_points_is_byte_for_byte_the_python_one(
+    sides: tuple[Side, Side], values: list[float], ts: int, step: int, as_tuple: bool
+) -> None:
+    c, py = sides
+    keys = [c.queue.intern(k) for k in ("loss", "acc", "lr")] * 4
+    keys = keys[: len(values)]
+    i = c.p.issued
+    args: tuple[Any, Any] = (tuple(keys), tuple(values)) if as_tuple else (keys, values)
+    ops_c = _c_points(c.queue, c.p, c.run, *args, ts, step)
+    ops_py = PY_POINTS(py.queue, py.p, py.run, *args, ts, step)
+    for j in range(len(values)):
+        assert c.record(i + j) == py.record(i + j)
+    assert c.record(i) == METRIC_RECORD.pack(
+        c.p.prefix, i + 1, c.run, keys[0], values[0], ts, step, i * 64 + 1
+    )
+    assert (ops_c._first, ops_c._last) == (ops_py._first, ops_py._last) == (i + 1, i + len(values))
+    assert c.p.issued == py.p.issued == i + len(values)
+    assert c.drain() == py.drain()
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "ts", "step"),
+    [
+        ("new_key", 1.5, 5, 6),  # not interned yet: checked, interned, then written
+        ("loss", 3, 5, 6),  # an int value: MLflow's check makes it a float
+        ("loss", True, 5, 6),  # a bool: the check's answer, whatever it is, on both sides
+        ("loss", 1.5, 5, True),
+        ("loss", 1.5, 5.0, 6),
+        ("loss", 1.5, -1, 6),
+        ("loss", 1.5, INT64_MAX + 1, 6),
+        ("loss", 1.5, 5, INT64_MIN - 1),
+        ("bad key!?*", 1.5, 5, 6),
+        ("", 1.5, 5, 6),
+        (None, 1.5, 5, 6),
+        (["unhashable"], 1.5, 5, 6),
+        ("loss", "1.5", 5, 6),
+        ("loss", float("nan"), 5, 6),
+    ],
+)
+def test_every_other_case_gets_what_python_gives(
+    sides: tuple[Side, Side], key: Any, value: Any, ts: Any, step: Any
+) -> None:
+    c, py = sides
+    outcome: list[Any] = []
+    for side, put in ((c, _c_metric), (py, PY_METRIC)):
+        try:
+            ops = put(side.queue, side.p, side.run, key, value, ts, step)
+        except Exception as exc:  # the same type and message on both sides
+            outcome.append((type(exc), str(exc), getattr(exc, "error_code", None)))
+        else:
+            outcome.append(((ops._first, ops._last), side.record(0), side.p.issued))
+    assert outcome[0] == outcome[1]
+
+
+def test_the_wrong_arguments_get_pythons_error(sides: tuple[Side, Side]) -> None:
+    c, _ = sides
+    with pytest.raises(TypeError) as got_c:
+        _c_metric(c.queue, c.p, c.run, "loss", 1.0)
+    with pytest.raises(TypeError) as got_py:
+        PY_METRIC(c.queue, c.p, c.run, "loss", 1.0)
+    assert str(got_c.value) == str(got_py.value)
+    assert c.p.issued == 0
+
+
+@pytest.mark.parametrize(
+    ("keys", "values", "ts", "step"),
+    [
+        (lambda: [0], [1.0, 2.0], 1, 1),  # lengths differ: refused before any slot is taken
+        (list, [], 1, 1),
+        (lambda: [0], [1], 1, 1),  # an int value: the Python method packs it as a float
+        (lambda: [0], [1.0], -1, 1),
+        (lambda: [0], [1.0], 1, INT64_MAX + 1),
+        (lambda: iter([0]), [1.0], 1, 1),  # not a list or tuple
+    ],
+)
+def test_points_the_compiled_call_does_not_take_go_to_python(
+    sides: tuple[Side, Side], keys: Callable[[], Any], values: Any, ts: Any, step: Any
+) -> None:
+    c, py = sides
+    outcome: list[Any] = []
+    for side, put in ((c, _c_points), (py, PY_POINTS)):
+        try:
+            ops = put(side.queue, side.p, side.run, keys(), values, ts, step)
+        except Exception as exc:
+            outcome.append((type(exc), str(exc), side.ring.head))  # refused before taking a slot
+        else:
+            outcome.append(((ops._first, ops._last), side.record(0), side.p.issued))
+    assert outcome[0] == outcome[1]
+
+
+def test_an_in_memory_queue_goes_to_python() -> None:
+    taken = []
+    for put_metric, put_points in ((_c_metric, _c_points), (PY_METRIC, PY_POINTS)):
+        q = OpQueue(10)
+        run, p = q.intern("r" * 32), q.producer()
+        put_metric(q, p, run, "loss", 0.5, 7, 8)
+        put_points(q, p, run, [q.intern("loss"), q.intern("acc")], [0.25, 0.75], 7, 9)
+        taken.append(q.take(10))
+    assert taken[0] == taken[1]
+    assert len(taken[0]) == 3
+
+
+def test_a_full_queue_refuses_the_call_and_its_slots_do_not_block_the_worker(tmp_path: Path) -> None:
+    for put, points in ((_c_metric, _c_points), (PY_METRIC, PY_POINTS)):
+        side = Side(tmp_path / put.__name__, capacity=3, policy="raise")
+        q, p = side.queue, side.p
+        for i in range(3):
+            put(q, p, side.run, "loss", float(i), 1, i)
+        with pytest.raises(QueueFull):
+            put(q, p, side.run, "loss", 9.0, 1, 9)
+        with pytest.raises(QueueFull):
+            points(q, p, side.run, [q.intern("loss"), q.intern("acc")], [1.0, 2.0], 1, 10)
+        assert p.issued == 3  # the refused calls took no sequence numbers
+        # The worker takes the three records and goes past the refused calls' voided slots.
+        frames = side.drain()
+        assert sum(map(len, frames)) == 3 * METRIC_FRAME.size
+        assert side.ring.taken == side.ring.head == 6 * 64
+        ops = put(q, p, side.run, "loss", 4.0, 1, 4)
+        assert (ops._first, ops._last) == (4, 4)
+        assert sum(map(len, side.drain())) == METRIC_FRAME.size
+        side.close()
+
+
+def test_points_past_the_rings_room_wait_for_it_then_land_in_order(tmp_path: Path) -> None:
+    """The ring (64 KiB: 1,022 records before the fast path's bound) fills before the queue's capacity
+    does: the points past its room wait in QueueFile.write_metric until the worker acknowledges."""
+    got = []
+    for put, points in ((_c_metric, _c_points), (PY_METRIC, PY_POINTS)):
+        side = Side(tmp_path / put.__name__, capacity=100_000)
+        q, p = side.queue, side.p
+        for i in range(1020):
+            put(q, p, side.run, "loss", float(i), 1, i)
+        done = threading.Event()
+        late = (q, p, side.run, [q.intern("acc")] * 5, [1020.0, 1021.0, 1022.0, 1023.0, 1024.0], 1, 1020)
+        writer = threading.Thread(target=lambda f=points, a=late, e=done: (f(*a), e.set()))
+        writer.start()
+        assert not done.wait(0.2)  # no room for the last three: waiting for the worker
+        frames = side.drain()  # the worker takes what is committed and frees its room
+        assert done.wait(30)
+        writer.join()
+        frames += side.drain()
+        values = [
+            METRIC_FRAME.unpack_from(f, i)[5] for f in frames for i in range(0, len(f), METRIC_FRAME.size)
+        ]
+        got.append(values)
+        assert p.issued == 1025
+        side.close()
+    assert got[0] == got[1] == [float(i) for i in range(1025)]
+
+
+def test_a_closed_queue_refuses_the_call_as_python_does(tmp_path: Path) -> None:
+    errors = []
+    for put in (_c_metric, PY_METRIC):
+        side = Side(tmp_path / put.__name__)
+        side.queue.close("test")
+        side.ring.close(unlink=True)
+        with pytest.raises(MlflowException) as got:
+            put(side.queue, side.p, side.run, "loss", 1.0, 1, 1)
+        errors.append((type(got.value), got.value.error_code, str(got.value)))
+    assert errors[0] == errors[1]
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
+def test_fluent_calls_read_back_on_either_path(
+    tmp_tracking: str, monkeypatch: pytest.MonkeyPatch, compiled: bool
+) -> None:
+    if not compiled:
+        monkeypatch.setattr(fluent, "_put_metric_at", PY_METRIC)
+        monkeypatch.setattr(_queue, "put_points_at", PY_POINTS)
+    with mlflow.start_run() as run:
+        for step in range(200):
+            mlflow.log_metric("loss", 1.0 / (step + 1), step=step, synchronous=False)
+            mlflow.log_metrics({"acc": step / 200, "lr": 1e-3}, step=step, synchronous=False)
+        mlflow.log_metric("nan", math.nan, step=0, synchronous=False)
+    client = mlflow.MlflowClient()
+    history = client.get_metric_history(run.info.run_id, "loss")
+    assert [(m.step, m.value) for m in history] == [(s, 1.0 / (s + 1)) for s in range(200)]
+    assert [m.value for m in client.get_metric_history(run.info.run_id, "acc")] == [
+        s / 200 for s in range(200)
+    ]
+    assert len(client.get_metric_history(run.info.run_id, "lr")) == 200
+    assert math.isnan(client.get_metric_history(run.info.run_id, "nan")[0].value)
+
+
+@pytest.mark.slow
+def test_the_pipeline_suite_passes_on_the_python_path() -> None:
+    """The quick part of tests/pipeline/ again with ``ASYNCTRACK_NO_EXTENSIONS=1``, so the reference
+    (what a machine without a compiler runs) stays tested too."""
+    here = Path(__file__).parent
+    env = dict(os.environ, ASYNCTRACK_NO_EXTENSIONS="1")
+    env.pop("PYTEST_XDIST_WORKER", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-m", "not slow", "-p", "no:cacheprovider", "-p", "no:xdist",
+         str(here)],
+        cwd=here.parent.parent, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert " passed" in done.stdout

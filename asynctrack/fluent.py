@@ -6,12 +6,13 @@ As in MLflow, the stack of active runs is per thread, logging without an active 
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from time import monotonic as _monotonic
 from time import time_ns as _time_ns
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy.typing as npt
 
@@ -31,6 +32,7 @@ from asynctrack.environment import MLFLOW_EXPERIMENT_ID, MLFLOW_EXPERIMENT_NAME,
 from asynctrack.exceptions import BAD_REQUEST, INVALID_PARAMETER_VALUE, MlflowException
 from asynctrack.pipeline._operations import Producer, RunOperations
 from asynctrack.pipeline._queue import OpQueue
+from asynctrack.pipeline._queue import compiled as _queue_compiled
 from asynctrack.pipeline._queue import put_metric_at as _put_metric_at
 from asynctrack.pipeline._registry import add_exit_callback, flush_all, get_pipeline
 
@@ -100,6 +102,7 @@ class _ThreadState(threading.local):
 
 
 _state = _ThreadState()
+_F = TypeVar("_F", bound=Callable[..., Any])
 _active_experiment_id: str | None = None
 _last_active_run_id: str | None = None
 _last_active_client: MlflowClient | None = None
@@ -541,6 +544,22 @@ def log_metric(
         queue, producer, run_index = top
         return _put_metric_at(queue, producer, run_index, key, value, ts, step or 0)
     return _log_metric_slow(key, value, step or 0, synchronous, ts, run_id)
+
+
+def _compiled_log_metric(python: _F) -> _F:
+    """``log_metric`` with its hot path (an asynchronous point for the active run) compiled, where the
+    extension is built (``pipeline/_cqueue.c``): it makes the same checks in the same order and hands
+    every other call to ``python``, which stays the reference (``__wrapped__``; help and signature are
+    its own)."""
+    compiled = _queue_compiled()
+    if compiled is None:
+        return python
+    fast = compiled.LogMetric(python, _state, _active_model, is_async_logging_enabled)
+    functools.update_wrapper(fast, python)
+    return cast(_F, fast)
+
+
+log_metric = _compiled_log_metric(log_metric)
 
 
 def _log_metric_slow(

@@ -1,11 +1,13 @@
-/* The two hottest calls of the operation queue, compiled: asynctrack.pipeline._cqueue.
+/* The calls a training step makes, compiled: asynctrack.pipeline._cqueue.
 
    put_metric_at() and put_points_at() are OpQueue's methods of the same names (pipeline/_queue.py), which
    stay the reference: these functions take their common case, a scalar metric written into the queue file
    (_ring.py), and hand anything else to the Python method unchanged (an in-memory queue, a key not yet
    checked and interned, a value that is not a float, a full ring or queue, the wrong arguments). Both
    write exactly the bytes the Python code writes (METRIC_RECORD: "<13sqIIdqq3xQ"), commit word last, and
-   tests/pipeline/test_compiled.py holds them to it. Why compiled: after a training step has evicted the
+   tests/pipeline/test_compiled.py holds them to it. LogMetric is fluent.log_metric with its asynchronous
+   path to the active run compiled the same way: the Python function's checks in its order, every other
+   call handed to that function. Why compiled: after a training step has evicted the
    caches, the interpreter's own code and data for these calls cost more than the work they do (measured:
    docs/benchmarks.md, "tenth session").
 
@@ -17,8 +19,10 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #if PY_LITTLE_ENDIAN && !defined(Py_GIL_DISABLED)
 #define CQUEUE_AVAILABLE 1
@@ -456,6 +460,220 @@ fallback:
     return PyObject_Vectorcall(py_put_points_at, args, nargs, NULL);
 }
 
+/* -- fluent log_metric's asynchronous path -------------------------------------------------------- */
+
+/* The parameters of asynctrack.fluent.log_metric, in order. */
+enum { P_KEY, P_VALUE, P_STEP, P_SYNCHRONOUS, P_TIMESTAMP, P_RUN_ID, P_MODEL_ID, P_DATASET, N_PARAMS };
+static PyObject *param_names[N_PARAMS];
+static PyObject *s_top, *s_maybe_active;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *dict; /* __doc__, __wrapped__, __name__ ...: the Python function's, for help and inspect */
+    PyObject *python;        /* fluent.log_metric as written in Python: every case but the fast one */
+    PyObject *state;         /* fluent's thread-local state: .top is (queue, producer, run index) or None */
+    PyObject *active_model;  /* asynctrack._active_model: .maybe_active */
+    PyObject *async_enabled; /* asynctrack.config.is_async_logging_enabled */
+    vectorcallfunc vectorcall;
+} LogMetric;
+
+/* time.time_ns() // 1_000_000, as fluent computes a missing timestamp. */
+static PyObject *
+now_ms(void)
+{
+    struct timespec t;
+    if (clock_gettime(CLOCK_REALTIME, &t) != 0) {
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    return PyLong_FromLongLong((long long)t.tv_sec * 1000 + t.tv_nsec / 1000000);
+}
+
+/* 1: the arguments are in ``out`` (borrowed, NULL where not given); 0: anything unusual (an unknown or
+   repeated keyword, too many arguments), which the Python function reports. */
+static int
+bind_arguments(PyObject *const *args, size_t nargsf, PyObject *kwnames, PyObject **out)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (nargs > N_PARAMS) {
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < N_PARAMS; i++) {
+        out[i] = i < nargs ? args[i] : NULL;
+    }
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    for (Py_ssize_t j = 0; j < nkw; j++) {
+        PyObject *name = PyTuple_GET_ITEM(kwnames, j);
+        Py_ssize_t at = -1;
+        for (Py_ssize_t i = 0; i < N_PARAMS && at < 0; i++) {
+            if (name == param_names[i]) {
+                at = i;
+            }
+        }
+        for (Py_ssize_t i = 0; i < N_PARAMS && at < 0; i++) {
+            if (PyUnicode_Compare(name, param_names[i]) == 0) {
+                at = i;
+            }
+        }
+        if (at < 0 || out[at] != NULL) {
+            PyErr_Clear();
+            return 0;
+        }
+        out[at] = args[nargs + j];
+    }
+    return out[P_KEY] != NULL && out[P_VALUE] != NULL;
+}
+
+static inline int
+given(PyObject *arg)
+{
+    return arg != NULL && arg != Py_None;
+}
+
+/* fluent.log_metric: the active run's asynchronous point, here; everything else, the Python function.
+   The checks run in the Python function's order, so an argument whose truth raises raises the same. */
+static PyObject *
+log_metric_call(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    LogMetric *self = (LogMetric *)callable;
+    PyObject *a[N_PARAMS];
+    if (!bind_arguments(args, nargsf, kwnames, a) || given(a[P_MODEL_ID]) || given(a[P_DATASET]) ||
+        given(a[P_RUN_ID])) {
+        goto python;
+    }
+    PyObject *flag = PyObject_GetAttr(self->active_model, s_maybe_active);
+    int model_active = flag == NULL ? -1 : PyObject_IsTrue(flag);
+    Py_XDECREF(flag);
+    if (model_active != 0) {
+        if (model_active < 0) {
+            return NULL;
+        }
+        goto python;
+    }
+    PyObject *top = PyObject_GetAttr(self->state, s_top);
+    if (top == NULL) {
+        return NULL;
+    }
+    PyObject *ts = NULL, *ops = NULL;
+    int has_ts = given(a[P_TIMESTAMP]) ? PyObject_IsTrue(a[P_TIMESTAMP]) : 0;
+    if (has_ts < 0 || (ts = has_ts ? Py_NewRef(a[P_TIMESTAMP]) : now_ms()) == NULL) {
+        goto done;
+    }
+    int synchronous;
+    if (given(a[P_SYNCHRONOUS])) {
+        synchronous = PyObject_IsTrue(a[P_SYNCHRONOUS]);
+    }
+    else {
+        PyObject *on = PyObject_CallNoArgs(self->async_enabled);
+        synchronous = on == NULL ? -1 : PyObject_Not(on);
+        Py_XDECREF(on);
+    }
+    if (synchronous < 0) {
+        goto done;
+    }
+    if (synchronous || !PyTuple_CheckExact(top) || PyTuple_GET_SIZE(top) != 3) {
+        Py_DECREF(ts);
+        Py_DECREF(top);
+        goto python;
+    }
+    int has_step = given(a[P_STEP]) ? PyObject_IsTrue(a[P_STEP]) : 0;
+    if (has_step < 0) {
+        goto done;
+    }
+    PyObject *zero = has_step ? NULL : PyLong_FromLong(0);
+    PyObject *put_args[7] = {PyTuple_GET_ITEM(top, 0), PyTuple_GET_ITEM(top, 1), PyTuple_GET_ITEM(top, 2),
+                             a[P_KEY], a[P_VALUE], ts, has_step ? a[P_STEP] : zero};
+    if (put_args[6] != NULL) {
+        ops = put_metric_at(NULL, put_args, 7);
+    }
+    Py_XDECREF(zero);
+done:
+    Py_XDECREF(ts);
+    Py_DECREF(top);
+    return ops;
+python:
+    return PyObject_Vectorcall(self->python, args, nargsf, kwnames);
+}
+
+static PyObject *
+log_metric_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    PyObject *python, *state, *active_model, *async_enabled;
+    static char *names[] = {"python", "state", "active_model", "async_enabled", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOO:LogMetric", names, &python, &state, &active_model,
+                                     &async_enabled)) {
+        return NULL;
+    }
+    LogMetric *self = (LogMetric *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->python = Py_NewRef(python);
+    self->state = Py_NewRef(state);
+    self->active_model = Py_NewRef(active_model);
+    self->async_enabled = Py_NewRef(async_enabled);
+    self->vectorcall = log_metric_call;
+    return (PyObject *)self;
+}
+
+static int
+log_metric_traverse(LogMetric *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->dict);
+    Py_VISIT(self->python);
+    Py_VISIT(self->state);
+    Py_VISIT(self->active_model);
+    Py_VISIT(self->async_enabled);
+    return 0;
+}
+
+static int
+log_metric_clear(LogMetric *self)
+{
+    Py_CLEAR(self->dict);
+    Py_CLEAR(self->python);
+    Py_CLEAR(self->state);
+    Py_CLEAR(self->active_model);
+    Py_CLEAR(self->async_enabled);
+    return 0;
+}
+
+static void
+log_metric_dealloc(LogMetric *self)
+{
+    PyObject_GC_UnTrack(self);
+    log_metric_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+log_metric_repr(LogMetric *self)
+{
+    return PyUnicode_FromFormat("<compiled %R>", self->python);
+}
+
+static PyGetSetDef log_metric_getset[] = {
+    {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject LogMetricType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "asynctrack.pipeline._cqueue.LogMetric",
+    .tp_basicsize = sizeof(LogMetric),
+    .tp_dealloc = (destructor)log_metric_dealloc,
+    .tp_vectorcall_offset = offsetof(LogMetric, vectorcall),
+    .tp_repr = (reprfunc)log_metric_repr,
+    .tp_call = PyVectorcall_Call,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = PyDoc_STR("LogMetric(python, state, active_model, async_enabled)\n\n"
+                        "fluent.log_metric with its asynchronous path to the active run compiled; every "
+                        "other call goes to ``python``, the function as written in Python."),
+    .tp_traverse = (traverseproc)log_metric_traverse,
+    .tp_clear = (inquiry)log_metric_clear,
+    .tp_getset = log_metric_getset,
+    .tp_dictoffset = offsetof(LogMetric, dict),
+    .tp_new = log_metric_new,
+};
+
 PyDoc_STRVAR(bind_doc,
 "bind(run_operations, put_metric_at, put_points_at)\n\n"
 "The RunOperations type the calls return and the Python methods that take every other case.");
@@ -497,7 +715,11 @@ PyInit__cqueue(void)
         {&s_put_metric_slow, "_put_metric_slow"}, {&s_issued, "issued"}, {&s_prefix, "prefix"},
         {&s_data, "data"}, {&s_mask, "mask"}, {&s_bound, "bound"}, {&s_taken, "taken"},
         {&s_reserve, "reserve"}, {&s_slots, "_slots"}, {&s_void_all, "void_all"},
-        {&s_write_metric, "write_metric"},
+        {&s_write_metric, "write_metric"}, {&s_top, "top"}, {&s_maybe_active, "maybe_active"},
+        {&param_names[P_KEY], "key"}, {&param_names[P_VALUE], "value"}, {&param_names[P_STEP], "step"},
+        {&param_names[P_SYNCHRONOUS], "synchronous"}, {&param_names[P_TIMESTAMP], "timestamp"},
+        {&param_names[P_RUN_ID], "run_id"}, {&param_names[P_MODEL_ID], "model_id"},
+        {&param_names[P_DATASET], "dataset"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         if (*names[i].slot == NULL && (*names[i].slot = PyUnicode_InternFromString(names[i].text)) == NULL) {
@@ -508,7 +730,8 @@ PyInit__cqueue(void)
     if (m == NULL) {
         return NULL;
     }
-    if (PyModule_AddIntConstant(m, "AVAILABLE", CQUEUE_AVAILABLE) < 0) {
+    if (PyModule_AddIntConstant(m, "AVAILABLE", CQUEUE_AVAILABLE) < 0 || PyType_Ready(&LogMetricType) < 0 ||
+        PyModule_AddObjectRef(m, "LogMetric", (PyObject *)&LogMetricType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -1,6 +1,8 @@
 """Types of the compiled calls (``_cqueue.c``): OpQueue's ``put_metric_at`` and ``put_points_at``."""
 
 from collections.abc import Callable, Sequence
+from types import ModuleType
+from typing import Any
 
 from asynctrack.pipeline._operations import Producer, RunOperations
 from asynctrack.pipeline._queue import OpQueue
@@ -29,3 +31,17 @@ def put_points_at(
     step: int,
     /,
 ) -> RunOperations: ...
+
+class LogMetric:
+    """``fluent.log_metric`` with its asynchronous path to the active run compiled."""
+
+    __wrapped__: Callable[..., RunOperations | None]
+
+    def __init__(
+        self,
+        python: Callable[..., RunOperations | None],
+        state: object,
+        active_model: ModuleType,
+        async_enabled: Callable[[], bool],
+    ) -> None: ...
+    def __call__(self, *args: Any, **kwargs: Any) -> RunOperations | None: ...

@@ -56,6 +56,7 @@ __all__ = [
     "NEVER",
     "OpQueue",
     "QueueStatistics",
+    "compiled",
     "put_metric_at",
     "put_points_at",
 ]
@@ -640,9 +641,9 @@ class OpQueue:
             self._ring.limit = 0  # every metric then takes _put_metric_slow, which refuses it
 
 
-def _compiled() -> ModuleType | None:
-    """The compiled calls (``_cqueue.c``), bound to this module's classes; None where the extension was
-    not built (no compiler at install time), cannot work here, or ``ASYNCTRACK_NO_EXTENSIONS`` is set."""
+def _load_compiled() -> ModuleType | None:
+    # The compiled calls (``_cqueue.c``), bound to this module's classes; None where the extension was
+    # not built (no compiler at install time), cannot work here, or ``ASYNCTRACK_NO_EXTENSIONS`` is set.
     if ASYNCTRACK_NO_EXTENSIONS.get():
         return None
     try:
@@ -660,8 +661,16 @@ def _compiled() -> ModuleType | None:
 # they are built, which take the common case and hand every other to the methods above, else the methods
 # themselves. Either way the methods are the reference: the two write the same bytes
 # (tests/pipeline/test_compiled.py).
-_cqueue = _compiled()
+_cqueue = _load_compiled()
 COMPILED = _cqueue is not None
+
+
+def compiled() -> ModuleType | None:
+    """The compiled extension (``asynctrack.pipeline._cqueue``) where it is in use, else None (for
+    fluent's ``log_metric``, whose own hot path it also compiles)."""
+    return _cqueue
+
+
 put_metric_at: Callable[[OpQueue, Producer, int, str, object, object, object], RunOperations] = (
     _cqueue.put_metric_at if _cqueue is not None else OpQueue.put_metric_at
 )

@@ -8,6 +8,8 @@ queues, on real queue files. Where the extension is not built these tests skip, 
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import os
 import subprocess
@@ -22,9 +24,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import asynctrack as mlflow
-from asynctrack import fluent
+from asynctrack import _active_model, fluent
 from asynctrack._batching._ops import METRIC_FRAME
 from asynctrack._int64 import INT64_MAX, INT64_MIN
+from asynctrack.config import is_async_logging_enabled
 from asynctrack.exceptions import MlflowException, QueueFull
 from asynctrack.integrations import _run
 from asynctrack.pipeline import _queue
@@ -40,9 +43,19 @@ except ImportError:  # not built here (no compiler when it was installed)
 if _cqueue is None and os.environ.get("ASYNCTRACK_TEST_REQUIRE_EXTENSIONS"):
     raise RuntimeError("asynctrack.pipeline._cqueue is not built, and this run requires it (CI)")
 pytestmark = pytest.mark.skipif(_cqueue is None, reason="the compiled extension is not built here")
+# fluent.log_metric as written in Python, and compiled (as fluent makes it; made here when
+# ASYNCTRACK_NO_EXTENSIONS kept fluent from doing so).
+PY_LOG_METRIC: Callable[..., RunOperations | None] = getattr(
+    fluent.log_metric, "__wrapped__", fluent.log_metric
+)
+C_LOG_METRIC: Callable[..., RunOperations | None] = fluent.log_metric
 if _cqueue is not None:
-    # As _queue binds it (again, when ASYNCTRACK_NO_EXTENSIONS kept _queue from doing so).
-    _cqueue.bind(RunOperations, OpQueue.put_metric_at, OpQueue.put_points_at)
+    _cqueue.bind(RunOperations, OpQueue.put_metric_at, OpQueue.put_points_at)  # as _queue binds it
+    if PY_LOG_METRIC is fluent.log_metric:
+        C_LOG_METRIC = _cqueue.LogMetric(
+            PY_LOG_METRIC, fluent._state, _active_model, is_async_logging_enabled
+        )
+        functools.update_wrapper(C_LOG_METRIC, PY_LOG_METRIC)
 
 SIZE = 1 << 16
 PY_METRIC: Callable[..., RunOperations] = OpQueue.put_metric_at
@@ -295,22 +308,98 @@ def test_a_closed_queue_refuses_the_call_as_python_does(tmp_path: Path) -> None:
 def test_fluent_calls_read_back_on_either_path(
     tmp_tracking: str, monkeypatch: pytest.MonkeyPatch, compiled: bool
 ) -> None:
+    log_metric = C_LOG_METRIC
     if not compiled:
+        log_metric = PY_LOG_METRIC
         monkeypatch.setattr(fluent, "_put_metric_at", PY_METRIC)
         monkeypatch.setattr(_queue, "put_points_at", PY_POINTS)
     with mlflow.start_run() as run:
         for step in range(200):
-            mlflow.log_metric("loss", 1.0 / (step + 1), step=step, synchronous=False)
+            log_metric("loss", 1.0 / (step + 1), step=step, synchronous=False)
             mlflow.log_metrics({"acc": step / 200, "lr": 1e-3}, step=step, synchronous=False)
-        mlflow.log_metric("nan", math.nan, step=0, synchronous=False)
+        log_metric("nan", math.nan, 0, False, 1234)
+        log_metric(key="first", value=2.5, synchronous=False)  # step 0, the time now
     client = mlflow.MlflowClient()
     history = client.get_metric_history(run.info.run_id, "loss")
     assert [(m.step, m.value) for m in history] == [(s, 1.0 / (s + 1)) for s in range(200)]
-    assert [m.value for m in client.get_metric_history(run.info.run_id, "acc")] == [
-        s / 200 for s in range(200)
-    ]
+    acc = client.get_metric_history(run.info.run_id, "acc")
+    assert [m.value for m in acc] == [s / 200 for s in range(200)]
     assert len(client.get_metric_history(run.info.run_id, "lr")) == 200
-    assert math.isnan(client.get_metric_history(run.info.run_id, "nan")[0].value)
+    (nan,) = client.get_metric_history(run.info.run_id, "nan")
+    assert math.isnan(nan.value) and nan.timestamp == 1234
+    (first,) = client.get_metric_history(run.info.run_id, "first")
+    assert first.step == 0 and first.value == 2.5
+    assert abs(first.timestamp - history[-1].timestamp) < 60_000
+
+
+def test_the_compiled_log_metric_is_the_python_function_to_help_and_inspect() -> None:
+    assert fluent.log_metric is mlflow.log_metric
+    if not os.environ.get("ASYNCTRACK_NO_EXTENSIONS"):
+        assert fluent.log_metric is C_LOG_METRIC and C_LOG_METRIC.__wrapped__ is PY_LOG_METRIC  # type: ignore[attr-defined]
+    assert inspect.signature(C_LOG_METRIC) == inspect.signature(PY_LOG_METRIC)
+    assert (C_LOG_METRIC.__name__, C_LOG_METRIC.__module__) == ("log_metric", "asynctrack.fluent")
+    assert C_LOG_METRIC.__doc__ == PY_LOG_METRIC.__doc__
+    assert "Log one metric point" in (PY_LOG_METRIC.__doc__ or "")
+
+
+def _outcome(call: Callable[[], Any]) -> Any:
+    try:
+        ops = call()
+    except Exception as exc:
+        return (type(exc), str(exc), getattr(exc, "error_code", None))
+    return type(ops)
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs"),
+    [
+        (("loss",), {}),  # no value
+        (("loss", 1.0), {"stepp": 3}),  # an unknown keyword
+        (("loss", 1.0, 3), {"step": 3}),  # given twice
+        (("loss", 1.0, 1, False, 1, None, None, None, "extra"), {}),  # too many
+        (("bad key!?*", 1.0), {"synchronous": False}),
+        (("loss", "x"), {"synchronous": False}),
+        (("loss", 1.0), {"step": 1.5, "synchronous": False}),
+        (("loss", 1.0), {"timestamp": -5, "synchronous": False}),
+        (("loss", 1.0), {"run_id": "not a run", "synchronous": False}),
+        (("loss", 1.0), {"synchronous": True}),
+        (("loss", 1.0), {"step": 2, "synchronous": False}),
+        (("loss", 1.0), {"synchronous": False}),
+        ((), {"key": "loss", "value": 1.0, "synchronous": 0}),
+    ],
+)
+def test_the_compiled_log_metric_answers_as_python_does(
+    tmp_tracking: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    with mlflow.start_run():
+        got = [_outcome(lambda f=f: f(*args, **kwargs)) for f in (C_LOG_METRIC, PY_LOG_METRIC)]
+    assert got[0] == got[1]
+
+
+def test_the_compiled_log_metric_follows_the_async_switch_and_an_active_model(
+    tmp_tracking: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from asynctrack import config
+
+    with mlflow.start_run() as run:
+        monkeypatch.setenv("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+        assert C_LOG_METRIC("a", 1.0) is None  # synchronous: written when it returns
+        monkeypatch.setenv("MLFLOW_ENABLE_ASYNC_LOGGING", "true")
+        ops = C_LOG_METRIC("a", 2.0, step=1)
+        assert isinstance(ops, RunOperations)
+        ops.wait()
+        config.enable_async_logging(False)
+        try:
+            assert C_LOG_METRIC("a", 3.0, step=2) is None
+        finally:
+            config._async_override = None
+        with mlflow.set_active_model(name="m") as model:  # this thread's, until the block ends
+            C_LOG_METRIC("b", 1.5, step=3, synchronous=False)  # linked to the active model (Python path)
+        mlflow.flush_async_logging()
+    client = mlflow.MlflowClient()
+    assert [m.value for m in client.get_metric_history(run.info.run_id, "a")] == [1.0, 2.0, 3.0]
+    linked = client.get_logged_model(model.model_id).metrics or []
+    assert [(x.key, x.value, x.step) for x in linked] == [("b", 1.5, 3)]
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ import re
 import time
 from typing import Any
 
+import anyio
 import pytest
 
 from asynctrack.entities import LoggedModelStatus, Metric
@@ -154,7 +155,17 @@ async def _models(store: Any) -> dict[str, str]:
         ids[name] = m.model_id
         if acc is not None:
             await s.log_model_metrics(rid, [Metric("acc", acc, 100 + i, 0, m.model_id, "test", "dg", rid)])
+        await _next_millisecond(m.creation_timestamp)  # the tests order by creation time: no ties
     return ids
+
+
+async def _next_millisecond(ms: int) -> None:
+    """Return once the clock (milliseconds, as the stores stamp models) has passed ``ms`` (a margin of a
+    millisecond for the loop's clock, which is not the wall clock)."""
+    delay = (ms + 2) / 1000 - time.time()
+    if delay > 0:
+        await anyio.sleep(delay)
+    assert time.time_ns() // 1_000_000 > ms
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ from typing import Any
 
 __all__ = [
     "changes",
+    "compiled_calls",
     "median_of",
     "median_interval",
     "Server",
@@ -31,6 +32,16 @@ __all__ = [
     "verdict",
     "voluntary_switches",
 ]
+
+
+def compiled_calls() -> str:
+    """Whether this machine's asynctrack runs its compiled calls (docs/pipeline.md, "The compiled calls"),
+    for the header: the figures depend on it."""
+    try:
+        from asynctrack.pipeline import COMPILED
+    except ImportError:
+        return "asynctrack not importable here"
+    return "compiled calls on" if COMPILED else "compiled calls OFF (not built, or ASYNCTRACK_NO_EXTENSIONS)"
 
 
 def fmt(v: float | None) -> str:

@@ -51,7 +51,15 @@ from types import ModuleType
 from typing import Any, NamedTuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import changes, fmt, median_of, mlflow_version, verdict, voluntary_switches  # noqa: E402
+from _common import (  # noqa: E402
+    changes,
+    compiled_calls,
+    fmt,
+    median_of,
+    mlflow_version,
+    verdict,
+    voluntary_switches,
+)
 
 SCRIPT = os.path.abspath(__file__)
 RESULT_TAG = "BENCH-RESULT "
@@ -599,7 +607,7 @@ def parent(a: argparse.Namespace) -> None:
     version = mlflow_version()
     print(
         f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, repeats={a.repeats}, "
-        f"quick={a.quick}, BLAS threads={a.blas_threads}, MLflow "
+        f"quick={a.quick}, BLAS threads={a.blas_threads}, asynctrack {compiled_calls()}, MLflow "
         f"{version or 'NOT importable: MLflow side skipped'}",
         flush=True,
     )

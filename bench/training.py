@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import changes, fmt, median_interval, verdict, voluntary_switches  # noqa: E402
+from _common import changes, compiled_calls, fmt, median_interval, verdict, voluntary_switches  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 MLFLOW_VERSION = "3.17.2"
@@ -498,7 +498,8 @@ def parent(a: argparse.Namespace) -> None:
     ml_python = str(mlflow_training_python())
     print(
         f"bench/training.py: {a.pairs} rounds of 3 fits (off, on, floor) per framework and library, "
-        f"{a.steps} steps per fit, {N_METRICS} metrics per step; MLflow {MLFLOW_VERSION} in {ml_python}"
+        f"{a.steps} steps per fit, {N_METRICS} metrics per step; asynctrack {compiled_calls()}; MLflow "
+        f"{MLFLOW_VERSION} in {ml_python}"
     )
     everything: dict[str, Any] = {}
     rows = []

@@ -137,10 +137,22 @@ target_release(Target *t)
     Py_CLEAR(t->ring);
 }
 
+static int target_fill(Target *t, PyObject *queue, PyObject *p);
+
 /* 1: ready; 0: not this code's case (an in-memory queue, an odd prefix, a closed queue file): fall back;
-   -1: an error. */
+   -1: an error. Anything but 1 leaves nothing to release. */
 static int
 target_get(Target *t, PyObject *queue, PyObject *p)
+{
+    int ready = target_fill(t, queue, p);
+    if (ready != 1) {
+        target_release(t);
+    }
+    return ready;
+}
+
+static int
+target_fill(Target *t, PyObject *queue, PyObject *p)
 {
     memset(t, 0, sizeof(*t));
     t->ring = PyObject_GetAttr(queue, s_ring);
@@ -187,6 +199,46 @@ slot_at(Target *t, long long h)
     return (char *)t->buf.buf + off;
 }
 
+/* 0 with RuntimeError set until bind() has run (the module is only ever used through _queue.py, which
+   binds it on import). */
+static int
+is_bound(void)
+{
+    if (run_operations == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "asynctrack.pipeline._cqueue is not bound (bind())");
+        return 0;
+    }
+    return 1;
+}
+
+/* The arguments both queue calls share, (queue, p, r, ..., ..., timestamp, step): 1 when r is an intern
+   index and the timestamp and step are int64s of the fast path's range, 0 for anything else (the Python
+   method decides), -1 before bind(). */
+static int
+point_args(PyObject *const *args, Py_ssize_t nargs, long long *run, long long *ts, long long *step)
+{
+    if (!is_bound()) {
+        return -1;
+    }
+    return nargs == 7 && exact_ll(args[2], 0, UINT32_MAX, run) && exact_ll(args[5], 0, INT64_MAX, ts) &&
+           exact_ll(args[6], INT64_MIN, INT64_MAX, step);
+}
+
+/* ``name(*argv[1:])`` on argv[0], with a new int ``seq`` at argv[seq_at]: the Python code that takes a
+   slot past the fast path's bound (it waits for room or refuses, and voids the slot if it raises). */
+static PyObject *
+call_with_seq(PyObject *name, PyObject **argv, size_t nargs, size_t seq_at, long long seq)
+{
+    PyObject *seq_obj = PyLong_FromLongLong(seq);
+    if (seq_obj == NULL) {
+        return NULL;
+    }
+    argv[seq_at] = seq_obj;
+    PyObject *r = PyObject_VectorcallMethod(name, argv, nargs, NULL);
+    Py_DECREF(seq_obj);
+    return r;
+}
+
 /* After the records: the producer's last seq, the wake check, the call's RunOperations. */
 static PyObject *
 finish(PyObject *queue, PyObject *p, PyObject *ring, long long first, long long last, long long end)
@@ -230,19 +282,15 @@ PyDoc_STRVAR(put_metric_at_doc,
 static PyObject *
 put_metric_at(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (run_operations == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "asynctrack.pipeline._cqueue is not bound (bind())");
+    long long run, ts, step, k;
+    int usual = point_args(args, nargs, &run, &ts, &step);
+    if (usual < 0) {
         return NULL;
     }
-    if (nargs != 7) {
+    if (!usual || !PyUnicode_CheckExact(args[3]) || !PyFloat_CheckExact(args[4])) {
         goto fallback;
     }
     PyObject *queue = args[0], *p = args[1], *key = args[3], *value = args[4];
-    long long run, ts, step, k;
-    if (!PyUnicode_CheckExact(key) || !PyFloat_CheckExact(value) || !exact_ll(args[2], 0, UINT32_MAX, &run) ||
-        !exact_ll(args[5], 0, INT64_MAX, &ts) || !exact_ll(args[6], INT64_MIN, INT64_MAX, &step)) {
-        goto fallback;
-    }
     /* The intern table doubles as the cache of valid keys: a key not in it goes to Python's checks. */
     PyObject *names = PyObject_GetAttr(queue, s_name_ids);
     if (names == NULL) {
@@ -259,11 +307,10 @@ put_metric_at(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     Target t;
     int ready = target_get(&t, queue, p);
-    if (ready <= 0) {
-        target_release(&t);
-        if (ready < 0) {
-            return NULL;
-        }
+    if (ready < 0) {
+        return NULL;
+    }
+    if (ready == 0) {
         goto fallback;
     }
     PyObject *reserve = PyObject_GetAttr(t.ring, s_reserve);
@@ -289,12 +336,8 @@ put_metric_at(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
            if it raises. */
         PyBuffer_Release(&t.buf);
         t.buf.obj = NULL;
-        PyObject *seq_obj = PyLong_FromLongLong(seq);
-        PyObject *r = seq_obj == NULL ? NULL
-                                      : PyObject_CallMethodObjArgs(queue, s_put_metric_slow, t.ring, h_obj,
-                                                                   p, seq_obj, args[2], k_obj, value,
-                                                                   args[5], args[6], NULL);
-        Py_XDECREF(seq_obj);
+        PyObject *argv[10] = {queue, t.ring, h_obj, p, NULL, args[2], k_obj, value, args[5], args[6]};
+        PyObject *r = call_with_seq(s_put_metric_slow, argv, 10, 4, seq);
         if (r == NULL) {
             Py_DECREF(h_obj);
             target_release(&t);
@@ -318,18 +361,16 @@ PyDoc_STRVAR(put_points_at_doc,
 static PyObject *
 put_points_at(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (run_operations == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "asynctrack.pipeline._cqueue is not bound (bind())");
+    long long run, ts, step, k;
+    int usual = point_args(args, nargs, &run, &ts, &step);
+    if (usual < 0) {
         return NULL;
     }
-    if (nargs != 7) {
+    if (!usual) {
         goto fallback;
     }
     PyObject *queue = args[0], *p = args[1], *keys = args[3], *values = args[4];
-    long long run, ts, step, k;
-    if (!exact_ll(args[2], 0, UINT32_MAX, &run) || !exact_ll(args[5], 0, INT64_MAX, &ts) ||
-        !exact_ll(args[6], INT64_MIN, INT64_MAX, &step) ||
-        !(PyList_CheckExact(keys) || PyTuple_CheckExact(keys)) ||
+    if (!(PyList_CheckExact(keys) || PyTuple_CheckExact(keys)) ||
         !(PyList_CheckExact(values) || PyTuple_CheckExact(values))) {
         goto fallback;
     }
@@ -345,11 +386,10 @@ put_points_at(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     Target t;
     int ready = target_get(&t, queue, p);
-    if (ready <= 0) {
-        target_release(&t);
-        if (ready < 0) {
-            return NULL;
-        }
+    if (ready < 0) {
+        return NULL;
+    }
+    if (ready == 0) {
         goto fallback;
     }
     long long capacity;
@@ -428,12 +468,8 @@ put_points_at(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
         /* No room in the ring yet for this one: QueueFile.write_metric waits for it (and voids the slot if
            it raises, as the Python code does). */
-        PyObject *seq_obj = PyLong_FromLongLong(seq);
-        PyObject *r = seq_obj == NULL ? NULL
-                                      : PyObject_CallMethodObjArgs(t.ring, s_write_metric, h_obj, t.prefix,
-                                                                   seq_obj, args[2], k_obj, v_obj, args[5],
-                                                                   args[6], NULL);
-        Py_XDECREF(seq_obj);
+        PyObject *argv[9] = {t.ring, h_obj, t.prefix, NULL, args[2], k_obj, v_obj, args[5], args[6]};
+        PyObject *r = call_with_seq(s_write_metric, argv, 9, 3, seq);
         if (r == NULL) {
             Py_DECREF(slots);
             target_release(&t);

@@ -349,7 +349,7 @@ class OpQueue:
         p: Producer | None = getattr(self._local, "p", None)
         if p is None:
             p = self.producer()
-        return self.put_metric_at(p, r, key, value, timestamp, step)
+        return put_metric_at(self, p, r, key, value, timestamp, step)
 
     def put_metric_at(
         self, p: Producer, r: int, key: str, value: object, timestamp: object, step: object
@@ -656,12 +656,8 @@ def _load_compiled() -> ModuleType | None:
     return _cqueue
 
 
-# The hot calls as functions of the queue (``put_metric_at(queue, p, r, ...)``), for the callers on a
-# training step's path (fluent ``log_metric``/``log_metrics``, the integrations): the compiled ones where
-# they are built, which take the common case and hand every other to the methods above, else the methods
-# themselves. Either way the methods are the reference: the two write the same bytes
-# (tests/pipeline/test_compiled.py).
 _cqueue = _load_compiled()
+#: whether this process runs the compiled calls (``_cqueue.c``; docs/pipeline.md, "The compiled calls")
 COMPILED = _cqueue is not None
 
 
@@ -671,6 +667,11 @@ def compiled() -> ModuleType | None:
     return _cqueue
 
 
+# The hot calls as functions of the queue (``put_metric_at(queue, p, r, ...)``), for the callers on a
+# training step's path (fluent ``log_metric``/``log_metrics``, the client's ``log_metric``, the
+# integrations): the compiled ones where they are built, which take the common case and hand every other
+# to the methods above, else the methods themselves. Either way the methods are the reference: the two
+# write the same bytes (tests/pipeline/test_compiled.py).
 put_metric_at: Callable[[OpQueue, Producer, int, str, object, object, object], RunOperations] = (
     _cqueue.put_metric_at if _cqueue is not None else OpQueue.put_metric_at
 )

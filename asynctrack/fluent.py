@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Mapping
 from time import monotonic as _monotonic
 from time import time_ns as _time_ns
+from types import ModuleType
 from typing import Any, TypeVar, cast
 
 import numpy.typing as npt
@@ -546,12 +547,12 @@ def log_metric(
     return _log_metric_slow(key, value, step or 0, synchronous, ts, run_id)
 
 
-def _compiled_log_metric(python: _F) -> _F:
+def _compiled_log_metric(python: _F, extension: ModuleType | None = None) -> _F:
     """``log_metric`` with its hot path (an asynchronous point for the active run) compiled, where the
-    extension is built (``pipeline/_cqueue.c``): it makes the same checks in the same order and hands
-    every other call to ``python``, which stays the reference (``__wrapped__``; help and signature are
-    its own)."""
-    compiled = _queue_compiled()
+    extension is in use (``pipeline/_cqueue.c``; or ``extension``, for tests of the compiled path in a
+    process that runs Python): it makes the same checks in the same order and hands every other call to
+    ``python``, which stays the reference (``__wrapped__``; help and signature are its own)."""
+    compiled = extension if extension is not None else _queue_compiled()
     if compiled is None:
         return python
     fast = compiled.LogMetric(python, _state, _active_model, is_async_logging_enabled)

@@ -137,6 +137,24 @@ target_release(Target *t)
     Py_CLEAR(t->ring);
 }
 
+/* The ring's data into t->buf, writable: 0; -1 when the ring has no ``data``, -2 when its buffer cannot
+   be had (released: the queue file is closed), each with the exception set and t->buf left empty. */
+static int
+ring_buffer(Target *t)
+{
+    PyObject *data = PyObject_GetAttr(t->ring, s_data);
+    if (data == NULL) {
+        return -1;
+    }
+    int got = PyObject_GetBuffer(data, &t->buf, PyBUF_WRITABLE);
+    Py_DECREF(data);
+    if (got < 0) {
+        t->buf.obj = NULL;
+        return -2;
+    }
+    return 0;
+}
+
 static int target_fill(Target *t, PyObject *queue, PyObject *p);
 
 /* 1: ready; 0: not this code's case (an in-memory queue, an odd prefix, a closed queue file): fall back;
@@ -173,19 +191,13 @@ target_fill(Target *t, PyObject *queue, PyObject *p)
         get_ll(t->ring, s_bound, &t->bound) < 0) {
         return -1;
     }
-    PyObject *data = PyObject_GetAttr(t->ring, s_data);
-    if (data == NULL) {
-        return -1;
-    }
-    int got = PyObject_GetBuffer(data, &t->buf, PyBUF_WRITABLE);
-    Py_DECREF(data);
-    if (got < 0) {
+    int got = ring_buffer(t);
+    if (got == -2) {
         /* Released: the queue file is closed. The Python code refuses the call as it should. */
-        t->buf.obj = NULL;
         PyErr_Clear();
         return 0;
     }
-    return 1;
+    return got < 0 ? -1 : 1;
 }
 
 /* The slot at logical position h, or NULL (a bug: h & mask always leaves room for a record). */
@@ -401,7 +413,7 @@ put_points_at(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     /* Every slot at once, as reserve_many() takes them: consecutive next() calls on the ring's counter,
        atomic together because nothing here releases the GIL. */
-    PyObject *slots = PyList_New(count);
+    PyObject *slots = PyList_New(0);
     if (slots == NULL) {
         Py_DECREF(slots_iter);
         target_release(&t);
@@ -409,24 +421,16 @@ put_points_at(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     for (Py_ssize_t i = 0; i < count; i++) {
         PyObject *h = PyIter_Next(slots_iter);
-        if (h == NULL) {
-            /* Not possible for an itertools.count; the slots taken so far are given back. */
+        int kept = h == NULL ? -1 : PyList_Append(slots, h);
+        Py_XDECREF(h);
+        if (kept < 0) {
+            /* Not possible for an itertools.count: the slots taken so far are given back. */
             if (!PyErr_Occurred()) {
                 PyErr_SetString(PyExc_RuntimeError, "the queue file's slot counter ended");
             }
-            SavedError e;
-            error_save(&e);
-            PyObject *taken = PyList_GetSlice(slots, 0, i);
-            PyObject *r = taken ? PyObject_CallMethodOneArg(t.ring, s_void_all, taken) : NULL;
-            Py_XDECREF(r);
-            Py_XDECREF(taken);
-            error_restore(&e);
-            Py_DECREF(slots);
             Py_DECREF(slots_iter);
-            target_release(&t);
-            return NULL;
+            goto void_all;
         }
-        PyList_SET_ITEM(slots, i, h);
     }
     Py_DECREF(slots_iter);
     long long last_h = PyLong_AsLongLong(PyList_GET_ITEM(slots, count - 1));
@@ -444,11 +448,7 @@ put_points_at(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                 goto void_all;
             }
             Py_DECREF(r);
-            PyObject *data = PyObject_GetAttr(t.ring, s_data);
-            int got = data == NULL ? -1 : PyObject_GetBuffer(data, &t.buf, PyBUF_WRITABLE);
-            Py_XDECREF(data);
-            if (got < 0) {
-                t.buf.obj = NULL;
+            if (ring_buffer(&t) < 0) {
                 goto void_all;
             }
         }
@@ -483,10 +483,13 @@ put_points_at(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     target_release(&t);
     return ops;
 void_all: {
+    /* Every slot taken is given back (voided), keeping the error being raised. */
     SavedError e;
     error_save(&e);
-    PyObject *r = PyObject_CallMethodOneArg(t.ring, s_void_all, slots);
-    Py_XDECREF(r);
+    if (PyList_GET_SIZE(slots) > 0) {
+        PyObject *r = PyObject_CallMethodOneArg(t.ring, s_void_all, slots);
+        Py_XDECREF(r);
+    }
     error_restore(&e);
     Py_DECREF(slots);
     target_release(&t);

@@ -56,6 +56,7 @@ __all__ = [
     "NEVER",
     "OpQueue",
     "QueueStatistics",
+    "bind_compiled",
     "compiled",
     "put_metric_at",
     "put_points_at",
@@ -652,8 +653,13 @@ def _load_compiled() -> ModuleType | None:
         return None
     if not _cqueue.AVAILABLE:
         return None
-    _cqueue.bind(RunOperations, OpQueue.put_metric_at, OpQueue.put_points_at)
-    return _cqueue
+    return bind_compiled(_cqueue)
+
+
+def bind_compiled(extension: ModuleType) -> ModuleType:
+    """``extension`` (``_cqueue``) told what its calls return and which methods take every other case."""
+    extension.bind(RunOperations, OpQueue.put_metric_at, OpQueue.put_points_at)
+    return extension
 
 
 _cqueue = _load_compiled()

@@ -8,7 +8,6 @@ queues, on real queue files. Where the extension is not built these tests skip, 
 
 from __future__ import annotations
 
-import functools
 import inspect
 import math
 import os
@@ -25,10 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import asynctrack as mlflow
-from asynctrack import _active_model, fluent
+from asynctrack import fluent
 from asynctrack._batching._ops import METRIC_FRAME
 from asynctrack._int64 import INT64_MAX, INT64_MIN
-from asynctrack.config import is_async_logging_enabled
 from asynctrack.exceptions import MlflowException, QueueFull
 from asynctrack.integrations import _run
 from asynctrack.pipeline import _queue
@@ -51,12 +49,9 @@ PY_LOG_METRIC: Callable[..., RunOperations | None] = getattr(
 )
 C_LOG_METRIC: Callable[..., RunOperations | None] = fluent.log_metric
 if _cqueue is not None:
-    _cqueue.bind(RunOperations, OpQueue.put_metric_at, OpQueue.put_points_at)  # as _queue binds it
+    _queue.bind_compiled(_cqueue)
     if PY_LOG_METRIC is fluent.log_metric:
-        C_LOG_METRIC = _cqueue.LogMetric(
-            PY_LOG_METRIC, fluent._state, _active_model, is_async_logging_enabled
-        )
-        functools.update_wrapper(C_LOG_METRIC, PY_LOG_METRIC)
+        C_LOG_METRIC = fluent._compiled_log_metric(PY_LOG_METRIC, _cqueue)
 
 SIZE = 1 << 16
 PY_METRIC: Callable[..., RunOperations] = OpQueue.put_metric_at

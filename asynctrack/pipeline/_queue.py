@@ -12,7 +12,8 @@ side cheap and correct:
   a wake-up. The worker sets the limit before it
   sleeps and re-checks the deque; a caller compares the queue length with the limit after appending.
   Whichever happens second sees the other, so no operation is left behind, and a busy or lingering
-  worker costs callers one comparison.
+  worker costs callers one comparison. :meth:`OpQueue.nudge` (a run ended without waiting) wakes it and
+  skips the next linger, so what is queued is written now without anybody waiting for it.
 - **Back-pressure.** When ``capacity`` operations are queued, a caller blocks until the worker has taken
   a chunk (policy ``"block"``, the default) or gets :class:`~asynctrack.exceptions.QueueFull`
   (``RESOURCE_EXHAUSTED``) at once (policy ``"raise"``).
@@ -117,6 +118,7 @@ class OpQueue:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._event: asyncio.Event | None = None  # the worker's wake-up, set from any thread via the loop
         self._timed_out = False  # the worker's linger ended by its timer, not by a wake-up
+        self._urgent = False  # nudge(): the next cycle does not linger
         # Intern table for run ids and metric keys in metric frames: index -> string and back. Appended
         # under a lock, read without one (list and dict reads are atomic).
         self._names: list[str] = []
@@ -231,7 +233,8 @@ class OpQueue:
                 # system call hands the GIL to the loop thread in the middle of the caller's step.
                 event.clear()
                 self._wake_limit = self._high_water
-                if not dq and not self._waiters and not self._blocked and await self._linger(event, linger):
+                idle = not self._waiters and not self._blocked and not self._urgent
+                if not dq and idle and await self._linger(event, linger):
                     return  # woken: half full, a caller waits, or the queue closes
                 self._wake_limit = NEVER
                 if dq:
@@ -246,7 +249,8 @@ class OpQueue:
                 # Fewer, larger writes; the training loop keeps the GIL meanwhile.
                 event.clear()
                 self._wake_limit = self._high_water
-                if len(dq) < self._high_water and not self._waiters and not self._blocked:
+                idle = not self._waiters and not self._blocked and not self._urgent
+                if len(dq) < self._high_water and idle:
                     await self._linger(event, linger)
         finally:
             self._wake_limit = NEVER
@@ -275,6 +279,7 @@ class OpQueue:
 
     def take(self, n: int) -> list[bytes]:
         """Remove and return up to ``n`` frames, oldest first; callers blocked on a full queue wake."""
+        self._urgent = False
         dq = self._dq
         if self._ring is not None:
             # Runs of scalar metric frames come out joined, one frame per run (decode_chunk splits them).
@@ -290,6 +295,13 @@ class OpQueue:
         if self._blocked:
             self.notify()
         return frames
+
+    def nudge(self) -> None:
+        """Have the worker write what is queued now, without lingering and without waiting for it (a run
+        has ended: its last points and its status are worth writing at once, and nobody waits on them)."""
+        self._urgent = True
+        if self._sleeping():
+            self._wake()
 
     def producer_by_id(self, producer_id: int) -> Producer | None:
         """The producer with this id, or None if its thread (and every RunOperations of it) is gone."""

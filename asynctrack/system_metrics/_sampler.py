@@ -95,9 +95,14 @@ class Sampler:
             _running[self.run_id] = self
         self._thread.start()
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Take a last reading, log what was not logged yet, and end the thread (joined, bounded)."""
+    def stop(self, timeout: float = 5.0, *, wait: bool = True) -> None:
+        """Take a last reading, log what was not logged yet, and end the thread: joined (bounded by
+        ``timeout``), or with ``wait=False`` left to do so on its own (the integrations' end of training,
+        which does not wait for the run's end either): the thread then leaves the registry as it ends, and
+        the exit hook still joins it if it has not."""
         self._stop.set()
+        if not wait:
+            return
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout)
             if self._thread.is_alive():
@@ -115,6 +120,7 @@ class Sampler:
             self._read()  # the stretch since the last reading, up to end_run
             if self._pending:
                 self._publish()
+                self._queue_of().nudge()  # the run has ended: no reason to linger over the last step
         except Exception:  # never let a probe kill the thread silently: say so once
             _log.exception("asynctrack: system metrics sampling of run %s stopped", self.run_id)
         finally:
@@ -123,6 +129,8 @@ class Sampler:
                 totals["cpu_seconds"] += self.cpu_seconds
                 totals["wall_seconds"] += time.monotonic() - self._started
                 totals["samplers"] += 1
+                if _running.get(self.run_id) is self:
+                    del _running[self.run_id]
 
     def _read(self) -> None:
         sample: Sample = {}

@@ -82,6 +82,44 @@ def test_a_run_shorter_than_one_interval_still_gets_one_step(tmp_tracking: str, 
     assert [m.step for m in history] == [0] and history[0].value > 0
 
 
+def test_an_integration_ends_its_run_without_joining_the_sampler(tmp_tracking: str, monkeypatch) -> None:
+    """At the end of training the integrations do not wait (``fluent._terminate(wait=False)``): the sampler
+    takes its last reading in its own thread, logs it and leaves the registry as it ends; that reading is
+    written without a flush (the worker is nudged; the lingers here are a minute)."""
+    from asynctrack.integrations._run import TrainingRun
+    from asynctrack.pipeline import close_pipelines
+    from asynctrack.system_metrics import running
+
+    monkeypatch.delenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", raising=False)  # 10 s: no step before
+    monkeypatch.setenv("ASYNCTRACK_LINGER_MS", "60000")
+    monkeypatch.setenv("ASYNCTRACK_MAX_LINGER_MS", "60000")
+    close_pipelines()
+    run = TrainingRun(log_system_metrics=True)
+    run.log_metrics({"loss": 1.0}, 0)
+    rid = run.run_id
+    (thread,) = _sampler_threads()
+    run.finish("FINISHED")
+    thread.join(30)
+    assert not thread.is_alive() and running(rid) is None
+    client = asynctrack.MlflowClient()
+    deadline = time.monotonic() + 30  # generous; without the nudge: a minute
+    key = "system/disk_usage_megabytes"
+
+    def written() -> list[int]:  # read from another thread, which has nothing of its own to wait for
+        out: list[list[int]] = []
+        reader = threading.Thread(
+            target=lambda: out.append([m.step for m in client.get_metric_history(rid, key)])
+        )
+        reader.start()
+        reader.join()
+        return out[0]
+
+    while not written() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert written() == [0]
+    assert client.get_run(rid).info.status == "FINISHED"
+
+
 def test_switches(tmp_tracking: str, fast_sampling: None, monkeypatch) -> None:
     with asynctrack.start_run() as run:  # off by default
         assert _sampler_threads() == []

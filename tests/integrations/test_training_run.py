@@ -7,6 +7,7 @@ and its cache following the pipeline after the pipelines are closed and made aga
 from __future__ import annotations
 
 import logging
+import time
 
 import numpy as np
 import pytest
@@ -92,13 +93,18 @@ def test_the_cache_follows_a_new_pipeline(tmp_tracking: str) -> None:
 
 
 @pytest.mark.parametrize("via_fluent", [True, False])
-def test_finish_returns_with_every_point_written_and_the_run_ended(
-    tmp_tracking: str, via_fluent: bool
+def test_finish_queues_the_end_and_the_worker_writes_it_at_once(
+    tmp_tracking: str, via_fluent: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``finish`` waits once, on the status change queued behind the data: when it returns, another
-    thread (with no operations of its own to wait for) reads every point and the ended run."""
+    """``finish`` does not wait for the store: the status change is queued behind the data and the worker
+    nudged. With a linger of a minute, only that nudge can make another thread (with no operations of its
+    own to wait for) see every point and the ended run within the test's wait; this thread sees them at
+    once (a read waits for the reader's own operations)."""
     import concurrent.futures
 
+    monkeypatch.setenv("ASYNCTRACK_LINGER_MS", "60000")
+    monkeypatch.setenv("ASYNCTRACK_MAX_LINGER_MS", "60000")
+    close_pipelines()  # the next call makes a pipeline with these lingers
     if not via_fluent:
         asynctrack.start_run(run_name="the user's own run")  # the integration then makes a run of its own
         run = TrainingRun(run_name="beside", use_active=False)
@@ -108,6 +114,8 @@ def test_finish_returns_with_every_point_written_and_the_run_ended(
         for step in range(3000):
             run.log_metrics({"loss": float(step), "acc": step / 3000}, step)
         run.finish("FAILED")
+        if via_fluent:
+            assert asynctrack.active_run() is None  # the integration's run is off the stack at once
 
         def read() -> tuple[str, list[int], list[int]]:
             client = asynctrack.MlflowClient()
@@ -115,9 +123,38 @@ def test_finish_returns_with_every_point_written_and_the_run_ended(
             steps = [m.step for m in client.get_metric_history(run.run_id, "loss")]
             return info.status, steps, [m.step for m in client.get_metric_history(run.run_id, "acc")]
 
+        every = (list(range(3000)), list(range(3000)))
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            status, loss, acc = pool.submit(read).result()
+            deadline = time.monotonic() + 30.0  # generous; without the nudge: a minute
+            while True:
+                status, loss, acc = pool.submit(read).result()
+                if status != "RUNNING" or time.monotonic() > deadline:
+                    break
+                time.sleep(0.01)
         assert status == "FAILED"
-        assert loss == list(range(3000)) and acc == list(range(3000))
+        assert (loss, acc) == every  # the status is written with or after the data, never before
+        status, loss, acc = read()
+        assert status == "FAILED" and (loss, acc) == every
     finally:
         asynctrack.end_run()
+
+
+def test_a_read_right_after_finish_sees_the_end(tmp_tracking: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In the thread that trained, reading right after ``finish`` gives the ended run with all its points
+    (the read waits for that thread's queued operations), and so does any thread after a flush."""
+    import concurrent.futures
+
+    monkeypatch.setenv("ASYNCTRACK_LINGER_MS", "60000")
+    monkeypatch.setenv("ASYNCTRACK_MAX_LINGER_MS", "60000")
+    close_pipelines()
+    run = TrainingRun(run_name="fluent")
+    for step in range(500):
+        run.log_metrics({"loss": float(step)}, step)
+    run.finish("KILLED")
+    assert asynctrack.MlflowClient().get_run(run.run_id).info.status == "KILLED"
+    assert asynctrack.last_active_run().info.status == "KILLED"  # type: ignore[union-attr]
+    asynctrack.flush_async_logging()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        other = pool.submit(lambda: asynctrack.MlflowClient().get_run(run.run_id)).result()
+    assert other.info.status == "KILLED" and other.info.end_time is not None
+    assert _history(run.run_id)["loss"] == [(s, float(s)) for s in range(500)]

@@ -120,6 +120,47 @@ async def test_a_waiting_caller_cuts_the_linger_short() -> None:
     assert waited == [None]
 
 
+async def test_nudge_wakes_a_lingering_worker_and_skips_its_next_linger() -> None:
+    """``nudge`` (a run ended without waiting) ends a linger at once, and a worker woken from idle by it
+    does not linger either: nobody waits, yet what is queued is taken now (the lingers here are an hour,
+    so only the nudge can end them)."""
+    q = OpQueue(1000)
+    q.attach(asyncio.get_running_loop())
+    q.put(frame())
+    woke = anyio.Event()
+
+    async def worker() -> None:
+        await q.wait_for_work(linger=3600.0, target=1000)
+        woke.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(worker)
+        await settle()
+        assert not woke.is_set()  # lingering for a batch
+        q.nudge()
+        with anyio.fail_after(30):
+            await woke.wait()
+    assert q.take(10) == [b"op:1:1"]
+    # Idle now: an operation wakes the worker, which would then linger for its batch; nudged, it does not.
+    woke = anyio.Event()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(worker)
+        await settle()
+        q.put(frame())
+        q.nudge()
+        with anyio.fail_after(30):
+            await woke.wait()
+    assert q.take(10) == [b"op:1:2"]
+    # take() spent the nudge: the next operation is lingered over again, as usual.
+    woke = anyio.Event()
+    q.put(frame())
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(worker)
+        await settle()
+        assert not woke.is_set()
+        tg.cancel_scope.cancel()
+
+
 class CountingLoop:
     """A loop stand-in that counts the wake-ups scheduled on it (and passes them on)."""
 

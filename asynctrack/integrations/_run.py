@@ -27,6 +27,7 @@ from asynctrack.client import MlflowClient
 from asynctrack.exceptions import MlflowException
 from asynctrack.pipeline._operations import RunOperations
 from asynctrack.pipeline._queue import OpQueue
+from asynctrack.pipeline._queue import put_dict_at as _put_dict_at
 from asynctrack.pipeline._queue import put_points_at as _put_points_at
 from asynctrack.validation import check_metric
 
@@ -34,7 +35,6 @@ __all__ = ["TrainingRun", "check_every_n_step", "flatten", "status_of_exception"
 
 _log = logging.getLogger("asynctrack")
 _time_ns = time.time_ns
-_FLOAT_OR_INT = frozenset((float, int))
 
 # MLflow's key rule (validation.py): word characters, '/', '.', '-', ' ' and ':'. Anything else is removed,
 # as Lightning's MLFlowLogger does, with one warning per key.
@@ -206,11 +206,10 @@ class TrainingRun:
 
         This runs in the training step, once per logged step. A framework logs the same keys step after
         step (Lightning adds an int ``epoch`` to its floats), so a dict with the keys of the last one, in the
-        same order, and only float or int values, goes in without a Python-level pass over it: the keys are
-        compared as a tuple, the values converted by ``map(float, ...)``, and the points packed by one
-        ``put_points_at``. Any other dict takes one pass in which a key seen before with a float value
-        costs a dict lookup and two appends, and anything else (a new key, a value of another type) takes
-        :meth:`_point`."""
+        same order, only float or int values and an int step, goes in through one ``put_dict_at`` call
+        (compiled where the extension is built: no Python-level pass over it). Any other dict takes one
+        pass in which a key seen before with a float value costs a dict lookup and two appends, and
+        anything else (a new key, a value of another type) takes :meth:`_point`."""
         rid = self.run_id
         client = self._client
         assert client is not None
@@ -218,22 +217,17 @@ class TrainingRun:
         if queue is not self._fast_queue:
             self._fast_queue, self._fast_run = queue, queue.intern(rid)
             self._fast_ids, self._fast_dicts = {}, {}
+        seen = self._fast_dicts.get(prefix)
+        if (
+            seen is not None
+            and _put_dict_at(queue, queue.producer(), self._fast_run, seen, metrics, step) is not None
+        ):
+            return
         ts = _time_ns() // 1_000_000
         step = int(step)
         if not _INT64_MIN <= step <= _INT64_MAX:
             check_metric("step", 0.0, ts, step)  # raises MLflow's error for the step
         names = tuple(metrics)
-        seen = self._fast_dicts.get(prefix)
-        if seen is not None and seen[0] == names:
-            values = list(metrics.values())
-            if _FLOAT_OR_INT.issuperset(map(type, values)):
-                try:
-                    values = list(map(float, values))
-                except OverflowError:  # an int past float's range: the pass below drops it, warning
-                    pass
-                else:
-                    _put_points_at(queue, queue.producer(), self._fast_run, seen[1], values, ts, step)
-                    return
         ids = self._fast_ids.get(prefix)
         if ids is None:
             ids = self._fast_ids[prefix] = {}

@@ -1,7 +1,7 @@
 /* The calls a training step makes, compiled: asynctrack.pipeline._cqueue.
 
-   put_metric_at() and put_points_at() are OpQueue's methods of the same names (pipeline/_queue.py), which
-   stay the reference: these functions take their common case, a scalar metric written into the queue file
+   put_metric_at(), put_points_at() and put_dict_at() are OpQueue's methods of the same names
+   (pipeline/_queue.py), which stay the reference: these functions take their common case, a scalar metric written into the queue file
    (_ring.py), and hand anything else to the Python method unchanged (an in-memory queue, a key not yet
    checked and interned, a value that is not a float, a full ring or queue, the wrong arguments). Both
    write exactly the bytes the Python code writes (METRIC_RECORD: "<13sqIIdqq3xQ"), commit word last, and
@@ -34,6 +34,7 @@
 static PyObject *run_operations = NULL;
 static PyObject *py_put_metric_at = NULL;
 static PyObject *py_put_points_at = NULL;
+static PyObject *py_put_dict_at = NULL;
 
 static PyObject *s_ring, *s_name_ids, *s_wake_limit, *s_wake, *s_capacity, *s_make_room;
 static PyObject *s_put_metric_slow, *s_issued, *s_prefix, *s_data, *s_mask, *s_bound, *s_taken;
@@ -499,6 +500,97 @@ fallback:
     return PyObject_Vectorcall(py_put_points_at, args, nargs, NULL);
 }
 
+PyDoc_STRVAR(put_dict_at_doc,
+"put_dict_at(queue, p, r, seen, metrics, step) -> RunOperations | None\n\n"
+"OpQueue.put_dict_at, compiled for an exact dict with seen's keys in order (exact str), exact float or\n"
+"int values and an int64 step; anything else goes to the Python method.");
+
+static PyObject *now_ms(void);
+
+/* A training step's dict of metrics (the integrations' hot path): its values packed by put_points_at's
+   code. Decides only the common case; every other (a key that differs or is not an exact str, a value of
+   another type or an int past float's range, another step type) is the Python method's, which answers
+   None for what it does not take either. */
+static PyObject *
+put_dict_at(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (!is_bound()) {
+        return NULL;
+    }
+    if (nargs != 6) {
+        goto fallback;
+    }
+    PyObject *seen = args[3], *metrics = args[4];
+    long long step;
+    if (!PyDict_CheckExact(metrics) || !PyTuple_CheckExact(seen) || PyTuple_GET_SIZE(seen) != 2 ||
+        !exact_ll(args[5], INT64_MIN, INT64_MAX, &step)) {
+        goto fallback;
+    }
+    PyObject *names = PyTuple_GET_ITEM(seen, 0), *keys = PyTuple_GET_ITEM(seen, 1);
+    Py_ssize_t count = PyDict_GET_SIZE(metrics);
+    if (!PyTuple_CheckExact(names) || PyTuple_GET_SIZE(names) != count || count == 0) {
+        goto fallback;
+    }
+    PyObject *values = PyList_New(count);
+    if (values == NULL) {
+        return NULL;
+    }
+    Py_ssize_t pos = 0, i = 0;
+    PyObject *k, *v;
+    /* Only exact str keys are compared here (no Python code runs, so the dict cannot change under us). */
+    while (PyDict_Next(metrics, &pos, &k, &v)) {
+        if (i >= count) {
+            Py_DECREF(values);
+            goto fallback;
+        }
+        PyObject *name = PyTuple_GET_ITEM(names, i);
+        if (k != name && !(PyUnicode_CheckExact(k) && PyUnicode_CheckExact(name) &&
+                           PyUnicode_Compare(k, name) == 0)) {
+            Py_DECREF(values);
+            goto fallback;
+        }
+        PyObject *f;
+        if (PyFloat_CheckExact(v)) {
+            f = Py_NewRef(v);
+        }
+        else if (PyLong_CheckExact(v)) {
+            double d = PyLong_AsDouble(v);
+            if (d == -1.0 && PyErr_Occurred()) {
+                PyErr_Clear(); /* past float's range: the Python method's */
+                Py_DECREF(values);
+                goto fallback;
+            }
+            f = PyFloat_FromDouble(d);
+            if (f == NULL) {
+                Py_DECREF(values);
+                return NULL;
+            }
+        }
+        else {
+            Py_DECREF(values);
+            goto fallback;
+        }
+        PyList_SET_ITEM(values, i, f);
+        i++;
+    }
+    if (i != count) {
+        Py_DECREF(values);
+        goto fallback;
+    }
+    PyObject *ts = now_ms();
+    if (ts == NULL) {
+        Py_DECREF(values);
+        return NULL;
+    }
+    PyObject *argv[7] = {args[0], args[1], args[2], keys, values, ts, args[5]};
+    PyObject *ops = put_points_at(module, argv, 7);
+    Py_DECREF(ts);
+    Py_DECREF(values);
+    return ops;
+fallback:
+    return PyObject_Vectorcall(py_put_dict_at, args, nargs, NULL);
+}
+
 /* -- fluent log_metric's asynchronous path -------------------------------------------------------- */
 
 /* The parameters of asynctrack.fluent.log_metric, in order. */
@@ -714,32 +806,34 @@ static PyTypeObject LogMetricType = {
 };
 
 PyDoc_STRVAR(bind_doc,
-"bind(run_operations, put_metric_at, put_points_at)\n\n"
+"bind(run_operations, put_metric_at, put_points_at, put_dict_at)\n\n"
 "The RunOperations type the calls return and the Python methods that take every other case.");
 
 static PyObject *
 bind(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "bind() takes 3 arguments");
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "bind() takes 4 arguments");
         return NULL;
     }
     Py_XSETREF(run_operations, Py_NewRef(args[0]));
     Py_XSETREF(py_put_metric_at, Py_NewRef(args[1]));
     Py_XSETREF(py_put_points_at, Py_NewRef(args[2]));
+    Py_XSETREF(py_put_dict_at, Py_NewRef(args[3]));
     Py_RETURN_NONE;
 }
 
 static PyMethodDef methods[] = {
     {"put_metric_at", (PyCFunction)(void (*)(void))put_metric_at, METH_FASTCALL, put_metric_at_doc},
     {"put_points_at", (PyCFunction)(void (*)(void))put_points_at, METH_FASTCALL, put_points_at_doc},
+    {"put_dict_at", (PyCFunction)(void (*)(void))put_dict_at, METH_FASTCALL, put_dict_at_doc},
     {"bind", (PyCFunction)(void (*)(void))bind, METH_FASTCALL, bind_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT, "asynctrack.pipeline._cqueue",
-    "OpQueue's put_metric_at and put_points_at, compiled (see _cqueue.c).", -1, methods,
+    "OpQueue's put_metric_at, put_points_at and put_dict_at, compiled (see _cqueue.c).", -1, methods,
 };
 
 PyMODINIT_FUNC

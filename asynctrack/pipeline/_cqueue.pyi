@@ -1,6 +1,7 @@
-"""Types of the compiled calls (``_cqueue.c``): OpQueue's ``put_metric_at`` and ``put_points_at``."""
+"""Types of the compiled calls (``_cqueue.c``): OpQueue's ``put_metric_at``, ``put_points_at`` and
+``put_dict_at``."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
@@ -9,6 +10,8 @@ from asynctrack.pipeline._queue import OpQueue
 
 _PutMetric = Callable[[OpQueue, Producer, int, str, object, object, object], RunOperations]
 _PutPoints = Callable[[OpQueue, Producer, int, Sequence[int], Sequence[float], int, int], RunOperations]
+_Seen = tuple[tuple[object, ...], Sequence[int]]
+_PutDict = Callable[[OpQueue, Producer, int, _Seen, Mapping[Any, object], object], RunOperations | None]
 
 AVAILABLE: int
 
@@ -16,6 +19,7 @@ def bind(
     run_operations: type[RunOperations],
     put_metric_at: _PutMetric,
     put_points_at: _PutPoints,
+    put_dict_at: _PutDict,
     /,
 ) -> None: ...
 def put_metric_at(
@@ -31,6 +35,9 @@ def put_points_at(
     step: int,
     /,
 ) -> RunOperations: ...
+def put_dict_at(
+    queue: OpQueue, p: Producer, r: int, seen: _Seen, metrics: Mapping[Any, object], step: object, /
+) -> RunOperations | None: ...
 
 class LogMetric:
     """``fluent.log_metric`` with its asynchronous path to the active run compiled."""

@@ -30,11 +30,12 @@ import asyncio
 import contextlib
 import itertools
 import threading
+import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import ModuleType
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from asynctrack._batching import _ops
 from asynctrack._int64 import INT64_MAX as _INT64_MAX
@@ -71,6 +72,7 @@ MAX_BIG_FRAMES = 64
 _pack_metric = _ops.pack_metric
 _pack_record = METRIC_RECORD.pack_into
 _METRIC_TAG = _ops.METRIC_TAG
+_FLOAT_OR_INT = frozenset((float, int))
 
 
 class QueueStatistics(NamedTuple):
@@ -516,6 +518,32 @@ class OpQueue:
             self._wake()
         return RunOperations(p, first, last_seq)
 
+    def put_dict_at(
+        self,
+        p: Producer,
+        r: int,
+        seen: tuple[tuple[object, ...], Sequence[int]],
+        metrics: Mapping[Any, object],
+        step: object,
+    ) -> RunOperations | None:
+        """Enqueue a training step's ``metrics`` as points of run ``r`` at ``step`` and now, when they are
+        the usual dict: an exact dict whose keys are ``seen[0]``, in order (their intern indexes are
+        ``seen[1]``: the integrations' ``TrainingRun`` caches them from the last such dict), every value a
+        float or an int, and ``step`` an int in int64's range. None, with nothing queued, for anything
+        else: the caller then takes its own pass over the dict, which checks every key and value."""
+        if type(metrics) is not dict or type(step) is not int or not _INT64_MIN <= step <= _INT64_MAX:
+            return None
+        if tuple(metrics) != seen[0]:
+            return None
+        values = list(metrics.values())
+        if not values or not _FLOAT_OR_INT.issuperset(map(type, values)):
+            return None
+        try:
+            floats = list(map(float, values))
+        except OverflowError:  # an int past float's range
+            return None
+        return put_points_at(self, p, r, seen[1], floats, time.time_ns() // 1_000_000, step)
+
     def put(self, make: Callable[[int, int], bytes]) -> RunOperations:
         """Enqueue the encoded operation ``make(producer_id, seq)``."""
         p = self.producer()
@@ -670,7 +698,7 @@ def _load_compiled() -> ModuleType | None:
 
 def bind_compiled(extension: ModuleType) -> ModuleType:
     """``extension`` (``_cqueue``) told what its calls return and which methods take every other case."""
-    extension.bind(RunOperations, OpQueue.put_metric_at, OpQueue.put_points_at)
+    extension.bind(RunOperations, OpQueue.put_metric_at, OpQueue.put_points_at, OpQueue.put_dict_at)
     return extension
 
 
@@ -696,3 +724,7 @@ put_metric_at: Callable[[OpQueue, Producer, int, str, object, object, object], R
 put_points_at: Callable[[OpQueue, Producer, int, Sequence[int], Sequence[float], int, int], RunOperations] = (
     _cqueue.put_points_at if _cqueue is not None else OpQueue.put_points_at
 )
+put_dict_at: Callable[
+    [OpQueue, Producer, int, tuple[tuple[object, ...], Sequence[int]], Mapping[Any, object], object],
+    RunOperations | None,
+] = _cqueue.put_dict_at if _cqueue is not None else OpQueue.put_dict_at

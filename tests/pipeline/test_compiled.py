@@ -1,7 +1,8 @@
 """The compiled hot calls (pipeline/_cqueue.c) against their reference, OpQueue's Python methods.
 
-``put_metric_at`` and ``put_points_at`` must write exactly the bytes the Python methods write, take the
-same decisions (refuse, block, fall back) and raise the same errors. Each test drives both on identical
+``put_metric_at``, ``put_points_at`` and ``put_dict_at`` must write exactly the bytes the Python methods
+write (``put_dict_at``'s own timestamp aside: each call reads the clock), take the same decisions (refuse,
+block, fall back, decline) and raise the same errors. Each test drives both on identical
 queues, on real queue files. Where the extension is not built these tests skip, except in CI
 (``ASYNCTRACK_TEST_REQUIRE_EXTENSIONS=1``, set by .ci/run), where a missing extension fails.
 """
@@ -56,6 +57,7 @@ if _cqueue is not None:
 SIZE = 1 << 16
 PY_METRIC: Callable[..., RunOperations] = OpQueue.put_metric_at
 PY_POINTS: Callable[..., RunOperations] = OpQueue.put_points_at
+PY_DICT: Callable[..., RunOperations | None] = OpQueue.put_dict_at
 
 
 def _c_metric(*args: Any) -> RunOperations:
@@ -66,6 +68,11 @@ def _c_metric(*args: Any) -> RunOperations:
 def _c_points(*args: Any) -> RunOperations:
     assert _cqueue is not None
     return _cqueue.put_points_at(*args)
+
+
+def _c_dict(*args: Any) -> RunOperations | None:
+    assert _cqueue is not None
+    return _cqueue.put_dict_at(*args)
 
 
 class Side:
@@ -111,6 +118,7 @@ def test_the_extension_is_what_the_queue_uses() -> None:
         assert _queue.COMPILED and _queue.put_metric_at is _cqueue.put_metric_at
         assert fluent._put_metric_at is _cqueue.put_metric_at
         assert _run._put_points_at is _cqueue.put_points_at
+        assert _run._put_dict_at is _cqueue.put_dict_at
 
 
 _floats = st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=True)
@@ -156,6 +164,92 @@ def test_a_call_of_points_is_byte_for_byte_the_python_one(
     assert (ops_c._first, ops_c._last) == (ops_py._first, ops_py._last) == (i + 1, i + len(values))
     assert c.p.issued == py.p.issued == i + len(values)
     assert c.drain() == py.drain()
+
+
+_NAMES = ("loss", "acc", "lr")
+
+
+def _dict_outcome(side: Side, put: Callable[..., RunOperations | None], metrics: Any, step: Any) -> Any:
+    """What ``put`` made of a step's dict: declined (None, nothing queued), or the records written with
+    their timestamps checked against the clock around the call and then masked, or the error."""
+    import time
+
+    i = side.p.issued
+    seen = (_NAMES, [side.queue.intern(k) for k in _NAMES])
+    before = time.time_ns() // 1_000_000
+    try:
+        ops = put(side.queue, side.p, side.run, seen, metrics, step)
+    except Exception as exc:
+        return (type(exc), str(exc))
+    after = time.time_ns() // 1_000_000
+    if ops is None:
+        assert side.p.issued == i  # declined: nothing queued
+        return None
+    records = []
+    for j in range(ops._first - 1, ops._last):
+        fields = list(METRIC_RECORD.unpack(side.record(j)))
+        assert before <= fields[5] <= after  # the call's own clock reading
+        fields[5] = 0
+        records.append(METRIC_RECORD.pack(*fields))  # bytes: a NaN compares equal to itself there
+    side.drain()
+    return ((ops._first, ops._last), records)
+
+
+_values = st.one_of(
+    _floats,
+    st.integers(-(2**70), 2**70),  # past float's range at 2**1024 only: these convert
+    st.sampled_from([2**1024, True, "1.5", None]),  # past float's range, a bool, a string, None: declined
+)
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+@given(
+    values=st.lists(_values, min_size=3, max_size=3),
+    step=st.one_of(_steps, st.sampled_from([INT64_MAX + 1, INT64_MIN - 1, 3.0, True, "3"])),
+)
+def test_a_steps_dict_is_what_python_makes_of_it(
+    sides: tuple[Side, Side], values: list[Any], step: Any
+) -> None:
+    c, py = sides
+    metrics = dict(zip(_NAMES, values, strict=True))
+    got_c = _dict_outcome(c, _c_dict, dict(metrics), step)
+    got_py = _dict_outcome(py, PY_DICT, dict(metrics), step)
+    assert got_c == got_py
+    usual = all(type(v) is float or (type(v) is int and abs(v) < 2**1024) for v in values)
+    assert (got_c is not None) == (usual and type(step) is int and INT64_MIN <= step <= INT64_MAX)
+
+
+@pytest.mark.parametrize(
+    "metrics",
+    [
+        {"loss": 1.0, "acc": 2.0},  # a key fewer
+        {"loss": 1.0, "acc": 2.0, "lr": 3.0, "epoch": 0},  # a key more
+        {"acc": 2.0, "loss": 1.0, "lr": 3.0},  # another order
+        {"loss": 1.0, "acc": 2.0, "LR": 3.0},  # another key
+        {"loss": 1.0, "acc": 2.0, 7: 3.0},  # a key that is not a str
+        {},
+    ],
+)
+def test_a_dict_with_other_keys_is_declined_on_both_paths(
+    sides: tuple[Side, Side], metrics: dict[Any, Any]
+) -> None:
+    c, py = sides
+    assert _dict_outcome(c, _c_dict, metrics, 5) is None
+    assert _dict_outcome(py, PY_DICT, metrics, 5) is None
+
+
+def test_a_mapping_that_is_not_a_dict_and_str_subclass_keys_go_to_python(sides: tuple[Side, Side]) -> None:
+    from collections import OrderedDict
+
+    class Key(str):
+        pass
+
+    c, py = sides
+    ordered = OrderedDict((k, 1.0) for k in _NAMES)
+    assert _dict_outcome(c, _c_dict, ordered, 5) is None is _dict_outcome(py, PY_DICT, ordered, 5)
+    subclassed = {Key(k): 2.0 for k in _NAMES}  # equal to the names: Python's comparison takes it
+    got_c, got_py = _dict_outcome(c, _c_dict, subclassed, 5), _dict_outcome(py, PY_DICT, subclassed, 5)
+    assert got_c is not None and got_c == got_py
 
 
 @pytest.mark.parametrize(

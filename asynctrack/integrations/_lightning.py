@@ -49,8 +49,9 @@ def _build(pl: Any) -> type:
         """A Lightning logger writing to asynctrack without ever waiting in the training loop.
 
         Hyperparameters become params (nested ones flattened as ``outer/inner``; MLflow's truncation of
-        long values), ``log_metrics`` queues every value at Lightning's global step, ``finalize`` waits for
-        everything and ends the run it started as FINISHED, FAILED (an exception) or KILLED (Ctrl-C).
+        long values), ``log_metrics`` queues every value at Lightning's global step, ``finalize`` ends the run
+        it started as FINISHED, FAILED (an exception) or KILLED (Ctrl-C), queued behind everything logged
+        (without waiting for the store: ``TrainingRun.finish``).
         ``log_model`` is Lightning's ``MLFlowLogger`` option: ``True`` uploads the checkpoints of each
         ``ModelCheckpoint`` when training ends, ``"all"`` each one as it is saved. Under DDP only global
         rank 0 logs (the other ranks never start a run).

@@ -25,6 +25,7 @@ from asynctrack._int64 import INT64_MAX as _INT64_MAX
 from asynctrack._int64 import INT64_MIN as _INT64_MIN
 from asynctrack.client import MlflowClient
 from asynctrack.exceptions import MlflowException
+from asynctrack.pipeline import _registry
 from asynctrack.pipeline._operations import RunOperations
 from asynctrack.pipeline._queue import OpQueue
 from asynctrack.pipeline._queue import put_dict_at as _put_dict_at
@@ -112,6 +113,9 @@ class TrainingRun:
         # per key prefix, the keys of the last dict that went in whole (a tuple, in order) and their intern
         # indexes: a framework logs the same keys step after step
         self._fast_dicts: dict[str, tuple[tuple[Any, ...], list[int]]] = {}
+        # per thread: (the pipelines' generation, queue, this thread's producer, run index), for the
+        # repeated-keys path of log_metrics
+        self._step_local = threading.local()
         self._artifact_ops: list[RunOperations] = []
         self.finished_status: str | None = None
 
@@ -121,11 +125,14 @@ class TrainingRun:
         state["_lock"] = None
         state["_client"] = None
         state["_artifact_ops"] = []
+        state["_step_local"] = None
+        state["_fast_queue"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._lock = threading.Lock()
+        self._step_local = threading.local()
         if self._run_id is not None:
             self._client = MlflowClient(self.tracking_uri)
 
@@ -207,21 +214,29 @@ class TrainingRun:
         This runs in the training step, once per logged step. A framework logs the same keys step after
         step (Lightning adds an int ``epoch`` to its floats), so a dict with the keys of the last one, in the
         same order, only float or int values and an int step, goes in through one ``put_dict_at`` call
-        (compiled where the extension is built: no Python-level pass over it). Any other dict takes one
-        pass in which a key seen before with a float value costs a dict lookup and two appends, and
-        anything else (a new key, a value of another type) takes :meth:`_point`."""
+        (compiled where the extension is built: no Python-level pass over it), with the queue, this
+        thread's producer and the run's index taken from a per-thread cache that is valid while the
+        pipelines' generation holds (fork and ``close_pipelines`` change it): each Python-level call a
+        step makes costs about a microsecond once the framework's step has evicted the caches. Any other
+        dict takes one pass in which a key seen before with a float value costs a dict lookup and two
+        appends, and anything else (a new key, a value of another type) takes :meth:`_point`."""
+        top = getattr(self._step_local, "top", None)
+        if top is not None and top[0] == _registry.generation:
+            seen = self._fast_dicts.get(prefix)
+            if seen is not None and _put_dict_at(top[1], top[2], top[3], seen, metrics, step) is not None:
+                return
         rid = self.run_id
         client = self._client
         assert client is not None
+        generation = _registry.generation  # read first: a later change makes the next call look again
         queue = client._pipeline().queue
         if queue is not self._fast_queue:
             self._fast_queue, self._fast_run = queue, queue.intern(rid)
             self._fast_ids, self._fast_dicts = {}, {}
+        producer = queue.producer()
+        self._step_local.top = top = (generation, queue, producer, self._fast_run)
         seen = self._fast_dicts.get(prefix)
-        if (
-            seen is not None
-            and _put_dict_at(queue, queue.producer(), self._fast_run, seen, metrics, step) is not None
-        ):
+        if seen is not None and _put_dict_at(queue, producer, top[3], seen, metrics, step) is not None:
             return
         ts = _time_ns() // 1_000_000
         step = int(step)

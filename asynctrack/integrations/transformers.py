@@ -12,7 +12,8 @@ What it logs, like Transformers' own ``MLflowCallback`` but without waiting in t
 ``TrainingArguments`` and the model's config as params (MLflow's truncation of long values), every
 ``on_log`` dict as metrics at ``state.global_step`` (numbers only; keys with characters MLflow does not
 allow are cleaned), and with ``log_models=True`` the final model (``save_pretrained``) under ``model/``.
-``on_train_end`` waits for everything and ends the run it started.
+``on_train_end`` ends the run it started, queued behind everything logged (it does not wait for the store:
+``TrainingRun.finish``).
 
 Transformers tells callbacks nothing when training raises, so a run this callback started would be left
 RUNNING; wrap ``trainer.train()`` in ``with asynctrack.start_run():`` (the callback then uses that run and

@@ -38,6 +38,19 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
+class LingeringWorker:
+    """The worker's side of the wake rule: each :meth:`run` is one ``wait_for_work`` with a linger of an
+    hour, so only the wake rule can end it early; ``woke`` is set when it returns."""
+
+    def __init__(self, q: OpQueue) -> None:
+        self.q = q
+        self.woke = anyio.Event()
+
+    async def run(self) -> None:
+        await self.q.wait_for_work(linger=3600.0, target=1000)
+        self.woke.set()
+
+
 async def test_idle_worker_wakes_on_the_first_operation() -> None:
     """An idle worker (empty queue) sleeps until an operation arrives; one operation wakes it."""
     q = OpQueue(100)
@@ -64,22 +77,17 @@ async def test_lingering_worker_wakes_at_high_water_not_before() -> None:
     q = OpQueue(20)  # high water: 10
     q.attach(asyncio.get_running_loop())
     q.put(frame())  # something queued: the worker skips the idle sleep and lingers
-    woke = anyio.Event()
-
-    async def worker() -> None:
-        await q.wait_for_work(linger=3600.0, target=1000)
-        woke.set()
-
+    worker = LingeringWorker(q)
     async with anyio.create_task_group() as tg:
-        tg.start_soon(worker)
+        tg.start_soon(worker.run)
         await settle()
         for _ in range(9):  # 10 queued: the 10th put saw 9 < 10 before appending
             q.put(frame())
             await settle()
-            assert not woke.is_set()
+            assert not worker.woke.is_set()
         q.put(frame())  # saw 10 queued (the limit) before appending: wakes
         with anyio.fail_after(30):
-            await woke.wait()
+            await worker.woke.wait()
     assert len(q.take(100)) == 11
 
 
@@ -90,12 +98,7 @@ async def test_a_waiting_caller_cuts_the_linger_short() -> None:
     q.attach(asyncio.get_running_loop())
     ops = q.put(frame())
     p = q.producer()
-    woke = anyio.Event()
-
-    async def worker() -> None:
-        await q.wait_for_work(linger=3600.0, target=1000)
-        woke.set()
-
+    worker = LingeringWorker(q)
     waited: list[BaseException | None] = []
 
     def caller() -> None:
@@ -106,13 +109,13 @@ async def test_a_waiting_caller_cuts_the_linger_short() -> None:
             waited.append(exc)
 
     async with anyio.create_task_group() as tg:
-        tg.start_soon(worker)
+        tg.start_soon(worker.run)
         await settle()
-        assert not woke.is_set()
+        assert not worker.woke.is_set()
         thread = threading.Thread(target=caller)
         thread.start()
         with anyio.fail_after(30):
-            await woke.wait()
+            await worker.woke.wait()
         assert q.take(10) == [b"op:1:1"]
         p.done = 1  # what the worker does once the chunk is written
         q.notify()
@@ -127,37 +130,32 @@ async def test_nudge_wakes_a_lingering_worker_and_skips_its_next_linger() -> Non
     q = OpQueue(1000)
     q.attach(asyncio.get_running_loop())
     q.put(frame())
-    woke = anyio.Event()
-
-    async def worker() -> None:
-        await q.wait_for_work(linger=3600.0, target=1000)
-        woke.set()
-
+    worker = LingeringWorker(q)
     async with anyio.create_task_group() as tg:
-        tg.start_soon(worker)
+        tg.start_soon(worker.run)
         await settle()
-        assert not woke.is_set()  # lingering for a batch
+        assert not worker.woke.is_set()  # lingering for a batch
         q.nudge()
         with anyio.fail_after(30):
-            await woke.wait()
+            await worker.woke.wait()
     assert q.take(10) == [b"op:1:1"]
     # Idle now: an operation wakes the worker, which would then linger for its batch; nudged, it does not.
-    woke = anyio.Event()
+    worker = LingeringWorker(q)
     async with anyio.create_task_group() as tg:
-        tg.start_soon(worker)
+        tg.start_soon(worker.run)
         await settle()
         q.put(frame())
         q.nudge()
         with anyio.fail_after(30):
-            await woke.wait()
+            await worker.woke.wait()
     assert q.take(10) == [b"op:1:2"]
     # take() spent the nudge: the next operation is lingered over again, as usual.
-    woke = anyio.Event()
     q.put(frame())
+    worker = LingeringWorker(q)
     async with anyio.create_task_group() as tg:
-        tg.start_soon(worker)
+        tg.start_soon(worker.run)
         await settle()
-        assert not woke.is_set()
+        assert not worker.woke.is_set()
         tg.cancel_scope.cancel()
 
 

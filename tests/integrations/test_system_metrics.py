@@ -231,3 +231,51 @@ def test_exit_without_end_run_stops_the_sampler_and_keeps_its_readings(tmp_path)
         history = client.get_metric_history(run_id, "system/cpu_utilization_percentage")
         assert [m.step for m in history] == [0], uri
     assert asynctrack.MlflowClient(a).get_run(fluent_id).info.status == "FINISHED"
+
+
+@pytest.mark.slow  # a subprocess
+def test_exit_right_after_an_integration_ends_its_run_keeps_everything(tmp_path) -> None:
+    """The end of training does not wait (``TrainingRun.finish``): a process that exits right after it, with
+    a minute's linger and its sampler still taking its last reading, still writes every point, that last
+    reading and the ended run (the exit hook joins the sampler, then flushes)."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        """
+        import sys, asynctrack
+        from asynctrack.integrations._run import TrainingRun
+        asynctrack.set_tracking_uri(sys.argv[1])
+        for name in ("fluent", "client"):
+            if name == "client":
+                asynctrack.start_run(run_name="the user's")  # the integration makes its own beside it
+            run = TrainingRun(run_name=name, log_system_metrics=True, use_active=name == "fluent")
+            for step in range(2000):
+                run.log_metrics({"loss": float(step), "acc": step / 2000}, step)
+            run.finish("FAILED")
+            print(run.run_id)
+        """
+    )
+    uri = f"sqlite:///{tmp_path}/t.db"
+    env = dict(
+        os.environ,
+        MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL="30",
+        ASYNCTRACK_LINGER_MS="60000",
+        ASYNCTRACK_MAX_LINGER_MS="60000",
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, uri],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    client = asynctrack.MlflowClient(uri)
+    for run_id in done.stdout.split():
+        assert client.get_run(run_id).info.status == "FAILED"
+        assert [m.step for m in client.get_metric_history(run_id, "loss")] == list(range(2000))
+        assert [m.step for m in client.get_metric_history(run_id, "system/disk_usage_megabytes")] == [0]

@@ -4,8 +4,13 @@ resuming a run, and the last readings logged at end_run."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -51,6 +56,21 @@ def _wait_for_steps(run_id: str, key: str, n: int) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"{key} did not reach {n} steps")
+
+
+def _run_script(script: str, args: list[str], cwd: Path, **env: str) -> list[str]:
+    """Run ``script`` in a fresh interpreter (with ``env`` added to this one's) and return the words it
+    printed; it must exit 0 within a minute or two."""
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, **env),
+        cwd=cwd,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
 
 
 def test_names_steps_and_stop_with_the_run(tmp_tracking: str, fast_sampling: None) -> None:
@@ -199,11 +219,6 @@ def test_no_gpu_here_is_said_in_one_info_line(caplog: pytest.LogCaptureFixture) 
 def test_exit_without_end_run_stops_the_sampler_and_keeps_its_readings(tmp_path) -> None:
     """A process that never ends its runs (one fluent, one started through a client for another store) exits
     promptly: the exit hook stops the non-daemon sampler threads, and their last readings are written."""
-    import os
-    import subprocess
-    import sys
-    import textwrap
-
     script = textwrap.dedent(
         """
         import sys, asynctrack
@@ -215,17 +230,7 @@ def test_exit_without_end_run_stops_the_sampler_and_keeps_its_readings(tmp_path)
         """
     )
     a, b = f"sqlite:///{tmp_path}/a.db", f"sqlite:///{tmp_path}/b.db"
-    env = dict(os.environ, MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL="30")
-    done = subprocess.run(
-        [sys.executable, "-c", script, a, b],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        cwd=tmp_path,
-    )
-    assert done.returncode == 0, done.stderr
-    fluent_id, client_id = done.stdout.split()
+    fluent_id, client_id = _run_script(script, [a, b], tmp_path, MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL="30")
     for uri, run_id in ((a, fluent_id), (b, client_id)):
         client = asynctrack.MlflowClient(uri)
         history = client.get_metric_history(run_id, "system/cpu_utilization_percentage")
@@ -238,11 +243,6 @@ def test_exit_right_after_an_integration_ends_its_run_keeps_everything(tmp_path)
     """The end of training does not wait (``TrainingRun.finish``): a process that exits right after it, with
     a minute's linger and its sampler still taking its last reading, still writes every point, that last
     reading and the ended run (the exit hook joins the sampler, then flushes)."""
-    import os
-    import subprocess
-    import sys
-    import textwrap
-
     script = textwrap.dedent(
         """
         import sys, asynctrack
@@ -259,23 +259,16 @@ def test_exit_right_after_an_integration_ends_its_run_keeps_everything(tmp_path)
         """
     )
     uri = f"sqlite:///{tmp_path}/t.db"
-    env = dict(
-        os.environ,
+    run_ids = _run_script(
+        script,
+        [uri],
+        tmp_path,
         MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL="30",
         ASYNCTRACK_LINGER_MS="60000",
         ASYNCTRACK_MAX_LINGER_MS="60000",
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script, uri],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        cwd=tmp_path,
-    )
-    assert done.returncode == 0, done.stderr
     client = asynctrack.MlflowClient(uri)
-    for run_id in done.stdout.split():
+    for run_id in run_ids:
         assert client.get_run(run_id).info.status == "FAILED"
         assert [m.step for m in client.get_metric_history(run_id, "loss")] == list(range(2000))
         assert [m.step for m in client.get_metric_history(run_id, "system/disk_usage_megabytes")] == [0]

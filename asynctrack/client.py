@@ -222,12 +222,24 @@ class MlflowClient(
 
     def set_terminated(self, run_id: str, status: str | None = None, end_time: int | None = None) -> None:
         """Mark a run ended (default FINISHED), ordered after everything already queued for it."""
+        self._terminate(run_id, status, end_time, synchronous=True)
+
+    def _terminate(
+        self, run_id: str, status: str | None, end_time: int | None, *, synchronous: bool
+    ) -> RunOperations | None:
+        """``set_terminated``; with ``synchronous=False`` (the integrations' end of training) queued without
+        waiting, and the worker nudged to write it now, since nobody will wait for it."""
         status = status or "FINISHED"
         RunStatus.from_string(status)
         calls.valid_run_id(run_id)
         end = calls.now_ms() if end_time is None else int(end_time)
         queue = self._pipeline().queue
-        calls.submit(queue, True, lambda: queue.put(calls.update_run_op(run_id, status, end, None)))
+        ops = calls.submit(
+            queue, synchronous, lambda: queue.put(calls.update_run_op(run_id, status, end, None))
+        )
+        if not synchronous:
+            queue.nudge()
+        return ops
 
     # -- logging (through the pipeline)
     def log_metric(

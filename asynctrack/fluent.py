@@ -387,17 +387,11 @@ def _terminate(client: MlflowClient, run_id: str, status: str, *, wait: bool) ->
     ``flush_async_logging()`` or the exit hook writes it. The sampler takes its last reading in its own
     thread, so those few points land just after the status (MLflow accepts metrics on ended runs)."""
     sampler = _system_metrics.running(run_id)
-    if wait:
-        if sampler is not None:  # its last readings are queued before the run's status changes
-            sampler.stop()
-        client.set_terminated(run_id, status)
-        return
-    RunStatus.from_string(status)
-    queue = client._pipeline().queue
-    queue.put(calls.update_run_op(run_id, status, calls.now_ms(), None))
-    if sampler is not None:
+    if wait and sampler is not None:  # its last readings are queued before the run's status changes
+        sampler.stop()
+    client._terminate(run_id, status, None, synchronous=wait)
+    if not wait and sampler is not None:
         sampler.stop(wait=False)
-    queue.nudge()
 
 
 def _end_runs_at_exit() -> None:

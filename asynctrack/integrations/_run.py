@@ -26,7 +26,7 @@ from asynctrack._int64 import INT64_MIN as _INT64_MIN
 from asynctrack.client import MlflowClient
 from asynctrack.exceptions import MlflowException
 from asynctrack.pipeline import _registry
-from asynctrack.pipeline._operations import RunOperations
+from asynctrack.pipeline._operations import Producer, RunOperations
 from asynctrack.pipeline._queue import OpQueue
 from asynctrack.pipeline._queue import put_dict_at as _put_dict_at
 from asynctrack.pipeline._queue import put_points_at as _put_points_at
@@ -221,22 +221,11 @@ class TrainingRun:
         dict takes one pass in which a key seen before with a float value costs a dict lookup and two
         appends, and anything else (a new key, a value of another type) takes :meth:`_point`."""
         top = getattr(self._step_local, "top", None)
-        if top is not None and top[0] == _registry.generation:
-            seen = self._fast_dicts.get(prefix)
-            if seen is not None and _put_dict_at(top[1], top[2], top[3], seen, metrics, step) is not None:
-                return
-        rid = self.run_id
-        client = self._client
-        assert client is not None
-        generation = _registry.generation  # read first: a later change makes the next call look again
-        queue = client._pipeline().queue
-        if queue is not self._fast_queue:
-            self._fast_queue, self._fast_run = queue, queue.intern(rid)
-            self._fast_ids, self._fast_dicts = {}, {}
-        producer = queue.producer()
-        self._step_local.top = top = (generation, queue, producer, self._fast_run)
+        if top is None or top[0] != _registry.generation:
+            top = self._step_top()
+        _, queue, producer, run = top
         seen = self._fast_dicts.get(prefix)
-        if seen is not None and _put_dict_at(queue, producer, top[3], seen, metrics, step) is not None:
+        if seen is not None and _put_dict_at(queue, producer, run, seen, metrics, step) is not None:
             return
         ts = _time_ns() // 1_000_000
         step = int(step)
@@ -261,11 +250,26 @@ class TrainingRun:
             keys.append(k)
             values.append(value)
         if keys:
-            _put_points_at(queue, queue.producer(), self._fast_run, keys, values, ts, step)
+            _put_points_at(queue, producer, run, keys, values, ts, step)
         if keys and len(keys) == len(names):  # every key went in: the next such dict skips the pass
             self._fast_dicts[prefix] = (names, keys)
         else:  # a key was dropped: the next dict with these keys takes the pass, which decides again
             self._fast_dicts.pop(prefix, None)
+
+    def _step_top(self) -> tuple[int, OpQueue, Producer, int]:
+        """This thread's (pipelines' generation, queue, producer, run index) for :meth:`log_metrics`, made
+        on its first call in the thread and again after fork or ``close_pipelines`` (a new generation, a
+        new queue: the key caches start again with it). Starts the run if it is not yet."""
+        rid = self.run_id
+        client = self._client
+        assert client is not None
+        generation = _registry.generation  # read first: a later change makes the next call look again
+        queue = client._pipeline().queue
+        if queue is not self._fast_queue:
+            self._fast_queue, self._fast_run = queue, queue.intern(rid)
+            self._fast_ids, self._fast_dicts = {}, {}
+        top = self._step_local.top = (generation, queue, queue.producer(), self._fast_run)
+        return top
 
     def _point(
         self, queue: OpQueue, ids: dict[str, int], prefix: str, raw_key: Any, value: Any, step: int

@@ -1,15 +1,16 @@
 /* The calls a training step makes, compiled: asynctrack.pipeline._cqueue.
 
    put_metric_at(), put_points_at() and put_dict_at() are OpQueue's methods of the same names
-   (pipeline/_queue.py), which stay the reference: these functions take their common case, a scalar metric written into the queue file
-   (_ring.py), and hand anything else to the Python method unchanged (an in-memory queue, a key not yet
-   checked and interned, a value that is not a float, a full ring or queue, the wrong arguments). Both
-   write exactly the bytes the Python code writes (METRIC_RECORD: "<13sqIIdqq3xQ"), commit word last, and
+   (pipeline/_queue.py), which stay the reference: these functions take their common case, scalar
+   metrics written into the queue file (_ring.py), and hand anything else to the Python method unchanged
+   (an in-memory queue, a key not yet checked and interned, a value that is not a float, a full ring or
+   queue, the wrong arguments; put_dict_at: a dict not like the last one). They write exactly the bytes
+   the Python code writes (METRIC_RECORD: "<13sqIIdqq3xQ"), commit word last, and
    tests/pipeline/test_compiled.py holds them to it. LogMetric is fluent.log_metric with its asynchronous
    path to the active run compiled the same way: the Python function's checks in its order, every other
-   call handed to that function. Why compiled: after a training step has evicted the
-   caches, the interpreter's own code and data for these calls cost more than the work they do (measured:
-   docs/benchmarks.md, "tenth session").
+   call handed to that function. Why compiled: after a training step has evicted the caches, the
+   interpreter's own code and data for these calls cost more than the work they do (measured:
+   docs/benchmarks.md, "tenth session" and "eleventh session").
 
    Every Python object these functions read is gathered before a slot is taken from the ring: once a slot
    is taken it is always written (or handed to the Python code that voids it on failure), so no error
@@ -540,14 +541,12 @@ put_dict_at(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     /* Only exact str keys are compared here (no Python code runs, so the dict cannot change under us). */
     while (PyDict_Next(metrics, &pos, &k, &v)) {
         if (i >= count) {
-            Py_DECREF(values);
-            goto fallback;
+            goto decline;
         }
         PyObject *name = PyTuple_GET_ITEM(names, i);
         if (k != name && !(PyUnicode_CheckExact(k) && PyUnicode_CheckExact(name) &&
                            PyUnicode_Compare(k, name) == 0)) {
-            Py_DECREF(values);
-            goto fallback;
+            goto decline;
         }
         PyObject *f;
         if (PyFloat_CheckExact(v)) {
@@ -557,8 +556,7 @@ put_dict_at(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             double d = PyLong_AsDouble(v);
             if (d == -1.0 && PyErr_Occurred()) {
                 PyErr_Clear(); /* past float's range: the Python method's */
-                Py_DECREF(values);
-                goto fallback;
+                goto decline;
             }
             f = PyFloat_FromDouble(d);
             if (f == NULL) {
@@ -567,15 +565,13 @@ put_dict_at(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             }
         }
         else {
-            Py_DECREF(values);
-            goto fallback;
+            goto decline;
         }
         PyList_SET_ITEM(values, i, f);
         i++;
     }
     if (i != count) {
-        Py_DECREF(values);
-        goto fallback;
+        goto decline;
     }
     PyObject *ts = now_ms();
     if (ts == NULL) {
@@ -587,6 +583,8 @@ put_dict_at(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_DECREF(ts);
     Py_DECREF(values);
     return ops;
+decline:
+    Py_DECREF(values);
 fallback:
     return PyObject_Vectorcall(py_put_dict_at, args, nargs, NULL);
 }

@@ -10,11 +10,11 @@
    path to the active run compiled the same way: the Python function's checks in its order, every other
    call handed to that function. Why compiled: after a training step has evicted the caches, the
    interpreter's own code and data for these calls cost more than the work they do (measured:
-   docs/benchmarks.md, "tenth session" and "eleventh session").
+   docs/benchmarks.md, "tenth session" to "twelfth session").
 
    Every Python object these functions read is gathered before a slot is taken from the ring: once a slot
-   is taken it is always written (or handed to the Python code that voids it on failure), so no error
-   leaves a hole that the worker would wait for. The GIL is held throughout: the worker cannot read a
+   is taken it is always written (or handed to the Python code that voids it on failure, or voided here
+   when that code raises for an earlier slot), so no error leaves a hole that the worker would wait for. The GIL is held throughout: the worker cannot read a
    record half-written by this code, and a process killed half-way leaves a record whose commit word does
    not match, which readers skip (as for the Python code). */
 
@@ -24,6 +24,8 @@
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
+
+#include <structmember.h>
 
 #if PY_LITTLE_ENDIAN && !defined(Py_GIL_DISABLED)
 #define CQUEUE_AVAILABLE 1
@@ -37,9 +39,7 @@ static PyObject *py_put_metric_at = NULL;
 static PyObject *py_put_points_at = NULL;
 static PyObject *py_put_dict_at = NULL;
 
-static PyObject *s_ring, *s_name_ids, *s_wake_limit, *s_wake, *s_capacity, *s_make_room;
-static PyObject *s_put_metric_slow, *s_issued, *s_prefix, *s_data, *s_mask, *s_bound, *s_taken;
-static PyObject *s_reserve, *s_slots, *s_void_all, *s_write_metric;
+static PyObject *s_wake, *s_make_room, *s_put_metric_slow, *s_void_all, *s_write_metric;
 
 /* Keep the error being raised while a cleanup call runs (PyErr_GetRaisedException is 3.12's). */
 typedef struct {
@@ -61,23 +61,219 @@ error_restore(SavedError *e)
 #define RECORD 64
 #define PREFIX_SIZE 13
 
-/* An int attribute as a C long long; -1 with an exception set on failure. */
+/* -- the state the calls share with the Python classes ----------------------------------------------
+
+   OpQueue, QueueFile and Producer derive from these three types, so the fields a training step's call
+   reads and writes live in C structs: the Python code reads and assigns them as attributes (member
+   descriptors), and these calls read them with a load, not an attribute lookup. Why: after a step has
+   evicted the caches, each attribute lookup (the type's method cache, then the instance dict's keys and
+   values) costs several cache misses; callgrind counted 101 data-cache misses a log_metric call with the
+   lookups, 44 without (docs/benchmarks.md, "twelfth session"). Where this extension is not in use,
+   pipeline/_native.py gives the same names as plain Python classes. */
+
+/* OpQueue's: the queue file (or None), the intern table, the wake threshold and the capacity. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *ring;
+    PyObject *name_ids;
+    long long wake_limit;
+    long long capacity;
+} QueueCore;
+
+/* QueueFile's: the ring's mask, the fast path's bound, what the worker has taken, the slot counter, and
+   the ring's bytes (held from _attach() to _detach(), which the queue file calls before it unmaps). */
+typedef struct {
+    PyObject_HEAD
+    long long mask, bound, taken, next;
+    Py_buffer buf; /* buf.obj is NULL while detached */
+} RingCore;
+
+/* Producer's: the last sequence number handed out, and the head of its metric records. */
+typedef struct {
+    PyObject_HEAD
+    long long issued;
+    PyObject *prefix;
+} ProducerCore;
+
+static PyTypeObject QueueCoreType, RingCoreType, ProducerCoreType;
+
 static int
-get_ll(PyObject *obj, PyObject *name, long long *out)
+queue_core_traverse(QueueCore *self, visitproc visit, void *arg)
 {
-    PyObject *v = PyObject_GetAttr(obj, name);
-    if (v == NULL) {
-        return -1;
-    }
-    int overflow = 0;
-    *out = PyLong_AsLongLongAndOverflow(v, &overflow);
-    Py_DECREF(v);
-    if (overflow) {
-        PyErr_Format(PyExc_OverflowError, "%U does not fit 64 bits", name);
-        return -1;
-    }
-    return (*out == -1 && PyErr_Occurred()) ? -1 : 0;
+    Py_VISIT(self->ring);
+    Py_VISIT(self->name_ids);
+    return 0;
 }
+
+static int
+queue_core_clear(QueueCore *self)
+{
+    Py_CLEAR(self->ring);
+    Py_CLEAR(self->name_ids);
+    return 0;
+}
+
+static void
+queue_core_dealloc(QueueCore *self)
+{
+    PyObject_GC_UnTrack(self);
+    queue_core_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMemberDef queue_core_members[] = {
+    {"_ring", T_OBJECT, offsetof(QueueCore, ring), 0, "the queue file, or None (the frames in memory)"},
+    {"_name_ids", T_OBJECT, offsetof(QueueCore, name_ids), 0, "the intern table: name -> index"},
+    {"_wake_limit", T_LONGLONG, offsetof(QueueCore, wake_limit), 0, "queued operations that wake the worker"},
+    {"_capacity", T_LONGLONG, offsetof(QueueCore, capacity), 0, "operations the queue takes; 0 once closed"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject QueueCoreType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "asynctrack.pipeline._cqueue.QueueCore",
+    .tp_basicsize = sizeof(QueueCore),
+    .tp_dealloc = (destructor)queue_core_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = PyDoc_STR("OpQueue's fields that the compiled calls read, in C (see _cqueue.c)."),
+    .tp_traverse = (traverseproc)queue_core_traverse,
+    .tp_clear = (inquiry)queue_core_clear,
+    .tp_members = queue_core_members,
+    .tp_new = PyType_GenericNew,
+};
+
+static void
+ring_core_detach_buffer(RingCore *self)
+{
+    if (self->buf.obj != NULL) {
+        PyBuffer_Release(&self->buf);
+        self->buf.obj = NULL;
+    }
+}
+
+static void
+ring_core_dealloc(RingCore *self)
+{
+    ring_core_detach_buffer(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+ring_core_reserve(RingCore *self, PyObject *Py_UNUSED(ignored))
+{
+    long long h = self->next;
+    self->next = h + RECORD;
+    return PyLong_FromLongLong(h);
+}
+
+static PyObject *
+ring_core_reserve_many(RingCore *self, PyObject *arg)
+{
+    Py_ssize_t k = PyLong_AsSsize_t(arg);
+    if (k < 0) {
+        if (!PyErr_Occurred()) {
+            PyErr_Format(PyExc_ValueError, "reserve_many() needs a count >= 0, not %zd", k);
+        }
+        return NULL;
+    }
+    PyObject *slots = PyList_New(k);
+    if (slots == NULL) {
+        return NULL;
+    }
+    long long h = self->next;
+    for (Py_ssize_t i = 0; i < k; i++) {
+        PyObject *v = PyLong_FromLongLong(h + (long long)i * RECORD);
+        if (v == NULL) {
+            Py_DECREF(slots);
+            return NULL;
+        }
+        PyList_SET_ITEM(slots, i, v);
+    }
+    self->next = h + (long long)k * RECORD; /* only now: an error above took no slot */
+    return slots;
+}
+
+static PyObject *
+ring_core_attach(RingCore *self, PyObject *data)
+{
+    ring_core_detach_buffer(self);
+    if (PyObject_GetBuffer(data, &self->buf, PyBUF_WRITABLE) < 0) {
+        self->buf.obj = NULL;
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+ring_core_detach(RingCore *self, PyObject *Py_UNUSED(ignored))
+{
+    ring_core_detach_buffer(self);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+ring_core_head(RingCore *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromLongLong(self->next);
+}
+
+static PyMethodDef ring_core_methods[] = {
+    {"reserve", (PyCFunction)ring_core_reserve, METH_NOARGS,
+     "reserve() -> int\n\nThe next slot's logical position (atomic under the GIL: no Python code runs)."},
+    {"reserve_many", (PyCFunction)ring_core_reserve_many, METH_O,
+     "reserve_many(k) -> list[int]\n\nThe positions of k consecutive slots, in one call."},
+    {"_attach", (PyCFunction)ring_core_attach, METH_O,
+     "_attach(data)\n\nHold the ring's writable bytes for the compiled calls."},
+    {"_detach", (PyCFunction)ring_core_detach, METH_NOARGS,
+     "_detach()\n\nLet the ring's bytes go (before they are unmapped); the calls then take the Python path."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef ring_core_members[] = {
+    {"mask", T_LONGLONG, offsetof(RingCore, mask), 0, "the ring's size - 1"},
+    {"bound", T_LONGLONG, offsetof(RingCore, bound), 0, "the fast path writes a slot below this position"},
+    {"taken", T_LONGLONG, offsetof(RingCore, taken), 0, "logical end of what the worker has taken"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyGetSetDef ring_core_getset[] = {
+    {"head", (getter)ring_core_head, NULL, "logical end of the slots handed out so far", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject RingCoreType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "asynctrack.pipeline._cqueue.RingCore",
+    .tp_basicsize = sizeof(RingCore),
+    .tp_dealloc = (destructor)ring_core_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = PyDoc_STR("QueueFile's slot counter and the fields the compiled calls read, in C."),
+    .tp_methods = ring_core_methods,
+    .tp_members = ring_core_members,
+    .tp_getset = ring_core_getset,
+    .tp_new = PyType_GenericNew,
+};
+
+static void
+producer_core_dealloc(ProducerCore *self)
+{
+    Py_CLEAR(self->prefix);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMemberDef producer_core_members[] = {
+    {"issued", T_LONGLONG, offsetof(ProducerCore, issued), 0, "the last sequence number handed out"},
+    {"prefix", T_OBJECT, offsetof(ProducerCore, prefix), 0, "the head of this producer's metric records"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject ProducerCoreType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "asynctrack.pipeline._cqueue.ProducerCore",
+    .tp_basicsize = sizeof(ProducerCore),
+    .tp_dealloc = (destructor)producer_core_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = PyDoc_STR("Producer's fields that the compiled calls read and write, in C."),
+    .tp_members = producer_core_members,
+    .tp_new = PyType_GenericNew,
+};
 
 /* An exact int in [lo, hi], or 0 (not one: the caller falls back to Python). */
 static int
@@ -121,96 +317,57 @@ pack_record(char *d, const char *prefix, long long seq, uint32_t run, uint32_t k
     __atomic_store_n((uint64_t *)(d + 56), (uint64_t)(h + 1), __ATOMIC_RELEASE);
 }
 
-/* What a call needs from its queue file and producer, read before any slot is taken. */
+/* What a call works on: the queue and producer (borrowed: the caller's arguments keep them alive), and
+   the queue file and the producer's prefix as they were when the call began (held until it ends, so
+   Python code that runs in between cannot take them away). */
 typedef struct {
-    PyObject *ring;
-    PyObject *prefix; /* bytes of PREFIX_SIZE */
-    Py_buffer buf;    /* the ring's data, writable */
-    long long mask, bound, issued;
+    QueueCore *q;
+    RingCore *r;
+    ProducerCore *p;
+    PyObject *prefix;
 } Target;
 
-static void
-target_release(Target *t)
-{
-    if (t->buf.obj != NULL) {
-        PyBuffer_Release(&t->buf);
-    }
-    Py_CLEAR(t->prefix);
-    Py_CLEAR(t->ring);
-}
-
-/* The ring's data into t->buf, writable: 0; -1 when the ring has no ``data``, -2 when its buffer cannot
-   be had (released: the queue file is closed), each with the exception set and t->buf left empty. */
-static int
-ring_buffer(Target *t)
-{
-    PyObject *data = PyObject_GetAttr(t->ring, s_data);
-    if (data == NULL) {
-        return -1;
-    }
-    int got = PyObject_GetBuffer(data, &t->buf, PyBUF_WRITABLE);
-    Py_DECREF(data);
-    if (got < 0) {
-        t->buf.obj = NULL;
-        return -2;
-    }
-    return 0;
-}
-
-static int target_fill(Target *t, PyObject *queue, PyObject *p);
-
-/* 1: ready; 0: not this code's case (an in-memory queue, an odd prefix, a closed queue file): fall back;
-   -1: an error. Anything but 1 leaves nothing to release. */
+/* 1: ready, with the queue file and prefix held (target_release); 0: not this code's case (objects of
+   other types, an in-memory queue, an odd prefix, a closed queue file): the Python method takes the
+   call. */
 static int
 target_get(Target *t, PyObject *queue, PyObject *p)
 {
-    int ready = target_fill(t, queue, p);
-    if (ready != 1) {
-        target_release(t);
+    if (!PyObject_TypeCheck(queue, &QueueCoreType) || !PyObject_TypeCheck(p, &ProducerCoreType)) {
+        return 0;
     }
-    return ready;
+    t->q = (QueueCore *)queue;
+    t->p = (ProducerCore *)p;
+    PyObject *ring = t->q->ring, *prefix = t->p->prefix;
+    if (ring == NULL || !PyObject_TypeCheck(ring, &RingCoreType) || ((RingCore *)ring)->buf.obj == NULL ||
+        prefix == NULL || !PyBytes_CheckExact(prefix) || PyBytes_GET_SIZE(prefix) != PREFIX_SIZE) {
+        return 0;
+    }
+    t->r = (RingCore *)Py_NewRef(ring);
+    t->prefix = Py_NewRef(prefix);
+    return 1;
 }
 
-static int
-target_fill(Target *t, PyObject *queue, PyObject *p)
+/* Returns ``result``, after letting go of what target_get() held. */
+static PyObject *
+target_release(Target *t, PyObject *result)
 {
-    memset(t, 0, sizeof(*t));
-    t->ring = PyObject_GetAttr(queue, s_ring);
-    if (t->ring == NULL) {
-        return -1;
-    }
-    if (t->ring == Py_None) {
-        return 0;
-    }
-    t->prefix = PyObject_GetAttr(p, s_prefix);
-    if (t->prefix == NULL) {
-        return -1;
-    }
-    if (!PyBytes_CheckExact(t->prefix) || PyBytes_GET_SIZE(t->prefix) != PREFIX_SIZE) {
-        return 0;
-    }
-    if (get_ll(p, s_issued, &t->issued) < 0 || get_ll(t->ring, s_mask, &t->mask) < 0 ||
-        get_ll(t->ring, s_bound, &t->bound) < 0) {
-        return -1;
-    }
-    int got = ring_buffer(t);
-    if (got == -2) {
-        /* Released: the queue file is closed. The Python code refuses the call as it should. */
-        PyErr_Clear();
-        return 0;
-    }
-    return got < 0 ? -1 : 1;
+    Py_DECREF(t->r);
+    Py_DECREF(t->prefix);
+    return result;
 }
 
-/* The slot at logical position h, or NULL (a bug: h & mask always leaves room for a record). */
+/* The slot at logical position h below the bound, or NULL: past the bound, or the queue file detached
+   (closed) while Python code ran. Asked again after any call into Python code. */
 static char *
 slot_at(Target *t, long long h)
 {
-    long long off = h & t->mask;
-    if (off < 0 || off + RECORD > t->buf.len) {
+    RingCore *r = t->r;
+    long long off = h & r->mask;
+    if (h >= r->bound || r->buf.obj == NULL || off < 0 || off + RECORD > r->buf.len) {
         return NULL;
     }
-    return (char *)t->buf.buf + off;
+    return (char *)r->buf.buf + off;
 }
 
 /* 0 with RuntimeError set until bind() has run (the module is only ever used through _queue.py, which
@@ -238,54 +395,48 @@ point_args(PyObject *const *args, Py_ssize_t nargs, long long *run, long long *t
            exact_ll(args[6], INT64_MIN, INT64_MAX, step);
 }
 
-/* ``name(*argv[1:])`` on argv[0], with a new int ``seq`` at argv[seq_at]: the Python code that takes a
-   slot past the fast path's bound (it waits for room or refuses, and voids the slot if it raises). */
+/* ``name(*argv[1:])`` on argv[0], with a new int ``seq`` at argv[seq_at] and the slot's position at
+   argv[h_at]: the Python code that writes a slot past the fast path's bound (it waits for room or
+   refuses, and voids the slot if it raises). */
 static PyObject *
-call_with_seq(PyObject *name, PyObject **argv, size_t nargs, size_t seq_at, long long seq)
+call_with_slot(PyObject *name, PyObject **argv, size_t nargs, size_t seq_at, long long seq, size_t h_at,
+               long long h)
 {
     PyObject *seq_obj = PyLong_FromLongLong(seq);
-    if (seq_obj == NULL) {
-        return NULL;
+    PyObject *h_obj = PyLong_FromLongLong(h);
+    PyObject *r = NULL;
+    if (seq_obj != NULL && h_obj != NULL) {
+        argv[seq_at] = seq_obj;
+        argv[h_at] = h_obj;
+        r = PyObject_VectorcallMethod(name, argv, nargs, NULL);
     }
-    argv[seq_at] = seq_obj;
-    PyObject *r = PyObject_VectorcallMethod(name, argv, nargs, NULL);
-    Py_DECREF(seq_obj);
+    Py_XDECREF(seq_obj);
+    Py_XDECREF(h_obj);
     return r;
 }
 
 /* After the records: the producer's last seq, the wake check, the call's RunOperations. */
 static PyObject *
-finish(PyObject *queue, PyObject *p, PyObject *ring, long long first, long long last, long long end)
+finish(Target *t, long long first, long long last, long long end)
 {
-    long long taken, wake_limit;
-    if (get_ll(ring, s_taken, &taken) < 0) {
-        return NULL;
-    }
-    PyObject *first_obj = PyLong_FromLongLong(first);
-    PyObject *last_obj = first == last ? Py_NewRef(first_obj) : PyLong_FromLongLong(last);
-    if (first_obj == NULL || last_obj == NULL || PyObject_SetAttr(p, s_issued, last_obj) < 0) {
-        goto error;
-    }
-    long long n = (end - taken) >> 6;
-    if (get_ll(queue, s_wake_limit, &wake_limit) < 0) {
-        goto error;
-    }
-    if (n + (last - first) >= wake_limit) {
-        PyObject *r = PyObject_CallMethodNoArgs(queue, s_wake);
+    t->p->issued = last;
+    if (((end - t->r->taken) >> 6) + (last - first) >= t->q->wake_limit) {
+        PyObject *r = PyObject_CallMethodNoArgs((PyObject *)t->q, s_wake);
         if (r == NULL) {
-            goto error;
+            return NULL;
         }
         Py_DECREF(r);
     }
-    PyObject *argv[3] = {p, first_obj, last_obj};
-    PyObject *ops = PyObject_Vectorcall(run_operations, argv, 3, NULL);
-    Py_DECREF(first_obj);
-    Py_DECREF(last_obj);
-    return ops;
-error:
+    PyObject *first_obj = PyLong_FromLongLong(first);
+    PyObject *last_obj = first == last ? Py_XNewRef(first_obj) : PyLong_FromLongLong(last);
+    PyObject *ops = NULL;
+    if (first_obj != NULL && last_obj != NULL) {
+        PyObject *argv[3] = {(PyObject *)t->p, first_obj, last_obj};
+        ops = PyObject_Vectorcall(run_operations, argv, 3, NULL);
+    }
     Py_XDECREF(first_obj);
     Py_XDECREF(last_obj);
-    return NULL;
+    return ops;
 }
 
 PyDoc_STRVAR(put_metric_at_doc,
@@ -304,67 +455,75 @@ put_metric_at(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (!usual || !PyUnicode_CheckExact(args[3]) || !PyFloat_CheckExact(args[4])) {
         goto fallback;
     }
-    PyObject *queue = args[0], *p = args[1], *key = args[3], *value = args[4];
-    /* The intern table doubles as the cache of valid keys: a key not in it goes to Python's checks. */
-    PyObject *names = PyObject_GetAttr(queue, s_name_ids);
-    if (names == NULL) {
-        return NULL;
-    }
-    PyObject *k_obj = PyDict_CheckExact(names) ? PyDict_GetItemWithError(names, key) : NULL;
-    int known = k_obj != NULL && exact_ll(k_obj, 0, UINT32_MAX, &k);
-    Py_DECREF(names);
-    if (!known) {
-        if (PyErr_Occurred()) {
-            return NULL;
-        }
-        goto fallback;
-    }
     Target t;
-    int ready = target_get(&t, queue, p);
-    if (ready < 0) {
-        return NULL;
-    }
-    if (ready == 0) {
+    if (!target_get(&t, args[0], args[1])) {
         goto fallback;
     }
-    PyObject *reserve = PyObject_GetAttr(t.ring, s_reserve);
-    if (reserve == NULL) {
-        target_release(&t);
-        return NULL;
+    /* The intern table doubles as the cache of valid keys: a key not in it goes to Python's checks. */
+    PyObject *names = t.q->name_ids;
+    PyObject *k_obj = names != NULL && PyDict_CheckExact(names) ? PyDict_GetItemWithError(names, args[3])
+                                                                : NULL;
+    if (k_obj == NULL || !exact_ll(k_obj, 0, UINT32_MAX, &k)) {
+        if (PyErr_Occurred()) {
+            return target_release(&t, NULL);
+        }
+        target_release(&t, NULL);
+        goto fallback;
     }
-    PyObject *h_obj = PyObject_CallNoArgs(reserve); /* the slot: from here on it must be written */
-    Py_DECREF(reserve);
-    if (h_obj == NULL) {
-        target_release(&t);
-        return NULL;
-    }
-    long long h = PyLong_AsLongLong(h_obj);
-    long long seq = t.issued + 1;
-    char *d = h < t.bound ? slot_at(&t, h) : NULL;
+    long long h = t.r->next; /* the slot: from here on it must be written */
+    t.r->next = h + RECORD;
+    long long seq = t.p->issued + 1;
+    char *d = slot_at(&t, h);
     if (d != NULL) {
         pack_record(d, PyBytes_AS_STRING(t.prefix), seq, (uint32_t)run, (uint32_t)k,
-                    PyFloat_AS_DOUBLE(value), ts, step, h);
+                    PyFloat_AS_DOUBLE(args[4]), ts, step, h);
     }
     else {
-        /* Past the bound (a full queue or ring): the Python code waits or refuses, and voids the slot
-           if it raises. */
-        PyBuffer_Release(&t.buf);
-        t.buf.obj = NULL;
-        PyObject *argv[10] = {queue, t.ring, h_obj, p, NULL, args[2], k_obj, value, args[5], args[6]};
-        PyObject *r = call_with_seq(s_put_metric_slow, argv, 10, 4, seq);
+        /* Past the bound (a full queue or ring): the Python code waits or refuses, and voids the slot if
+           it raises. */
+        PyObject *argv[10] = {args[0], (PyObject *)t.r, NULL, args[1], NULL, args[2], k_obj, args[4],
+                              args[5], args[6]};
+        PyObject *r = call_with_slot(s_put_metric_slow, argv, 10, 4, seq, 2, h);
         if (r == NULL) {
-            Py_DECREF(h_obj);
-            target_release(&t);
-            return NULL;
+            return target_release(&t, NULL);
         }
         Py_DECREF(r);
     }
-    Py_DECREF(h_obj);
-    PyObject *ops = finish(queue, p, t.ring, seq, seq, h);
-    target_release(&t);
-    return ops;
+    return target_release(&t, finish(&t, seq, seq, h));
 fallback:
     return PyObject_Vectorcall(py_put_metric_at, args, nargs, NULL);
+}
+
+/* ``slots`` as a list of ints: count positions from first, for the Python code that gives them back. */
+static PyObject *
+slot_list(long long first, Py_ssize_t count)
+{
+    PyObject *slots = PyList_New(count);
+    for (Py_ssize_t i = 0; slots != NULL && i < count; i++) {
+        PyObject *v = PyLong_FromLongLong(first + (long long)i * RECORD);
+        if (v == NULL) {
+            Py_CLEAR(slots);
+            break;
+        }
+        PyList_SET_ITEM(slots, i, v);
+    }
+    return slots;
+}
+
+/* Give back (void) the count slots from first, keeping the error being raised. */
+static void
+void_slots(Target *t, long long first, Py_ssize_t count)
+{
+    SavedError e;
+    error_save(&e);
+    PyObject *slots = slot_list(first, count);
+    if (slots != NULL) {
+        PyObject *r = PyObject_CallMethodOneArg((PyObject *)t->r, s_void_all, slots);
+        Py_XDECREF(r);
+        Py_DECREF(slots);
+    }
+    PyErr_Clear();
+    error_restore(&e);
 }
 
 PyDoc_STRVAR(put_points_at_doc,
@@ -383,7 +542,7 @@ put_points_at(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (!usual) {
         goto fallback;
     }
-    PyObject *queue = args[0], *p = args[1], *keys = args[3], *values = args[4];
+    PyObject *keys = args[3], *values = args[4];
     if (!(PyList_CheckExact(keys) || PyTuple_CheckExact(keys)) ||
         !(PyList_CheckExact(values) || PyTuple_CheckExact(values))) {
         goto fallback;
@@ -399,104 +558,50 @@ put_points_at(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
     }
     Target t;
-    int ready = target_get(&t, queue, p);
-    if (ready < 0) {
-        return NULL;
-    }
-    if (ready == 0) {
+    if (!target_get(&t, args[0], args[1])) {
         goto fallback;
     }
-    long long capacity;
-    PyObject *slots_iter = PyObject_GetAttr(t.ring, s_slots);
-    if (slots_iter == NULL || get_ll(queue, s_capacity, &capacity) < 0) {
-        Py_XDECREF(slots_iter);
-        target_release(&t);
-        return NULL;
-    }
-    /* Every slot at once, as reserve_many() takes them: consecutive next() calls on the ring's counter,
-       atomic together because nothing here releases the GIL. */
-    PyObject *slots = PyList_New(0);
-    if (slots == NULL) {
-        Py_DECREF(slots_iter);
-        target_release(&t);
-        return NULL;
-    }
-    for (Py_ssize_t i = 0; i < count; i++) {
-        PyObject *h = PyIter_Next(slots_iter);
-        int kept = h == NULL ? -1 : PyList_Append(slots, h);
-        Py_XDECREF(h);
-        if (kept < 0) {
-            /* Not possible for an itertools.count: the slots taken so far are given back. */
-            if (!PyErr_Occurred()) {
-                PyErr_SetString(PyExc_RuntimeError, "the queue file's slot counter ended");
-            }
-            Py_DECREF(slots_iter);
-            goto void_all;
+    /* Every slot at once, consecutive: no Python code runs until they are all taken. */
+    long long first_h = t.r->next, last_h = first_h + (long long)(count - 1) * RECORD;
+    t.r->next = last_h + RECORD;
+    if (last_h >= t.r->bound && ((last_h - t.r->taken) >> 6) >= t.q->capacity) {
+        /* The queue is full: wait for room or refuse, as the Python code does. */
+        PyObject *h0 = PyLong_FromLongLong(first_h);
+        PyObject *r = h0 == NULL ? NULL : PyObject_CallMethodOneArg(args[0], s_make_room, h0);
+        Py_XDECREF(h0);
+        if (r == NULL) {
+            void_slots(&t, first_h, count);
+            return target_release(&t, NULL);
         }
-    }
-    Py_DECREF(slots_iter);
-    long long last_h = PyLong_AsLongLong(PyList_GET_ITEM(slots, count - 1));
-    if (last_h >= t.bound) {
-        long long taken;
-        if (get_ll(t.ring, s_taken, &taken) < 0) {
-            goto void_all;
-        }
-        if (((last_h - taken) >> 6) >= capacity) {
-            /* The queue is full: wait for room or refuse, as the Python code does. */
-            PyBuffer_Release(&t.buf);
-            t.buf.obj = NULL;
-            PyObject *r = PyObject_CallMethodOneArg(queue, s_make_room, PyList_GET_ITEM(slots, 0));
-            if (r == NULL) {
-                goto void_all;
-            }
-            Py_DECREF(r);
-            if (ring_buffer(&t) < 0) {
-                goto void_all;
-            }
-        }
+        Py_DECREF(r);
     }
     const char *prefix = PyBytes_AS_STRING(t.prefix);
-    long long seq = t.issued + 1;
+    long long first = t.p->issued + 1, seq = first;
     for (Py_ssize_t i = 0; i < count; i++, seq++) {
-        PyObject *h_obj = PyList_GET_ITEM(slots, i);
-        long long h = PyLong_AsLongLong(h_obj);
+        long long h = first_h + (long long)i * RECORD;
         PyObject *k_obj = PySequence_Fast_GET_ITEM(keys, i);
         PyObject *v_obj = PySequence_Fast_GET_ITEM(values, i);
-        char *d = h < t.bound ? slot_at(&t, h) : NULL;
+        char *d = slot_at(&t, h);
         if (d != NULL) {
             pack_record(d, prefix, seq, (uint32_t)run, (uint32_t)PyLong_AsLongLong(k_obj),
                         PyFloat_AS_DOUBLE(v_obj), ts, step, h);
             continue;
         }
         /* No room in the ring yet for this one: QueueFile.write_metric waits for it (and voids the slot if
-           it raises, as the Python code does). */
-        PyObject *argv[9] = {t.ring, h_obj, t.prefix, NULL, args[2], k_obj, v_obj, args[5], args[6]};
-        PyObject *r = call_with_seq(s_write_metric, argv, 9, 3, seq);
+           it raises). If it raises, the points before it are in, and as in the Python code the numbers
+           used stay used and the slots after it are given back. */
+        PyObject *argv[9] = {(PyObject *)t.r, NULL, t.prefix, NULL, args[2], k_obj, v_obj, args[5], args[6]};
+        PyObject *r = call_with_slot(s_write_metric, argv, 9, 3, seq, 1, h);
         if (r == NULL) {
-            Py_DECREF(slots);
-            target_release(&t);
-            return NULL;
+            t.p->issued = seq - 1;
+            if (i + 1 < count) {
+                void_slots(&t, h + RECORD, count - i - 1);
+            }
+            return target_release(&t, NULL);
         }
         Py_DECREF(r);
     }
-    Py_DECREF(slots);
-    long long first = t.issued + 1;
-    PyObject *ops = finish(queue, p, t.ring, first, first + count - 1, last_h);
-    target_release(&t);
-    return ops;
-void_all: {
-    /* Every slot taken is given back (voided), keeping the error being raised. */
-    SavedError e;
-    error_save(&e);
-    if (PyList_GET_SIZE(slots) > 0) {
-        PyObject *r = PyObject_CallMethodOneArg(t.ring, s_void_all, slots);
-        Py_XDECREF(r);
-    }
-    error_restore(&e);
-    Py_DECREF(slots);
-    target_release(&t);
-    return NULL;
-}
+    return target_release(&t, finish(&t, first, first + count - 1, last_h));
 fallback:
     return PyObject_Vectorcall(py_put_points_at, args, nargs, NULL);
 }
@@ -841,16 +946,12 @@ PyInit__cqueue(void)
         PyObject **slot;
         const char *text;
     } names[] = {
-        {&s_ring, "_ring"}, {&s_name_ids, "_name_ids"}, {&s_wake_limit, "_wake_limit"},
-        {&s_wake, "_wake"}, {&s_capacity, "_capacity"}, {&s_make_room, "_make_room"},
-        {&s_put_metric_slow, "_put_metric_slow"}, {&s_issued, "issued"}, {&s_prefix, "prefix"},
-        {&s_data, "data"}, {&s_mask, "mask"}, {&s_bound, "bound"}, {&s_taken, "taken"},
-        {&s_reserve, "reserve"}, {&s_slots, "_slots"}, {&s_void_all, "void_all"},
-        {&s_write_metric, "write_metric"}, {&s_top, "top"}, {&s_maybe_active, "maybe_active"},
-        {&param_names[P_KEY], "key"}, {&param_names[P_VALUE], "value"}, {&param_names[P_STEP], "step"},
-        {&param_names[P_SYNCHRONOUS], "synchronous"}, {&param_names[P_TIMESTAMP], "timestamp"},
-        {&param_names[P_RUN_ID], "run_id"}, {&param_names[P_MODEL_ID], "model_id"},
-        {&param_names[P_DATASET], "dataset"},
+        {&s_wake, "_wake"}, {&s_make_room, "_make_room"}, {&s_put_metric_slow, "_put_metric_slow"},
+        {&s_void_all, "void_all"}, {&s_write_metric, "write_metric"}, {&s_top, "top"},
+        {&s_maybe_active, "maybe_active"}, {&param_names[P_KEY], "key"}, {&param_names[P_VALUE], "value"},
+        {&param_names[P_STEP], "step"}, {&param_names[P_SYNCHRONOUS], "synchronous"},
+        {&param_names[P_TIMESTAMP], "timestamp"}, {&param_names[P_RUN_ID], "run_id"},
+        {&param_names[P_MODEL_ID], "model_id"}, {&param_names[P_DATASET], "dataset"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         if (*names[i].slot == NULL && (*names[i].slot = PyUnicode_InternFromString(names[i].text)) == NULL) {
@@ -862,7 +963,9 @@ PyInit__cqueue(void)
         return NULL;
     }
     if (PyModule_AddIntConstant(m, "AVAILABLE", CQUEUE_AVAILABLE) < 0 || PyType_Ready(&LogMetricType) < 0 ||
-        PyModule_AddObjectRef(m, "LogMetric", (PyObject *)&LogMetricType) < 0) {
+        PyModule_AddObjectRef(m, "LogMetric", (PyObject *)&LogMetricType) < 0 ||
+        PyModule_AddType(m, &QueueCoreType) < 0 || PyModule_AddType(m, &RingCoreType) < 0 ||
+        PyModule_AddType(m, &ProducerCoreType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -52,3 +52,25 @@ class LogMetric:
         async_enabled: Callable[[], bool],
     ) -> None: ...
     def __call__(self, *args: Any, **kwargs: Any) -> RunOperations | None: ...
+
+class QueueCore:
+    """``OpQueue``'s fields that the compiled calls read, in C (``_native.py``)."""
+
+class RingCore:
+    """``QueueFile``'s slot counter and the fields the compiled calls read, in C (``_native.py``)."""
+
+    mask: int
+    bound: int
+    taken: int
+    @property
+    def head(self) -> int: ...
+    def reserve(self) -> int: ...
+    def reserve_many(self, k: int, /) -> list[int]: ...
+    def _attach(self, data: memoryview, /) -> None: ...
+    def _detach(self) -> None: ...
+
+class ProducerCore:
+    """``Producer``'s ``issued`` and ``prefix``, in C (``_native.py``)."""
+
+    issued: int
+    prefix: bytes

@@ -16,6 +16,7 @@ import anyio
 import msgspec
 
 from asynctrack.exceptions import MlflowException
+from asynctrack.pipeline._native import ProducerCore
 
 __all__ = ["Producer", "RunOperations", "WatermarkQueue", "wait_for_watermark"]
 
@@ -95,10 +96,11 @@ def _report(failures: list[MlflowException]) -> MlflowException:
     return copies[0]
 
 
-class Producer:
-    """One thread's sequence of operations on one pipeline."""
+class Producer(ProducerCore):
+    """One thread's sequence of operations on one pipeline (``issued`` and ``prefix`` are
+    :class:`ProducerCore`'s, which the compiled calls read and write: ``_native.py``)."""
 
-    __slots__ = ("__weakref__", "done", "failures", "id", "issued", "prefix", "queue")
+    __slots__ = ("__weakref__", "done", "failures", "id", "queue")
 
     def __init__(self, queue: WatermarkQueue, producer_id: int) -> None:
         self.queue = queue

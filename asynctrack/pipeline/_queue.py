@@ -40,8 +40,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from asynctrack._batching import _ops
 from asynctrack._int64 import INT64_MAX as _INT64_MAX
 from asynctrack._int64 import INT64_MIN as _INT64_MIN
-from asynctrack.environment import ASYNCTRACK_NO_EXTENSIONS
 from asynctrack.exceptions import MlflowException, PipelineClosed, QueueFull
+from asynctrack.pipeline._native import EXTENSION, QueueCore
 from asynctrack.pipeline._operations import Producer, RunOperations, wait_for_watermark
 from asynctrack.pipeline._outage import Outage
 from asynctrack.pipeline._ring import METRIC_RECORD
@@ -90,8 +90,11 @@ class QueueStatistics(NamedTuple):
     queued_large: int
 
 
-class OpQueue:
-    """Caller-side half of a pipeline: producers, the deque, waking, waiting and back-pressure."""
+class OpQueue(QueueCore):
+    """Caller-side half of a pipeline: producers, the deque, waking, waiting and back-pressure.
+
+    ``_ring``, ``_name_ids``, ``_wake_limit`` and ``_capacity`` are :class:`QueueCore`'s, which the
+    compiled calls read (``_native.py``)."""
 
     def __init__(self, capacity: int, full_policy: str = "block", ring: QueueFile | None = None) -> None:
         if capacity <= 0:
@@ -493,11 +496,19 @@ class OpQueue:
                     raise
             data, mask, prefix = ring.data, ring.mask, p.prefix
             seq = first
-            for h, k, v in zip(slots, keys, values, strict=True):
+            for i, (h, k, v) in enumerate(zip(slots, keys, values, strict=True)):
                 if h < bound:
                     _pack_record(data, h & mask, prefix, seq, r, k, v, timestamp, step, h + 1)
                 else:
-                    ring.write_metric(h, prefix, seq, r, k, v, timestamp, step)
+                    try:  # waits for room in the ring; voids its own slot if it raises
+                        ring.write_metric(h, prefix, seq, r, k, v, timestamp, step)
+                    except BaseException:  # interrupted while waiting (Ctrl-C), or the file closed
+                        # The points before it are in; the slots after it are given back (the worker
+                        # would wait for them forever) and the numbers used stay used.
+                        p.issued = seq - 1
+                        if i + 1 < count:
+                            ring.void_all(slots[i + 1 :])
+                        raise
                 seq += 1
         else:
             dq = self._dq
@@ -683,17 +694,9 @@ class OpQueue:
 
 
 def _load_compiled() -> ModuleType | None:
-    # The compiled calls (``_cqueue.c``), bound to this module's classes; None where the extension was
-    # not built (no compiler at install time), cannot work here, or ``ASYNCTRACK_NO_EXTENSIONS`` is set.
-    if ASYNCTRACK_NO_EXTENSIONS.get():
-        return None
-    try:
-        from asynctrack.pipeline import _cqueue
-    except ImportError:
-        return None
-    if not _cqueue.AVAILABLE:
-        return None
-    return bind_compiled(_cqueue)
+    # The compiled calls (``_cqueue.c``), bound to this module's classes; None where the extension is not
+    # in use (``_native.py``: not built, cannot work here, or ``ASYNCTRACK_NO_EXTENSIONS`` is set).
+    return None if EXTENSION is None else bind_compiled(EXTENSION)
 
 
 def bind_compiled(extension: ModuleType) -> ModuleType:

@@ -17,10 +17,11 @@ would double the caller's cost); every other record carries a CRC-32 of its payl
 (length ``0xFFFFFFFE``, committed) fills a slot that was handed out but not used (a call refused after
 taking it, or slots that did not come out contiguous for a larger record); readers skip it.
 
-**No lock.** Slots are handed out by an ``itertools.count``, whose ``next()`` is one C call and therefore
-atomic under the GIL (a lock's acquire and release cost the caller as much as packing the record). A
-record of ``k`` slots takes ``list(islice(count, k))``, also one C call; should the slots still not be
-contiguous, or cross the end of the ring, they are voided and the record tries again. Producers write
+**No lock.** Slots are handed out by a counter whose every step is one C call and therefore atomic under
+the GIL (a lock's acquire and release cost the caller as much as packing the record): the compiled
+``RingCore``'s, or an ``itertools.count`` without the extension (``_native.py``). A record of ``k`` slots
+takes them in one call too; should they cross the end of the ring (or, in a free-threaded build, not
+be contiguous), they are voided and the record tries again. Producers write
 their slots concurrently, so records become readable out of order: the worker takes records up to the
 first slot not yet committed (its writer is still writing it, or waits for room), and recovery skips such
 holes (a hole's call had not returned; the calls after it had, and their records are kept). Free-threaded
@@ -41,7 +42,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
-import itertools
 import mmap
 import os
 import secrets
@@ -56,6 +56,7 @@ from typing import NamedTuple
 import numpy as np
 
 from asynctrack._batching._ops import METRIC_FRAME, METRIC_TAG
+from asynctrack.pipeline._native import RingCore
 
 __all__ = [
     "HEADER_SIZE",
@@ -192,13 +193,14 @@ def _record_at(data: memoryview, size: int, t: int) -> tuple[int, int, int] | No
     return length, crc, need
 
 
-_GIL = getattr(sys, "_is_gil_enabled", lambda: True)()
+class QueueFile(RingCore):
+    """The live ring of one pipeline: producers append, the worker takes and acknowledges.
 
-
-class QueueFile:
-    """The live ring of one pipeline: producers append, the worker takes and acknowledges."""
+    The slot counter (``reserve``, ``reserve_many``, ``head``) and the fields the compiled calls read
+    (``mask``, ``bound``, ``taken``) come from :class:`RingCore` (``_native.py``)."""
 
     def __init__(self, directory: str, size: int, journal_path: str = "", target: str = "") -> None:
+        super().__init__()
         os.makedirs(directory, exist_ok=True)
         self.id = secrets.token_hex(8)
         stem = f"{int(time.time() * 1000)}-{os.getpid()}-{self.id}"
@@ -226,6 +228,7 @@ class QueueFile:
             raise
         self._fd = fd
         self.data = memoryview(self._mm)[_DATA_AT:]
+        self._attach(self.data)  # held for the compiled calls until _release()
         self._populate, self._address = _ring_address(self._mm)
         self._prefault_head = 0
         self._names_at = HEADER_SIZE  # where the next name goes in the names area
@@ -236,18 +239,6 @@ class QueueFile:
             raw = text.encode()[:_FIELD_MAX]
             struct.pack_into(f"<H{len(raw)}s", self._mm, at, len(raw), raw)
         self._room = threading.Condition(threading.Lock())
-        # Slots are handed out by a counter (see the module docstring): ``reserve()`` returns the next
-        # slot's logical position. The caller's hot path calls it directly.
-        self._slots = itertools.count(0, 64)
-        self.reserve = self._slots.__next__
-        if not _GIL:  # free-threaded: a counter's next() is not atomic there
-            lock, nxt = threading.Lock(), self._slots.__next__
-
-            def reserve() -> int:
-                with lock:
-                    return nxt()
-
-            self.reserve = reserve
         # Logical end of what the worker has taken (everything before it is committed) and of what is
         # durable (or failed): the space before ``acked`` is free.
         self.taken = 0
@@ -260,11 +251,6 @@ class QueueFile:
         self.prefault()
 
     # -- producers
-    @property
-    def head(self) -> int:
-        """Logical end of the slots handed out so far (some may still be being written)."""
-        return int(repr(self._slots)[6:].split(",")[0])  # "count(n, 64)": reading it does not advance it
-
     @property
     def limit(self) -> int:
         """The most bytes between the last acknowledgement and a slot the fast path writes (the queue sets
@@ -291,13 +277,6 @@ class QueueFile:
     def metric_prefix(producer_id: int) -> bytes:
         """The first 13 bytes of every metric record of one producer (see :meth:`write_metric`)."""
         return _PREFIX.pack(_METRIC_LEN, 0, METRIC_TAG, producer_id)
-
-    def reserve_many(self, k: int) -> list[int]:
-        """The positions of ``k`` slots for ``k`` scalar metric records, in one call (not necessarily
-        contiguous)."""
-        if _GIL:
-            return list(itertools.islice(self._slots, k))
-        return [self.reserve() for _ in range(k)]
 
     def write_metric(
         self, h: int, prefix: bytes, seq: int, run: int, key: int, value: float, timestamp: int, step: int
@@ -538,6 +517,7 @@ class QueueFile:
         self._release()
 
     def _release(self) -> None:
+        self._detach()  # the compiled calls' hold on the bytes first, so that they can be unmapped
         with contextlib.suppress(BufferError, ValueError):
             self.data.release()
         with contextlib.suppress(BufferError, ValueError):

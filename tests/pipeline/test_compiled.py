@@ -13,6 +13,7 @@ import inspect
 import math
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -30,7 +31,7 @@ from asynctrack._batching._ops import METRIC_FRAME
 from asynctrack._int64 import INT64_MAX, INT64_MIN
 from asynctrack.exceptions import MlflowException, QueueFull
 from asynctrack.integrations import _run
-from asynctrack.pipeline import _queue
+from asynctrack.pipeline import _native, _queue
 from asynctrack.pipeline._operations import RunOperations
 from asynctrack.pipeline._queue import OpQueue
 from asynctrack.pipeline._ring import METRIC_RECORD, QueueFile
@@ -380,6 +381,98 @@ def test_points_past_the_rings_room_wait_for_it_then_land_in_order(tmp_path: Pat
         assert p.issued == 1025
         side.close()
     assert got[0] == got[1] == [float(i) for i in range(1025)]
+
+
+class _Interrupted(BaseException):
+    """What the test's signal handler raises, as Ctrl-C's KeyboardInterrupt would."""
+
+
+def test_points_interrupted_while_waiting_for_room_leave_no_hole(tmp_path: Path) -> None:
+    """A call of points blocked for the ring's room and interrupted (Ctrl-C in a notebook): the points that
+    fit are in, the slots after the interrupted one are given back, so the worker goes past them and what
+    is logged next lands; without that, the worker would wait for those slots forever."""
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signals are handled in the main thread only")
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise _Interrupted
+
+    main = threading.main_thread().ident
+    assert main is not None
+    previous = signal.signal(signal.SIGUSR1, interrupt)
+    try:
+        for put, points in ((_c_metric, _c_points), (PY_METRIC, PY_POINTS)):
+            side = Side(tmp_path / put.__name__, capacity=100_000)
+            q, p, ring = side.queue, side.p, side.ring
+            for i in range(1020):  # the ring holds 1,024 records (the fast path's bound is at 1,022)
+                put(q, p, side.run, "loss", float(i), 1, i)
+            frames: list[bytes] = []
+            stop = threading.Event()
+
+            def worker(side: Side = side, frames: list[bytes] = frames, stop: threading.Event = stop) -> None:
+                # Interrupt the caller once it waits for room, then drain as the pipeline's worker does.
+                while side.ring._waiting == 0 and not stop.wait(0.005):
+                    pass
+                signal.pthread_kill(main, signal.SIGUSR1)
+                while not stop.wait(0.01):
+                    frames.extend(side.drain())
+
+            drainer = threading.Thread(target=worker)
+            drainer.start()
+            try:
+                with pytest.raises(_Interrupted):
+                    points(q, p, side.run, [q.intern("acc")] * 8, [1020.0 + i for i in range(8)], 1, 9)
+                assert p.issued == 1024  # the four points that fit are in (their numbers stay used), the
+                # fifth waited for room, the three after it are given back
+                ops = put(q, p, side.run, "loss", 2000.0, 1, 2000)
+                assert (ops._first, ops._last) == (1025, 1025)
+            finally:
+                stop.set()
+                drainer.join()
+            frames.extend(side.drain())
+            values = [
+                METRIC_FRAME.unpack_from(f, i)[5] for f in frames for i in range(0, len(f), METRIC_FRAME.size)
+            ]
+            assert values == [float(i) for i in range(1024)] + [2000.0]
+            assert ring.taken == ring.head
+            side.close()
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+
+
+def test_the_shared_fields_are_attributes_on_both_implementations(tmp_path: Path) -> None:
+    """The C bases (``_native.py``) and their Python stand-ins answer the same: the slot counter hands out
+    consecutive positions and ``head`` follows it; the fields read back what was assigned."""
+    assert _cqueue is not None
+    for ring_core, queue_core, producer_core in (
+        (_cqueue.RingCore, _cqueue.QueueCore, _cqueue.ProducerCore),
+        (_native._PyRingCore, _native._PyQueueCore, _native._PyProducerCore),
+    ):
+        ring = ring_core()
+        assert ring.head == 0
+        assert ring.reserve() == 0
+        assert ring.reserve_many(3) == [64, 128, 192]
+        assert ring.reserve_many(0) == []
+        assert ring.head == 256
+        ring.mask, ring.bound, ring.taken = 65535, 1 << 62, 128
+        assert (ring.mask, ring.bound, ring.taken) == (65535, 1 << 62, 128)
+        queue = queue_core()
+        queue._ring, queue._name_ids, queue._wake_limit, queue._capacity = ring, {"a": 1}, 5, 7
+        assert (queue._ring, queue._name_ids, queue._wake_limit, queue._capacity) == (ring, {"a": 1}, 5, 7)
+        producer = producer_core()
+        producer.issued, producer.prefix = 41, b"x" * 13
+        assert (producer.issued, producer.prefix) == (41, b"x" * 13)
+    with pytest.raises(TypeError):
+        _cqueue.RingCore().bound = 1.5  # an int field takes ints only
+    with pytest.raises(ValueError):
+        _cqueue.RingCore().reserve_many(-1)
+    # The queue file holds its bytes for the compiled calls until it is closed, and then lets them go,
+    # so that the file can be unmapped.
+    side = Side(tmp_path / "q")
+    data = side.ring.data
+    side.close()
+    with pytest.raises(ValueError):
+        data[0]  # released: nothing held it
 
 
 def test_a_closed_queue_refuses_the_call_as_python_does(tmp_path: Path) -> None:

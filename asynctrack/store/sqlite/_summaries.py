@@ -37,11 +37,13 @@ import json
 import math
 import sqlite3
 import struct
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
+from asynctrack.environment import ASYNCTRACK_NO_EXTENSIONS
 from asynctrack.store.sqlite._columns import decode_ints, decode_small, encode_ints, encode_small
 from asynctrack.store.sqlite._rows import insert_rows
 
@@ -302,6 +304,20 @@ class Piece(NamedTuple):
     small: tuple[list[int], list[float], list[int], bytes, bytes, bytes] | None = None
 
 
+def _load_chunk_parts() -> Callable[[I8, F8, I8], tuple[Any, ...] | None] | None:
+    # The compiled pass (``_cchunks.c``, an optional extension like the pipeline's): None where it was
+    # not built or ASYNCTRACK_NO_EXTENSIONS is set; the numpy code below is the reference.
+    if ASYNCTRACK_NO_EXTENSIONS.get():
+        return None
+    try:
+        from asynctrack.store.sqlite import _cchunks
+    except ImportError:
+        return None
+    return _cchunks.chunk_parts
+
+
+_chunk_parts = _load_chunk_parts()
+
 _CHUNK_HEAD = (
     "INSERT INTO metric_chunks (chunk_id, run_key, key, n, min_step, max_step, steps, vals, timestamps)"
 )
@@ -333,9 +349,14 @@ def _chunk_rows(
         if not summarise:
             return chunk, None
         return chunk, small_summary_row(chunk_id or 0, run_key, p.key, st, vals, ts)
-    st_blob, ts_blob = encode_ints(p.steps), encode_ints(p.stamps)
-    vals_blob = np.ascontiguousarray(p.values, "<f8").tobytes()
-    summary = summary_row(chunk_id or 0, run_key, p.key, p.steps, p.values, p.stamps, (st_blob, ts_blob))
+    parts = _chunk_parts(p.steps, p.values, p.stamps) if _chunk_parts is not None else None
+    if parts is not None:  # the compiled pass (_cchunks.c): the same rows
+        st_blob, vals_blob, ts_blob, *rest = parts
+        summary = (chunk_id or 0, run_key, p.key, n, *rest)
+    else:
+        st_blob, ts_blob = encode_ints(p.steps), encode_ints(p.stamps)
+        vals_blob = np.ascontiguousarray(p.values, "<f8").tobytes()
+        summary = summary_row(chunk_id or 0, run_key, p.key, p.steps, p.values, p.stamps, (st_blob, ts_blob))
     return (chunk_id, run_key, p.key, n, summary[4], summary[5], st_blob, vals_blob, ts_blob), summary
 
 

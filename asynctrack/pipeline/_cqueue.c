@@ -76,8 +76,8 @@ typedef struct {
     PyObject_HEAD
     PyObject *ring;
     PyObject *name_ids;
-    long long wake_limit;
-    long long capacity;
+    PyObject *wake_limit; /* ints, like issued below: as objects, Python's reads of them stay its fast ones */
+    PyObject *capacity;
 } QueueCore;
 
 /* QueueFile's: the ring's mask, the fast path's bound, what the worker has taken, the slot counter, and
@@ -91,7 +91,7 @@ typedef struct {
 /* Producer's: the last sequence number handed out, and the head of its metric records. */
 typedef struct {
     PyObject_HEAD
-    long long issued;
+    PyObject *issued;
     PyObject *prefix;
 } ProducerCore;
 
@@ -102,6 +102,8 @@ queue_core_traverse(QueueCore *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->ring);
     Py_VISIT(self->name_ids);
+    Py_VISIT(self->wake_limit);
+    Py_VISIT(self->capacity);
     return 0;
 }
 
@@ -110,6 +112,8 @@ queue_core_clear(QueueCore *self)
 {
     Py_CLEAR(self->ring);
     Py_CLEAR(self->name_ids);
+    Py_CLEAR(self->wake_limit);
+    Py_CLEAR(self->capacity);
     return 0;
 }
 
@@ -122,10 +126,10 @@ queue_core_dealloc(QueueCore *self)
 }
 
 static PyMemberDef queue_core_members[] = {
-    {"_ring", T_OBJECT, offsetof(QueueCore, ring), 0, "the queue file, or None (the frames in memory)"},
-    {"_name_ids", T_OBJECT, offsetof(QueueCore, name_ids), 0, "the intern table: name -> index"},
-    {"_wake_limit", T_LONGLONG, offsetof(QueueCore, wake_limit), 0, "queued operations that wake the worker"},
-    {"_capacity", T_LONGLONG, offsetof(QueueCore, capacity), 0, "operations the queue takes; 0 once closed"},
+    {"_ring", T_OBJECT_EX, offsetof(QueueCore, ring), 0, "the queue file, or None (the frames in memory)"},
+    {"_name_ids", T_OBJECT_EX, offsetof(QueueCore, name_ids), 0, "the intern table: name -> index"},
+    {"_wake_limit", T_OBJECT_EX, offsetof(QueueCore, wake_limit), 0, "queued operations that wake the worker"},
+    {"_capacity", T_OBJECT_EX, offsetof(QueueCore, capacity), 0, "operations the queue takes; 0 once closed"},
     {NULL, 0, 0, 0, NULL},
 };
 
@@ -255,13 +259,14 @@ static PyTypeObject RingCoreType = {
 static void
 producer_core_dealloc(ProducerCore *self)
 {
+    Py_CLEAR(self->issued);
     Py_CLEAR(self->prefix);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 static PyMemberDef producer_core_members[] = {
-    {"issued", T_LONGLONG, offsetof(ProducerCore, issued), 0, "the last sequence number handed out"},
-    {"prefix", T_OBJECT, offsetof(ProducerCore, prefix), 0, "the head of this producer's metric records"},
+    {"issued", T_OBJECT_EX, offsetof(ProducerCore, issued), 0, "the last sequence number handed out"},
+    {"prefix", T_OBJECT_EX, offsetof(ProducerCore, prefix), 0, "the head of this producer's metric records"},
     {NULL, 0, 0, 0, NULL},
 };
 
@@ -279,7 +284,7 @@ static PyTypeObject ProducerCoreType = {
 static int
 exact_ll(PyObject *v, long long lo, long long hi, long long *out)
 {
-    if (!PyLong_CheckExact(v)) {
+    if (v == NULL || !PyLong_CheckExact(v)) {
         return 0;
     }
     int overflow = 0;
@@ -325,6 +330,7 @@ typedef struct {
     RingCore *r;
     ProducerCore *p;
     PyObject *prefix;
+    long long issued; /* the producer's last sequence number when the call began */
 } Target;
 
 /* 1: ready, with the queue file and prefix held (target_release); 0: not this code's case (objects of
@@ -340,7 +346,8 @@ target_get(Target *t, PyObject *queue, PyObject *p)
     t->p = (ProducerCore *)p;
     PyObject *ring = t->q->ring, *prefix = t->p->prefix;
     if (ring == NULL || !PyObject_TypeCheck(ring, &RingCoreType) || ((RingCore *)ring)->buf.obj == NULL ||
-        prefix == NULL || !PyBytes_CheckExact(prefix) || PyBytes_GET_SIZE(prefix) != PREFIX_SIZE) {
+        prefix == NULL || !PyBytes_CheckExact(prefix) || PyBytes_GET_SIZE(prefix) != PREFIX_SIZE ||
+        !exact_ll(t->p->issued, 0, INT64_MAX - UINT32_MAX, &t->issued)) {
         return 0;
     }
     t->r = (RingCore *)Py_NewRef(ring);
@@ -415,25 +422,37 @@ call_with_slot(PyObject *name, PyObject **argv, size_t nargs, size_t seq_at, lon
     return r;
 }
 
+/* The producer's last sequence number, now ``seq`` (an int object the caller made). */
+static void
+set_issued(Target *t, PyObject *seq)
+{
+    Py_XSETREF(t->p->issued, Py_NewRef(seq));
+}
+
 /* After the records: the producer's last seq, the wake check, the call's RunOperations. */
 static PyObject *
 finish(Target *t, long long first, long long last, long long end)
 {
-    t->p->issued = last;
-    if (((end - t->r->taken) >> 6) + (last - first) >= t->q->wake_limit) {
-        PyObject *r = PyObject_CallMethodNoArgs((PyObject *)t->q, s_wake);
-        if (r == NULL) {
-            return NULL;
-        }
-        Py_DECREF(r);
-    }
     PyObject *first_obj = PyLong_FromLongLong(first);
     PyObject *last_obj = first == last ? Py_XNewRef(first_obj) : PyLong_FromLongLong(last);
     PyObject *ops = NULL;
-    if (first_obj != NULL && last_obj != NULL) {
-        PyObject *argv[3] = {(PyObject *)t->p, first_obj, last_obj};
-        ops = PyObject_Vectorcall(run_operations, argv, 3, NULL);
+    long long wake_limit;
+    if (first_obj == NULL || last_obj == NULL) {
+        goto done;
     }
+    set_issued(t, last_obj);
+    /* Not an int (never, but for a subclass's doing): wake, which costs a wake-up, never a stall. */
+    if (!exact_ll(t->q->wake_limit, INT64_MIN, INT64_MAX, &wake_limit) ||
+        ((end - t->r->taken) >> 6) + (last - first) >= wake_limit) {
+        PyObject *r = PyObject_CallMethodNoArgs((PyObject *)t->q, s_wake);
+        if (r == NULL) {
+            goto done;
+        }
+        Py_DECREF(r);
+    }
+    PyObject *argv[3] = {(PyObject *)t->p, first_obj, last_obj};
+    ops = PyObject_Vectorcall(run_operations, argv, 3, NULL);
+done:
     Py_XDECREF(first_obj);
     Py_XDECREF(last_obj);
     return ops;
@@ -472,7 +491,7 @@ put_metric_at(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     long long h = t.r->next; /* the slot: from here on it must be written */
     t.r->next = h + RECORD;
-    long long seq = t.p->issued + 1;
+    long long seq = t.issued + 1;
     char *d = slot_at(&t, h);
     if (d != NULL) {
         pack_record(d, PyBytes_AS_STRING(t.prefix), seq, (uint32_t)run, (uint32_t)k,
@@ -564,7 +583,11 @@ put_points_at(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     /* Every slot at once, consecutive: no Python code runs until they are all taken. */
     long long first_h = t.r->next, last_h = first_h + (long long)(count - 1) * RECORD;
     t.r->next = last_h + RECORD;
-    if (last_h >= t.r->bound && ((last_h - t.r->taken) >> 6) >= t.q->capacity) {
+    long long capacity;
+    if (!exact_ll(t.q->capacity, INT64_MIN, INT64_MAX, &capacity)) {
+        capacity = 0; /* not an int: the Python code decides, as for a closed queue */
+    }
+    if (last_h >= t.r->bound && ((last_h - t.r->taken) >> 6) >= capacity) {
         /* The queue is full: wait for room or refuse, as the Python code does. */
         PyObject *h0 = PyLong_FromLongLong(first_h);
         PyObject *r = h0 == NULL ? NULL : PyObject_CallMethodOneArg(args[0], s_make_room, h0);
@@ -576,7 +599,7 @@ put_points_at(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         Py_DECREF(r);
     }
     const char *prefix = PyBytes_AS_STRING(t.prefix);
-    long long first = t.p->issued + 1, seq = first;
+    long long first = t.issued + 1, seq = first;
     for (Py_ssize_t i = 0; i < count; i++, seq++) {
         long long h = first_h + (long long)i * RECORD;
         PyObject *k_obj = PySequence_Fast_GET_ITEM(keys, i);
@@ -593,7 +616,15 @@ put_points_at(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyObject *argv[9] = {(PyObject *)t.r, NULL, t.prefix, NULL, args[2], k_obj, v_obj, args[5], args[6]};
         PyObject *r = call_with_slot(s_write_metric, argv, 9, 3, seq, 1, h);
         if (r == NULL) {
-            t.p->issued = seq - 1;
+            SavedError e;
+            error_save(&e);
+            PyObject *used = PyLong_FromLongLong(seq - 1);
+            if (used != NULL) {
+                set_issued(&t, used);
+                Py_DECREF(used);
+            }
+            PyErr_Clear();
+            error_restore(&e);
             if (i + 1 < count) {
                 void_slots(&t, h + RECORD, count - i - 1);
             }
@@ -908,6 +939,100 @@ static PyTypeObject LogMetricType = {
     .tp_new = log_metric_new,
 };
 
+/* -- RunOperations.combine's common case ------------------------------------------------------------ */
+
+/* Where RunOperations (a msgspec Struct) keeps its fields: their member descriptors' offsets, read at
+   bind(); -1 until then, or when the type does not have them as plain object members. */
+enum { F_PRODUCER, F_FIRST, F_LAST, F_REST, N_FIELDS };
+static Py_ssize_t field_at[N_FIELDS] = {-1, -1, -1, -1};
+
+static void
+find_fields(PyObject *type)
+{
+    static const char *names[N_FIELDS] = {"_producer", "_first", "_last", "_rest"};
+    for (int i = 0; i < N_FIELDS; i++) {
+        field_at[i] = -1;
+    }
+    Py_ssize_t at[N_FIELDS];
+    if (!PyType_Check(type)) {
+        return;
+    }
+    for (int i = 0; i < N_FIELDS; i++) {
+        PyObject *d = PyDict_GetItemString(((PyTypeObject *)type)->tp_dict, names[i]);
+        if (d == NULL || !Py_IS_TYPE(d, &PyMemberDescr_Type)) {
+            return;
+        }
+        PyMemberDef *m = ((PyMemberDescrObject *)d)->d_member;
+        if (m->type != T_OBJECT_EX && m->type != T_OBJECT) {
+            return;
+        }
+        at[i] = m->offset;
+    }
+    memcpy(field_at, at, sizeof(at)); /* all or none */
+}
+
+static inline PyObject *
+field(PyObject *ops, int i)
+{
+    return *(PyObject **)((char *)ops + field_at[i]);
+}
+
+PyDoc_STRVAR(combine_doc,
+"combine(operations: list) -> RunOperations | None | NotImplemented\n\n"
+"RunOperations.combine's common case, an epoch's results of one thread in order: None entries skipped,\n"
+"one producer, each range starting inside or right after the ranges before it. NotImplemented for\n"
+"anything else (the Python method merges it).");
+
+static PyObject *
+combine(PyObject *module, PyObject *list)
+{
+    if (run_operations == NULL || field_at[F_REST] < 0 || !PyList_CheckExact(list)) {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    PyObject *p = NULL, *lo_obj = NULL, *hi_obj = NULL;
+    long long lo = 0, hi = 0;
+    /* No Python code runs in this loop (no allocation, no comparison of Python objects), so the list
+       cannot change under it. */
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); i++) {
+        PyObject *ops = PyList_GET_ITEM(list, i);
+        if (ops == Py_None) {
+            continue;
+        }
+        if (Py_TYPE(ops) != (PyTypeObject *)run_operations) {
+            Py_RETURN_NOTIMPLEMENTED;
+        }
+        PyObject *producer = field(ops, F_PRODUCER), *first_obj = field(ops, F_FIRST);
+        PyObject *last_obj = field(ops, F_LAST), *rest = field(ops, F_REST);
+        long long first, last;
+        if (producer == NULL || rest == NULL || !PyTuple_CheckExact(rest) || PyTuple_GET_SIZE(rest) != 0 ||
+            first_obj == NULL || last_obj == NULL || !exact_ll(first_obj, INT64_MIN, INT64_MAX - 1, &first) ||
+            !exact_ll(last_obj, INT64_MIN, INT64_MAX - 1, &last)) {
+            PyErr_Clear();
+            Py_RETURN_NOTIMPLEMENTED;
+        }
+        if (p == NULL) {
+            p = producer;
+            lo_obj = first_obj;
+            hi_obj = last_obj;
+            lo = first;
+            hi = last;
+            continue;
+        }
+        if (producer != p || first < lo || first > hi + 1) {
+            Py_RETURN_NOTIMPLEMENTED;
+        }
+        if (last > hi) {
+            hi = last;
+            hi_obj = last_obj;
+        }
+    }
+    if (p == NULL) {
+        Py_RETURN_NONE; /* nothing but None entries, or none at all */
+    }
+    PyObject *argv[3] = {p, lo_obj, hi_obj};
+    return PyObject_Vectorcall(run_operations, argv, 3, NULL);
+}
+
 PyDoc_STRVAR(bind_doc,
 "bind(run_operations, put_metric_at, put_points_at, put_dict_at)\n\n"
 "The RunOperations type the calls return and the Python methods that take every other case.");
@@ -923,6 +1048,7 @@ bind(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_XSETREF(py_put_metric_at, Py_NewRef(args[1]));
     Py_XSETREF(py_put_points_at, Py_NewRef(args[2]));
     Py_XSETREF(py_put_dict_at, Py_NewRef(args[3]));
+    find_fields(run_operations);
     Py_RETURN_NONE;
 }
 
@@ -931,6 +1057,7 @@ static PyMethodDef methods[] = {
     {"put_points_at", (PyCFunction)(void (*)(void))put_points_at, METH_FASTCALL, put_points_at_doc},
     {"put_dict_at", (PyCFunction)(void (*)(void))put_dict_at, METH_FASTCALL, put_dict_at_doc},
     {"bind", (PyCFunction)(void (*)(void))bind, METH_FASTCALL, bind_doc},
+    {"combine", (PyCFunction)combine, METH_O, combine_doc},
     {NULL, NULL, 0, NULL},
 };
 

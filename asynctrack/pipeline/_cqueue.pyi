@@ -2,7 +2,7 @@
 ``put_dict_at``."""
 
 from collections.abc import Callable, Mapping, Sequence
-from types import ModuleType
+from types import ModuleType, NotImplementedType
 from typing import Any
 
 from asynctrack.pipeline._operations import Producer, RunOperations
@@ -38,6 +38,7 @@ def put_points_at(
 def put_dict_at(
     queue: OpQueue, p: Producer, r: int, seen: _Seen, metrics: Mapping[Any, object], step: object, /
 ) -> RunOperations | None: ...
+def combine(operations: list[RunOperations | None], /) -> RunOperations | NotImplementedType | None: ...
 
 class LogMetric:
     """``fluent.log_metric`` with its asynchronous path to the active run compiled."""

@@ -10,13 +10,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable
+from types import NotImplementedType
 from typing import Any, Protocol
 
 import anyio
 import msgspec
 
 from asynctrack.exceptions import MlflowException
-from asynctrack.pipeline._native import ProducerCore
+from asynctrack.pipeline._native import EXTENSION, ProducerCore
 
 __all__ = ["Producer", "RunOperations", "WatermarkQueue", "wait_for_watermark"]
 
@@ -219,6 +220,11 @@ class RunOperations(msgspec.Struct, gc=False, eq=False):
     @classmethod
     def combine(cls, operations: Iterable[RunOperations | None]) -> RunOperations | None:
         """One RunOperations covering all of ``operations`` (None entries are skipped; empty gives None)."""
+        if _compiled_combine is not None and type(operations) is list and cls is RunOperations:
+            # The common case compiled (``_cqueue.c``): an epoch's 1,600 results took 0.2 ms in Python.
+            got = _compiled_combine(operations)
+            if not isinstance(got, NotImplementedType):
+                return got
         present = [ops for ops in operations if ops is not None]
         if not present:
             return None
@@ -272,3 +278,10 @@ class RunOperations(msgspec.Struct, gc=False, eq=False):
         n = sum(last - first + 1 for _p, first, last in self._parts())
         state = "done" if self.done() else "pending"
         return f"<RunOperations {n} operation(s) {state}>"
+
+
+# RunOperations.combine's common case compiled, where the extension is in use (it reads the fields of the
+# RunOperations type that _queue.py binds it to, and answers NotImplemented for anything else).
+_compiled_combine: (
+    Callable[[list[RunOperations | None]], RunOperations | NotImplementedType | None] | None
+) = EXTENSION.combine if EXTENSION is not None else None

@@ -32,7 +32,7 @@ from asynctrack._int64 import INT64_MAX, INT64_MIN
 from asynctrack.exceptions import MlflowException, QueueFull
 from asynctrack.integrations import _run
 from asynctrack.pipeline import _native, _queue
-from asynctrack.pipeline._operations import RunOperations
+from asynctrack.pipeline._operations import Producer, RunOperations
 from asynctrack.pipeline._queue import OpQueue
 from asynctrack.pipeline._ring import METRIC_RECORD, QueueFile
 
@@ -381,6 +381,49 @@ def test_points_past_the_rings_room_wait_for_it_then_land_in_order(tmp_path: Pat
         assert p.issued == 1025
         side.close()
     assert got[0] == got[1] == [float(i) for i in range(1025)]
+
+
+def _parts(ops: RunOperations | None) -> list[tuple[int, int, int]] | None:
+    return None if ops is None else [(id(p), first, last) for p, first, last in ops._parts()]
+
+
+_queue_for_ranges = OpQueue(10)
+_producers = [_queue_for_ranges.producer(), Producer(_queue_for_ranges, 99)]
+_ranges = st.lists(
+    st.one_of(
+        st.none(),
+        st.tuples(st.sampled_from([0, 0, 0, 1]), st.integers(1, 40), st.integers(0, 3)).map(
+            lambda t: RunOperations(_producers[t[0]], t[1], t[1] + t[2])
+        ),
+        st.just("sum"),  # a combination with a second range (``_rest``): the Python merge's
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(items=_ranges)
+def test_combine_gives_what_the_python_merge_gives(items: list[Any]) -> None:
+    """The compiled common case of RunOperations.combine (a list of one thread's results in order) covers
+    exactly the operations the Python code's combination covers, and hands everything else back."""
+    p = _producers[0]
+    operations = [RunOperations(p, 1, 2) + RunOperations(p, 9, 9) if x == "sum" else x for x in items]
+    compiled = RunOperations.combine(operations)  # a list: the compiled call first
+    python = RunOperations.combine(tuple(operations))  # not a list: the Python code alone
+    assert _parts(compiled) == _parts(python)
+
+
+def test_combine_of_an_epoch_in_order_is_one_range_made_by_the_compiled_call() -> None:
+    assert _cqueue is not None
+    p = _producers[0]
+    epoch = [RunOperations(p, i, i) for i in range(1, 1601)] + [None]
+    got = _cqueue.combine(epoch)
+    assert type(got) is RunOperations and _parts(got) == [(id(p), 1, 1600)]
+    assert _cqueue.combine([None, None]) is None
+    assert _cqueue.combine([]) is None
+    assert _cqueue.combine([RunOperations(p, 1, 1), RunOperations(p, 3, 3)]) is NotImplemented  # a gap
+    assert _cqueue.combine([RunOperations(p, 1, 1), object()]) is NotImplemented
+    assert _cqueue.combine([RunOperations(p, 1, 1), RunOperations(p, 2**70, 2**70)]) is NotImplemented
 
 
 class _Interrupted(BaseException):

@@ -16,28 +16,17 @@ from __future__ import annotations
 import itertools
 import sys
 import threading
-from types import ModuleType
 from typing import TYPE_CHECKING
 
-from asynctrack.environment import ASYNCTRACK_NO_EXTENSIONS
+from asynctrack._extensions import load
 
 __all__ = ["EXTENSION", "ProducerCore", "QueueCore", "RingCore"]
 
 _GIL = getattr(sys, "_is_gil_enabled", lambda: True)()
 
 
-def _load() -> ModuleType | None:
-    if ASYNCTRACK_NO_EXTENSIONS.get():
-        return None
-    try:
-        from asynctrack.pipeline import _cqueue
-    except ImportError:
-        return None
-    return _cqueue if _cqueue.AVAILABLE else None
-
-
 #: the compiled extension where this process uses it, else None
-EXTENSION = _load()
+EXTENSION = load("asynctrack.pipeline._cqueue")
 
 
 class _PyQueueCore:

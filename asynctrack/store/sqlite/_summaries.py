@@ -43,7 +43,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from asynctrack.environment import ASYNCTRACK_NO_EXTENSIONS
+from asynctrack._extensions import load
 from asynctrack.store.sqlite._columns import decode_ints, decode_small, encode_ints, encode_small
 from asynctrack.store.sqlite._rows import insert_rows
 
@@ -304,19 +304,11 @@ class Piece(NamedTuple):
     small: tuple[list[int], list[float], list[int], bytes, bytes, bytes] | None = None
 
 
-def _load_chunk_parts() -> Callable[[I8, F8, I8], tuple[Any, ...] | None] | None:
-    # The compiled pass (``_cchunks.c``, an optional extension like the pipeline's): None where it was
-    # not built or ASYNCTRACK_NO_EXTENSIONS is set; the numpy code below is the reference.
-    if ASYNCTRACK_NO_EXTENSIONS.get():
-        return None
-    try:
-        from asynctrack.store.sqlite import _cchunks
-    except ImportError:
-        return None
-    return _cchunks.chunk_parts
-
-
-_chunk_parts = _load_chunk_parts()
+# The compiled pass (``_cchunks.c``), where the extension is in use; the numpy code below is the reference.
+_cchunks = load("asynctrack.store.sqlite._cchunks")
+_chunk_parts: Callable[[I8, F8, I8], tuple[Any, ...] | None] | None = (
+    _cchunks.chunk_parts if _cchunks is not None else None
+)
 
 _CHUNK_HEAD = (
     "INSERT INTO metric_chunks (chunk_id, run_key, key, n, min_step, max_step, steps, vals, timestamps)"

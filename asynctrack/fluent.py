@@ -103,6 +103,8 @@ class _ThreadState(threading.local):
 
 
 _state = _ThreadState()
+# The extensions whose compiled log_metric caches a thread's ``top``: told by _set_top of every change.
+_compiled_with: list[ModuleType] = []
 _F = TypeVar("_F", bound=Callable[..., Any])
 _active_experiment_id: str | None = None
 _last_active_run_id: str | None = None
@@ -111,14 +113,18 @@ _last_active_client: MlflowClient | None = None
 
 def _set_top() -> None:
     st = _state
-    if st.stack:
-        st.top_id = run_id = st.stack[-1].info.run_id
-        st.top_queue = queue = st.clients[-1]._pipeline().queue
-        st.top = (queue, queue.producer(), queue.intern(run_id))
-    else:
-        st.top_id = None
-        st.top_queue = None
-        st.top = None
+    try:
+        if st.stack:
+            st.top_id = run_id = st.stack[-1].info.run_id
+            st.top_queue = queue = st.clients[-1]._pipeline().queue
+            st.top = (queue, queue.producer(), queue.intern(run_id))
+        else:
+            st.top_id = None
+            st.top_queue = None
+            st.top = None
+    finally:
+        for extension in _compiled_with:
+            extension.top_changed()  # a compiled log_metric's cached top is stale now
 
 
 # A forked child keeps the forking thread's active runs, but not the parent's pipelines: look them up
@@ -576,6 +582,8 @@ def _compiled_log_metric(python: _F, extension: ModuleType | None = None) -> _F:
     compiled = extension if extension is not None else _queue_compiled()
     if compiled is None:
         return python
+    if compiled not in _compiled_with:
+        _compiled_with.append(compiled)
     fast = compiled.LogMetric(python, _state, _active_model, is_async_logging_enabled)
     functools.update_wrapper(fast, python)
     return cast(_F, fast)

@@ -740,7 +740,47 @@ typedef struct {
     PyObject *active_model;  /* asynctrack._active_model: .maybe_active */
     PyObject *async_enabled; /* asynctrack.config.is_async_logging_enabled */
     vectorcallfunc vectorcall;
+    /* The last calling thread's ``state.top``, kept while no thread's top has changed since (fluent calls
+       top_changed() whenever it sets one): a thread-local attribute read costs several cache misses after
+       a training step, a thread id and a counter compared cost none. Thread state ids are never reused. */
+    uint64_t cached_thread, cached_generation;
+    PyObject *cached_top;
 } LogMetric;
+
+/* Counts changes of any thread's ``top`` (fluent._set_top): a LogMetric's cached top is good while this
+   is what it was when the top was read. Read and written under the GIL. */
+static uint64_t top_generation = 1;
+
+PyDoc_STRVAR(top_changed_doc,
+"top_changed()\n\n"
+"Tell the compiled log_metric that a thread's active run changed (fluent._set_top calls it after it sets\n"
+"one), so that no cached top outlives it.");
+
+static PyObject *
+top_changed(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    top_generation++;
+    Py_RETURN_NONE;
+}
+
+/* The calling thread's ``state.top`` (a new reference), from the cache when it holds this thread's. */
+static PyObject *
+current_top(LogMetric *self)
+{
+    uint64_t thread = PyThreadState_GetID(PyThreadState_Get());
+    if (self->cached_top != NULL && self->cached_thread == thread &&
+        self->cached_generation == top_generation) {
+        return Py_NewRef(self->cached_top);
+    }
+    uint64_t generation = top_generation; /* read first: a change while reading makes the next call look */
+    PyObject *top = PyObject_GetAttr(self->state, s_top);
+    if (top != NULL) {
+        Py_XSETREF(self->cached_top, Py_NewRef(top));
+        self->cached_thread = thread;
+        self->cached_generation = generation;
+    }
+    return top;
+}
 
 /* time.time_ns() // 1_000_000, as fluent computes a missing timestamp. */
 static PyObject *
@@ -814,7 +854,7 @@ log_metric_call(PyObject *callable, PyObject *const *args, size_t nargsf, PyObje
         }
         goto python;
     }
-    PyObject *top = PyObject_GetAttr(self->state, s_top);
+    PyObject *top = current_top(self);
     if (top == NULL) {
         return NULL;
     }
@@ -888,6 +928,7 @@ log_metric_traverse(LogMetric *self, visitproc visit, void *arg)
     Py_VISIT(self->state);
     Py_VISIT(self->active_model);
     Py_VISIT(self->async_enabled);
+    Py_VISIT(self->cached_top);
     return 0;
 }
 
@@ -899,6 +940,7 @@ log_metric_clear(LogMetric *self)
     Py_CLEAR(self->state);
     Py_CLEAR(self->active_model);
     Py_CLEAR(self->async_enabled);
+    Py_CLEAR(self->cached_top);
     return 0;
 }
 
@@ -1058,6 +1100,7 @@ static PyMethodDef methods[] = {
     {"put_dict_at", (PyCFunction)(void (*)(void))put_dict_at, METH_FASTCALL, put_dict_at_doc},
     {"bind", (PyCFunction)(void (*)(void))bind, METH_FASTCALL, bind_doc},
     {"combine", (PyCFunction)combine, METH_O, combine_doc},
+    {"top_changed", (PyCFunction)top_changed, METH_NOARGS, top_changed_doc},
     {NULL, NULL, 0, NULL},
 };
 

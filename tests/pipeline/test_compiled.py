@@ -630,6 +630,49 @@ def test_the_compiled_log_metric_follows_the_async_switch_and_an_active_model(
     assert [(x.key, x.value, x.step) for x in linked] == [("b", 1.5, 3)]
 
 
+def test_the_compiled_log_metric_follows_each_threads_active_run(tmp_tracking: str) -> None:
+    """The compiled log_metric keeps the last calling thread's active run: runs nested, ended and started
+    again, and two threads taking turns (each turn a different thread than the last), each point lands in
+    the run active in its own thread when it was logged."""
+    client = mlflow.MlflowClient()
+    turn = [threading.Event(), threading.Event()]
+    logged: dict[str, list[float]] = {}
+
+    def other() -> None:
+        with mlflow.start_run() as run:
+            for i in range(20):
+                turn[1].wait(30)
+                turn[1].clear()
+                C_LOG_METRIC("t", float(i), step=i, synchronous=False)
+                turn[0].set()
+            mlflow.flush_async_logging()
+        logged["other"] = [m.value for m in client.get_metric_history(run.info.run_id, "t")]
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    with mlflow.start_run() as outer:
+        for i in range(20):
+            C_LOG_METRIC("t", 100.0 + i, step=i, synchronous=False)
+            turn[1].set()
+            assert turn[0].wait(30)
+            turn[0].clear()
+        with mlflow.start_run(nested=True) as inner:
+            C_LOG_METRIC("t", 1.0, synchronous=False)
+        C_LOG_METRIC("t", 200.0, step=20, synchronous=False)
+    with mlflow.start_run() as later:
+        C_LOG_METRIC("t", 2.0, synchronous=False)
+    thread.join(60)
+    mlflow.flush_async_logging()
+    history = {
+        r.info.run_id: [m.value for m in client.get_metric_history(r.info.run_id, "t")]
+        for r in (outer, inner, later)
+    }
+    assert history[outer.info.run_id] == [100.0 + i for i in range(20)] + [200.0]
+    assert history[inner.info.run_id] == [1.0]
+    assert history[later.info.run_id] == [2.0]
+    assert logged["other"] == [float(i) for i in range(20)]
+
+
 @pytest.mark.slow
 def test_the_pipeline_suite_passes_on_the_python_path() -> None:
     """The quick part of tests/pipeline/ again with ``ASYNCTRACK_NO_EXTENSIONS=1``, so the reference

@@ -36,6 +36,7 @@ __all__ = ["TrainingRun", "check_every_n_step", "flatten", "status_of_exception"
 
 _log = logging.getLogger("asynctrack")
 _time_ns = time.time_ns
+_get_ident = threading.get_ident
 
 # MLflow's key rule (validation.py): word characters, '/', '.', '-', ' ' and ':'. Anything else is removed,
 # as Lightning's MLFlowLogger does, with one warning per key.
@@ -113,9 +114,11 @@ class TrainingRun:
         # per key prefix, the keys of the last dict that went in whole (a tuple, in order) and their intern
         # indexes: a framework logs the same keys step after step
         self._fast_dicts: dict[str, tuple[tuple[Any, ...], list[int]]] = {}
-        # per thread: (the pipelines' generation, queue, this thread's producer, run index), for the
-        # repeated-keys path of log_metrics
-        self._step_local = threading.local()
+        # the last calling thread's (thread id, the pipelines' generation, queue, that thread's producer,
+        # run index), for the repeated-keys path of log_metrics: a plain attribute, as a thread-local read
+        # costs several cache misses after a framework's step (a thread id reused after its thread ended
+        # takes over a producer that no thread uses any more)
+        self._step_top_of: tuple[int, int, OpQueue, Producer, int] | None = None
         self._artifact_ops: list[RunOperations] = []
         self.finished_status: str | None = None
 
@@ -125,14 +128,13 @@ class TrainingRun:
         state["_lock"] = None
         state["_client"] = None
         state["_artifact_ops"] = []
-        state["_step_local"] = None
+        state["_step_top_of"] = None
         state["_fast_queue"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._lock = threading.Lock()
-        self._step_local = threading.local()
         if self._run_id is not None:
             self._client = MlflowClient(self.tracking_uri)
 
@@ -215,15 +217,15 @@ class TrainingRun:
         step (Lightning adds an int ``epoch`` to its floats), so a dict with the keys of the last one, in the
         same order, only float or int values and an int step, goes in through one ``put_dict_at`` call
         (compiled where the extension is built: no Python-level pass over it), with the queue, this
-        thread's producer and the run's index taken from a per-thread cache that is valid while the
-        pipelines' generation holds (fork and ``close_pipelines`` change it): each Python-level call a
+        thread's producer and the run's index kept from the last call while the calling thread and the
+        pipelines' generation are the same (fork and ``close_pipelines`` change it): each Python-level call a
         step makes costs about a microsecond once the framework's step has evicted the caches. Any other
         dict takes one pass in which a key seen before with a float value costs a dict lookup and two
         appends, and anything else (a new key, a value of another type) takes :meth:`_point`."""
-        top = getattr(self._step_local, "top", None)
-        if top is None or top[0] != _registry.generation:
+        top = self._step_top_of
+        if top is None or top[0] != _get_ident() or top[1] != _registry.generation:
             top = self._step_top()
-        _, queue, producer, run = top
+        _, _, queue, producer, run = top
         seen = self._fast_dicts.get(prefix)
         if seen is not None and _put_dict_at(queue, producer, run, seen, metrics, step) is not None:
             return
@@ -256,10 +258,11 @@ class TrainingRun:
         else:  # a key was dropped: the next dict with these keys takes the pass, which decides again
             self._fast_dicts.pop(prefix, None)
 
-    def _step_top(self) -> tuple[int, OpQueue, Producer, int]:
-        """This thread's (pipelines' generation, queue, producer, run index) for :meth:`log_metrics`, made
-        on its first call in the thread and again after fork or ``close_pipelines`` (a new generation, a
-        new queue: the key caches start again with it). Starts the run if it is not yet."""
+    def _step_top(self) -> tuple[int, int, OpQueue, Producer, int]:
+        """This thread's (thread id, pipelines' generation, queue, producer, run index) for
+        :meth:`log_metrics`, made on a call from another thread than the last and again after fork or
+        ``close_pipelines`` (a new generation, a new queue: the key caches start again with it). Starts the
+        run if it is not yet."""
         rid = self.run_id
         client = self._client
         assert client is not None
@@ -268,7 +271,7 @@ class TrainingRun:
         if queue is not self._fast_queue:
             self._fast_queue, self._fast_run = queue, queue.intern(rid)
             self._fast_ids, self._fast_dicts = {}, {}
-        top = self._step_local.top = (generation, queue, queue.producer(), self._fast_run)
+        top = self._step_top_of = (_get_ident(), generation, queue, queue.producer(), self._fast_run)
         return top
 
     def _point(

@@ -7,6 +7,7 @@ and its cache following the pipeline after the pipelines are closed and made aga
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 import numpy as np
@@ -90,6 +91,45 @@ def test_the_cache_follows_a_new_pipeline(tmp_tracking: str) -> None:
     run.log_metrics({"loss": 2.0}, 1)
     run.finish("FINISHED")
     assert _history(run.run_id) == {"loss": [(0, 1.0), (1, 2.0)]}
+
+
+def test_threads_taking_turns_each_log_through_their_own_producer(tmp_tracking: str) -> None:
+    """The repeated-keys path keeps the last calling thread's producer: threads taking turns (a
+    DataLoader's or a callback's thread beside the training loop) each get their own, and every point
+    lands; a thread started after another ended may reuse its id and so its producer, which no thread
+    uses any more."""
+    run = TrainingRun()
+    run.log_metrics({"loss": 0.0, "acc": 0.0}, 0)
+    turns = [threading.Event(), threading.Event()]
+    producers = []
+
+    def other() -> None:
+        for step in range(1, 40, 2):
+            assert turns[1].wait(30)
+            turns[1].clear()
+            run.log_metrics({"loss": float(step), "acc": 1.0}, step)
+            producers.append(run._step_top_of[3] if run._step_top_of else None)
+            turns[0].set()
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    for step in range(2, 41, 2):
+        run.log_metrics({"loss": float(step), "acc": 0.0}, step)
+        producers.append(run._step_top_of[3] if run._step_top_of else None)
+        turns[1].set()
+        assert turns[0].wait(30)
+        turns[0].clear()
+    thread.join(60)
+    for step in (41, 42):  # a thread that starts after the other ended
+        later = threading.Thread(target=run.log_metrics, args=({"loss": float(step), "acc": 2.0}, step))
+        later.start()
+        later.join(60)
+    run.finish("FINISHED")
+    assert len({id(p) for p in producers[0::2]}) == 1 and len({id(p) for p in producers[1::2]}) == 1
+    assert producers[0] is not producers[1]
+    history = _history(run.run_id)
+    assert history["loss"] == [(step, float(step)) for step in range(43)]
+    assert [v for _s, v in history["acc"]] == [0.0] + [1.0, 0.0] * 20 + [2.0, 2.0]
 
 
 @pytest.mark.parametrize("via_fluent", [True, False])

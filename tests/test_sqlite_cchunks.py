@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from extensions import built
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -23,13 +24,7 @@ from asynctrack._int64 import INT64_MAX, INT64_MIN
 from asynctrack.store.sqlite import _summaries
 from asynctrack.store.sqlite._columns import encode_ints
 
-try:
-    from asynctrack.store.sqlite import _cchunks
-except ImportError:  # not built here (no compiler when it was installed)
-    _cchunks = None  # type: ignore[assignment]
-
-if _cchunks is None and os.environ.get("ASYNCTRACK_TEST_REQUIRE_EXTENSIONS"):
-    raise RuntimeError("asynctrack.store.sqlite._cchunks is not built, and this run requires it (CI)")
+_cchunks = built("asynctrack.store.sqlite._cchunks")
 pytestmark = pytest.mark.skipif(_cchunks is None, reason="the compiled extension is not built here")
 
 _RECORD = struct.Struct("<dddqqqqIIII")

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from extensions import built
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -36,13 +37,7 @@ from asynctrack.pipeline._operations import Producer, RunOperations
 from asynctrack.pipeline._queue import OpQueue
 from asynctrack.pipeline._ring import METRIC_RECORD, QueueFile
 
-try:
-    from asynctrack.pipeline import _cqueue
-except ImportError:  # not built here (no compiler when it was installed)
-    _cqueue = None  # type: ignore[assignment]
-
-if _cqueue is None and os.environ.get("ASYNCTRACK_TEST_REQUIRE_EXTENSIONS"):
-    raise RuntimeError("asynctrack.pipeline._cqueue is not built, and this run requires it (CI)")
+_cqueue = built("asynctrack.pipeline._cqueue")
 pytestmark = pytest.mark.skipif(_cqueue is None, reason="the compiled extension is not built here")
 # fluent.log_metric as written in Python, and compiled (as fluent makes it; made here when
 # ASYNCTRACK_NO_EXTENSIONS kept fluent from doing so).

@@ -1106,7 +1106,10 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT, "asynctrack.pipeline._cqueue",
-    "OpQueue's put_metric_at, put_points_at and put_dict_at, compiled (see _cqueue.c).", -1, methods,
+    "The calls a training step makes (OpQueue's put_metric_at, put_points_at and put_dict_at, fluent's\n"
+    "log_metric, RunOperations.combine's common case), compiled, and the C structs they share with the\n"
+    "Python classes (see _cqueue.c).",
+    -1, methods,
 };
 
 PyMODINIT_FUNC

@@ -211,8 +211,10 @@ def _train(lib: Lib | None, size: int, epochs: int, steps: int, offset: int) -> 
                 for key, value in (("loss", loss), ("acc", loss / 2), ("lr", 1e-3), ("grad_norm", loss * 2)):
                     pending.append(log(key, value, step=step, synchronous=False))
             in_calls += clock() - b
-        b = clock()  # the epoch's end: combining and waiting cost the thread's CPU too (the wait's own
-        if lib is not None and lib.name == "asynctrack":  # standing still is counted apart)
+        # The epoch's end: combining and waiting cost the thread's CPU too (the wait's own standing still
+        # is counted apart, as wall minus CPU).
+        b = clock()
+        if lib is not None and lib.name == "asynctrack":
             lib.mod.RunOperations.combine(pending).wait()
         elif lib is not None:
             for ops in pending:

@@ -27,7 +27,9 @@ __all__ = [
     "median",
     "mlflow_version",
     "percentile",
+    "quad_slowdowns",
     "serving",
+    "switched_epochs",
     "tracking_server",
     "verdict",
     "voluntary_switches",
@@ -93,6 +95,37 @@ def changes(xs: Sequence[float], ys: Sequence[float]) -> list[float]:
     """Pair by pair, how much larger (in %) each x is than its y: the per-pair slowdowns the verdicts and
     medians of the training benchmarks are taken over."""
     return [(x / y - 1.0) * 100.0 for x, y in zip(xs, ys, strict=True)]
+
+
+_QUADS = ((False, True, True, False), (True, False, False, True))
+
+
+def switched_epochs(quads: int) -> list[bool]:
+    """Whether logging is on in each epoch of ``quads`` quads, off-on-on-off and on-off-off-on in turn.
+
+    Why quads: a VM's speed drifts over seconds (here adjacent 0.5 s epochs of a bare numpy loop differ by
+    an interquartile 1.8 %, epochs 20 s apart by 4.5 %), so whole runs compared pair by pair need hundreds
+    of pairs to resolve 1 %. Within a quad the on and off epochs sit symmetrically in time, which cancels
+    a drift linear over its span, and quads share no epoch, so each gives an independent sample."""
+    return [on for q in range(quads) for on in _QUADS[q % 2]]
+
+
+def quad_slowdowns(epochs: Sequence[tuple[bool, float, float]]) -> tuple[list[float], list[float]]:
+    """For epochs ``(logging_on, wall seconds, spill seconds)`` in :func:`switched_epochs` order: each
+    quad's slowdown in % (its on epochs' wall over its off epochs'), and the same with its off epochs'
+    spill added to the on side. The spill is the CPU other threads spent during an off epoch (logging's
+    deferred work, a sampler): counted as if all of it had stopped the training thread, the second figure
+    is an upper bound where the first could flatter."""
+    plain: list[float] = []
+    bound: list[float] = []
+    for start in range(0, len(epochs) - len(epochs) % 4, 4):
+        quad = epochs[start : start + 4]
+        on = sum(wall for logging_on, wall, _ in quad if logging_on)
+        off = sum(wall for logging_on, wall, _ in quad if not logging_on)
+        spill = sum(spilled for logging_on, _, spilled in quad if not logging_on)
+        plain.append((on / off - 1.0) * 100.0)
+        bound.append(((on + spill) / off - 1.0) * 100.0)
+    return plain, bound
 
 
 def verdict(values: Sequence[float], op: str, goal: float, confidence: float = 0.9) -> str:

@@ -59,6 +59,8 @@ from _common import (  # noqa: E402
     fmt,
     median_of,
     mlflow_version,
+    quad_slowdowns,
+    switched_epochs,
     verdict,
     voluntary_switches,
 )
@@ -232,48 +234,33 @@ def _train(lib: Lib | None, size: int, epochs: int, steps: int, offset: int) -> 
 
 
 def _interleaved(lib: Lib, size: int, quads: int, steps: int, offset: int) -> dict[str, Any]:
-    """Wall-clock slowdown with logging switched on and off epoch by epoch in one run, ``quads`` times
-    off-on-on-off or on-off-off-on (alternating).
+    """Wall-clock slowdown with logging switched on and off epoch by epoch in one run, in ``quads`` quads
+    (``_common.switched_epochs``: why quads).
 
-    Why: this VM's speed drifts over seconds (adjacent 0.5 s epochs differ by an interquartile 1.8 %,
-    epochs 20 s apart by 4.5 %), so runs of several seconds compared pair by pair need hundreds of pairs to
-    resolve 1 %. Each quad's ratio (on epochs' wall over off epochs') cancels a drift linear over its
-    2 s, and quads share no epoch, so their ratios are independent samples. Every on epoch ends with its
-    wait, so its writes are durable before the next epoch starts; what the pipeline's threads still spend
-    during off epochs (which would flatter the ratio) is reported as ``spill_us_per_step``. An on epoch
-    after an off one starts with the logging code's caches cold and the worker asleep, which a run logging
-    every epoch does not pay: the figure errs against asynctrack.
-
-    The spill is real: the queue file's pages are synced in a task started after the chunk is written
+    Every on epoch ends with its wait, so its writes are durable before the next epoch starts; what the
+    pipeline's threads still spend during off epochs (which would flatter the ratio) is reported as
+    ``spill_us_per_step``: the queue file's pages are synced in a task started after the chunk is written
     (``_worker._schedule_ring_sync``), about 1 ms of another thread's CPU that lands in the next epoch.
-    ``interleaved_bound_pct`` counts it as if every microsecond of it had stopped the training thread
-    (added to the on epochs' wall): the figure the verdict is taken on, an upper bound."""
+    ``interleaved_bound_pct`` counts it as if every microsecond of it had stopped the training thread: the
+    figure the verdict is taken on. An on epoch after an off one starts with the logging code's caches
+    cold and the worker asleep, which a run logging every epoch does not pay: both figures err against
+    asynctrack there."""
     import numpy as np
 
     x = np.random.default_rng(1).random((size, size))
-    ratios: list[float] = []
-    bounds: list[float] = []
-    spill: list[float] = []
+    epochs: list[tuple[bool, float, float]] = []
     step = offset
-    for q in range(quads):
-        pattern = (False, True, True, False) if q % 2 == 0 else (True, False, False, True)
-        walls = {False: 0.0, True: 0.0}
-        spilled = 0.0
-        for logging_on in pattern:
-            fit = _epoch(lib if logging_on else None, x, steps, step)
-            step += steps if logging_on else 0
-            walls[logging_on] += fit.wall
-            if not logging_on:
-                spilled += fit.process_cpu - fit.cpu
-                spill.append((fit.process_cpu - fit.cpu) / steps * 1e6)
-        ratios.append((walls[True] / walls[False] - 1.0) * 100.0)
-        bounds.append(((walls[True] + spilled) / walls[False] - 1.0) * 100.0)
+    for logging_on in switched_epochs(quads):
+        fit = _epoch(lib if logging_on else None, x, steps, step)
+        step += steps if logging_on else 0
+        epochs.append((logging_on, fit.wall, 0.0 if logging_on else fit.process_cpu - fit.cpu))
+    plain, bound = quad_slowdowns(epochs)
     return {
-        "interleaved_pct": statistics.median(ratios),
-        "interleaved_pct_samples": ratios,
-        "interleaved_bound_pct": statistics.median(bounds),
-        "interleaved_bound_pct_samples": bounds,
-        "spill_us_per_step": statistics.median(spill),
+        "interleaved_pct": statistics.median(plain),
+        "interleaved_pct_samples": plain,
+        "interleaved_bound_pct": statistics.median(bound),
+        "interleaved_bound_pct_samples": bound,
+        "spill_us_per_step": statistics.median(s / steps * 1e6 for on, _, s in epochs if not on),
         "interleaved_points": 4 * 2 * quads * steps,
     }
 

@@ -37,6 +37,7 @@ are measured against their own fit.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -46,11 +47,21 @@ import sys
 import tempfile
 import time
 import venv
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import changes, compiled_calls, fmt, median_interval, verdict, voluntary_switches  # noqa: E402
+from _common import (  # noqa: E402
+    changes,
+    compiled_calls,
+    fmt,
+    median_interval,
+    quad_slowdowns,
+    switched_epochs,
+    verdict,
+    voluntary_switches,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 MLFLOW_VERSION = "3.17.2"
@@ -131,6 +142,31 @@ def _lightning_job(steps: int) -> Any:
             devices=1,
         ).fit(Net(), train)
 
+    def fit_switched(logger: Any, switches: list[bool], epoch_steps: int, marks: list[Mark]) -> None:
+        # Off epochs have no logger at all: Lightning's logger connector skips its work when the trainer
+        # has no loggers, as in a fit with logger=False.
+        class Switch(pl.Callback):  # type: ignore[misc]
+            def on_train_epoch_start(self, trainer: Any, module: Any) -> None:
+                marks.append(_mark())
+                trainer.loggers = [logger] if switches[trainer.current_epoch] else []
+
+            def on_train_end(self, trainer: Any, module: Any) -> None:
+                marks.append(_mark())
+                trainer.loggers = [logger]  # for finalize
+
+        epoch = DataLoader(TensorDataset(*(t[: epoch_steps * 32] for t in data.tensors)), batch_size=32)
+        pl.Trainer(
+            max_epochs=len(switches),
+            logger=logger,
+            callbacks=[Switch()],
+            log_every_n_steps=1,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            accelerator="cpu",
+            devices=1,
+        ).fit(Net(), epoch)
+
     def make_logger(lib: str, tmp: str) -> Any:
         if lib == "asynctrack":
             from asynctrack.integrations.lightning import AsynctrackLogger
@@ -151,7 +187,7 @@ def _lightning_job(steps: int) -> Any:
         def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
             pass
 
-    return fit, make_logger, NoOpLogger
+    return fit, make_logger, NoOpLogger, fit_switched
 
 
 def _transformers_job(steps: int) -> Any:
@@ -208,6 +244,48 @@ def _transformers_job(steps: int) -> Any:
             callbacks=[callback] if callback is not None else [],
         ).train()
 
+    def fit_switched(callback: Any, switches: list[bool], epoch_steps: int, marks: list[Mark]) -> None:
+        # Off epochs keep a callback that receives each on_log dict and drops it: the floor (the Trainer
+        # builds its logs every logging_steps with or without callbacks).
+        events = [name for name in dir(transformers.TrainerCallback) if name.startswith("on_")]
+        lifecycle = {"on_init_end", "on_train_begin", "on_train_end"}
+        epoch = [0]
+
+        def forward(name: str) -> Any:
+            def event(self: Any, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+                if name == "on_epoch_begin":
+                    marks.append(_mark())
+                elif name == "on_train_end":
+                    marks.append(_mark())
+                if name in lifecycle or switches[epoch[0]]:
+                    out = getattr(callback, name)(args, state, control, **kwargs)
+                else:
+                    out = None
+                if name == "on_epoch_end":
+                    epoch[0] += 1
+                return out
+
+            return event
+
+        switch = type("Switch", (transformers.TrainerCallback,), {name: forward(name) for name in events})
+        transformers.set_seed(0)
+        args = transformers.TrainingArguments(
+            output_dir=tempfile.mkdtemp(),
+            num_train_epochs=len(switches),
+            per_device_train_batch_size=16,
+            logging_steps=1,
+            report_to="none",
+            save_strategy="no",
+            use_cpu=True,
+            disable_tqdm=True,
+        )
+        Trainer(
+            model=transformers.BertForSequenceClassification(config),
+            args=args,
+            train_dataset=Data(epoch_steps * 16),
+            callbacks=[switch()],
+        ).train()
+
     def make_logger(lib: str, tmp: str) -> Any:
         if lib == "asynctrack":
             from asynctrack.integrations.transformers import AsynctrackCallback
@@ -224,7 +302,19 @@ def _transformers_job(steps: int) -> Any:
         def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
             pass
 
-    return fit, make_logger, NoOpCallback
+    return fit, make_logger, NoOpCallback, fit_switched
+
+
+@contextlib.contextmanager
+def _mlflow_run(callback: Any) -> Iterator[None]:
+    """An active MLflow run around a Keras fit with MLflow's callback, which needs one."""
+    if not type(callback).__module__.startswith("mlflow"):
+        yield
+        return
+    import mlflow  # type: ignore[import-not-found]  # the MLflow venv only
+
+    with mlflow.start_run():
+        yield
 
 
 def _keras_job(steps: int) -> Any:
@@ -235,7 +325,7 @@ def _keras_job(steps: int) -> Any:
     x = rng.normal(size=(steps * 32, 128)).astype("float32")
     y = rng.integers(0, 10, size=(steps * 32,))
 
-    def fit(callback: Any) -> None:
+    def compiled_model() -> Any:
         keras.utils.set_random_seed(0)
         model = keras.Sequential(
             [
@@ -252,18 +342,56 @@ def _keras_job(steps: int) -> Any:
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=metrics,
         )
-        run = None
-        if type(callback).__module__.startswith("mlflow"):  # MLflow's callback needs an active run
-            import mlflow
+        return model
 
-            run = mlflow.start_run()
-        try:
+    def fit(callback: Any) -> None:
+        model = compiled_model()
+        with _mlflow_run(callback):
             model.fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=[callback] if callback else [])
-        finally:
-            if run is not None:
-                import mlflow
 
-                mlflow.end_run()
+    def fit_switched(callback: Any, switches: list[bool], epoch_steps: int, marks: list[Mark]) -> None:
+        # Off epochs keep a per-batch hook that drops the logs: the floor (Keras converts each batch's logs
+        # for any callback with such a hook).
+        epoch = [0]
+
+        class Switch(keras.callbacks.Callback):  # type: ignore[misc]
+            def set_model(self, model: Any) -> None:
+                super().set_model(model)
+                callback.set_model(model)
+
+            def set_params(self, params: Any) -> None:
+                super().set_params(params)
+                callback.set_params(params)
+
+            def on_train_begin(self, logs: Any = None) -> None:
+                callback.on_train_begin(logs)
+
+            def on_train_end(self, logs: Any = None) -> None:
+                marks.append(_mark())
+                callback.on_train_end(logs)
+
+            def on_epoch_begin(self, n: int, logs: Any = None) -> None:
+                marks.append(_mark())
+                epoch[0] = n
+                if switches[n]:
+                    callback.on_epoch_begin(n, logs)
+
+            def on_epoch_end(self, n: int, logs: Any = None) -> None:
+                if switches[n]:
+                    callback.on_epoch_end(n, logs)
+
+            def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
+                if switches[epoch[0]]:
+                    callback.on_train_batch_begin(batch, logs)
+
+            def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+                if switches[epoch[0]]:
+                    callback.on_train_batch_end(batch, logs)
+
+        n = epoch_steps * 32
+        model = compiled_model()
+        with _mlflow_run(callback):
+            model.fit(x[:n], y[:n], batch_size=32, epochs=len(switches), verbose=0, callbacks=[Switch()])
 
     def make_logger(lib: str, tmp: str) -> Any:
         if lib == "asynctrack":
@@ -282,7 +410,7 @@ def _keras_job(steps: int) -> Any:
         def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
             pass
 
-    return fit, make_logger, NoOpCallback
+    return fit, make_logger, NoOpCallback, fit_switched
 
 
 JOBS = {"lightning": _lightning_job, "transformers": _transformers_job, "keras": _keras_job}
@@ -323,6 +451,44 @@ def _time_hooks(cls: type, spent: list[float]) -> None:
         setattr(cls, name, functools.wraps(original)(timed))
 
 
+Mark = tuple[float, float, float]
+
+
+def _mark() -> Mark:
+    """Now: wall clock, the calling (training) thread's CPU, the process's CPU; taken at each epoch's start
+    and at the fit's end by the switched fits."""
+    return time.perf_counter(), time.thread_time(), time.process_time()
+
+
+def _interleaved(a: argparse.Namespace, fit_switched: Any, logger: Any) -> Result:
+    """One fit of ``--quads`` quads of ``--epoch-steps``-step epochs with logging switched on and off epoch
+    by epoch (``_common.switched_epochs``: why), through ``logger`` in the on epochs.
+
+    What errs which way: off epochs carry what the on epochs left to other threads (the pipeline's
+    writes, which asynctrack's integrations do not wait for at an epoch's end) and the system-metrics
+    sampler, which runs all fit long: their CPU is the spill, counted in the bound as if all of it had
+    stopped the training thread. An on epoch after an off one starts with the logging code's caches cold,
+    which a fit logging every epoch does not pay (against asynctrack)."""
+    switches = switched_epochs(a.quads)
+    marks: list[Mark] = []
+    fit_switched(logger, switches, a.epoch_steps, marks)
+    if len(marks) != len(switches) + 1:
+        raise RuntimeError(f"expected {len(switches) + 1} epoch marks, got {len(marks)}")
+    epochs = [
+        (on, w1 - w0, 0.0 if on else (p1 - p0) - (c1 - c0))
+        for on, (w0, c0, p0), (w1, c1, p1) in zip(switches, marks, marks[1:], strict=False)
+    ]
+    plain, bound = quad_slowdowns(epochs)
+    return {
+        "interleaved_pct": statistics.median(plain),
+        "interleaved_pct_samples": plain,
+        "interleaved_bound_pct": statistics.median(bound),
+        "interleaved_bound_pct_samples": bound,
+        "spill_us_per_step": statistics.median(sp for on, _, sp in epochs if not on) / a.epoch_steps * 1e6,
+        "epoch_s_off": statistics.median(w for on, w, _ in epochs if not on),
+    }
+
+
 def _iqr(values: list[float]) -> float:
     if len(values) < 4:
         return max(values) - min(values)
@@ -348,11 +514,16 @@ def worker(a: argparse.Namespace) -> Result:
     import torch
 
     torch.set_num_threads(1)
-    fit, make_logger, make_floor = JOBS[a.framework](a.steps)
+    fit, make_logger, make_floor, fit_switched = JOBS[a.framework](a.steps)
     fit(None)  # warm-up: imports, first-call costs
     fit(make_floor())
     first = make_logger(a.lib, tmp)
     fit(first)  # ... and the database's creation
+    interleaved: Result = {}
+    if a.quads:  # before the hooks are timed: the timing would cost the on epochs
+        interleaved = _interleaved(a, fit_switched, make_logger(a.lib, tmp))
+        if a.lib == "asynctrack":
+            asynctrack.flush_async_logging()
     hook_cpu = [0.0]
     _time_hooks(type(first), hook_cpu)
     off: list[float] = []
@@ -454,6 +625,7 @@ def worker(a: argparse.Namespace) -> Result:
         "fit_s_off": statistics.median(off),
         "step_ms_off": statistics.median(off) / a.steps * 1e3,
         "step_ms_on": statistics.median(on) / a.steps * 1e3,
+        **interleaved,
     }
     if a.lib == "asynctrack":
         from asynctrack.system_metrics._sampler import totals
@@ -491,6 +663,10 @@ def run_worker(framework: str, lib: str, a: argparse.Namespace, python: str) -> 
         str(a.pairs),
         "--steps",
         str(a.steps),
+        "--quads",
+        str(a.quads if lib == "asynctrack" else min(a.quads, 2)),  # MLflow's fits are 2-4x slower
+        "--epoch-steps",
+        str(a.epoch_steps),
     ]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp, env=env, timeout=3600)
@@ -619,6 +795,10 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=7)
     ap.add_argument("--steps", type=int, default=200, help="training steps per fit")
     ap.add_argument("--frameworks", nargs="+", choices=FRAMEWORKS, default=list(FRAMEWORKS))
+    ap.add_argument(
+        "--quads", type=int, default=30, help="quads of epochs switched on and off in one fit (0: none)"
+    )
+    ap.add_argument("--epoch-steps", type=int, default=100, help="steps per switched epoch (<= --steps)")
     ap.add_argument("--json", help="also write the figures to this file")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--framework", choices=FRAMEWORKS, help=argparse.SUPPRESS)

@@ -24,6 +24,7 @@ __all__ = [
     "Server",
     "fmt",
     "free_port",
+    "interleaved_result",
     "median",
     "mlflow_version",
     "percentile",
@@ -126,6 +127,20 @@ def quad_slowdowns(epochs: Sequence[tuple[bool, float, float]]) -> tuple[list[fl
         plain.append((on / off - 1.0) * 100.0)
         bound.append(((on + spill) / off - 1.0) * 100.0)
     return plain, bound
+
+
+def interleaved_result(epochs: Sequence[tuple[bool, float, float]], steps: int) -> dict[str, Any]:
+    """The figures both training benchmarks report for epochs ``(logging_on, wall, spill)`` of
+    ``steps`` steps each, in :func:`switched_epochs` order: each quad's slowdown and bound
+    (:func:`quad_slowdowns`) with their medians, and the median spill per step in microseconds."""
+    plain, bound = quad_slowdowns(epochs)
+    return {
+        "interleaved_pct": statistics.median(plain),
+        "interleaved_pct_samples": plain,
+        "interleaved_bound_pct": statistics.median(bound),
+        "interleaved_bound_pct_samples": bound,
+        "spill_us_per_step": statistics.median(s for on, _, s in epochs if not on) / steps * 1e6,
+    }
 
 
 def verdict(values: Sequence[float], op: str, goal: float, confidence: float = 0.9) -> str:

@@ -57,9 +57,9 @@ from _common import (  # noqa: E402
     changes,
     compiled_calls,
     fmt,
+    interleaved_result,
     median_of,
     mlflow_version,
-    quad_slowdowns,
     switched_epochs,
     verdict,
     voluntary_switches,
@@ -254,15 +254,7 @@ def _interleaved(lib: Lib, size: int, quads: int, steps: int, offset: int) -> di
         fit = _epoch(lib if logging_on else None, x, steps, step)
         step += steps if logging_on else 0
         epochs.append((logging_on, fit.wall, 0.0 if logging_on else fit.process_cpu - fit.cpu))
-    plain, bound = quad_slowdowns(epochs)
-    return {
-        "interleaved_pct": statistics.median(plain),
-        "interleaved_pct_samples": plain,
-        "interleaved_bound_pct": statistics.median(bound),
-        "interleaved_bound_pct_samples": bound,
-        "spill_us_per_step": statistics.median(s / steps * 1e6 for on, _, s in epochs if not on),
-        "interleaved_points": 4 * 2 * quads * steps,
-    }
+    return {**interleaved_result(epochs, steps), "interleaved_points": 4 * 2 * quads * steps}
 
 
 def s5_training(lib: Lib, a: argparse.Namespace) -> Result:

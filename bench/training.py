@@ -67,8 +67,8 @@ from _common import (  # noqa: E402
     changes,
     compiled_calls,
     fmt,
+    interleaved_result,
     median_interval,
-    quad_slowdowns,
     switched_epochs,
     verdict,
     voluntary_switches,
@@ -236,11 +236,11 @@ def _transformers_job(steps: int) -> Any:
 
     data = Data(steps * 16)
 
-    def fit(callback: Any) -> None:
+    def train(callbacks: list[Any], epochs: int, dataset: Any) -> None:
         transformers.set_seed(0)
         args = transformers.TrainingArguments(
             output_dir=tempfile.mkdtemp(),
-            num_train_epochs=1,
+            num_train_epochs=epochs,
             per_device_train_batch_size=16,
             logging_steps=1,
             report_to="none",
@@ -251,9 +251,12 @@ def _transformers_job(steps: int) -> Any:
         Trainer(
             model=transformers.BertForSequenceClassification(config),
             args=args,
-            train_dataset=data,
-            callbacks=[callback] if callback is not None else [],
+            train_dataset=dataset,
+            callbacks=callbacks,
         ).train()
+
+    def fit(callback: Any) -> None:
+        train([callback] if callback is not None else [], 1, data)
 
     def fit_switched(callback: Any, switches: list[bool], epoch_steps: int, marks: list[Mark]) -> None:
         # Off epochs keep a callback that receives each on_log dict and drops it: the floor (the Trainer
@@ -280,23 +283,7 @@ def _transformers_job(steps: int) -> Any:
             return event
 
         switch = type("Switch", (transformers.TrainerCallback,), {name: forward(name) for name in events})
-        transformers.set_seed(0)
-        args = transformers.TrainingArguments(
-            output_dir=tempfile.mkdtemp(),
-            num_train_epochs=len(switches),
-            per_device_train_batch_size=16,
-            logging_steps=1,
-            report_to="none",
-            save_strategy="no",
-            use_cpu=True,
-            disable_tqdm=True,
-        )
-        Trainer(
-            model=transformers.BertForSequenceClassification(config),
-            args=args,
-            train_dataset=Data(epoch_steps * 16),
-            callbacks=[switch()],
-        ).train()
+        train([switch()], len(switches), Data(epoch_steps * 16))
 
     def make_logger(lib: str, tmp: str) -> Any:
         if lib == "asynctrack":
@@ -506,13 +493,8 @@ def _interleaved(a: argparse.Namespace, fit_switched: Any, logger: Any) -> Resul
         (on, end[0] - start[0], 0.0 if on else _spill(start, end))
         for on, start, end in zip(switches, marks, marks[1:], strict=False)
     ]
-    plain, bound = quad_slowdowns(epochs)
     return {
-        "interleaved_pct": statistics.median(plain),
-        "interleaved_pct_samples": plain,
-        "interleaved_bound_pct": statistics.median(bound),
-        "interleaved_bound_pct_samples": bound,
-        "spill_us_per_step": statistics.median(sp for on, _, sp in epochs if not on) / a.epoch_steps * 1e6,
+        **interleaved_result(epochs, a.epoch_steps),
         "epoch_s_off": statistics.median(w for on, w, _ in epochs if not on),
     }
 

@@ -141,17 +141,21 @@ def _lightning_job(steps: int) -> Any:
     )
     train = DataLoader(data, batch_size=32)
 
-    def fit(logger: Any) -> None:
-        pl.Trainer(
-            max_epochs=1,
+    def trainer(logger: Any, epochs: int, callbacks: list[Any]) -> Any:
+        return pl.Trainer(
+            max_epochs=epochs,
             logger=logger if logger is not None else False,
+            callbacks=callbacks,
             log_every_n_steps=1,
             enable_checkpointing=False,
             enable_progress_bar=False,
             enable_model_summary=False,
             accelerator="cpu",
             devices=1,
-        ).fit(Net(), train)
+        )
+
+    def fit(logger: Any) -> None:
+        trainer(logger, 1, []).fit(Net(), train)
 
     def fit_switched(logger: Any, switches: list[bool], epoch_steps: int, marks: list[Mark]) -> None:
         # Off epochs have no logger at all: Lightning's logger connector skips its work when the trainer
@@ -166,17 +170,7 @@ def _lightning_job(steps: int) -> Any:
                 trainer.loggers = [logger]  # for finalize
 
         epoch = DataLoader(TensorDataset(*(t[: epoch_steps * 32] for t in data.tensors)), batch_size=32)
-        pl.Trainer(
-            max_epochs=len(switches),
-            logger=logger,
-            callbacks=[Switch()],
-            log_every_n_steps=1,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            accelerator="cpu",
-            devices=1,
-        ).fit(Net(), epoch)
+        trainer(logger, len(switches), [Switch()]).fit(Net(), epoch)
 
     def make_logger(lib: str, tmp: str) -> Any:
         if lib == "asynctrack":

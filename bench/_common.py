@@ -114,9 +114,9 @@ def switched_epochs(quads: int) -> list[bool]:
 def quad_slowdowns(epochs: Sequence[tuple[bool, float, float]]) -> tuple[list[float], list[float]]:
     """For epochs ``(logging_on, wall seconds, spill seconds)`` in :func:`switched_epochs` order: each
     quad's slowdown in % (its on epochs' wall over its off epochs'), and the same with its off epochs'
-    spill added to the on side. The spill is the CPU other threads spent during an off epoch (logging's
-    deferred work, a sampler): counted as if all of it had stopped the training thread, the second figure
-    is an upper bound where the first could flatter."""
+    spill added to the on side. The spill is the CPU the logging threads spent during an off epoch (the
+    on epochs' deferred work, a sampler): counted as if all of it had stopped the training thread, the
+    second figure is an upper bound where the first could flatter."""
     plain: list[float] = []
     bound: list[float] = []
     for start in range(0, len(epochs) - len(epochs) % 4, 4):

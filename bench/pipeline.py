@@ -258,7 +258,8 @@ def _interleaved(lib: Lib, size: int, quads: int, steps: int, offset: int) -> di
 
 
 def s5_training(lib: Lib, a: argparse.Namespace) -> Result:
-    """Slowdown of the training loop with logging on vs off, in ``--pairs`` interleaved pairs.
+    """Slowdown of the training loop with logging on vs off, in ``--pairs`` interleaved pairs of runs, then
+    (``--quads``) epochs switched on and off within one run (:func:`_interleaved`).
 
     Also a within-run estimate, which the CPU's changing speed (another tenant on the core's sibling)
     moves little, unlike run against run: the share of the thread's CPU spent in the logging calls, plus

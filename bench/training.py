@@ -741,8 +741,8 @@ def parent(a: argparse.Namespace) -> None:
                 f"MLflow {theirs_txt}): {verdict(ours['interleaved_pct_samples'], '<=', TARGET_PCT)}"
             )
             print(
-                f"{'':<13}  with the spill counted ({fmt(ours['spill_us_per_step'])} us a step of other "
-                "threads' CPU in off epochs, as if all of it had stopped the training thread): "
+                f"{'':<13}  with the spill counted ({fmt(ours['spill_us_per_step'])} us a step of the "
+                "logging threads' CPU in off epochs, as if all of it had stopped the training thread): "
                 f"{verdict(ours['interleaved_bound_pct_samples'], '<=', TARGET_PCT)}"
             )
     print(
@@ -819,6 +819,11 @@ def main() -> None:
     ap.add_argument("--framework", choices=FRAMEWORKS, help=argparse.SUPPRESS)
     ap.add_argument("--lib", choices=("asynctrack", "mlflow"), help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.quads and not 0 < a.epoch_steps <= a.steps:
+        ap.error(
+            f"--epoch-steps {a.epoch_steps} must be between 1 and --steps ({a.steps}): the data is sized "
+            "by --steps"
+        )
     if a.worker:
         print(json.dumps(worker(a)))
     else:

@@ -34,6 +34,7 @@ from asynctrack.exceptions import BAD_REQUEST, INVALID_PARAMETER_VALUE, MlflowEx
 from asynctrack.pipeline._operations import Producer, RunOperations
 from asynctrack.pipeline._queue import OpQueue
 from asynctrack.pipeline._queue import compiled as _queue_compiled
+from asynctrack.pipeline._queue import put_dict_at as _put_dict_at
 from asynctrack.pipeline._queue import put_metric_at as _put_metric_at
 from asynctrack.pipeline._registry import add_exit_callback, flush_all, get_pipeline
 
@@ -619,14 +620,51 @@ def log_metrics(
     if model_id is not None or dataset is not None or _active_model.maybe_active:
         return _log_linked_metrics(metrics, step, timestamp, run_id, model_id, dataset, synchronous)
     top = _state.top
-    ts = timestamp or _time_ns() // 1_000_000
     if synchronous is None:
         synchronous = not is_async_logging_enabled()
     if run_id is None and top is not None and not synchronous:
-        # The hot path, as log_metric's: all the points in one put, about the cost of one log_metric.
+        # The hot path: all the points in one put. A dict with the keys of one logged before on this
+        # queue, in the same order, goes through ``put_dict_at`` (compiled where the extension is built:
+        # no Python-level pass over it), as the integrations' steps do; anything else, a first dict
+        # included, takes ``put_metrics_at``'s pass, which checks every key and value.
         queue, producer, run_index = top
-        return queue.put_metrics_at(producer, run_index, metrics, ts, step or 0)
+        if not timestamp and type(metrics) is dict:
+            shapes = _dict_shapes
+            if shapes[0] is queue:
+                seen = shapes[1].get(tuple(metrics))
+                if seen is not None:
+                    ops = _put_dict_at(queue, producer, run_index, seen, metrics, step or 0)
+                    if ops is not None:
+                        return ops
+        ops = queue.put_metrics_at(
+            producer, run_index, metrics, timestamp or _time_ns() // 1_000_000, step or 0
+        )
+        _learn_shape(queue, metrics)
+        return ops
+    ts = timestamp or _time_ns() // 1_000_000
     return _log_metrics_slow(metrics, step or 0, synchronous, ts, run_id)
+
+
+# The key tuples of dicts ``log_metrics`` has queued on one queue, each with its keys' intern indexes:
+# ``(queue, {keys: (keys, indexes)})``, replaced whole when the queue changes (a new pipeline, fork). At
+# most _MAX_SHAPES: a program that logs dicts of ever new keys starts again rather than grow it.
+_dict_shapes: tuple[OpQueue | None, dict[tuple[object, ...], tuple[tuple[object, ...], list[int]]]] = (
+    None,
+    {},
+)
+_MAX_SHAPES = 64
+
+
+def _learn_shape(queue: OpQueue, metrics: Mapping[str, float]) -> None:
+    """Remember ``metrics``' keys after ``put_metrics_at`` queued it (so each key is valid and interned),
+    for the next dict of the same keys; only exact str keys (``put_dict_at`` compares those)."""
+    global _dict_shapes
+    shapes = _dict_shapes
+    if shapes[0] is not queue or len(shapes[1]) >= _MAX_SHAPES:
+        shapes = _dict_shapes = (queue, {})
+    keys = tuple(metrics)
+    if keys and keys not in shapes[1] and all(type(k) is str for k in keys):
+        shapes[1][keys] = (keys, [queue.intern(k) for k in keys])
 
 
 def _log_metrics_slow(

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import math
+import threading
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 import asynctrack as mlflow
-from asynctrack import MlflowClient
+from asynctrack import MlflowClient, RunOperations, fluent
 from asynctrack.exceptions import MlflowException
+from asynctrack.pipeline import close_pipelines
 
 
 def test_dict_of_metrics_is_one_range_and_lands_whole(db: Path) -> None:
@@ -42,3 +46,111 @@ def test_a_bad_value_refuses_the_whole_dict(db: Path) -> None:
             mlflow.log_metrics({"good": 1.0, "../up": 2.0}, synchronous=False)
         mlflow.flush_async_logging()
     assert MlflowClient().get_run(run.info.run_id).data.metrics == {}
+
+
+def _history(run_id: str, key: str) -> list[tuple[float, int]]:
+    return [(m.value, m.step) for m in MlflowClient().get_metric_history(run_id, key)]
+
+
+def _counting_dict_puts(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Record, for each call fluent makes to ``put_dict_at`` (the real one, compiled where built), whether
+    it queued the dict (True) or declined it (False)."""
+    real = fluent._put_dict_at
+    calls: list[bool] = []
+
+    def counting(*args: Any) -> Any:
+        ops = real(*args)
+        calls.append(ops is not None)
+        return ops
+
+    monkeypatch.setattr(fluent, "_put_dict_at", counting)
+    return calls
+
+
+def test_a_dict_of_known_keys_goes_in_through_put_dict_at(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second dict with the same keys in the same order takes the one-call put (no Python pass over
+    it); two shapes alternating both stay known; every point lands with its step and value."""
+    calls = _counting_dict_puts(monkeypatch)
+    with mlflow.start_run() as run:
+        pending = []
+        for step in range(50):
+            pending.append(
+                mlflow.log_metrics({"loss": step / 10, "acc": 1 - step / 100}, step=step, synchronous=False)
+            )
+            if step % 5 == 0:
+                pending.append(
+                    mlflow.log_metrics({"val_loss": float(step), "val_n": step}, step=step, synchronous=False)
+                )
+        RunOperations.combine([p for p in pending if p is not None]).wait()
+    # the first dict of each shape takes the checked pass; every later one the one-call put
+    assert calls == [True] * (49 + 9)
+    rid = run.info.run_id
+    assert _history(rid, "loss") == [(s / 10, s) for s in range(50)]
+    assert _history(rid, "acc") == [(1 - s / 100, s) for s in range(50)]
+    assert _history(rid, "val_loss") == [(float(s), s) for s in range(0, 50, 5)]
+    assert _history(rid, "val_n") == [(float(s), s) for s in range(0, 50, 5)]
+
+
+def test_known_keys_with_a_bad_value_still_raise_and_queue_nothing(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _counting_dict_puts(monkeypatch)
+    with mlflow.start_run() as run:
+        mlflow.log_metrics({"a": 1.0, "b": 2.0}, step=1, synchronous=False)
+        with pytest.raises(MlflowException) as err:
+            mlflow.log_metrics({"a": 3.0, "b": "x"}, step=2, synchronous=False)
+        assert err.value.error_code == "INVALID_PARAMETER_VALUE"
+        # a value put_dict_at does not take (a numpy float) is checked and logged by the other path
+        mlflow.log_metrics({"a": np.float32(0.5), "b": True}, step=3, synchronous=False)
+        mlflow.flush_async_logging()
+    assert calls == [False, False]  # both declined: the string, then the numpy float
+    assert _history(run.info.run_id, "a") == [(1.0, 1), (0.5, 3)]
+    assert _history(run.info.run_id, "b") == [(2.0, 1), (1.0, 3)]
+
+
+def test_a_given_timestamp_and_a_new_store_are_honoured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A call with its own timestamp keeps it (put_dict_at reads the clock, so it is not used); after
+    the tracking URI changes, the known keys are learned again on the new store's queue."""
+    calls = _counting_dict_puts(monkeypatch)
+    runs = []
+    for name in ("one.db", "two.db"):
+        mlflow.set_tracking_uri(f"sqlite:///{tmp_path / name}")
+        with mlflow.start_run() as run:
+            mlflow.log_metrics({"m": 1.0}, step=0, synchronous=False)
+            mlflow.log_metrics({"m": 2.0}, step=1, timestamp=123, synchronous=False)
+            mlflow.log_metrics({"m": 3.0}, step=2, synchronous=False)
+            mlflow.flush_async_logging()
+        runs.append(run.info.run_id)
+        assert [m.timestamp for m in MlflowClient().get_metric_history(run.info.run_id, "m")][1] == 123
+        assert _history(run.info.run_id, "m") == [(1.0, 0), (2.0, 1), (3.0, 2)]
+    assert calls == [True, True]  # step 2 of each store; never the timestamped call
+    assert close_pipelines(timeout=10) == []
+
+
+def test_threads_logging_the_same_keys_lose_nothing(db: Path) -> None:
+    with mlflow.start_run() as run:
+        run_id = run.info.run_id
+
+        def train(offset: int) -> None:
+            for step in range(offset, offset + 300):
+                mlflow.log_metrics(
+                    {"x": float(step), "y": -float(step)}, step=step, run_id=None, synchronous=False
+                )
+
+        # each thread needs the run active: fluent's active run is per thread
+        def in_run(offset: int) -> None:
+            with mlflow.start_run(run_id=run_id):
+                train(offset)
+
+        threads = [threading.Thread(target=in_run, args=(i * 1000,)) for i in range(3)]
+        for t in threads:
+            t.start()
+        train(5000)
+        for t in threads:
+            t.join()
+        mlflow.flush_async_logging()
+    expected = sorted(s for base in (0, 1000, 2000, 5000) for s in range(base, base + 300))
+    assert sorted(s for _, s in _history(run_id, "x")) == expected
+    assert sorted(-v for v, _ in _history(run_id, "y")) == [float(s) for s in expected]

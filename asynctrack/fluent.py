@@ -629,7 +629,7 @@ def log_metrics(
         # included, takes ``put_metrics_at``'s pass, which checks every key and value.
         queue, producer, run_index = top
         if not timestamp and type(metrics) is dict:
-            shapes = _dict_shapes
+            shapes = _dict_shapes[0]
             if shapes[0] is queue:
                 seen = shapes[1].get(tuple(metrics))
                 if seen is not None:
@@ -646,25 +646,42 @@ def log_metrics(
 
 
 # The key tuples of dicts ``log_metrics`` has queued on one queue, each with its keys' intern indexes:
-# ``(queue, {keys: (keys, indexes)})``, replaced whole when the queue changes (a new pipeline, fork). At
-# most _MAX_SHAPES: a program that logs dicts of ever new keys starts again rather than grow it.
-_dict_shapes: tuple[OpQueue | None, dict[tuple[object, ...], tuple[tuple[object, ...], list[int]]]] = (
-    None,
-    {},
-)
+# one item, ``(queue, {keys: (keys, indexes)})``, replaced whole (never changed in part: a reader holding
+# it never pairs one queue with another's indexes) when the queue changes (a new pipeline, fork). At most
+# _MAX_SHAPES key tuples: a program that logs dicts of ever new keys starts again rather than grow it.
+# A list so that the compiled log_metrics reads the same object.
+_Shapes = tuple[OpQueue | None, dict[tuple[object, ...], tuple[tuple[object, ...], list[int]]]]
+_dict_shapes: list[_Shapes] = [(None, {})]
 _MAX_SHAPES = 64
 
 
 def _learn_shape(queue: OpQueue, metrics: Mapping[str, float]) -> None:
     """Remember ``metrics``' keys after ``put_metrics_at`` queued it (so each key is valid and interned),
     for the next dict of the same keys; only exact str keys (``put_dict_at`` compares those)."""
-    global _dict_shapes
-    shapes = _dict_shapes
+    shapes = _dict_shapes[0]
     if shapes[0] is not queue or len(shapes[1]) >= _MAX_SHAPES:
-        shapes = _dict_shapes = (queue, {})
+        shapes = (queue, {})
+        _dict_shapes[0] = shapes
     keys = tuple(metrics)
     if keys and keys not in shapes[1] and all(type(k) is str for k in keys):
         shapes[1][keys] = (keys, [queue.intern(k) for k in keys])
+
+
+def _compiled_log_metrics(python: _F, extension: ModuleType | None = None) -> _F:
+    """``log_metrics`` with its hot path compiled where the extension is in use (as
+    :func:`_compiled_log_metric`): an exact dict of keys found in ``_dict_shapes``, asynchronously to the
+    active run, goes through ``put_dict_at`` without entering ``python``, which takes every other call."""
+    compiled = extension if extension is not None else _queue_compiled()
+    if compiled is None:
+        return python
+    if compiled not in _compiled_with:
+        _compiled_with.append(compiled)
+    fast = compiled.LogMetrics(python, _state, _active_model, is_async_logging_enabled, _dict_shapes)
+    functools.update_wrapper(fast, python)
+    return cast(_F, fast)
+
+
+log_metrics = _compiled_log_metrics(log_metrics)
 
 
 def _log_metrics_slow(

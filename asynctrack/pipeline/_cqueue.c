@@ -8,7 +8,8 @@
    the Python code writes (METRIC_RECORD: "<13sqIIdqq3xQ"), commit word last, and
    tests/pipeline/test_compiled.py holds them to it. LogMetric is fluent.log_metric with its asynchronous
    path to the active run compiled the same way: the Python function's checks in its order, every other
-   call handed to that function. Why compiled: after a training step has evicted the caches, the
+   call handed to that function; LogMetrics is fluent.log_metrics's, for a dict of keys it has queued
+   before (put_dict_at). Why compiled: after a training step has evicted the caches, the
    interpreter's own code and data for these calls cost more than the work they do (measured:
    docs/benchmarks.md, "tenth session" to "twelfth session").
 
@@ -745,6 +746,9 @@ typedef struct {
        a training step, a thread id and a counter compared cost none. Thread state ids are never reused. */
     uint64_t cached_thread, cached_generation;
     PyObject *cached_top;
+    /* LogMetrics only (NULL in a LogMetric): fluent's ``_dict_shapes``, a one-item list holding
+       ``(queue, {key tuple: seen})``, the key tuples of dicts log_metrics has queued on that queue. */
+    PyObject *shapes;
 } LogMetric;
 
 /* Counts changes of any thread's ``top`` (fluent._set_top): a LogMetric's cached top is good while this
@@ -796,26 +800,27 @@ now_ms(void)
 /* 1: the arguments are in ``out`` (borrowed, NULL where not given); 0: anything unusual (an unknown or
    repeated keyword, too many arguments), which the Python function reports. */
 static int
-bind_arguments(PyObject *const *args, size_t nargsf, PyObject *kwnames, PyObject **out)
+bind_arguments(PyObject *const *args, size_t nargsf, PyObject *kwnames, PyObject **out, PyObject **names,
+               Py_ssize_t n)
 {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    if (nargs > N_PARAMS) {
+    if (nargs > n) {
         return 0;
     }
-    for (Py_ssize_t i = 0; i < N_PARAMS; i++) {
+    for (Py_ssize_t i = 0; i < n; i++) {
         out[i] = i < nargs ? args[i] : NULL;
     }
     Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
     for (Py_ssize_t j = 0; j < nkw; j++) {
         PyObject *name = PyTuple_GET_ITEM(kwnames, j);
         Py_ssize_t at = -1;
-        for (Py_ssize_t i = 0; i < N_PARAMS && at < 0; i++) {
-            if (name == param_names[i]) {
+        for (Py_ssize_t i = 0; i < n && at < 0; i++) {
+            if (name == names[i]) {
                 at = i;
             }
         }
-        for (Py_ssize_t i = 0; i < N_PARAMS && at < 0; i++) {
-            if (PyUnicode_Compare(name, param_names[i]) == 0) {
+        for (Py_ssize_t i = 0; i < n && at < 0; i++) {
+            if (PyUnicode_Compare(name, names[i]) == 0) {
                 at = i;
             }
         }
@@ -825,7 +830,7 @@ bind_arguments(PyObject *const *args, size_t nargsf, PyObject *kwnames, PyObject
         }
         out[at] = args[nargs + j];
     }
-    return out[P_KEY] != NULL && out[P_VALUE] != NULL;
+    return 1;
 }
 
 static inline int
@@ -841,8 +846,8 @@ log_metric_call(PyObject *callable, PyObject *const *args, size_t nargsf, PyObje
 {
     LogMetric *self = (LogMetric *)callable;
     PyObject *a[N_PARAMS];
-    if (!bind_arguments(args, nargsf, kwnames, a) || given(a[P_MODEL_ID]) || given(a[P_DATASET]) ||
-        given(a[P_RUN_ID])) {
+    if (!bind_arguments(args, nargsf, kwnames, a, param_names, N_PARAMS) || a[P_KEY] == NULL ||
+        a[P_VALUE] == NULL || given(a[P_MODEL_ID]) || given(a[P_DATASET]) || given(a[P_RUN_ID])) {
         goto python;
     }
     PyObject *flag = PyObject_GetAttr(self->active_model, s_maybe_active);
@@ -899,6 +904,100 @@ python:
     return PyObject_Vectorcall(self->python, args, nargsf, kwnames);
 }
 
+/* The parameters of asynctrack.fluent.log_metrics, in order. */
+enum { M_METRICS, M_STEP, M_SYNCHRONOUS, M_RUN_ID, M_TIMESTAMP, M_MODEL_ID, M_DATASET, N_MPARAMS };
+static PyObject *mparam_names[N_MPARAMS];
+
+/* fluent.log_metrics: an exact dict of keys it has queued before on the active run's queue (the key
+   tuple found in fluent's shapes), asynchronously, here, through put_dict_at; everything else (a first
+   dict, a timestamp, another run, values put_dict_at declines) goes to the Python function, which makes
+   the checked pass and learns the dict's keys. The checks run in the Python function's order. */
+static PyObject *
+log_metrics_call(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    LogMetric *self = (LogMetric *)callable;
+    PyObject *a[N_MPARAMS];
+    if (!bind_arguments(args, nargsf, kwnames, a, mparam_names, N_MPARAMS) || a[M_METRICS] == NULL ||
+        given(a[M_MODEL_ID]) || given(a[M_DATASET])) {
+        goto python;
+    }
+    PyObject *flag = PyObject_GetAttr(self->active_model, s_maybe_active);
+    int model_active = flag == NULL ? -1 : PyObject_IsTrue(flag);
+    Py_XDECREF(flag);
+    if (model_active != 0) {
+        if (model_active < 0) {
+            return NULL;
+        }
+        goto python;
+    }
+    PyObject *top = current_top(self);
+    if (top == NULL) {
+        return NULL;
+    }
+    int synchronous;
+    if (given(a[M_SYNCHRONOUS])) {
+        synchronous = PyObject_IsTrue(a[M_SYNCHRONOUS]);
+    }
+    else {
+        PyObject *on = PyObject_CallNoArgs(self->async_enabled);
+        synchronous = on == NULL ? -1 : PyObject_Not(on);
+        Py_XDECREF(on);
+    }
+    if (synchronous < 0) {
+        Py_DECREF(top);
+        return NULL;
+    }
+    PyObject *metrics = a[M_METRICS], *step = a[M_STEP];
+    if (synchronous || given(a[M_RUN_ID]) || !PyTuple_CheckExact(top) || PyTuple_GET_SIZE(top) != 3 ||
+        given(a[M_TIMESTAMP]) || !PyDict_CheckExact(metrics) || (given(step) && !PyLong_CheckExact(step)) ||
+        self->shapes == NULL || !PyList_CheckExact(self->shapes) || PyList_GET_SIZE(self->shapes) != 1) {
+        Py_DECREF(top);
+        goto python;
+    }
+    /* (queue, {key tuple: seen}), held: hashing the key tuple may run Python code, which could replace it */
+    PyObject *entry = Py_NewRef(PyList_GET_ITEM(self->shapes, 0));
+    PyObject *queue = PyTuple_GET_ITEM(top, 0), *ops = NULL, *keys = NULL, *zero = NULL;
+    if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 2 || PyTuple_GET_ITEM(entry, 0) != queue ||
+        !PyDict_CheckExact(PyTuple_GET_ITEM(entry, 1)) || (keys = PySequence_Tuple(metrics)) == NULL) {
+        goto decline;
+    }
+    PyObject *seen = PyDict_GetItemWithError(PyTuple_GET_ITEM(entry, 1), keys);
+    if (seen == NULL) {
+        if (PyErr_Occurred()) {
+            goto done;
+        }
+        goto decline;
+    }
+    Py_INCREF(seen);
+    zero = given(step) ? NULL : PyLong_FromLong(0);
+    PyObject *put_args[6] = {queue, PyTuple_GET_ITEM(top, 1), PyTuple_GET_ITEM(top, 2), seen, metrics,
+                             given(step) ? step : zero};
+    if (put_args[5] != NULL) {
+        ops = put_dict_at(NULL, put_args, 6);
+    }
+    Py_DECREF(seen);
+    if (ops == Py_None) {
+        Py_CLEAR(ops);
+        goto decline;
+    }
+    goto done;
+decline:
+    PyErr_Clear();
+    Py_XDECREF(keys);
+    Py_XDECREF(zero);
+    Py_DECREF(entry);
+    Py_DECREF(top);
+    goto python;
+done:
+    Py_XDECREF(keys);
+    Py_XDECREF(zero);
+    Py_DECREF(entry);
+    Py_DECREF(top);
+    return ops;
+python:
+    return PyObject_Vectorcall(self->python, args, nargsf, kwnames);
+}
+
 static PyObject *
 log_metric_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
@@ -920,6 +1019,28 @@ log_metric_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     return (PyObject *)self;
 }
 
+static PyObject *
+log_metrics_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    PyObject *python, *state, *active_model, *async_enabled, *shapes;
+    static char *names[] = {"python", "state", "active_model", "async_enabled", "shapes", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOO!:LogMetrics", names, &python, &state, &active_model,
+                                     &async_enabled, &PyList_Type, &shapes)) {
+        return NULL;
+    }
+    LogMetric *self = (LogMetric *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->python = Py_NewRef(python);
+    self->state = Py_NewRef(state);
+    self->active_model = Py_NewRef(active_model);
+    self->async_enabled = Py_NewRef(async_enabled);
+    self->shapes = Py_NewRef(shapes);
+    self->vectorcall = log_metrics_call;
+    return (PyObject *)self;
+}
+
 static int
 log_metric_traverse(LogMetric *self, visitproc visit, void *arg)
 {
@@ -929,6 +1050,7 @@ log_metric_traverse(LogMetric *self, visitproc visit, void *arg)
     Py_VISIT(self->active_model);
     Py_VISIT(self->async_enabled);
     Py_VISIT(self->cached_top);
+    Py_VISIT(self->shapes);
     return 0;
 }
 
@@ -941,6 +1063,7 @@ log_metric_clear(LogMetric *self)
     Py_CLEAR(self->active_model);
     Py_CLEAR(self->async_enabled);
     Py_CLEAR(self->cached_top);
+    Py_CLEAR(self->shapes);
     return 0;
 }
 
@@ -979,6 +1102,25 @@ static PyTypeObject LogMetricType = {
     .tp_getset = log_metric_getset,
     .tp_dictoffset = offsetof(LogMetric, dict),
     .tp_new = log_metric_new,
+};
+
+static PyTypeObject LogMetricsType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "asynctrack.pipeline._cqueue.LogMetrics",
+    .tp_basicsize = sizeof(LogMetric),
+    .tp_dealloc = (destructor)log_metric_dealloc,
+    .tp_vectorcall_offset = offsetof(LogMetric, vectorcall),
+    .tp_repr = (reprfunc)log_metric_repr,
+    .tp_call = PyVectorcall_Call,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = PyDoc_STR("LogMetrics(python, state, active_model, async_enabled, shapes)\n\n"
+                        "fluent.log_metrics with its asynchronous path to the active run compiled for a dict "
+                        "of keys found in ``shapes``; every other call goes to ``python``, the function as "
+                        "written in Python."),
+    .tp_traverse = (traverseproc)log_metric_traverse,
+    .tp_clear = (inquiry)log_metric_clear,
+    .tp_getset = log_metric_getset,
+    .tp_dictoffset = offsetof(LogMetric, dict),
+    .tp_new = log_metrics_new,
 };
 
 /* -- RunOperations.combine's common case ------------------------------------------------------------ */
@@ -1107,8 +1249,8 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT, "asynctrack.pipeline._cqueue",
     "The calls a training step makes (OpQueue's put_metric_at, put_points_at and put_dict_at, fluent's\n"
-    "log_metric, RunOperations.combine's common case), compiled, and the C structs they share with the\n"
-    "Python classes (see _cqueue.c).",
+    "log_metric and log_metrics, RunOperations.combine's common case), compiled, and the C structs they\n"
+    "share with the Python classes (see _cqueue.c).",
     -1, methods,
 };
 
@@ -1125,6 +1267,10 @@ PyInit__cqueue(void)
         {&param_names[P_STEP], "step"}, {&param_names[P_SYNCHRONOUS], "synchronous"},
         {&param_names[P_TIMESTAMP], "timestamp"}, {&param_names[P_RUN_ID], "run_id"},
         {&param_names[P_MODEL_ID], "model_id"}, {&param_names[P_DATASET], "dataset"},
+        {&mparam_names[M_METRICS], "metrics"}, {&mparam_names[M_STEP], "step"},
+        {&mparam_names[M_SYNCHRONOUS], "synchronous"}, {&mparam_names[M_RUN_ID], "run_id"},
+        {&mparam_names[M_TIMESTAMP], "timestamp"}, {&mparam_names[M_MODEL_ID], "model_id"},
+        {&mparam_names[M_DATASET], "dataset"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         if (*names[i].slot == NULL && (*names[i].slot = PyUnicode_InternFromString(names[i].text)) == NULL) {
@@ -1137,6 +1283,8 @@ PyInit__cqueue(void)
     }
     if (PyModule_AddIntConstant(m, "AVAILABLE", CQUEUE_AVAILABLE) < 0 || PyType_Ready(&LogMetricType) < 0 ||
         PyModule_AddObjectRef(m, "LogMetric", (PyObject *)&LogMetricType) < 0 ||
+        PyType_Ready(&LogMetricsType) < 0 ||
+        PyModule_AddObjectRef(m, "LogMetrics", (PyObject *)&LogMetricsType) < 0 ||
         PyModule_AddType(m, &QueueCoreType) < 0 || PyModule_AddType(m, &RingCoreType) < 0 ||
         PyModule_AddType(m, &ProducerCoreType) < 0) {
         Py_DECREF(m);

@@ -55,6 +55,22 @@ class LogMetric:
     ) -> None: ...
     def __call__(self, *args: Any, **kwargs: Any) -> RunOperations | None: ...
 
+class LogMetrics:
+    """``fluent.log_metrics`` with its asynchronous path to the active run compiled, for a dict of keys
+    found in ``shapes``."""
+
+    __wrapped__: Callable[..., RunOperations | None]
+
+    def __init__(
+        self,
+        python: Callable[..., RunOperations | None],
+        state: object,
+        active_model: ModuleType,
+        async_enabled: Callable[[], bool],
+        shapes: list[Any],
+    ) -> None: ...
+    def __call__(self, *args: Any, **kwargs: Any) -> RunOperations | None: ...
+
 class QueueCore:
     """``OpQueue``'s fields that the compiled calls read, in C (``_native.py``)."""
 

@@ -839,6 +839,36 @@ given(PyObject *arg)
     return arg != NULL && arg != Py_None;
 }
 
+/* The fast path's first checks, in the Python function's order: 1 with ``*top`` (a new reference: the
+   calling thread's active run) to go on; 0 for the Python function (an active model may be linked to the
+   points); -1 with an exception set. */
+static int
+fast_top(LogMetric *self, PyObject **top)
+{
+    PyObject *flag = PyObject_GetAttr(self->active_model, s_maybe_active);
+    int model_active = flag == NULL ? -1 : PyObject_IsTrue(flag);
+    Py_XDECREF(flag);
+    if (model_active != 0) {
+        return model_active < 0 ? -1 : 0;
+    }
+    *top = current_top(self);
+    return *top == NULL ? -1 : 1;
+}
+
+/* Whether a call waits: its ``synchronous`` argument, else ``not is_async_logging_enabled()``, as fluent
+   decides; 1, 0, or -1 with an exception set. */
+static int
+is_synchronous(LogMetric *self, PyObject *synchronous)
+{
+    if (given(synchronous)) {
+        return PyObject_IsTrue(synchronous);
+    }
+    PyObject *on = PyObject_CallNoArgs(self->async_enabled);
+    int waits = on == NULL ? -1 : PyObject_Not(on);
+    Py_XDECREF(on);
+    return waits;
+}
+
 /* fluent.log_metric: the active run's asynchronous point, here; everything else, the Python function.
    The checks run in the Python function's order, so an argument whose truth raises raises the same. */
 static PyObject *
@@ -850,33 +880,20 @@ log_metric_call(PyObject *callable, PyObject *const *args, size_t nargsf, PyObje
         a[P_VALUE] == NULL || given(a[P_MODEL_ID]) || given(a[P_DATASET]) || given(a[P_RUN_ID])) {
         goto python;
     }
-    PyObject *flag = PyObject_GetAttr(self->active_model, s_maybe_active);
-    int model_active = flag == NULL ? -1 : PyObject_IsTrue(flag);
-    Py_XDECREF(flag);
-    if (model_active != 0) {
-        if (model_active < 0) {
+    PyObject *top = NULL;
+    int fast = fast_top(self, &top);
+    if (fast <= 0) {
+        if (fast < 0) {
             return NULL;
         }
         goto python;
-    }
-    PyObject *top = current_top(self);
-    if (top == NULL) {
-        return NULL;
     }
     PyObject *ts = NULL, *ops = NULL;
     int has_ts = given(a[P_TIMESTAMP]) ? PyObject_IsTrue(a[P_TIMESTAMP]) : 0;
     if (has_ts < 0 || (ts = has_ts ? Py_NewRef(a[P_TIMESTAMP]) : now_ms()) == NULL) {
         goto done;
     }
-    int synchronous;
-    if (given(a[P_SYNCHRONOUS])) {
-        synchronous = PyObject_IsTrue(a[P_SYNCHRONOUS]);
-    }
-    else {
-        PyObject *on = PyObject_CallNoArgs(self->async_enabled);
-        synchronous = on == NULL ? -1 : PyObject_Not(on);
-        Py_XDECREF(on);
-    }
+    int synchronous = is_synchronous(self, a[P_SYNCHRONOUS]);
     if (synchronous < 0) {
         goto done;
     }
@@ -921,28 +938,15 @@ log_metrics_call(PyObject *callable, PyObject *const *args, size_t nargsf, PyObj
         given(a[M_MODEL_ID]) || given(a[M_DATASET])) {
         goto python;
     }
-    PyObject *flag = PyObject_GetAttr(self->active_model, s_maybe_active);
-    int model_active = flag == NULL ? -1 : PyObject_IsTrue(flag);
-    Py_XDECREF(flag);
-    if (model_active != 0) {
-        if (model_active < 0) {
+    PyObject *top = NULL;
+    int fast = fast_top(self, &top);
+    if (fast <= 0) {
+        if (fast < 0) {
             return NULL;
         }
         goto python;
     }
-    PyObject *top = current_top(self);
-    if (top == NULL) {
-        return NULL;
-    }
-    int synchronous;
-    if (given(a[M_SYNCHRONOUS])) {
-        synchronous = PyObject_IsTrue(a[M_SYNCHRONOUS]);
-    }
-    else {
-        PyObject *on = PyObject_CallNoArgs(self->async_enabled);
-        synchronous = on == NULL ? -1 : PyObject_Not(on);
-        Py_XDECREF(on);
-    }
+    int synchronous = is_synchronous(self, a[M_SYNCHRONOUS]);
     if (synchronous < 0) {
         Py_DECREF(top);
         return NULL;
@@ -998,6 +1002,24 @@ python:
     return PyObject_Vectorcall(self->python, args, nargsf, kwnames);
 }
 
+/* A LogMetric or LogMetrics holding its arguments, calling through ``call``. */
+static PyObject *
+compiled_function(PyTypeObject *type, PyObject *python, PyObject *state, PyObject *active_model,
+                  PyObject *async_enabled, PyObject *shapes, vectorcallfunc call)
+{
+    LogMetric *self = (LogMetric *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->python = Py_NewRef(python);
+    self->state = Py_NewRef(state);
+    self->active_model = Py_NewRef(active_model);
+    self->async_enabled = Py_NewRef(async_enabled);
+    self->shapes = Py_XNewRef(shapes);
+    self->vectorcall = call;
+    return (PyObject *)self;
+}
+
 static PyObject *
 log_metric_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
@@ -1007,16 +1029,7 @@ log_metric_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
                                      &async_enabled)) {
         return NULL;
     }
-    LogMetric *self = (LogMetric *)type->tp_alloc(type, 0);
-    if (self == NULL) {
-        return NULL;
-    }
-    self->python = Py_NewRef(python);
-    self->state = Py_NewRef(state);
-    self->active_model = Py_NewRef(active_model);
-    self->async_enabled = Py_NewRef(async_enabled);
-    self->vectorcall = log_metric_call;
-    return (PyObject *)self;
+    return compiled_function(type, python, state, active_model, async_enabled, NULL, log_metric_call);
 }
 
 static PyObject *
@@ -1028,17 +1041,7 @@ log_metrics_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
                                      &async_enabled, &PyList_Type, &shapes)) {
         return NULL;
     }
-    LogMetric *self = (LogMetric *)type->tp_alloc(type, 0);
-    if (self == NULL) {
-        return NULL;
-    }
-    self->python = Py_NewRef(python);
-    self->state = Py_NewRef(state);
-    self->active_model = Py_NewRef(active_model);
-    self->async_enabled = Py_NewRef(async_enabled);
-    self->shapes = Py_NewRef(shapes);
-    self->vectorcall = log_metrics_call;
-    return (PyObject *)self;
+    return compiled_function(type, python, state, active_model, async_enabled, shapes, log_metrics_call);
 }
 
 static int
@@ -1086,42 +1089,32 @@ static PyGetSetDef log_metric_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
-static PyTypeObject LogMetricType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "asynctrack.pipeline._cqueue.LogMetric",
-    .tp_basicsize = sizeof(LogMetric),
-    .tp_dealloc = (destructor)log_metric_dealloc,
-    .tp_vectorcall_offset = offsetof(LogMetric, vectorcall),
-    .tp_repr = (reprfunc)log_metric_repr,
-    .tp_call = PyVectorcall_Call,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
-    .tp_doc = PyDoc_STR("LogMetric(python, state, active_model, async_enabled)\n\n"
-                        "fluent.log_metric with its asynchronous path to the active run compiled; every "
-                        "other call goes to ``python``, the function as written in Python."),
-    .tp_traverse = (traverseproc)log_metric_traverse,
-    .tp_clear = (inquiry)log_metric_clear,
-    .tp_getset = log_metric_getset,
-    .tp_dictoffset = offsetof(LogMetric, dict),
-    .tp_new = log_metric_new,
-};
+/* The two compiled fluent functions share their layout and everything but the constructor and doc. */
+#define COMPILED_FUNCTION_TYPE(NAME, DOC, NEW)                                                               \
+    {                                                                                                        \
+        PyVarObject_HEAD_INIT(NULL, 0).tp_name = "asynctrack.pipeline._cqueue." NAME,                        \
+        .tp_basicsize = sizeof(LogMetric), .tp_dealloc = (destructor)log_metric_dealloc,                     \
+        .tp_vectorcall_offset = offsetof(LogMetric, vectorcall), .tp_repr = (reprfunc)log_metric_repr,       \
+        .tp_call = PyVectorcall_Call,                                                                        \
+        .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,                    \
+        .tp_doc = PyDoc_STR(DOC), .tp_traverse = (traverseproc)log_metric_traverse,                          \
+        .tp_clear = (inquiry)log_metric_clear, .tp_getset = log_metric_getset,                               \
+        .tp_dictoffset = offsetof(LogMetric, dict), .tp_new = NEW,                                           \
+    }
 
-static PyTypeObject LogMetricsType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "asynctrack.pipeline._cqueue.LogMetrics",
-    .tp_basicsize = sizeof(LogMetric),
-    .tp_dealloc = (destructor)log_metric_dealloc,
-    .tp_vectorcall_offset = offsetof(LogMetric, vectorcall),
-    .tp_repr = (reprfunc)log_metric_repr,
-    .tp_call = PyVectorcall_Call,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
-    .tp_doc = PyDoc_STR("LogMetrics(python, state, active_model, async_enabled, shapes)\n\n"
-                        "fluent.log_metrics with its asynchronous path to the active run compiled for a dict "
-                        "of keys found in ``shapes``; every other call goes to ``python``, the function as "
-                        "written in Python."),
-    .tp_traverse = (traverseproc)log_metric_traverse,
-    .tp_clear = (inquiry)log_metric_clear,
-    .tp_getset = log_metric_getset,
-    .tp_dictoffset = offsetof(LogMetric, dict),
-    .tp_new = log_metrics_new,
-};
+static PyTypeObject LogMetricType = COMPILED_FUNCTION_TYPE(
+    "LogMetric",
+    "LogMetric(python, state, active_model, async_enabled)\n\n"
+    "fluent.log_metric with its asynchronous path to the active run compiled; every other call goes to "
+    "``python``, the function as written in Python.",
+    log_metric_new);
+
+static PyTypeObject LogMetricsType = COMPILED_FUNCTION_TYPE(
+    "LogMetrics",
+    "LogMetrics(python, state, active_model, async_enabled, shapes)\n\n"
+    "fluent.log_metrics with its asynchronous path to the active run compiled for a dict of keys found in "
+    "``shapes``; every other call goes to ``python``, the function as written in Python.",
+    log_metrics_new);
 
 /* -- RunOperations.combine's common case ------------------------------------------------------------ */
 

@@ -575,19 +575,28 @@ def log_metric(
     return _log_metric_slow(key, value, step or 0, synchronous, ts, run_id)
 
 
-def _compiled_log_metric(python: _F, extension: ModuleType | None = None) -> _F:
-    """``log_metric`` with its hot path (an asynchronous point for the active run) compiled, where the
-    extension is in use (``pipeline/_cqueue.c``; or ``extension``, for tests of the compiled path in a
-    process that runs Python): it makes the same checks in the same order and hands every other call to
-    ``python``, which stays the reference (``__wrapped__``; help and signature are its own)."""
+def _compiled(python: _F, extension: ModuleType | None, make: Callable[[ModuleType], Any]) -> _F:
+    """``python`` with its hot path compiled: ``make(extension)``, where the extension is in use
+    (``pipeline/_cqueue.c``; or ``extension``, for tests of the compiled path in a process that runs
+    Python), registered to hear of changes of a thread's active run (:func:`_set_top`). It makes the same
+    checks in the same order and hands every other call to ``python``, which stays the reference
+    (``__wrapped__``; help and signature are its own)."""
     compiled = extension if extension is not None else _queue_compiled()
     if compiled is None:
         return python
     if compiled not in _compiled_with:
         _compiled_with.append(compiled)
-    fast = compiled.LogMetric(python, _state, _active_model, is_async_logging_enabled)
+    fast = make(compiled)
     functools.update_wrapper(fast, python)
     return cast(_F, fast)
+
+
+def _compiled_log_metric(python: _F, extension: ModuleType | None = None) -> _F:
+    """``log_metric`` with its hot path (an asynchronous point for the active run) compiled
+    (:func:`_compiled`)."""
+    return _compiled(
+        python, extension, lambda c: c.LogMetric(python, _state, _active_model, is_async_logging_enabled)
+    )
 
 
 log_metric = _compiled_log_metric(log_metric)
@@ -668,17 +677,14 @@ def _learn_shape(queue: OpQueue, metrics: Mapping[str, float]) -> None:
 
 
 def _compiled_log_metrics(python: _F, extension: ModuleType | None = None) -> _F:
-    """``log_metrics`` with its hot path compiled where the extension is in use (as
-    :func:`_compiled_log_metric`): an exact dict of keys found in ``_dict_shapes``, asynchronously to the
-    active run, goes through ``put_dict_at`` without entering ``python``, which takes every other call."""
-    compiled = extension if extension is not None else _queue_compiled()
-    if compiled is None:
-        return python
-    if compiled not in _compiled_with:
-        _compiled_with.append(compiled)
-    fast = compiled.LogMetrics(python, _state, _active_model, is_async_logging_enabled, _dict_shapes)
-    functools.update_wrapper(fast, python)
-    return cast(_F, fast)
+    """``log_metrics`` with its hot path compiled (:func:`_compiled`): an exact dict of keys found in
+    ``_dict_shapes``, asynchronously to the active run, goes through ``put_dict_at`` without entering
+    ``python``, which takes every other call."""
+    return _compiled(
+        python,
+        extension,
+        lambda c: c.LogMetrics(python, _state, _active_model, is_async_logging_enabled, _dict_shapes),
+    )
 
 
 log_metrics = _compiled_log_metrics(log_metrics)

@@ -85,6 +85,19 @@ def _counting_dict_puts(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     return calls
 
 
+def _compiled_counting() -> tuple[Callable[..., RunOperations | None], list[tuple[Any, dict[str, Any]]]]:
+    """The compiled log_metrics around the Python one, and the calls (args, kwargs) that reached Python."""
+    assert _cqueue is not None
+    _queue.bind_compiled(_cqueue)
+    reached: list[tuple[Any, dict[str, Any]]] = []
+
+    def counting(*args: Any, **kwargs: Any) -> RunOperations | None:
+        reached.append((args, kwargs))
+        return PY_LOG_METRICS(*args, **kwargs)
+
+    return fluent._compiled_log_metrics(counting, _cqueue), reached
+
+
 def _two_shapes(log_metrics: Callable[..., RunOperations | None]) -> str:
     """50 steps of one dict, and every fifth step another; returns the run id once all is durable."""
     with mlflow.start_run() as run:
@@ -117,16 +130,12 @@ def test_a_dict_of_known_keys_goes_in_through_put_dict_at(db: Path, monkeypatch:
 def test_compiled_log_metrics_enters_python_for_the_first_dict_of_each_keys_only(db: Path) -> None:
     """LogMetrics (the compiled log_metrics) hands only the first dict of each key tuple to the Python
     function, which learns its keys; the same points land as through Python alone."""
-    assert _cqueue is not None
-    _queue.bind_compiled(_cqueue)
-    reached: list[tuple[str, ...]] = []
-
-    def counting(*args: Any, **kwargs: Any) -> RunOperations | None:
-        reached.append(tuple(args[0] if args else kwargs["metrics"]))
-        return PY_LOG_METRICS(*args, **kwargs)
-
-    _two_shapes(fluent._compiled_log_metrics(counting, _cqueue))
-    assert reached == [("loss", "acc"), ("val_loss", "val_n")]
+    fast, reached = _compiled_counting()
+    _two_shapes(fast)
+    assert [tuple(args[0] if args else kwargs["metrics"]) for args, kwargs in reached] == [
+        ("loss", "acc"),
+        ("val_loss", "val_n"),
+    ]
 
 
 def test_known_keys_with_a_bad_value_still_raise_and_queue_nothing(
@@ -212,15 +221,7 @@ def test_threads_logging_the_same_keys_lose_nothing(db: Path) -> None:
 def test_compiled_log_metrics_hands_every_other_call_to_python(db: Path, call: dict[str, Any]) -> None:
     """After the keys {a, b} are known, each unusual call goes to the Python function, once, which logs it
     or raises MLflow's error as it always did."""
-    assert _cqueue is not None
-    _queue.bind_compiled(_cqueue)
-    reached: list[dict[str, Any]] = []
-
-    def counting(*args: Any, **kwargs: Any) -> RunOperations | None:
-        reached.append(kwargs)
-        return PY_LOG_METRICS(*args, **kwargs)
-
-    fast = fluent._compiled_log_metrics(counting, _cqueue)
+    fast, reached = _compiled_counting()
     with mlflow.start_run() as run:
         fast(metrics={"a": 0.0, "b": 0.0}, step=0, synchronous=False)  # learned
         fast(metrics={"a": 0.5, "b": 0.5}, step=1, synchronous=False)  # compiled

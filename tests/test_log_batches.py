@@ -72,6 +72,36 @@ async def _one_bad_write_fails_alone(store: Any) -> None:
 
 
 @pytest.mark.parametrize("backend", STORE_BACKENDS)
+async def test_on_durable_runs_only_when_a_write_was_written(tmp_path: Path, backend: str) -> None:
+    """``on_durable`` runs once the call's successful writes are durable, and not at all when every write
+    failed: for one write it means that write is in the store, which the pipeline relies on to complete
+    a chunk from the store's thread right after the commit."""
+    with backend_uri(backend, str(tmp_path)) as uri:
+        store = await open_test_store(uri, str(tmp_path / "a"))
+        try:
+            run = (await store.create_run("0", "u", 1, [], "a")).info.run_id
+            calls: list[str] = []
+            good = BatchWrite(run, [_series("m", [0, 1])], [Param("p", "1")], key="k:1")
+            assert await store.log_batches([good], lambda: calls.append("one good")) == [None]
+            bad = BatchWrite(run, [_series("m", [5])], [Param("p", "2")])  # p re-logged with another value
+            missing = BatchWrite("0" * 32, [_series("m", [0])])
+            (outcome,) = await store.log_batches([bad], lambda: calls.append("one bad"))
+            assert outcome is not None and outcome.error_code == INVALID_PARAMETER_VALUE
+            outcomes = await store.log_batches([bad, missing], lambda: calls.append("all bad"))
+            assert [o.error_code for o in outcomes if o is not None] == [
+                INVALID_PARAMETER_VALUE,
+                RESOURCE_DOES_NOT_EXIST,
+            ]
+            again = BatchWrite(run, [_series("m", [2])], [], key="k:2")
+            outcomes = await store.log_batches([bad, again], lambda: calls.append("one of two"))
+            assert outcomes[0] is not None and outcomes[1] is None
+            assert calls == ["one good", "one of two"]
+            assert [m.step for m in await store.get_metric_history(run, "m")] == [0, 1, 2]
+        finally:
+            await store.aclose()
+
+
+@pytest.mark.parametrize("backend", STORE_BACKENDS)
 async def test_keys_make_writes_idempotent(tmp_path: Path, backend: str) -> None:
     with backend_uri(backend, str(tmp_path)) as uri:
         await _keys_make_writes_idempotent(await open_test_store(uri, str(tmp_path / "a")))

@@ -331,10 +331,16 @@ class Worker:
         if not batch.items or type(batch.items[0]) is BarrierOp:
             return
         n = count_operations(batch.items)
+        counted = False
 
         def durable() -> None:
             # Runs right after the commit, possibly in the store's thread; counting here (not after
-            # the await) keeps the exit report right even if shutdown cancels us mid-write.
+            # the await) keeps the exit report right even if shutdown cancels us mid-write. Once only:
+            # _write calls it again after a store that may already have.
+            nonlocal counted
+            if counted:
+                return
+            counted = True
             self.written += n
             self.inflight -= n
             if then is not None:
@@ -384,10 +390,12 @@ class Worker:
             batch.tag_list(),
             batch.key,
         )
-        (outcome,) = await self._store.log_batches([write])
+        # ``durable`` goes to the store too: one write's callback runs only if it was written (the
+        # protocol's rule), in SQLite's case from its thread right after the commit, as above.
+        (outcome,) = await self._store.log_batches([write], durable)
         if outcome is not None:
             raise outcome
-        durable()
+        durable()  # a store that did not call it
 
     async def _split(self, batch: Batch, exc: MlflowException) -> None:
         items = batch.items

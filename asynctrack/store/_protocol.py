@@ -255,8 +255,9 @@ class AbstractStore(abc.ABC):
         """Apply several writes, each succeeding or failing on its own: the outcome list holds ``None``
         or the write's (permanent) error, in order. A transient failure raises :class:`StoreUnavailable`
         for the call; retrying it is safe only for writes with a ``key``. ``on_durable`` runs once the
-        call's successful writes are durable, even if others failed: check the outcomes before treating a
-        particular write as written.
+        call's successful writes are durable, even if others failed, and not at all when every write
+        failed (so for one write it means that write is durable): check the outcomes before treating a
+        particular write of several as written.
 
         This default makes one :meth:`_write_one` call per write (``log_batch``, keys ignored); stores
         that can send a key override that, stores that can do better (one transaction) override this.
@@ -271,7 +272,7 @@ class AbstractStore(abc.ABC):
                 outcomes.append(exc)
             else:
                 outcomes.append(None)
-        if on_durable is not None:
+        if on_durable is not None and any(o is None for o in outcomes):
             on_durable()
         return outcomes
 

@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 from servers import ServerProcess, asynctrack_server, running
 
+from asynctrack.entities import Param
+from asynctrack.exceptions import INVALID_PARAMETER_VALUE
 from asynctrack.store import BatchWrite, MetricSeries
 from asynctrack.store.rest import RestStore
 
@@ -112,3 +114,28 @@ async def test_a_lost_answer_is_retried_and_applied_once(
             await store.aclose()
     assert proxy.dropped == 3
     assert history.steps.tolist() == list(range(150))
+
+
+@pytest.mark.anyio
+async def test_on_durable_runs_only_when_a_write_was_written(at_server: ServerProcess) -> None:
+    """The protocol's rule for ``log_batches(on_durable=...)`` on the REST store (the default outcome
+    loop): not when every write failed, once when one was written; so for one write it means that write
+    is in the store (the pipeline completes a chunk on it)."""
+    store = await RestStore.open(at_server.url)
+    try:
+        run_id = (await store.create_run("0", "u", 1, [], "durable")).info.run_id
+        calls: list[int] = []
+        assert await store.log_batches(
+            [BatchWrite(run_id, [_series(3)], [Param("p", "1")])], lambda: calls.append(1)
+        ) == [None]
+        assert calls == [1]
+        bad = BatchWrite(run_id, [_series(1, 10)], [Param("p", "2")])  # p re-logged with another value
+        (outcome,) = await store.log_batches([bad], lambda: calls.append(2))
+        assert outcome is not None and outcome.error_code == INVALID_PARAMETER_VALUE
+        assert calls == [1]
+        outcomes = await store.log_batches([bad, bad], lambda: calls.append(3))
+        assert all(o is not None for o in outcomes)
+        assert calls == [1]
+        assert (await store.get_metric_series(run_id, "m")).steps.tolist() == [0, 1, 2]
+    finally:
+        await store.aclose()

@@ -206,7 +206,7 @@ class PostgresStore(AbstractStore, PostgresLoggedModels, PostgresRegistry):
             key_ids = await self._keys.ids(conn, [s.key for w in writes for s in w.metrics])
             async with conn.transaction():
                 outcomes = await _writes.write_batches(conn, key_ids, list(writes), _now_ms())
-        if on_durable is not None:
+        if on_durable is not None and any(o is None for o in outcomes):
             on_durable()
         return outcomes
 

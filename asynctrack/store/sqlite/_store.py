@@ -300,10 +300,18 @@ class SqliteStore(AbstractStore, SqliteRegistry, SqliteLoggedModels):
             except _writes.Refused as refused:
                 return [refused.error]
             return [None]
-        outcomes: list[MlflowException | None] = await self._writer.write(
-            _writes.write_batches, list(writes), _now_ms(), self._run_keys, on_commit=on_durable
-        )
-        return outcomes
+        outcomes: list[MlflowException | None] = []
+        all_writes, now_ms, run_keys = list(writes), _now_ms(), self._run_keys
+
+        def write_all(conn: sqlite3.Connection) -> list[MlflowException | None]:
+            outcomes[:] = _writes.write_batches(conn, all_writes, now_ms, run_keys)
+            return outcomes
+
+        def committed() -> None:
+            if on_durable is not None and any(o is None for o in outcomes):
+                on_durable()  # not when every write failed (the protocol's rule)
+
+        return await self._writer.write(write_all, on_commit=committed)
 
     async def delete_tag(self, run_id: str, key: str) -> None:
         await self._writer.write(_writes.delete_tag, run_id, key)

@@ -69,6 +69,10 @@ NEVER = 1 << 62  # a wake_limit no queue length reaches
 BIG_FRAME = 64 * 1024
 MAX_BIG_FRAMES = 64
 
+# How long a store's thread that ended a caller's wait waits for that caller to take the GIL and leave
+# (``OpQueue.notify``): a caller's wake-up takes 20-50 us; past this, something else holds the GIL.
+_HAND_OFF_S = 0.001
+
 _pack_metric = _ops.pack_metric
 _pack_record = METRIC_RECORD.pack_into
 _METRIC_TAG = _ops.METRIC_TAG
@@ -115,6 +119,11 @@ class OpQueue(QueueCore):
         self._high_water = max(1, capacity // 2)
         self._wake_limit = NEVER  # see the module docstring; written by the worker and by _wake()
         self._waiters = 0  # callers in wait_done() or waiting()
+        # What each caller in wait_done() waits for, (producer, sequence number): so that a store's
+        # thread that completed a chunk can tell whether it woke one of them (``notify``).
+        self._awaited: list[tuple[Producer, int]] = []
+        self._handing_off = False  # a store's thread waits for woken callers to leave (``notify``)
+        self._loop_thread = 0  # the worker's event loop thread, which never waits in notify()
         self._blocked = 0  # callers waiting for room
         self._closed_reason: str | None = None
         self._big_put = 0  # frames of BIG_FRAME bytes or more enqueued (callers, under _cond)
@@ -208,6 +217,7 @@ class OpQueue(QueueCore):
         """Bind the queue to the worker running on ``loop`` (called from that loop)."""
         self._loop = loop
         self._event = asyncio.Event()
+        self._loop_thread = threading.get_ident()
 
     def _sleeping(self) -> bool:
         # The worker is idle or lingering (a waiting caller should wake it).
@@ -313,10 +323,32 @@ class OpQueue(QueueCore):
         return self._producers.get(producer_id)
 
     def notify(self) -> None:
-        """Called by the worker after it freed room or advanced watermarks."""
+        """Called by the worker after it freed room or advanced watermarks.
+
+        Called from a store's own thread (SQLite: right after the commit) when a caller's wait is over,
+        it also hands the GIL to that caller: it waits (at most ``_HAND_OFF_S``) until the caller has
+        left ``wait_done``. Without that, the store's thread hands its result to the event loop, whose
+        thread wakes with the caller and usually takes the GIL first, running the worker's bookkeeping
+        (0.2 ms here) while the caller, with nothing left to wait for, waits on. The event loop's own
+        thread never waits here."""
         if self._waiters or self._blocked:
             with self._cond:
                 self._cond.notify_all()
+                if self._awaited and threading.get_ident() != self._loop_thread:
+                    self._hand_off()
+
+    def _hand_off(self) -> None:
+        # Under _cond: wait until no caller whose wait is over is still in wait_done (each one leaving
+        # notifies), or the time is up.
+        deadline = time.monotonic() + _HAND_OFF_S
+        self._handing_off = True
+        try:
+            while any(p.done >= seq for p, seq in self._awaited):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._cond.wait(remaining):
+                    break
+        finally:
+            self._handing_off = False
 
     def mark_stopped(self, reason: str) -> None:
         """The worker has exited for good: waiters raise instead of waiting on, and the queue refuses new
@@ -646,8 +678,10 @@ class OpQueue(QueueCore):
         error ``give_up()`` returns, as soon as it returns one (checked at each wake-up)."""
         if p.done >= seq:
             return
+        awaited = (p, seq)
         with self._cond:
             self._waiters += 1
+            self._awaited.append(awaited)
             try:
                 if self._sleeping():
                     self._wake()
@@ -665,6 +699,9 @@ class OpQueue(QueueCore):
                 )
             finally:
                 self._waiters -= 1
+                self._awaited.remove(awaited)
+                if self._handing_off:
+                    self._cond.notify_all()  # the store's thread in _hand_off may go on
 
     def _stopped_error(self) -> MlflowException | None:
         if not self._stopped:

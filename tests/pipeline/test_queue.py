@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 from loops import PRODUCTION_LOOP
 
 from asynctrack.exceptions import MlflowException, PipelineClosed, QueueFull
-from asynctrack.pipeline import _operations
+from asynctrack.pipeline import _operations, _queue
 from asynctrack.pipeline._operations import Producer, RunOperations
 from asynctrack.pipeline._queue import BIG_FRAME, OpQueue
 
@@ -260,6 +261,77 @@ def test_wait_done_times_out_naming_what_it_waited_for() -> None:
     ops = q.put(frame())
     with pytest.raises(TimeoutError, match="operation 1 of producer 1"):
         ops.wait(timeout=0)
+
+
+# -- handing the GIL to a caller whose wait is over
+
+
+def _waiting_in_thread(q: OpQueue, ops: RunOperations) -> threading.Thread:
+    """A thread waiting on ``ops``, started and seen inside wait_done (its count of waiters)."""
+    thread = threading.Thread(target=ops.wait, kwargs={"timeout": 60})
+    thread.start()
+    waited = 0.0
+    while q.statistics().waiting_callers == 0:
+        assert thread.is_alive() and waited < 60, "the waiter never started waiting"
+        threading.Event().wait(0.001)
+        waited += 0.001
+    return thread
+
+
+def test_a_store_thread_ending_a_wait_returns_once_the_caller_has_left(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """notify() from a thread other than the event loop's (a store's, right after its commit), when it
+    ended a caller's wait, returns only once that caller has left wait_done: the caller runs first,
+    instead of waiting on while the loop's thread takes the GIL."""
+    monkeypatch.setattr(_queue, "_HAND_OFF_S", 60.0)  # no time limit that a loaded machine could reach
+    q = OpQueue(10)
+    ops = q.put(frame())
+    p = q.producer()
+    waiter = _waiting_in_thread(q, ops)
+    p.done = 1  # the worker's watermark: the operation is durable
+    q.notify()
+    assert q.statistics().waiting_callers == 0  # the caller has left wait_done already
+    waiter.join(60)
+    assert not waiter.is_alive()
+
+
+def test_notify_does_not_wait_for_a_caller_whose_wait_goes_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A chunk that does not reach a waiting caller's operation does not hold the store's thread: notify()
+    returns with the caller still waiting."""
+    monkeypatch.setattr(_queue, "_HAND_OFF_S", 60.0)
+    q = OpQueue(10)
+    q.put(frame())
+    ops = q.put(frame())
+    p = q.producer()
+    waiter = _waiting_in_thread(q, ops)
+    p.done = 1  # the first operation only
+    notifier = threading.Thread(target=q.notify)
+    notifier.start()
+    notifier.join(30)  # half the hand-off's limit: a notify() that waited for this caller is still there
+    assert not notifier.is_alive()
+    assert q.statistics().waiting_callers == 1
+    p.done = 2
+    q.notify()
+    waiter.join(60)
+    assert not waiter.is_alive()
+
+
+async def test_the_event_loops_thread_never_waits_in_notify(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the worker's event loop, notify() wakes the caller and returns without handing off: blocking
+    there would stall every other task of the loop."""
+    monkeypatch.setattr(_queue, "_HAND_OFF_S", 60.0)
+    q = OpQueue(10)
+    q.attach(asyncio.get_running_loop())
+    ops = q.put(frame())
+    p = q.producer()
+    waiter = await anyio.to_thread.run_sync(_waiting_in_thread, q, ops)
+    p.done = 1
+    began = time.monotonic()
+    q.notify()
+    assert time.monotonic() - began < 30  # a hand-off would have held this thread for 60 s
+    await anyio.to_thread.run_sync(waiter.join, 60)
+    assert not waiter.is_alive()
 
 
 # -- Producer.fail

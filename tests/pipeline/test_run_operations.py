@@ -13,6 +13,7 @@ import pytest
 
 import asynctrack as mlflow
 from asynctrack import MlflowException, RunOperations
+from asynctrack.pipeline import _queue
 
 
 def _count(kind: type) -> int:
@@ -29,6 +30,28 @@ def test_wait_returns_once_durable(db: Path) -> None:
         assert ops.exception() is None
         history = mlflow.MlflowClient().get_metric_history(run.info.run_id, "loss")
     assert [(m.value, m.step) for m in history] == [(0.5, 3)]
+
+
+def test_the_embedded_stores_commit_wakes_the_waiting_caller_from_its_own_thread(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A caller waiting on a chunk is woken by SQLite's thread right after the commit, which then lets it
+    run before anything else of the pipeline does (``OpQueue.notify``): not by the event loop's thread
+    once the result has come back to it, one thread hop and 0.1-0.3 ms later."""
+    handed_off: list[str] = []
+    hand_off = _queue.OpQueue._hand_off
+
+    def recording(self: _queue.OpQueue) -> None:
+        handed_off.append(threading.current_thread().name)
+        hand_off(self)
+
+    monkeypatch.setattr(_queue.OpQueue, "_hand_off", recording)
+    with mlflow.start_run() as run:
+        ops = [mlflow.log_metric("m", float(i), step=i, synchronous=False) for i in range(100)]
+        RunOperations.combine(ops).wait()  # type: ignore[union-attr]
+        assert handed_off, "no store thread woke the caller"
+        assert {"asynctrack-loop", threading.current_thread().name}.isdisjoint(handed_off)
+    assert len(mlflow.MlflowClient().get_metric_history(run.info.run_id, "m")) == 100
 
 
 def test_failure_keeps_error_code_and_lists_all_failures(db: Path) -> None:

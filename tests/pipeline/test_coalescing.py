@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 
 import asynctrack as mlflow
-from asynctrack._batching._batch import coalesce, split_by
+from asynctrack._batching._batch import coalesce, split_by, split_rows
 from asynctrack._batching._ops import (
+    METRIC_DTYPE,
     METRIC_TAG,
     BarrierOp,
     DeleteTagOp,
@@ -50,6 +51,37 @@ def test_split_by_groups_rows_by_value_in_their_original_order() -> None:
         assert [v for v, _ in groups] == sorted(expected)
         for v, idx in groups:
             assert idx.tolist() == expected[v].tolist()
+
+
+def test_split_rows_takes_each_values_rows_in_order_and_views_a_repeating_pattern() -> None:
+    """split_rows gives the rows split_by's indexes select; a column repeating a pattern of distinct
+    values (a training loop's keys, step after step) comes out as views of the rows, nothing copied;
+    anything else (a value twice in the pattern, a cut-off pattern, a longer one) as copies."""
+    rng = np.random.default_rng(11)
+    pattern = np.tile(np.array([7, 3, 9, 4], np.uint32), 400)
+    cases = {
+        "repeating": (pattern, True),
+        "one value": (np.full(50, 5, np.uint32), True),
+        "single row": (np.array([2], np.uint32), True),
+        "all distinct": (np.arange(10, dtype=np.uint32)[::-1].copy(), True),
+        "a value twice in the pattern": (np.tile(np.array([1, 2, 2], np.uint32), 20), False),
+        "cut off": (pattern[:-1], False),
+        "pattern changes": (np.concatenate([pattern[:8], pattern[8:][::-1]]), False),
+        "longer than 256": (np.tile(np.arange(300, dtype=np.uint32), 3), False),
+        "random": (rng.integers(0, 6, 999).astype(np.uint32), False),
+        "empty": (np.array([], np.uint32), True),
+    }
+    for name, (column, views) in cases.items():
+        rows = np.zeros(len(column), METRIC_DTYPE)
+        rows["key"] = column
+        rows["step"] = np.arange(len(column))
+        got = split_rows(rows, rows["key"])
+        expected = {value: rows[idx] for value, idx in split_by(column)}
+        assert sorted(value for value, _ in got) == sorted(expected), name
+        for value, sub in got:
+            assert sub.tobytes() == expected[value].tobytes(), name  # the same rows, in order
+            if len(got) > 1:
+                assert np.shares_memory(sub, rows) == views, name
 
 
 def test_coalesce_respects_limits_and_keeps_run_order() -> None:

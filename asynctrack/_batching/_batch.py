@@ -67,7 +67,8 @@ def split_rows(
     k = _period(column)
     if k:
         return [(int(column[i]), rows[i::k]) for i in range(k)]
-    return [(value, rows[idx] if len(idx) != len(rows) else rows) for value, idx in split_by(column)]
+    # Not a pattern, so at least two values: each one's rows are a proper subset, gathered.
+    return [(value, rows[idx]) for value, idx in split_by(column)]
 
 
 class Batch:

@@ -270,11 +270,10 @@ def _waiting_in_thread(q: OpQueue, ops: RunOperations) -> threading.Thread:
     """A thread waiting on ``ops``, started and seen inside wait_done (its count of waiters)."""
     thread = threading.Thread(target=ops.wait, kwargs={"timeout": 60})
     thread.start()
-    waited = 0.0
+    deadline = time.monotonic() + 60
     while q.statistics().waiting_callers == 0:
-        assert thread.is_alive() and waited < 60, "the waiter never started waiting"
-        threading.Event().wait(0.001)
-        waited += 0.001
+        assert thread.is_alive() and time.monotonic() < deadline, "the waiter never started waiting"
+        time.sleep(0.001)
     return thread
 
 

@@ -20,7 +20,6 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import anyio
-import anyio.abc
 import numpy as np
 
 from asynctrack._batching._batch import Batch, coalesce, rebuild, split_by
@@ -37,6 +36,7 @@ from asynctrack._batching._ops import (
 )
 from asynctrack.exceptions import INTERNAL_ERROR, RESOURCE_DOES_NOT_EXIST, MlflowException
 from asynctrack.pipeline._queue import OpQueue
+from asynctrack.pipeline._ring_sync import RingSyncer
 from asynctrack.store import AbstractStore, BatchWrite
 from asynctrack.store._retry import retry_transient
 
@@ -53,7 +53,7 @@ _MAX_DISTINCT_LOGGED = 1000
 
 # How often the pages ahead of the queue file's head are mapped writable when it is never synced.
 _PREFAULT_INTERVAL = 0.2
-# The least a timed sync or prefault waits after the chunk that started it (see _drain_once).
+# The least a timed sync or prefault waits after the chunk that asked for it (see _schedule_ring_sync).
 _SYNC_DELAY = 0.005
 
 # The largest share of wall time the worker spends in write cycles while callers trickle points in.
@@ -130,8 +130,8 @@ class Worker:
         # When the queue file's pages are written to disk (the journal's fsync policy and interval: a
         # power loss can cost what was accepted since, docs/journal.md); a kill costs nothing either way.
         self.ring_sync: tuple[str, float] = ("never", 0.0)
-        self._ring_synced = 0.0
-        self._ring_sync_due = False  # a timed sync is scheduled
+        self._syncer: RingSyncer | None = None  # the queue file's timed sync, made on the first chunk
+        self._synced_ring: QueueFile | None = None
 
     async def run(self) -> None:
         """Drain the queue until :meth:`stop`; this task is owned by its Pipeline."""
@@ -142,22 +142,24 @@ class Worker:
         journal = self.journal
         try:
             with scope:
-                async with anyio.create_task_group() as tasks:  # the queue file's timed syncs
-                    if journal is not None:
-                        # What earlier processes could not ship to this target goes first.
-                        await journal.replay_others(self._store)
-                    while True:
-                        if journal is not None and q.empty():
-                            await journal.flush_acknowledgements()  # idle: record what the target has
-                        await q.wait_for_work(self.linger, self._target)
-                        began = time.monotonic()
-                        await self._drain_once(tasks)
-                        self.linger = next_linger(self._linger, self._max_linger, time.monotonic() - began)
+                if journal is not None:
+                    # What earlier processes could not ship to this target goes first.
+                    await journal.replay_others(self._store)
+                while True:
+                    if journal is not None and q.empty():
+                        await journal.flush_acknowledgements()  # idle: record what the target has
+                    await q.wait_for_work(self.linger, self._target)
+                    began = time.monotonic()
+                    await self._drain_once()
+                    self.linger = next_linger(self._linger, self._max_linger, time.monotonic() - began)
         finally:
             q.mark_stopped("the logging worker stopped")
-            finished.set()
+            try:
+                await self._close_syncer()
+            finally:
+                finished.set()
 
-    async def _drain_once(self, tasks: anyio.abc.TaskGroup) -> None:
+    async def _drain_once(self) -> None:
         """Take one chunk and write it."""
         q = self._queue
         express = q.express
@@ -185,7 +187,7 @@ class Worker:
                         ring.ack(end)  # failed for good: never replayed
                 finally:
                     if ring is not None and not per_chunk:
-                        self._schedule_ring_sync(ring, tasks)
+                        self._schedule_ring_sync(ring)
         finally:
             self._leave_gate()
 
@@ -212,33 +214,40 @@ class Worker:
         await self._apply(batch)
         self.inflight = 0  # recovery's operations are not this process's in-flight ones
 
-    def _schedule_ring_sync(self, ring: QueueFile, tasks: anyio.abc.TaskGroup) -> None:
-        """Write the queue file's pages to disk under the ``interval`` fsync policy (``batch`` syncs before
-        each chunk, in :meth:`_drain_once`): at most once an interval, in a task of its own, started once
-        the chunk is written and sleeping at least ``_SYNC_DELAY``, so that a caller waiting for its chunk
-        never waits for the disk as well, nor for that task's thread: started before the write, its hop
-        into a worker thread competed for the GIL with the write's own hop into the store's thread and
-        with the woken caller (a wait at an epoch's end: 2.3-2.6 ms before, 1.6-1.9 ms after, this
-        VM). With ``never``, that task only maps the pages ahead writable (``QueueFile.prefault``; a
-        sync does it too)."""
-        if self._ring_sync_due:
-            return
-        self._ring_sync_due = True
-        policy, interval = self.ring_sync
-        if policy == "never":
-            tasks.start_soon(self._sync_ring_later, ring, interval or _PREFAULT_INTERVAL, ring.prefault)
-        else:
-            tasks.start_soon(self._sync_ring_later, ring, interval, ring.sync)
+    def _schedule_ring_sync(self, ring: QueueFile) -> None:
+        """Ask for the queue file's pages to be written to disk under the ``interval`` fsync policy
+        (``batch`` syncs before each chunk, in :meth:`_drain_once`): at most once an interval, by the
+        worker's :class:`RingSyncer` thread, at least ``_SYNC_DELAY`` after the chunk that asks, so that a
+        caller waiting for its chunk never waits for the disk as well, nor for that thread (asked before
+        the write, the sync's hop competed for the GIL with the write's own hop into the store's thread and
+        with the woken caller: a wait at an epoch's end took 2.3-2.6 ms against 1.6-1.9 ms, the
+        thirteenth session's VM). With ``never``, that thread only maps the pages ahead writable
+        (``QueueFile.prefault``; a sync does it too)."""
+        syncer = self._syncer
+        if syncer is None or self._synced_ring is not ring:
+            if syncer is not None:
+                syncer.close(0)  # a queue's ring does not change; if it ever did, the old file is done
+            policy, interval = self.ring_sync
+            if policy == "never":
+                action, interval = ring.prefault, interval or _PREFAULT_INTERVAL
+            else:
+                action = ring.sync
 
-    async def _sync_ring_later(self, ring: QueueFile, interval: float, sync: Callable[[], None]) -> None:
-        try:
-            # Not at once even when due: the callers the chunk just woke get the GIL first.
-            await anyio.sleep(max(_SYNC_DELAY, self._ring_synced + interval - time.monotonic()))
-            if not ring.closed:
-                await anyio.to_thread.run_sync(sync)
-        finally:
-            self._ring_synced = time.monotonic()
-            self._ring_sync_due = False
+            def guarded() -> None:
+                if not ring.closed:
+                    action()
+
+            syncer = self._syncer = RingSyncer(guarded, interval, _SYNC_DELAY, ring.path)
+            self._synced_ring = ring
+        syncer.request()
+
+    async def _close_syncer(self) -> None:
+        """Stop the sync thread (a sync in progress ends first, within a bound) before the pipeline
+        closes the queue file."""
+        syncer, self._syncer = self._syncer, None
+        if syncer is not None:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(syncer.close, 5.0)
 
     def _leave_gate(self) -> None:
         gate, self._gate = self._gate, None

@@ -1,4 +1,4 @@
-"""The queue file's timed sync (ASYNCTRACK_JOURNAL_FSYNC=interval): it runs in a task of its own beside the
+"""The queue file's timed sync (ASYNCTRACK_JOURNAL_FSYNC=interval): it runs in a thread of its own beside the
 writes, so a caller waiting for its chunk never waits for the disk too, and it still records how far the
 disk copy goes; ``never`` leaves the file to the kernel."""
 

@@ -21,7 +21,8 @@ numbers, MLflow/asynctrack for lower-is-better ones (each row says which). MLflo
 
 Scenarios: 1. caller cost of ``log_metric(synchronous=False)`` in bursts that fit the queue (only the calls
 are timed; untimed flush between bursts); 2. end-to-end rate from the first call until
-``flush_async_logging()`` returns (scalars; asynctrack also arrays); 3. ``synchronous=True`` calls/s;
+``flush_async_logging()`` returns (scalars; asynctrack also arrays); 3. ``synchronous=True`` calls/s, from
+one thread and from eight threads at once;
 4. peak RSS above the baseline taken after imports and ``start_run``; 5. slowdown of a ~1 ms/step numpy
 training loop logging 4 metrics per step, waited at each epoch's end (runs with and without logging compared
 pair by pair, then epochs switched on and off within one run, which this VM's drifting speed moves far less:
@@ -125,7 +126,9 @@ def s2_end_to_end(lib: Lib, a: argparse.Namespace) -> Result:
 
 def s3_synchronous(lib: Lib, a: argparse.Namespace) -> Result:
     """``log_metric(..., synchronous=True)`` calls per second; also the median call (robust to the stalls
-    a loaded machine adds to a few calls)."""
+    a loaded machine adds to a few calls). ``--threads`` > 1: :func:`_s3_threads`."""
+    if a.threads > 1:
+        return _s3_threads(lib, a)
     clock = time.perf_counter
     each = []
     t0 = clock()
@@ -141,6 +144,41 @@ def s3_synchronous(lib: Lib, a: argparse.Namespace) -> Result:
         "us_per_call_p50": p50 * 1e6,
         "calls_per_s_p50": 1.0 / p50,
         "lost": a.n - lib.count("m"),
+    }
+
+
+def _s3_threads(lib: Lib, a: argparse.Namespace) -> Result:
+    """``--threads`` threads, released together by a barrier, each making ``--n / --threads``
+    synchronous calls on its own key of the one active run: the contended case, where most calls find the
+    pipeline busy and go through the queue (asynctrack's express path takes a call only when nothing is
+    queued or in flight), and where a commit must wake the right waiters quickly."""
+    per, threads = a.n // a.threads, a.threads
+    barrier = threading.Barrier(threads + 1)
+    each: list[list[float]] = [[] for _ in range(threads)]
+    run_id = lib.run_id
+    clock = time.perf_counter
+
+    def body(t: int) -> None:
+        times, key = each[t], f"m{t}"
+        barrier.wait()
+        for i in range(per):
+            c = clock()
+            lib.mod.log_metric(key, float(i), step=i, synchronous=True, run_id=run_id)
+            times.append(clock() - c)
+
+    workers = [threading.Thread(target=body, args=(t,)) for t in range(threads)]
+    for w in workers:
+        w.start()
+    barrier.wait()
+    t0 = clock()
+    for w in workers:
+        w.join()
+    dt = clock() - t0
+    p50 = statistics.median([x for times in each for x in times])
+    return {
+        "calls_per_s": per * threads / dt,
+        "us_per_call_p50": p50 * 1e6,
+        "lost": sum(per - lib.count(f"m{t}") for t in range(threads)),
     }
 
 
@@ -494,15 +532,25 @@ def plan(n: int, quick: bool, size: int) -> Scenario:
             ],
         )
     if n == 3:
-        at_n, ml_n = q(3_000, 300), q(300, 50)
+        at_n, ml_n, at8_n, ml8_n = q(3_000, 300), q(300, 50), q(8_000, 800), q(400, 80)
         return Scenario(
-            f"log_metric(synchronous=True): asynctrack {int(at_n):,} calls, MLflow {int(ml_n):,} calls",
-            [Job("at", 3, at, ("--n", at_n)), Job("ml", 3, ml, ("--n", ml_n))],
+            f"log_metric(synchronous=True): one thread, asynctrack {int(at_n):,} calls, MLflow "
+            f"{int(ml_n):,}; eight threads on one run, each its own key, asynctrack {int(at8_n):,} calls in "
+            f"all, MLflow {int(ml8_n):,}",
+            [
+                Job("at", 3, at, ("--n", at_n)),
+                Job("ml", 3, ml, ("--n", ml_n)),
+                Job("at8", 3, at, ("--n", at8_n, "--threads", "8")),
+                Job("ml8", 3, ml, ("--n", ml8_n, "--threads", "8")),
+            ],
             [
                 Row("calls/s", "calls_per_s", "at", "ml", "higher", (">=", 10_000)),
                 Row("calls/s from the median call", "calls_per_s_p50", "at", "ml", "higher"),
                 Row("µs per call, median call", "us_per_call_p50", "at", "ml", "lower"),
                 Row("lost points", "lost", "at", "ml"),
+                Row("8 threads: calls/s, all threads together", "calls_per_s", "at8", "ml8", "higher"),
+                Row("8 threads: µs per call, median call", "us_per_call_p50", "at8", "ml8", "lower"),
+                Row("8 threads: lost points", "lost", "at8", "ml8"),
             ],
         )
     if n == 4:
@@ -729,6 +777,7 @@ def main() -> None:
         ("pairs", 3),
         ("quads", 0),
         ("kill_ms", 1500),
+        ("threads", 1),
     ):
         worker_args.add_argument(f"--{name}", type=int, default=default, help=argparse.SUPPRESS)
     worker_args.add_argument("--mode", choices=("scalar", "array"), default="scalar", help=argparse.SUPPRESS)

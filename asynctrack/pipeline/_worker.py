@@ -131,7 +131,6 @@ class Worker:
         # power loss can cost what was accepted since, docs/journal.md); a kill costs nothing either way.
         self.ring_sync: tuple[str, float] = ("never", 0.0)
         self._syncer: RingSyncer | None = None  # the queue file's timed sync, made on the first chunk
-        self._synced_ring: QueueFile | None = None
 
     async def run(self) -> None:
         """Drain the queue until :meth:`stop`; this task is owned by its Pipeline."""
@@ -220,13 +219,11 @@ class Worker:
         worker's :class:`RingSyncer` thread, at least ``_SYNC_DELAY`` after the chunk that asks, so that a
         caller waiting for its chunk never waits for the disk as well, nor for that thread (asked before
         the write, the sync's hop competed for the GIL with the write's own hop into the store's thread and
-        with the woken caller: a wait at an epoch's end took 2.3-2.6 ms against 1.6-1.9 ms, the
-        thirteenth session's VM). With ``never``, that thread only maps the pages ahead writable
+        with the woken caller: a wait at an epoch's end took 2.3-2.6 ms against 1.6-1.9 ms, on an
+        earlier VM). With ``never``, that thread only maps the pages ahead writable
         (``QueueFile.prefault``; a sync does it too)."""
         syncer = self._syncer
-        if syncer is None or self._synced_ring is not ring:
-            if syncer is not None:
-                syncer.close(0)  # a queue's ring does not change; if it ever did, the old file is done
+        if syncer is None:  # a queue's ring is set when the queue is made: one syncer serves the worker
             policy, interval = self.ring_sync
             if policy == "never":
                 action, interval = ring.prefault, interval or _PREFAULT_INTERVAL
@@ -238,7 +235,6 @@ class Worker:
                     action()
 
             syncer = self._syncer = RingSyncer(guarded, interval, _SYNC_DELAY, ring.path)
-            self._synced_ring = ring
         syncer.request()
 
     async def _close_syncer(self) -> None:

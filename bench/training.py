@@ -720,7 +720,7 @@ def parent(a: argparse.Namespace) -> None:
             f"{pct(theirs, 'slowdown_vs_floor_pct'):>17}"
         )
     print(f"asynctrack against the target (slowdown vs no logger <= {TARGET_PCT:g} %), over the rounds:")
-    for framework, ours, _ in rows:
+    for framework, ours, theirs in rows:
         if "slowdown_pct_samples" in ours:
             print(f"{framework:<13}vs no logger: {verdict(ours['slowdown_pct_samples'], '<=', TARGET_PCT)}")
             if median_interval(ours["floor_pct_samples"])[1] < 0:

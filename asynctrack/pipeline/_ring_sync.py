@@ -2,7 +2,7 @@
 interval and never sooner than a short delay after the chunk that asked for it.
 
 Why a thread of its own: the worker used to sleep in a task and hop into anyio's thread pool for each
-sync. That task's timer, its hop and the hop back cost the event loop's thread about 0.4 ms of CPU a sync,
+sync. That task's timer, its hop and the hop back cost the event loop's thread about 0.35 ms of CPU a sync,
 with the GIL held, on top of the sync itself (docs/benchmarks.md, "fifteenth session"), and a training loop
 pays for GIL time. Asking this thread costs the loop one ``SimpleQueue.put``. The thread has one owner, the
 worker, which closes it when it stops (before the pipeline closes the queue file); it is a daemon only so

@@ -277,8 +277,8 @@ def _interleaved(lib: Lib, size: int, quads: int, steps: int, offset: int) -> di
 
     Every on epoch ends with its wait, so its writes are durable before the next epoch starts; what the
     pipeline's threads still spend during off epochs (which would flatter the ratio) is reported as
-    ``spill_us_per_step``: the queue file's pages are synced in a task started after the chunk is written
-    (``_worker._schedule_ring_sync``), about 1 ms of another thread's CPU that lands in the next epoch.
+    ``spill_us_per_step``: the queue file's pages are synced by the worker's sync thread after the chunk is
+    written (``_worker._schedule_ring_sync``), about 0.8 ms of its CPU that lands in the next epoch.
     ``interleaved_bound_pct`` counts it as if every microsecond of it had stopped the training thread: the
     figure the verdict is taken on. An on epoch after an off one starts with the logging code's caches
     cold and the worker asleep, which a run logging every epoch does not pay: both figures err against

@@ -89,7 +89,7 @@ def test_a_failing_action_is_reported_once_and_later_runs_go_on(
     with caplog.at_level(logging.DEBUG, logger="asynctrack"):
         for n in (1, 2, 3):
             s.request()
-            _until(lambda n=n: s.runs == n)  # type: ignore[misc]
+            _until(lambda n=n: s.runs == n)
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and len(calls) == 3
     message = warnings[0].getMessage()

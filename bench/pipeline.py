@@ -129,14 +129,9 @@ def s3_synchronous(lib: Lib, a: argparse.Namespace) -> Result:
     a loaded machine adds to a few calls). ``--threads`` > 1: :func:`_s3_threads`."""
     if a.threads > 1:
         return _s3_threads(lib, a)
-    clock = time.perf_counter
-    each = []
-    t0 = clock()
-    for i in range(a.n):
-        t = clock()
-        lib.mod.log_metric("m", float(i), step=i, synchronous=True)
-        each.append(clock() - t)
-    dt = clock() - t0
+    t0 = time.perf_counter()
+    each = _timed_sync_calls(lib, "m", a.n)
+    dt = time.perf_counter() - t0
     p50 = statistics.median(each)
     return {
         "calls_per_s": a.n / dt,
@@ -147,6 +142,16 @@ def s3_synchronous(lib: Lib, a: argparse.Namespace) -> Result:
     }
 
 
+def _timed_sync_calls(lib: Lib, key: str, n: int, run_id: str | None = None) -> list[float]:
+    """The seconds each of ``n`` ``log_metric(key, ..., synchronous=True)`` calls took, steps 0 .. n-1."""
+    clock, log, times = time.perf_counter, lib.mod.log_metric, []
+    for i in range(n):
+        c = clock()
+        log(key, float(i), step=i, synchronous=True, run_id=run_id)
+        times.append(clock() - c)
+    return times
+
+
 def _s3_threads(lib: Lib, a: argparse.Namespace) -> Result:
     """``--threads`` threads, released together by a barrier, each making ``--n / --threads``
     synchronous calls on its own key of the one active run: the contended case, where most calls find the
@@ -155,16 +160,12 @@ def _s3_threads(lib: Lib, a: argparse.Namespace) -> Result:
     per, threads = a.n // a.threads, a.threads
     barrier = threading.Barrier(threads + 1)
     each: list[list[float]] = [[] for _ in range(threads)]
-    run_id = lib.run_id
     clock = time.perf_counter
 
     def body(t: int) -> None:
-        times, key = each[t], f"m{t}"
         barrier.wait()
-        for i in range(per):
-            c = clock()
-            lib.mod.log_metric(key, float(i), step=i, synchronous=True, run_id=run_id)
-            times.append(clock() - c)
+        # The run by id: a thread of its own has no active run (MLflow's is per thread too).
+        each[t] = _timed_sync_calls(lib, f"m{t}", per, lib.run_id)
 
     workers = [threading.Thread(target=body, args=(t,)) for t in range(threads)]
     for w in workers:

@@ -450,7 +450,10 @@ class QueueFile(RingCore):
 
     def sync(self) -> None:
         """Write the file's dirty pages to disk (blocking: call from a thread) and record how far the
-        disk copy goes, so a reader after a reboot trusts those records."""
+        disk copy goes, so a reader after a reboot trusts those records. A closed file is left alone, as
+        :meth:`prefault` leaves it (the worker's sync thread may ask after the pipeline closed it)."""
+        if self.closed:
+            return
         taken = self.taken  # every record before it is complete (later slots may be half written)
         self._flush()
         struct.pack_into("<Q", self._mm, 64, taken)

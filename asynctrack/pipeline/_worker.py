@@ -229,12 +229,7 @@ class Worker:
                 action, interval = ring.prefault, interval or _PREFAULT_INTERVAL
             else:
                 action = ring.sync
-
-            def guarded() -> None:
-                if not ring.closed:
-                    action()
-
-            syncer = self._syncer = RingSyncer(guarded, interval, _SYNC_DELAY, ring.path)
+            syncer = self._syncer = RingSyncer(action, interval, _SYNC_DELAY, ring.path)
         syncer.request()
 
     async def _close_syncer(self) -> None:

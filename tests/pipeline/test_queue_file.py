@@ -213,6 +213,17 @@ def test_sync_records_how_far_the_disk_copy_goes(tmp_path: Path) -> None:
     ring.close(unlink=True)
 
 
+def test_a_closed_ring_is_not_synced(tmp_path: Path) -> None:
+    """The worker's sync thread may ask after the pipeline closed the file: the sync leaves it alone (it
+    used to write through a closed descriptor and a closed mapping)."""
+    ring = _ring(tmp_path)
+    _metric(ring, 1, 1)
+    ring.take(1)
+    ring.close(unlink=False)
+    ring.sync()
+    assert _synced_mark(ring.path) == 0
+
+
 def _slot_by_slot(data: memoryview, size: int, start: int) -> list[tuple[int, int, int, bytes]]:
     """The recovery scan as it was before _record_starts: every slot position of the lap, in order."""
     out = []
